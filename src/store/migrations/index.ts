@@ -1,0 +1,14 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import * as core from './0001_core.ts';
+
+/**
+ * Every migration, in order. Areas append theirs (`0100_users`, `0200_policy`,
+ * `0300_delivery`, `0400_radius`, …); names sort in application order.
+ */
+export const migrations: Record<string, Migration> = {
+  '0001_core': core,
+};
+
+export const migrationProvider: MigrationProvider = {
+  getMigrations: async () => migrations,
+};

@@ -1,0 +1,132 @@
+import type { Generated } from 'kysely';
+
+/**
+ * Table types of the whole database. Each area adds its tables here and a
+ * migration under `migrations/`. Times are integer milliseconds since the epoch.
+ */
+export interface TokenTable {
+  id: Generated<number>;
+  serial: string;
+  type: string; // 'hmac' | 'totp' | 'spass' | 'pw' | 'sms' | 'email'
+  description: string;
+  /** Seed (or static password for `pw`) sealed with the key ring's seed key. */
+  key_enc: string;
+  otplen: number;
+  hashlib: string;
+  /** HOTP: next counter to accept. TOTP: next time step to accept (last accepted + 1). */
+  counter: number;
+  count_window: number;
+  sync_window: number;
+  max_fail: number;
+  fail_count: number;
+  active: number; // 0 | 1
+  /** Keyed hash of salt + PIN; '' = no PIN set. */
+  pin_hash: string;
+  pin_salt: string;
+  user_id: string;
+  resolver: string;
+  resolver_class: string;
+  /** JSON object: phone, email_address, timeStep, timeWindow, timeShift, … */
+  token_info: string;
+  created_at: number;
+  last_auth_success: number | null;
+  last_auth_match: number | null;
+  count_auth: number;
+  count_auth_success: number;
+}
+
+export interface TokenRealmTable {
+  token_id: number;
+  realm: string;
+}
+
+export interface ChallengeTable {
+  id: Generated<number>;
+  transaction_id: string;
+  token_id: number;
+  serial: string;
+  /** login@realm the challenge was created for; '' for serial-only requests. */
+  subject: string;
+  /** Keyed hash of the one-time code for out-of-band tokens; '' otherwise. */
+  otp_hash: string;
+  /** HOTP counter the code belongs to (sms/email), -1 when not bound to one. */
+  counter: number;
+  status: string; // 'open' | 'closed'
+  received_count: number;
+  valid_tan: number;
+  /** Failed answers to this challenge; capped per challenge. */
+  fail_count: number;
+  message: string;
+  client: string;
+  created_at: number;
+  expires_at: number;
+  data: string;
+}
+
+export interface ConfigTable {
+  key: string;
+  value: string;
+  type: string; // '' | 'password' | 'int' | 'bool' | 'text'
+  description: string;
+}
+
+/** Change counters so that every node notices when another one changed shared state. */
+export interface RevisionTable {
+  name: string;
+  rev: number;
+}
+
+export interface AdminTable {
+  name: string;
+  password_hash: string;
+  created_at: number;
+}
+
+export interface ApiKeyTable {
+  id: Generated<number>;
+  admin: string;
+  label: string;
+  prefix: string;
+  key_hash: string;
+  created_at: number;
+  last_used_at: number | null;
+}
+
+export interface AuditTable {
+  id: Generated<number>;
+  ts: string;
+  action: string;
+  success: string;
+  serial: string;
+  token_type: string;
+  user: string;
+  realm: string;
+  administrator: string;
+  action_detail: string;
+  info: string;
+  server: string;
+  client: string;
+  log_level: string;
+  clearance_level: number;
+  prev_hash: string;
+  hash: string;
+}
+
+/** One row (id = 1) holding the hash of the newest audit row; its row lock orders writers. */
+export interface AuditHeadTable {
+  id: number;
+  last_id: number;
+  last_hash: string;
+}
+
+export interface Database {
+  tokens: TokenTable;
+  token_realms: TokenRealmTable;
+  challenges: ChallengeTable;
+  config: ConfigTable;
+  revisions: RevisionTable;
+  admins: AdminTable;
+  api_keys: ApiKeyTable;
+  audit: AuditTable;
+  audit_head: AuditHeadTable;
+}
