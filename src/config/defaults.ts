@@ -1,0 +1,42 @@
+/**
+ * LinOTP's `/system/setConfig` keys with their defaults (spec section 10).
+ * Values are strings as LinOTP stores them.
+ */
+export const CONFIG_DEFAULTS: Record<string, string> = {
+  DefaultMaxFailCount: '10',
+  DefaultCountWindow: '10',
+  DefaultSyncWindow: '1000',
+  DefaultOtpLen: '6',
+  DefaultResetFailCount: 'True',
+  DefaultChallengeValidityTime: '120',
+  PrependPin: 'True',
+  SMSProviderTimeout: '300',
+  SMSBlockingTimeout: '30',
+  EmailChallengeValidityTime: '600',
+  EmailBlockingTimeout: '120',
+  TransactionIdLength: '17',
+  AutoResync: 'False',
+  AutoResyncTimeout: '240',
+  'hotp.hashlib': 'sha1',
+  splitAtSign: 'true',
+  mayOverwriteClient: '',
+  policy_action_validation: 'True',
+  email_provider_template_root: '/custom-templates/mailtemplates',
+  /** otpd: how many wrong answers one challenge accepts before it is closed. */
+  ChallengeMaxAttempts: '5',
+  /** otpd: TOTP time step and accepted steps either side. */
+  'totp.timeStep': '30',
+  'totp.timeWindow': '1',
+};
+
+/** Upper bounds that keep one request's work bounded (security B.2 item 5). */
+export const LIMITS = {
+  maxCountWindow: 100,
+  maxSyncWindow: 10000,
+  maxTotpWindowSteps: 2,
+  maxMaxFail: 100,
+};
+
+export function isTrue(value: string | undefined): boolean {
+  return value !== undefined && ['true', '1', 'yes', 'on'].includes(value.trim().toLowerCase());
+}

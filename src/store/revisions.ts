@@ -1,0 +1,64 @@
+import { sql } from 'kysely';
+import type { Db } from './db.ts';
+
+/**
+ * Named change counters shared by all nodes. A writer bumps the revision of
+ * what it changed (`config`, `policies`, `resolvers`, …) in the same database;
+ * a RevisionWatcher on every node polls and invalidates its caches.
+ */
+export async function bumpRevision(db: Db, name: string): Promise<void> {
+  const updated = await db.kysely
+    .updateTable('revisions')
+    .set({ rev: sql`rev + 1` })
+    .where('name', '=', name)
+    .executeTakeFirst();
+  if (Number(updated.numUpdatedRows) === 0) {
+    try {
+      await db.kysely.insertInto('revisions').values({ name, rev: 1 }).execute();
+    } catch {
+      // a concurrent writer inserted it first
+      await db.kysely.updateTable('revisions').set({ rev: sql`rev + 1` }).where('name', '=', name).execute();
+    }
+  }
+}
+
+export async function readRevisions(db: Db): Promise<Map<string, number>> {
+  const rows = await db.kysely.selectFrom('revisions').select(['name', 'rev']).execute();
+  return new Map(rows.map((r) => [r.name, Number(r.rev)]));
+}
+
+/** Polls the revisions table and calls the listeners of names whose revision moved. */
+export class RevisionWatcher {
+  private known = new Map<string, number>();
+  private listeners = new Map<string, Set<() => void>>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(private readonly db: Db, private readonly intervalMs = 1000) {}
+
+  on(name: string, listener: () => void): void {
+    let set = this.listeners.get(name);
+    if (!set) this.listeners.set(name, (set = new Set()));
+    set.add(listener);
+  }
+
+  async start(): Promise<void> {
+    this.known = await readRevisions(this.db);
+    this.timer = setInterval(() => void this.poll().catch(() => undefined), this.intervalMs);
+    this.timer.unref();
+  }
+
+  /** Checks once now (also used after a local write, so this node sees it at once). */
+  async poll(): Promise<void> {
+    const now = await readRevisions(this.db);
+    for (const [name, rev] of now) {
+      if (this.known.get(name) !== rev) {
+        this.known.set(name, rev);
+        for (const l of this.listeners.get(name) ?? []) l();
+      }
+    }
+  }
+
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
