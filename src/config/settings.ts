@@ -1,0 +1,138 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { Type, type Static } from 'typebox';
+import { Value } from 'typebox/value';
+
+const RadiusClientSetting = Type.Object(
+  {
+    name: Type.String({ minLength: 1 }),
+    address: Type.String({ minLength: 1 }),
+    secret: Type.String({ minLength: 1 }),
+    realm: Type.Optional(Type.String()),
+    require_message_authenticator: Type.Optional(Type.Boolean()),
+  },
+  { additionalProperties: false },
+);
+
+/** The process settings: config file (JSON) overlaid by `OTPD_*` environment variables. */
+export const SettingsSchema = Type.Object(
+  {
+    /** @default 127.0.0.1 */
+    host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+    /** @default 5001 */
+    port: Type.Integer({ minimum: 0, maximum: 65535, default: 5001 }),
+    /** SQLite file and key file live here. @default ./data */
+    dataDir: Type.String({ minLength: 1, default: './data' }),
+    /** `sqlite:…`, `postgres://…`, `mysql://…`. @default sqlite:<dataDir>/otpd.sqlite */
+    databaseUrl: Type.Optional(Type.String({ pattern: '^(sqlite:|postgres(ql)?://|mysql://|mariadb://)' })),
+    /** @default <dataDir>/otpd.key */
+    keyFile: Type.Optional(Type.String({ minLength: 1 })),
+    adminUser: Type.Optional(Type.String({ minLength: 1, pattern: '^[A-Za-z0-9_.@-]+$' })),
+    adminPassword: Type.Optional(Type.String({ minLength: 8 })),
+    /** @default info */
+    logLevel: Type.Union(
+      [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
+      { default: 'info' },
+    ),
+    /** Name of this node in audit rows. @default hostname */
+    nodeName: Type.Optional(Type.String({ minLength: 1 })),
+    /** Proxies whose X-Forwarded-For is honoured (comma list of IPs). @default none */
+    trustedProxies: Type.Optional(Type.String()),
+    /** Seconds an admin session lasts. @default 1800 */
+    sessionSeconds: Type.Integer({ minimum: 60, maximum: 86400, default: 1800 }),
+    radius: Type.Object(
+      {
+        /** UDP port; unset = RADIUS off. */
+        port: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535 })),
+        /** @default 127.0.0.1 */
+        host: Type.String({ minLength: 1, default: '127.0.0.1' }),
+        clients: Type.Array(RadiusClientSetting, { default: [] }),
+      },
+      { additionalProperties: false, default: {} },
+    ),
+  },
+  { additionalProperties: false },
+);
+
+export type Settings = Static<typeof SettingsSchema> & { databaseUrl: string; keyFile: string; configFile?: string };
+
+const ENV: Record<string, string> = {
+  OTPD_HOST: 'host',
+  OTPD_PORT: 'port',
+  OTPD_DATA_DIR: 'dataDir',
+  OTPD_DATABASE_URL: 'databaseUrl',
+  OTPD_KEY_FILE: 'keyFile',
+  OTPD_ADMIN_USER: 'adminUser',
+  OTPD_ADMIN_PASSWORD: 'adminPassword',
+  OTPD_LOG_LEVEL: 'logLevel',
+  OTPD_NODE_NAME: 'nodeName',
+  OTPD_TRUSTED_PROXIES: 'trustedProxies',
+  OTPD_SESSION_SECONDS: 'sessionSeconds',
+  OTPD_RADIUS_PORT: 'radius.port',
+  OTPD_RADIUS_HOST: 'radius.host',
+};
+
+/** Where the error names the key: `OTPD_PORT (port): must be <= 65535`. */
+export class SettingsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SettingsError';
+  }
+}
+
+/**
+ * Loads settings from `OTPD_CONFIG` (or `./otpd.json` when present) and the
+ * environment, validates them with the schema and fails with the key's name.
+ */
+export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process.cwd()): Settings {
+  const configFile = env.OTPD_CONFIG ?? (existsSync(join(cwd, 'otpd.json')) ? join(cwd, 'otpd.json') : undefined);
+  let raw: Record<string, unknown> = {};
+  if (configFile) {
+    let text: string;
+    try {
+      text = readFileSync(resolve(cwd, configFile), 'utf8');
+    } catch (e) {
+      throw new SettingsError(`config file ${configFile}: ${(e as Error).message}`);
+    }
+    try {
+      raw = JSON.parse(text) as Record<string, unknown>;
+    } catch (e) {
+      throw new SettingsError(`config file ${configFile}: invalid JSON: ${(e as Error).message}`);
+    }
+    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new SettingsError(`config file ${configFile}: must hold a JSON object`);
+  }
+  const origin = new Map<string, string>();
+  for (const [name, path] of Object.entries(ENV)) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    const parts = path.split('.');
+    let target = raw as Record<string, unknown>;
+    for (const p of parts.slice(0, -1)) {
+      if (typeof target[p] !== 'object' || target[p] === null) target[p] = {};
+      target = target[p] as Record<string, unknown>;
+    }
+    target[parts[parts.length - 1]] = value;
+    origin.set('/' + parts.join('/'), name);
+  }
+  const withDefaults = Value.Default(SettingsSchema, Value.Convert(SettingsSchema, raw)) as Record<string, unknown>;
+  const errors = [...Value.Errors(SettingsSchema, withDefaults)].filter((e) => e.keyword !== 'boolean');
+  if (errors.length > 0) {
+    const lines = errors.map((e) => {
+      const path = e.instancePath || '/';
+      const key = path.slice(1).replaceAll('/', '.') || '(root)';
+      const envName = origin.get(path);
+      const extra = e.keyword === 'additionalProperties' ? `: unknown key(s) ${JSON.stringify((e.params as { additionalProperties?: string[] }).additionalProperties)}` : '';
+      return `${envName ? `${envName} (${key})` : key}: ${e.message}${extra}`;
+    });
+    throw new SettingsError(`invalid settings:\n  ${lines.join('\n  ')}`);
+  }
+  const s = withDefaults as Settings;
+  s.dataDir = resolve(cwd, s.dataDir);
+  s.databaseUrl ??= `sqlite:${join(s.dataDir, 'otpd.sqlite')}`;
+  s.keyFile = resolve(cwd, s.keyFile ?? join(s.dataDir, 'otpd.key'));
+  s.configFile = configFile;
+  if ((s.adminUser === undefined) !== (s.adminPassword === undefined)) {
+    throw new SettingsError('invalid settings:\n  OTPD_ADMIN_USER and OTPD_ADMIN_PASSWORD must be set together');
+  }
+  return s;
+}
