@@ -36,6 +36,8 @@ export const ErrorCodes = {
   sendLimit: 2009,
   radiusClient: 2010,
   config: 2011,
+  /** A policy definition was refused (unknown action, wrong value type, bad user/client/time). */
+  invalidPolicy: 2012,
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
