@@ -119,6 +119,31 @@ export interface AuditHeadTable {
   last_hash: string;
 }
 
+/** RADIUS clients (NAS): matched by source address (IP or CIDR). */
+export interface RadiusClientTable {
+  name: string;
+  /** IP address or CIDR network, e.g. `192.0.2.7`, `10.0.0.0/8`, `2001:db8::/32`. */
+  address: string;
+  /** Shared secret sealed with the key ring's config key. */
+  secret_enc: string;
+  /** Default realm for users of this client; '' = none. */
+  realm: string;
+  require_message_authenticator: number; // 0 | 1
+  source: string; // 'api' | 'config'
+  created_at: number;
+  updated_at: number;
+}
+
+/** RADIUS State values of open Access-Challenges (keyed hash of the State), shared by all nodes. */
+export interface RadiusStateTable {
+  state_hash: string;
+  transaction_id: string;
+  user_name: string;
+  client_name: string;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface Database {
   tokens: TokenTable;
   token_realms: TokenRealmTable;
@@ -129,4 +154,6 @@ export interface Database {
   api_keys: ApiKeyTable;
   audit: AuditTable;
   audit_head: AuditHeadTable;
+  radius_clients: RadiusClientTable;
+  radius_states: RadiusStateTable;
 }

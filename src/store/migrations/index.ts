@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as core from './0001_core.ts';
+import * as radius from './0400_radius.ts';
 
 /**
  * Every migration, in order. Areas append theirs (`0100_users`, `0200_policy`,
@@ -7,6 +8,7 @@ import * as core from './0001_core.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001_core': core,
+  '0400_radius': radius,
 };
 
 export const migrationProvider: MigrationProvider = {
