@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+import { Type } from 'typebox';
+import type { OutgoingMessage } from '../types.ts';
+import { asBool, BoolLike, ConfigValidationError, NumberLike } from '../config.ts';
+
+/** Keys every SMS provider accepts (spec 6.2), plus the config-level timeout LinOTP passes in. */
+export const commonSmsKeys = {
+  MSISDN: Type.Optional(BoolLike('keep only digits (and a leading +) of the number')),
+  SUPPRESS_PREFIX: Type.Optional(Type.String({ description: 'strip this prefix (e.g. "+") from the number' })),
+  timeout: Type.Optional(Type.Union([NumberLike(), Type.String()], { description: 'overrides the provider Timeout' })),
+  TIMEOUT: Type.Optional(Type.Union([NumberLike(), Type.String()])),
+};
+
+/** LinOTP's number pre-processing: `MSISDN` then `SUPPRESS_PREFIX`. */
+export function preparePhone(phone: string, config: Record<string, unknown>): string {
+  let out = phone;
+  if (asBool(config.MSISDN)) out = (out.trim().startsWith('+') ? '+' : '') + out.replace(/\D/g, '');
+  const prefix = typeof config.SUPPRESS_PREFIX === 'string' ? config.SUPPRESS_PREFIX : '';
+  if (prefix) {
+    out = out.trimStart();
+    if (out.startsWith(prefix)) out = out.slice(prefix.length);
+  }
+  return out;
+}
+
+/** The text to send: `<otp>` / `<serial>` tags filled when the message carries them. */
+export function messageText(msg: OutgoingMessage): string {
+  let text = msg.text;
+  if (msg.otp !== undefined) text = text.replaceAll('<otp>', msg.otp);
+  if (msg.serial !== undefined) text = text.replaceAll('<serial>', msg.serial);
+  return text;
+}
+
+/** Reads a PEM/CA file named in a config, failing with the key's name. */
+export function readConfigFile(path: string, key: string): Buffer {
+  try {
+    return readFileSync(path);
+  } catch (e) {
+    throw new ConfigValidationError([`config.${key}: cannot read ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`]);
+  }
+}
+
+/** `SERVER_CERTIFICATE`: a CA file path, or false/"false" to switch verification off. */
+export function serverCertificate(value: unknown, key = 'SERVER_CERTIFICATE'): { ca?: Buffer; rejectUnauthorized: boolean } {
+  if (value === undefined || value === null || value === '' || value === true) return { rejectUnauthorized: true };
+  if (value === false || (typeof value === 'string' && ['false', '0', 'no', 'off'].includes(value.toLowerCase()))) {
+    return { rejectUnauthorized: false };
+  }
+  return { ca: readConfigFile(String(value), key), rejectUnauthorized: true };
+}
+
+/** Compiles a configured regular expression, or fails with the key's name. */
+export function compileRegex(pattern: unknown, key: string): RegExp | undefined {
+  if (pattern === undefined || pattern === null || pattern === '') return undefined;
+  try {
+    return new RegExp(String(pattern));
+  } catch (e) {
+    throw new ConfigValidationError([`config.${key}: invalid regular expression: ${(e as Error).message}`]);
+  }
+}

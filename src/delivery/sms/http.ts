@@ -1,0 +1,167 @@
+import { createConnection } from 'node:net';
+import { Type } from 'typebox';
+import { asStringMap, BoolLike, ConfigValidationError, StringMap } from '../config.ts';
+import { classifyHttpError, httpRequest, type HttpResponse } from '../net/http-client.ts';
+import type { Provider, ProviderContext, ProviderModule, ProbeResult, SendResult } from '../types.ts';
+import { commonSmsKeys, compileRegex, messageText, preparePhone, serverCertificate } from './common.ts';
+
+/** HttpSMSProvider config (spec 6.3): LinOTP's keys, unchanged. */
+export const httpSmsSchema = Type.Object(
+  {
+    URL: Type.String({ minLength: 1, description: 'gateway URL (http/https); user:pw@ in it is used when USERNAME is absent' }),
+    HTTP_Method: Type.Optional(Type.Union([Type.Literal('GET'), Type.Literal('POST'), Type.Literal('get'), Type.Literal('post')], { description: 'GET = query parameters, POST = form body', default: 'POST' })),
+    SMS_PHONENUMBER_KEY: Type.Optional(Type.String({ minLength: 1, default: 'phone' })),
+    SMS_TEXT_KEY: Type.Optional(Type.String({ minLength: 1, default: 'sms' })),
+    PARAMETER: Type.Optional(StringMap('extra static parameters, merged last')),
+    USERNAME: Type.Optional(Type.String()),
+    PASSWORD: Type.Optional(Type.String()),
+    AUTH_TYPE: Type.Optional(Type.Union([Type.Literal('basic'), Type.Literal('digest'), Type.Literal('BASIC'), Type.Literal('DIGEST')], { default: 'basic' })),
+    PROXY: Type.Optional(Type.Union([Type.String(), Type.Object({ http: Type.Optional(Type.String()), https: Type.Optional(Type.String()) })])),
+    HEADERS: Type.Optional(StringMap('extra request headers')),
+    SERVER_CERTIFICATE: Type.Optional(Type.Union([Type.String(), Type.Boolean()], { description: 'CA file, or false to skip verification' })),
+    RETURN_SUCCESS: Type.Optional(Type.String({ description: 'success iff the body starts with this' })),
+    RETURN_SUCCESS_REGEX: Type.Optional(Type.String()),
+    RETURN_FAIL: Type.Optional(Type.String({ description: 'failure iff the body starts with this' })),
+    RETURN_FAIL_REGEX: Type.Optional(Type.String()),
+    CHECK_SSL: Type.Optional(BoolLike()),
+    ...commonSmsKeys,
+  },
+  { additionalProperties: false },
+);
+
+/**
+ * Evaluates the gateway's answer body with LinOTP's rule: the first present
+ * key of RETURN_SUCCESS_REGEX, RETURN_FAIL_REGEX, RETURN_SUCCESS, RETURN_FAIL
+ * decides; none configured = success.
+ */
+export function evaluateReturn(
+  body: string,
+  rules: { successRegex?: RegExp; failRegex?: RegExp; success?: string; fail?: string },
+): { ok: true } | { ok: false; reason: string } {
+  if (rules.successRegex) return rules.successRegex.test(body) ? { ok: true } : { ok: false, reason: 'answer does not match RETURN_SUCCESS_REGEX' };
+  if (rules.failRegex) return rules.failRegex.test(body) ? { ok: false, reason: 'answer matches RETURN_FAIL_REGEX' } : { ok: true };
+  if (rules.success !== undefined) return body.startsWith(rules.success) ? { ok: true } : { ok: false, reason: 'answer does not start with RETURN_SUCCESS' };
+  if (rules.fail !== undefined) return body.startsWith(rules.fail) ? { ok: false, reason: 'answer starts with RETURN_FAIL' } : { ok: true };
+  return { ok: true };
+}
+
+/** Status codes that say "try again later" rather than "no". */
+export function isTransientStatus(status: number): boolean {
+  return status >= 500 || status === 429 || status === 408;
+}
+
+function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
+  const url = String(config.URL);
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(url);
+  } catch {
+    throw new ConfigValidationError(['config.URL: not a valid URL']);
+  }
+  if (parsedUrl.protocol !== 'http:' && parsedUrl.protocol !== 'https:') throw new ConfigValidationError(['config.URL: only http and https are allowed']);
+  const hostRefusal = ctx.hosts.refuse(parsedUrl.hostname);
+  if (hostRefusal) throw new ConfigValidationError([`config.URL: ${hostRefusal}`]);
+  const method = String(config.HTTP_Method ?? 'POST').toUpperCase() as 'GET' | 'POST';
+  const phoneKey = String(config.SMS_PHONENUMBER_KEY ?? 'phone');
+  const textKey = String(config.SMS_TEXT_KEY ?? 'sms');
+  const extra = asStringMap(config.PARAMETER);
+  const headers = asStringMap(config.HEADERS);
+  const tlsOpts = serverCertificate(config.SERVER_CERTIFICATE);
+  const rules = {
+    successRegex: compileRegex(config.RETURN_SUCCESS_REGEX, 'RETURN_SUCCESS_REGEX'),
+    failRegex: compileRegex(config.RETURN_FAIL_REGEX, 'RETURN_FAIL_REGEX'),
+    success: config.RETURN_SUCCESS as string | undefined,
+    fail: config.RETURN_FAIL as string | undefined,
+  };
+  const auth =
+    typeof config.USERNAME === 'string' && config.USERNAME !== ''
+      ? {
+          username: config.USERNAME,
+          password: String(config.PASSWORD ?? ''),
+          type: String(config.AUTH_TYPE ?? 'basic').toLowerCase() as 'basic' | 'digest',
+        }
+      : undefined;
+  const proxyFor = (scheme: string): string | undefined => {
+    const p = config.PROXY;
+    if (!p) return undefined;
+    if (typeof p === 'string') return p;
+    const map = p as Record<string, string | undefined>;
+    return scheme === 'https:' ? map.https ?? map.http : map.http;
+  };
+
+  const call = (params: Record<string, string>, signal: AbortSignal): Promise<HttpResponse> =>
+    httpRequest({
+      url,
+      method,
+      ...(method === 'GET' ? { query: params } : { form: params }),
+      headers,
+      auth,
+      proxy: proxyFor(parsedUrl.protocol),
+      ca: tlsOpts.ca,
+      rejectUnauthorized: tlsOpts.rejectUnauthorized,
+      connectTimeoutMs: ctx.connectTimeoutMs,
+      timeoutMs: ctx.timeoutMs,
+      signal,
+      hosts: ctx.hosts,
+    });
+
+  return {
+    async send(message, signal): Promise<SendResult> {
+      const params: Record<string, string> = {
+        [phoneKey]: preparePhone(message.to, config),
+        [textKey]: messageText(message),
+        ...extra,
+      };
+      let res: HttpResponse;
+      try {
+        res = await call(params, signal);
+      } catch (e) {
+        return classifyHttpError(e);
+      }
+      if (isTransientStatus(res.status)) return { kind: 'transient', reason: `gateway answered HTTP ${res.status}` };
+      if (res.status >= 300 && res.status < 400) {
+        return { kind: 'permanent', reason: `gateway answered HTTP ${res.status} (redirects are not followed)`, providerFault: true };
+      }
+      if (res.status >= 400) return { kind: 'permanent', reason: `gateway answered HTTP ${res.status}`, providerFault: true };
+      const verdict = evaluateReturn(res.body, rules);
+      if (!verdict.ok) return { kind: 'permanent', reason: verdict.reason, providerFault: true };
+      const id = res.headers['x-message-id'];
+      return { kind: 'accepted', ...(typeof id === 'string' && id ? { providerMessageId: id.slice(0, 128) } : {}) };
+    },
+    probe: (signal) => tcpProbe(parsedUrl, ctx, signal),
+  };
+}
+
+/** Health probe: a TCP connect to the gateway (or its proxy), checked against the host policy. */
+export function tcpProbe(url: URL, ctx: ProviderContext, signal: AbortSignal): Promise<ProbeResult> {
+  return new Promise((resolve) => {
+    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    const socket = createConnection({ host: url.hostname.replace(/^\[|\]$/g, ''), port, lookup: ctx.hosts.lookup });
+    const finish = (r: ProbeResult) => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+      socket.destroy();
+      resolve(r);
+    };
+    const onAbort = () => finish({ ok: false, reason: 'aborted' });
+    const timer = setTimeout(() => finish({ ok: false, reason: 'connect timeout' }), ctx.connectTimeoutMs);
+    signal.addEventListener('abort', onAbort, { once: true });
+    socket.once('connect', () => finish({ ok: true }));
+    socket.once('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: e.code ?? e.message }));
+  });
+}
+
+export const httpSmsProvider: ProviderModule = {
+  className: 'HttpSMSProvider',
+  aliases: [
+    'linotp.provider.smsprovider.HttpSMSProvider',
+    'smsprovider.HttpSMSProvider.HttpSMSProvider',
+    'smsprovider.HttpSMSProvider',
+    'linotp.provider.smsprovider.HttpSMSProvider.HttpSMSProvider',
+  ],
+  type: 'sms',
+  displayName: 'HTTP SMS gateway',
+  schema: httpSmsSchema,
+  secretKeys: ['PASSWORD'],
+  create,
+};

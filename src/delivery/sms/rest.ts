@@ -1,0 +1,182 @@
+import { Type } from 'typebox';
+import { asStringMap, ConfigValidationError, NumberLike, StringMap } from '../config.ts';
+import { classifyHttpError, httpRequest } from '../net/http-client.ts';
+import type { Provider, ProviderContext, ProviderModule, SendResult } from '../types.ts';
+import { commonSmsKeys, messageText, preparePhone, readConfigFile, serverCertificate } from './common.ts';
+import { isTransientStatus, tcpProbe } from './http.ts';
+
+/** RestSMSProvider config (spec 6.4). */
+export const restSmsSchema = Type.Object(
+  {
+    URL: Type.String({ minLength: 1, description: 'endpoint; a comma list is accepted, the first entry is used' }),
+    PAYLOAD: Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.String()], { description: 'JSON body template' }),
+    SMS_TEXT_KEY: Type.String({ minLength: 1, description: 'path in PAYLOAD (a.b[0].c) that receives the text' }),
+    SMS_PHONENUMBER_KEY: Type.String({ minLength: 1, description: 'path in PAYLOAD that receives the number' }),
+    USERNAME: Type.Optional(Type.String()),
+    PASSWORD: Type.Optional(Type.String()),
+    AUTHENTICATION: Type.Optional(Type.Union([Type.Literal('BASIC'), Type.Literal('DIGEST'), Type.Literal('basic'), Type.Literal('digest')])),
+    HEADERS: Type.Optional(StringMap()),
+    PROXY: Type.Optional(Type.Union([Type.String(), Type.Object({ http: Type.Optional(Type.String()), https: Type.Optional(Type.String()) })])),
+    CLIENT_CERTIFICATE_FILE: Type.Optional(Type.String()),
+    SERVER_CERTIFICATE: Type.Optional(Type.Union([Type.String(), Type.Boolean()])),
+    ...commonSmsKeys,
+    TIMEOUT: Type.Optional(Type.Union([NumberLike(), Type.String(), Type.Array(Type.Number(), { minItems: 1, maxItems: 2 })])),
+  },
+  { additionalProperties: false },
+);
+
+type PathPart = string | number;
+
+/** Parses `a.b[0].c` into ['a', 'b', 0, 'c']. */
+export function parsePath(path: string): PathPart[] {
+  const parts: PathPart[] = [];
+  for (const segment of path.split('.')) {
+    const m = /^([^[\]]*)((?:\[\d+\])*)$/.exec(segment);
+    if (!m) throw new ConfigValidationError([`bad path ${JSON.stringify(path)}`]);
+    if (m[1]) parts.push(m[1]);
+    for (const idx of m[2]!.matchAll(/\[(\d+)\]/g)) parts.push(Number(idx[1]));
+  }
+  if (parts.length === 0) throw new ConfigValidationError([`bad path ${JSON.stringify(path)}`]);
+  return parts;
+}
+
+function getAt(obj: unknown, path: PathPart[]): unknown {
+  let node = obj as any;
+  for (const p of path) node = node?.[p];
+  return node;
+}
+
+function setAt(obj: Record<string, unknown>, path: PathPart[], value: unknown): void {
+  let node: any = obj;
+  path.forEach((p, i) => {
+    if (i === path.length - 1) {
+      node[p] = value;
+      return;
+    }
+    if (node[p] === undefined || node[p] === null || typeof node[p] !== 'object') node[p] = typeof path[i + 1] === 'number' ? [] : {};
+    node = node[p];
+  });
+}
+
+/** Fills the payload template with the text and the number (LinOTP's `<message>` / `<phone>` rules). */
+export function buildPayload(template: Record<string, unknown>, textPath: PathPart[], phonePath: PathPart[], text: string, phone: string): Record<string, unknown> {
+  const payload = structuredClone(template);
+  const textTemplate = getAt(payload, textPath);
+  setAt(payload, textPath, typeof textTemplate === 'string' && textTemplate.includes('<message>') ? textTemplate.replaceAll('<message>', text) : text);
+  const phoneTemplate = getAt(payload, phonePath);
+  let phoneValue: unknown = phone;
+  if (typeof phoneTemplate === 'string' && phoneTemplate.includes('<phone>')) phoneValue = phoneTemplate.replaceAll('<phone>', phone);
+  else if (Array.isArray(phoneTemplate) && phoneTemplate.length > 0) {
+    phoneValue = phoneTemplate.map((t) => (typeof t === 'string' && t.includes('<phone>') ? t.replaceAll('<phone>', phone) : phone));
+  }
+  setAt(payload, phonePath, phoneValue);
+  return payload;
+}
+
+function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
+  const url = String(config.URL).split(',')[0]!.trim();
+  let parsedUrl: URL;
+  try {
+    parsedUrl = new URL(url);
+  } catch {
+    throw new ConfigValidationError(['config.URL: not a valid URL']);
+  }
+  if (parsedUrl.protocol !== 'http:' && parsedUrl.protocol !== 'https:') throw new ConfigValidationError(['config.URL: only http and https are allowed']);
+  const refusal = ctx.hosts.refuse(parsedUrl.hostname);
+  if (refusal) throw new ConfigValidationError([`config.URL: ${refusal}`]);
+  let template: Record<string, unknown>;
+  if (typeof config.PAYLOAD === 'string') {
+    try {
+      template = JSON.parse(config.PAYLOAD) as Record<string, unknown>;
+    } catch (e) {
+      throw new ConfigValidationError([`config.PAYLOAD: invalid JSON: ${(e as Error).message}`]);
+    }
+    if (!template || typeof template !== 'object') throw new ConfigValidationError(['config.PAYLOAD: must be a JSON object']);
+  } else template = config.PAYLOAD as Record<string, unknown>;
+  let textPath: PathPart[];
+  let phonePath: PathPart[];
+  try {
+    textPath = parsePath(String(config.SMS_TEXT_KEY));
+    phonePath = parsePath(String(config.SMS_PHONENUMBER_KEY));
+  } catch (e) {
+    throw new ConfigValidationError([`config.SMS_TEXT_KEY/SMS_PHONENUMBER_KEY: ${(e as Error).message}`]);
+  }
+  const headers = { accept: 'application/json', 'content-type': 'application/json', ...lower(asStringMap(config.HEADERS)) };
+  const tlsOpts = serverCertificate(config.SERVER_CERTIFICATE);
+  let clientCert: { cert: Buffer; key?: Buffer } | undefined;
+  if (typeof config.CLIENT_CERTIFICATE_FILE === 'string' && config.CLIENT_CERTIFICATE_FILE) {
+    // One PEM file with certificate and key, as LinOTP (requests' `cert=`) expects.
+    const pem = readConfigFile(config.CLIENT_CERTIFICATE_FILE, 'CLIENT_CERTIFICATE_FILE');
+    clientCert = { cert: pem, ...(pem.includes('PRIVATE KEY') ? { key: pem } : {}) };
+  }
+  const auth = typeof config.USERNAME === 'string' && config.USERNAME
+    ? { username: config.USERNAME, password: String(config.PASSWORD ?? ''), type: String(config.AUTHENTICATION ?? 'BASIC').toLowerCase() as 'basic' | 'digest' }
+    : undefined;
+  const proxy = typeof config.PROXY === 'string' ? config.PROXY : (config.PROXY as Record<string, string> | undefined)?.[parsedUrl.protocol === 'https:' ? 'https' : 'http'];
+
+  return {
+    async send(message, signal): Promise<SendResult> {
+      const payload = buildPayload(template, textPath, phonePath, messageText(message), preparePhone(message.to, config));
+      let res;
+      try {
+        res = await httpRequest({
+          url,
+          method: 'POST',
+          json: payload,
+          headers,
+          auth,
+          proxy,
+          ca: tlsOpts.ca,
+          rejectUnauthorized: tlsOpts.rejectUnauthorized,
+          clientCert,
+          connectTimeoutMs: ctx.connectTimeoutMs,
+          timeoutMs: ctx.timeoutMs,
+          signal,
+          hosts: ctx.hosts,
+        });
+      } catch (e) {
+        return classifyHttpError(e);
+      }
+      if (isTransientStatus(res.status)) return { kind: 'transient', reason: `gateway answered HTTP ${res.status}` };
+      if (res.status >= 300) {
+        const redirect = res.status < 400 ? ' (redirects are not followed)' : '';
+        return { kind: 'permanent', reason: `gateway answered HTTP ${res.status}${redirect}`, providerFault: res.status !== 400 && res.status !== 422 };
+      }
+      return { kind: 'accepted', ...messageIdFrom(res.body) };
+    },
+    probe: (signal) => tcpProbe(parsedUrl, ctx, signal),
+  };
+}
+
+function lower(h: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(h).map(([k, v]) => [k.toLowerCase(), v]));
+}
+
+/** Picks a message id from a JSON answer, when the gateway gives one. */
+function messageIdFrom(body: string): { providerMessageId?: string } {
+  try {
+    const parsed = JSON.parse(body) as Record<string, unknown>;
+    for (const k of ['message_id', 'messageId', 'id', 'sid']) {
+      const v = parsed?.[k];
+      if (typeof v === 'string' || typeof v === 'number') return { providerMessageId: String(v).slice(0, 128) };
+    }
+  } catch {
+    // not JSON: no id
+  }
+  return {};
+}
+
+export const restSmsProvider: ProviderModule = {
+  className: 'RestSMSProvider',
+  aliases: [
+    'linotp.provider.smsprovider.RestSMSProvider',
+    'smsprovider.RestSMSProvider.RestSMSProvider',
+    'smsprovider.RestSMSProvider',
+    'linotp.provider.smsprovider.RestSMSProvider.RestSMSProvider',
+  ],
+  type: 'sms',
+  displayName: 'REST (JSON) SMS gateway',
+  schema: restSmsSchema,
+  secretKeys: ['PASSWORD'],
+  create,
+};

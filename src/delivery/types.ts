@@ -1,0 +1,91 @@
+import type { TSchema } from 'typebox';
+import type { Logger } from 'pino';
+import type { HostPolicy } from './net/hosts.ts';
+
+/**
+ * One message to send. This is the contract between the token code (which
+ * builds the text) and the delivery layer (which gets it to the user).
+ */
+export interface OutgoingMessage {
+  channel: 'sms' | 'email';
+  /** Phone number (sms) or e-mail address (email). */
+  to: string;
+  /** The text to send; for SMS the code is already in it. */
+  text: string;
+  subject?: string;
+  user?: string;
+  realm?: string;
+  /** Client IP of the request that caused the message (send limits). */
+  client?: string;
+  serial?: string;
+  /** Owner's user-store fields for `${givenname}`-style e-mail templates. */
+  userInfo?: Record<string, string | undefined>;
+  /**
+   * The one-time code, when the text still has an `<otp>` tag or an e-mail
+   * template needs `${otp}`. Optional: token code that put the code into
+   * `text` already leaves it out.
+   */
+  otp?: string;
+}
+
+/** What a provider reports for one send. */
+export type SendResult =
+  | { kind: 'accepted'; providerMessageId?: string }
+  /** Timeout, connection error, 5xx, throttling: fail over now, retry later. */
+  | { kind: 'transient'; reason: string }
+  /**
+   * An explicit refusal: final for this provider and this message.
+   * `providerFault` marks refusals that say the provider itself is unusable
+   * (RETURN_* check failed, authentication refused), so its health drops too;
+   * a refused number does not.
+   */
+  | { kind: 'permanent'; reason: string; providerFault?: boolean };
+
+/** A delivery receipt (SMPP `deliver_sm`) for an earlier accepted message. */
+export interface DeliveryReceipt {
+  providerMessageId: string;
+  status: 'delivered' | 'failed';
+  detail: string;
+}
+
+export type ProbeResult = { ok: true } | { ok: false; reason: string };
+
+/** A configured provider instance. It never sees the database. */
+export interface Provider {
+  send(message: OutgoingMessage, signal: AbortSignal): Promise<SendResult>;
+  /** Cheap reachability check used to bring an unhealthy provider back. */
+  probe?(signal: AbortSignal): Promise<ProbeResult>;
+  /** Receipts arriving later (SMPP); the dispatcher records them. */
+  onReceipt?(listener: (receipt: DeliveryReceipt) => void): void;
+  /** Releases sockets (SMPP session, SMTP pool). */
+  close?(): Promise<void>;
+}
+
+export interface ProviderContext {
+  logger: Logger;
+  /** Provider-level timeout (`Timeout` of setProvider) in milliseconds. */
+  timeoutMs: number;
+  /** Connect timeout in milliseconds (`"conn,read"` timeouts give it separately). */
+  connectTimeoutMs: number;
+  hosts: HostPolicy;
+  /** Directory for `TEMPLATE: "file://<name>"` e-mail templates. */
+  templateRoot: string;
+}
+
+export type ChannelType = 'sms' | 'email';
+
+/** One provider class: its LinOTP names, config schema and metadata. */
+export interface ProviderModule {
+  /** Short LinOTP class name, e.g. `HttpSMSProvider`. */
+  className: string;
+  /** Other identifiers LinOTP accepts for this class (spec 6.1). */
+  aliases: string[];
+  type: ChannelType;
+  displayName: string;
+  /** TypeBox schema of the `config` JSON. */
+  schema: TSchema;
+  /** Config keys holding secrets: encrypted at rest, censored in responses. */
+  secretKeys: string[];
+  /** Builds an instance from a config that passed `schema`. */
+  create(config: Record<string, unknown>, ctx: ProviderContext): Provider;
+}
