@@ -144,6 +144,18 @@ export interface RadiusStateTable {
   expires_at: number;
 }
 
+/** Policies (spec 3.2); `active` is 0 | 1. Cached by src/policy/service.ts. */
+export interface PolicyTable {
+  name: string;
+  scope: string;
+  action: string;
+  realm: string;
+  user: string;
+  client: string;
+  time: string;
+  active: number;
+}
+
 export interface Database {
   tokens: TokenTable;
   token_realms: TokenRealmTable;
@@ -156,4 +168,5 @@ export interface Database {
   audit_head: AuditHeadTable;
   radius_clients: RadiusClientTable;
   radius_states: RadiusStateTable;
+  policies: PolicyTable;
 }

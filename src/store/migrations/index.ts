@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as core from './0001_core.ts';
+import * as policy from './0200_policy.ts';
 import * as radius from './0400_radius.ts';
 
 /**
@@ -8,6 +9,7 @@ import * as radius from './0400_radius.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001_core': core,
+  '0200_policy': policy,
   '0400_radius': radius,
 };
 
