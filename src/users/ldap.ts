@@ -1,0 +1,587 @@
+import { isIP } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
+import { AndFilter, Client, EqualityFilter, FilterParser, InvalidCredentialsError, ResultCodeError, type Entry, type Filter } from 'ldapts';
+import type { Logger } from 'pino';
+import { badParameter, missingParameter, UserStoreUnavailableError } from '../errors.ts';
+import type { Clock } from '../util/clock.ts';
+import { isTrue } from '../config/defaults.ts';
+import type {
+  ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore,
+} from './types.ts';
+
+/**
+ * LDAP / Active Directory user store (LinOTP type `ldapresolver`, spec 7.1).
+ *
+ * Safety rules (security.md items 25, 26):
+ * - logins are escaped per RFC 4515 before they enter a filter;
+ * - a password check binds as the user's DN and refuses an empty password, one
+ *   containing NUL, or an empty DN before any bind; a bind the server treats as
+ *   anonymous (Who-am-I answers empty) is never a success;
+ * - TLS: StartTLS on `ldap://` and certificate verification are on by default;
+ * - every connection has a connect and a response timeout, every URI of the
+ *   comma list is tried in order, a failing server is skipped for a while
+ *   (circuit breaker), and when no server answers the caller gets
+ *   UserStoreUnavailableError — never a hang, never "authenticated".
+ */
+
+export const LDAP_CLASS_PREFIX = 'useridresolver.LDAPIdResolver.IdResolver';
+
+/** UI presets of spec 7.1, selectable with `PRESET=openldap|ad` in setResolver. */
+export const LDAP_PRESETS: Record<'openldap' | 'ad', Record<string, string>> = {
+  openldap: {
+    LOGINNAMEATTRIBUTE: 'uid',
+    LDAPSEARCHFILTER: '(uid=*)(objectClass=inetOrgPerson)',
+    LDAPFILTER: '(&(uid=%s)(objectClass=inetOrgPerson))',
+    USERINFO: JSON.stringify({
+      username: 'uid', phone: 'telephoneNumber', mobile: 'mobile', email: 'mail', surname: 'sn', givenname: 'givenName',
+    }),
+    UIDTYPE: 'entryUUID',
+  },
+  ad: {
+    LOGINNAMEATTRIBUTE: 'sAMAccountName',
+    LDAPSEARCHFILTER: '(sAMAccountName=*)(objectClass=user)',
+    // otpd addition: disabled accounts (userAccountControl bit 2) are not found.
+    LDAPFILTER: '(&(sAMAccountName=%s)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))',
+    USERINFO: JSON.stringify({
+      username: 'sAMAccountName', phone: 'telephoneNumber', mobile: 'mobile', email: 'mail', surname: 'sn',
+      givenname: 'givenName', description: 'description',
+    }),
+    UIDTYPE: 'objectGUID',
+  },
+};
+
+const KEYS: ResolverKey[] = [
+  { name: 'LDAPURI', required: true, description: 'ldap:// or ldaps:// URI; a comma list is tried in order (failover)' },
+  { name: 'LDAPBASE', required: true, description: 'search base DN' },
+  { name: 'BINDDN', description: 'service account DN; empty = anonymous search' },
+  { name: 'BINDPW', secret: true, description: 'service account password (stored encrypted)' },
+  { name: 'LOGINNAMEATTRIBUTE', required: true, description: 'attribute holding the login name, e.g. uid or sAMAccountName' },
+  { name: 'LDAPFILTER', required: true, description: 'filter for one user; %s = the escaped login; %(now)s = current GeneralizedTime' },
+  { name: 'LDAPSEARCHFILTER', required: true, description: 'filter parts for listing users, used as (&<filter>)' },
+  { name: 'USERINFO', required: true, description: 'JSON map of otpd user fields to LDAP attributes' },
+  { name: 'UIDTYPE', default: 'DN', description: 'user id: DN, entryUUID, objectGUID (or GUID) or another attribute name' },
+  { name: 'EnforceTLS', default: 'True', description: 'StartTLS on ldap:// URIs' },
+  { name: 'only_trusted_certs', default: 'True', description: 'verify the server certificate (name and chain)' },
+  { name: 'CACERTIFICATE', description: 'PEM CA certificate(s) to trust instead of the system store' },
+  { name: 'NOREFERRALS', default: 'True', description: 'accepted for compatibility; otpd never chases referrals' },
+  { name: 'TIMEOUT', default: '5;10', description: 'seconds: "n" or "connect;response"; -1 = default; at most 120' },
+  { name: 'SIZELIMIT', default: '500', description: 'maximum entries for user lists and the resolver test' },
+  { name: 'BLOCK_SECONDS', default: '30', description: 'how long a failing server is skipped (circuit breaker)' },
+  { name: 'readonly', description: 'accepted for compatibility' },
+];
+
+const BOOL_KEYS = ['EnforceTLS', 'only_trusted_certs', 'NOREFERRALS', 'readonly'];
+const INFO_FIELD = /^[A-Za-z][A-Za-z0-9_]*$/;
+const ATTRIBUTE = /^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*$|^\d+(\.\d+)+$/;
+
+/**
+ * Escapes a value for an LDAP filter (RFC 4515 §3): `* ( ) \ NUL` and the other
+ * ASCII control characters. Non-ASCII characters stay as UTF-8 text (RFC 4515
+ * allows them, and ldapts would turn `\xx` escapes of UTF-8 bytes into Latin-1).
+ */
+export function escapeFilterValue(value: string): string {
+  let out = '';
+  for (const ch of value) {
+    const code = ch.codePointAt(0)!;
+    if (code < 0x20 || code === 0x7f || ch === '*' || ch === '(' || ch === ')' || ch === '\\') {
+      out += `\\${code.toString(16).padStart(2, '0')}`;
+    } else {
+      out += ch;
+    }
+  }
+  return out;
+}
+
+/** Escapes a search pattern, keeping `*` as a wildcard (admin user lists only). */
+export function escapeFilterPattern(pattern: string): string {
+  return pattern.split('*').map(escapeFilterValue).join('*');
+}
+
+/** `%(now)s` macro: current time as LDAP GeneralizedTime (UTC), e.g. `20261128120000Z`. */
+function generalizedTime(ms: number): string {
+  return new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
+}
+
+/** AD objectGUID bytes (little-endian fields) → canonical GUID text. */
+export function guidToString(bytes: Buffer): string {
+  if (bytes.length !== 16) return bytes.toString('hex');
+  const h = (from: number, to: number, reverse: boolean) => {
+    const part = Buffer.from(bytes.subarray(from, to));
+    return (reverse ? part.reverse() : part).toString('hex');
+  };
+  return `${h(0, 4, true)}-${h(4, 6, true)}-${h(6, 8, true)}-${h(8, 10, false)}-${h(10, 16, false)}`;
+}
+
+/** Canonical GUID text → the 16 objectGUID bytes, or undefined. */
+export function guidToBytes(guid: string): Buffer | undefined {
+  const m = /^([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})$/i.exec(guid.trim());
+  if (!m) return undefined;
+  const rev = (hex: string) => Buffer.from(hex, 'hex').reverse();
+  return Buffer.concat([rev(m[1]), rev(m[2]), rev(m[3]), Buffer.from(m[4], 'hex'), Buffer.from(m[5], 'hex')]);
+}
+
+interface LdapConfig {
+  uris: string[];
+  base: string;
+  bindDn: string;
+  bindPw: string;
+  loginAttribute: string;
+  filter: string;
+  searchFilter: string;
+  userInfo: Record<string, string>;
+  uidType: string;
+  enforceTls: boolean;
+  onlyTrustedCerts: boolean;
+  ca?: string;
+  connectTimeoutMs: number;
+  responseTimeoutMs: number;
+  sizeLimit: number;
+  blockMs: number;
+}
+
+function parseTimeout(value: string | undefined): [number, number] {
+  const fallback: [number, number] = [5000, 10000];
+  if (value === undefined || value.trim() === '' || value.trim() === '-1') return fallback;
+  const parts = value.split(/[;,]/).map((p) => Number(p.trim()));
+  if (parts.some((p) => !Number.isFinite(p))) throw badParameter('TIMEOUT', 'expected seconds: "n" or "connect;response"');
+  const clamp = (s: number, d: number) => (s <= 0 ? d : Math.min(s, 120) * 1000);
+  return [clamp(parts[0], fallback[0]), clamp(parts[1] ?? parts[0], fallback[1])];
+}
+
+function parseConfig(c: Record<string, string>): LdapConfig {
+  const [connectTimeoutMs, responseTimeoutMs] = parseTimeout(c.TIMEOUT);
+  return {
+    uris: c.LDAPURI.split(',').map((u) => u.trim()).filter(Boolean),
+    base: c.LDAPBASE,
+    bindDn: c.BINDDN ?? '',
+    bindPw: c.BINDPW ?? '',
+    loginAttribute: c.LOGINNAMEATTRIBUTE,
+    filter: c.LDAPFILTER,
+    searchFilter: c.LDAPSEARCHFILTER,
+    userInfo: JSON.parse(c.USERINFO) as Record<string, string>,
+    uidType: c.UIDTYPE || 'DN',
+    enforceTls: c.EnforceTLS === undefined ? true : isTrue(c.EnforceTLS),
+    onlyTrustedCerts: c.only_trusted_certs === undefined ? true : isTrue(c.only_trusted_certs),
+    ca: c.CACERTIFICATE?.trim() ? c.CACERTIFICATE : undefined,
+    connectTimeoutMs,
+    responseTimeoutMs,
+    sizeLimit: Number(c.SIZELIMIT ?? 500) || 500,
+    blockMs: Number(c.BLOCK_SECONDS ?? 30) * 1000,
+  };
+}
+
+function normalize(input: Record<string, string>): Record<string, string> {
+  const byLower = new Map(Object.entries(input).map(([k, v]) => [k.toLowerCase(), v]));
+  const preset = byLower.get('preset')?.toLowerCase();
+  if (preset !== undefined && preset !== '') {
+    if (preset !== 'openldap' && preset !== 'ad') throw badParameter('PRESET', 'use openldap or ad');
+    for (const [k, v] of Object.entries(LDAP_PRESETS[preset])) {
+      if (!byLower.get(k.toLowerCase())) byLower.set(k.toLowerCase(), v);
+    }
+  }
+  const out: Record<string, string> = {};
+  for (const key of KEYS) {
+    const v = byLower.get(key.name.toLowerCase());
+    if (v !== undefined && v !== '') out[key.name] = String(v);
+    else if (key.required) throw missingParameter(key.name);
+  }
+  for (const k of BOOL_KEYS) {
+    if (out[k] !== undefined) out[k] = isTrue(out[k]) ? 'True' : 'False';
+  }
+  const uris = out.LDAPURI.split(',').map((u) => u.trim()).filter(Boolean);
+  if (uris.length === 0) throw missingParameter('LDAPURI');
+  for (const uri of uris) {
+    let url: URL;
+    try {
+      url = new URL(uri);
+    } catch {
+      throw badParameter('LDAPURI', `not a URI: ${uri}`);
+    }
+    if (url.protocol !== 'ldap:' && url.protocol !== 'ldaps:') throw badParameter('LDAPURI', `use ldap:// or ldaps://: ${uri}`);
+    if (url.pathname !== '' && url.pathname !== '/') throw badParameter('LDAPURI', `host and port only: ${uri}`);
+  }
+  out.LDAPURI = uris.join(',');
+  if (!ATTRIBUTE.test(out.LOGINNAMEATTRIBUTE)) throw badParameter('LOGINNAMEATTRIBUTE', 'not an attribute name');
+  if (!out.LDAPFILTER.includes('%s')) throw badParameter('LDAPFILTER', 'must contain %s for the login');
+  try {
+    FilterParser.parseString(out.LDAPFILTER.replaceAll('%(now)s', '20000101000000Z').replaceAll('%s', 'x'));
+  } catch (e) {
+    throw badParameter('LDAPFILTER', `not a valid LDAP filter (${(e as Error).message})`);
+  }
+  try {
+    FilterParser.parseString(`(&${out.LDAPSEARCHFILTER})`);
+  } catch (e) {
+    throw badParameter('LDAPSEARCHFILTER', `not a valid LDAP filter (${(e as Error).message})`);
+  }
+  let info: unknown;
+  try {
+    info = JSON.parse(out.USERINFO);
+  } catch {
+    throw badParameter('USERINFO', 'not JSON');
+  }
+  if (typeof info !== 'object' || info === null || Array.isArray(info)) throw badParameter('USERINFO', 'expected a JSON object');
+  for (const [field, attr] of Object.entries(info)) {
+    if (!INFO_FIELD.test(field)) throw badParameter(`USERINFO.${field}`, 'not a field name');
+    if (typeof attr !== 'string' || !ATTRIBUTE.test(attr)) throw badParameter(`USERINFO.${field}`, 'not an attribute name');
+  }
+  out.USERINFO = JSON.stringify(info);
+  const uid = out.UIDTYPE ?? 'DN';
+  if (uid.toLowerCase() !== 'dn' && !ATTRIBUTE.test(uid)) throw badParameter('UIDTYPE', 'DN, entryUUID, objectGUID or an attribute name');
+  parseTimeout(out.TIMEOUT);
+  for (const k of ['SIZELIMIT', 'BLOCK_SECONDS']) {
+    if (out[k] !== undefined && !/^\d+$/.test(out[k])) throw badParameter(k, 'expected a non-negative integer');
+  }
+  if (out.CACERTIFICATE !== undefined && !out.CACERTIFICATE.includes('-----BEGIN CERTIFICATE-----')) {
+    throw badParameter('CACERTIFICATE', 'expected PEM certificate(s)');
+  }
+  return out;
+}
+
+/**
+ * Skips servers that failed recently. A failed server is blocked for
+ * `blockMs`; when every server is blocked, callers fail fast instead of
+ * waiting for timeouts again.
+ */
+export class CircuitBreaker {
+  private blockedUntil = new Map<string, number>();
+  constructor(private readonly clock: Clock, private readonly blockMs: number) {}
+
+  /** Servers to try now, in configured order. */
+  available(servers: string[]): string[] {
+    const now = this.clock.now();
+    return servers.filter((s) => (this.blockedUntil.get(s) ?? 0) <= now);
+  }
+
+  /** Milliseconds until the first blocked server may be tried again. */
+  retryInMs(servers: string[]): number {
+    const now = this.clock.now();
+    return Math.max(0, Math.min(...servers.map((s) => (this.blockedUntil.get(s) ?? 0) - now)));
+  }
+
+  fail(server: string): void {
+    if (this.blockMs > 0) this.blockedUntil.set(server, this.clock.now() + this.blockMs);
+  }
+
+  succeed(server: string): void {
+    this.blockedUntil.delete(server);
+  }
+}
+
+/** Result codes that mean "this server cannot serve now" (try the next one). */
+const SERVER_RESULT_CODES = new Set([51 /* busy */, 52 /* unavailable */, 80 /* other */]);
+
+/** True for network, TLS and timeout errors and busy/unavailable answers. */
+function isServerFailure(e: unknown): boolean {
+  if (e instanceof ResultCodeError) return SERVER_RESULT_CODES.has(e.code);
+  return true;
+}
+
+function describe(e: unknown): string {
+  if (e instanceof ResultCodeError) return `LDAP result ${e.code} ${e.message.split('\n')[0]}`;
+  const err = e as NodeJS.ErrnoException;
+  return err?.code ? `${err.code} ${err.message}` : String(err?.message ?? e);
+}
+
+function firstValue(value: Entry[string] | undefined): string | Buffer | undefined {
+  if (value === undefined) return undefined;
+  if (Array.isArray(value)) return value.length > 0 ? value[0] : undefined;
+  return value;
+}
+
+class LdapStore implements UserStore {
+  private readonly cfg: LdapConfig;
+  private readonly breaker: CircuitBreaker;
+  private readonly logger: Logger;
+
+  constructor(private readonly name: string, config: Record<string, string>, private readonly deps: StoreDeps) {
+    this.cfg = parseConfig(config);
+    this.breaker = new CircuitBreaker(deps.clock, this.cfg.blockMs);
+    this.logger = deps.logger.child({ resolver: name });
+    if (!this.cfg.onlyTrustedCerts) this.logger.warn('LDAP certificate verification is switched off (only_trusted_certs=False)');
+  }
+
+  private get uidKind(): 'dn' | 'guid' | 'attribute' {
+    const t = this.cfg.uidType.toLowerCase();
+    if (t === 'dn') return 'dn';
+    if (t === 'objectguid' || t === 'guid') return 'guid';
+    return 'attribute';
+  }
+
+  private get uidAttribute(): string {
+    return this.uidKind === 'guid' ? 'objectGUID' : this.cfg.uidType;
+  }
+
+  private attributes(): string[] {
+    const attrs = new Set<string>([this.cfg.loginAttribute, ...Object.values(this.cfg.userInfo)]);
+    if (this.uidKind !== 'dn') attrs.add(this.uidAttribute);
+    return [...attrs];
+  }
+
+  private tlsOptions(host: string): ConnectionOptions {
+    return {
+      host,
+      ...(isIP(host) ? {} : { servername: host }),
+      rejectUnauthorized: this.cfg.onlyTrustedCerts,
+      ...(this.cfg.ca ? { ca: this.cfg.ca } : {}),
+    };
+  }
+
+  /**
+   * Runs `fn` on the first server that answers: connect (+ StartTLS), then fn.
+   * Server failures move on to the next URI and open the breaker for that server.
+   */
+  private async withServer<T>(fn: (client: Client) => Promise<T>): Promise<T> {
+    const servers = this.breaker.available(this.cfg.uris);
+    if (servers.length === 0) {
+      const seconds = Math.ceil(this.breaker.retryInMs(this.cfg.uris) / 1000);
+      throw new UserStoreUnavailableError(this.name, `every LDAP server failed recently; next try in ${seconds} s`);
+    }
+    const failures: string[] = [];
+    for (const uri of servers) {
+      const url = new URL(uri);
+      const host = url.hostname.replace(/^\[|\]$/g, '');
+      const client = new Client({
+        url: uri,
+        connectTimeout: this.cfg.connectTimeoutMs,
+        timeout: this.cfg.responseTimeoutMs,
+        strictDN: false,
+        ...(url.protocol === 'ldaps:' ? { tlsOptions: this.tlsOptions(host) } : {}),
+      });
+      try {
+        if (url.protocol === 'ldap:' && this.cfg.enforceTls) await client.startTLS(this.tlsOptions(host));
+        const result = await fn(client);
+        this.breaker.succeed(uri);
+        return result;
+      } catch (e) {
+        if (!isServerFailure(e)) throw e;
+        this.breaker.fail(uri);
+        failures.push(`${uri}: ${describe(e)}`);
+        this.logger.warn({ server: uri, err: describe(e) }, 'LDAP server failed; trying the next one');
+      } finally {
+        await closeQuietly(client);
+      }
+    }
+    throw new UserStoreUnavailableError(this.name, failures.join('; '));
+  }
+
+  /** Binds with the service account (or stays anonymous when BINDDN is empty). */
+  private async serviceBind(client: Client): Promise<void> {
+    if (!this.cfg.bindDn) return;
+    try {
+      await client.bind(this.cfg.bindDn, this.cfg.bindPw);
+    } catch (e) {
+      if (e instanceof InvalidCredentialsError) {
+        throw new UserStoreUnavailableError(this.name, 'service bind failed: invalid BINDDN/BINDPW');
+      }
+      throw e;
+    }
+  }
+
+  private async searchEntries(client: Client, base: string, filter: string | Filter, scope: 'sub' | 'base', limit: number): Promise<Entry[]> {
+    try {
+      const res = await client.search(base, {
+        scope,
+        filter,
+        attributes: this.attributes(),
+        explicitBufferAttributes: this.uidKind === 'guid' ? ['objectGUID'] : [],
+        sizeLimit: limit,
+        timeLimit: Math.ceil(this.cfg.responseTimeoutMs / 1000),
+      });
+      return res.searchEntries;
+    } catch (e) {
+      if (e instanceof ResultCodeError && e.code === 32 /* noSuchObject */) return [];
+      if (e instanceof ResultCodeError && !isServerFailure(e)) {
+        throw new UserStoreUnavailableError(this.name, `search failed: ${describe(e)}`);
+      }
+      throw e;
+    }
+  }
+
+  private toUser(entry: Entry, typedLogin?: string): StoreUser {
+    const text = (attr: string): string | undefined => {
+      const v = firstValue(entry[attr] ?? entry[Object.keys(entry).find((k) => k.toLowerCase() === attr.toLowerCase()) ?? '']);
+      if (v === undefined) return undefined;
+      return Buffer.isBuffer(v) ? v.toString('utf8') : v;
+    };
+    let userId: string;
+    if (this.uidKind === 'dn') userId = entry.dn;
+    else if (this.uidKind === 'guid') {
+      const raw = firstValue(entry.objectGUID ?? entry.objectguid);
+      userId = raw === undefined ? '' : guidToString(Buffer.isBuffer(raw) ? raw : Buffer.from(raw, 'binary'));
+    } else userId = text(this.uidAttribute) ?? '';
+    const login = typedLogin ?? text(this.cfg.loginAttribute) ?? '';
+    const info: UserInfo = { username: login, userid: userId };
+    for (const [field, attr] of Object.entries(this.cfg.userInfo)) {
+      if (field === 'username' || field === 'userid') continue;
+      const v = text(attr);
+      if (v !== undefined && v !== '') info[field] = v;
+    }
+    if (this.cfg.userInfo.username && typedLogin === undefined) info.username = text(this.cfg.userInfo.username) ?? login;
+    return { login, userId, info, dn: entry.dn };
+  }
+
+  private listFilter(extra = ''): string {
+    return `(&${this.cfg.searchFilter}${extra})`;
+  }
+
+  async lookup(login: string): Promise<StoreUser | null> {
+    if (login === '' || login.includes('\0')) return null;
+    const filter = this.cfg.filter
+      .replaceAll('%(now)s', generalizedTime(this.deps.clock.now()))
+      .replaceAll('%s', escapeFilterValue(login));
+    const entries = await this.withServer(async (client) => {
+      await this.serviceBind(client);
+      return this.searchEntries(client, this.cfg.base, filter, 'sub', 2);
+    });
+    if (entries.length > 1) {
+      this.logger.warn({ count: entries.length }, 'login matches more than one LDAP entry; refusing');
+      return null;
+    }
+    return entries.length === 1 ? this.toUser(entries[0], login) : null;
+  }
+
+  async byId(userId: string): Promise<StoreUser | null> {
+    if (userId === '' || userId.includes('\0')) return null;
+    const entries = await this.withServer(async (client) => {
+      await this.serviceBind(client);
+      if (this.uidKind === 'dn') {
+        if (!isUnderBase(userId, this.cfg.base)) return [];
+        return this.searchEntries(client, userId, this.listFilter(), 'base', 2);
+      }
+      if (this.uidKind === 'guid') {
+        const bytes = guidToBytes(userId);
+        if (!bytes) return [];
+        // binary value: built as a filter object (string escapes would be re-encoded as UTF-8)
+        const filter = new AndFilter({
+          filters: [FilterParser.parseString(this.listFilter()), new EqualityFilter({ attribute: 'objectGUID', value: bytes })],
+        });
+        return this.searchEntries(client, this.cfg.base, filter, 'sub', 2);
+      }
+      const value = escapeFilterValue(userId);
+      return this.searchEntries(client, this.cfg.base, this.listFilter(`(${this.uidAttribute}=${value})`), 'sub', 2);
+    });
+    if (entries.length !== 1) return null;
+    const user = this.toUser(entries[0]);
+    return user.login ? user : null;
+  }
+
+  async checkPassword(user: StoreUser, password: string): Promise<boolean> {
+    // security.md 25: refused before any bind.
+    if (typeof password !== 'string' || password === '' || password.includes('\0')) return false;
+    const dn = user.dn ?? (this.uidKind === 'dn' ? user.userId : undefined);
+    if (!dn || dn.includes('\0')) return false;
+    return this.withServer(async (client) => {
+      try {
+        await client.bind(dn, password);
+      } catch (e) {
+        if (e instanceof InvalidCredentialsError) return false;
+        if (isServerFailure(e)) throw e;
+        this.logger.info({ err: describe(e) }, 'user bind refused');
+        return false;
+      }
+      // An unauthenticated bind (DN + empty password) is anonymous on many servers;
+      // ask who we are and refuse when the server answers "anonymous".
+      const who = await client.exop('1.3.6.1.4.1.4203.1.11.3').catch(() => undefined);
+      if (who !== undefined && (who.value ?? '') === '') {
+        this.logger.warn('bind succeeded but the server reports an anonymous session; refusing');
+        return false;
+      }
+      return true;
+    });
+  }
+
+  async search(search: UserSearch, limit: number): Promise<StoreUser[]> {
+    let extra = '';
+    for (const [field, pattern] of Object.entries(search)) {
+      if (pattern === undefined || pattern === '' || pattern === '*') continue;
+      const attr = field === 'username' ? (this.cfg.userInfo.username ?? this.cfg.loginAttribute) : this.cfg.userInfo[field];
+      if (!attr) continue;
+      extra += `(${attr}=${escapeFilterPattern(pattern)})`;
+    }
+    const max = Math.min(limit, this.cfg.sizeLimit);
+    const entries = await this.withServer(async (client) => {
+      await this.serviceBind(client);
+      return this.pagedSearch(client, this.listFilter(extra), max);
+    });
+    return entries.map((e) => this.toUser(e)).filter((u) => u.login !== '');
+  }
+
+  private async pagedSearch(client: Client, filter: string, max: number): Promise<Entry[]> {
+    const out: Entry[] = [];
+    try {
+      for await (const page of client.searchPaginated(this.cfg.base, {
+        scope: 'sub',
+        filter,
+        attributes: this.attributes(),
+        explicitBufferAttributes: this.uidKind === 'guid' ? ['objectGUID'] : [],
+        paged: { pageSize: Math.min(max, 200) },
+        sizeLimit: max,
+        timeLimit: Math.ceil(this.cfg.responseTimeoutMs / 1000),
+      })) {
+        out.push(...page.searchEntries);
+        if (out.length >= max) break;
+      }
+    } catch (e) {
+      // The server stops at the size limit; what arrived so far is the answer.
+      if (e instanceof ResultCodeError && e.code === 4 /* sizeLimitExceeded */) return out.slice(0, max);
+      if (e instanceof ResultCodeError && e.code === 32) return [];
+      if (e instanceof ResultCodeError && !isServerFailure(e)) {
+        throw new UserStoreUnavailableError(this.name, `search failed: ${describe(e)}`);
+      }
+      throw e;
+    }
+    return out.slice(0, max);
+  }
+
+  async test(): Promise<StoreHealth> {
+    const steps: string[] = [];
+    try {
+      const entries = await this.withServer(async (client) => {
+        steps.push(this.cfg.enforceTls ? 'connected (TLS)' : 'connected');
+        await this.serviceBind(client);
+        steps.push(this.cfg.bindDn ? `bound as ${this.cfg.bindDn}` : 'anonymous');
+        return this.pagedSearch(client, this.listFilter(), this.cfg.sizeLimit);
+      });
+      steps.push(`found ${entries.length} user(s)`);
+      const sample = entries.length > 0 ? this.toUser(entries[0]).info : undefined;
+      return { ok: true, steps, userCount: entries.length, ...(sample ? { sample } : {}) };
+    } catch (e) {
+      return { ok: false, steps, error: e instanceof Error ? e.message : String(e) };
+    }
+  }
+
+  async close(): Promise<void> {
+    // no pooled connections: every operation opens and unbinds its own
+  }
+}
+
+function normalizeDn(dn: string): string {
+  return dn.split(',').map((p) => p.trim().toLowerCase()).join(',');
+}
+
+function isUnderBase(dn: string, base: string): boolean {
+  const d = normalizeDn(dn);
+  const b = normalizeDn(base);
+  return d === b || d.endsWith(`,${b}`);
+}
+
+/** unbind() in finally, bounded: a dead socket must not keep the request (or node) alive. */
+async function closeQuietly(client: Client): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    client.unbind().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 1000);
+      timer.unref();
+    }),
+  ]);
+  if (timer) clearTimeout(timer);
+}
+
+export const ldapResolverType: ResolverType = {
+  type: 'ldapresolver',
+  classPrefix: LDAP_CLASS_PREFIX,
+  keys: KEYS,
+  normalize,
+  create: (name, config, deps) => new LdapStore(name, config, deps),
+};

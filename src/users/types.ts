@@ -1,0 +1,100 @@
+import type { Logger } from 'pino';
+import type { Clock } from '../util/clock.ts';
+
+/** LinOTP's user-info keys (spec 7); resolvers may add more (e.g. `dn`, `gender`). Never a password. */
+export interface UserInfo {
+  username: string;
+  userid: string;
+  givenname?: string;
+  surname?: string;
+  mobile?: string;
+  phone?: string;
+  email?: string;
+  description?: string;
+  [k: string]: string | undefined;
+}
+
+/** A user as the rest of otpd sees it: found in one resolver, in one realm. */
+export interface DirectoryUser {
+  login: string;
+  userId: string;
+  /** Resolver name. */
+  resolver: string;
+  /** LinOTP resolver class spec, e.g. `useridresolver.LDAPIdResolver.IdResolver.<name>`. */
+  resolverClass: string;
+  realm: string;
+  info: UserInfo;
+}
+
+/** A user as one store returns it (before the directory adds resolver and realm). */
+export interface StoreUser {
+  login: string;
+  userId: string;
+  info: UserInfo;
+  /** LDAP: the entry's DN, used to bind for the password check. Cached with the user. */
+  dn?: string;
+}
+
+/** Search for `/admin/userlist`: LinOTP field → pattern where `*` is a wildcard. */
+export type UserSearch = Partial<Record<'username' | 'userid' | 'givenname' | 'surname' | 'email' | 'mobile' | 'phone' | 'description', string>>;
+
+/** Result of `/system/testResolver`. */
+export interface StoreHealth {
+  ok: boolean;
+  /** Human readable steps done: connect, bind, count. */
+  steps: string[];
+  /** Users found by the list filter (capped at the size limit). */
+  userCount?: number;
+  /** Attributes of one sample user (user-info keys), when any user exists. */
+  sample?: UserInfo;
+  error?: string;
+}
+
+/** One configured user store. Implementations hold no cache: the directory caches. */
+export interface UserStore {
+  /** By login name; null when there is no such user. Throws UserStoreUnavailableError. */
+  lookup(login: string): Promise<StoreUser | null>;
+  /** By the store's user id; null when there is no such user. Throws UserStoreUnavailableError. */
+  byId(userId: string): Promise<StoreUser | null>;
+  /** False for a wrong, empty or NUL-containing password. Throws UserStoreUnavailableError. */
+  checkPassword(user: StoreUser, password: string): Promise<boolean>;
+  /** Users matching every pattern in `search`, at most `limit`. */
+  search(search: UserSearch, limit: number): Promise<StoreUser[]>;
+  /** Connect, bind, count users, sample one user. Never throws. */
+  test(): Promise<StoreHealth>;
+  /** Releases connections (pools). */
+  close(): Promise<void>;
+}
+
+export interface StoreDeps {
+  logger: Logger;
+  clock: Clock;
+}
+
+/** How one config key of a resolver type is described (for docs, forms and validation). */
+export interface ResolverKey {
+  name: string;
+  required?: boolean;
+  /** Stored encrypted and shown as `__CENSORED__`. */
+  secret?: boolean;
+  /** @default undefined (no default) */
+  default?: string;
+  description: string;
+}
+
+/** A resolver type, registered by LinOTP's type name (`ldapresolver`, `sqlresolver`, `passwdresolver`). */
+export interface ResolverType {
+  readonly type: string;
+  /** LinOTP class prefix, e.g. `useridresolver.LDAPIdResolver.IdResolver`. */
+  readonly classPrefix: string;
+  readonly keys: readonly ResolverKey[];
+  /**
+   * Checks a configuration (all values strings, as LinOTP stores them) and
+   * returns it normalised (known keys only, canonical spelling). Throws an
+   * OtpdError naming the bad key.
+   */
+  normalize(config: Record<string, string>): Record<string, string>;
+  create(name: string, config: Record<string, string>, deps: StoreDeps): UserStore;
+}
+
+export const CENSORED = '__CENSORED__';
