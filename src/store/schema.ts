@@ -92,6 +92,15 @@ export interface ApiKeyTable {
   last_used_at: number | null;
 }
 
+/** Admin sessions from /admin/login (cookie + CSRF token), shared by all nodes. */
+export interface SessionTable {
+  id: string; // keyed hash of the cookie value
+  admin: string;
+  csrf: string;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface AuditTable {
   id: Generated<number>;
   ts: string;
@@ -164,6 +173,7 @@ export interface Database {
   revisions: RevisionTable;
   admins: AdminTable;
   api_keys: ApiKeyTable;
+  sessions: SessionTable;
   audit: AuditTable;
   audit_head: AuditHeadTable;
   radius_clients: RadiusClientTable;

@@ -85,6 +85,15 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('last_used_at', millis)
     .execute();
 
+  await db.schema
+    .createTable('sessions')
+    .addColumn('id', 'varchar(64)', (c) => c.primaryKey())
+    .addColumn('admin', key, (c) => c.notNull())
+    .addColumn('csrf', 'varchar(64)', (c) => c.notNull())
+    .addColumn('created_at', millis, (c) => c.notNull())
+    .addColumn('expires_at', millis, (c) => c.notNull())
+    .execute();
+
   await withId(db, db.schema.createTable('audit'))
     .addColumn('ts', 'varchar(40)', (c) => c.notNull())
     .addColumn('action', 'varchar(128)', (c) => c.notNull())
@@ -115,7 +124,7 @@ export async function up(db: Kysely<any>): Promise<void> {
 }
 
 export async function down(db: Kysely<any>): Promise<void> {
-  for (const t of ['audit_head', 'audit', 'api_keys', 'admins', 'revisions', 'config', 'challenges', 'token_realms', 'tokens']) {
+  for (const t of ['audit_head', 'audit', 'api_keys', 'sessions', 'admins', 'revisions', 'config', 'challenges', 'token_realms', 'tokens']) {
     await db.schema.dropTable(t).ifExists().execute();
   }
 }

@@ -1,0 +1,196 @@
+import { ErrorCodes, OtpdError } from '../errors.ts';
+import { tokenDict } from '../tokens/service.ts';
+import type { Token } from '../tokens/types.ts';
+import { SESSION_COOKIE, clearSessionCookies, newSessionSecrets, setSessionCookies } from './auth.ts';
+import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
+
+const scopeOf = (ctx: RouteContext) => ({ realms: ctx.admin?.realms ?? ('*' as const) });
+
+function auditTokens(ctx: RouteContext, tokens: Token[]): void {
+  ctx.audit.serial = tokens.map((t) => t.serial).join(',');
+  ctx.audit.tokenType = [...new Set(tokens.map((t) => t.type))].join(',');
+}
+
+/** Count-returning token actions (enable, disable, reset): spec 1.4. */
+function countAction(path: string, action: string, run: (ctx: RouteContext, tokens: Token[]) => Promise<number>) {
+  return {
+    path,
+    methods: ['POST'] as ('POST')[],
+    policy: { scope: 'admin' as const, action },
+    handler: async (ctx: RouteContext) => {
+      const { tokens, by } = await ctx.services.tokens.select(ctx.params, scopeOf(ctx));
+      auditTokens(ctx, tokens);
+      const n = await run(ctx, tokens);
+      if (n === 0) return ok(0, { message: by === 'serial' ? `No token with serial ${ctx.params.get('serial')}` : 'No tokens for this user' });
+      return ok(n);
+    },
+  };
+}
+
+export function register(api: Api): void {
+  defineRoutes(api, [
+    {
+      path: '/admin/login',
+      methods: ['POST'],
+      auth: 'none',
+      handler: async (ctx) => {
+        const name = ctx.params.get('username') ?? '';
+        const password = ctx.params.get('password') ?? '';
+        ctx.audit.user = name;
+        const good = name !== '' && password !== '' && (await ctx.services.admins.checkLogin(name, password));
+        if (!good) {
+          ctx.audit.actionDetail = 'admin login failed';
+          return { kind: 'json', value: false, detail: { message: 'Bad username or password' }, httpStatus: 401 };
+        }
+        const { cookie, csrf } = newSessionSecrets();
+        const seconds = ctx.services.settings.sessionSeconds;
+        await ctx.services.admins.createSession(name, cookie, csrf, seconds);
+        setSessionCookies(ctx.reply, cookie, csrf, seconds, ctx.request.protocol === 'https');
+        ctx.audit.actionDetail = 'admin login';
+        return ok(true, { message: `Login successful for ${name}` });
+      },
+    },
+    {
+      path: '/admin/logout',
+      handler: async (ctx) => {
+        const cookie = ctx.request.cookies[SESSION_COOKIE];
+        if (cookie) await ctx.services.admins.endSession(cookie);
+        clearSessionCookies(ctx.reply);
+        return ok(true);
+      },
+    },
+    {
+      path: '/admin/init',
+      methods: ['POST'],
+      policy: { scope: 'admin', action: 'init' },
+      handler: async (ctx) => {
+        const type = (ctx.params.get('type') ?? 'hmac').toLowerCase();
+        const policies = ctx.services.policies;
+        if (policies && policies.anyPolicy('admin')) {
+          const d = policies.adminAllowed(ctx.admin!.name, 'admin', `init${type.toUpperCase()}`);
+          if (!d.allowed) throw new OtpdError(ErrorCodes.policy, `You do not have the administrative right to init token of type ${type}`);
+        }
+        const res = await ctx.services.tokens.init(ctx.params, scopeOf(ctx));
+        ctx.audit.serial = res.serial;
+        ctx.audit.tokenType = type;
+        ctx.audit.user = ctx.params.get('user');
+        ctx.audit.realm = ctx.params.get('realm');
+        ctx.audit.actionDetail = res.created ? 'token created' : 'token updated';
+        return ok(true, res.detail);
+      },
+    },
+    {
+      path: '/admin/show',
+      policy: { scope: 'admin', action: 'show' },
+      handler: async (ctx) => {
+        const p = ctx.params;
+        const repo = ctx.services.tokens.repository;
+        const realm = p.get('viewrealm') ?? p.get('realm');
+        let realms: string[] | undefined = realm && realm !== '*' ? [realm.toLowerCase()] : undefined;
+        const allowed = ctx.admin?.realms ?? '*';
+        if (allowed !== '*') realms = realms ? realms.filter((r) => allowed.includes(r)) : allowed;
+        let owner: { resolver: string; userId: string } | undefined;
+        if (p.get('user')) {
+          const u = await ctx.services.tokens.requireUser(p.get('user')!, p.get('realm'));
+          owner = { resolver: u.resolver, userId: u.userId };
+          realms = allowed === '*' ? undefined : realms;
+        }
+        const filter = { serial: p.get('serial'), owner, realms, text: p.get('filter') || undefined };
+        const pagesize = p.int('pagesize', 50, 1, 1000);
+        const page = p.int('page', 1, 1, 1_000_000);
+        const sortable: Record<string, 'id' | 'serial' | 'type' | 'description' | 'user_id' | 'created_at' | 'fail_count'> = {
+          TokenId: 'id', TokenSerialnumber: 'serial', TokenType: 'type', TokenDesc: 'description', Userid: 'user_id', CreationDate: 'created_at', FailCount: 'fail_count',
+        };
+        const sortBy = sortable[(p.get('sortby') ?? '').replace(/^LinOtp\./, '')] ?? 'id';
+        const total = await repo.count(filter);
+        const tokens = await repo.find(filter, { offset: (page - 1) * pagesize, limit: pagesize, sortBy, desc: p.get('sortdir') === 'desc' });
+        const data = [];
+        for (const t of tokens) data.push(tokenDict(t, await ctx.services.tokens.owner(t).catch(() => null)));
+        return ok({ data, resultset: { pages: Math.max(1, Math.ceil(total / pagesize)), pagesize, tokens: total, page } });
+      },
+    },
+    {
+      path: '/admin/remove',
+      methods: ['POST'],
+      policy: { scope: 'admin', action: 'remove' },
+      handler: async (ctx) => {
+        const { tokens } = await ctx.services.tokens.select(ctx.params, scopeOf(ctx));
+        auditTokens(ctx, tokens);
+        const n = await ctx.services.tokens.repository.delete(tokens.map((t) => t.id));
+        if (n === 0) return ok(0, { message: `No token with serials ${ctx.params.list('serial').join(', ')}` });
+        return ok(n);
+      },
+    },
+    countAction('/admin/enable', 'enable', (ctx, t) => ctx.services.tokens.setActive(t, true)),
+    countAction('/admin/disable', 'disable', (ctx, t) => ctx.services.tokens.setActive(t, false)),
+    countAction('/admin/reset', 'reset', (ctx, t) => ctx.services.tokens.resetFailCount(t)),
+    {
+      path: '/admin/resync',
+      methods: ['POST'],
+      policy: { scope: 'admin', action: 'resync' },
+      handler: async (ctx) => {
+        const otp1 = ctx.params.require('otp1');
+        const otp2 = ctx.params.require('otp2');
+        const { tokens } = await ctx.services.tokens.select(ctx.params, scopeOf(ctx));
+        auditTokens(ctx, tokens);
+        let done = false;
+        for (const t of tokens) done = (await ctx.services.tokens.resync(t, otp1, otp2)) || done;
+        return ok(done);
+      },
+    },
+    {
+      path: '/admin/set',
+      methods: ['POST'],
+      policy: { scope: 'admin', action: 'set' },
+      handler: async (ctx) => {
+        const { tokens } = await ctx.services.tokens.select(ctx.params, scopeOf(ctx));
+        auditTokens(ctx, tokens);
+        return ok(await ctx.services.tokens.set(tokens, ctx.params));
+      },
+    },
+    {
+      path: '/admin/assign',
+      methods: ['POST'],
+      policy: { scope: 'admin', action: 'assign' },
+      handler: async (ctx) => {
+        const serials = ctx.params.list('serial');
+        if (serials.length === 0) throw new OtpdError(ErrorCodes.parameter, "Missing parameter: 'serial'");
+        const owner = await ctx.services.tokens.requireUser(ctx.params.require('user'), ctx.params.get('realm'));
+        const tokens = await ctx.services.tokens.repository.find({ serials });
+        if (tokens.length !== serials.length) throw new OtpdError(ErrorCodes.notFound, `no token with serial ${serials.filter((s) => !tokens.some((t) => t.serial === s)).join(', ')}`);
+        tokens.forEach((t) => t.userId === '' || ctx.services.tokens.assertTokenAllowed(scopeOf(ctx), t));
+        auditTokens(ctx, tokens);
+        ctx.audit.user = owner.login;
+        ctx.audit.realm = owner.realm;
+        await ctx.services.tokens.assign(tokens, owner, ctx.params.get('pin'), scopeOf(ctx));
+        return ok(true, undefined, serials.length);
+      },
+    },
+    {
+      path: '/admin/unassign',
+      methods: ['POST'],
+      policy: { scope: 'admin', action: 'unassign' },
+      handler: async (ctx) => {
+        const { tokens } = await ctx.services.tokens.select(ctx.params, scopeOf(ctx));
+        auditTokens(ctx, tokens);
+        if (tokens.length === 0) throw new OtpdError(ErrorCodes.notFound, 'no matching token');
+        await ctx.services.tokens.unassign(tokens);
+        return ok(true);
+      },
+    },
+    {
+      path: '/admin/getTokenOwner',
+      policy: { scope: 'admin', action: 'tokenowner' },
+      handler: async (ctx) => {
+        const serial = ctx.params.require('serial');
+        const token = await ctx.services.tokens.repository.bySerial(serial);
+        if (token) ctx.services.tokens.assertTokenAllowed(scopeOf(ctx), token);
+        ctx.audit.serial = serial;
+        const owner = token ? await ctx.services.tokens.owner(token) : null;
+        if (!owner) return ok({});
+        const { ...info } = owner.info;
+        return ok(Object.fromEntries(Object.entries(info).filter(([k]) => !['password', 'cryptpass'].includes(k))));
+      },
+    },
+  ]);
+}

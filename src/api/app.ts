@@ -1,0 +1,45 @@
+import cookie from '@fastify/cookie';
+import formbody from '@fastify/formbody';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { ErrorCodes, OtpdError } from '../errors.ts';
+import type { Services } from '../services.ts';
+import { errorEnvelope, serialise } from './envelope.ts';
+import { registerAllRoutes } from './routes.ts';
+
+/**
+ * The Fastify app: form and JSON bodies, cookies, LinOTP envelopes for every
+ * error (bad JSON, oversized body, unknown path), never a stack trace.
+ */
+export async function buildApp(services: Services): Promise<FastifyInstance> {
+  const trusted = (services.settings.trustedProxies ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  const app = Fastify({
+    logger: false,
+    bodyLimit: 256 * 1024,
+    trustProxy: trusted.length ? trusted : false,
+  });
+  await app.register(formbody);
+  await app.register(cookie);
+  app.addHook('onSend', async (_req, reply, payload) => {
+    reply.header('X-Content-Type-Options', 'nosniff');
+    reply.header('Cache-Control', 'no-store');
+    return payload;
+  });
+  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+    const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    const message =
+      err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported content type'
+        : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body too large'
+          : status < 500 ? `invalid request: ${err.message}` : 'internal error';
+    if (status >= 500) services.logger.error({ err: err.message, url: request.url }, 'unhandled error');
+    const id = request.url.startsWith('/validate/') ? 0 : 1;
+    reply
+      .code(status === 500 ? 500 : 400)
+      .type('application/json')
+      .send(serialise(errorEnvelope(new OtpdError(status < 500 ? ErrorCodes.parameter : ErrorCodes.internal, message), id)));
+  });
+  app.setNotFoundHandler((request, reply) => {
+    reply.code(404).type('application/json').send(serialise(errorEnvelope(new OtpdError(ErrorCodes.notFound, `no such endpoint: ${request.url.split('?')[0]}`), 1)));
+  });
+  await registerAllRoutes({ app, services });
+  return app;
+}

@@ -1,0 +1,55 @@
+import { defineRoutes, raw, text, type Api } from './route.ts';
+
+const COLUMNS = ['serial', 'user', 'realm', 'action', 'action_detail', 'success', 'tokentype', 'administrator', 'info', 'linotp_server', 'client', 'log_level', 'date', 'number'] as const;
+const DB_COLUMN: Record<string, 'serial' | 'user' | 'realm' | 'action' | 'action_detail' | 'success' | 'token_type' | 'administrator' | 'info' | 'server' | 'client' | 'log_level' | 'ts' | 'id'> = {
+  serial: 'serial', user: 'user', realm: 'realm', action: 'action', action_detail: 'action_detail', success: 'success',
+  tokentype: 'token_type', administrator: 'administrator', info: 'info', linotp_server: 'server', client: 'client',
+  log_level: 'log_level', date: 'ts', number: 'id',
+};
+
+/** `/audit/search`: flexigrid output outside the envelope (spec 1.8). */
+export function register(api: Api): void {
+  defineRoutes(api, [
+    {
+      path: '/audit/search',
+      policy: { scope: 'audit', action: 'view' },
+      handler: async (ctx) => {
+        const p = ctx.params;
+        const filters: [string, string][] = [];
+        for (const c of COLUMNS) if (p.get(c)) filters.push([DB_COLUMN[c], p.get(c)!]);
+        if (p.get('qtype') && p.get('query')) {
+          if (p.get('qtype') === 'extsearch') {
+            for (const part of p.get('query')!.split(';')) {
+              const [k, v] = part.split('=');
+              if (k && v !== undefined && DB_COLUMN[k.trim()]) filters.push([DB_COLUMN[k.trim()], v.trim()]);
+            }
+          } else if (DB_COLUMN[p.get('qtype')!]) filters.push([DB_COLUMN[p.get('qtype')!], p.get('query')!]);
+        }
+        const useOr = p.bool('or');
+        const like = (v: string) => (v.includes('*') ? v.replace(/[\\%_]/g, (c) => `\\${c}`).replaceAll('*', '%') : v);
+        let q = ctx.services.db.kysely.selectFrom('audit');
+        if (filters.length) {
+          q = q.where((eb) => {
+            const conds = filters.map(([col, v]) => (v.includes('*') ? eb(col as 'serial', 'like', like(v)) : eb(col as 'serial', '=', v)));
+            return useOr ? eb.or(conds) : eb.and(conds);
+          });
+        }
+        const total = Number((await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst())?.n ?? 0);
+        const rp = p.int('rp', 15, 1, 1000);
+        const page = p.int('page', 1, 1, 1_000_000);
+        const sortCol = DB_COLUMN[p.get('sortname') ?? 'number'] ?? 'id';
+        const rows = await q.selectAll().orderBy(sortCol, p.get('sortorder') === 'asc' ? 'asc' : 'desc').limit(rp).offset((page - 1) * rp).execute();
+        const cells = rows.map((r) => [
+          Number(r.id), r.ts, 'OK', '', r.action, r.success, r.serial, r.token_type, r.user, r.realm, r.administrator,
+          r.action_detail, r.info, r.server, r.client, r.log_level, Number(r.clearance_level),
+        ]);
+        if (p.get('outform') === 'csv') {
+          const d = p.get('delimiter') ?? ',';
+          const esc = (v: unknown) => `"${String(v).replaceAll('"', '""')}"`;
+          return text(cells.map((c) => c.map(esc).join(d)).join('\n') + '\n', 'text/csv; charset=utf-8');
+        }
+        return raw({ page, rows: cells.map((cell) => ({ id: cell[0], cell })), total });
+      },
+    },
+  ]);
+}

@@ -1,0 +1,174 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { isIP } from 'node:net';
+import { ErrorCodes, OtpdError } from '../errors.ts';
+import type { Services } from '../services.ts';
+import { authenticateAdmin, type AdminIdentity } from './auth.ts';
+import { errorEnvelope, resultEnvelope, serialise, toOtpdError } from './envelope.ts';
+import { Params } from './params.ts';
+
+/** What a handler records for the audit row of its request (never secrets). */
+export interface AuditFields {
+  success?: boolean;
+  serial?: string;
+  tokenType?: string;
+  user?: string;
+  realm?: string;
+  actionDetail?: string;
+  info?: string;
+}
+
+export interface RouteContext {
+  params: Params;
+  /** Client IP for policies and audit (REMOTE_ADDR, trusted X-Forwarded-For, or `client` for mayOverwriteClient callers). */
+  client: string;
+  /** Set on admin routes. `realms` is '*' or the realms the admin policies allow. */
+  admin?: AdminIdentity & { realms: '*' | string[] };
+  services: Services;
+  request: FastifyRequest;
+  reply: FastifyReply;
+  audit: AuditFields;
+}
+
+export type RouteResult =
+  | { kind: 'json'; value: unknown; detail?: Record<string, unknown>; id?: number; status?: boolean; httpStatus?: number }
+  | { kind: 'text'; body: string; contentType?: string; httpStatus?: number }
+  | { kind: 'raw'; body: unknown; contentType?: string; httpStatus?: number; headers?: Record<string, string> };
+
+/** `result.value = value`, optional `detail`, in LinOTP's envelope. */
+export const ok = (value: unknown, detail?: Record<string, unknown>, id?: number): RouteResult => ({ kind: 'json', value, detail, id });
+/** A plain-text answer (`/validate/simplecheck`). */
+export const text = (body: string, contentType = 'text/plain; charset=utf-8'): RouteResult => ({ kind: 'text', body, contentType });
+/** A body outside the envelope (`/audit/search`, exports). Objects are serialised with indent 3. */
+export const raw = (body: unknown, contentType = 'application/json', headers?: Record<string, string>): RouteResult => ({ kind: 'raw', body, contentType, headers });
+
+export interface RouteDef {
+  path: string;
+  /** @default ['GET', 'POST'] */
+  methods?: ('GET' | 'POST')[];
+  /** @default 'admin' for /admin, /system, /audit paths (except /admin/login), else 'none' */
+  auth?: 'none' | 'admin';
+  /** Envelope id. @default 0 for /validate, 1 otherwise */
+  id?: number;
+  /** Write an audit row for this call. @default true */
+  audit?: boolean;
+  /** Admin-scope policy check before the handler (no active policy in the scope → allowed). */
+  policy?: { scope: 'admin' | 'system' | 'audit'; action: string };
+  /** How errors are answered. 'envelope' (default): LinOTP error envelope. */
+  onError?: (err: OtpdError, ctx: RouteContext) => RouteResult;
+  handler(ctx: RouteContext): Promise<RouteResult>;
+}
+
+export interface Api {
+  app: FastifyInstance;
+  services: Services;
+}
+
+const isAdminPath = (path: string) => /^\/(admin|system|audit)\//.test(path) && path !== '/admin/login';
+
+/**
+ * Registers declarative routes: parameters parsed and checked, admin
+ * authentication + CSRF + policy, the handler, an audit row, then the answer.
+ * Errors become LinOTP error envelopes; internals never reach the caller.
+ */
+export function defineRoutes(api: Api, routes: RouteDef[]): void {
+  for (const def of routes) {
+    api.app.route({
+      method: def.methods ?? ['GET', 'POST'],
+      url: def.path,
+      handler: async (request, reply) => handle(api.services, def, request, reply),
+    });
+  }
+}
+
+async function handle(services: Services, def: RouteDef, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const id = def.id ?? (def.path.startsWith('/validate/') ? 0 : 1);
+  const auth = def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none');
+  const ctx: RouteContext = {
+    params: new Params(new Map()),
+    client: request.ip,
+    services,
+    request,
+    reply,
+    audit: {},
+  };
+  let result: RouteResult;
+  try {
+    ctx.params = Params.from(request.query, request.body);
+    ctx.client = clientAddress(services, request, ctx.params);
+    if (auth === 'admin') {
+      const admin = await authenticateAdmin(services, request);
+      let realms: '*' | string[] = '*';
+      if (def.policy && services.policies) {
+        const decision = services.policies.adminAllowed(admin.name, def.policy.scope, def.policy.action);
+        if (!decision.allowed) {
+          throw new OtpdError(ErrorCodes.policy, `You do not have the administrative right to ${def.policy.action}`);
+        }
+        realms = decision.realms;
+      }
+      ctx.admin = { ...admin, realms };
+    }
+    result = await def.handler(ctx);
+    ctx.audit.success ??= result.kind !== 'json' || result.status !== false;
+  } catch (e) {
+    const err = toOtpdError(e);
+    if (!(e instanceof OtpdError)) {
+      services.logger.error({ err: (e as Error)?.message, path: def.path }, 'request failed');
+      ctx.audit.info ??= `internal error: ${(e as Error)?.name ?? 'Error'}`;
+    } else {
+      services.logger.info({ code: err.code, path: def.path, msg: err.message }, 'request refused');
+      ctx.audit.info ??= err.message;
+    }
+    ctx.audit.success = false;
+    if (!def.onError) {
+      await writeAudit(services, def, ctx);
+      reply.code(err.httpStatus).type('application/json').send(serialise(errorEnvelope(err, id)));
+      return;
+    }
+    result = def.onError(err, ctx);
+  }
+  await writeAudit(services, def, ctx);
+  send(reply, result, id);
+}
+
+function send(reply: FastifyReply, result: RouteResult, id: number): void {
+  if (result.httpStatus) reply.code(result.httpStatus);
+  if (result.kind === 'json') {
+    reply.type('application/json').send(serialise(resultEnvelope(result.value, result.id ?? id, result.detail, result.status ?? true)));
+  } else if (result.kind === 'text') {
+    reply.type(result.contentType ?? 'text/plain').send(result.body);
+  } else {
+    if (result.headers) reply.headers(result.headers);
+    reply.type(result.contentType ?? 'application/json').send(typeof result.body === 'string' || Buffer.isBuffer(result.body) ? result.body : serialise(result.body));
+  }
+}
+
+async function writeAudit(services: Services, def: RouteDef, ctx: RouteContext): Promise<void> {
+  if (def.audit === false) return;
+  try {
+    await services.audit.write({
+      action: def.path.slice(1),
+      success: ctx.audit.success ?? false,
+      serial: ctx.audit.serial,
+      tokenType: ctx.audit.tokenType,
+      user: ctx.audit.user,
+      realm: ctx.audit.realm,
+      administrator: ctx.admin?.name,
+      actionDetail: ctx.audit.actionDetail,
+      info: ctx.audit.info,
+      client: ctx.client,
+    });
+  } catch (e) {
+    services.logger.error({ err: (e as Error).message }, 'audit row not written');
+  }
+}
+
+/** spec 1.1: the `client` parameter counts only for callers listed in mayOverwriteClient. */
+function clientAddress(services: Services, request: FastifyRequest, params: Params): string {
+  const remote = request.ip;
+  const override = params.get('client');
+  if (override) {
+    const allowed = (services.config.get('mayOverwriteClient') ?? '').split(',').map((s: string) => s.trim()).filter(Boolean);
+    if (allowed.includes(remote) && isIP(override)) return override;
+  }
+  return remote;
+}

@@ -1,0 +1,117 @@
+import { CONFIG_DEFAULTS, LIMITS } from '../config/defaults.ts';
+import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
+import { defineRoutes, ok, type Api } from './route.ts';
+
+const KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
+const CENSORED = '__CENSORED__';
+
+/** Keys whose values are bounded so one request's work stays bounded (security B.2 item 5). */
+const BOUNDS: Record<string, [number, number]> = {
+  DefaultMaxFailCount: [1, LIMITS.maxMaxFail],
+  DefaultCountWindow: [1, LIMITS.maxCountWindow],
+  DefaultSyncWindow: [1, LIMITS.maxSyncWindow],
+  DefaultOtpLen: [6, 10],
+  DefaultChallengeValidityTime: [1, 3600],
+  SMSProviderTimeout: [1, 600],
+  EmailChallengeValidityTime: [1, 600],
+  TransactionIdLength: [12, 17],
+  ChallengeMaxAttempts: [1, 100],
+  'totp.timeWindow': [0, LIMITS.maxTotpWindowSteps],
+};
+
+function checkValue(key: string, value: string): void {
+  const bound = BOUNDS[key];
+  if (bound) {
+    if (!/^\d+$/.test(value)) throw badParameter(key, 'not an integer');
+    const n = Number(value);
+    if (n < bound[0] || n > bound[1]) throw badParameter(key, `must be between ${bound[0]} and ${bound[1]}`);
+  }
+  if (key === 'hotp.hashlib' && !['sha1', 'sha256', 'sha512'].includes(value)) throw badParameter(key, 'use sha1, sha256 or sha512');
+  if (value.length > 4096) throw badParameter(key, 'value longer than 4096 characters');
+}
+
+export function register(api: Api): void {
+  defineRoutes(api, [
+    {
+      path: '/system/setConfig',
+      methods: ['POST'],
+      policy: { scope: 'system', action: 'write' },
+      handler: async (ctx) => {
+        const p = ctx.params;
+        const config = ctx.services.config;
+        const out: Record<string, boolean> = {};
+        if (p.has('key')) {
+          const key = p.require('key').replace(/^linotp\./, '');
+          if (!KEY.test(key)) throw badParameter('key', 'use 1-128 of A-Z a-z 0-9 _ . : -');
+          const value = p.require('value');
+          checkValue(key, value);
+          await config.set(key, value, p.get('type') ?? '', p.get('description') ?? '');
+          out[`setConfig ${key}`] = true;
+          ctx.audit.info = key;
+          return ok(out);
+        }
+        const names = p.keys().filter((k) => !k.endsWith('.type') && !k.endsWith('.desc') && k !== 'session' && k !== 'csrf_token');
+        if (names.length === 0) throw new OtpdError(ErrorCodes.parameter, "Missing parameter: 'key'");
+        for (const raw of names) {
+          const key = raw.replace(/^linotp\./, '');
+          if (!KEY.test(key)) throw badParameter(raw, 'invalid config key');
+          checkValue(key, p.get(raw) ?? '');
+        }
+        for (const raw of names) {
+          const key = raw.replace(/^linotp\./, '');
+          const value = p.get(raw) ?? '';
+          const type = p.get(`${raw}.type`) ?? '';
+          await config.set(key, value, type, p.get(`${raw}.desc`) ?? '');
+          out[type === 'password' ? `setConfig ${key}:${CENSORED}` : `setConfig ${key}:${value}`] = true;
+        }
+        ctx.audit.info = names.join(',');
+        return ok(out);
+      },
+    },
+    {
+      path: '/system/getConfig',
+      policy: { scope: 'system', action: 'read' },
+      handler: async (ctx) => {
+        const config = ctx.services.config;
+        const key = ctx.params.get('key');
+        if (key !== undefined) {
+          const k = key.replace(/^linotp\./, '');
+          const entry = config.entries().find((e) => e.key === k);
+          const value = entry?.type === 'password' ? CENSORED : config.get(k);
+          return ok({ [`getConfig ${k}`]: value ?? null });
+        }
+        const all: Record<string, string> = { ...CONFIG_DEFAULTS };
+        for (const e of config.entries()) all[e.key] = e.type === 'password' ? CENSORED : e.value;
+        return ok(Object.fromEntries(Object.entries(all).sort(([a], [b]) => a.localeCompare(b))));
+      },
+    },
+    {
+      path: '/system/delConfig',
+      methods: ['POST'],
+      policy: { scope: 'system', action: 'write' },
+      handler: async (ctx) => {
+        const key = ctx.params.require('key').replace(/^linotp\./, '');
+        await ctx.services.config.delete(key);
+        ctx.audit.info = key;
+        return ok({ [`delConfig ${key}`]: true });
+      },
+    },
+    {
+      path: '/system/setDefault',
+      methods: ['POST'],
+      policy: { scope: 'system', action: 'write' },
+      handler: async (ctx) => {
+        const known = ['DefaultMaxFailCount', 'DefaultSyncWindow', 'DefaultCountWindow', 'DefaultOtpLen', 'DefaultResetFailCount'];
+        const given = known.filter((k) => ctx.params.has(k));
+        if (given.length === 0) throw new OtpdError(ErrorCodes.usage, `Usage: set one of ${known.join(', ')}`);
+        for (const k of given) checkValue(k, ctx.params.get(k)!);
+        const out: Record<string, boolean> = {};
+        for (const k of given) {
+          await ctx.services.config.set(k, ctx.params.get(k)!);
+          out[`set ${k}`] = true;
+        }
+        return ok(out);
+      },
+    },
+  ]);
+}

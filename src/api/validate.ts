@@ -1,0 +1,137 @@
+import { isTrue } from '../config/defaults.ts';
+import type { Services } from '../services.ts';
+import { ValidationService, type CheckOutcome, type CheckRequest } from '../validation/service.ts';
+import type { Params } from './params.ts';
+import { defineRoutes, ok, text, type Api, type RouteContext } from './route.ts';
+
+function request(ctx: RouteContext, entry: CheckRequest['entry']): CheckRequest {
+  const p = ctx.params;
+  // spec 1.3: a `challenge` parameter drops every other option (LinOTP's _check)
+  const dropOptions = p.has('challenge');
+  return {
+    user: p.get('user'),
+    realm: p.get('realm'),
+    pass: p.get('pass'),
+    serial: dropOptions ? undefined : p.get('serial'),
+    transactionId: dropOptions ? undefined : (p.get('transactionid') ?? p.get('state')),
+    client: ctx.client,
+    tokenType: dropOptions ? undefined : p.get('token_type'),
+    message: dropOptions ? undefined : (p.get('data') ?? p.get('message')),
+    entry,
+  };
+}
+
+function recordAudit(ctx: RouteContext, out: CheckOutcome): void {
+  Object.assign(ctx.audit, {
+    success: out.ok,
+    user: out.audit.user,
+    realm: out.audit.realm,
+    serial: out.audit.serial,
+    tokenType: out.audit.tokenType,
+    actionDetail: out.audit.actionDetail,
+    info: out.audit.info,
+  });
+}
+
+/** spec 1.3.9: detail_on_success / detail_on_fail (authorization scope). */
+function detailFor(services: Services, ctx: RouteContext, out: CheckOutcome): Record<string, unknown> | undefined {
+  const challenge = ValidationService.challengeDetail(out.challenges);
+  if (challenge) return challenge;
+  const policies = services.policies;
+  if (!policies || !out.user) return undefined;
+  const subject = { login: out.user.login, realm: out.user.realm, resolver: out.user.resolver, client: ctx.client, userInfo: out.user.info };
+  if (out.ok && policies.has('authorization', 'detail_on_success', subject)) {
+    return { user: out.user.info, realm: out.user.realm, is_linotp_admin: false, tokentype: out.audit.tokenType ?? '', serial: out.audit.serial ?? '' };
+  }
+  if (!out.ok && policies.has('authorization', 'detail_on_fail', subject)) return { error: out.error ?? out.audit.actionDetail };
+  return undefined;
+}
+
+async function validateCheck(ctx: RouteContext, entry: CheckRequest['entry']): Promise<CheckOutcome> {
+  const out = await ctx.services.validation.check(request(ctx, entry));
+  recordAudit(ctx, out);
+  return out;
+}
+
+export function register(api: Api): void {
+  defineRoutes(api, [
+    {
+      path: '/validate/check',
+      handler: async (ctx) => {
+        const out = await validateCheck(ctx, 'check');
+        return ok(out.ok, detailFor(ctx.services, ctx, out));
+      },
+      // spec 0: internal failures answer status true, value false
+      onError: () => ok(false),
+    },
+    {
+      path: '/validate/simplecheck',
+      handler: async (ctx) => {
+        const out = await validateCheck(ctx, 'simplecheck');
+        if (out.ok) return text(':-)');
+        const c = out.challenges[0];
+        return text(c ? `:-( ${c.transactionId} ${c.message}` : ':-(');
+      },
+      onError: () => text(':-('),
+    },
+    {
+      path: '/validate/samlcheck',
+      handler: async (ctx) => {
+        const out = await validateCheck(ctx, 'samlcheck');
+        const attributes: Record<string, string> = {};
+        if (out.ok && out.user && isTrue(ctx.services.config.get('allowSamlAttributes'))) {
+          for (const k of ['username', 'surname', 'mobile', 'phone', 'givenname', 'email'] as const) attributes[k] = out.user.info[k] ?? '';
+        }
+        return ok({ auth: out.ok, attributes }, detailFor(ctx.services, ctx, out));
+      },
+      onError: () => ok({ auth: false, attributes: {} }),
+    },
+    {
+      path: '/validate/check_s',
+      handler: async (ctx) => {
+        const p = ctx.params;
+        let serial = p.get('serial');
+        if (!serial && p.get('user')) serial = await singleSerialOf(ctx.services, p);
+        if (!serial) throw new Error('missing serial');
+        const out = await ctx.services.validation.check({ ...request(ctx, 'check_s'), serial, user: undefined });
+        recordAudit(ctx, out);
+        return ok(out.ok, ValidationService.challengeDetail(out.challenges));
+      },
+      // spec 1.3.3: errors here are status false, value false
+      onError: () => ({ kind: 'json', value: false, status: false }),
+    },
+    {
+      path: '/validate/check_t',
+      handler: async (ctx) => {
+        const p = ctx.params;
+        const tid = p.get('transactionid') ?? p.get('state');
+        const pass = p.get('pass');
+        if (pass === undefined) return ok({ value: false, failcount: 0 }, { failure: "Missing parameter: 'pass'" });
+        if (!tid) return ok({ value: false, failcount: 0 }, { failure: 'missing parameter: state or transactionid!' });
+        const challenges = await ctx.services.challenges.byTransaction(tid.split('.')[0]);
+        const open = challenges.filter((c) => c.status === 'open');
+        if (open.length === 0) return ok({ value: false, failcount: 0 }, { value: false, failure: `No challenge for transaction '${tid}' found` });
+        const serial = open[0].serial;
+        const [login, realm] = open[0].subject ? splitSubject(open[0].subject) : [undefined, undefined];
+        const out = await ctx.services.validation.check({ user: login, realm, pass, serial, transactionId: tid, client: ctx.client, entry: 'check' });
+        recordAudit(ctx, out);
+        const token = await ctx.services.tokens.repository.bySerial(serial);
+        const failcount = token?.failCount ?? 0;
+        return ok({ value: out.ok, failcount }, { value: out.ok, failcount, token_type: token?.type ?? '', serial });
+      },
+    },
+  ]);
+}
+
+function splitSubject(subject: string): [string, string] {
+  const at = subject.lastIndexOf('@');
+  return [subject.slice(0, at), subject.slice(at + 1)];
+}
+
+async function singleSerialOf(services: Services, p: Params): Promise<string> {
+  const owner = await services.tokens.requireUser(p.require('user'), p.get('realm'));
+  const tokens = await services.tokens.repository.find({ owner: { resolver: owner.resolver, userId: owner.userId } });
+  if (tokens.length === 0) throw new Error('No token found!');
+  if (tokens.length > 1) throw new Error('More than one token found!');
+  return tokens[0].serial;
+}

@@ -1,0 +1,48 @@
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from './api/app.ts';
+import type { Settings } from './config/settings.ts';
+import { createServices, type Services } from './services.ts';
+
+export interface Running {
+  services: Services;
+  app: FastifyInstance;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts otpd: key file and database (created and migrated on first start),
+ * the admin from OTPD_ADMIN_USER/OTPD_ADMIN_PASSWORD, the HTTP API, and the
+ * optional RADIUS listener.
+ */
+export async function startServer(settings: Settings): Promise<Running> {
+  const services = await createServices({ settings });
+  const log = services.logger;
+  if (services.keyCreated) log.info({ keyFile: settings.keyFile }, 'generated a new key file (mode 0600); back it up: without it token seeds cannot be decrypted');
+  log.info({ database: services.db.safeUrl }, 'database ready');
+  if (settings.adminUser && settings.adminPassword && !(await services.admins.exists(settings.adminUser))) {
+    await services.admins.add(settings.adminUser, settings.adminPassword);
+    log.info({ admin: settings.adminUser }, 'created admin from OTPD_ADMIN_USER');
+  }
+  if ((await services.admins.count()) === 0) {
+    log.warn('no administrator exists yet: create one with `npx otpd admin add NAME` (or set OTPD_ADMIN_USER and OTPD_ADMIN_PASSWORD)');
+  }
+  const app = await buildApp(services);
+  const address = await app.listen({ host: settings.host, port: settings.port });
+  log.info({ address }, 'otpd listening');
+  const extraStops: (() => Promise<void>)[] = [];
+  for (const start of startHooks) extraStops.push(await start(services));
+  return {
+    services,
+    app,
+    url: address,
+    stop: async () => {
+      for (const s of extraStops.reverse()) await s();
+      await app.close();
+      await services.close();
+    },
+  };
+}
+
+/** Components started with the server (RADIUS listener, delivery dispatcher); each returns its stop. */
+export const startHooks: ((services: Services) => Promise<() => Promise<void>>)[] = [];

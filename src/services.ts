@@ -1,0 +1,91 @@
+import { hostname } from 'node:os';
+import pino, { type Logger } from 'pino';
+import { AdminService } from './admins/service.ts';
+import { AuditWriter } from './audit/writer.ts';
+import { ConfigService } from './config/service.ts';
+import type { Settings } from './config/settings.ts';
+import { KeyRing } from './crypto/keyring.ts';
+import { openDatabase, type Db } from './store/db.ts';
+import { migrateToLatest } from './store/migrate.ts';
+import { RevisionWatcher } from './store/revisions.ts';
+import './tokens/all.ts';
+import { TokenRepository } from './tokens/repository.ts';
+import { TokenService } from './tokens/service.ts';
+import { systemClock, type Clock } from './util/clock.ts';
+import { ChallengeRepository } from './validation/challenges.ts';
+import { noPolicies, type PolicyPort, type UserPort } from './validation/ports.ts';
+import { ValidationService } from './validation/service.ts';
+
+/**
+ * Everything a request handler, the RADIUS server or the CLI needs, built once.
+ * Areas add their service here (users, policies, delivery, radius) and construct
+ * it in createServices().
+ */
+export interface Services {
+  settings: Settings;
+  db: Db;
+  keyring: KeyRing;
+  config: ConfigService;
+  logger: Logger;
+  clock: Clock;
+  watcher: RevisionWatcher;
+  audit: AuditWriter;
+  admins: AdminService;
+  tokens: TokenService;
+  challenges: ChallengeRepository;
+  validation: ValidationService;
+  users?: UserPort;
+  policies?: PolicyPort;
+  /** Stops timers and closes the database. */
+  close(): Promise<void>;
+}
+
+/** Log redaction: secrets never reach a log line, whatever a caller passes. */
+export const REDACT = [
+  'pass', 'password', 'pin', 'otp', 'otpkey', 'secret', 'BINDPW', 'Password', 'PASSWORD', 'SMTP_PASSWORD', 'mailpassword',
+  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]', '*.pass', '*.password', '*.pin', '*.otp', '*.secret',
+];
+
+export function createLogger(level: string): Logger {
+  return pino({ level, redact: { paths: REDACT, censor: '***' } });
+}
+
+export interface CreateOptions {
+  settings: Settings;
+  logger?: Logger;
+  clock?: Clock;
+  /** Migrate the database (serve, init, migrate). @default true */
+  migrate?: boolean;
+}
+
+export async function createServices(opts: CreateOptions): Promise<Services & { keyCreated: boolean }> {
+  const { settings } = opts;
+  const logger = opts.logger ?? createLogger(settings.logLevel);
+  const clock = opts.clock ?? systemClock;
+  const { keyring, created } = KeyRing.loadOrCreate(settings.keyFile);
+  const db = await openDatabase(settings.databaseUrl);
+  if (opts.migrate !== false) await migrateToLatest(db);
+  const config = new ConfigService(db, keyring);
+  await config.load();
+  const watcher = new RevisionWatcher(db);
+  config.watch(watcher);
+  await watcher.start();
+  const services = {} as Services & { keyCreated: boolean };
+  const users = () => services.users;
+  const policies = () => services.policies ?? noPolicies;
+  const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, logger, users, policies);
+  const challenges = new ChallengeRepository(db);
+  Object.assign(services, {
+    settings, db, keyring, config, logger, clock, watcher, keyCreated: created,
+    audit: new AuditWriter(db, clock, settings.nodeName ?? hostname(), logger),
+    admins: new AdminService(db, keyring, clock),
+    tokens,
+    challenges,
+    validation: new ValidationService(tokens, challenges, config, clock, logger, users, policies),
+    close: async () => {
+      watcher.stop();
+      await db.close();
+    },
+  });
+  return services;
+}

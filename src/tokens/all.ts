@@ -1,0 +1,4 @@
+// Importing this module registers every built-in token type.
+import './hmac.ts';
+import './totp.ts';
+import './static.ts';

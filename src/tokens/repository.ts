@@ -1,0 +1,219 @@
+import { sql, type Transaction } from 'kysely';
+import type { Db } from '../store/db.ts';
+import type { Database, TokenTable } from '../store/schema.ts';
+import { insertReturningId } from '../store/insert.ts';
+import type { HashName } from '../otp/hotp.ts';
+import type { Token } from './types.ts';
+
+type Row = Omit<TokenTable, 'id'> & { id: number };
+
+function fromRow(r: Row, realms: string[]): Token {
+  return {
+    id: Number(r.id),
+    serial: r.serial,
+    type: r.type,
+    description: r.description,
+    keyEnc: r.key_enc,
+    otplen: Number(r.otplen),
+    hashlib: r.hashlib as HashName,
+    counter: Number(r.counter),
+    countWindow: Number(r.count_window),
+    syncWindow: Number(r.sync_window),
+    maxFail: Number(r.max_fail),
+    failCount: Number(r.fail_count),
+    active: Number(r.active) === 1,
+    pinHash: r.pin_hash,
+    pinSalt: r.pin_salt,
+    userId: r.user_id,
+    resolver: r.resolver,
+    resolverClass: r.resolver_class,
+    info: safeJson(r.token_info),
+    realms,
+    createdAt: Number(r.created_at),
+    lastAuthSuccess: r.last_auth_success === null ? null : Number(r.last_auth_success),
+    lastAuthMatch: r.last_auth_match === null ? null : Number(r.last_auth_match),
+    countAuth: Number(r.count_auth),
+    countAuthSuccess: Number(r.count_auth_success),
+  };
+}
+
+function safeJson(s: string): Record<string, string> {
+  try {
+    const v = JSON.parse(s) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
+export interface NewToken {
+  serial: string;
+  type: string;
+  description: string;
+  keyEnc: string;
+  otplen: number;
+  hashlib: string;
+  countWindow: number;
+  syncWindow: number;
+  maxFail: number;
+  pinHash: string;
+  pinSalt: string;
+  userId: string;
+  resolver: string;
+  resolverClass: string;
+  info: Record<string, string>;
+  realms: string[];
+  createdAt: number;
+}
+
+export interface TokenFilter {
+  serial?: string;
+  serials?: string[];
+  owner?: { resolver: string; userId: string };
+  type?: string;
+  realms?: string[];
+  /** Substring match on serial, description, type, user id. */
+  text?: string;
+  unassigned?: boolean;
+}
+
+type Executor = Db['kysely'] | Transaction<Database>;
+
+/**
+ * Token rows. Single-use state changes are conditional writes whose affected-row
+ * count is checked: `counter` only moves forward, `fail_count` is changed in SQL.
+ */
+export class TokenRepository {
+  constructor(private readonly db: Db) {}
+
+  async insert(t: NewToken, trx: Executor = this.db.kysely): Promise<number> {
+    const id = await insertReturningId(this.db.dialect, trx.insertInto('tokens').values({
+      serial: t.serial, type: t.type, description: t.description, key_enc: t.keyEnc, otplen: t.otplen,
+      hashlib: t.hashlib, counter: 0, count_window: t.countWindow, sync_window: t.syncWindow, max_fail: t.maxFail,
+      fail_count: 0, active: 1, pin_hash: t.pinHash, pin_salt: t.pinSalt, user_id: t.userId, resolver: t.resolver,
+      resolver_class: t.resolverClass, token_info: JSON.stringify(t.info), created_at: t.createdAt,
+      last_auth_success: null, last_auth_match: null, count_auth: 0, count_auth_success: 0,
+    }));
+    await this.setRealms(id, t.realms, trx);
+    return id;
+  }
+
+  async setRealms(tokenId: number, realms: string[], trx: Executor = this.db.kysely): Promise<void> {
+    await trx.deleteFrom('token_realms').where('token_id', '=', tokenId).execute();
+    const unique = [...new Set(realms.map((r) => r.toLowerCase()).filter(Boolean))];
+    if (unique.length) await trx.insertInto('token_realms').values(unique.map((realm) => ({ token_id: tokenId, realm }))).execute();
+  }
+
+  async find(filter: TokenFilter, page?: { offset: number; limit: number; sortBy?: keyof TokenTable; desc?: boolean }): Promise<Token[]> {
+    let q = this.filtered(filter).selectAll('tokens');
+    q = q.orderBy(page?.sortBy ?? 'id', page?.desc ? 'desc' : 'asc');
+    if (page) q = q.limit(page.limit).offset(page.offset);
+    const rows = (await q.execute()) as Row[];
+    return this.withRealms(rows);
+  }
+
+  async count(filter: TokenFilter): Promise<number> {
+    const r = await this.filtered(filter).select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst();
+    return Number(r?.n ?? 0);
+  }
+
+  async bySerial(serial: string): Promise<Token | undefined> {
+    return (await this.find({ serial }))[0];
+  }
+
+  async byId(id: number): Promise<Token | undefined> {
+    const rows = (await this.db.kysely.selectFrom('tokens').selectAll().where('id', '=', id).execute()) as Row[];
+    return (await this.withRealms(rows))[0];
+  }
+
+  private filtered(f: TokenFilter) {
+    let q = this.db.kysely.selectFrom('tokens');
+    if (f.serial !== undefined) q = q.where('serial', '=', f.serial);
+    if (f.serials) q = q.where('serial', 'in', f.serials.length ? f.serials : ['\u0000']);
+    if (f.owner) q = q.where('resolver', '=', f.owner.resolver).where('user_id', '=', f.owner.userId);
+    if (f.unassigned) q = q.where('user_id', '=', '');
+    if (f.type) q = q.where('type', '=', f.type.toLowerCase());
+    if (f.realms) {
+      const realms = f.realms.length ? f.realms : ['\u0000'];
+      q = q.where('id', 'in', this.db.kysely.selectFrom('token_realms').select('token_id').where('realm', 'in', realms));
+    }
+    if (f.text) {
+      const like = `%${f.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+      q = q.where((eb) => eb.or([eb('serial', 'like', like), eb('description', 'like', like), eb('type', 'like', like), eb('user_id', 'like', like)]));
+    }
+    return q;
+  }
+
+  private async withRealms(rows: Row[]): Promise<Token[]> {
+    if (rows.length === 0) return [];
+    const ids = rows.map((r) => Number(r.id));
+    const realms = await this.db.kysely.selectFrom('token_realms').select(['token_id', 'realm']).where('token_id', 'in', ids).execute();
+    return rows.map((r) => fromRow(r, realms.filter((x) => Number(x.token_id) === Number(r.id)).map((x) => x.realm).sort()));
+  }
+
+  async update(id: number, set: Partial<Omit<TokenTable, 'id'>>, trx: Executor = this.db.kysely): Promise<number> {
+    const res = await trx.updateTable('tokens').set(set).where('id', '=', id).executeTakeFirst();
+    return Number(res.numUpdatedRows);
+  }
+
+  async delete(ids: number[]): Promise<number> {
+    if (ids.length === 0) return 0;
+    return this.db.kysely.transaction().execute(async (trx) => {
+      await trx.deleteFrom('challenges').where('token_id', 'in', ids).execute();
+      await trx.deleteFrom('token_realms').where('token_id', 'in', ids).execute();
+      const res = await trx.deleteFrom('tokens').where('id', 'in', ids).executeTakeFirst();
+      return Number(res.numDeletedRows);
+    });
+  }
+
+  /**
+   * The single-use write: moves the counter to `nextCounter` only if nobody moved it
+   * past `matched` meanwhile; resets the fail counter. True when this request won.
+   */
+  async consume(id: number, matched: number, nextCounter: number, now: number): Promise<boolean> {
+    const res = await this.db.kysely
+      .updateTable('tokens')
+      .set({
+        counter: nextCounter,
+        fail_count: 0,
+        last_auth_success: now,
+        last_auth_match: now,
+        count_auth: sql`count_auth + 1`,
+        count_auth_success: sql`count_auth_success + 1`,
+      })
+      .where('id', '=', id)
+      .where('counter', '<=', matched)
+      .where('active', '=', 1)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /** Reserves one attempt: fail_count + 1 only while below max_fail. False = locked. */
+  async reserveAttempt(id: number): Promise<boolean> {
+    const res = await this.db.kysely
+      .updateTable('tokens')
+      .set({ fail_count: sql`fail_count + 1`, count_auth: sql`count_auth + 1` })
+      .where('id', '=', id)
+      .where(sql<boolean>`fail_count < max_fail`)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /** A locked token still counts each further attempt (LinOTP semantics). */
+  async incrementFail(ids: number[]): Promise<void> {
+    if (ids.length) await this.db.kysely.updateTable('tokens').set({ fail_count: sql`fail_count + 1` }).where('id', 'in', ids).execute();
+  }
+
+  /** Gives a reserved attempt back (challenge triggered, or another token matched the PIN). */
+  async releaseAttempt(ids: number[]): Promise<void> {
+    if (ids.length) await this.db.kysely.updateTable('tokens').set({ fail_count: sql`fail_count - 1` }).where('id', 'in', ids).where('fail_count', '>', 0).execute();
+  }
+
+  async resetFail(ids: number[]): Promise<void> {
+    if (ids.length) await this.db.kysely.updateTable('tokens').set({ fail_count: 0 }).where('id', 'in', ids).execute();
+  }
+
+  async serialExists(serial: string): Promise<boolean> {
+    return !!(await this.db.kysely.selectFrom('tokens').select('id').where('serial', '=', serial).executeTakeFirst());
+  }
+}

@@ -1,0 +1,348 @@
+import QRCode from 'qrcode';
+import type { Logger } from 'pino';
+import type { ConfigService } from '../config/service.ts';
+import { LIMITS } from '../config/defaults.ts';
+import type { KeyRing } from '../crypto/keyring.ts';
+import { randomHex } from '../crypto/random.ts';
+import { ErrorCodes, OtpdError, badParameter, missingParameter } from '../errors.ts';
+import type { HashName } from '../otp/hotp.ts';
+import { findCounter } from '../otp/hotp.ts';
+import type { Clock } from '../util/clock.ts';
+import type { DirectoryUser, PolicyPort, UserPort } from '../validation/ports.ts';
+import { requireTokenType } from './registry.ts';
+import type { TokenFilter, TokenRepository } from './repository.ts';
+import type { ParamReader, Token, TokenDraft } from './types.ts';
+
+export interface AdminScope {
+  /** '*' or the realms an admin may touch (admin policies). */
+  realms: '*' | string[];
+}
+
+export interface InitResult {
+  serial: string;
+  detail: Record<string, unknown>;
+  created: boolean;
+}
+
+/** LinOTP's `/admin/show` token dictionary (spec 1.4), in its key order. */
+export function tokenDict(t: Token, owner?: DirectoryUser | null): Record<string, unknown> {
+  const info: Record<string, string> = { ...t.info };
+  return {
+    'LinOtp.TokenId': t.id,
+    'LinOtp.TokenDesc': t.description,
+    'LinOtp.TokenSerialnumber': t.serial,
+    'LinOtp.TokenType': t.type === 'hmac' || t.type === 'totp' ? t.type.toUpperCase() : t.type,
+    'LinOtp.TokenInfo': `{\n${Object.entries(info).map(([k, v]) => `${JSON.stringify(k)}: ${JSON.stringify(v)}`).join(',\n')}\n}`,
+    'LinOtp.IdResolver': t.resolver,
+    'LinOtp.IdResClass': t.resolverClass,
+    'LinOtp.Userid': t.userId,
+    'LinOtp.OtpLen': t.otplen,
+    'LinOtp.MaxFail': t.maxFail,
+    'LinOtp.Isactive': t.active,
+    'LinOtp.FailCount': t.failCount,
+    'LinOtp.Count': t.counter,
+    'LinOtp.CountWindow': t.countWindow,
+    'LinOtp.SyncWindow': t.syncWindow,
+    'LinOtp.CreationDate': new Date(t.createdAt).toUTCString(),
+    'LinOtp.LastAuthSuccess': t.lastAuthSuccess ? new Date(t.lastAuthSuccess).toUTCString() : '',
+    'LinOtp.LastAuthMatch': t.lastAuthMatch ? new Date(t.lastAuthMatch).toUTCString() : '',
+    'LinOtp.RealmNames': t.realms,
+    'User.description': owner?.info.description ?? '',
+    'User.userid': t.userId,
+    'User.username': owner?.login ?? '',
+  };
+}
+
+/**
+ * Token administration (`/admin/*`): init, show, remove, enable, disable, reset,
+ * resync, set, assign, unassign, owner lookup. Seeds are sealed with the key ring;
+ * PINs are stored as keyed hashes with a per-token salt.
+ */
+export class TokenService {
+  constructor(
+    private readonly repo: TokenRepository,
+    private readonly keyring: KeyRing,
+    private readonly config: ConfigService,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly users: () => UserPort | undefined,
+    private readonly policies: () => PolicyPort,
+  ) {}
+
+  get repository(): TokenRepository {
+    return this.repo;
+  }
+
+  pinFields(pin: string | undefined): { pinHash: string; pinSalt: string } {
+    if (pin === undefined || pin === '') return { pinHash: '', pinSalt: '' };
+    const salt = randomHex(16);
+    return { pinHash: this.keyring.hash('pin', `${salt}\0${pin}`), pinSalt: salt };
+  }
+
+  /** Constant-time PIN check; an empty stored PIN matches only the empty input. */
+  checkPin(token: Token, pin: string): boolean {
+    if (token.pinHash === '') return pin === '';
+    return this.keyring.verifyHash('pin', `${token.pinSalt}\0${pin}`, token.pinHash);
+  }
+
+  secretOf(token: Token): Buffer {
+    return this.keyring.decrypt('seed', token.keyEnc);
+  }
+
+  defaults() {
+    return {
+      otplen: this.config.getInt('DefaultOtpLen', 6),
+      hashlib: (this.config.get('hotp.hashlib') ?? 'sha1') as HashName,
+      totpStepSeconds: this.config.getInt('totp.timeStep', 30),
+      totpWindowSteps: this.config.getInt('totp.timeWindow', 1),
+    };
+  }
+
+  /** Resolves `user` (+ `realm`) to a directory user, or a clear error. */
+  async requireUser(userParam: string, realmParam?: string): Promise<DirectoryUser> {
+    const users = this.users();
+    if (!users) throw new OtpdError(ErrorCodes.realm, 'no user store is configured (see /system/setResolver and /system/setRealm)');
+    const { login, realm } = users.splitUser(userParam, realmParam);
+    const user = await users.findUser(login, realm);
+    if (!user) throw new OtpdError(ErrorCodes.parameter, `user ${login}@${realm || '(no realm)'} not found`);
+    return user;
+  }
+
+  async generateSerial(prefix: string): Promise<string> {
+    for (let i = 0; i < 10; i++) {
+      const serial = `${prefix}${randomHex(4).toUpperCase()}`;
+      if (!(await this.repo.serialExists(serial))) return serial;
+    }
+    throw new OtpdError(ErrorCodes.createFailed, 'could not generate a free serial');
+  }
+
+  async init(params: ParamReader & { list?(k: string): string[] }, scope: AdminScope, draftOverride?: TokenDraft): Promise<InitResult> {
+    const typeName = (params.get('type') ?? 'hmac').toLowerCase();
+    const type = requireTokenType(typeName);
+    const genkey = ['1', 'true'].includes((params.get('genkey') ?? '').toLowerCase());
+    const draft = draftOverride ?? type.init(params, this.defaults(), genkey || !params.has('otpkey'));
+    const owner = params.get('user') ? await this.requireUser(params.get('user')!, params.get('realm')) : undefined;
+    const tokenRealms = owner ? [owner.realm] : (params.get('tokenrealm') ?? params.get('realm') ?? '').split(',').map((r) => r.trim().toLowerCase()).filter(Boolean);
+    this.assertRealmsAllowed(scope, tokenRealms);
+    const description = params.get('description') ?? '';
+    if (description.length > 255) throw badParameter('description', 'longer than 255 characters');
+    let serial = params.get('serial');
+    if (serial !== undefined) {
+      if (!/^[A-Za-z0-9_.:@-]{1,64}$/.test(serial)) throw badParameter('serial', 'use 1-64 of A-Z a-z 0-9 _ . : @ -');
+    } else {
+      const prefix = params.get('prefix') ?? type.prefix;
+      if (!/^[A-Za-z0-9_-]{0,32}$/.test(prefix)) throw badParameter('prefix', 'use up to 32 of A-Z a-z 0-9 _ -');
+      serial = await this.generateSerial(prefix);
+    }
+    if (owner) await this.checkMaxToken(owner, typeName);
+    const existing = await this.repo.bySerial(serial);
+    const pin = params.get('pin');
+    const countWindow = Math.min(this.config.getInt('DefaultCountWindow', 10), LIMITS.maxCountWindow);
+    const syncWindow = Math.min(this.config.getInt('DefaultSyncWindow', 1000), LIMITS.maxSyncWindow);
+    const maxFail = Math.min(this.config.getInt('DefaultMaxFailCount', 10), LIMITS.maxMaxFail);
+    const keyEnc = this.keyring.encrypt('seed', draft.secret);
+    if (existing) {
+      if (existing.type !== typeName) {
+        throw new OtpdError(ErrorCodes.createFailed, `token ${serial} exists with type ${existing.type}; it cannot become ${typeName}`);
+      }
+      this.assertTokenAllowed(scope, existing);
+      await this.repo.update(existing.id, {
+        key_enc: keyEnc, otplen: draft.otplen, hashlib: draft.hashlib, counter: 0, fail_count: 0,
+        token_info: JSON.stringify({ ...existing.info, ...draft.info }),
+        ...(params.has('description') ? { description } : {}),
+        ...(pin !== undefined ? (({ pinHash, pinSalt }) => ({ pin_hash: pinHash, pin_salt: pinSalt }))(this.pinFields(pin)) : {}),
+        ...(owner ? { user_id: owner.userId, resolver: owner.resolver, resolver_class: owner.resolverClass } : {}),
+      });
+      if (owner || tokenRealms.length) await this.repo.setRealms(existing.id, tokenRealms);
+    } else {
+      const { pinHash, pinSalt } = this.pinFields(pin);
+      await this.repo.insert({
+        serial, type: typeName, description, keyEnc, otplen: draft.otplen, hashlib: draft.hashlib,
+        countWindow, syncWindow, maxFail, pinHash, pinSalt,
+        userId: owner?.userId ?? '', resolver: owner?.resolver ?? '', resolverClass: owner?.resolverClass ?? '',
+        info: draft.info, realms: tokenRealms, createdAt: this.clock.now(),
+      });
+    }
+    const detail: Record<string, unknown> = { serial };
+    // The seed is shown once, and only when the server generated it.
+    if (draft.enrollmentUrl && !params.has('otpkey')) {
+      const url = draft.enrollmentUrl(serial, owner ? `${owner.login}@${owner.realm}` : serial);
+      detail.googleurl = {
+        order: '0',
+        description: 'OTPAuth Url',
+        value: url,
+        img: `<img id="challenge_qrcode" width=250 src="${await QRCode.toDataURL(url)}"/>`,
+      };
+    }
+    return { serial, detail, created: !existing };
+  }
+
+  private async checkMaxToken(owner: DirectoryUser, typeName: string): Promise<void> {
+    const policies = this.policies();
+    const subject = { login: owner.login, realm: owner.realm, resolver: owner.resolver };
+    const owned = await this.repo.find({ owner: { resolver: owner.resolver, userId: owner.userId } });
+    const max = policies.value('enrollment', 'maxtoken', subject);
+    if (typeof max === 'number' && owned.length >= max) {
+      throw new OtpdError(ErrorCodes.maxTokenUser, `The maximum number of allowed tokens per user is exceeded. Check the policies scope=enrollment, action=maxtoken`);
+    }
+    const maxType = policies.value('enrollment', `maxtoken${typeName.toUpperCase()}`, subject);
+    if (typeof maxType === 'number' && owned.filter((t) => t.type === typeName).length >= maxType) {
+      throw new OtpdError(ErrorCodes.maxTokenType, `The maximum number of allowed tokens of type ${typeName} per user is exceeded. Check the policies scope=enrollment, action=maxtoken${typeName.toUpperCase()}`);
+    }
+    const count = policies.value('enrollment', 'tokencount', subject);
+    if (typeof count === 'number' && (await this.repo.count({ realms: [owner.realm] })) >= count) {
+      throw new OtpdError(ErrorCodes.tokenCountRealm, `The maximum allowed number of tokens for the realm ${owner.realm} was reached. You can not init any more tokens. Check the policies scope=enrollment, action=tokencount.`);
+    }
+  }
+
+  assertRealmsAllowed(scope: AdminScope, realms: string[]): void {
+    if (scope.realms === '*') return;
+    const allowed = scope.realms;
+    if (realms.length === 0 || realms.some((r) => !allowed.includes(r))) {
+      throw new OtpdError(ErrorCodes.policy, 'You do not have the administrative right for this realm');
+    }
+  }
+
+  assertTokenAllowed(scope: AdminScope, token: Token): void {
+    if (scope.realms === '*') return;
+    const allowed = scope.realms;
+    if (!token.realms.some((r) => allowed.includes(r))) throw new OtpdError(ErrorCodes.policy, `You do not have the administrative right on token ${token.serial}`);
+  }
+
+  /** The tokens named by `serial` (or `serial[]`) or owned by `user`, visible to this admin. */
+  async select(params: ParamReader & { list(k: string): string[] }, scope: AdminScope, opts: { required?: boolean } = { required: true }): Promise<{ tokens: Token[]; by: 'serial' | 'user'; owner?: DirectoryUser }> {
+    let tokens: Token[];
+    let by: 'serial' | 'user';
+    let owner: DirectoryUser | undefined;
+    if (params.has('serial')) {
+      const serials = params.list('serial');
+      tokens = await this.repo.find({ serials });
+      by = 'serial';
+    } else if (params.get('user')) {
+      owner = await this.requireUser(params.get('user')!, params.get('realm'));
+      tokens = await this.repo.find({ owner: { resolver: owner.resolver, userId: owner.userId } });
+      by = 'user';
+    } else {
+      if (opts.required === false) return { tokens: [], by: 'serial' };
+      throw new OtpdError(ErrorCodes.userOrSerialRequired, 'Parameter user or serial required!');
+    }
+    if (scope.realms !== '*') {
+      const allowed = scope.realms;
+      tokens = tokens.filter((t) => t.realms.some((r) => allowed.includes(r)));
+    }
+    return { tokens, by, owner };
+  }
+
+  async setActive(tokens: Token[], active: boolean): Promise<number> {
+    let n = 0;
+    for (const t of tokens) n += await this.repo.update(t.id, { active: active ? 1 : 0 });
+    return n;
+  }
+
+  async resetFailCount(tokens: Token[]): Promise<number> {
+    await this.repo.resetFail(tokens.map((t) => t.id));
+    return tokens.length;
+  }
+
+  /** Two consecutive OTPs within the SyncWindow move the counter past the second one. */
+  async resync(token: Token, otp1: string, otp2: string): Promise<boolean> {
+    if (token.type !== 'hmac' && token.type !== 'totp') return false;
+    const secret = this.secretOf(token);
+    if (token.type === 'hmac') {
+      const c1 = findCounter(secret, otp1, token.counter, token.syncWindow, token.otplen, token.hashlib);
+      if (c1 < 0 || findCounter(secret, otp2, c1 + 1, 1, token.otplen, token.hashlib) !== c1 + 1) return false;
+      return this.repo.consume(token.id, c1 + 1, c1 + 2, this.clock.now());
+    }
+    const period = Number(token.info.timeStep ?? 30);
+    const now = Math.floor(this.clock.now() / 1000 / period);
+    const windowSteps = Math.ceil(token.syncWindow / 10);
+    const from = Math.max(token.counter, now - windowSteps);
+    const c1 = findCounter(secret, otp1, from, 2 * windowSteps, token.otplen, token.hashlib);
+    if (c1 < 0 || findCounter(secret, otp2, c1 + 1, 1, token.otplen, token.hashlib) !== c1 + 1) return false;
+    const shift = (c1 + 1 - now) * period;
+    await this.repo.update(token.id, { token_info: JSON.stringify({ ...token.info, timeShift: String(shift) }) });
+    return this.repo.consume(token.id, c1 + 1, c1 + 2, this.clock.now());
+  }
+
+  /** `/admin/set`: returns LinOTP's `{"set <name>": count}` dict. */
+  async set(tokens: Token[], params: ParamReader & { getCaseInsensitive(k: string): string | undefined }): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    const intParam = (name: string, min: number, max: number): number | undefined => {
+      const v = params.getCaseInsensitive(name);
+      if (v === undefined) return undefined;
+      if (!/^\d+$/.test(v)) throw badParameter(name, 'not an integer');
+      const n = Number(v);
+      if (n < min || n > max) throw badParameter(name, `must be between ${min} and ${max}`);
+      return n;
+    };
+    const pin = params.getCaseInsensitive('pin');
+    const maxFail = intParam('MaxFailCount', 1, LIMITS.maxMaxFail);
+    const syncWindow = intParam('SyncWindow', 1, LIMITS.maxSyncWindow);
+    const otpLen = intParam('OtpLen', 6, 10);
+    const countWindow = intParam('CounterWindow', 1, LIMITS.maxCountWindow);
+    const description = params.getCaseInsensitive('description');
+    const hashlib = params.getCaseInsensitive('hashlib');
+    const timeWindow = intParam('timeWindow', 0, LIMITS.maxTotpWindowSteps);
+    const phone = params.getCaseInsensitive('phone');
+    const email = params.getCaseInsensitive('email_address');
+    if (hashlib !== undefined && !['sha1', 'sha256', 'sha512'].includes(hashlib.toLowerCase())) throw badParameter('hashlib', 'use sha1, sha256 or sha512');
+    if (description !== undefined && description.length > 255) throw badParameter('description', 'longer than 255 characters');
+    const changes: [string, boolean][] = [
+      ['pin', pin !== undefined], ['MaxFailCount', maxFail !== undefined], ['SyncWindow', syncWindow !== undefined],
+      ['OtpLen', otpLen !== undefined], ['CounterWindow', countWindow !== undefined], ['description', description !== undefined],
+      ['hashlib', hashlib !== undefined], ['timeWindow', timeWindow !== undefined], ['phone', phone !== undefined], ['email_address', email !== undefined],
+    ];
+    if (!changes.some(([, c]) => c)) {
+      throw new OtpdError(ErrorCodes.usage, 'Usage: set pin, MaxFailCount, SyncWindow, OtpLen, CounterWindow, hashlib, timeWindow, description, phone or email_address');
+    }
+    for (const t of tokens) {
+      const info = { ...t.info };
+      if (hashlib !== undefined) info.hashlib = hashlib.toLowerCase();
+      if (timeWindow !== undefined) info.timeWindow = String(timeWindow);
+      if (phone !== undefined) info.phone = phone;
+      if (email !== undefined) info.email_address = email;
+      await this.repo.update(t.id, {
+        ...(pin !== undefined ? (({ pinHash, pinSalt }) => ({ pin_hash: pinHash, pin_salt: pinSalt }))(this.pinFields(pin)) : {}),
+        ...(maxFail !== undefined ? { max_fail: maxFail } : {}),
+        ...(syncWindow !== undefined ? { sync_window: syncWindow } : {}),
+        ...(otpLen !== undefined ? { otplen: otpLen } : {}),
+        ...(countWindow !== undefined ? { count_window: countWindow } : {}),
+        ...(description !== undefined ? { description } : {}),
+        ...(hashlib !== undefined ? { hashlib: hashlib.toLowerCase() } : {}),
+        token_info: JSON.stringify(info),
+      });
+    }
+    for (const [name, changed] of changes) if (changed) out[`set ${name}`] = tokens.length;
+    return out;
+  }
+
+  async assign(tokens: Token[], owner: DirectoryUser, pin: string | undefined, scope: AdminScope): Promise<void> {
+    this.assertRealmsAllowed(scope, [owner.realm]);
+    for (const t of tokens) {
+      if (t.userId !== '' && (t.userId !== owner.userId || t.resolver !== owner.resolver)) {
+        throw new OtpdError(ErrorCodes.assignFailed, `token ${t.serial} is already assigned to another user`);
+      }
+    }
+    await this.checkMaxToken(owner, tokens[0]?.type ?? '');
+    for (const t of tokens) {
+      await this.repo.update(t.id, {
+        user_id: owner.userId, resolver: owner.resolver, resolver_class: owner.resolverClass, fail_count: 0,
+        ...(pin !== undefined ? (({ pinHash, pinSalt }) => ({ pin_hash: pinHash, pin_salt: pinSalt }))(this.pinFields(pin)) : {}),
+      });
+      await this.repo.setRealms(t.id, [owner.realm]);
+    }
+  }
+
+  async unassign(tokens: Token[]): Promise<void> {
+    for (const t of tokens) await this.repo.update(t.id, { user_id: '', resolver: '', resolver_class: '', fail_count: 0 });
+  }
+
+  async owner(token: Token): Promise<DirectoryUser | null> {
+    if (!token.userId) return null;
+    const users = this.users();
+    if (!users) return null;
+    return users.findById(token.resolver, token.userId, token.realms[0] ?? '');
+  }
+}
+
+export { missingParameter };

@@ -1,0 +1,47 @@
+import { LIMITS } from '../config/defaults.ts';
+import { badParameter } from '../errors.ts';
+import { equalOtp, hotp, totpStep } from '../otp/hotp.ts';
+import { hashlibFrom, otpauthUri, otplenFrom, seedFrom } from './seed.ts';
+import { registerTokenType } from './registry.ts';
+import type { TokenType } from './types.ts';
+
+/**
+ * TOTP (RFC 6238). `counter` holds the next step that may be accepted, so a
+ * value for an accepted step, or any earlier one, is never accepted again.
+ */
+export const totpToken: TokenType = {
+  type: 'totp',
+  prefix: 'TOTP',
+  mode: 'authenticate',
+  hasOtp: true,
+  init(params, defaults, genkey) {
+    const hashlib = hashlibFrom(params, defaults);
+    const otplen = otplenFrom(params, defaults);
+    const secret = seedFrom(params, genkey, hashlib);
+    const step = Number(params.get('timeStep') ?? defaults.totpStepSeconds);
+    if (![30, 60].includes(step)) throw badParameter('timeStep', 'must be 30 or 60');
+    const window = Number(params.get('timeWindow') ?? defaults.totpWindowSteps);
+    if (!Number.isInteger(window) || window < 0 || window > LIMITS.maxTotpWindowSteps) {
+      throw badParameter('timeWindow', `must be 0..${LIMITS.maxTotpWindowSteps} steps`);
+    }
+    return {
+      secret, otplen, hashlib,
+      info: { hashlib, timeStep: String(step), timeWindow: String(window), timeShift: '0' },
+      enrollmentUrl: (serial, label) => otpauthUri('totp', label || serial, secret, { digits: otplen, hashlib, period: step }),
+    };
+  },
+  verify(token, secret, otp, nowMs) {
+    if (!/^\d+$/.test(otp) || otp.length !== token.otplen) return null;
+    const period = Number(token.info.timeStep ?? 30);
+    const window = Math.min(Number(token.info.timeWindow ?? 1), LIMITS.maxTotpWindowSteps);
+    const shift = Number(token.info.timeShift ?? 0);
+    const now = totpStep(nowMs, period, shift);
+    let found = -1;
+    for (let s = now - window; s <= now + window; s++) {
+      if (s < token.counter) continue;
+      if (equalOtp(hotp(secret, s, token.otplen, token.hashlib), otp) && found === -1) found = s;
+    }
+    return found < 0 ? null : { nextCounter: found + 1 };
+  },
+};
+registerTokenType(totpToken);

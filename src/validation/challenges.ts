@@ -1,0 +1,86 @@
+import { sql } from 'kysely';
+import type { Db } from '../store/db.ts';
+import type { ChallengeTable } from '../store/schema.ts';
+import { randomDigits } from '../crypto/random.ts';
+
+export interface Challenge {
+  id: number;
+  transactionId: string;
+  tokenId: number;
+  serial: string;
+  subject: string;
+  otpHash: string;
+  counter: number;
+  status: 'open' | 'closed';
+  receivedCount: number;
+  failCount: number;
+  message: string;
+  client: string;
+  createdAt: number;
+  expiresAt: number;
+  data: Record<string, unknown>;
+}
+
+function fromRow(r: ChallengeTable & { id: number }): Challenge {
+  let data: Record<string, unknown> = {};
+  try {
+    data = JSON.parse(r.data) as Record<string, unknown>;
+  } catch {
+    data = {};
+  }
+  return {
+    id: Number(r.id), transactionId: r.transaction_id, tokenId: Number(r.token_id), serial: r.serial, subject: r.subject,
+    otpHash: r.otp_hash, counter: Number(r.counter), status: r.status as 'open' | 'closed', receivedCount: Number(r.received_count),
+    failCount: Number(r.fail_count), message: r.message, client: r.client, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at), data,
+  };
+}
+
+/** Challenges (transactions) in the database, so every node sees them. */
+export class ChallengeRepository {
+  constructor(private readonly db: Db) {}
+
+  /** A fresh transaction id: `length` random digits (config TransactionIdLength, 12..17). */
+  newTransactionId(length: number): string {
+    return randomDigits(Math.min(17, Math.max(12, length)));
+  }
+
+  row(c: Omit<Challenge, 'id' | 'receivedCount' | 'failCount' | 'status'>): Omit<ChallengeTable, 'id'> {
+    return {
+      transaction_id: c.transactionId, token_id: c.tokenId, serial: c.serial, subject: c.subject, otp_hash: c.otpHash,
+      counter: c.counter, status: 'open', received_count: 0, valid_tan: 0, fail_count: 0, message: c.message,
+      client: c.client, created_at: c.createdAt, expires_at: c.expiresAt, data: JSON.stringify(c.data),
+    };
+  }
+
+  async insert(c: Omit<Challenge, 'id' | 'receivedCount' | 'failCount' | 'status'>): Promise<void> {
+    await this.db.kysely.insertInto('challenges').values(this.row(c)).execute();
+  }
+
+  /** Open, unexpired challenges of a token (optionally of one transaction). */
+  async open(tokenId: number, now: number, transactionId?: string): Promise<Challenge[]> {
+    let q = this.db.kysely.selectFrom('challenges').selectAll().where('token_id', '=', tokenId).where('status', '=', 'open').where('expires_at', '>', now);
+    if (transactionId !== undefined) q = q.where('transaction_id', '=', transactionId);
+    return (await q.orderBy('id').execute()).map((r) => fromRow(r as ChallengeTable & { id: number }));
+  }
+
+  async byTransaction(transactionId: string): Promise<Challenge[]> {
+    const rows = await this.db.kysely.selectFrom('challenges').selectAll().where((eb) => eb.or([eb('transaction_id', '=', transactionId), eb('transaction_id', 'like', `${transactionId}.%`)])).execute();
+    return rows.map((r) => fromRow(r as ChallengeTable & { id: number }));
+  }
+
+  /** Closes a challenge once: true only for the request that closed it. */
+  async close(id: number, valid: boolean): Promise<boolean> {
+    const res = await this.db.kysely.updateTable('challenges').set({ status: 'closed', valid_tan: valid ? 1 : 0, received_count: sql`received_count + 1` }).where('id', '=', id).where('status', '=', 'open').executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /** Counts a wrong answer; closes the challenge when its attempt cap is reached. */
+  async recordFailure(id: number, maxAttempts: number): Promise<void> {
+    await this.db.kysely.updateTable('challenges').set({ fail_count: sql`fail_count + 1`, received_count: sql`received_count + 1` }).where('id', '=', id).execute();
+    await this.db.kysely.updateTable('challenges').set({ status: 'closed' }).where('id', '=', id).where('fail_count', '>=', maxAttempts).execute();
+  }
+
+  async deleteExpired(tokenIds: number[], now: number): Promise<void> {
+    if (tokenIds.length) await this.db.kysely.deleteFrom('challenges').where('token_id', 'in', tokenIds).where('expires_at', '<=', now).execute();
+  }
+}

@@ -1,0 +1,404 @@
+import type { Logger } from 'pino';
+import type { ConfigService } from '../config/service.ts';
+import { isTrue } from '../config/defaults.ts';
+import { OtpdError, UserStoreUnavailableError } from '../errors.ts';
+import { tokenType } from '../tokens/registry.ts';
+import type { TokenService } from '../tokens/service.ts';
+import type { Token } from '../tokens/types.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Challenge, ChallengeRepository } from './challenges.ts';
+import type { DirectoryUser, PolicyPort, PolicySubject, UserPort } from './ports.ts';
+
+/** One authentication request, the same for HTTP and RADIUS. */
+export interface CheckRequest {
+  user?: string;
+  realm?: string;
+  pass?: string;
+  serial?: string;
+  /** Answer to this challenge (`transactionid` or `state`). */
+  transactionId?: string;
+  client: string;
+  tokenType?: string;
+  /** `data` / `message`: SMS text override. */
+  message?: string;
+  /** Which entry point asks: check_s has no user and never autoenrolls. */
+  entry: 'check' | 'simplecheck' | 'check_s' | 'samlcheck' | 'radius';
+}
+
+export interface ChallengeInfo {
+  transactionId: string;
+  message: string;
+  /** sms/email carry `state` (= transaction id); HMAC challenges do not. */
+  state?: string;
+  serial: string;
+  tokenType: string;
+  description: string;
+  info?: string;
+  expiresAt: number;
+}
+
+export interface CheckOutcome {
+  ok: boolean;
+  challenges: ChallengeInfo[];
+  /** For the audit row: never secrets. */
+  audit: { user?: string; realm?: string; serial?: string; tokenType?: string; actionDetail: string; info?: string };
+  user?: DirectoryUser | null;
+  /** Details for `detail_on_fail` / autoenrollment errors. */
+  error?: string;
+}
+
+/** What a challenge-capable token type (sms, email) plugs in: creating and answering challenges. */
+export interface ChallengeHandler {
+  create(input: ChallengeInput): Promise<{ ok: true; challenge: ChallengeInfo } | { ok: false; reason: string }>;
+  /** Does `otp` answer this open challenge of the token? Constant time. */
+  matches(token: Token, challenge: Challenge, otp: string): boolean;
+}
+
+export interface ChallengeInput {
+  token: Token;
+  user: DirectoryUser | null;
+  subject: PolicySubject;
+  request: CheckRequest;
+  now: number;
+}
+
+/** Called when a resolved user owns no token at all (autoenrollment plugs in here). */
+export type NoTokenHook = (input: { user: DirectoryUser; subject: PolicySubject; request: CheckRequest; pass: string }) => Promise<CheckOutcome | null>;
+
+type Classified =
+  | { kind: 'valid'; token: Token; matched: number; next: number; challenge?: Challenge }
+  | { kind: 'pin'; token: Token; challenges: Challenge[] }
+  | { kind: 'challenge'; token: Token }
+  | { kind: 'invalid'; token: Token; challenges: Challenge[] };
+
+const OTPPIN: Record<string, 0 | 1 | 2 | 3> = { '0': 0, token_pin: 0, '1': 1, password: 1, '2': 2, only_otp: 2, '3': 3, ignore_pin: 3 };
+
+const fail = (actionDetail: string, extra: Partial<CheckOutcome> = {}): CheckOutcome => ({ ok: false, challenges: [], audit: { actionDetail }, ...extra });
+
+/**
+ * The validation pipeline of spec 2: resolve the user, select tokens, look up the
+ * policies, classify every token (valid / PIN matched / challenge / invalid),
+ * then finish with conditional writes. Shared by /validate/* and RADIUS.
+ *
+ * Lockout under concurrency: before an OTP is checked, each candidate token
+ * reserves one attempt (`fail_count + 1 WHERE fail_count < max_fail`), so a
+ * burst never buys more guesses than MaxFail allows. A success resets the count;
+ * a triggered challenge, or a token that did not match the PIN while another did,
+ * gets its reservation back.
+ */
+export class ValidationService {
+  readonly challengeHandlers = new Map<string, ChallengeHandler>();
+  noTokenHook: NoTokenHook | undefined;
+
+  constructor(
+    private readonly tokens: TokenService,
+    private readonly challenges: ChallengeRepository,
+    private readonly config: ConfigService,
+    private readonly clock: Clock,
+    private readonly logger: Logger,
+    private readonly users: () => UserPort | undefined,
+    private readonly policies: () => PolicyPort,
+  ) {}
+
+  async check(req: CheckRequest): Promise<CheckOutcome> {
+    try {
+      const outcome = await this.run(req);
+      return outcome;
+    } catch (e) {
+      if (e instanceof UserStoreUnavailableError) {
+        this.logger.warn({ err: e.message }, 'validation failed: user store unavailable');
+        return fail('user store unavailable', { audit: { actionDetail: 'user store unavailable', info: e.message, user: req.user, realm: req.realm } });
+      }
+      if (e instanceof OtpdError) return fail(e.message, { error: e.message, audit: { actionDetail: e.message, user: req.user, realm: req.realm } });
+      this.logger.error({ err: (e as Error).message }, 'validation failed');
+      return fail('internal error', { audit: { actionDetail: 'internal error', info: (e as Error).name, user: req.user, realm: req.realm } });
+    }
+  }
+
+  private async run(req: CheckRequest): Promise<CheckOutcome> {
+    const now = this.clock.now();
+    const policies = this.policies();
+    let user: DirectoryUser | null = null;
+    let login = '';
+    let realm = '';
+    if (req.user !== undefined && req.user !== '') {
+      const users = this.users();
+      if (users) {
+        ({ login, realm } = users.splitUser(req.user, req.realm));
+        const setrealm = policies.value('authorization', 'setrealm', { login, realm, client: req.client });
+        if (typeof setrealm === 'string' && setrealm !== '') realm = setrealm.toLowerCase();
+        user = await users.findUser(login, realm);
+      } else {
+        login = req.user;
+        realm = (req.realm ?? '').toLowerCase();
+      }
+      if (!user) {
+        if (isTrue(this.config.get('PassOnUserNotFound'))) return { ok: true, challenges: [], audit: { user: login, realm, actionDetail: 'user not found, accepted by PassOnUserNotFound' } };
+        return fail('User not found', { audit: { user: login, realm, actionDetail: 'User not found' } });
+      }
+    }
+    const subject: PolicySubject = { login: user?.login ?? '', realm: user?.realm ?? realm, resolver: user?.resolver, client: req.client, userInfo: user?.info };
+    const base = { user: user?.login ?? login, realm: user?.realm ?? realm };
+    const withBase = (o: CheckOutcome): CheckOutcome => ({ ...o, user, audit: { ...base, ...o.audit } });
+
+    if (policies.anyPolicy('authorization', 'authorize') && !policies.has('authorization', 'authorize', subject)) {
+      return withBase(fail('user is not authorized by the authorization policies', { error: 'user is not authorized (authorize policy)' }));
+    }
+
+    let tokens: Token[];
+    if (req.serial !== undefined && req.serial !== '') {
+      const t = await this.tokens.repository.bySerial(req.serial);
+      tokens = t ? [t] : [];
+      if (user && t && (t.userId !== user.userId || t.resolver !== user.resolver) && !t.realms.includes(user.realm)) tokens = [];
+    } else if (user) {
+      tokens = await this.tokens.repository.find({ owner: { resolver: user.resolver, userId: user.userId } });
+    } else {
+      return withBase(fail('Missing parameter: user or serial'));
+    }
+    if (req.tokenType) tokens = tokens.filter((t) => t.type === req.tokenType!.toLowerCase());
+
+    if (tokens.length === 0) {
+      if (!user) return withBase(fail('no token found'));
+      return withBase(await this.noToken(user, subject, req));
+    }
+    if (req.pass === undefined) return withBase(fail("Missing parameter: 'pass'"));
+    return withBase(await this.checkTokens(tokens, user, subject, req, req.pass, now));
+  }
+
+  /** spec 2.1 step 5: autoenrollment, PassOnUserNoToken, passthru, passOnNoToken. */
+  private async noToken(user: DirectoryUser, subject: PolicySubject, req: CheckRequest): Promise<CheckOutcome> {
+    const policies = this.policies();
+    let autoenrollError: string | undefined;
+    if (this.noTokenHook && req.pass !== undefined && req.entry !== 'check_s') {
+      const out = await this.noTokenHook({ user, subject, request: req, pass: req.pass });
+      if (out && (out.ok || out.challenges.length > 0)) return out;
+      autoenrollError = out?.error;
+    }
+    if (isTrue(this.config.get('PassOnUserNoToken'))) return { ok: true, challenges: [], audit: { actionDetail: 'accepted by PassOnUserNoToken' } };
+    if (policies.has('authentication', 'passthru', subject)) {
+      const okPw = req.pass !== undefined && req.pass !== '' && (await this.users()!.checkPassword(user, req.pass));
+      return okPw
+        ? { ok: true, challenges: [], audit: { actionDetail: 'Authenticated against Resolver' } }
+        : fail('passthru: wrong user password', { error: autoenrollError });
+    }
+    if (policies.has('authentication', 'passOnNoToken', subject)) {
+      return { ok: true, challenges: [], audit: { actionDetail: 'Authenticated by passOnNoToken policy' } };
+    }
+    return fail(autoenrollError ?? 'User has no tokens assigned', { error: autoenrollError });
+  }
+
+  private otppinMode(subject: PolicySubject): 0 | 1 | 2 | 3 {
+    const v = this.policies().value('authentication', 'otppin', subject);
+    return v === undefined ? 0 : OTPPIN[String(v)] ?? 0;
+  }
+
+  /** challenge_response policy lists this type (or `*`): PIN only triggers a challenge. */
+  private challengeCapable(token: Token, subject: PolicySubject): boolean {
+    const type = tokenType(token.type);
+    if (type?.mode === 'challenge') return true;
+    const v = this.policies().value('authentication', 'challenge_response', subject);
+    if (typeof v !== 'string') return false;
+    const types = v.toLowerCase().split(/[\s,]+/);
+    return types.includes('*') || types.includes(token.type);
+  }
+
+  private async checkTokens(all: Token[], user: DirectoryUser | null, subject: PolicySubject, req: CheckRequest, pass: string, now: number): Promise<CheckOutcome> {
+    const repo = this.tokens.repository;
+    const mode = this.otppinMode(subject);
+    const tid = req.transactionId?.split('.')[0];
+    let reason = 'no token found';
+    const candidates: Token[] = [];
+    for (const t of all) {
+      if (user && t.realms.length > 0 && !t.realms.includes(user.realm)) { reason = 'Realm mismatch for token and user'; continue; }
+      if (!tokenType(t.type)) { reason = `unknown token type ${t.type}`; continue; }
+      if (!t.active) { reason = 'Token inactive'; continue; }
+      candidates.push(t);
+    }
+    if (candidates.length === 0) return fail(reason, { audit: { actionDetail: reason, ...serialsOf(all) } });
+
+    // Reserve one attempt per token (see class comment); locked tokens still count the attempt.
+    const reserved: Token[] = [];
+    const locked: Token[] = [];
+    for (const t of candidates) ((await repo.reserveAttempt(t.id)) ? reserved : locked).push(t);
+    await repo.incrementFail(locked.map((t) => t.id));
+    if (reserved.length === 0) return fail('Failcounter exceeded', { audit: { actionDetail: 'Failcounter exceeded', ...serialsOf(candidates) } });
+
+    const passwordMemo = new Map<string, Promise<boolean>>();
+    const storePassword = (pin: string): Promise<boolean> => {
+      if (!user || pin === '') return Promise.resolve(false);
+      let p = passwordMemo.get(pin);
+      if (!p) passwordMemo.set(pin, (p = this.users()!.checkPassword(user, pin)));
+      return p;
+    };
+    const pinOk = async (t: Token, pin: string): Promise<boolean> => {
+      if (mode === 0) return this.tokens.checkPin(t, pin);
+      if (mode === 1) return storePassword(pin);
+      if (mode === 2) return pin === '';
+      return t.type !== 'spass' || this.tokens.checkPin(t, pin);
+    };
+
+    const classified: Classified[] = [];
+    for (const t of reserved) classified.push(await this.classify(t, user, subject, req, pass, tid, now, mode, pinOk));
+
+    const valid = classified.filter((c): c is Extract<Classified, { kind: 'valid' }> => c.kind === 'valid');
+    const involved = reserved.map((t) => t.id);
+    if (valid.length > 1) {
+      return fail('multiple token match error', { audit: { actionDetail: 'Multiple valid tokens found!', ...serialsOf(valid.map((v) => v.token)) } });
+    }
+    if (valid.length === 1) {
+      const v = valid[0];
+      const won = await repo.consume(v.token.id, v.matched, v.next, now);
+      if (!won) {
+        return fail('wrong otp value', { audit: { actionDetail: 'wrong otp value (already used)', serial: v.token.serial, tokenType: v.token.type } });
+      }
+      if (v.challenge) await this.challenges.close(v.challenge.id, true);
+      await repo.resetFail(involved.filter((id) => id !== v.token.id).concat(locked.map((t) => t.id)));
+      await this.challenges.deleteExpired(involved, now);
+      const who = user ? `user '${user.login}'@'${user.realm}' successfully authenticated.` : `token ${v.token.serial} successfully authenticated.`;
+      return { ok: true, challenges: [], audit: { actionDetail: who, serial: v.token.serial, tokenType: v.token.type } };
+    }
+    const triggering = classified.filter((c) => c.kind === 'challenge');
+    if (triggering.length > 0) {
+      await repo.releaseAttempt(involved);
+      const created: ChallengeInfo[] = [];
+      let error: string | undefined;
+      for (const c of triggering) {
+        const res = await this.createChallenge(c.token, user, subject, req, now);
+        if (res.ok) created.push(res.challenge);
+        else error = res.reason;
+      }
+      if (created.length === 0) return fail(error ?? 'challenge could not be created', { error, audit: { actionDetail: error ?? 'challenge failed', ...serialsOf(triggering.map((c) => c.token)) } });
+      return { ok: false, challenges: created, audit: { actionDetail: 'challenge created', ...serialsOf(created.map((c) => ({ serial: c.serial, type: c.tokenType }))) } };
+    }
+    const pinMatching = classified.filter((c): c is Extract<Classified, { kind: 'pin' }> => c.kind === 'pin');
+    const maxAttempts = this.config.getInt('ChallengeMaxAttempts', 5);
+    if (pinMatching.length > 0) {
+      await repo.releaseAttempt(involved.filter((id) => !pinMatching.some((p) => p.token.id === id)));
+      for (const p of pinMatching) for (const ch of p.challenges) await this.challenges.recordFailure(ch.id, maxAttempts);
+      return fail('wrong otp value', { audit: { actionDetail: 'wrong otp value', ...serialsOf(pinMatching.map((p) => p.token)) } });
+    }
+    for (const c of classified) if (c.kind === 'invalid') for (const ch of c.challenges) await this.challenges.recordFailure(ch.id, maxAttempts);
+    const detail = mode === 1 ? 'wrong user password -1' : 'wrong otp pin -1';
+    return fail(detail, { audit: { actionDetail: detail, ...serialsOf(reserved) } });
+  }
+
+  private async classify(
+    t: Token, user: DirectoryUser | null, subject: PolicySubject, req: CheckRequest, pass: string, tid: string | undefined,
+    now: number, mode: 0 | 1 | 2 | 3, pinOk: (t: Token, pin: string) => Promise<boolean>,
+  ): Promise<Classified> {
+    const type = tokenType(t.type)!;
+    const handler = this.challengeHandlers.get(t.type);
+    const capable = this.challengeCapable(t, subject);
+    // An answer to a challenge: the pass is the bare OTP (or PIN+OTP).
+    const open = capable ? await this.challenges.open(t.id, now, tid) : [];
+    const subjectKey = user ? `${user.login}@${user.realm}` : '';
+    const mine = open.filter((c) => c.subject === subjectKey);
+    if (tid !== undefined && capable) {
+      if (mine.length === 0) return { kind: 'invalid', token: t, challenges: [] };
+      const m = await this.answer(t, mine, pass, now, handler);
+      if (m) return m;
+      // PIN + OTP as the answer
+      const split = this.split(t, pass, mode);
+      if (split.otp !== '' && (await pinOk(t, split.pin))) {
+        const m2 = await this.answer(t, mine, split.otp, now, handler);
+        if (m2) return m2;
+        return { kind: 'pin', token: t, challenges: mine };
+      }
+      return { kind: 'invalid', token: t, challenges: mine };
+    }
+    if (type.mode === 'challenge') {
+      // challenge-only token: PIN+OTP against its open challenges, or PIN alone triggers one
+      const split = this.split(t, pass, mode);
+      if (mine.length > 0 && split.otp !== '') {
+        const m = await this.answer(t, mine, split.otp, now, handler);
+        if (m && (await pinOk(t, split.pin))) return m;
+        if (m) return { kind: 'invalid', token: t, challenges: mine };
+      }
+      if (await pinOk(t, mode === 2 ? '' : pass)) return { kind: 'challenge', token: t };
+      if (mine.length > 0 && split.otp !== '' && (await pinOk(t, split.pin))) return { kind: 'pin', token: t, challenges: mine };
+      return { kind: 'invalid', token: t, challenges: mine };
+    }
+    // authenticate(): PIN + OTP in one step
+    const split = this.split(t, pass, mode);
+    const secret = this.tokens.secretOf(t);
+    if (mode === 1) {
+      // OTP first, so a wrong OTP costs no directory bind (spec 2.4)
+      const match = type.hasOtp ? type.verify(t, secret, split.otp, now) : split.otp === '' ? { nextCounter: t.counter } : null;
+      if (match && (await pinOk(t, split.pin))) return { kind: 'valid', token: t, matched: match.nextCounter - 1, next: match.nextCounter };
+      if (capable && (await pinOk(t, pass))) return { kind: 'challenge', token: t };
+      if (match) return { kind: 'invalid', token: t, challenges: [] };
+      return (await pinOk(t, split.pin)) ? { kind: 'pin', token: t, challenges: [] } : { kind: 'invalid', token: t, challenges: [] };
+    }
+    const pinMatches = await pinOk(t, split.pin);
+    const match = type.hasOtp ? type.verify(t, secret, split.otp, now) : split.otp === '' ? { nextCounter: t.counter } : null;
+    if (pinMatches && match) {
+      // spass/pw do not advance a counter: matched == next - 1 keeps the conditional write true
+      return { kind: 'valid', token: t, matched: match.nextCounter - 1 < t.counter ? t.counter : match.nextCounter - 1, next: Math.max(match.nextCounter, t.counter) };
+    }
+    if (capable && (await pinOk(t, mode === 2 ? '' : pass)) && (mode !== 2 || pass === '')) return { kind: 'challenge', token: t };
+    if (pinMatches) return { kind: 'pin', token: t, challenges: [] };
+    return { kind: 'invalid', token: t, challenges: [] };
+  }
+
+  /** Checks `otp` against open challenges; the first that matches wins. */
+  private async answer(t: Token, open: Challenge[], otp: string, now: number, handler: ChallengeHandler | undefined): Promise<Classified | null> {
+    for (const ch of open) {
+      if (handler) {
+        if (handler.matches(t, ch, otp)) return { kind: 'valid', token: t, matched: t.counter, next: t.counter, challenge: ch };
+      } else {
+        const match = tokenType(t.type)!.verify(t, this.tokens.secretOf(t), otp, now);
+        if (match) return { kind: 'valid', token: t, matched: match.nextCounter - 1, next: match.nextCounter, challenge: ch };
+      }
+    }
+    return null;
+  }
+
+  /** spec 2.4: PIN first (PrependPin) or OTP first; otppin=2 means the whole pass is the OTP. */
+  private split(t: Token, pass: string, mode: 0 | 1 | 2 | 3): { pin: string; otp: string } {
+    const type = tokenType(t.type)!;
+    if (!type.hasOtp && type.mode !== 'challenge') return { pin: pass, otp: '' };
+    const len = type.mode === 'challenge' ? Number(t.info.otplen ?? t.otplen) : t.otplen;
+    if (mode === 2) return { pin: '', otp: pass };
+    if (pass.length < len) return { pin: pass, otp: '' };
+    const prepend = isTrue(this.config.get('PrependPin') ?? 'True');
+    return prepend ? { pin: pass.slice(0, pass.length - len), otp: pass.slice(pass.length - len) } : { pin: pass.slice(len), otp: pass.slice(0, len) };
+  }
+
+  private async createChallenge(token: Token, user: DirectoryUser | null, subject: PolicySubject, req: CheckRequest, now: number): Promise<{ ok: true; challenge: ChallengeInfo } | { ok: false; reason: string }> {
+    const handler = this.challengeHandlers.get(token.type);
+    if (handler) return handler.create({ token, user, subject, request: req, now });
+    const transactionId = this.challenges.newTransactionId(this.config.getInt('TransactionIdLength', 17));
+    const validity = this.config.getInt('DefaultChallengeValidityTime', 120);
+    const prompt = this.config.get(`${token.type.toUpperCase()}_CHALLENGE_PROMPT`) ?? (token.type === 'hmac' ? 'Please enter your otp value: ' : 'Otp:');
+    const expiresAt = now + validity * 1000;
+    await this.challenges.insert({
+      transactionId, tokenId: token.id, serial: token.serial, subject: user ? `${user.login}@${user.realm}` : '', otpHash: '', counter: -1,
+      message: prompt, client: req.client, createdAt: now, expiresAt, data: {},
+    });
+    return { ok: true, challenge: { transactionId, message: prompt, serial: token.serial, tokenType: token.type, description: token.description, expiresAt } };
+  }
+
+  /** spec 1.3.1: the `detail` of a value-false answer that triggered challenges. */
+  static challengeDetail(challenges: ChallengeInfo[]): Record<string, unknown> | undefined {
+    if (challenges.length === 0) return undefined;
+    const one = (c: ChallengeInfo) => ({
+      transactionid: c.transactionId,
+      message: c.message,
+      ...(c.state !== undefined ? { state: c.state } : {}),
+      ...(c.info !== undefined ? { info: c.info } : {}),
+      linotp_tokenserial: c.serial,
+      linotp_tokentype: c.tokenType,
+      linotp_tokendescription: c.description,
+    });
+    if (challenges.length === 1) return one(challenges[0]);
+    return {
+      challenges: Object.fromEntries(challenges.map((c) => [c.serial, one(c)])),
+      transactionid: challenges[0].transactionId.slice(0, 14),
+      message: 'Multiple challenges submitted.',
+    };
+  }
+}
+
+function serialsOf(tokens: { serial: string; type: string }[]): { serial: string; tokenType: string } {
+  return { serial: tokens.map((t) => t.serial).join(','), tokenType: [...new Set(tokens.map((t) => t.type))].join(',') };
+}
