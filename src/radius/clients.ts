@@ -71,7 +71,8 @@ export class RadiusClientService {
 
   /** Creates or updates a client (`/system/setRadiusClient`). */
   async set(input: RadiusClientInput, source: 'api' | 'config' = 'api'): Promise<{ created: boolean }> {
-    return this.write(input, source, 'upsert');
+    const { created } = await this.write(input, source, 'upsert');
+    return { created };
   }
 
   async list(): Promise<RadiusClientView[]> {

@@ -210,7 +210,9 @@ export function encodeNamedAttributes(attributes: Record<string, string>): Buffe
     if (RESERVED_REPLY_ATTRIBUTES.has(name)) throw new Error(`reply attribute ${name} is set by the server`);
     const vendor = vendorOf(name);
     const type = codec._attr_to(name, vendor?.id, ATTR_TYPE_FIELD);
-    if (type === undefined) throw new Error(`unknown reply attribute ${name}`);
+    const id = Number(codec.attr_name_to_id(name, vendor?.id));
+    // FreeRADIUS' internal attributes (numbers above 255) never go on the wire
+    if (type === undefined || !(id >= 1 && id <= 255)) throw new Error(`unknown reply attribute ${name}`);
     const typed = type === 'octets' || type === 'abinary' ? octets(name, value) : value;
     const attribute: unknown[] = vendor ? ['Vendor-Specific', Number(vendor.id), [[name, typed]]] : [name, typed];
     let encoded: Buffer;

@@ -39,7 +39,7 @@ export class RadiusStateStore {
       .execute();
     if (now - this.lastCleanup > CLEANUP_INTERVAL_MS) {
       this.lastCleanup = now;
-      void this.db.kysely.deleteFrom('radius_states').where('expires_at', '<', now).execute().catch(() => undefined);
+      await this.db.kysely.deleteFrom('radius_states').where('expires_at', '<', now).execute();
     }
     return state;
   }
