@@ -18,6 +18,7 @@ export class Params {
       if (typeof source !== 'object' || Array.isArray(source)) throw badParameter('body', 'expected an object of parameters');
       for (const [rawKey, rawValue] of Object.entries(source as Record<string, unknown>)) {
         if (values.size >= Params.MAX_KEYS) throw badParameter('body', `more than ${Params.MAX_KEYS} parameters`);
+        if (!/^[A-Za-z0-9_.:-]{1,128}(\[\])?$/.test(rawKey)) throw badParameter(printable(rawKey), 'invalid parameter name');
         const isList = rawKey.endsWith('[]');
         const key = isList ? rawKey.slice(0, -2) : rawKey;
         const list = Array.isArray(rawValue) ? rawValue : [rawValue];
@@ -89,5 +90,11 @@ function scalar(key: string, v: unknown): string {
   else throw badParameter(key, 'must be a string');
   if (s.length > Params.MAX_VALUE) throw badParameter(key, `longer than ${Params.MAX_VALUE} characters`);
   if (s.includes('\0')) throw badParameter(key, 'contains a NUL character');
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/.test(s)) throw badParameter(key, 'contains control characters or invalid UTF-8');
   return s;
+}
+
+function printable(s: string): string {
+  return s.replace(/[^\x20-\x7e]/g, '?').slice(0, 40);
 }

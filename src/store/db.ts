@@ -53,6 +53,9 @@ async function openPostgres(url: string): Promise<Db> {
   // int8 (COUNT, BIGINT timestamps) as numbers; our values stay far below 2^53.
   pg.default.types.setTypeParser(20, (v: string) => Number(v));
   const pool = new pg.default.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+  // An idle connection dropped by the server (restart, failover) must not crash the process;
+  // the pool replaces it on the next query.
+  pool.on('error', () => undefined);
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   await sql`select 1`.execute(kysely);
   return { kysely, dialect: 'postgres', safeUrl: redactUrl(url), close: () => kysely.destroy() };
