@@ -45,7 +45,7 @@ export interface HttpResponse {
   body: string;
 }
 
-export type HttpFailure = 'timeout' | 'connect' | 'host' | 'protocol' | 'aborted';
+export type HttpFailure = 'timeout' | 'connect' | 'host' | 'protocol' | 'aborted' | 'tls';
 
 export class HttpError extends Error {
   constructor(readonly failure: HttpFailure, message: string) {
@@ -163,6 +163,7 @@ function exchange(req: HttpRequest, authorization: string | undefined): Promise<
     };
     const onError = (e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOTALLOWED') return fail(new HttpError('host', e.message));
+      if (isTlsVerificationError(e)) return fail(new HttpError('tls', `TLS verification failed: ${e.code ?? e.message}`));
       fail(new HttpError('connect', `${e.code ?? 'error'}: ${e.message}`));
     };
     const markConnected = (socket: Socket) => {
@@ -283,10 +284,16 @@ export function digestAuthorization(
 }
 
 /** Maps an HTTP failure to the provider result kinds: everything here is transient except a refused host. */
-export function classifyHttpError(e: unknown): { kind: 'transient' | 'permanent'; reason: string } {
+export function classifyHttpError(e: unknown): { kind: 'transient'; reason: string } | { kind: 'permanent'; reason: string; providerFault: boolean } {
   if (e instanceof HttpError) {
-    if (e.failure === 'host' || e.failure === 'protocol') return { kind: 'permanent', reason: e.message };
+    if (e.failure === 'host' || e.failure === 'protocol' || e.failure === 'tls') return { kind: 'permanent', reason: e.message, providerFault: true };
     return { kind: 'transient', reason: e.message };
   }
   return { kind: 'transient', reason: (e as Error)?.message ?? String(e) };
+}
+
+/** Certificate problems are configuration errors, not outages. */
+function isTlsVerificationError(e: NodeJS.ErrnoException): boolean {
+  const code = e.code ?? '';
+  return /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|UNABLE_TO_GET_ISSUER|ERR_TLS_CERT_ALTNAME_INVALID/.test(code);
 }

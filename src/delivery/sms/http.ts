@@ -128,14 +128,17 @@ function create(config: Record<string, unknown>, ctx: ProviderContext): Provider
       const id = res.headers['x-message-id'];
       return { kind: 'accepted', ...(typeof id === 'string' && id ? { providerMessageId: id.slice(0, 128) } : {}) };
     },
-    probe: (signal) => tcpProbe(parsedUrl, ctx, signal),
+    probe: (signal) => {
+      const proxy = proxyFor(parsedUrl.protocol);
+      return tcpProbe(proxy ? new URL(proxy) : parsedUrl, ctx, signal, proxy ? 8080 : undefined);
+    },
   };
 }
 
 /** Health probe: a TCP connect to the gateway (or its proxy), checked against the host policy. */
-export function tcpProbe(url: URL, ctx: ProviderContext, signal: AbortSignal): Promise<ProbeResult> {
+export function tcpProbe(url: URL, ctx: ProviderContext, signal: AbortSignal, defaultPort?: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
-    const port = Number(url.port || (url.protocol === 'https:' ? 443 : 80));
+    const port = Number(url.port || defaultPort || (url.protocol === 'https:' ? 443 : 80));
     const socket = createConnection({ host: url.hostname.replace(/^\[|\]$/g, ''), port, lookup: ctx.hosts.lookup });
     const finish = (r: ProbeResult) => {
       clearTimeout(timer);
