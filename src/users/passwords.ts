@@ -60,17 +60,23 @@ function cryptScheme(stored: string): HashScheme | undefined {
  * password, a password containing NUL, an empty or unknown stored format, or a
  * stored hash whose cost exceeds HASH_LIMITS. Never throws for bad input.
  */
-export async function verifyPassword(password: string, stored: string | null | undefined): Promise<boolean> {
+export async function verifyPassword(password: string, stored: string | null | undefined, salt?: string): Promise<boolean> {
   if (typeof password !== 'string' || password === '' || password.includes('\0')) return false;
   if (typeof stored !== 'string' || stored === '') return false;
   try {
-    return await verify(password, stored.trim());
+    return await verify(password, stored.trim(), salt ?? '');
   } catch {
     return false;
   }
 }
 
-async function verify(password: string, stored: string): Promise<boolean> {
+/**
+ * `salt` (an SQL salt column) only applies to the unsalted RFC 2307 digests
+ * (`{SHA}`, `{SHA256}`, `{SHA512}`, `{MD5}`): digest(password + salt). Every
+ * other format carries its own salt.
+ */
+async function verify(password: string, stored: string, salt: string): Promise<boolean> {
+  const pw = password + salt;
   const rfc2307 = /^\{([A-Za-z0-9]+)\}/.exec(stored);
   if (rfc2307) {
     const name = rfc2307[1].toUpperCase();
@@ -78,13 +84,13 @@ async function verify(password: string, stored: string): Promise<boolean> {
     switch (name) {
       case 'CRYPT': return verifyCrypt(password, rest);
       case 'ARGON2': return cryptScheme(rest) === 'argon2' ? verifyArgon2(password, rest) : false;
-      case 'SHA': return verifyDigest('sha1', 20, password, rest, false);
+      case 'SHA': return verifyDigest('sha1', 20, pw, rest, false);
       case 'SSHA': return verifyDigest('sha1', 20, password, rest, true);
-      case 'SHA256': return verifyDigest('sha256', 32, password, rest, false);
+      case 'SHA256': return verifyDigest('sha256', 32, pw, rest, false);
       case 'SSHA256': return verifyDigest('sha256', 32, password, rest, true);
-      case 'SHA512': return verifyDigest('sha512', 64, password, rest, false);
+      case 'SHA512': return verifyDigest('sha512', 64, pw, rest, false);
       case 'SSHA512': return verifyDigest('sha512', 64, password, rest, true);
-      case 'MD5': return verifyDigest('md5', 16, password, rest, false);
+      case 'MD5': return verifyDigest('md5', 16, pw, rest, false);
       case 'SMD5': return verifyDigest('md5', 16, password, rest, true);
       default: return false;
     }

@@ -1,0 +1,158 @@
+import { readFile, stat } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { missingParameter, UserStoreUnavailableError } from '../errors.ts';
+import { verifyPassword } from './passwords.ts';
+import type { ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
+
+/**
+ * Flat-file user store (LinOTP type `passwdresolver`, spec 7.3): lines
+ * `login:crypt:uid:gid:GECOS:home:shell`. The user id is the uid field. GECOS
+ * comma fields: [0] full name (first word = given name, rest = surname),
+ * [2] mobile and [3] phone (only when there are at least 4 fields), the first
+ * of [4..] that looks like an e-mail address = email. Password: the crypt field
+ * in any format of passwords.ts; `x`, `*`, `!…` and empty never authenticate.
+ * The file is re-read when its modification time or size changes.
+ */
+
+export const PASSWD_CLASS_PREFIX = 'useridresolver.PasswdIdResolver.IdResolver';
+
+const KEYS: ResolverKey[] = [
+  { name: 'fileName', default: '/etc/passwd', description: 'path of the passwd-format file' },
+  { name: 'readonly', description: 'accepted for compatibility' },
+];
+
+interface Entry {
+  user: StoreUser;
+  crypt: string;
+}
+
+/** Parses one passwd line; undefined for comments, blank or malformed lines. */
+export function parsePasswdLine(line: string): Entry | undefined {
+  if (line.trim() === '' || line.startsWith('#')) return undefined;
+  const f = line.split(':');
+  if (f.length < 3 || f[0] === '') return undefined;
+  const [login, crypt, uid] = f;
+  const gecos = (f[4] ?? '').split(',');
+  const info: UserInfo = { username: login, userid: uid };
+  const fullName = gecos[0]?.trim() ?? '';
+  if (fullName) {
+    const [first, ...rest] = fullName.split(/\s+/);
+    info.givenname = first;
+    if (rest.length > 0) info.surname = rest.join(' ');
+    info.description = fullName;
+  }
+  if (gecos.length >= 4) {
+    if (gecos[2]?.trim()) info.mobile = gecos[2].trim();
+    if (gecos[3]?.trim()) info.phone = gecos[3].trim();
+  }
+  const email = gecos.slice(4).map((g) => g.trim()).find((g) => /^[^\s@]+@[^\s@]+\.[^\s@]+$/.test(g));
+  if (email) info.email = email;
+  return { user: { login, userId: uid, info }, crypt };
+}
+
+function normalize(input: Record<string, string>): Record<string, string> {
+  const byLower = new Map(Object.entries(input).map(([k, v]) => [k.toLowerCase(), v]));
+  const out: Record<string, string> = {};
+  for (const key of KEYS) {
+    const v = byLower.get(key.name.toLowerCase());
+    if (v !== undefined && v !== '') out[key.name] = String(v);
+  }
+  // LinOTP also accepted `filename`; the canonical key is fileName.
+  if (!out.fileName) throw missingParameter('fileName');
+  return out;
+}
+
+class PasswdStore implements UserStore {
+  private entries: Entry[] = [];
+  private byLogin = new Map<string, Entry>();
+  private byUid = new Map<string, Entry>();
+  private signature = '';
+  private readonly file: string;
+  private readonly logger: Logger;
+
+  constructor(private readonly name: string, config: Record<string, string>, deps: StoreDeps) {
+    this.file = config.fileName;
+    this.logger = deps.logger.child({ resolver: name });
+  }
+
+  private async load(): Promise<void> {
+    let text: string;
+    let sig: string;
+    try {
+      const st = await stat(this.file);
+      sig = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      if (sig === this.signature) return;
+      text = await readFile(this.file, 'utf8');
+    } catch (e) {
+      throw new UserStoreUnavailableError(this.name, `cannot read ${this.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+    const entries = text.split(/\r?\n/).map(parsePasswdLine).filter((e): e is Entry => e !== undefined);
+    this.entries = entries;
+    this.byLogin = new Map();
+    this.byUid = new Map();
+    for (const e of entries) {
+      if (!this.byLogin.has(e.user.login)) this.byLogin.set(e.user.login, e);
+      if (!this.byUid.has(e.user.userId)) this.byUid.set(e.user.userId, e);
+    }
+    this.signature = sig;
+    this.logger.debug({ users: entries.length }, 'passwd file loaded');
+  }
+
+  private copy(e: Entry | undefined): StoreUser | null {
+    return e ? { ...e.user, info: { ...e.user.info } } : null;
+  }
+
+  async lookup(login: string): Promise<StoreUser | null> {
+    await this.load();
+    return this.copy(this.byLogin.get(login));
+  }
+
+  async byId(userId: string): Promise<StoreUser | null> {
+    await this.load();
+    return this.copy(this.byUid.get(userId));
+  }
+
+  async checkPassword(user: StoreUser, password: string): Promise<boolean> {
+    if (typeof password !== 'string' || password === '' || password.includes('\0')) return false;
+    await this.load();
+    const entry = this.byUid.get(user.userId);
+    if (!entry || entry.user.login !== user.login) return false;
+    return verifyPassword(password, entry.crypt);
+  }
+
+  async search(search: UserSearch, limit: number): Promise<StoreUser[]> {
+    await this.load();
+    const tests = Object.entries(search)
+      .filter(([, p]) => p !== undefined && p !== '' && p !== '*')
+      .map(([field, pattern]) => {
+        const re = new RegExp(`^${pattern!.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('.*')}$`, 'i');
+        return (u: StoreUser) => re.test(u.info[field] ?? '');
+      });
+    const out: StoreUser[] = [];
+    for (const e of this.entries) {
+      if (tests.every((t) => t(e.user))) out.push(this.copy(e)!);
+      if (out.length >= limit) break;
+    }
+    return out;
+  }
+
+  async test(): Promise<StoreHealth> {
+    try {
+      await this.load();
+      const sample = this.entries[0]?.user.info;
+      return { ok: true, steps: [`read ${this.file}`, `found ${this.entries.length} user(s)`], userCount: this.entries.length, ...(sample ? { sample: { ...sample } } : {}) };
+    } catch (e) {
+      return { ok: false, steps: [], error: (e as Error).message };
+    }
+  }
+
+  async close(): Promise<void> {}
+}
+
+export const passwdResolverType: ResolverType = {
+  type: 'passwdresolver',
+  classPrefix: PASSWD_CLASS_PREFIX,
+  keys: KEYS,
+  normalize,
+  create: (name, config, deps) => new PasswdStore(name, config, deps),
+};
