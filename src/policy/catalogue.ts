@@ -333,18 +333,21 @@ export const SYSTEM_ACTION_RIGHTS: Readonly<Record<string, 'read' | 'write'>> = 
   getReportedStatuses: 'read',
 };
 
-const byKey = new Map<string, ActionSpec>();
+// nested maps: callers pass constant strings, so lookups hash no new string
+const byKey = new Map<string, Map<string, ActionSpec>>();
 const byLowerKey = new Map<string, string>();
 for (const spec of ACTIONS) {
+  let inScope = byKey.get(spec.scope);
+  if (!inScope) byKey.set(spec.scope, (inScope = new Map()));
   for (const name of spec.family ?? [spec.name]) {
-    byKey.set(`${spec.scope}\0${name}`, spec);
+    inScope.set(name, spec);
     byLowerKey.set(`${spec.scope}\0${name.toLowerCase()}`, name);
   }
 }
 
 /** The catalogue entry of `action` in `scope` (exact name; families by their concrete names). */
 export function actionSpec(scope: Scope, action: string): ActionSpec | undefined {
-  return byKey.get(`${scope}\0${action}`);
+  return byKey.get(scope)?.get(action);
 }
 
 /** The correctly spelt name when `action` differs only in case (for "did you mean"). */

@@ -15,16 +15,23 @@ export interface TimeParts {
   year: number;
 }
 
+let cachedMinute = Number.NaN;
+let cachedParts: TimeParts | undefined;
+
+/** Local calendar fields of `ms`; constant within a minute, so the last one is kept. */
 export function localTimeParts(ms: number): TimeParts {
+  const minute = Math.floor(ms / 60_000);
+  if (minute === cachedMinute && cachedParts) return cachedParts;
   const d = new Date(ms);
-  return {
+  cachedMinute = minute;
+  return (cachedParts = {
     minute: d.getMinutes(),
     hour: d.getHours(),
     dom: d.getDate(),
     month: d.getMonth() + 1,
     dow: d.getDay(),
     year: d.getFullYear(),
-  };
+  });
 }
 
 type FieldName = keyof TimeParts;

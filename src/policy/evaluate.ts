@@ -121,6 +121,59 @@ export function evaluate(
   return evaluatePrepared(policies, scope, action, prepareSubject(subject), nowMs, opts);
 }
 
+/** The hot-path answer: value, the policy it came from, and conflicting equals. */
+export interface QuickDecision {
+  value: ActionValue | undefined;
+  winner?: CompiledPolicy;
+  /** names of equally specific policies with a different value; undefined when none */
+  conflicts?: string[];
+}
+
+/**
+ * An active policy that gives one action a value and whose realm condition
+ * already passed for the request's realm (`realm` is its match class).
+ */
+export interface Candidate {
+  policy: CompiledPolicy;
+  value: ActionValue;
+  realm: number;
+}
+
+/**
+ * The same answer as `evaluatePrepared` without the bookkeeping: one pass
+ * over precomputed candidates (sorted by policy name), checking only user,
+ * client and time; no arrays unless there is a conflict.
+ */
+export function quickDecision(
+  candidates: readonly Candidate[],
+  subject: PreparedSubject,
+  time: TimeOfRequest,
+  ignoreTime = false,
+): QuickDecision {
+  let bestRank = -1;
+  let winner: CompiledPolicy | undefined;
+  let value: ActionValue | undefined;
+  let conflicts: string[] | undefined;
+  for (const c of candidates) {
+    const p = c.policy;
+    const user = matchUser(p.userCond, subject);
+    if (user === NO) continue;
+    const client = matchClient(p.clientCond, subject);
+    if (client === NO) continue;
+    if (!ignoreTime && !p.timeCond.always && !timeVerdict(p.timeCond, time.get()).ok) continue;
+    const r = user * 16 + c.realm * 4 + client;
+    if (r > bestRank) {
+      bestRank = r;
+      winner = p;
+      value = c.value;
+      conflicts = undefined;
+    } else if (r === bestRank && c.value !== value) {
+      (conflicts ??= []).push(p.name);
+    }
+  }
+  return { value, winner, conflicts };
+}
+
 /** `evaluate` for a subject prepared once per request (`prepareSubject`). */
 export function evaluatePrepared(
   policies: readonly CompiledPolicy[],

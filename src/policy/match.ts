@@ -39,6 +39,19 @@ export interface PreparedSubject {
   client?: Ip | null;
 }
 
+/** Parsed client addresses; requests come from a limited set of NAS/portal addresses. */
+const clientCache = new Map<string, Ip | null>();
+
+function parseClient(text: string): Ip | null {
+  let ip = clientCache.get(text);
+  if (ip === undefined) {
+    ip = parseIp(text) ?? null;
+    if (clientCache.size >= 4096) clientCache.clear();
+    clientCache.set(text, ip);
+  }
+  return ip;
+}
+
 export function prepareSubject(s: MatchSubject): PreparedSubject {
   return {
     login: s.login,
@@ -46,7 +59,7 @@ export function prepareSubject(s: MatchSubject): PreparedSubject {
     resolver: s.resolver,
     userInfo: s.userInfo,
     clientText: s.client,
-    client: s.client === undefined || s.client === '' ? undefined : (parseIp(s.client) ?? null),
+    client: s.client === undefined || s.client === '' ? undefined : parseClient(s.client),
   };
 }
 

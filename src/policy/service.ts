@@ -1,0 +1,361 @@
+import type { Logger } from 'pino';
+import { ErrorCodes, OtpdError } from '../errors.ts';
+import type { Db } from '../store/db.ts';
+import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
+import { type Clock, systemClock } from '../util/clock.ts';
+import { type ActionValue, type Scope, isScope } from './catalogue.ts';
+import { type AdminDecision, type Candidate, TimeOfRequest, evaluateAdmin, isFlag, quickDecision } from './evaluate.ts';
+import {
+  type CompiledPolicy,
+  NO,
+  type Policy,
+  type PolicyInput,
+  compilePolicy,
+  matchRealm,
+  matchUser,
+  policyValue,
+  prepareSubject,
+} from './match.ts';
+import { PolicyDefinitionError, STAR } from './parse.ts';
+import { type SimulationInput, type SimulationResult, simulate } from './simulate.ts';
+
+export type { Policy, PolicyInput } from './match.ts';
+export type { Scope } from './catalogue.ts';
+export type { SimulationInput, SimulationResult } from './simulate.ts';
+
+/** The user (and request) a policy question is about. */
+export interface PolicySubject {
+  login: string;
+  realm: string;
+  resolver?: string;
+  /** client IP of the request; undefined = client conditions are not checked */
+  client?: string;
+  /** user-store attributes for `#attr` conditions (mobile, email, …) */
+  userInfo?: Record<string, string | undefined>;
+}
+
+export interface PolicyQueryOptions {
+  /** Skip time conditions (LinOTP's has_client_policy: autoenrollment, passOnNoToken, …). @default false */
+  ignoreTime?: boolean;
+}
+
+/** `/system/getPolicy` filters; every given filter must hold. */
+export interface PolicyFilter {
+  /** exact names (a comma list is split) */
+  name?: string | string[];
+  scope?: string;
+  /** policies that apply to this realm (listed or `*`, not excluded) */
+  realm?: string;
+  /** policies whose user condition matches this login (`login@realm` also checks the realm part) */
+  user?: string;
+  /** policies that carry this action (or `*`) */
+  action?: string;
+  /** include inactive policies (LinOTP's display_inactive) @default false */
+  includeInactive?: boolean;
+}
+
+export interface WriteOptions {
+  /** store even when the change leaves no administrator with system/write (LinOTP's enforce) @default false */
+  enforce?: boolean;
+}
+
+/**
+ * Policies: persistence in the `policies` table, an in-process cache of
+ * compiled policies (invalidated through the `policies` revision, so other
+ * nodes re-read), and the questions validation and administration ask.
+ * Evaluation never touches the database.
+ */
+export class PolicyService {
+  private readonly db: Db;
+  private readonly logger: Logger;
+  private readonly clock: Clock;
+  private index = new PolicyIndex([]);
+  private reported = new Set<string>();
+  private loading: Promise<void> | undefined;
+
+  constructor(deps: { db: Db; logger: Logger; clock?: Clock }) {
+    this.db = deps.db;
+    this.logger = deps.logger;
+    this.clock = deps.clock ?? systemClock;
+  }
+
+  /** (Re)reads every policy. A stored policy that no longer validates is logged and left out. */
+  async load(): Promise<void> {
+    const rows = await this.db.kysely.selectFrom('policies').selectAll().execute();
+    const compiled: CompiledPolicy[] = [];
+    for (const row of rows) {
+      try {
+        compiled.push(compilePolicy({ ...row, active: Number(row.active) === 1 }));
+      } catch (e) {
+        this.logger.error({ policy: row.name, err: (e as Error).message }, 'stored policy is invalid and is ignored');
+      }
+    }
+    this.index = new PolicyIndex(compiled);
+    this.reported.clear();
+  }
+
+  /** Re-reads the policies whenever any node changes them. */
+  watch(watcher: RevisionWatcher): void {
+    watcher.on('policies', () => {
+      this.loading = this.load().catch((e: unknown) => this.logger.error({ err: (e as Error).message }, 'reloading policies failed'));
+    });
+  }
+
+  /** Resolves when a reload started by the watcher has finished (for tests and the CLI). */
+  async settled(): Promise<void> {
+    await this.loading;
+  }
+
+  /** Typed value of the winning policy, or undefined when no active policy sets it. */
+  value(scope: Scope, action: string, subject: PolicySubject, opts?: PolicyQueryOptions): ActionValue | undefined {
+    const candidates = this.index.forRealm(scope, action, subject.realm);
+    if (candidates.length === 0) return undefined;
+    const time = new TimeOfRequest(this.clock.now());
+    const d = quickDecision(candidates, prepareSubject(subject), time, opts?.ignoreTime);
+    if (d.conflicts) this.reportConflict(scope, action, d.winner!.name, d.conflicts);
+    return d.value;
+  }
+
+  /**
+   * Whether the winning policy switches the action on (passthru,
+   * trigger_sms, detail_on_*, authorize, …). Unlike LinOTP, `!passthru` or
+   * `passthru=false` in the winning policy means off, not on.
+   */
+  has(scope: Scope, action: string, subject: PolicySubject, opts?: PolicyQueryOptions): boolean {
+    const v = this.value(scope, action, subject, opts);
+    return v !== undefined && v !== false;
+  }
+
+  /** Whether any active policy of the scope (carrying the action, when given) exists. */
+  anyPolicy(scope: Scope, action?: string): boolean {
+    return action === undefined ? this.index.activeInScope(scope).length > 0 : this.index.candidates(scope, action).length > 0;
+  }
+
+  /**
+   * Administrator authorisation (scopes admin, system, audit): with no active
+   * policy in the scope everything is allowed in every realm; otherwise the
+   * admin (`login` or `login@realm`) must match a policy granting the action,
+   * and may act in the union of those policies' realms.
+   */
+  adminAllowed(admin: string, scope: 'admin' | 'system' | 'audit', action: string): { allowed: boolean; realms: '*' | string[] } {
+    const d = this.adminDecision(admin, scope, action, this.index.all);
+    return { allowed: d.allowed, realms: d.realms };
+  }
+
+  private adminDecision(admin: string, scope: 'admin' | 'system' | 'audit', action: string, policies: readonly CompiledPolicy[]): AdminDecision {
+    const at = admin.lastIndexOf('@');
+    const subject = prepareSubject(at < 0 ? { login: admin } : { login: admin.slice(0, at), realm: admin.slice(at + 1) });
+    return evaluateAdmin(policies, scope, action, subject, this.clock.now());
+  }
+
+  /**
+   * Creates or replaces a policy after validating it. Refuses (code 410) a
+   * change after which no administrator may write the system configuration,
+   * unless `enforce`.
+   */
+  async set(input: PolicyInput, opts: WriteOptions = {}): Promise<void> {
+    const p = compilePolicy(input);
+    this.checkLockout(
+      [...this.index.all.filter((x) => x.name !== p.name), p],
+      opts,
+    );
+    await this.db.kysely.transaction().execute(async (trx) => {
+      const row = toRow(p);
+      const existing = await trx.selectFrom('policies').select('name').where('name', '=', p.name).executeTakeFirst();
+      if (existing) await trx.updateTable('policies').set(row).where('name', '=', p.name).execute();
+      else await trx.insertInto('policies').values(row).execute();
+    });
+    await this.changed();
+  }
+
+  /**
+   * Validates every policy first, then stores all of them in one transaction
+   * (all or none). Returns the names stored.
+   */
+  async import(inputs: PolicyInput[], opts: WriteOptions = {}): Promise<string[]> {
+    const compiled: CompiledPolicy[] = [];
+    const names = new Set<string>();
+    for (const input of inputs) {
+      let p: CompiledPolicy;
+      try {
+        p = compilePolicy(input);
+      } catch (e) {
+        if (e instanceof PolicyDefinitionError) {
+          throw new PolicyDefinitionError(e.field, `policy '${String(input.name)}': ${e.message}`);
+        }
+        throw e;
+      }
+      if (names.has(p.name)) throw new PolicyDefinitionError('name', `policy '${p.name}' appears twice`);
+      names.add(p.name);
+      compiled.push(p);
+    }
+    this.checkLockout([...this.index.all.filter((x) => !names.has(x.name)), ...compiled], opts);
+    await this.db.kysely.transaction().execute(async (trx) => {
+      for (const p of compiled) {
+        await trx.deleteFrom('policies').where('name', '=', p.name).execute();
+        await trx.insertInto('policies').values(toRow(p)).execute();
+      }
+    });
+    await this.changed();
+    return compiled.map((p) => p.name);
+  }
+
+  /** Deletes policies by name; returns the names that existed and were deleted. */
+  async delete(names: string[], opts: WriteOptions = {}): Promise<string[]> {
+    const wanted = new Set(names.map((n) => n.trim()).filter(Boolean));
+    this.checkLockout(this.index.all.filter((p) => !wanted.has(p.name)), opts);
+    const deleted: string[] = [];
+    await this.db.kysely.transaction().execute(async (trx) => {
+      for (const name of wanted) {
+        const res = await trx.deleteFrom('policies').where('name', '=', name).executeTakeFirst();
+        if (Number(res.numDeletedRows) > 0) deleted.push(name);
+      }
+    });
+    if (deleted.length > 0) await this.changed();
+    return deleted;
+  }
+
+  /** Policies (by name) that pass every given filter. */
+  list(filter: PolicyFilter = {}): Policy[] {
+    const names =
+      filter.name === undefined
+        ? undefined
+        : new Set((Array.isArray(filter.name) ? filter.name : filter.name.split(',')).map((n) => n.trim()).filter(Boolean));
+    let realmSubject: ReturnType<typeof prepareSubject> | undefined;
+    if (filter.realm) realmSubject = prepareSubject({ realm: filter.realm.trim() });
+    let userSubject: ReturnType<typeof prepareSubject> | undefined;
+    if (filter.user) {
+      const u = filter.user.trim();
+      const at = u.lastIndexOf('@');
+      userSubject = prepareSubject(at < 0 ? { login: u } : { login: u.slice(0, at), realm: u.slice(at + 1) });
+    }
+    if (filter.scope !== undefined && filter.scope !== '' && !isScope(filter.scope)) return [];
+    return this.index.all
+      .filter((p) => filter.includeInactive || p.active)
+      .filter((p) => !names || names.size === 0 || names.has(p.name))
+      .filter((p) => !filter.scope || p.scope === filter.scope)
+      .filter((p) => !realmSubject || matchRealm(p.realmCond, realmSubject) !== NO)
+      .filter((p) => !userSubject || matchUser(p.userCond, userSubject) !== NO)
+      .filter((p) => !filter.action || policyValue(p, filter.action, isFlag(p.scope, filter.action)) !== undefined)
+      .map(publicPolicy);
+  }
+
+  /** Which policies match, the winner and value per action, and why the others lost. */
+  simulate(input: SimulationInput): SimulationResult {
+    return simulate(this.index.all, input, this.clock.now());
+  }
+
+  private checkLockout(after: readonly CompiledPolicy[], opts: WriteOptions): void {
+    if (opts.enforce) return;
+    const system = after.filter((p) => p.scope === 'system' && p.active);
+    if (system.length === 0) return;
+    const grants = system.some((p) => policyValue(p, 'write', true) === true);
+    if (!grants) {
+      throw new OtpdError(
+        ErrorCodes.policy,
+        'after this change no administrator may write the system configuration (no active system policy grants write); repeat with enforce=true to store it anyway',
+      );
+    }
+  }
+
+  private async changed(): Promise<void> {
+    await bumpRevision(this.db, 'policies');
+    await this.load();
+  }
+
+  private reportConflict(scope: Scope, action: string, winner: string, others: string[]): void {
+    const key = `${scope}\0${action}\0${winner}\0${others.join(',')}`;
+    if (this.reported.has(key)) return;
+    this.reported.add(key);
+    this.logger.warn(
+      { scope, action, winner, conflicting: others },
+      `policies ${[winner, ...others].join(', ')} are equally specific but set different values for ${scope}/${action}; '${winner}' wins by name order`,
+    );
+  }
+}
+
+function toRow(p: CompiledPolicy) {
+  return {
+    name: p.name,
+    scope: p.scope,
+    action: p.action,
+    realm: p.realm,
+    user: p.user,
+    client: p.client,
+    time: p.time,
+    active: p.active ? 1 : 0,
+  };
+}
+
+function publicPolicy(p: CompiledPolicy): Policy {
+  return { name: p.name, scope: p.scope, action: p.action, realm: p.realm, user: p.user, client: p.client, time: p.time, active: p.active };
+}
+
+/**
+ * Compiled policies sorted by name, with the active ones that can answer a
+ * (scope, action) question precomputed on first use.
+ */
+class PolicyIndex {
+  readonly all: readonly CompiledPolicy[];
+  private readonly byScope = new Map<Scope, CompiledPolicy[]>();
+  private readonly byAction = new Map<Scope, Map<string, CompiledPolicy[]>>();
+  /** scope → action → lower-case realm → candidates */
+  private readonly byRealm = new Map<Scope, Map<string, Map<string, Candidate[]>>>();
+  private realmMemoSize = 0;
+
+  constructor(policies: CompiledPolicy[]) {
+    this.all = [...policies].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const p of this.all) {
+      if (!p.active) continue;
+      let list = this.byScope.get(p.scope);
+      if (!list) this.byScope.set(p.scope, (list = []));
+      list.push(p);
+    }
+  }
+
+  activeInScope(scope: Scope): readonly CompiledPolicy[] {
+    return this.byScope.get(scope) ?? [];
+  }
+
+  /** Active policies of the scope that give the action a value (explicitly, or `*` for flags). */
+  candidates(scope: Scope, action: string): readonly CompiledPolicy[] {
+    let inScope = this.byAction.get(scope);
+    if (!inScope) this.byAction.set(scope, (inScope = new Map()));
+    let list = inScope.get(action);
+    if (!list) {
+      const flag = isFlag(scope, action);
+      list = this.activeInScope(scope).filter((p) => p.actions.has(action) || (flag && p.actions.has(STAR)));
+      // unknown action names come from code, not from requests; still, keep the memo bounded
+      if (inScope.size < 1000) inScope.set(action, list);
+    }
+    return list;
+  }
+
+  /**
+   * Candidates for a request in `realm`: policies whose realm condition
+   * passes, with their typed value and realm match class, memoised per realm.
+   */
+  forRealm(scope: Scope, action: string, realm: string | undefined): readonly Candidate[] {
+    const key = realm === undefined ? '\0' : realm.toLowerCase();
+    let byAction = this.byRealm.get(scope);
+    if (!byAction) this.byRealm.set(scope, (byAction = new Map()));
+    let byRealm = byAction.get(action);
+    if (!byRealm) byAction.set(action, (byRealm = new Map()));
+    let list = byRealm.get(key);
+    if (list) return list;
+    const flag = isFlag(scope, action);
+    const subject = prepareSubject({ realm });
+    list = [];
+    for (const p of this.candidates(scope, action)) {
+      const cls = matchRealm(p.realmCond, subject);
+      if (cls === NO) continue;
+      list.push({ policy: p, value: policyValue(p, action, flag)!, realm: cls });
+    }
+    // realm names come from requests: bound the memo
+    if (this.realmMemoSize < 50_000) {
+      byRealm.set(key, list);
+      this.realmMemoSize++;
+    }
+    return list;
+  }
+}
