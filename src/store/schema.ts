@@ -165,6 +165,86 @@ export interface PolicyTable {
   active: number;
 }
 
+/** Configured SMS/e-mail providers (`/system/setProvider`); config JSON sealed with the key ring. */
+export interface DeliveryProviderTable {
+  id: Generated<number>;
+  type: string; // 'sms' | 'email'
+  name: string;
+  class_name: string;
+  config_enc: string;
+  /** Seconds, or LinOTP's "connect,read". */
+  timeout: string;
+  is_default: number; // 0 | 1
+  /** Keyed hash of the `managed` password; '' = not managed. */
+  managed_hash: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** One message: the outbox while it is being sent, the delivery log afterwards. */
+export interface DeliveryOutboxTable {
+  id: Generated<number>;
+  idempotency_key: string;
+  channel: string; // 'sms' | 'email'
+  destination_masked: string;
+  /** Keyed hash of the normalised destination. */
+  destination_hash: string;
+  /** Sealed JSON of the message (it holds the code); '' once the message is final. */
+  payload_enc: string;
+  /** JSON list of provider names as enqueued; [] = the default provider. */
+  providers: string;
+  /** JSON list of providers that refused this message for good. */
+  refused: string;
+  status: string; // queued | sending | retry | accepted | delivered | failed | expired | refused
+  attempts: number;
+  next_attempt_at: number;
+  lease_owner: string;
+  lease_until: number;
+  provider: string;
+  provider_message_id: string;
+  error: string;
+  user_name: string;
+  realm: string;
+  serial: string;
+  client: string;
+  created_at: number;
+  updated_at: number;
+  expires_at: number;
+  finished_at: number | null;
+}
+
+/** One send attempt of a message to one provider; `attempt_key` makes each attempt happen once. */
+export interface DeliveryAttemptTable {
+  id: Generated<number>;
+  outbox_id: number;
+  attempt_no: number;
+  attempt_key: string;
+  provider: string;
+  status: string; // sending | accepted | transient | permanent | delivered | failed
+  provider_message_id: string;
+  error: string;
+  started_at: number;
+  finished_at: number | null;
+}
+
+/** Fixed-window send-limit counters, shared by all nodes. */
+export interface DeliveryCounterTable {
+  scope: string;
+  bucket: string;
+  window_start: number;
+  count: number;
+  expires_at: number;
+}
+
+/** Provider health shared by all nodes: back-off after failures. */
+export interface DeliveryHealthTable {
+  provider_key: string;
+  failures: number;
+  down_until: number;
+  last_error: string;
+  updated_at: number;
+}
+
 export interface Database {
   tokens: TokenTable;
   token_realms: TokenRealmTable;
@@ -179,4 +259,9 @@ export interface Database {
   radius_clients: RadiusClientTable;
   radius_states: RadiusStateTable;
   policies: PolicyTable;
+  delivery_providers: DeliveryProviderTable;
+  delivery_outbox: DeliveryOutboxTable;
+  delivery_attempts: DeliveryAttemptTable;
+  delivery_counters: DeliveryCounterTable;
+  delivery_health: DeliveryHealthTable;
 }
