@@ -245,6 +245,22 @@ export interface DeliveryHealthTable {
   updated_at: number;
 }
 
+/** A user store (spec 7). `config` is JSON; secret values are sealed with the key ring ('config'). */
+export interface ResolverTable {
+  name: string;
+  type: string; // 'ldapresolver' | 'sqlresolver' | 'passwdresolver'
+  config: string;
+  created_at: number;
+  updated_at: number;
+}
+
+/** A realm: lower-case name and its resolver names (JSON array) in lookup order. */
+export interface RealmTable {
+  name: string;
+  resolvers: string;
+  created_at: number;
+}
+
 export interface Database {
   tokens: TokenTable;
   token_realms: TokenRealmTable;

@@ -1,5 +1,6 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import * as core from './0001_core.ts';
+import * as users from './0100_users.ts';
 import * as policy from './0200_policy.ts';
 import * as delivery from './0300_delivery.ts';
 import * as radius from './0400_radius.ts';
@@ -10,6 +11,7 @@ import * as radius from './0400_radius.ts';
  */
 export const migrations: Record<string, Migration> = {
   '0001_core': core,
+  '0100_users': users,
   '0200_policy': policy,
   '0300_delivery': delivery,
   '0400_radius': radius,
