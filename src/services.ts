@@ -13,7 +13,8 @@ import { TokenRepository } from './tokens/repository.ts';
 import { TokenService } from './tokens/service.ts';
 import { systemClock, type Clock } from './util/clock.ts';
 import { ChallengeRepository } from './validation/challenges.ts';
-import { noPolicies, type PolicyPort, type UserPort } from './validation/ports.ts';
+import { noPolicies, type UserPort } from './validation/ports.ts';
+import { PolicyService } from './policy/service.ts';
 import { ValidationService } from './validation/service.ts';
 
 /**
@@ -35,7 +36,7 @@ export interface Services {
   challenges: ChallengeRepository;
   validation: ValidationService;
   users?: UserPort;
-  policies?: PolicyPort;
+  policies: PolicyService;
   /** Stops timers and closes the database. */
   close(): Promise<void>;
 }
@@ -70,6 +71,9 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const watcher = new RevisionWatcher(db);
   config.watch(watcher);
   await watcher.start();
+  const policyService = new PolicyService({ db, logger, clock });
+  await policyService.load();
+  policyService.watch(watcher);
   const services = {} as Services & { keyCreated: boolean };
   const users = () => services.users;
   const policies = () => services.policies ?? noPolicies;
@@ -81,6 +85,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     admins: new AdminService(db, keyring, clock),
     tokens,
     challenges,
+    policies: policyService,
     validation: new ValidationService(tokens, challenges, config, clock, logger, users, policies),
     close: async () => {
       watcher.stop();

@@ -62,16 +62,16 @@ test('first start, kill -9 after success, restart: the OTP stays used', async ()
     assert.match(key, /^otpd_/);
     const auth = { authorization: `Bearer ${key}` };
     const init = await fetch(`http://127.0.0.1:${port}/admin/init`, { ...form({ type: 'hmac', serial: 'K9', otpkey: KEY, pin: 'p' }), headers: { ...form({}).headers, ...auth } });
-    assert.equal((await init.json()).result.value, true);
+    assert.equal(((await init.json()) as any).result.value, true);
     const pass = `p${hotp(Buffer.from(KEY, 'hex'), 0)}`;
     const res = await fetch(`http://127.0.0.1:${port}/validate/check`, form({ serial: 'K9', pass }));
-    const body = await res.json();
+    const body = (await res.json()) as any;
     first.child.kill('SIGKILL');
     assert.equal(body.result.value, true);
     await new Promise((r) => first.child.once('exit', r));
     const second = await startServer(dir, port);
     try {
-      const replay = await (await fetch(`http://127.0.0.1:${port}/validate/check`, form({ serial: 'K9', pass }))).json();
+      const replay = (await (await fetch(`http://127.0.0.1:${port}/validate/check`, form({ serial: 'K9', pass }))).json()) as any;
       assert.equal(replay.result.value, false);
     } finally {
       second.child.kill('SIGTERM');
