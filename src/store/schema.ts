@@ -275,6 +275,8 @@ export interface Database {
   radius_clients: RadiusClientTable;
   radius_states: RadiusStateTable;
   policies: PolicyTable;
+  resolvers: ResolverTable;
+  realms: RealmTable;
   delivery_providers: DeliveryProviderTable;
   delivery_outbox: DeliveryOutboxTable;
   delivery_attempts: DeliveryAttemptTable;
