@@ -1,0 +1,172 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ErrorCodes, OtpdError } from '../../src/errors.ts';
+import { ACTIONS, TOKEN_TYPES, actionNames, actionSpec } from '../../src/policy/catalogue.ts';
+import { PolicyDefinitionError, parseActionString, parseActions } from '../../src/policy/parse.ts';
+import { compilePolicy } from '../../src/policy/match.ts';
+import type { Scope } from '../../src/policy/catalogue.ts';
+
+test('action strings: items, negation, values, quoting', () => {
+  assert.deepEqual(parseActionString('otppin=1, passthru, !autosms'), [
+    { name: 'otppin', negated: false, value: '1' },
+    { name: 'passthru', negated: false, value: undefined },
+    { name: 'autosms', negated: true, value: undefined },
+  ]);
+  assert.deepEqual(parseActionString(`smstext='Code, <otp> = valid', emailsubject="a,b=c"`), [
+    { name: 'smstext', negated: false, value: 'Code, <otp> = valid' },
+    { name: 'emailsubject', negated: false, value: 'a,b=c' },
+  ]);
+  // an apostrophe inside an unquoted value is plain text
+  assert.deepEqual(parseActionString("smstext=Don't share <otp>"), [{ name: 'smstext', negated: false, value: "Don't share <otp>" }]);
+  // '-' negates as '!' does; empty items are skipped; an unchanged repeat is fine; '=' after the first belongs to the value
+  assert.deepEqual(parseActionString(' -autosms ,, smstext=x=y, smstext=x=y'), [
+    { name: 'autosms', negated: true, value: undefined },
+    { name: 'smstext', negated: false, value: 'x=y' },
+  ]);
+});
+
+test('action strings: contradicting duplicates, bad quoting and empty names are refused', () => {
+  for (const bad of ['passthru, !passthru', 'otppin=1, otppin=2', "smstext='open", "smstext='a'b", '=1', '!passthru=1']) {
+    assert.throws(() => parseActionString(bad), (e: unknown) => e instanceof PolicyDefinitionError && e.code === ErrorCodes.invalidPolicy, bad);
+  }
+});
+
+const typed: [Scope, string, [string, string | number | boolean][]][] = [
+  ['authentication', 'otppin=1', [['otppin', 'password']]],
+  ['authentication', 'otppin=token_pin', [['otppin', 'token_pin']]],
+  ['authentication', 'otppin=3', [['otppin', 'ignore_pin']]],
+  ['authentication', 'otppin=ONLY_OTP', [['otppin', 'only_otp']]],
+  ['authentication', 'passthru', [['passthru', true]]],
+  ['authentication', '!passthru', [['passthru', false]]],
+  ['authentication', 'passthru=false', [['passthru', false]]],
+  ['authentication', 'passthru=-1', [['passthru', false]]],
+  ['authentication', 'passthru=1', [['passthru', true]]],
+  ['authentication', 'challenge_response=SMS  email', [['challenge_response', 'sms email']]],
+  ['authentication', 'sms_provider=primary backup_1', [['sms_provider', 'primary backup_1']]],
+  ['authentication', 'email_provider=mail1 mail2', [['email_provider', 'mail1 mail2']]],
+  ['authentication', 'smstext=', [['smstext', '']]],
+  ['enrollment', 'autoenrollment=sms', [['autoenrollment', 'sms']]],
+  ['enrollment', 'autoenrollment=email', [['autoenrollment', 'email']]],
+  ['enrollment', 'autoenrollment=sms email', [['autoenrollment', 'sms email']]],
+  ['enrollment', 'autoenrollment=Email SMS', [['autoenrollment', 'email sms']]],
+  ['enrollment', 'autoenrollment=*', [['autoenrollment', '*']]],
+  ['enrollment', 'maxtoken=3, maxtokenSMS=1, tokencount=0', [['maxtoken', 3], ['maxtokenSMS', 1], ['tokencount', 0]]],
+  ['enrollment', 'lostTokenValid=1d12h, lostTokenPWContents=Ccn', [['lostTokenValid', '1d12h'], ['lostTokenPWContents', 'Ccn']]],
+  ['authorization', 'setrealm=MyRealm, serial=^LSSM.*', [['setrealm', 'myrealm'], ['serial', '^LSSM.*']]],
+  ['notification', 'autoenrollment=email::mailer', [['autoenrollment', 'email::mailer']]],
+  ['selfservice', 'enrollSMS, enrollEMAIL, edit_sms=0', [['enrollSMS', true], ['enrollEMAIL', true], ['edit_sms', 0]]],
+  ['admin', '*, !remove', [['*', true], ['remove', false]]],
+  ['admin', 'initHMAC, initTOTP, show', [['initHMAC', true], ['initTOTP', true], ['show', true]]],
+  ['system', 'read', [['read', true]]],
+  ['audit', 'view', [['view', true]]],
+];
+
+for (const [scope, action, expected] of typed) {
+  test(`typed: ${scope} '${action}'`, () => {
+    assert.deepEqual([...parseActions(scope, action)], expected);
+  });
+}
+
+const refused: [Scope, string, RegExp][] = [
+  ['enrollment', 'autoenrollment=hmac', /action 'autoenrollment'.*lists 'hmac'/],
+  ['enrollment', 'autoenrollment=sms * email', /action 'autoenrollment'.*'sms \* email'/],
+  ['enrollment', 'autoenrollment=sms sms', /autoenrollment.*twice/],
+  ['enrollment', 'autoenrollment', /autoenrollment.*needs a value/],
+  ['authentication', 'otppin=7', /action 'otppin'.*'7'.*expected one of 0, 1, 2, 3/],
+  ['authentication', 'otppin', /otppin.*needs a value/],
+  ['authentication', '!otppin', /otppin.*cannot be negated/],
+  ['authentication', 'passthru=maybe', /passthru.*'maybe'.*boolean/],
+  ['authentication', 'challenge_response=hmac qr', /challenge_response.*'qr'/],
+  ['authentication', 'sms_provider=a,b', /unknown action 'b'/],
+  ['authentication', 'sms_provider=bad/name', /sms_provider.*'bad\/name'/],
+  ['authentication', 'passonnotoken', /unknown action 'passonnotoken'.*did you mean 'passOnNoToken'/],
+  ['authentication', 'maxtoken=2', /unknown action 'maxtoken' in scope 'authentication'.*belongs to scope enrollment/],
+  ['authentication', 'forward_server=radius://10.0.0.1', /forward_server.*not supported/],
+  ['authentication', 'voice_provider=x', /voice_provider.*not supported/],
+  ['authentication', '*', /action '\*'.*only allowed/],
+  ['enrollment', 'maxtoken=-1', /maxtoken.*out of range/],
+  ['enrollment', 'maxtoken=two', /maxtoken.*'two'.*integer/],
+  ['enrollment', 'maxtokenSMS=1.5', /maxtokenSMS/],
+  ['enrollment', 'maxtokenHOTP=1', /unknown action 'maxtokenHOTP'/],
+  ['enrollment', 'maxtokensms=1', /did you mean 'maxtokenSMS'/],
+  ['enrollment', 'lostTokenValid=2w', /lostTokenValid.*duration/],
+  ['enrollment', 'otp_pin_random_content=abc', /otp_pin_random_content/],
+  ['authorization', 'serial=([', /serial.*regular expression/],
+  ['notification', 'autoenrollment=sms::x', /email::<provider>/],
+  ['selfservice', 'edit_sms=2', /edit_sms.*out of range/],
+  ['admin', '!*', /'\*' takes no value and cannot be negated/],
+  ['bogus' as Scope, 'x', /unknown action/],
+];
+
+for (const [scope, action, message] of refused) {
+  test(`refused: ${scope} '${action}'`, () => {
+    assert.throws(
+      () => (scope === ('bogus' as Scope) ? compilePolicy({ name: 'p', scope, action, realm: '*' }) : parseActions(scope, action)),
+      (e: unknown) => {
+        assert.ok(e instanceof OtpdError, String(e));
+        assert.equal(e.code, ErrorCodes.invalidPolicy);
+        if (scope !== ('bogus' as Scope)) assert.match(e.message, message);
+        else assert.match(e.message, /unknown scope 'bogus'/);
+        return true;
+      },
+    );
+  });
+}
+
+test('policy fields are validated with the field named', () => {
+  const base = { name: 'p1', scope: 'authentication', action: 'passthru', realm: 'r', user: '*', client: '*' };
+  const cases: [Partial<typeof base> & { time?: string; active?: string }, string, RegExp][] = [
+    [{ name: 'bad name' }, 'name', /invalid policy name/],
+    [{ name: '' }, 'name', /invalid policy name/],
+    [{ realm: '' }, 'realm', /realm is required/],
+    [{ realm: '!secret' }, 'realm', /only excludes/],
+    [{ realm: 'a b' }, 'realm', /not a realm name/],
+    [{ user: '!alice' }, 'user', /only excludes users/],
+    [{ user: 'ali(ce' }, 'user', /not a valid pattern/],
+    [{ user: '#' }, 'user', /no valid attribute/],
+    [{ user: '*#mobile~=(' }, 'user', /not a valid regular expression/],
+    [{ client: '10.0.0.0/33' }, 'client', /not an IP address or network/],
+    [{ client: 'vpn.example.org' }, 'client', /not an IP address/],
+    [{ client: '!10.0.0.1' }, 'client', /only excludes/],
+    [{ time: '* * * * *' }, 'time', /has 5 fields/],
+    [{ time: '* 25 * * * *' }, 'time', /hour 25 is out of range/],
+    [{ time: '!* * * * 0 *' }, 'time', /only excludes times/],
+    [{ active: 'perhaps' }, 'active', /True or False/],
+    [{ scope: 'admin', action: 'show', realm: '*, !secret' }, 'realm', /exclusions are not supported/],
+  ];
+  for (const [patch, field, message] of cases) {
+    assert.throws(
+      () => compilePolicy({ ...base, ...patch }),
+      (e: unknown) => e instanceof PolicyDefinitionError && e.field === field && message.test(e.message),
+      JSON.stringify(patch),
+    );
+  }
+});
+
+test('normalisation: realm lower-cased, empty user/client = * only in the five scopes, time default, active', () => {
+  const p = compilePolicy({ name: 'p', scope: 'authentication', action: 'passthru', realm: 'MyRealm', user: '', client: '', time: '', active: 'False' });
+  assert.equal(p.realm, 'myrealm');
+  assert.equal(p.user, '*');
+  assert.equal(p.client, '*');
+  assert.equal(p.time, '* * * * * *;');
+  assert.equal(p.active, false);
+  const n = compilePolicy({ name: 'n', scope: 'notification', action: 'setPin=email::m', realm: '*', user: '', client: '' });
+  assert.equal(n.user, '');
+  assert.equal(n.userCond.none, true);
+  assert.equal(n.clientCond.none, true);
+});
+
+test('catalogue: every <TYPE> family covers every token type and names are unique per scope', () => {
+  for (const prefix of ['maxtoken', 'init', 'enroll']) {
+    const spec = ACTIONS.find((a) => a.name === `${prefix}<TYPE>`);
+    assert.ok(spec, prefix);
+    assert.deepEqual(spec.family, TOKEN_TYPES.map((t) => `${prefix}${t.toUpperCase()}`));
+    for (const name of spec.family!) assert.equal(actionSpec(spec.scope, name), spec);
+  }
+  for (const scope of ['authentication', 'enrollment', 'authorization', 'selfservice', 'admin', 'system', 'audit', 'notification'] as Scope[]) {
+    const names = actionNames(scope);
+    assert.equal(new Set(names).size, names.length, scope);
+    assert.ok(names.length > 0, scope);
+  }
+  for (const a of ACTIONS) assert.ok(a.description.length > 10, a.name);
+});
