@@ -11,10 +11,12 @@ import { RevisionWatcher } from './store/revisions.ts';
 import './tokens/all.ts';
 import { TokenRepository } from './tokens/repository.ts';
 import { TokenService } from './tokens/service.ts';
+import { wireOutOfBand } from './tokens/oob.ts';
 import { systemClock, type Clock } from './util/clock.ts';
 import { ChallengeRepository } from './validation/challenges.ts';
 import { noPolicies, type UserPort } from './validation/ports.ts';
 import { PolicyService } from './policy/service.ts';
+import { UserDirectory } from './users/directory.ts';
 import { ValidationService } from './validation/service.ts';
 
 /**
@@ -35,7 +37,7 @@ export interface Services {
   tokens: TokenService;
   challenges: ChallengeRepository;
   validation: ValidationService;
-  users?: UserPort;
+  users: UserDirectory;
   policies: PolicyService;
   /** Stops timers and closes the database. */
   close(): Promise<void>;
@@ -71,11 +73,14 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const watcher = new RevisionWatcher(db);
   config.watch(watcher);
   await watcher.start();
+  const userDirectory = new UserDirectory({ db, keyring, config, logger, clock });
+  await userDirectory.load();
+  userDirectory.watch(watcher);
   const policyService = new PolicyService({ db, logger, clock });
   await policyService.load();
   policyService.watch(watcher);
   const services = {} as Services & { keyCreated: boolean };
-  const users = () => services.users;
+  const users = (): UserPort | undefined => services.users;
   const policies = () => services.policies ?? noPolicies;
   const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, logger, users, policies);
   const challenges = new ChallengeRepository(db);
@@ -86,11 +91,13 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     tokens,
     challenges,
     policies: policyService,
+    users: userDirectory,
     validation: new ValidationService(tokens, challenges, config, clock, logger, users, policies),
     close: async () => {
       watcher.stop();
       await db.close();
     },
   });
+  wireOutOfBand(services);
   return services;
 }
