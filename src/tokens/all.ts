@@ -2,3 +2,5 @@
 import './hmac.ts';
 import './totp.ts';
 import './static.ts';
+import './sms.ts';
+import './email.ts';

@@ -1,0 +1,405 @@
+import { randomInt } from 'node:crypto';
+import type { Transaction } from 'kysely';
+import type { Logger } from 'pino';
+import type { ConfigService } from '../config/service.ts';
+import type { KeyRing } from '../crypto/keyring.ts';
+import type { OutgoingMessage } from '../delivery/types.ts';
+import type { Db } from '../store/db.ts';
+import type { Database } from '../store/schema.ts';
+import type { Clock } from '../util/clock.ts';
+import type { Challenge, ChallengeRepository } from '../validation/challenges.ts';
+import type { DirectoryUser, PolicyPort, PolicySubject } from '../validation/ports.ts';
+import type { ChallengeHandler, ChallengeInfo, ChallengeInput, CheckRequest } from '../validation/service.ts';
+import type { Token } from './types.ts';
+import type { Services } from '../services.ts';
+import { AutoEnrollment } from '../enrollment/autoenroll.ts';
+import { noPolicies } from '../validation/ports.ts';
+
+/**
+ * Out-of-band challenges (SMS and e-mail tokens), shared by both channels and by
+ * autoenrollment.
+ *
+ * The one-time code: `token.otplen` (≥ 6) decimal digits from the CSPRNG, new for
+ * every challenge. Only a keyed hash (key ring slot 2) of
+ * `serial ‖ transaction id ‖ subject ‖ code` is stored, so a code answers exactly
+ * the challenge it was sent for, for the user it was sent to. A challenge is
+ * closed by a conditional write on success (single use), closes itself after
+ * `ChallengeMaxAttempts` wrong answers, and expires after `SMSProviderTimeout` /
+ * `EmailChallengeValidityTime` (never more than 10 minutes). A new challenge
+ * supersedes (closes) the older open ones of the same token and user; it never
+ * touches the token's fail counter.
+ *
+ * Sending: the challenge row and the outbox row commit in one transaction; then
+ * the dispatcher is given up to `OutOfBandWaitMs` to get the provider's answer. A
+ * final failure removes the challenge (no challenge remains), a slow provider
+ * leaves it open (the outbox delivers it later).
+ */
+
+/** The part of the delivery layer (src/delivery/service.ts) that out-of-band challenges use. */
+export interface DeliveryPort {
+  /** Send limits (user, destination, prefix, country, client, budget) before anything is written. */
+  checkLimits(msg: OutgoingMessage): Promise<unknown>;
+  /** Writes the outbox row inside the caller's transaction; returns its id. */
+  enqueue(trx: Transaction<Database>, msg: OutgoingMessage, opts: { providers: string[]; idempotencyKey: string; expiresAt: number }): Promise<unknown>;
+  /** Dispatches the outbox row and waits for the provider's answer at most `boundMs`. */
+  dispatchAndWait(id: never, boundMs: number): Promise<unknown>;
+}
+
+export type DeliveryVerdict = 'sent' | 'pending' | 'failed';
+
+/** How one channel (sms / email) differs from the other. */
+export interface Channel {
+  type: 'sms' | 'email';
+  validityKey: string;
+  validityDefaultSeconds: number;
+  blockingKey: string;
+  blockingDefaultSeconds: number;
+  promptKey: string;
+  sentMessage: string;
+  resentMessage: string;
+  providerAction: 'sms_provider' | 'email_provider';
+  /** Where the code goes: the token's stored destination, or the user store's with the dynamic policy. */
+  destination(token: Token, user: DirectoryUser | null, policies: PolicyPort, subject: PolicySubject): string | undefined;
+  /** The message with the code in it (or `<otp>` tags the provider fills from `otp`). */
+  compose(args: { token: Token; code: string; transactionId: string; request: CheckRequest; user: DirectoryUser | null; policies: PolicyPort; subject: PolicySubject; to: string }): OutgoingMessage;
+}
+
+/** The longest a code may live, whatever the configuration says (NIST 800-63B 3.1.3.2 spirit; security B.2 #16). */
+export const MAX_VALIDITY_SECONDS = 600;
+/** Default for how long a trigger request waits for the provider's answer. */
+export const DEFAULT_WAIT_MS = 5000;
+const MAX_REQUEST_TEXT = 480;
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
+
+export const smsChannel: Channel = {
+  type: 'sms',
+  validityKey: 'SMSProviderTimeout',
+  validityDefaultSeconds: 300,
+  blockingKey: 'SMSBlockingTimeout',
+  blockingDefaultSeconds: 30,
+  promptKey: 'SMS_CHALLENGE_PROMPT',
+  sentMessage: 'sms submitted',
+  resentMessage: 'sms with otp already submitted',
+  providerAction: 'sms_provider',
+  destination(token, user, policies, subject) {
+    if (user?.info.mobile && policies.has('authentication', 'sms_dynamic_mobile_number', subject)) return user.info.mobile;
+    return str(token.info.phone);
+  },
+  compose({ token, code, transactionId, request, user, policies, subject, to }) {
+    // spec 5.2: smstext policy, overridden by the request's data/message unless enforce_smstext.
+    const policyText = str(policies.value('authentication', 'smstext', subject));
+    const enforced = policyText !== undefined && policies.has('authentication', 'enforce_smstext', subject);
+    const requestText = request.message !== undefined && request.message.length <= MAX_REQUEST_TEXT ? str(request.message) : undefined;
+    let text = (!enforced && requestText) || policyText || '<otp>';
+    if (!text.includes('<otp>')) text = `<otp> ${text}`;
+    text = text.replaceAll('<otp>', code).replaceAll('<serial>', token.serial).replaceAll('<transactionid>', transactionId);
+    return { channel: 'sms', to, text, otp: code, serial: token.serial, user: user?.login, realm: user?.realm ?? subject.realm, client: request.client, userInfo: user?.info };
+  },
+};
+
+export const emailChannel: Channel = {
+  type: 'email',
+  validityKey: 'EmailChallengeValidityTime',
+  validityDefaultSeconds: 600,
+  blockingKey: 'EmailBlockingTimeout',
+  blockingDefaultSeconds: 120,
+  promptKey: 'EMAIL_CHALLENGE_PROMPT',
+  sentMessage: 'e-mail sent successfully',
+  resentMessage: 'e-mail with otp already submitted',
+  providerAction: 'email_provider',
+  destination(token, user, policies, subject) {
+    if (user?.info.email && policies.has('authentication', 'dynamic_email_address', subject)) return user.info.email;
+    return str(token.info.email_address);
+  },
+  compose({ token, code, request, user, policies, subject, to }) {
+    // The provider renders `<otp>`, `<serial>` and `${field}` (spec 6.8); it gets the code as `otp`.
+    const text = str(policies.value('authentication', 'emailtext', subject)) ?? '<otp>';
+    const subjectLine = str(policies.value('authentication', 'emailsubject', subject));
+    return {
+      channel: 'email', to, text, ...(subjectLine ? { subject: subjectLine } : {}), otp: code, serial: token.serial,
+      user: user?.login, realm: user?.realm ?? subject.realm, client: request.client, userInfo: user?.info,
+    };
+  },
+};
+
+export const CHANNELS: Record<'sms' | 'email', Channel> = { sms: smsChannel, email: emailChannel };
+
+/** `+4915112345678` → `+491511****678`; `alice@example.org` → `a***@example.org`. For logs only. */
+export function maskDestination(to: string): string {
+  const at = to.lastIndexOf('@');
+  if (at > 0) return `${to[0]}***${to.slice(at)}`;
+  if (to.length <= 6) return '*'.repeat(to.length);
+  return `${to.slice(0, to.length - 7)}****${to.slice(-3)}`;
+}
+
+/** A fresh code of `length` digits from the CSPRNG (leading zeros allowed). */
+export function newCode(length: number): string {
+  let out = '';
+  for (let i = 0; i < length; i++) out += String(randomInt(0, 10));
+  return out;
+}
+
+/** `login@realm` as challenges record it; '' without a user. */
+export const subjectKey = (user: DirectoryUser | null): string => (user ? `${user.login}@${user.realm}` : '');
+
+/** A challenge ready to be written: the code is only in `message` (for the outbox) and in `codeHash`. */
+export interface PreparedChallenge {
+  channel: Channel;
+  token: Token;
+  transactionId: string;
+  subject: string;
+  codeHash: string;
+  message: OutgoingMessage;
+  providers: string[];
+  prompt: string;
+  createdAt: number;
+  expiresAt: number;
+  client: string;
+}
+
+export type PrepareResult = { ok: true; prepared: PreparedChallenge } | { ok: false; reason: string };
+
+export interface OutOfBandDeps {
+  db: Db;
+  keyring: KeyRing;
+  config: ConfigService;
+  clock: Clock;
+  logger: Logger;
+  challenges: ChallengeRepository;
+  policies: () => PolicyPort;
+  delivery: () => DeliveryPort | undefined;
+}
+
+/**
+ * Creates, sends and checks out-of-band challenges. One instance serves both
+ * channels; `handler(channel)` gives the ValidationService's ChallengeHandler.
+ */
+export class OutOfBand {
+  constructor(private readonly deps: OutOfBandDeps) {}
+
+  handler(channel: Channel): ChallengeHandler {
+    return {
+      create: (input) => this.create(channel, input),
+      matches: (token, challenge, otp) => this.matches(token, challenge, otp),
+      succeeded: (input) => this.succeeded(channel, input),
+    };
+  }
+
+  private hashInput(serial: string, transactionId: string, subject: string, code: string): string {
+    return `${serial}\0${transactionId}\0${subject}\0${code}`;
+  }
+
+  /** Constant time; a code answers only the challenge (and user) it was made for. */
+  matches(token: Token, challenge: Challenge, otp: string): boolean {
+    if (challenge.otpHash === '' || !/^\d+$/.test(otp)) return false;
+    return this.deps.keyring.verifyHash('oob', this.hashInput(token.serial, challenge.transactionId, challenge.subject, otp), challenge.otpHash);
+  }
+
+  validitySeconds(channel: Channel): number {
+    const v = this.deps.config.getInt(channel.validityKey, channel.validityDefaultSeconds);
+    return Math.min(Math.max(v, 1), MAX_VALIDITY_SECONDS);
+  }
+
+  blockingSeconds(channel: Channel): number {
+    return Math.max(this.deps.config.getInt(channel.blockingKey, channel.blockingDefaultSeconds), 0);
+  }
+
+  waitMs(): number {
+    return Math.max(this.deps.config.getInt('OutOfBandWaitMs', DEFAULT_WAIT_MS), 0);
+  }
+
+  prompt(channel: Channel): string {
+    return this.deps.config.get(channel.promptKey) || channel.sentMessage;
+  }
+
+  /** Builds the challenge and its message (nothing written yet). */
+  prepare(channel: Channel, token: Token, user: DirectoryUser | null, subject: PolicySubject, request: CheckRequest, now: number): PrepareResult {
+    const policies = this.deps.policies();
+    const to = channel.destination(token, user, policies, subject);
+    if (!to) return { ok: false, reason: channel.type === 'sms' ? 'no phone number defined for this token' : 'No e-mail address was defined for this token.' };
+    const transactionId = this.deps.challenges.newTransactionId(this.deps.config.getInt('TransactionIdLength', 17));
+    const code = newCode(Math.max(6, token.otplen));
+    const subjectId = subjectKey(user);
+    const providers = String(policies.value('authentication', channel.providerAction, subject) ?? '').split(/[\s,]+/).filter(Boolean);
+    return {
+      ok: true,
+      prepared: {
+        channel, token, transactionId, subject: subjectId,
+        codeHash: this.deps.keyring.hash('oob', this.hashInput(token.serial, transactionId, subjectId, code)),
+        message: channel.compose({ token, code, transactionId, request, user, policies, subject, to }),
+        providers, prompt: this.prompt(channel), createdAt: now, expiresAt: now + this.validitySeconds(channel) * 1000, client: request.client,
+      },
+    };
+  }
+
+  /** Send limits, asked before anything is written. A refusal carries no detail for the caller. */
+  async checkLimits(p: PreparedChallenge): Promise<{ ok: true } | { ok: false; reason: string }> {
+    const delivery = this.deps.delivery();
+    if (!delivery) return { ok: false, reason: 'no delivery service configured' };
+    try {
+      const verdict = await delivery.checkLimits(p.message);
+      return limitVerdict(verdict);
+    } catch (e) {
+      return { ok: false, reason: `send limit: ${(e as Error).message}` };
+    }
+  }
+
+  /** Inside the caller's transaction: supersede older challenges, insert this one, enqueue its message. */
+  async persist(trx: Transaction<Database>, p: PreparedChallenge): Promise<unknown> {
+    const delivery = this.deps.delivery();
+    if (!delivery) throw new Error('no delivery service configured');
+    await trx.updateTable('challenges').set({ status: 'closed' })
+      .where('token_id', '=', p.token.id).where('subject', '=', p.subject).where('status', '=', 'open').execute();
+    await trx.insertInto('challenges').values(this.deps.challenges.row({
+      transactionId: p.transactionId, tokenId: p.token.id, serial: p.token.serial, subject: p.subject, otpHash: p.codeHash, counter: -1,
+      message: p.prompt, client: p.client, createdAt: p.createdAt, expiresAt: p.expiresAt, data: { channel: p.channel.type },
+    })).execute();
+    return delivery.enqueue(trx, p.message, { providers: p.providers, idempotencyKey: `challenge:${p.transactionId}`, expiresAt: p.expiresAt });
+  }
+
+  /** After the commit: hand the message to the dispatcher and wait up to the bound. */
+  async deliver(p: PreparedChallenge, outboxId: unknown): Promise<DeliveryVerdict> {
+    const delivery = this.deps.delivery()!;
+    let verdict: DeliveryVerdict;
+    try {
+      verdict = deliveryVerdict(await delivery.dispatchAndWait(outboxId as never, this.waitMs()));
+    } catch (e) {
+      this.deps.logger.warn({ err: (e as Error).message, serial: p.token.serial }, 'dispatch failed');
+      verdict = 'failed';
+    }
+    this.deps.logger.info({ serial: p.token.serial, channel: p.channel.type, to: maskDestination(p.message.to), transactionId: p.transactionId, verdict }, 'one-time code dispatched');
+    return verdict;
+  }
+
+  info(p: PreparedChallenge, message = p.prompt, extra?: string): ChallengeInfo {
+    return {
+      transactionId: p.transactionId, message, state: p.transactionId, serial: p.token.serial, tokenType: p.token.type,
+      description: p.token.description, expiresAt: p.expiresAt, ...(extra ? { info: extra } : {}),
+    };
+  }
+
+  /** The answer for a trigger inside the blocking window: the open challenge again, nothing sent. */
+  resent(channel: Channel, token: Token, c: Challenge): ChallengeInfo {
+    return {
+      transactionId: c.transactionId, message: channel.resentMessage, state: c.transactionId, info: 'challenge already submitted',
+      serial: token.serial, tokenType: token.type, description: token.description, expiresAt: c.expiresAt,
+    };
+  }
+
+  /** The newest open challenge of the token for this user created inside the blocking window, if any. */
+  async recentOpen(channel: Channel, tokenId: number, subject: string, now: number): Promise<Challenge | undefined> {
+    const tid = await this.recentOpenId(channel, tokenId, subject, now, this.deps.db.kysely);
+    return tid === undefined ? undefined : (await this.deps.challenges.open(tokenId, now, tid))[0];
+  }
+
+  /** Transaction id of that challenge; usable inside a transaction (`exec`). */
+  private async recentOpenId(channel: Channel, tokenId: number, subject: string, now: number, exec: Db['kysely'] | Transaction<Database>): Promise<string | undefined> {
+    const since = now - this.blockingSeconds(channel) * 1000;
+    const row = await exec.selectFrom('challenges').select('transaction_id')
+      .where('token_id', '=', tokenId).where('subject', '=', subject).where('status', '=', 'open')
+      .where('expires_at', '>', now).where('created_at', '>', since)
+      .orderBy('id', 'desc').limit(1).executeTakeFirst();
+    return row?.transaction_id;
+  }
+
+  /**
+   * ChallengeHandler.create for an existing token. Concurrent triggers are
+   * serialised by a compare-and-set on the token row (its `token_info` gets the
+   * time of the last send), so inside the blocking window exactly one request
+   * sends and the others get the open challenge back.
+   */
+  async create(channel: Channel, input: ChallengeInput): Promise<{ ok: true; challenge: ChallengeInfo } | { ok: false; reason: string }> {
+    const { token, user, subject, request, now } = input;
+    const subjectId = subjectKey(user);
+    const open = await this.recentOpen(channel, token.id, subjectId, now);
+    if (open) return { ok: true, challenge: this.resent(channel, token, open) };
+    const prep = this.prepare(channel, token, user, subject, request, now);
+    if (!prep.ok) return prep;
+    const p = prep.prepared;
+    const limits = await this.checkLimits(p);
+    if (!limits.ok) {
+      this.deps.logger.info({ serial: token.serial, reason: limits.reason }, 'one-time code not sent: send limit');
+      return { ok: false, reason: 'send limit reached' };
+    }
+    type Tx = { kind: 'sent'; outbox: unknown } | { kind: 'busy' };
+    const tx: Tx = await this.deps.db.kysely.transaction().execute(async (trx): Promise<Tx> => {
+      const row = await trx.selectFrom('tokens').select(['token_info']).where('id', '=', token.id).executeTakeFirst();
+      if (!row) return { kind: 'busy' };
+      if ((await this.recentOpenId(channel, token.id, subjectId, now, trx)) !== undefined) return { kind: 'busy' };
+      const info = { ...parseInfo(row.token_info), last_challenge: new Date(now).toISOString(), last_challenge_tid: p.transactionId };
+      const cas = await trx.updateTable('tokens').set({ token_info: JSON.stringify(info) })
+        .where('id', '=', token.id).where('token_info', '=', row.token_info).executeTakeFirst();
+      if (Number(cas.numUpdatedRows) !== 1) return { kind: 'busy' };
+      return { kind: 'sent', outbox: await this.persist(trx, p) };
+    });
+    if (tx.kind === 'busy') {
+      const other = await this.recentOpen(channel, token.id, subjectId, now);
+      return other ? { ok: true, challenge: this.resent(channel, token, other) } : { ok: false, reason: 'challenge could not be created (concurrent request)' };
+    }
+    const verdict = await this.deliver(p, tx.outbox);
+    if (verdict === 'failed') {
+      await this.deps.db.kysely.deleteFrom('challenges').where('transaction_id', '=', p.transactionId).execute();
+      return { ok: false, reason: `the one-time code could not be sent (${channel.type})` };
+    }
+    return { ok: true, challenge: this.info(p) };
+  }
+
+  /** `autosms`: after a successful SMS answer, send the next code at once. */
+  async succeeded(channel: Channel, input: ChallengeInput): Promise<void> {
+    if (channel.type !== 'sms' || !this.deps.policies().has('authentication', 'autosms', input.subject)) return;
+    const res = await this.create(channel, { ...input, request: { ...input.request, message: undefined } });
+    if (!res.ok) this.deps.logger.info({ serial: input.token.serial, reason: res.reason }, 'autosms: next code not sent');
+  }
+}
+
+function parseInfo(s: string): Record<string, string> {
+  try {
+    const v = JSON.parse(s) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : {};
+  } catch {
+    return {};
+  }
+}
+
+/** Reads the delivery layer's limit answer: a boolean, or `{ ok | allowed, reason }`. */
+export function limitVerdict(v: unknown): { ok: true } | { ok: false; reason: string } {
+  if (v === undefined || v === true) return { ok: true };
+  if (v === false) return { ok: false, reason: 'send limit reached' };
+  if (typeof v === 'object' && v !== null) {
+    const o = v as Record<string, unknown>;
+    const allowed = o.ok ?? o.allowed;
+    if (allowed === false) return { ok: false, reason: String(o.reason ?? o.limit ?? 'send limit reached') };
+    return { ok: true };
+  }
+  return { ok: true };
+}
+
+/** Reads the delivery layer's answer to dispatchAndWait. */
+export function deliveryVerdict(v: unknown): DeliveryVerdict {
+  const status = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? String((v as Record<string, unknown>).status ?? (v as Record<string, unknown>).kind ?? '') : '';
+  if (['accepted', 'delivered', 'sent'].includes(status)) return 'sent';
+  if (['failed', 'expired', 'permanent', 'rejected'].includes(status)) return 'failed';
+  return 'pending';
+}
+
+/**
+ * Plugs SMS/e-mail challenges and autoenrollment into the validation service.
+ * Called once at the end of createServices(); the delivery layer is looked up
+ * at use, so it may be attached later.
+ */
+export function wireOutOfBand(services: Services): OutOfBand {
+  const policies = () => services.policies ?? noPolicies;
+  const oob = new OutOfBand({
+    db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
+    challenges: services.challenges, policies, delivery: () => (services as { delivery?: DeliveryPort }).delivery,
+  });
+  services.validation.challengeHandlers.set('sms', oob.handler(smsChannel));
+  services.validation.challengeHandlers.set('email', oob.handler(emailChannel));
+  const auto = new AutoEnrollment({
+    db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
+    tokens: services.tokens, oob, challenges: services.challenges, users: () => services.users, policies,
+  });
+  services.validation.noTokenHook = auto.hook;
+  return oob;
+}

@@ -1,0 +1,31 @@
+import { badParameter, missingParameter } from '../errors.ts';
+import { otplenFrom } from './seed.ts';
+import { registerTokenType } from './registry.ts';
+import type { ParamReader, TokenType } from './types.ts';
+
+/** A phone number as an admin or a directory gives it: digits with the usual separators, no control characters. */
+export function checkPhone(phone: string, param = 'phone'): string {
+  const p = phone.trim();
+  if (!/^\+?[0-9][0-9 ()./-]{2,30}$/.test(p)) throw badParameter(param, 'not a phone number (digits, optional leading +, spaces, ( ) . / -)');
+  return p;
+}
+
+/**
+ * SMS token, LinOTP type `sms`. Challenge-only: a PIN-only request (per otppin)
+ * sends a one-time code to the token's `phone`; the code is random per challenge
+ * (see tokens/oob.ts), so the token has no seed.
+ */
+export const smsToken: TokenType = {
+  type: 'sms',
+  prefix: 'LSSM',
+  mode: 'challenge',
+  hasOtp: true,
+  init(params: ParamReader, defaults) {
+    const phone = params.get('phone');
+    if (phone === undefined || phone.trim() === '') throw missingParameter('phone');
+    return { secret: Buffer.alloc(0), otplen: otplenFrom(params, defaults), hashlib: 'sha1', info: { phone: checkPhone(phone) } };
+  },
+  // Codes belong to challenges and are checked by the challenge handler, never here.
+  verify: () => null,
+};
+registerTokenType(smsToken);
