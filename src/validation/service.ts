@@ -52,6 +52,8 @@ export interface ChallengeHandler {
   create(input: ChallengeInput): Promise<{ ok: true; challenge: ChallengeInfo } | { ok: false; reason: string }>;
   /** Does `otp` answer this open challenge of the token? Constant time. */
   matches(token: Token, challenge: Challenge, otp: string): boolean;
+  /** After a successful answer to one of this handler's challenges (e.g. `autosms`). */
+  succeeded?(input: ChallengeInput): Promise<void>;
 }
 
 export interface ChallengeInput {
@@ -231,7 +233,8 @@ export class ValidationService {
       return p;
     };
     const pinOk = async (t: Token, pin: string): Promise<boolean> => {
-      if (mode === 0) return this.tokens.checkPin(t, pin);
+      // Autoenrolled tokens (tokeninfo pin_source=store, no PIN set) take the user-store password as PIN.
+      if (mode === 0) return t.info.pin_source === 'store' && t.pinHash === '' ? storePassword(pin) : this.tokens.checkPin(t, pin);
       if (mode === 1) return storePassword(pin);
       if (mode === 2) return pin === '';
       return t.type !== 'spass' || this.tokens.checkPin(t, pin);
@@ -247,13 +250,18 @@ export class ValidationService {
     }
     if (valid.length === 1) {
       const v = valid[0];
+      // A challenge answer is single use: only the request that closes the challenge may succeed.
+      if (v.challenge && !(await this.challenges.close(v.challenge.id, true))) {
+        return fail('wrong otp value', { audit: { actionDetail: 'wrong otp value (challenge already answered)', serial: v.token.serial, tokenType: v.token.type } });
+      }
       const won = await repo.consume(v.token.id, v.matched, v.next, now);
       if (!won) {
         return fail('wrong otp value', { audit: { actionDetail: 'wrong otp value (already used)', serial: v.token.serial, tokenType: v.token.type } });
       }
-      if (v.challenge) await this.challenges.close(v.challenge.id, true);
       await repo.resetFail(involved.filter((id) => id !== v.token.id).concat(locked.map((t) => t.id)));
       await this.challenges.deleteExpired(involved, now);
+      const handler = v.challenge ? this.challengeHandlers.get(v.token.type) : undefined;
+      if (handler?.succeeded) await handler.succeeded({ token: v.token, user, subject, request: req, now });
       const who = user ? `user '${user.login}'@'${user.realm}' successfully authenticated.` : `token ${v.token.serial} successfully authenticated.`;
       return { ok: true, challenges: [], audit: { actionDetail: who, serial: v.token.serial, tokenType: v.token.type } };
     }
