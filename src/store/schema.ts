@@ -261,6 +261,14 @@ export interface RealmTable {
   created_at: number;
 }
 
+/** Autoenrollment claims (one per directory user); see migrations/0500_enrollment.ts. */
+export interface EnrollmentClaimTable {
+  resolver: string;
+  user_id: string;
+  token_id: number;
+  created_at: number;
+}
+
 export interface Database {
   tokens: TokenTable;
   token_realms: TokenRealmTable;
@@ -282,4 +290,5 @@ export interface Database {
   delivery_attempts: DeliveryAttemptTable;
   delivery_counters: DeliveryCounterTable;
   delivery_health: DeliveryHealthTable;
+  enrollment_claims: EnrollmentClaimTable;
 }

@@ -4,6 +4,7 @@ import * as users from './0100_users.ts';
 import * as policy from './0200_policy.ts';
 import * as delivery from './0300_delivery.ts';
 import * as radius from './0400_radius.ts';
+import * as enrollment from './0500_enrollment.ts';
 
 /**
  * Every migration, in order. Areas append theirs (`0100_users`, `0200_policy`,
@@ -15,6 +16,7 @@ export const migrations: Record<string, Migration> = {
   '0200_policy': policy,
   '0300_delivery': delivery,
   '0400_radius': radius,
+  '0500_enrollment': enrollment,
 };
 
 export const migrationProvider: MigrationProvider = {
