@@ -5,6 +5,8 @@ import { createServices } from './services.ts';
 import { startServer } from './server.ts';
 import { verifyAuditChain } from './audit/writer.ts';
 import { OTPD_VERSION } from './api/envelope.ts';
+import { registerPolicyCommands } from './policy/cli.ts';
+import { registerRadiusCommands } from './radius/cli.ts';
 
 function settingsOrExit(): Settings {
   try {
@@ -130,5 +132,12 @@ audit
       process.exitCode = 1;
     }
   });
+
+async function openServices() {
+  const services = await createServices({ settings: settingsOrExit() });
+  return { db: services.db, keyring: services.keyring, policies: services.policies, close: () => services.close() };
+}
+registerPolicyCommands(program, openServices);
+registerRadiusCommands(program, openServices);
 
 await program.parseAsync(process.argv);

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app.ts';
 import type { Settings } from './config/settings.ts';
 import { createServices, type Services } from './services.ts';
+import { startRadius } from './radius/wire.ts';
 
 export interface Running {
   services: Services;
@@ -32,6 +33,8 @@ export async function startServer(settings: Settings): Promise<Running> {
   log.info({ address }, 'otpd listening');
   const extraStops: (() => Promise<void>)[] = [];
   for (const start of startHooks) extraStops.push(await start(services));
+  const stopRadius = await startRadius(services);
+  if (stopRadius) extraStops.push(stopRadius);
   return {
     services,
     app,
