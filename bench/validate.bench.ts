@@ -29,7 +29,7 @@ await hello.close();
 console.log(`baseline fastify hello-world: ${baseline.toFixed(0)} req/s`);
 
 const dir = mkdtempSync(join(tmpdir(), 'otpd-bench-'));
-const running = await startServer(loadSettings({ OTPD_DATA_DIR: dir, OTPD_PORT: '0', OTPD_LOG_LEVEL: 'warn' }, dir));
+const running = await startServer(loadSettings({ OTPD_DATA_DIR: dir, OTPD_PORT: '0', OTPD_LOG_LEVEL: 'warn', ...(process.env.BENCH_DB ? { OTPD_DATABASE_URL: process.env.BENCH_DB } : {}) }, dir));
 await running.services.admins.add("bench", "bench-password");
 const key = await running.services.admins.createApiKey("bench");
 const init = async (form: Record<string, string>) => {
