@@ -154,7 +154,7 @@ export class AutoEnrollment {
       return failed(`auto_enrollment for user ${who} failed: send limit reached`, user);
     }
     // 4. Token, claim, challenge and outbox row in one transaction.
-    let outbox: unknown;
+    let outbox: { id: number };
     try {
       outbox = await this.deps.db.kysely.transaction().execute(async (trx) => {
         const id = await this.repo.insert(newToken, trx);

@@ -3,6 +3,8 @@ import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
+import { maskDestination } from '../delivery/phone.ts';
+import type { DeliveryService } from '../delivery/service.ts';
 import type { OutgoingMessage } from '../delivery/types.ts';
 import type { Db } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
@@ -30,20 +32,17 @@ import { noPolicies } from '../validation/ports.ts';
  * touches the token's fail counter.
  *
  * Sending: the challenge row and the outbox row commit in one transaction; then
- * the dispatcher is given up to `OutOfBandWaitMs` to get the provider's answer. A
+ * the dispatcher is given up to `DeliveryWaitMs` to get the provider's answer. A
  * final failure removes the challenge (no challenge remains), a slow provider
  * leaves it open (the outbox delivers it later).
  */
 
-/** The part of the delivery layer (src/delivery/service.ts) that out-of-band challenges use. */
-export interface DeliveryPort {
-  /** Send limits (user, destination, prefix, country, client, budget) before anything is written. */
-  checkLimits(msg: OutgoingMessage): Promise<unknown>;
-  /** Writes the outbox row inside the caller's transaction; returns its id. */
-  enqueue(trx: Transaction<Database>, msg: OutgoingMessage, opts: { providers: string[]; idempotencyKey: string; expiresAt: number }): Promise<unknown>;
-  /** Dispatches the outbox row and waits for the provider's answer at most `boundMs`. */
-  dispatchAndWait(id: never, boundMs: number): Promise<unknown>;
-}
+/**
+ * The part of the delivery layer that out-of-band challenges use: send limits
+ * before anything is written, the outbox row in the challenge's transaction,
+ * dispatch with a bounded wait (config `DeliveryWaitMs`).
+ */
+export type DeliveryPort = Pick<DeliveryService, 'checkLimits' | 'enqueue' | 'dispatchAndWait'>;
 
 export type DeliveryVerdict = 'sent' | 'pending' | 'failed';
 
@@ -66,8 +65,6 @@ export interface Channel {
 
 /** The longest a code may live, whatever the configuration says (NIST 800-63B 3.1.3.2 spirit; security B.2 #16). */
 export const MAX_VALIDITY_SECONDS = 600;
-/** Default for how long a trigger request waits for the provider's answer. */
-export const DEFAULT_WAIT_MS = 5000;
 const MAX_REQUEST_TEXT = 480;
 
 const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
@@ -124,14 +121,6 @@ export const emailChannel: Channel = {
 };
 
 export const CHANNELS: Record<'sms' | 'email', Channel> = { sms: smsChannel, email: emailChannel };
-
-/** `+4915112345678` → `+491511****678`; `alice@example.org` → `a***@example.org`. For logs only. */
-export function maskDestination(to: string): string {
-  const at = to.lastIndexOf('@');
-  if (at > 0) return `${to[0]}***${to.slice(at)}`;
-  if (to.length <= 6) return '*'.repeat(to.length);
-  return `${to.slice(0, to.length - 7)}****${to.slice(-3)}`;
-}
 
 /** A fresh code of `length` digits from the CSPRNG (leading zeros allowed). */
 export function newCode(length: number): string {
@@ -205,10 +194,6 @@ export class OutOfBand {
     return Math.max(this.deps.config.getInt(channel.blockingKey, channel.blockingDefaultSeconds), 0);
   }
 
-  waitMs(): number {
-    return Math.max(this.deps.config.getInt('OutOfBandWaitMs', DEFAULT_WAIT_MS), 0);
-  }
-
   prompt(channel: Channel): string {
     return this.deps.config.get(channel.promptKey) || channel.sentMessage;
   }
@@ -233,20 +218,22 @@ export class OutOfBand {
     };
   }
 
-  /** Send limits, asked before anything is written. A refusal carries no detail for the caller. */
+  /**
+   * Send limits and destination checks, asked before anything is written (they
+   * count this message). A refusal carries no detail for the caller. On success
+   * the message goes to the normalised destination (E.164 for SMS).
+   */
   async checkLimits(p: PreparedChallenge): Promise<{ ok: true } | { ok: false; reason: string }> {
     const delivery = this.deps.delivery();
     if (!delivery) return { ok: false, reason: 'no delivery service configured' };
-    try {
-      const verdict = await delivery.checkLimits(p.message);
-      return limitVerdict(verdict);
-    } catch (e) {
-      return { ok: false, reason: `send limit: ${(e as Error).message}` };
-    }
+    const verdict = await delivery.checkLimits(p.message);
+    if (!verdict.ok) return verdict;
+    p.message = { ...p.message, to: verdict.normalizedTo };
+    return { ok: true };
   }
 
   /** Inside the caller's transaction: supersede older challenges, insert this one, enqueue its message. */
-  async persist(trx: Transaction<Database>, p: PreparedChallenge): Promise<unknown> {
+  async persist(trx: Transaction<Database>, p: PreparedChallenge): Promise<{ id: number }> {
     const delivery = this.deps.delivery();
     if (!delivery) throw new Error('no delivery service configured');
     await trx.updateTable('challenges').set({ status: 'closed' })
@@ -259,16 +246,17 @@ export class OutOfBand {
   }
 
   /** After the commit: hand the message to the dispatcher and wait up to the bound. */
-  async deliver(p: PreparedChallenge, outboxId: unknown): Promise<DeliveryVerdict> {
+  async deliver(p: PreparedChallenge, outbox: { id: number }): Promise<DeliveryVerdict> {
     const delivery = this.deps.delivery()!;
     let verdict: DeliveryVerdict;
     try {
-      verdict = deliveryVerdict(await delivery.dispatchAndWait(outboxId as never, this.waitMs()));
+      const res = await delivery.dispatchAndWait(outbox.id);
+      verdict = res.status === 'failed' ? 'failed' : res.status === 'pending' ? 'pending' : 'sent';
     } catch (e) {
       this.deps.logger.warn({ err: (e as Error).message, serial: p.token.serial }, 'dispatch failed');
       verdict = 'failed';
     }
-    this.deps.logger.info({ serial: p.token.serial, channel: p.channel.type, to: maskDestination(p.message.to), transactionId: p.transactionId, verdict }, 'one-time code dispatched');
+    this.deps.logger.info({ serial: p.token.serial, channel: p.channel.type, to: maskDestination(p.channel.type, p.message.to), transactionId: p.transactionId, verdict }, 'one-time code dispatched');
     return verdict;
   }
 
@@ -322,7 +310,7 @@ export class OutOfBand {
       this.deps.logger.info({ serial: token.serial, reason: limits.reason }, 'one-time code not sent: send limit');
       return { ok: false, reason: 'send limit reached' };
     }
-    type Tx = { kind: 'sent'; outbox: unknown } | { kind: 'busy' };
+    type Tx = { kind: 'sent'; outbox: { id: number } } | { kind: 'busy' };
     const tx: Tx = await this.deps.db.kysely.transaction().execute(async (trx): Promise<Tx> => {
       const row = await trx.selectFrom('tokens').select(['token_info']).where('id', '=', token.id).executeTakeFirst();
       if (!row) return { kind: 'busy' };
@@ -360,27 +348,6 @@ function parseInfo(s: string): Record<string, string> {
   } catch {
     return {};
   }
-}
-
-/** Reads the delivery layer's limit answer: a boolean, or `{ ok | allowed, reason }`. */
-export function limitVerdict(v: unknown): { ok: true } | { ok: false; reason: string } {
-  if (v === undefined || v === true) return { ok: true };
-  if (v === false) return { ok: false, reason: 'send limit reached' };
-  if (typeof v === 'object' && v !== null) {
-    const o = v as Record<string, unknown>;
-    const allowed = o.ok ?? o.allowed;
-    if (allowed === false) return { ok: false, reason: String(o.reason ?? o.limit ?? 'send limit reached') };
-    return { ok: true };
-  }
-  return { ok: true };
-}
-
-/** Reads the delivery layer's answer to dispatchAndWait. */
-export function deliveryVerdict(v: unknown): DeliveryVerdict {
-  const status = typeof v === 'string' ? v : typeof v === 'object' && v !== null ? String((v as Record<string, unknown>).status ?? (v as Record<string, unknown>).kind ?? '') : '';
-  if (['accepted', 'delivered', 'sent'].includes(status)) return 'sent';
-  if (['failed', 'expired', 'permanent', 'rejected'].includes(status)) return 'failed';
-  return 'pending';
 }
 
 /**
