@@ -4,9 +4,10 @@ import { register as audit } from './audit.ts';
 import { register as authPages } from './auth-pages.ts';
 import { register as health } from './health.ts';
 import { register as system } from './system.ts';
+import { register as users } from './users.ts';
 import { register as validate } from './validate.ts';
 
 /** Every API area; an area adds its `register` here. */
 export async function registerAllRoutes(api: Api): Promise<void> {
-  for (const register of [health, validate, admin, system, audit, authPages]) register(api);
+  for (const register of [health, validate, admin, system, users, audit, authPages]) register(api);
 }
