@@ -10,6 +10,9 @@ type Entry = { kind: 'pending'; expiresAt: number } | { kind: 'done'; reply: Buf
  */
 export class DuplicateCache {
   private readonly entries = new Map<string, Entry>();
+  /** Keys in insertion order; a separate queue because iterating a Map after many deletions at its front is slow. */
+  private order: string[] = [];
+  private head = 0;
 
   constructor(
     private readonly clock: Clock,
@@ -31,11 +34,11 @@ export class DuplicateCache {
     if (entry) this.entries.delete(key);
     this.evict(now);
     this.entries.set(key, { kind: 'pending', expiresAt: now + this.ttlMs });
+    this.order.push(key);
     return 'new';
   }
 
   complete(key: string, reply: Buffer): void {
-    this.entries.delete(key); // re-insert so insertion order stays expiry order
     this.entries.set(key, { kind: 'done', reply, expiresAt: this.clock.now() + this.ttlMs });
   }
 
@@ -49,14 +52,24 @@ export class DuplicateCache {
   }
 
   private evict(now: number): void {
-    for (const [key, entry] of this.entries) {
-      if (entry.expiresAt > now && this.entries.size < this.maxEntries) break;
-      if (entry.kind === 'pending' && entry.expiresAt > now) {
-        // never evict a request still being processed because of size alone: its
-        // duplicate would be processed a second time
-        if (this.entries.size < this.maxEntries * 2) break;
+    let budget = this.order.length - this.head;
+    while (this.head < this.order.length && budget-- > 0) {
+      const key = this.order[this.head++];
+      const entry = this.entries.get(key);
+      if (!entry) continue;
+      const live = entry.expiresAt > now;
+      if (live && this.entries.size < this.maxEntries) {
+        this.head--;
+        break;
       }
-      this.entries.delete(key);
+      // a request still being processed is not evicted for size alone (its duplicate
+      // would be processed a second time) unless the cache is far over its bound
+      if (live && entry.kind === 'pending' && this.entries.size < this.maxEntries * 2) this.order.push(key);
+      else this.entries.delete(key);
+    }
+    if (this.head > 1024 && this.head * 2 > this.order.length) {
+      this.order = this.order.slice(this.head);
+      this.head = 0;
     }
   }
 }
