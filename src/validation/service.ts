@@ -258,7 +258,8 @@ export class ValidationService {
       if (!won) {
         return fail('wrong otp value', { audit: { actionDetail: 'wrong otp value (already used)', serial: v.token.serial, tokenType: v.token.type } });
       }
-      await repo.resetFail(involved.filter((id) => id !== v.token.id).concat(locked.map((t) => t.id)));
+      // locked tokens were skipped, not involved: a success on another token does not unlock them
+      await repo.resetFail(involved.filter((id) => id !== v.token.id));
       await this.challenges.deleteExpired(involved, now);
       const handler = v.challenge ? this.challengeHandlers.get(v.token.type) : undefined;
       if (handler?.succeeded) await handler.succeeded({ token: v.token, user, subject, request: req, now });
