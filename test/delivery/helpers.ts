@@ -2,6 +2,12 @@ import pino from 'pino';
 import { createHostPolicy, type HostPolicyOptions } from '../../src/delivery/net/hosts.ts';
 import { validateConfig } from '../../src/delivery/config.ts';
 import type { OutgoingMessage, Provider, ProviderContext, ProviderModule } from '../../src/delivery/types.ts';
+import { ConfigService } from '../../src/config/service.ts';
+import { KeyRing } from '../../src/crypto/keyring.ts';
+import { DeliveryService } from '../../src/delivery/service.ts';
+import { FakeClock } from '../../src/util/clock.ts';
+import { createTestDb, type TestDb } from '../helpers/db.ts';
+import type { DialectName } from '../../src/store/db.ts';
 
 export const silentLogger = pino({ level: 'silent' });
 
@@ -28,3 +34,46 @@ export function sms(to: string, text: string, extra: Partial<OutgoingMessage> = 
 }
 
 export const never = () => new AbortController().signal;
+
+
+export interface ServiceFixture {
+  t: TestDb;
+  keyring: KeyRing;
+  config: ConfigService;
+  clock: FakeClock;
+  svc: DeliveryService;
+  audit: { action: string; success: boolean; info?: string }[];
+  /** Enqueues in its own transaction, as the challenge code would. */
+  enqueue(msg: OutgoingMessage, opts?: { providers?: string[]; idempotencyKey?: string; expiresInMs?: number }): Promise<number>;
+  close(): Promise<void>;
+}
+
+let keySeq = 0;
+
+/** A fresh database with a DeliveryService on it (fake clock: timers are real, "now" is moved by hand). */
+export async function serviceFixture(dialect: DialectName = 'sqlite', settings: Record<string, string> = {}): Promise<ServiceFixture> {
+  const t = await createTestDb(dialect);
+  const keyring = KeyRing.fromBytes();
+  const config = new ConfigService(t.db, keyring);
+  await config.load();
+  for (const [k, v] of Object.entries(settings)) await config.set(k, v);
+  const clock = new FakeClock(Date.now());
+  const audit: ServiceFixture['audit'] = [];
+  const svc = new DeliveryService({ db: t.db, keyring, config, logger: silentLogger, clock, audit: { write: async (e) => void audit.push(e) } });
+  await svc.load();
+  return {
+    t, keyring, config, clock, svc, audit,
+    enqueue: (msg, opts = {}) =>
+      t.db.kysely.transaction().execute(async (trx) =>
+        (await svc.enqueue(trx, msg, { providers: opts.providers ?? [], idempotencyKey: opts.idempotencyKey ?? `k-${process.pid}-${++keySeq}`, expiresAt: clock.now() + (opts.expiresInMs ?? 120_000) })).id),
+    close: async () => {
+      await svc.stop();
+      await t.drop();
+    },
+  };
+}
+
+/** A provider config as setProvider takes it. */
+export function httpProvider(name: string, url: string, extra: Record<string, unknown> = {}, timeout = '2') {
+  return { type: 'sms', name, className: 'HttpSMSProvider', config: JSON.stringify({ URL: url, ...extra }), timeout };
+}
