@@ -3,11 +3,12 @@ import { register as admin } from './admin.ts';
 import { register as audit } from './audit.ts';
 import { register as authPages } from './auth-pages.ts';
 import { register as health } from './health.ts';
+import { register as radius } from './radius.ts';
 import { register as system } from './system.ts';
 import { register as users } from './users.ts';
 import { register as validate } from './validate.ts';
 
 /** Every API area; an area adds its `register` here. */
 export async function registerAllRoutes(api: Api): Promise<void> {
-  for (const register of [health, validate, admin, system, users, audit, authPages]) register(api);
+  for (const register of [health, validate, admin, system, users, audit, authPages, radius]) register(api);
 }
