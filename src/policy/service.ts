@@ -249,11 +249,12 @@ export class PolicyService {
     if (opts.enforce) return;
     const system = after.filter((p) => p.scope === 'system' && p.active);
     if (system.length === 0) return;
-    const grants = system.some((p) => policyValue(p, 'write', true) === true);
+    // a write policy with an empty user field grants nobody
+    const grants = system.some((p) => policyValue(p, 'write', true) === true && !p.userCond.none);
     if (!grants) {
       throw new OtpdError(
         ErrorCodes.policy,
-        'after this change no administrator may write the system configuration (no active system policy grants write); repeat with enforce=true to store it anyway',
+        'potential lock-out: after this change no administrator may write the system configuration (no active system policy grants write to a user); repeat with enforce=true to store it anyway',
       );
     }
   }

@@ -128,6 +128,8 @@ for (const { dialect, skip } of await availableDialects()) {
         a.set({ name: 'readers', scope: 'system', action: 'read', realm: '*', user: 'auditor' }),
         (e: unknown) => e instanceof OtpdError && e.code === ErrorCodes.policy && /enforce/.test(e.message),
       );
+      // an empty user field in scope system matches nobody: still a lock-out
+      await assert.rejects(a.set({ name: 'nobody', scope: 'system', action: 'write', realm: '*', user: '' }), /lock-out/);
       await a.set({ name: 'writers', scope: 'system', action: 'read, write', realm: '*', user: 'admin' });
       await a.set({ name: 'readers', scope: 'system', action: 'read', realm: '*', user: 'auditor' });
       assert.deepEqual(a.adminAllowed('admin', 'system', 'write'), { allowed: true, realms: '*' });
