@@ -2,9 +2,23 @@ import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import type { KeyRing } from '../crypto/keyring.ts';
 import type { Db } from '../store/db.ts';
-import { RadiusClientService, type RadiusClientView } from './clients.ts';
+import { CENSORED, RadiusClientService, type RadiusClientView } from './clients.ts';
 
 type Open = () => Promise<{ db: Db; keyring: KeyRing; close(): Promise<void> }>;
+
+/** Where the commands print; tests pass their own. @default process.stdout / process.stderr */
+export interface CliOutput {
+  out(text: string): void;
+  err(text: string): void;
+  /** The command failed: sets the process exit code. */
+  failed(code: number): void;
+}
+
+const processOutput: CliOutput = {
+  out: (text) => void process.stdout.write(text),
+  err: (text) => void process.stderr.write(text),
+  failed: (code) => void (process.exitCode = code),
+};
 
 interface AddOptions {
   address: string;
@@ -19,7 +33,7 @@ interface AddOptions {
  * `otpd radius client add|list|remove`. `open` gives the database and key ring of the
  * configured instance. Secrets never appear in listings; a generated secret is shown once.
  */
-export function registerRadiusCommands(program: Command, open: Open): void {
+export function registerRadiusCommands(program: Command, open: Open, io: CliOutput = processOutput): void {
   const radius = program.command('radius').description('built-in RADIUS server');
   const client = radius.command('client').description('RADIUS clients (NAS) allowed to send Access-Requests');
 
@@ -32,11 +46,12 @@ export function registerRadiusCommands(program: Command, open: Open): void {
     .option('--secret-stdin', 'read the shared secret from the first line of stdin')
     .option('--realm <realm>', 'default realm for users of this client')
     .option('--no-message-authenticator', 'accept requests without Message-Authenticator (BlastRADIUS risk; only for clients that cannot send it)')
-    .option('--update', 'update the client if the name exists')
-    .action(async (name: string, opts: AddOptions) => {
+    .option('--update', 'update the client if the name exists (without a secret option the stored secret is kept)')
+    .action(guard(io, async (name: string, opts: AddOptions) => {
       let secret = opts.secret;
       let generated = false;
       if (opts.secretStdin) secret = await readFirstLine();
+      if (secret === undefined && opts.update) secret = CENSORED; // an update without a secret keeps the stored one
       if (secret === undefined) {
         secret = randomBytes(18).toString('base64url');
         generated = true;
@@ -46,35 +61,47 @@ export function registerRadiusCommands(program: Command, open: Open): void {
         if (opts.update) await service.set(input);
         else await service.add(input);
       });
-      process.stdout.write(`RADIUS client ${name} saved\n`);
-      if (generated) process.stdout.write(`shared secret (shown once): ${secret}\n`);
+      io.out(`RADIUS client ${name} saved\n`);
+      if (generated) io.out(`shared secret (shown once): ${secret}\n`);
       if (!opts.messageAuthenticator) {
-        process.stderr.write(`warning: ${name} does not require Message-Authenticator; its requests are open to BlastRADIUS (CVE-2024-3596) forgery\n`);
+        io.err(`warning: ${name} does not require Message-Authenticator; its requests are open to BlastRADIUS (CVE-2024-3596) forgery\n`);
       }
-    });
+    }));
 
   client
     .command('list')
     .description('list RADIUS clients (secrets are not shown)')
     .option('--json', 'print JSON')
-    .action(async (opts: { json?: boolean }) => {
+    .action(guard(io, async (opts: { json?: boolean }) => {
       const clients = await withService(open, (service) => service.list());
-      process.stdout.write(opts.json ? `${JSON.stringify(clients, null, 2)}\n` : table(clients));
-    });
+      io.out(opts.json ? `${JSON.stringify(clients, null, 2)}\n` : table(clients));
+    }));
 
   client
     .command('remove')
     .description('remove a RADIUS client')
     .argument('<name>', 'client name')
-    .action(async (name: string) => {
+    .action(guard(io, async (name: string) => {
       const removed = await withService(open, (service) => service.remove(name));
       if (!removed) {
-        process.stderr.write(`no RADIUS client named ${name}\n`);
-        process.exitCode = 1;
+        io.err(`otpd: no RADIUS client named ${name}\n`);
+        io.failed(1);
         return;
       }
-      process.stdout.write(`RADIUS client ${name} removed\n`);
-    });
+      io.out(`RADIUS client ${name} removed\n`);
+    }));
+}
+
+/** Errors (bad address, duplicate name, database down) end the command with a message and exit code 1. */
+function guard<A extends unknown[]>(io: CliOutput, action: (...args: A) => Promise<void>): (...args: A) => Promise<void> {
+  return async (...args: A) => {
+    try {
+      await action(...args);
+    } catch (e) {
+      io.err(`otpd: ${(e as Error).message}\n`);
+      io.failed(1);
+    }
+  };
 }
 
 async function withService<T>(open: Open, fn: (service: RadiusClientService) => Promise<T>): Promise<T> {
