@@ -95,6 +95,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     validation: new ValidationService(tokens, challenges, config, clock, logger, users, policies),
     close: async () => {
       watcher.stop();
+      await userDirectory.close();
       await db.close();
     },
   });

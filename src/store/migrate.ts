@@ -4,7 +4,7 @@ import { migrationProvider, migrations } from './migrations/index.ts';
 
 /** Applies all pending migrations; throws with the failing migration's name. */
 export async function migrateToLatest(db: Db): Promise<string[]> {
-  const migrator = new Migrator({ db: db.kysely, provider: migrationProvider });
+  const migrator = new Migrator({ db: db.kysely, provider: migrationProvider, allowUnorderedMigrations: true });
   const { error, results } = await migrator.migrateToLatest();
   const failed = results?.find((r) => r.status === 'Error');
   if (error) {
@@ -16,7 +16,7 @@ export async function migrateToLatest(db: Db): Promise<string[]> {
 
 /** True when every known migration has been applied (for /readyz). */
 export async function migrationsCurrent(db: Db): Promise<boolean> {
-  const migrator = new Migrator({ db: db.kysely, provider: migrationProvider });
+  const migrator = new Migrator({ db: db.kysely, provider: migrationProvider, allowUnorderedMigrations: true });
   const all = await migrator.getMigrations();
   return all.length === Object.keys(migrations).length && all.every((m) => m.executedAt !== undefined);
 }
