@@ -78,6 +78,13 @@ export class AutoEnrollment {
 
   readonly hook: NoTokenHook = (input) => this.run(input);
 
+  /**
+   * Runs after the checks, right before the claim is written. Only tests set
+   * it, to line parallel enrollments up on the unique constraint.
+   * @default undefined
+   */
+  beforeClaim: (() => Promise<void>) | undefined;
+
   private get repo(): TokenRepository {
     return this.deps.tokens.repository;
   }
@@ -154,6 +161,7 @@ export class AutoEnrollment {
       return failed(`auto_enrollment for user ${who} failed: send limit reached`, user);
     }
     // 4. Token, claim, challenge and outbox row in one transaction.
+    await this.beforeClaim?.();
     let outbox: { id: number };
     try {
       outbox = await this.deps.db.kysely.transaction().execute(async (trx) => {

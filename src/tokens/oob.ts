@@ -232,17 +232,45 @@ export class OutOfBand {
     return { ok: true };
   }
 
-  /** Inside the caller's transaction: supersede older challenges, insert this one, enqueue its message. */
+  /** Inside the caller's transaction: supersede older challenges, enqueue the message, insert the challenge. */
   async persist(trx: Transaction<Database>, p: PreparedChallenge): Promise<{ id: number }> {
     const delivery = this.deps.delivery();
     if (!delivery) throw new Error('no delivery service configured');
+    this.watchOutcomes(delivery);
     await trx.updateTable('challenges').set({ status: 'closed' })
       .where('token_id', '=', p.token.id).where('subject', '=', p.subject).where('status', '=', 'open').execute();
+    const outbox = await delivery.enqueue(trx, p.message, { providers: p.providers, idempotencyKey: `challenge:${p.transactionId}`, expiresAt: p.expiresAt });
     await trx.insertInto('challenges').values(this.deps.challenges.row({
       transactionId: p.transactionId, tokenId: p.token.id, serial: p.token.serial, subject: p.subject, otpHash: p.codeHash, counter: -1,
-      message: p.prompt, client: p.client, createdAt: p.createdAt, expiresAt: p.expiresAt, data: { channel: p.channel.type },
+      message: p.prompt, client: p.client, createdAt: p.createdAt, expiresAt: p.expiresAt, data: { channel: p.channel.type, outbox: outbox.id },
     })).execute();
-    return delivery.enqueue(trx, p.message, { providers: p.providers, idempotencyKey: `challenge:${p.transactionId}`, expiresAt: p.expiresAt });
+    return outbox;
+  }
+
+  private watched = new WeakSet<object>();
+
+  /**
+   * A message that fails only after the trigger's wait bound (slow provider,
+   * retries exhausted) takes its challenge with it: no challenge stays open
+   * for a code that never arrived.
+   */
+  private watchOutcomes(delivery: DeliveryPort): void {
+    if (this.watched.has(delivery) || !('onOutcome' in delivery)) return;
+    this.watched.add(delivery);
+    (delivery as DeliveryService).onOutcome((o) => {
+      if ((o.status !== 'failed' && o.status !== 'expired') || !o.serial) return;
+      void this.dropChallengeOf(o.serial, o.id).catch((e: unknown) => this.deps.logger.error({ err: (e as Error).message }, 'dropping the challenge of a failed message failed'));
+    });
+  }
+
+  private async dropChallengeOf(serial: string, outboxId: number): Promise<void> {
+    const rows = await this.deps.db.kysely.selectFrom('challenges').select(['id', 'data']).where('serial', '=', serial).where('status', '=', 'open').execute();
+    for (const r of rows) {
+      if ((parseInfo(r.data) as Record<string, unknown>).outbox === outboxId) {
+        await this.deps.db.kysely.deleteFrom('challenges').where('id', '=', r.id).execute();
+        this.deps.logger.info({ serial }, 'challenge removed: its one-time code could not be delivered');
+      }
+    }
   }
 
   /** After the commit: hand the message to the dispatcher and wait up to the bound. */
@@ -355,7 +383,7 @@ function parseInfo(s: string): Record<string, string> {
  * Called once at the end of createServices(); the delivery layer is looked up
  * at use, so it may be attached later.
  */
-export function wireOutOfBand(services: Services): OutOfBand {
+export function wireOutOfBand(services: Services): { oob: OutOfBand; autoenrollment: AutoEnrollment } {
   const policies = () => services.policies ?? noPolicies;
   const oob = new OutOfBand({
     db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
@@ -368,5 +396,5 @@ export function wireOutOfBand(services: Services): OutOfBand {
     tokens: services.tokens, oob, challenges: services.challenges, users: () => services.users, policies,
   });
   services.validation.noTokenHook = auto.hook;
-  return oob;
+  return { oob, autoenrollment: auto };
 }
