@@ -12,6 +12,7 @@
  */
 import { type ActionValue, type Scope, actionSpec } from './catalogue.ts';
 import { type TimeParts, localTimeParts, timeVerdict } from './cron.ts';
+import { inNet } from './net.ts';
 import {
   type CompiledPolicy,
   type MatchSubject,
@@ -290,7 +291,10 @@ export function whyNot(p: CompiledPolicy, s: PreparedSubject, time: TimeOfReques
   if (matchClient(p.clientCond, s) === NO) {
     if (p.clientCond.none) return `empty client field matches no client in scope ${p.scope}`;
     if (s.client === null) return `client '${s.clientText}' is not an IP address`;
-    return `client '${s.clientText}' does not match '${p.client}' (or is excluded)`;
+    const ip = s.client;
+    const excluding = ip && p.clientCond.entries.find((e) => e.negative && e.net && inNet(ip, e.net));
+    if (excluding) return `client '${s.clientText}' is excluded by '${excluding.raw}'`;
+    return `client '${s.clientText}' is not in '${p.client}'`;
   }
   if (!ignoreTime && !p.timeCond.always) {
     const v = timeVerdict(p.timeCond, time.get());
