@@ -3,9 +3,38 @@ import type { CheckOutcome } from '../validation/service.ts';
 import { syncConfiguredClients } from './clients.ts';
 import { RadiusServer, type RadiusAuthRequest, type RadiusAuthResult } from './server.ts';
 
+/**
+ * Reply attributes for an Accept, from config `RadiusReplyAttributes`: a JSON object of
+ * RADIUS attribute name → template with `${field}` taken from the user's store attributes,
+ * e.g. `{"Class": "staff", "Filter-Id": "vpn-${department}"}`. An attribute whose template
+ * names a missing field is left out.
+ */
+export function replyAttributes(template: string | undefined, info: Record<string, string | undefined> | undefined): Record<string, string> | undefined {
+  if (!template) return undefined;
+  let map: unknown;
+  try {
+    map = JSON.parse(template);
+  } catch {
+    return undefined;
+  }
+  if (!map || typeof map !== 'object' || Array.isArray(map)) return undefined;
+  const out: Record<string, string> = {};
+  for (const [attr, value] of Object.entries(map as Record<string, unknown>)) {
+    if (typeof value !== 'string') continue;
+    let missing = false;
+    const rendered = value.replace(/\$\{([A-Za-z0-9_]+)\}/g, (_, field: string) => {
+      const v = info?.[field];
+      if (v === undefined || v === '') missing = true;
+      return v ?? '';
+    });
+    if (!missing) out[attr] = rendered;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
 /** Maps a validation outcome to a RADIUS answer. */
-export function toRadiusResult(out: CheckOutcome): RadiusAuthResult {
-  if (out.ok) return { kind: 'accept' };
+export function toRadiusResult(out: CheckOutcome, attributesTemplate?: string): RadiusAuthResult {
+  if (out.ok) return { kind: 'accept', attributes: replyAttributes(attributesTemplate, out.user?.info) };
   const c = out.challenges[0];
   if (c) return { kind: 'challenge', transactionId: c.transactionId, message: c.message, expiresAt: c.expiresAt };
   return { kind: 'reject' };
@@ -28,10 +57,9 @@ export async function startRadius(services: Services): Promise<(() => Promise<vo
       action: 'radius/access-request', success: out.ok, user: out.audit.user, realm: out.audit.realm, serial: out.audit.serial,
       tokenType: out.audit.tokenType, actionDetail: out.audit.actionDetail, info: out.audit.info ?? `nas ${r.clientName}`, client: r.client,
     }).catch((e: unknown) => logger.error({ err: (e as Error).message }, 'audit row not written'));
-    return toRadiusResult(out);
+    return toRadiusResult(out, services.config.get('RadiusReplyAttributes'));
   };
   const server = new RadiusServer({ db: services.db, keyring: services.keyring, logger, clock: services.clock, authenticate, watcher: services.watcher });
-  const { port } = await server.listen({ host: settings.radius.host, port: settings.radius.port });
-  logger.info({ host: settings.radius.host, port }, 'RADIUS listening');
+  await server.listen({ host: settings.radius.host, port: settings.radius.port });
   return () => server.close();
 }

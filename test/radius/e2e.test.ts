@@ -1,0 +1,85 @@
+// End to end through the real server: radclient → otpd's RADIUS listener → the same
+// validation service as HTTP (flat-file user store, HOTP token, policies, fail counter,
+// audit). Covers Accept, Reject, the two-step HMAC challenge with State, reply attributes,
+// and that HTTP and RADIUS share one fail counter.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadSettings } from '../../src/config/settings.ts';
+import { hotp } from '../../src/otp/hotp.ts';
+import { startServer, type Running } from '../../src/server.ts';
+import { freePort } from '../fixtures/slapd.ts';
+import { haveBinary } from '../helpers/require.ts';
+import { radclient } from './helpers.ts';
+
+const KEY = '3132333435363738393031323334353637383930';
+const seed = Buffer.from(KEY, 'hex');
+const SECRET = 'e2e-shared-secret';
+
+describe('RADIUS end to end with the validation service', { skip: haveBinary('radclient', 'freeradius-utils') }, () => {
+  let dir: string;
+  let running: Running;
+  let port: number;
+  let key: string;
+  let counter = 0;
+  const admin = async (path: string, form: Record<string, string>) =>
+    (await (await fetch(`${running.url}${path}`, { method: 'POST', body: new URLSearchParams(form), headers: { authorization: `Bearer ${key}` } })).json()) as any;
+  const rad = (input: string) => radclient({ target: `127.0.0.1:${port}`, secret: SECRET, input: `${input},Message-Authenticator=0x00` });
+
+  before(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'otpd-rad-e2e-'));
+    port = await freePort();
+    const hash = execFileSync('openssl', ['passwd', '-6', 'ErinPw1'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(dir, 'users'), `erin:${hash}:2001:2001:Erin Eck,,+4930999,,erin@example.org:/home/erin:/bin/sh\n`);
+    writeFileSync(join(dir, 'otpd.json'), JSON.stringify({ radius: { port, clients: [{ name: 'local', address: '127.0.0.1', secret: SECRET, realm: 'corp' }] } }));
+    running = await startServer(loadSettings({ OTPD_DATA_DIR: join(dir, 'data'), OTPD_PORT: '0', OTPD_LOG_LEVEL: 'silent' }, dir));
+    await running.services.admins.add('admin', 'admin-password-1');
+    key = await running.services.admins.createApiKey('admin');
+    assert.equal((await admin('/system/setResolver', { name: 'files', type: 'passwdresolver', fileName: join(dir, 'users') })).result.value, true);
+    assert.equal((await admin('/system/setRealm', { realm: 'corp', resolvers: 'useridresolver.PasswdIdResolver.IdResolver.files' })).result.value, true);
+    assert.equal((await admin('/admin/init', { type: 'hmac', serial: 'ERIN1', otpkey: KEY, pin: 'pin', user: 'erin', realm: 'corp' })).result.value, true);
+    await admin('/system/setConfig', { key: 'RadiusReplyAttributes', value: JSON.stringify({ Class: 'staff-${username}', 'Filter-Id': 'vpn-${department}' }) });
+  });
+  after(async () => {
+    await running?.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  test('PIN+OTP in one step: Accept with reply attributes; replay: Reject', async () => {
+    const otp = hotp(seed, counter++);
+    const ok = await rad(`User-Name=erin,User-Password=pin${otp}`);
+    assert.equal(ok.reply, 'Access-Accept', ok.output);
+    assert.equal(ok.attributes.Class, '0x73746166662d6572696e', 'Class = staff-erin');
+    assert.equal(ok.attributes['Filter-Id'], undefined, 'no department attribute: left out');
+    const replay = await rad(`User-Name=erin,User-Password=pin${otp}`);
+    assert.equal(replay.reply, 'Access-Reject');
+  });
+
+  test('challenge: PIN alone → Access-Challenge with State; the OTP with that State → Accept', async () => {
+    assert.equal((await admin('/system/setPolicy', { name: 'cr', scope: 'authentication', action: 'challenge_response=hmac', realm: '*', user: '*', client: '*' })).result.status, true);
+    const ch = await rad('User-Name=erin,User-Password=pin');
+    assert.equal(ch.reply, 'Access-Challenge', ch.output);
+    assert.equal(ch.attributes['Reply-Message'], 'Please enter your otp value: ');
+    const state = ch.attributes.State;
+    assert.match(state, /^0x[0-9a-f]{32,}$/, 'State has at least 128 bits');
+    const otp = hotp(seed, counter++);
+    const ok = await rad(`User-Name=erin,User-Password=${otp},State=${state}`);
+    assert.equal(ok.reply, 'Access-Accept', ok.output);
+    const again = await rad(`User-Name=erin,User-Password=${hotp(seed, counter)},State=${state}`);
+    assert.equal(again.reply, 'Access-Reject', 'a State is single use');
+    await admin('/system/delPolicy', { name: 'cr' });
+  });
+
+  test('HTTP and RADIUS failures share one fail counter', async () => {
+    const before = (await running.services.tokens.repository.bySerial('ERIN1'))!.failCount;
+    await rad('User-Name=erin,User-Password=pin000000');
+    await fetch(`${running.url}/validate/check`, { method: 'POST', body: new URLSearchParams({ user: 'erin@corp', pass: 'pin000000' }) });
+    assert.equal((await running.services.tokens.repository.bySerial('ERIN1'))!.failCount, before + 2);
+    const audit = await running.services.db.kysely.selectFrom('audit').selectAll().where('action', '=', 'radius/access-request').execute();
+    assert.ok(audit.length >= 3);
+    assert.ok(!JSON.stringify(audit).includes('pin000000'));
+  });
+});
