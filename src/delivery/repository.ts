@@ -101,7 +101,10 @@ export class DeliveryRepository {
     const found = await exec.selectFrom('delivery_outbox').select('id').where('idempotency_key', '=', row.idempotency_key).executeTakeFirst();
     if (found) return n(found.id);
     await this.insertIgnore(exec, 'delivery_outbox', row).execute();
-    const after = await exec.selectFrom('delivery_outbox').select('id').where('idempotency_key', '=', row.idempotency_key).executeTakeFirstOrThrow();
+    let q = exec.selectFrom('delivery_outbox').select('id').where('idempotency_key', '=', row.idempotency_key);
+    // MySQL's repeatable read would show the snapshot without a concurrent winner's row; a locking read sees it.
+    if (this.db.dialect === 'mysql') q = q.modifyEnd(sql`lock in share mode`); // MariaDB has no FOR SHARE; FOR UPDATE would deadlock with INSERT IGNORE's shared lock
+    const after = await q.executeTakeFirstOrThrow();
     return n(after.id);
   }
 
@@ -329,26 +332,52 @@ export class DeliveryRepository {
     for (let attempt = 0; ; attempt++) {
       try {
         return await this.k.transaction().execute(async (trx) => {
-          for (const b of buckets) {
-            await this.insertIgnore(trx, 'delivery_counters', { scope: b.scope, bucket: b.bucket, window_start: b.windowStart, count: 0, expires_at: b.expiresAt }).execute();
-            const res = await trx
-              .updateTable('delivery_counters')
-              .set({ count: sql`${sql.ref('count')} + 1` })
-              .where('scope', '=', b.scope)
-              .where('bucket', '=', b.bucket)
-              .where('window_start', '=', b.windowStart)
-              .where('count', '<', b.max)
-              .executeTakeFirst();
-            if (n(res.numUpdatedRows) !== 1) throw new OverLimit(b);
-          }
+          for (const b of buckets) if (!(await this.countOne(trx, b))) throw new OverLimit(b);
           return { ok: true as const };
         });
       } catch (e) {
         if (e instanceof OverLimit) return { ok: false, bucket: e.bucket };
-        if (attempt < 4 && isRetryableConflict(e)) continue;
+        if (attempt < 8 && isRetryableConflict(e)) {
+          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
+          continue;
+        }
         throw e;
       }
     }
+  }
+
+  /** One conditional increment; false when the bucket is at its limit. */
+  private async countOne(trx: Transaction<Database>, b: CounterBucket): Promise<boolean> {
+    const row = { scope: b.scope, bucket: b.bucket, window_start: b.windowStart, count: 1, expires_at: b.expiresAt };
+    const increment = () =>
+      trx
+        .updateTable('delivery_counters')
+        .set({ count: sql`${sql.ref('count')} + 1` })
+        .where('scope', '=', b.scope)
+        .where('bucket', '=', b.bucket)
+        .where('window_start', '=', b.windowStart)
+        .where('count', '<', b.max)
+        .executeTakeFirst();
+    if (this.db.dialect !== 'mysql') {
+      // One atomic statement: insert the window's row, or count up while below the limit.
+      const res = await trx
+        .insertInto('delivery_counters')
+        .values(row)
+        .onConflict((oc) =>
+          oc
+            .columns(['scope', 'bucket', 'window_start'])
+            .doUpdateSet({ count: sql`${sql.ref('delivery_counters.count')} + 1` })
+            .where('delivery_counters.count', '<', b.max),
+        )
+        .executeTakeFirst();
+      return n(res.numInsertedOrUpdatedRows) === 1;
+    }
+    // MySQL: update first (row locks in a fixed order), create the row only when missing;
+    // INSERT IGNORE before UPDATE would take shared locks and deadlock under bursts.
+    if (n((await increment()).numUpdatedRows) === 1) return true;
+    const inserted = await trx.insertInto('delivery_counters').values(row).ignore().executeTakeFirst();
+    if (n(inserted.numInsertedOrUpdatedRows) === 1) return true;
+    return n((await increment()).numUpdatedRows) === 1;
   }
 
   async counterValue(scope: string, bucket: string, windowStart: number): Promise<number> {
