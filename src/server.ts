@@ -49,3 +49,8 @@ export async function startServer(settings: Settings): Promise<Running> {
 
 /** Components started with the server (RADIUS listener, delivery dispatcher); each returns its stop. */
 export const startHooks: ((services: Services) => Promise<() => Promise<void>>)[] = [];
+
+startHooks.push(async (services) => {
+  services.delivery.start();
+  return () => services.delivery.stop();
+});

@@ -3,6 +3,7 @@ import pino, { type Logger } from 'pino';
 import { AdminService } from './admins/service.ts';
 import { AuditWriter } from './audit/writer.ts';
 import { ConfigService } from './config/service.ts';
+import { DeliveryService } from './delivery/service.ts';
 import type { Settings } from './config/settings.ts';
 import { KeyRing } from './crypto/keyring.ts';
 import { openDatabase, type Db } from './store/db.ts';
@@ -39,6 +40,8 @@ export interface Services {
   validation: ValidationService;
   users: UserDirectory;
   policies: PolicyService;
+  /** SMS/e-mail providers, outbox and dispatcher (started by `serve` only). */
+  delivery: DeliveryService;
   /** Stops timers and closes the database. */
   close(): Promise<void>;
 }
@@ -95,10 +98,14 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     validation: new ValidationService(tokens, challenges, config, clock, logger, users, policies),
     close: async () => {
       watcher.stop();
+      await services.delivery.stop();
       await userDirectory.close();
       await db.close();
     },
   });
+  services.delivery = new DeliveryService({ db, keyring, config, logger, clock, audit: services.audit });
+  await services.delivery.load();
+  services.delivery.watch(watcher);
   wireOutOfBand(services);
   return services;
 }
