@@ -1,6 +1,7 @@
 import type { Api } from './route.ts';
 import { register as admin } from './admin.ts';
 import { register as audit } from './audit.ts';
+import { register as delivery } from './delivery.ts';
 import { register as authPages } from './auth-pages.ts';
 import { register as health } from './health.ts';
 import { register as policy } from './policy.ts';
@@ -11,5 +12,5 @@ import { register as validate } from './validate.ts';
 
 /** Every API area; an area adds its `register` here. */
 export async function registerAllRoutes(api: Api): Promise<void> {
-  for (const register of [health, validate, admin, system, policy, users, audit, authPages, radius]) register(api);
+  for (const register of [health, validate, admin, system, policy, users, delivery, audit, authPages, radius]) register(api);
 }

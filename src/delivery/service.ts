@@ -649,8 +649,14 @@ export class DeliveryService {
       throw e instanceof ConfigValidationError ? new ConfigValidationError(e.problems.map((p) => `providers.${type}.${input.name}.${p}`)) : e;
     }
     // Build once: semantic checks (URL, host policy, regexes, files) fail now, not at the first send.
-    const probe = module.create(config, providerContext(this.config, this.logger, timeouts, input.name));
-    await probe.close?.();
+    let built;
+    try {
+      built = module.create(config, providerContext(this.config, this.logger, timeouts, input.name));
+    } catch (e) {
+      if (e instanceof ConfigValidationError) throw new ConfigValidationError(e.problems.map((p) => p.replace(/^config(?=[.:])/, path)));
+      throw e;
+    }
+    await built.close?.();
     await this.repo.saveProvider(
       {
         type,

@@ -1,0 +1,150 @@
+import { ConfigValidationError } from '../delivery/config.ts';
+import type { DeliveryService } from '../delivery/service.ts';
+import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
+import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
+
+/** LinOTP provider types; otpd offers sms and email (push/voice are refused with a clear message). */
+function providerType(ctx: RouteContext): 'sms' | 'email' {
+  const type = ctx.params.require('type').trim().toLowerCase();
+  if (type === 'sms' || type === 'email') return type;
+  if (type === 'push' || type === 'voice') throw new OtpdError(ErrorCodes.provider, `otpd has no ${type} providers (sms and email only)`);
+  throw badParameter('type', 'use sms or email');
+}
+
+const delivery = (ctx: RouteContext): DeliveryService => ctx.services.delivery;
+
+/** Provider config problems (invalid JSON with its position, schema paths) as one LinOTP error. */
+function configError(e: unknown): never {
+  if (e instanceof ConfigValidationError) throw new OtpdError(ErrorCodes.provider, `Invalid provider config: ${e.problems.join('; ')}`);
+  throw e;
+}
+
+/** Epoch milliseconds or an ISO date. */
+function timeParam(ctx: RouteContext, name: string): number | undefined {
+  const v = ctx.params.get(name);
+  if (v === undefined || v.trim() === '') return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim());
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw badParameter(name, 'use epoch milliseconds or an ISO date');
+  return t;
+}
+
+/**
+ * Provider administration (spec 1.5, 6.1): /system/setProvider, getProvider,
+ * setDefaultProvider, delProvider, testProvider; and otpd's delivery log
+ * (/system/deliveryLog). Secrets come back as `__CENSORED__`, which sent back
+ * unchanged keeps the stored value.
+ */
+export function register(api: Api): void {
+  defineRoutes(api, [
+    {
+      path: '/system/setProvider',
+      methods: ['POST'],
+      policy: { scope: 'system', action: 'write' },
+      handler: async (ctx) => {
+        const p = ctx.params;
+        const type = providerType(ctx);
+        const name = p.require('name');
+        ctx.audit.info = `${type}:${name}`;
+        try {
+          await delivery(ctx).setProvider({
+            type,
+            name,
+            className: p.require('class'),
+            config: p.require('config'),
+            timeout: p.require('timeout'),
+            isDefault: p.bool('default'),
+            managed: p.get('managed') || undefined,
+          });
+        } catch (e) {
+          configError(e);
+        }
+        return ok(true);
+      },
+    },
+    {
+      path: '/system/getProvider',
+      policy: { scope: 'system', action: 'read' },
+      handler: async (ctx) => {
+        const type = providerType(ctx);
+        const name = ctx.params.get('name') || undefined;
+        const out: Record<string, Record<string, unknown>> = {};
+        for (const v of await delivery(ctx).listProviders(type, name)) {
+          out[v.name] = {
+            Class: v.className,
+            Timeout: v.timeout,
+            ...(v.managed ? { Managed: true } : { Config: JSON.stringify(v.config) }),
+            Default: v.isDefault,
+          };
+        }
+        return ok(out);
+      },
+    },
+    {
+      path: '/system/setDefaultProvider',
+      methods: ['POST'],
+      policy: { scope: 'system', action: 'write' },
+      handler: async (ctx) => {
+        const type = providerType(ctx);
+        const name = ctx.params.require('name');
+        ctx.audit.info = `${type}:${name}`;
+        if (await delivery(ctx).setDefaultProvider(type, name)) return ok(true);
+        ctx.audit.success = false;
+        return ok(false, { message: `Unknown provider! '${name}'` });
+      },
+    },
+    {
+      path: '/system/delProvider',
+      methods: ['POST'],
+      policy: { scope: 'system', action: 'write' },
+      handler: async (ctx) => {
+        const type = providerType(ctx);
+        const name = ctx.params.require('name');
+        ctx.audit.info = `${type}:${name}`;
+        const res = await delivery(ctx).deleteProvider(type, name, ctx.params.get('managed') || undefined);
+        if (res.ok) return ok(true);
+        ctx.audit.success = false;
+        return ok(false, { message: res.message });
+      },
+    },
+    {
+      path: '/system/testProvider',
+      methods: ['POST'],
+      policy: { scope: 'system', action: 'write' },
+      handler: async (ctx) => {
+        const type = providerType(ctx);
+        const name = ctx.params.require('name');
+        const to = ctx.params.get('to') ?? ctx.params.get('phone') ?? ctx.params.get('email');
+        if (!to) throw new OtpdError(ErrorCodes.parameter, "Missing parameter: 'to'");
+        const text = ctx.params.get('message') || undefined;
+        if (text !== undefined && text.length > 480) throw badParameter('message', 'longer than 480 characters');
+        ctx.audit.info = `${type}:${name}`;
+        const r = await delivery(ctx).testProvider(type, name, to, text);
+        ctx.audit.success = r.ok;
+        return ok(r.ok, { status: r.status, ...(r.error ? { message: r.error } : {}), ...(r.providerMessageId ? { provider_message_id: r.providerMessageId } : {}) });
+      },
+    },
+    {
+      path: '/system/deliveryLog',
+      policy: { scope: 'system', action: 'read' },
+      audit: false,
+      handler: async (ctx) => {
+        const p = ctx.params;
+        const channel = p.get('type') ?? p.get('channel');
+        if (channel !== undefined && channel !== '' && channel !== 'sms' && channel !== 'email') throw badParameter('type', 'use sms or email');
+        const log = await delivery(ctx).deliveryLog({
+          status: p.get('status') || undefined,
+          channel: channel || undefined,
+          user: p.get('user') || undefined,
+          realm: p.get('realm') || undefined,
+          serial: p.get('serial') || undefined,
+          since: timeParam(ctx, 'since'),
+          until: timeParam(ctx, 'until'),
+          page: p.int('page', 1, 1, 1_000_000),
+          size: p.int('pagesize', p.int('rp', 50, 1, 500), 1, 500),
+        });
+        return ok(log);
+      },
+    },
+  ]);
+}

@@ -1,0 +1,139 @@
+// The provider endpoints (spec 1.5 / 6.1) through app.inject: config validation with the
+// position of a JSON error, secrets censored in answers and kept when the placeholder comes
+// back, LinOTP's refusals, a real test message, and the delivery log.
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { HttpGateway } from '../fixtures/http-gateway.ts';
+
+describe('/system/*Provider and /system/deliveryLog', () => {
+  let t: TestApp;
+  let gw: HttpGateway;
+  before(async () => {
+    t = await startTestApp();
+    gw = await new HttpGateway({ auth: { type: 'basic', user: 'gw', password: 's3cret-pw' }, respond: () => ({ body: 'OK queued' }) }).start();
+  });
+  after(async () => {
+    await t.close();
+    await gw.stop();
+  });
+
+  const gwConfig = (extra: Record<string, unknown> = {}) =>
+    JSON.stringify({ URL: `${gw.url}/send`, USERNAME: 'gw', PASSWORD: 's3cret-pw', RETURN_SUCCESS: 'OK', ...extra });
+
+  test('invalid JSON (single quotes) is refused, naming the problem and the position', async () => {
+    const res = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', timeout: '5', config: "{'URL': 'http://x'}" });
+    assert.equal(res.json.result.status, false);
+    assert.equal(res.json.result.error.code, 2007);
+    assert.equal(
+      res.json.result.error.message,
+      "ERR2007: Invalid provider config: providers.sms.main.config: invalid JSON: Expected property name or '}' at position 1 (line 1, column 2) (single quotes are not JSON: use double quotes for keys and strings)",
+    );
+  });
+
+  test('schema problems name the key; unknown class, wrong type, push and a missing timeout are refused', async () => {
+    const missing = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', timeout: '5', config: '{"HTTP_Method": "PUT"}' });
+    assert.equal(missing.json.result.error.message, 'ERR2007: Invalid provider config: providers.sms.main.config.URL: required; providers.sms.main.config.HTTP_Method: must be one of "GET", "POST", "get", "post"');
+    const unknown = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'NoSuchProvider', timeout: '5', config: '{}' });
+    assert.equal(unknown.json.result.error.message, "ERR2007: unknown provider class 'NoSuchProvider'");
+    const wrongType = await t.admin('/system/setProvider', { type: 'email', name: 'main', class: 'HttpSMSProvider', timeout: '5', config: '{}' });
+    assert.equal(wrongType.json.result.error.message, "ERR2007: provider class 'HttpSMSProvider' is of type sms, not email");
+    const push = await t.admin('/system/setProvider', { type: 'push', name: 'p', class: 'x', timeout: '5', config: '{}' });
+    assert.equal(push.json.result.error.message, 'ERR2007: otpd has no push providers (sms and email only)');
+    const noTimeout = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', config: gwConfig() });
+    assert.equal(noTimeout.json.result.error.message, "ERR905: Missing parameter: 'timeout'");
+    const badTimeout = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', timeout: 'soon', config: gwConfig() });
+    assert.match(badTimeout.json.result.error.message, /^ERR2007: Invalid provider config: providers\.sms\.main\.timeout: must be seconds/);
+    const ssrf = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', timeout: '5', config: JSON.stringify({ URL: 'http://169.254.169.254/' }) });
+    assert.equal(ssrf.json.result.error.message, 'ERR2007: Invalid provider config: providers.sms.main.config.URL: address 169.254.169.254 is not allowed for providers');
+    assert.deepEqual((await t.admin('/system/getProvider', { type: 'sms' })).json.result.value, {});
+  });
+
+  test('secrets are censored; the placeholder sent back keeps the stored password', async () => {
+    const set = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'smsprovider.HttpSMSProvider.HttpSMSProvider', timeout: '5', config: gwConfig() });
+    assert.equal(set.json.result.value, true);
+    const got = await t.admin('/system/getProvider', { type: 'sms' });
+    assert.deepEqual(got.json.result.value, {
+      main: { Class: 'HttpSMSProvider', Timeout: '5', Config: JSON.stringify({ URL: `${gw.url}/send`, USERNAME: 'gw', PASSWORD: '__CENSORED__', RETURN_SUCCESS: 'OK' }), Default: true },
+    });
+    assert.ok(!got.body.includes('s3cret-pw'));
+    // Round trip: the admin edits another key and sends the config back as it was shown.
+    const edited = JSON.parse(got.json.result.value.main.Config);
+    edited.SMS_TEXT_KEY = 'text';
+    assert.equal((await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', timeout: '5', config: JSON.stringify(edited) })).json.result.value, true);
+    const test1 = await t.admin('/system/testProvider', { type: 'sms', name: 'main', to: '+4915112345678', message: 'otpd test 1' });
+    assert.equal(test1.json.result.value, true);
+    assert.equal(test1.json.detail.status, 'accepted');
+    const req = gw.requests.at(-1)!;
+    assert.equal(req.authUser, 'gw');
+    assert.deepEqual(req.body, { phone: '+4915112345678', text: 'otpd test 1' });
+    // Stored encrypted: the password is not in the database in clear.
+    const rows = await t.services.db.kysely.selectFrom('delivery_providers').selectAll().execute();
+    assert.ok(!JSON.stringify(rows).includes('s3cret-pw'));
+    const audit = await t.services.db.kysely.selectFrom('audit').selectAll().execute();
+    assert.ok(!JSON.stringify(audit).includes('s3cret-pw'));
+  });
+
+  test('testProvider reports a refusal and a missing destination', async () => {
+    await t.admin('/system/setProvider', { type: 'sms', name: 'strict', class: 'HttpSMSProvider', timeout: '5', config: gwConfig({ RETURN_SUCCESS: 'ACCEPTED' }) });
+    const r = await t.admin('/system/testProvider', { type: 'sms', name: 'strict', to: '+4915112345678' });
+    assert.equal(r.json.result.value, false);
+    assert.deepEqual(r.json.detail, { status: 'failed', message: 'permanent: answer does not start with RETURN_SUCCESS' });
+    const noTo = await t.admin('/system/testProvider', { type: 'sms', name: 'strict' });
+    assert.equal(noTo.json.result.error.message, "ERR905: Missing parameter: 'to'");
+    const unknown = await t.admin('/system/testProvider', { type: 'sms', name: 'nope', to: '+4915112345678' });
+    assert.equal(unknown.json.result.error.message, "ERR2007: Unknown provider! 'nope'");
+  });
+
+  test('setDefaultProvider and delProvider with LinOTP refusals', async () => {
+    const unknown = await t.admin('/system/setDefaultProvider', { type: 'sms', name: 'ghost' });
+    assert.equal(unknown.json.result.value, false);
+    assert.equal(unknown.json.detail.message, "Unknown provider! 'ghost'");
+    assert.equal((await t.admin('/system/setDefaultProvider', { type: 'sms', name: 'strict' })).json.result.value, true);
+    const list = (await t.admin('/system/getProvider', { type: 'sms' })).json.result.value;
+    assert.deepEqual([list.main.Default, list.strict.Default], [false, true]);
+
+    const delDefault = await t.admin('/system/delProvider', { type: 'sms', name: 'strict' });
+    assert.equal(delDefault.json.result.value, false);
+    assert.equal(delDefault.json.detail.message, 'Default provider could not be deleted!');
+
+    const pol = await t.admin('/system/setPolicy', { name: 'smsroute', scope: 'authentication', action: 'sms_provider=strict main', realm: '*', user: '*', client: '' });
+    assert.equal(pol.json.result.status, true, pol.body);
+    const delUsed = await t.admin('/system/delProvider', { type: 'sms', name: 'main' });
+    assert.equal(delUsed.json.result.value, false);
+    assert.equal(delUsed.json.detail.message, 'Unable to delete - provider used in policies!\n[smsroute]');
+    await t.admin('/system/delPolicy', { name: 'smsroute' });
+    assert.equal((await t.admin('/system/delProvider', { type: 'sms', name: 'main' })).json.result.value, true);
+    // The last one, even if default, may go.
+    assert.equal((await t.admin('/system/delProvider', { type: 'sms', name: 'strict' })).json.result.value, true);
+    assert.deepEqual((await t.admin('/system/getProvider', { type: 'sms' })).json.result.value, {});
+  });
+
+  test('managed providers: config hidden, changes need the password', async () => {
+    const cfg = JSON.stringify({ SMTP_SERVER: '127.0.0.1', SMTP_PASSWORD: 'mail-pw' });
+    assert.equal((await t.admin('/system/setProvider', { type: 'email', name: 'mail', class: 'SMTPEmailProvider', timeout: '5', config: cfg, managed: 'm-pass' })).json.result.value, true);
+    assert.deepEqual((await t.admin('/system/getProvider', { type: 'email', name: 'mail' })).json.result.value, { mail: { Class: 'SMTPEmailProvider', Timeout: '5', Managed: true, Default: true } });
+    const overwrite = await t.admin('/system/setProvider', { type: 'email', name: 'mail', class: 'SMTPEmailProvider', timeout: '5', config: cfg });
+    assert.equal(overwrite.json.result.error.message, 'ERR2007: Not allowed to overwrite the configuration of a managed provider');
+    assert.equal((await t.admin('/system/delProvider', { type: 'email', name: 'mail' })).json.result.status, false);
+    assert.equal((await t.admin('/system/delProvider', { type: 'email', name: 'mail', managed: 'm-pass' })).json.result.value, true);
+  });
+
+  test('deliveryLog: masked destinations, statuses, filters; admins only', async () => {
+    const log = await t.admin('/system/deliveryLog', { type: 'sms' });
+    assert.equal(log.json.result.status, true);
+    const v = log.json.result.value;
+    assert.equal(v.total, 2);
+    assert.deepEqual(v.entries.map((e: any) => [e.to, e.status, e.provider]), [
+      ['+4915*******78', 'failed', 'strict'],
+      ['+4915*******78', 'accepted', 'main'],
+    ]);
+    assert.ok(!log.body.includes('+4915112345678'));
+    const accepted = await t.admin('/system/deliveryLog', { status: 'accepted', pagesize: '1' });
+    assert.equal(accepted.json.result.value.total, 1);
+    const anon = await t.post('/system/deliveryLog', {});
+    assert.equal(anon.status, 401);
+    const bad = await t.admin('/system/deliveryLog', { since: 'yesterday-ish' });
+    assert.equal(bad.json.result.error.code, 905);
+  });
+});
