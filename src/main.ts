@@ -1,7 +1,7 @@
 import { Command, Option } from 'commander';
 import { loadSettings, SettingsError, type Settings } from './config/settings.ts';
 import { readPassword } from './cli/prompt.ts';
-import { createServices } from './services.ts';
+import { createLogger, createServices } from './services.ts';
 import { startServer } from './server.ts';
 import { verifyAuditChain } from './audit/writer.ts';
 import { OTPD_VERSION } from './api/envelope.ts';
@@ -21,7 +21,8 @@ function settingsOrExit(): Settings {
 }
 
 async function withServices<T>(fn: (s: Awaited<ReturnType<typeof createServices>>) => Promise<T>): Promise<T> {
-  const services = await createServices({ settings: settingsOrExit(), logger: undefined });
+  const settings = settingsOrExit();
+  const services = await createServices({ settings, logger: createLogger(settings.logLevel, 2) });
   try {
     return await fn(services);
   } finally {
@@ -134,7 +135,8 @@ audit
   });
 
 async function openServices() {
-  const services = await createServices({ settings: settingsOrExit() });
+  const settings = settingsOrExit();
+  const services = await createServices({ settings, logger: createLogger(settings.logLevel, 2) });
   return { db: services.db, keyring: services.keyring, policies: services.policies, close: () => services.close() };
 }
 registerPolicyCommands(program, openServices);

@@ -52,8 +52,9 @@ export const REDACT = [
   'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]', '*.pass', '*.password', '*.pin', '*.otp', '*.secret',
 ];
 
-export function createLogger(level: string): Logger {
-  return pino({ level, redact: { paths: REDACT, censor: '***' } });
+/** The process logger; CLI commands log to stderr (fd 2) so their stdout stays clean. */
+export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
+  return pino({ level, redact: { paths: REDACT, censor: '***' } }, pino.destination(fd));
 }
 
 export interface CreateOptions {
