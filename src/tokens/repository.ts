@@ -94,12 +94,17 @@ export class TokenRepository {
       resolver_class: t.resolverClass, token_info: JSON.stringify(t.info), created_at: t.createdAt,
       last_auth_success: null, last_auth_match: null, count_auth: 0, count_auth_success: 0,
     }));
-    await this.setRealms(id, t.realms, trx);
+    // A new token has no realm rows: no DELETE first (on MariaDB its gap lock deadlocks parallel inserts).
+    await this.insertRealms(id, t.realms, trx);
     return id;
   }
 
   async setRealms(tokenId: number, realms: string[], trx: Executor = this.db.kysely): Promise<void> {
     await trx.deleteFrom('token_realms').where('token_id', '=', tokenId).execute();
+    await this.insertRealms(tokenId, realms, trx);
+  }
+
+  private async insertRealms(tokenId: number, realms: string[], trx: Executor): Promise<void> {
     const unique = [...new Set(realms.map((r) => r.toLowerCase()).filter(Boolean))];
     if (unique.length) await trx.insertInto('token_realms').values(unique.map((realm) => ({ token_id: tokenId, realm }))).execute();
   }
