@@ -6,15 +6,32 @@
  *   const env = await startOobEnv();          // once per file (slapd, sink, gateway)
  *   const app = await env.app();              // fresh database per test
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import pino from 'pino';
+import { buildApp } from '../../src/api/app.ts';
+import { loadSettings } from '../../src/config/settings.ts';
 import { DeliveryService } from '../../src/delivery/service.ts';
-import type { Services } from '../../src/services.ts';
+import { createServices, REDACT, type Services } from '../../src/services.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { HttpGateway, type GatewayAnswer, type GatewayRequest } from '../fixtures/http-gateway.ts';
 import { FIXTURE_ADMIN_DN, FIXTURE_ADMIN_PW, FIXTURE_BASE, startSlapd, type Slapd } from '../fixtures/slapd.ts';
 import { SmtpSink, type ReceivedMail, type SmtpSinkOptions } from '../fixtures/smtp-sink.ts';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
+import type { TestApp } from '../helpers/app.ts';
+import { createTestDb } from '../helpers/db.ts';
+import type { DialectName } from '../../src/store/db.ts';
 
 export const REALM = 'myrealm';
+
+export interface AppOptions {
+  config?: Record<string, string>;
+  /** Set up the SMTP and HTTP providers. @default true */
+  providers?: boolean;
+  /** @default 'sqlite' */
+  dialect?: DialectName;
+}
 
 export interface OobEnv {
   ldap: Slapd;
@@ -24,7 +41,7 @@ export interface OobEnv {
   gateway: HttpGateway;
   /** What the gateway answers; default 200 "OK". */
   gatewayAnswer: (req: GatewayRequest) => GatewayAnswer;
-  app(opts?: { config?: Record<string, string>; providers?: boolean }): Promise<OobApp>;
+  app(opts?: AppOptions): Promise<OobApp>;
   close(): Promise<void>;
 }
 
@@ -35,6 +52,8 @@ export interface OobApp {
   delivery: DeliveryService;
   /** POST /validate/check (form). */
   check(form: Record<string, string>): Promise<{ status: number; json: any; body: string }>;
+  /** Every log line written so far (level debug and up), as JSON text. */
+  logs: string[];
   policy(name: string, scope: string, action: string, extra?: { user?: string; realm?: string; client?: string }): Promise<void>;
   config(values: Record<string, string>): Promise<void>;
   /** Mails / SMS requests that arrived since this app started. */
@@ -77,9 +96,16 @@ export async function startOobEnv(): Promise<OobEnv> {
   return env;
 }
 
-async function startOobApp(env: OobEnv, opts: { config?: Record<string, string>; providers?: boolean }): Promise<OobApp> {
+async function startOobApp(env: OobEnv, opts: AppOptions): Promise<OobApp> {
   const clock = new FakeClock(Date.now());
-  const t = await startTestApp({ clock });
+  const logs: string[] = [];
+  const logger = pino({ level: 'debug', redact: { paths: REDACT, censor: '***' } }, new Writable({
+    write(chunk, _enc, cb) {
+      logs.push(String(chunk));
+      cb();
+    },
+  }));
+  const t = await startApp(clock, logger, opts.dialect ?? 'sqlite');
   const services = t.services;
   const withDelivery = services as Services & { delivery?: DeliveryService };
   let ownDelivery = false;
@@ -127,7 +153,7 @@ async function startOobApp(env: OobEnv, opts: { config?: Record<string, string>;
     }
   };
   return {
-    t, services, clock, delivery,
+    t, services, clock, delivery, logs,
     check: (form) => t.post('/validate/check', form),
     policy: async (name, scope, action, extra = {}) => {
       await services.policies.set({ name, scope, action, realm: extra.realm ?? REALM, user: extra.user ?? '*', client: extra.client ?? '*' });
@@ -151,6 +177,37 @@ async function startOobApp(env: OobEnv, opts: { config?: Record<string, string>;
     close: async () => {
       if (ownDelivery) await delivery.stop();
       await t.close();
+    },
+  };
+}
+
+/** Like test/helpers/app.ts, with a given logger so tests can read the log. */
+async function startApp(clock: FakeClock, logger: pino.Logger, dialect: DialectName): Promise<TestApp> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'otpd-oob-'));
+  const testDb = dialect === 'sqlite' ? undefined : await createTestDb(dialect);
+  const settings = loadSettings({ OTPD_DATA_DIR: dataDir, OTPD_LOG_LEVEL: 'debug', ...(testDb ? { OTPD_DATABASE_URL: testDb.url } : {}) }, dataDir);
+  const services = await createServices({ settings, clock, logger });
+  const app = await buildApp(services);
+  await services.admins.add('admin', 'admin-password-1');
+  const apiKey = await services.admins.createApiKey('admin', 'tests');
+  const post: TestApp['post'] = async (path, form, headers = {}) => {
+    const res = await app.inject({ method: 'POST', url: path, payload: new URLSearchParams(form).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
+    let json: any;
+    try {
+      json = JSON.parse(res.body);
+    } catch {
+      json = undefined;
+    }
+    return { status: res.statusCode, json, body: res.body };
+  };
+  return {
+    app, services, dataDir, apiKey, post,
+    admin: (path, form = {}) => post(path, form, { authorization: `Bearer ${apiKey}` }),
+    close: async () => {
+      await app.close();
+      await services.close();
+      await testDb?.drop().catch(() => undefined);
+      rmSync(dataDir, { recursive: true, force: true });
     },
   };
 }
