@@ -37,6 +37,7 @@ export function renderAuthIndex(opts: { realms?: string[]; defaultRealm?: string
   <meta name="viewport" content="width=device-width, initial-scale=1">
   <title>otpd – login test</title>
   <link rel="stylesheet" href="/auth/auth.css">
+  <link rel="icon" href="/auth/favicon.svg" type="image/svg+xml">
 </head>
 <body>
   <main>
@@ -60,6 +61,7 @@ export function renderAuthIndex(opts: { realms?: string[]; defaultRealm?: string
 export function register(api: Api): void {
   const script = asset('auth.js');
   const style = asset('auth.css');
+  const icon = asset('favicon.svg');
   const headers = { 'Content-Security-Policy': AUTH_PAGE_CSP, 'X-Frame-Options': 'DENY', 'Referrer-Policy': 'no-referrer' };
   defineRoutes(api, [
     {
@@ -74,5 +76,6 @@ export function register(api: Api): void {
     },
     { path: '/auth/auth.js', methods: ['GET'], audit: false, handler: async () => raw(script, 'text/javascript; charset=utf-8', headers) },
     { path: '/auth/auth.css', methods: ['GET'], audit: false, handler: async () => raw(style, 'text/css; charset=utf-8', headers) },
+    { path: '/auth/favicon.svg', methods: ['GET'], audit: false, handler: async () => raw(icon, 'image/svg+xml', headers) },
   ]);
 }
