@@ -1,6 +1,7 @@
 import { CONFIG_DEFAULTS, LIMITS } from '../config/defaults.ts';
 import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
 import { defineRoutes, ok, type Api } from './route.ts';
+import { limitProblem } from '../delivery/settings.ts';
 
 const KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 const CENSORED = '__CENSORED__';
@@ -17,6 +18,14 @@ const BOUNDS: Record<string, [number, number]> = {
   TransactionIdLength: [12, 17],
   ChallengeMaxAttempts: [1, 100],
   'totp.timeWindow': [0, LIMITS.maxTotpWindowSteps],
+  DeliveryWaitMs: [100, 60_000],
+  DeliveryPollMs: [100, 60_000],
+  DeliveryBackoffMs: [1000, 3_600_000],
+  DeliveryBackoffMaxMs: [1000, 86_400_000],
+  DeliveryRetryMs: [100, 3_600_000],
+  DeliveryRetryMaxMs: [100, 86_400_000],
+  DeliveryLogRetentionDays: [1, 3650],
+  UserCacheTTL: [0, 86_400],
 };
 
 function checkValue(key: string, value: string): void {
@@ -25,6 +34,22 @@ function checkValue(key: string, value: string): void {
     if (!/^\d+$/.test(value)) throw badParameter(key, 'not an integer');
     const n = Number(value);
     if (n < bound[0] || n > bound[1]) throw badParameter(key, `must be between ${bound[0]} and ${bound[1]}`);
+  }
+  if (key.startsWith('DeliveryLimit')) {
+    const problem = limitProblem(value);
+    if (problem) throw badParameter(key, problem);
+  }
+  if (key === 'DeliveryPhoneValidation' && !['valid', 'possible'].includes(value)) throw badParameter(key, "use 'valid' or 'possible'");
+  if (key === 'RadiusReplyAttributes' && value !== '') {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch (e) {
+      throw badParameter(key, `invalid JSON: ${(e as Error).message}`);
+    }
+    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
+      throw badParameter(key, 'must be a JSON object of attribute name to template string');
+    }
   }
   if (key === 'hotp.hashlib' && !['sha1', 'sha256', 'sha512'].includes(value)) throw badParameter(key, 'use sha1, sha256 or sha512');
   if (value.length > 4096) throw badParameter(key, 'value longer than 4096 characters');

@@ -108,6 +108,11 @@ describe('core API', () => {
     const bad = await t.admin('/system/setConfig', { key: 'DefaultCountWindow', value: '100000' });
     assert.equal(bad.json.result.status, false);
     assert.equal(bad.json.result.error.code, 905);
+    const badLimit = await t.admin('/system/setConfig', { key: 'DeliveryLimitPerUser', value: 'lots' });
+    assert.equal(badLimit.json.result.error.code, 905);
+    assert.equal((await t.admin('/system/setConfig', { key: 'DeliveryLimitPerUser', value: '5/3600' })).json.result.status, true);
+    const badAttrs = await t.admin('/system/setConfig', { key: 'RadiusReplyAttributes', value: "{'Class': 'x'}" });
+    assert.match(badAttrs.json.result.error.message, /invalid JSON/);
     const secret = await t.admin('/system/setConfig', { 'smtp.secret': 'hunter2!', 'smtp.secret.type': 'password' });
     assert.ok(!secret.body.includes('hunter2'));
     const all = await t.admin('/system/getConfig', {});
