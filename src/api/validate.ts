@@ -17,6 +17,7 @@ function request(ctx: RouteContext, entry: CheckRequest['entry']): CheckRequest 
     client: ctx.client,
     tokenType: dropOptions ? undefined : p.get('token_type'),
     message: dropOptions ? undefined : (p.get('data') ?? p.get('message')),
+    challenge: p.get('challenge'),
     entry,
   };
 }

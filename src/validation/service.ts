@@ -21,6 +21,8 @@ export interface CheckRequest {
   tokenType?: string;
   /** `data` / `message`: SMS text override. */
   message?: string;
+  /** `challenge` parameter: with check_s and no pass, asks for a challenge (policy trigger_sms). */
+  challenge?: string;
   /** Which entry point asks: check_s has no user and never autoenrolls. */
   entry: 'check' | 'simplecheck' | 'check_s' | 'samlcheck' | 'radius';
 }
@@ -54,6 +56,8 @@ export interface ChallengeHandler {
   matches(token: Token, challenge: Challenge, otp: string): boolean;
   /** After a successful answer to one of this handler's challenges (e.g. `autosms`). */
   succeeded?(input: ChallengeInput): Promise<void>;
+  /** May this token get a challenge without a PIN (check_s + `challenge`, e.g. policy trigger_sms)? */
+  triggerWithoutPin?(token: Token, subject: PolicySubject): boolean;
 }
 
 export interface ChallengeInput {
@@ -162,6 +166,17 @@ export class ValidationService {
     if (tokens.length === 0) {
       if (!user) return withBase(fail('no token found'));
       return withBase(await this.noToken(user, subject, req));
+    }
+    if (req.pass === undefined && req.entry === 'check_s' && req.challenge !== undefined && tokens.length === 1) {
+      // spec 1.3.3: no user here; policies see ("", token realm)
+      const t = tokens[0];
+      const tokenSubject: PolicySubject = { login: '', realm: t.realms[0] ?? '', client: req.client };
+      const handler = this.challengeHandlers.get(t.type);
+      if (t.active && t.failCount < t.maxFail && handler?.triggerWithoutPin?.(t, tokenSubject)) {
+        const res = await handler.create({ token: t, user: null, subject: tokenSubject, request: req, now });
+        if (res.ok) return withBase({ ok: false, challenges: [res.challenge], audit: { actionDetail: 'challenge created', serial: t.serial, tokenType: t.type } });
+        return withBase(fail(res.reason, { audit: { actionDetail: res.reason, serial: t.serial, tokenType: t.type } }));
+      }
     }
     if (req.pass === undefined) return withBase(fail("Missing parameter: 'pass'"));
     return withBase(await this.checkTokens(tokens, user, subject, req, req.pass, now));
