@@ -172,6 +172,7 @@ export class OutOfBand {
       create: (input) => this.create(channel, input),
       matches: (token, challenge, otp) => this.matches(token, challenge, otp),
       succeeded: (input) => this.succeeded(channel, input),
+      triggerWithoutPin: (_token, subject) => channel.type === 'sms' && this.deps.policies().has('authentication', 'trigger_sms', subject),
     };
   }
 
@@ -387,7 +388,7 @@ export function wireOutOfBand(services: Services): { oob: OutOfBand; autoenrollm
   const policies = () => services.policies ?? noPolicies;
   const oob = new OutOfBand({
     db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
-    challenges: services.challenges, policies, delivery: () => (services as { delivery?: DeliveryPort }).delivery,
+    challenges: services.challenges, policies, delivery: () => services.delivery,
   });
   services.validation.challengeHandlers.set('sms', oob.handler(smsChannel));
   services.validation.challengeHandlers.set('email', oob.handler(emailChannel));

@@ -295,6 +295,23 @@ describe('policies', { skip }, () => {
     assert.equal((await app.check({ user: 'alice', pass: `1234${next}` })).json.result.value, true);
   }));
 
+  test('trigger_sms: check_s with serial + challenge sends an SMS without PIN; only with the policy, only for SMS', () => withApp(async (app) => {
+    const serial = await smsFor(app, 'alice');
+    const mail = await mailFor(app, 'bob');
+    const before = await app.t.post('/validate/check_s', { serial, challenge: '' });
+    assert.equal(before.json.result.value, false);
+    assert.equal(before.json.detail, undefined);
+    await app.policy('trigger', 'authentication', 'trigger_sms');
+    const res = await app.t.post('/validate/check_s', { serial, challenge: '' });
+    assert.equal(res.json.detail?.message, 'sms submitted', res.body);
+    const code = await app.smsCode();
+    assert.equal((await app.t.post('/validate/check_s', { serial, pass: code, transactionid: res.json.detail.transactionid })).json.result.value, true);
+    assert.equal((await app.t.post('/validate/check_s', { serial: mail, challenge: '' })).json.detail, undefined, 'not for e-mail tokens');
+    await settle(app);
+    assert.equal(app.sms().length, 1);
+    assert.equal(app.mails().length, 0);
+  }));
+
   test('two challenge tokens: both triggered, detail.challenges, either code answers', () => withApp(async (app) => {
     const sms = await smsFor(app, 'alice');
     const mail = await mailFor(app, 'alice');
