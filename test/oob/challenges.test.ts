@@ -199,6 +199,23 @@ describe('sms and email tokens', { skip }, () => {
     assert.ok(/b\*\*\*@example\.org/.test(log), 'masked address in the log');
   }));
 
+  test('a slow provider does not hold the answer; a message that fails later takes its challenge with it', () => withApp(async (app) => {
+    await smsFor(app, 'alice');
+    await app.config({ DeliveryWaitMs: '200' });
+    env.gatewayAnswer = () => ({ delayMs: 700, body: 'FAILED' });
+    const started = Date.now();
+    const res = await app.check({ user: 'alice', pass: '1234' });
+    assert.ok(Date.now() - started < 650, 'answered within the wait bound, not after the provider');
+    assert.equal(res.json.detail?.message, 'sms submitted', res.body);
+    const db = app.services.db.kysely;
+    assert.equal((await db.selectFrom('challenges').selectAll().where('status', '=', 'open').execute()).length, 1);
+    await app.smsCode();
+    await app.delivery.idle();
+    const deadline = Date.now() + 3000;
+    while ((await db.selectFrom('challenges').selectAll().execute()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await db.selectFrom('challenges').selectAll().execute()).length, 0, 'challenge removed after the final failure');
+  }));
+
   test('codes are DefaultOtpLen digits (at least 6) and differ per challenge', () => withApp(async (app) => {
     await app.config({ DefaultOtpLen: '8', SMSBlockingTimeout: '0' });
     await smsFor(app, 'alice');
