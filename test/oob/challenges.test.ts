@@ -329,6 +329,20 @@ describe('policies', { skip }, () => {
     assert.equal(app.mails().length, 0);
   }));
 
+  test('challenge_response: an HOTP token answers a PIN-only request with a challenge; the OTP answers it once', () => withApp(async (app) => {
+    await init(app, { type: 'hmac', otpkey: '3132333435363738393031323334353637383930', user: 'alice', pin: '1234' });
+    assert.equal((await app.check({ user: 'alice', pass: '1234' })).json.detail, undefined, 'no challenge without the policy');
+    await app.policy('cr', 'authentication', 'challenge_response=hmac');
+    const res = await app.check({ user: 'alice', pass: '1234' });
+    assert.equal(res.json.detail.message, 'Please enter your otp value: ');
+    assert.equal(res.json.detail.state, undefined);
+    const tid = res.json.detail.transactionid;
+    // RFC 4226 Appendix D: counter 0 = 755224, counter 1 = 287082
+    assert.equal((await app.check({ user: 'alice', pass: '755224', transactionid: tid })).json.result.value, true);
+    assert.equal((await app.check({ user: 'alice', pass: '755224', transactionid: tid })).json.result.value, false);
+    assert.equal((await app.check({ user: 'alice', pass: '1234287082' })).json.result.value, true);
+  }));
+
   test('two challenge tokens: both triggered, detail.challenges, either code answers', () => withApp(async (app) => {
     const sms = await smsFor(app, 'alice');
     const mail = await mailFor(app, 'alice');
