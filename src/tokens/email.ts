@@ -23,7 +23,7 @@ export const emailToken: TokenType = {
   init(params: ParamReader, defaults) {
     const address = params.get('email_address');
     if (address === undefined || address.trim() === '') throw missingParameter('email_address');
-    return { secret: Buffer.alloc(0), otplen: otplenFrom(params, defaults), hashlib: 'sha1', info: { email_address: checkEmailAddress(address) } };
+    return { secret: Buffer.alloc(0), otplen: Math.max(6, otplenFrom(params, defaults)), hashlib: 'sha1', info: { email_address: checkEmailAddress(address) } };
   },
   verify: () => null,
 };

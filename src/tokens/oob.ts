@@ -205,7 +205,7 @@ export class OutOfBand {
     const to = channel.destination(token, user, policies, subject);
     if (!to) return { ok: false, reason: channel.type === 'sms' ? 'no phone number defined for this token' : 'No e-mail address was defined for this token.' };
     const transactionId = this.deps.challenges.newTransactionId(this.deps.config.getInt('TransactionIdLength', 17));
-    const code = newCode(Math.max(6, token.otplen));
+    const code = newCode(token.otplen);
     const subjectId = subjectKey(user);
     const providers = String(policies.value('authentication', channel.providerAction, subject) ?? '').split(/[\s,]+/).filter(Boolean);
     return {

@@ -23,7 +23,7 @@ export const smsToken: TokenType = {
   init(params: ParamReader, defaults) {
     const phone = params.get('phone');
     if (phone === undefined || phone.trim() === '') throw missingParameter('phone');
-    return { secret: Buffer.alloc(0), otplen: otplenFrom(params, defaults), hashlib: 'sha1', info: { phone: checkPhone(phone) } };
+    return { secret: Buffer.alloc(0), otplen: Math.max(6, otplenFrom(params, defaults)), hashlib: 'sha1', info: { phone: checkPhone(phone) } };
   },
   // Codes belong to challenges and are checked by the challenge handler, never here.
   verify: () => null,
