@@ -3,26 +3,11 @@
  * layers (implemented by users/directory.ts and policy/service.ts). Until a
  * layer is configured, validation uses the defaults below.
  */
-export interface UserInfo {
-  username: string;
-  userid: string;
-  givenname?: string;
-  surname?: string;
-  mobile?: string;
-  phone?: string;
-  email?: string;
-  description?: string;
-  [k: string]: string | undefined;
-}
+import type { DirectoryUser } from '../users/types.ts';
+import type { PolicySubject, Scope } from '../policy/service.ts';
 
-export interface DirectoryUser {
-  login: string;
-  userId: string;
-  resolver: string;
-  resolverClass: string;
-  realm: string;
-  info: UserInfo;
-}
+export type { DirectoryUser, UserInfo } from '../users/types.ts';
+export type { PolicySubject, Scope } from '../policy/service.ts';
 
 export interface UserPort {
   splitUser(user: string, realm?: string): { login: string; realm: string };
@@ -32,16 +17,6 @@ export interface UserPort {
   defaultRealm(): string | undefined;
   realmExists(realm: string): boolean;
   realmsOfResolver(resolver: string): string[];
-}
-
-export type Scope = 'authentication' | 'enrollment' | 'authorization' | 'selfservice' | 'admin' | 'system' | 'audit' | 'notification';
-
-export interface PolicySubject {
-  login: string;
-  realm: string;
-  resolver?: string;
-  client?: string;
-  userInfo?: Record<string, string | undefined>;
 }
 
 export interface PolicyPort {

@@ -5,6 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.ts';
 import { loadSettings } from '../../src/config/settings.ts';
 import { createServices, type Services } from '../../src/services.ts';
+import type { Logger } from 'pino';
 import type { Clock } from '../../src/util/clock.ts';
 import { createTestDb, type TestDb } from './db.ts';
 import type { DialectName } from '../../src/store/db.ts';
@@ -23,7 +24,7 @@ export interface TestApp {
 }
 
 /** A full otpd (services + Fastify app, no socket) on a fresh database of the given dialect. */
-export async function startTestApp(opts: { dialect?: DialectName; clock?: Clock; env?: Record<string, string> } = {}): Promise<TestApp> {
+export async function startTestApp(opts: { dialect?: DialectName; clock?: Clock; env?: Record<string, string>; logger?: Logger } = {}): Promise<TestApp> {
   const dataDir = mkdtempSync(join(tmpdir(), 'otpd-app-'));
   let testDb: TestDb | undefined;
   const env: Record<string, string> = { OTPD_DATA_DIR: dataDir, OTPD_LOG_LEVEL: 'silent', ...opts.env };
@@ -32,7 +33,7 @@ export async function startTestApp(opts: { dialect?: DialectName; clock?: Clock;
     env.OTPD_DATABASE_URL = testDb.url;
   }
   const settings = loadSettings(env, dataDir);
-  const services = await createServices({ settings, clock: opts.clock });
+  const services = await createServices({ settings, clock: opts.clock, logger: opts.logger });
   const app = await buildApp(services);
   await services.admins.add('admin', 'admin-password-1');
   const apiKey = await services.admins.createApiKey('admin', 'tests');

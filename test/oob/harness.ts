@@ -6,21 +6,15 @@
  *   const env = await startOobEnv();          // once per file (slapd, sink, gateway)
  *   const app = await env.app();              // fresh database per test
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { buildApp } from '../../src/api/app.ts';
-import { loadSettings } from '../../src/config/settings.ts';
 import { DeliveryService } from '../../src/delivery/service.ts';
-import { createServices, REDACT, type Services } from '../../src/services.ts';
+import { REDACT, type Services } from '../../src/services.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { HttpGateway, type GatewayAnswer, type GatewayRequest } from '../fixtures/http-gateway.ts';
 import { FIXTURE_ADMIN_DN, FIXTURE_ADMIN_PW, FIXTURE_BASE, startSlapd, type Slapd } from '../fixtures/slapd.ts';
 import { SmtpSink, type ReceivedMail, type SmtpSinkOptions } from '../fixtures/smtp-sink.ts';
-import type { TestApp } from '../helpers/app.ts';
-import { createTestDb } from '../helpers/db.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
 import type { DialectName } from '../../src/store/db.ts';
 
 export const REALM = 'myrealm';
@@ -182,34 +176,8 @@ async function startOobApp(env: OobEnv, opts: AppOptions): Promise<OobApp> {
 }
 
 /** Like test/helpers/app.ts, with a given logger so tests can read the log. */
-async function startApp(clock: FakeClock, logger: pino.Logger, dialect: DialectName): Promise<TestApp> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'otpd-oob-'));
-  const testDb = dialect === 'sqlite' ? undefined : await createTestDb(dialect);
-  const settings = loadSettings({ OTPD_DATA_DIR: dataDir, OTPD_LOG_LEVEL: 'debug', ...(testDb ? { OTPD_DATABASE_URL: testDb.url } : {}) }, dataDir);
-  const services = await createServices({ settings, clock, logger });
-  const app = await buildApp(services);
-  await services.admins.add('admin', 'admin-password-1');
-  const apiKey = await services.admins.createApiKey('admin', 'tests');
-  const post: TestApp['post'] = async (path, form, headers = {}) => {
-    const res = await app.inject({ method: 'POST', url: path, payload: new URLSearchParams(form).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
-    let json: any;
-    try {
-      json = JSON.parse(res.body);
-    } catch {
-      json = undefined;
-    }
-    return { status: res.statusCode, json, body: res.body };
-  };
-  return {
-    app, services, dataDir, apiKey, post,
-    admin: (path, form = {}) => post(path, form, { authorization: `Bearer ${apiKey}` }),
-    close: async () => {
-      await app.close();
-      await services.close();
-      await testDb?.drop().catch(() => undefined);
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
+function startApp(clock: FakeClock, logger: pino.Logger, dialect: DialectName): Promise<TestApp> {
+  return startTestApp({ clock, logger, dialect, env: { OTPD_LOG_LEVEL: 'debug' } });
 }
 
 /** Waits for in-flight work that could still send something, then a little more. */
