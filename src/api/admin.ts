@@ -27,6 +27,41 @@ function countAction(path: string, action: string, run: (ctx: RouteContext, toke
   };
 }
 
+/**
+ * Security B.2 item 24: a changed phone number or e-mail address of an sms/email token is
+ * audited and announced to the old destination, so a hijacked token does not go unnoticed.
+ */
+async function notifyRebinding(ctx: RouteContext, before: Token[]): Promise<void> {
+  const changes: string[] = [];
+  for (const old of before) {
+    const key = old.type === 'sms' ? 'phone' : old.type === 'email' ? 'email_address' : undefined;
+    if (!key || !old.info[key]) continue;
+    const now = await ctx.services.tokens.repository.byId(old.id);
+    if (!now || now.info[key] === old.info[key]) continue;
+    changes.push(`${old.serial}: ${key} changed`);
+    const delivery = ctx.services.delivery;
+    const channel = old.type === 'sms' ? 'sms' : 'email';
+    const text = `The ${channel === 'sms' ? 'phone number' : 'e-mail address'} of your authentication token ${old.serial} was changed by an administrator. If you did not ask for this, contact your help desk.`;
+    try {
+      const limits = await delivery.checkLimits({ channel, to: old.info[key], text, serial: old.serial, client: ctx.client });
+      if (!limits.ok) {
+        ctx.services.logger.warn({ serial: old.serial, reason: limits.reason }, 'rebinding notice not sent');
+        continue;
+      }
+      const at = ctx.services.clock.now();
+      const { id } = await ctx.services.db.kysely.transaction().execute((trx) =>
+        delivery.enqueue(trx, { channel, to: limits.normalizedTo, text, subject: 'Your authentication token was changed', serial: old.serial, client: ctx.client }, {
+          providers: [], idempotencyKey: `rebind:${old.serial}:${at}`, expiresAt: at + 3_600_000,
+        }),
+      );
+      void delivery.dispatchAndWait(id, 0).catch(() => undefined);
+    } catch (e) {
+      ctx.services.logger.warn({ serial: old.serial, err: (e as Error).message }, 'rebinding notice not sent');
+    }
+  }
+  if (changes.length) ctx.audit.actionDetail = `rebinding: ${changes.join('; ')}`;
+}
+
 export function register(api: Api): void {
   defineRoutes(api, [
     {
@@ -145,7 +180,9 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const { tokens } = await ctx.services.tokens.select(ctx.params, scopeOf(ctx));
         auditTokens(ctx, tokens);
-        return ok(await ctx.services.tokens.set(tokens, ctx.params));
+        const result = await ctx.services.tokens.set(tokens, ctx.params);
+        await notifyRebinding(ctx, tokens);
+        return ok(result);
       },
     },
     {

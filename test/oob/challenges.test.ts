@@ -354,4 +354,22 @@ describe('policies', { skip }, () => {
     await app.smsCode();
     assert.equal((await app.check({ user: 'alice', pass: `1234${code}` })).json.result.value, true);
   }));
+
+  test('rebinding (B.2 #24): changing phone or e-mail is audited and announced to the old destination', () => withApp(async (app) => {
+    const mailSerial = await mailFor(app, 'alice', '1234', 'old-address@example.org');
+    const smsSerial = await smsFor(app, 'alice', '1234', '+15550100001');
+    const setMail = await app.t.admin('/admin/set', { serial: mailSerial, email_address: 'new-address@example.org' });
+    assert.deepEqual(setMail.json.result.value, { 'set email_address': 1 });
+    await app.t.admin('/admin/set', { serial: smsSerial, phone: '+15550100002' });
+    await settle(app);
+    const notice = app.mails().find((m) => m.to.includes('old-address@example.org'));
+    assert.ok(notice, 'the old address is told');
+    assert.match(mailBody(notice), new RegExp(`token ${mailSerial} was changed`));
+    assert.ok(!app.mails().some((m) => m.to.includes('new-address@example.org')));
+    const sms = app.sms().find((r) => JSON.stringify(r).includes('15550100001'));
+    assert.ok(sms, 'the old number is told');
+    assert.match(JSON.stringify(sms), /was changed by an administrator/);
+    const audit = await app.services.db.kysely.selectFrom('audit').selectAll().where('action', '=', 'admin/set').execute();
+    assert.ok(audit.some((a) => a.action_detail.includes(`${mailSerial}: email_address changed`)));
+  }));
 });
