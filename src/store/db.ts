@@ -1,4 +1,5 @@
-import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, MysqlDialect, PostgresDialect, sql } from 'kysely';
+import { GroupCommitSqliteDialect } from './sqlite-group.ts';
 import { mkdirSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Database } from './schema.ts';
@@ -44,7 +45,7 @@ async function openSqlite(path: string): Promise<Db> {
   database.pragma('synchronous = FULL');
   const sync = database.pragma('synchronous', { simple: true });
   if (Number(sync) !== 2) throw new Error(`SQLite synchronous is ${sync}, expected 2 (FULL)`);
-  const kysely = new Kysely<Database>({ dialect: new SqliteDialect({ database }) });
+  const kysely = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(database) });
   return { kysely, dialect: 'sqlite', safeUrl: `sqlite:${path}`, close: () => kysely.destroy() };
 }
 

@@ -1,0 +1,73 @@
+// Invariant of the SQLite group-commit driver: a write's promise resolves only when the
+// write is committed (visible to another connection), concurrent writes share a commit,
+// conditional writes keep exactly one winner, a failing statement does not take the others
+// down, and explicit transactions stay isolated and roll back completely.
+import { after, before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { sql } from 'kysely';
+import { openDatabase, type Db } from '../../src/store/db.ts';
+
+let dir: string;
+let db: Db;
+let observer: Database.Database;
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'otpd-group-'));
+  db = await openDatabase(`sqlite:${join(dir, 'g.sqlite')}`);
+  await sql`create table t (id integer primary key, n integer not null, u text unique)`.execute(db.kysely);
+  observer = new Database(join(dir, 'g.sqlite'), { readonly: true });
+});
+after(async () => {
+  observer.close();
+  await db.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+const k = () => db.kysely as any;
+
+test('a write resolves only after its commit; concurrent writes share one', async () => {
+  const seenAtResolve: number[] = [];
+  const writes = Array.from({ length: 50 }, (_, i) =>
+    k().insertInto('t').values({ id: i + 1, n: 0, u: `u${i}` }).execute().then(() => {
+      seenAtResolve.push((observer.prepare('select count(*) as c from t').get() as { c: number }).c);
+    }),
+  );
+  assert.equal((observer.prepare('select count(*) as c from t').get() as { c: number }).c, 0, 'nothing committed before the turn ends');
+  await Promise.all(writes);
+  assert.ok(seenAtResolve.every((c) => c === 50), 'every writer saw all 50 rows committed: one group');
+});
+
+test('conditional writes in one group: exactly one winner', async () => {
+  const results = await Promise.all(Array.from({ length: 20 }, () => k().updateTable('t').set({ n: 1 }).where('id', '=', 1).where('n', '=', 0).executeTakeFirst()));
+  assert.equal(results.filter((r: { numUpdatedRows: bigint }) => r.numUpdatedRows === 1n).length, 1);
+});
+
+test('a failing statement rejects alone; the rest of the group commits', async () => {
+  const [bad, good] = await Promise.allSettled([
+    k().insertInto('t').values({ id: 100, n: 0, u: 'u1' }).execute(),
+    k().insertInto('t').values({ id: 101, n: 0, u: 'fresh' }).execute(),
+  ]);
+  assert.equal(bad.status, 'rejected');
+  assert.equal(good.status, 'fulfilled');
+  assert.ok(observer.prepare('select 1 from t where id = 101').get());
+});
+
+test('explicit transactions are isolated from the group and roll back completely', async () => {
+  await assert.rejects(
+    k().transaction().execute(async (trx: any) => {
+      await trx.insertInto('t').values({ id: 200, n: 0, u: 'tx1' }).execute();
+      const outside = k().insertInto('t').values({ id: 201, n: 0, u: 'outside' }).execute();
+      await trx.insertInto('t').values({ id: 202, n: 0, u: 'tx2' }).execute();
+      void outside;
+      throw new Error('abort');
+    }),
+    /abort/,
+  );
+  await new Promise((r) => setTimeout(r, 20));
+  assert.equal(observer.prepare('select 1 from t where id = 200').get(), undefined);
+  assert.equal(observer.prepare('select 1 from t where id = 202').get(), undefined);
+  assert.ok(observer.prepare('select 1 from t where id = 201').get(), 'the outside write waited and then committed on its own');
+});
