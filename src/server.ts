@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from './api/app.ts';
+import { ADMIN_POLICY_WARNING } from './api/admin.ts';
 import type { Settings } from './config/settings.ts';
 import { createServices, type Services } from './services.ts';
 import { startRadius } from './radius/wire.ts';
@@ -28,6 +29,7 @@ export async function startServer(settings: Settings): Promise<Running> {
   if ((await services.admins.count()) === 0) {
     log.warn('no administrator exists yet: create one with `npx otpd admin add NAME` (or set OTPD_ADMIN_USER and OTPD_ADMIN_PASSWORD)');
   }
+  if (!services.policies.anyPolicy('admin')) log.warn(ADMIN_POLICY_WARNING);
   const app = await buildApp(services);
   const address = await app.listen({ host: settings.host, port: settings.port });
   log.info({ address }, 'otpd listening');

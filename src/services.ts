@@ -4,6 +4,7 @@ import { AdminService } from './admins/service.ts';
 import { AuditWriter } from './audit/writer.ts';
 import { ConfigService } from './config/service.ts';
 import { DeliveryService } from './delivery/service.ts';
+import type { RadiusStats } from './radius/server.ts';
 import type { Settings } from './config/settings.ts';
 import { KeyRing } from './crypto/keyring.ts';
 import { openDatabase, type Db } from './store/db.ts';
@@ -42,6 +43,8 @@ export interface Services {
   policies: PolicyService;
   /** SMS/e-mail providers, outbox and dispatcher (started by `serve` only). */
   delivery: DeliveryService;
+  /** The running RADIUS listener's counters (set by startRadius), for /metrics. */
+  radiusStats?: () => RadiusStats;
   /** Stops timers and closes the database. */
   close(): Promise<void>;
 }

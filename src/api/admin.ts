@@ -4,6 +4,8 @@ import type { Token } from '../tokens/types.ts';
 import { SESSION_COOKIE, clearSessionCookies, newSessionSecrets, setSessionCookies } from './auth.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
 
+export const ADMIN_POLICY_WARNING = 'no admin policy is defined: every administrator may do everything in every realm (see docs/policies.md)';
+
 const scopeOf = (ctx: RouteContext) => ({ realms: ctx.admin?.realms ?? ('*' as const) });
 
 function auditTokens(ctx: RouteContext, tokens: Token[]): void {
@@ -82,7 +84,10 @@ export function register(api: Api): void {
         await ctx.services.admins.createSession(name, cookie, csrf, seconds);
         setSessionCookies(ctx.reply, cookie, csrf, seconds, ctx.request.protocol === 'https');
         ctx.audit.actionDetail = 'admin login';
-        return ok(true, { message: `Login successful for ${name}` });
+        const detail: Record<string, unknown> = { message: `Login successful for ${name}` };
+        // with no admin-scope policy every administrator may do everything: say so
+        if (!ctx.services.policies.anyPolicy('admin')) detail.warning = ADMIN_POLICY_WARNING;
+        return ok(true, detail);
       },
     },
     {

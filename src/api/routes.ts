@@ -4,6 +4,7 @@ import { register as audit } from './audit.ts';
 import { register as delivery } from './delivery.ts';
 import { register as authPages } from './auth-pages.ts';
 import { register as health } from './health.ts';
+import { register as metrics } from './metrics.ts';
 import { register as policy } from './policy.ts';
 import { register as radius } from './radius.ts';
 import { register as system } from './system.ts';
@@ -12,5 +13,5 @@ import { register as validate } from './validate.ts';
 
 /** Every API area; an area adds its `register` here. */
 export async function registerAllRoutes(api: Api): Promise<void> {
-  for (const register of [health, validate, admin, system, policy, users, delivery, audit, authPages, radius]) register(api);
+  for (const register of [health, metrics, validate, admin, system, policy, users, delivery, audit, authPages, radius]) register(api);
 }

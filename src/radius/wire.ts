@@ -61,5 +61,9 @@ export async function startRadius(services: Services): Promise<(() => Promise<vo
   };
   const server = new RadiusServer({ db: services.db, keyring: services.keyring, logger, clock: services.clock, authenticate, watcher: services.watcher });
   await server.listen({ host: settings.radius.host, port: settings.radius.port });
-  return () => server.close();
+  services.radiusStats = () => server.stats();
+  return async () => {
+    services.radiusStats = undefined;
+    await server.close();
+  };
 }

@@ -40,6 +40,7 @@ describe('core API', () => {
     assert.equal(bad.json.detail.message, 'Bad username or password');
     const res = await t.app.inject({ method: 'POST', url: '/admin/login', payload: 'username=admin&password=admin-password-1', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
     assert.equal(res.statusCode, 200);
+    assert.match(JSON.parse(res.body).detail.warning, /no admin policy is defined/);
     const cookies = Object.fromEntries(res.cookies.map((c) => [c.name, c.value]));
     assert.ok(cookies.access_token_cookie && cookies.csrf_access_token);
     const cookieHeader = `access_token_cookie=${cookies.access_token_cookie}; csrf_access_token=${cookies.csrf_access_token}`;

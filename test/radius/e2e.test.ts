@@ -82,4 +82,14 @@ describe('RADIUS end to end with the validation service', { skip: haveBinary('ra
     assert.ok(audit.length >= 3);
     assert.ok(!JSON.stringify(audit).includes('pin000000'));
   });
+
+  test('/metrics counts RADIUS answers and silent drops (admin key required)', async () => {
+    await radclient({ target: `127.0.0.1:${port}`, secret: 'wrong-secret', input: 'User-Name=erin,User-Password=x,Message-Authenticator=0x00', timeoutSeconds: 1, retries: 1 });
+    assert.equal((await fetch(`${running.url}/metrics`)).status, 401);
+    const text = await (await fetch(`${running.url}/metrics`, { headers: { authorization: `Bearer ${key}` } })).text();
+    const accepted = Number(/otpd_radius_requests_total\{result="accepted"\} (\d+)/.exec(text)?.[1]);
+    assert.ok(accepted >= 2, text);
+    assert.match(text, /otpd_radius_dropped_total\{reason="[a-z_]+"\} [1-9]/);
+    assert.match(text, /otpd_delivery_messages_total\{status="accepted"\} \d+/);
+  });
 });
