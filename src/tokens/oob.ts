@@ -270,8 +270,27 @@ export class OutOfBand {
       if ((parseInfo(r.data) as Record<string, unknown>).outbox === outboxId) {
         await this.deps.db.kysely.deleteFrom('challenges').where('id', '=', r.id).execute();
         this.deps.logger.info({ serial }, 'challenge removed: its one-time code could not be delivered');
+        await this.undoUnusedAutoenrollment(serial);
       }
     }
+  }
+
+  /**
+   * An autoenrolled token whose first code finally failed after the wait bound is taken
+   * back, as when the send fails within the bound: never used, no open challenge left.
+   */
+  private async undoUnusedAutoenrollment(serial: string): Promise<void> {
+    const db = this.deps.db.kysely;
+    const token = await db.selectFrom('tokens').select(['id', 'token_info', 'last_auth_success']).where('serial', '=', serial).executeTakeFirst();
+    if (!token || token.last_auth_success !== null || parseInfo(token.token_info).pin_source !== 'store') return;
+    const open = await db.selectFrom('challenges').select('id').where('token_id', '=', token.id).execute();
+    if (open.length > 0) return;
+    await db.deleteFrom('enrollment_claims').where('token_id', '=', token.id).execute();
+    await db.transaction().execute(async (trx) => {
+      await trx.deleteFrom('token_realms').where('token_id', '=', token.id).execute();
+      await trx.deleteFrom('tokens').where('id', '=', token.id).where('last_auth_success', 'is', null).execute();
+    });
+    this.deps.logger.warn({ serial }, 'autoenrollment undone: the one-time code could not be delivered');
   }
 
   /** After the commit: hand the message to the dispatcher and wait up to the bound. */

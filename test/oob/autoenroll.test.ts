@@ -217,6 +217,21 @@ describe('refusals leave nothing behind', { skip }, () => {
     assert.equal((await app.tokensOf('carol')).length, 1);
   }));
 
+  test('a refusal that arrives after the wait bound also takes the autoenrolled token back', () => withApp(async (app) => {
+    await app.policy('ae', 'enrollment', 'autoenrollment=sms');
+    await app.config({ DeliveryWaitMs: '200' });
+    env.gatewayAnswer = () => ({ delayMs: 700, body: 'FAILED: no credit' });
+    const res = await app.check({ user: 'carol', pass: 'carolpw' });
+    assert.equal(res.json.detail?.message, 'sms submitted', 'answered within the bound, send still pending');
+    assert.equal((await app.tokensOf('carol')).length, 1);
+    const deadline = Date.now() + 4000;
+    while ((await app.tokensOf('carol')).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal((await app.tokensOf('carol')).length, 0, 'token removed after the final failure');
+    assert.equal((await app.services.db.kysely.selectFrom('enrollment_claims').selectAll().execute()).length, 0);
+    env.gatewayAnswer = () => ({});
+    assert.equal((await app.check({ user: 'carol', pass: 'carolpw' })).json.detail.message, 'sms submitted', 'the next login enrolls again');
+  }));
+
   test('SMTP server refuses the recipient (550): the token is removed', () => withApp(async (app) => {
     await app.policy('ae', 'enrollment', 'autoenrollment=email');
     env.smtpOptions.rejectRecipient = /^bob@/;
