@@ -109,6 +109,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   });
   services.delivery = new DeliveryService({ db, keyring, config, logger, clock, audit: services.audit });
   await services.delivery.load();
+  await services.delivery.importLegacyProviders();
   services.delivery.watch(watcher);
   wireOutOfBand(services);
   return services;

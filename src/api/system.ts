@@ -5,6 +5,8 @@ import { limitProblem } from '../delivery/settings.ts';
 
 const KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 const CENSORED = '__CENSORED__';
+/** LinOTP's legacy provider keys: setting them imports the provider (DeliveryService.importLegacyProviders). */
+const LEGACY_PROVIDER_KEYS = new Set(['SMSProvider', 'SMSProviderConfig', 'EmailProvider', 'EmailProviderConfig']);
 
 /** Keys whose values are bounded so one request's work stays bounded (security B.2 item 5). */
 const BOUNDS: Record<string, [number, number]> = {
@@ -73,6 +75,7 @@ export function register(api: Api): void {
           await config.set(key, value, p.get('type') ?? '', p.get('description') ?? '');
           out[`setConfig ${key}`] = true;
           ctx.audit.info = key;
+          if (LEGACY_PROVIDER_KEYS.has(key)) await ctx.services.delivery.importLegacyProviders();
           return ok(out);
         }
         const names = p.keys().filter((k) => !k.endsWith('.type') && !k.endsWith('.desc') && k !== 'session' && k !== 'csrf_token');
@@ -90,6 +93,7 @@ export function register(api: Api): void {
           out[type === 'password' ? `setConfig ${key}:${CENSORED}` : `setConfig ${key}:${value}`] = true;
         }
         ctx.audit.info = names.join(',');
+        if (names.some((n) => LEGACY_PROVIDER_KEYS.has(n.replace(/^linotp\./, '')))) await ctx.services.delivery.importLegacyProviders();
         return ok(out);
       },
     },

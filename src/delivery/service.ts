@@ -674,6 +674,37 @@ export class DeliveryService {
     await this.changed();
   }
 
+  /**
+   * LinOTP's legacy provider keys (spec 1.5): `SMSProvider` + `SMSProviderConfig` and
+   * `EmailProvider` + `EmailProviderConfig` become the default provider `imported_default`
+   * of their type when that type has no provider yet, so an existing configuration imports
+   * unchanged. The transport timeout is the config's own `timeout`/`TIMEOUT`, else 5 s:
+   * LinOTP also read `SMSProviderTimeout` / `EmailBlockingTimeout` here, but in otpd those
+   * keep their other meaning (code validity, resend blocking). A legacy config that does
+   * not validate is logged and left alone.
+   */
+  async importLegacyProviders(): Promise<string[]> {
+    const imported: string[] = [];
+    const legacy: [ChannelType, string, string][] = [
+      ['sms', 'SMSProvider', 'SMSProviderConfig'],
+      ['email', 'EmailProvider', 'EmailProviderConfig'],
+    ];
+    for (const [type, classKey, configKey] of legacy) {
+      const className = this.config.has(classKey) ? this.config.get(classKey) : undefined;
+      const configJson = this.config.has(configKey) ? this.config.get(configKey) : undefined;
+      if (!className || !configJson) continue;
+      if ((await this.repo.listProviders()).some((r) => r.type === type)) continue;
+      try {
+        await this.setProvider({ type, name: 'imported_default', className, config: configJson, timeout: '5', isDefault: true });
+        imported.push(type);
+        this.logger.info({ type, className }, 'legacy provider configuration imported as imported_default');
+      } catch (e) {
+        this.logger.error({ type, err: (e as Error).message }, `legacy ${classKey}/${configKey} not imported`);
+      }
+    }
+    return imported;
+  }
+
   async setDefaultProvider(type: string, name: string): Promise<boolean> {
     const ok = await this.repo.setDefaultProvider(checkType(type), name, this.clock.now());
     if (ok) await this.changed();
