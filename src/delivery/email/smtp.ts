@@ -1,9 +1,8 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
 import { Type } from 'typebox';
-import { asBool, asNumber, BoolLike, ConfigValidationError, NumberLike } from '../config.ts';
-import { checkSmtpHost, smtpProbe, smtpSend, splitHostPort, type SmtpSettings } from '../net/smtp.ts';
-import { readConfigFile, serverCertificate } from '../sms/common.ts';
+import { BoolLike, ConfigValidationError, NumberLike } from '../config.ts';
+import { smtpProbe, smtpSend, smtpSettingsFrom } from '../net/smtp.ts';
 import type { OutgoingMessage, Provider, ProviderContext, ProviderModule } from '../types.ts';
 
 /** SMTPEmailProvider config (spec 6.8). */
@@ -75,24 +74,9 @@ export function loadTemplate(template: string, root: string): string {
 }
 
 function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
-  const useSsl = asBool(config.USE_SSL);
-  const startTls = asBool(config.START_TLS);
-  const explicitPort = config.SMTP_PORT === undefined || config.SMTP_PORT === '' ? undefined : asNumber(config.SMTP_PORT, 25);
-  const { host, port } = splitHostPort(String(config.SMTP_SERVER), explicitPort, useSsl, startTls);
-  const tlsOpts = serverCertificate(config.SERVER_CERTIFICATE);
-  const settings: SmtpSettings = {
-    host,
-    port,
-    useSsl,
-    startTls,
-    user: typeof config.SMTP_USER === 'string' && config.SMTP_USER ? config.SMTP_USER : undefined,
-    password: typeof config.SMTP_PASSWORD === 'string' ? config.SMTP_PASSWORD : undefined,
-    ca: tlsOpts.ca,
-    rejectUnauthorized: tlsOpts.rejectUnauthorized,
-    ...(config.CERTFILE ? { clientCert: readConfigFile(String(config.CERTFILE), 'CERTFILE') } : {}),
-    ...(config.KEYFILE ? { clientKey: readConfigFile(String(config.KEYFILE), 'KEYFILE') } : {}),
-  };
-  checkSmtpHost(settings, ctx, 'SMTP_SERVER');
+  const settings = smtpSettingsFrom(config, {
+    server: 'SMTP_SERVER', port: 'SMTP_PORT', ssl: 'USE_SSL', startTls: 'START_TLS', user: 'SMTP_USER', password: 'SMTP_PASSWORD', certFile: 'CERTFILE', keyFile: 'KEYFILE',
+  }, ctx);
   const from = String(config.EMAIL_FROM || 'linotp@example.com');
   const defaultSubject = String(config.EMAIL_SUBJECT || 'Your OTP');
   const template = typeof config.TEMPLATE === 'string' && config.TEMPLATE ? loadTemplate(config.TEMPLATE, ctx.templateRoot) : undefined;

@@ -1,7 +1,8 @@
 import nodemailer from 'nodemailer';
 import type SMTPTransport from 'nodemailer/lib/smtp-transport/index.js';
 import type Mail from 'nodemailer/lib/mailer/index.js';
-import { ConfigValidationError } from '../config.ts';
+import { asBool, asNumber, ConfigValidationError } from '../config.ts';
+import { readConfigFile, serverCertificate } from '../sms/common.ts';
 import type { ProbeResult, ProviderContext, SendResult } from '../types.ts';
 
 /** Connection settings shared by SmtpSMSProvider and SMTPEmailProvider. */
@@ -127,4 +128,46 @@ export async function smtpProbe(settings: SmtpSettings, ctx: ProviderContext, si
   } finally {
     tx.close();
   }
+}
+
+/** Which config keys of a provider class hold the SMTP connection (LinOTP names differ by class). */
+export interface SmtpKeyNames {
+  server: string;
+  port: string;
+  ssl: string;
+  startTls: string;
+  user: string;
+  password: string;
+  certFile: string;
+  keyFile: string;
+}
+
+/**
+ * The SMTP connection of a provider config: host and port (with the SSL/STARTTLS
+ * default ports), TLS trust, client certificate, credentials; the host is checked
+ * against the provider host policy.
+ */
+export function smtpSettingsFrom(config: Record<string, unknown>, keys: SmtpKeyNames, ctx: ProviderContext): SmtpSettings {
+  const useSsl = asBool(config[keys.ssl]);
+  const startTls = asBool(config[keys.startTls]);
+  const rawPort = config[keys.port];
+  const explicitPort = rawPort === undefined || rawPort === '' ? undefined : asNumber(rawPort, 25);
+  const { host, port } = splitHostPort(String(config[keys.server]), explicitPort, useSsl, startTls);
+  const tlsOpts = serverCertificate(config.SERVER_CERTIFICATE);
+  const user = config[keys.user];
+  const password = config[keys.password];
+  const settings: SmtpSettings = {
+    host,
+    port,
+    useSsl,
+    startTls,
+    user: typeof user === 'string' && user ? user : undefined,
+    password: typeof password === 'string' ? password : undefined,
+    ca: tlsOpts.ca,
+    rejectUnauthorized: tlsOpts.rejectUnauthorized,
+    ...(config[keys.certFile] ? { clientCert: readConfigFile(String(config[keys.certFile]), keys.certFile) } : {}),
+    ...(config[keys.keyFile] ? { clientKey: readConfigFile(String(config[keys.keyFile]), keys.keyFile) } : {}),
+  };
+  checkSmtpHost(settings, ctx, keys.server);
+  return settings;
 }

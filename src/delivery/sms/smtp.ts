@@ -1,8 +1,8 @@
 import { Type } from 'typebox';
-import { asBool, asNumber, BoolLike, NumberLike } from '../config.ts';
-import { checkSmtpHost, smtpProbe, smtpSend, splitHostPort, type SmtpSettings } from '../net/smtp.ts';
+import { BoolLike, NumberLike } from '../config.ts';
+import { smtpProbe, smtpSend, smtpSettingsFrom } from '../net/smtp.ts';
 import type { Provider, ProviderContext, ProviderModule } from '../types.ts';
-import { commonSmsKeys, messageText, preparePhone, readConfigFile, serverCertificate } from './common.ts';
+import { commonSmsKeys, messageText, preparePhone } from './common.ts';
 
 /** SmtpSMSProvider config (spec 6.5): SMS through an e-mail-to-SMS gateway. */
 export const smtpSmsSchema = Type.Object(
@@ -27,24 +27,9 @@ export const smtpSmsSchema = Type.Object(
 );
 
 function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
-  const useSsl = asBool(config.use_ssl);
-  const startTls = asBool(config.start_tls);
-  const explicitPort = config.mailserver_port === undefined || config.mailserver_port === '' ? undefined : asNumber(config.mailserver_port, 25);
-  const { host, port } = splitHostPort(String(config.mailserver), explicitPort, useSsl, startTls);
-  const tlsOpts = serverCertificate(config.SERVER_CERTIFICATE);
-  const settings: SmtpSettings = {
-    host,
-    port,
-    useSsl,
-    startTls,
-    user: typeof config.mailuser === 'string' && config.mailuser ? config.mailuser : undefined,
-    password: typeof config.mailpassword === 'string' ? config.mailpassword : undefined,
-    ca: tlsOpts.ca,
-    rejectUnauthorized: tlsOpts.rejectUnauthorized,
-    ...(config.certfile ? { clientCert: readConfigFile(String(config.certfile), 'certfile') } : {}),
-    ...(config.keyfile ? { clientKey: readConfigFile(String(config.keyfile), 'keyfile') } : {}),
-  };
-  checkSmtpHost(settings, ctx, 'mailserver');
+  const settings = smtpSettingsFrom(config, {
+    server: 'mailserver', port: 'mailserver_port', ssl: 'use_ssl', startTls: 'start_tls', user: 'mailuser', password: 'mailpassword', certFile: 'certfile', keyFile: 'keyfile',
+  }, ctx);
   const sender = String(config.mailsender || 'linotp@localhost');
   const to = String(config.mailto);
   const subject = String(config.subject ?? '[LinOTP]');
