@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.ts';
+import type { AuditTable } from '../store/schema.ts';
 import { insertReturningId } from '../store/insert.ts';
 import type { Clock } from '../util/clock.ts';
 
@@ -19,22 +20,8 @@ export interface AuditEvent {
   logLevel?: string;
 }
 
-export interface AuditRow {
-  ts: string;
-  action: string;
-  success: string;
-  serial: string;
-  token_type: string;
-  user: string;
-  realm: string;
-  administrator: string;
-  action_detail: string;
-  info: string;
-  server: string;
-  client: string;
-  log_level: string;
-  clearance_level: number;
-}
+/** An audit row as hashed: every column but the id and the chain fields. */
+export type AuditRow = Omit<AuditTable, 'id' | 'prev_hash' | 'hash'>;
 
 const MAX = 511;
 const clip = (s: string | undefined) => {

@@ -1,5 +1,5 @@
 import { findCounter } from '../otp/hotp.ts';
-import { hashlibFrom, otpauthUri, otplenFrom, seedFrom } from './seed.ts';
+import { oathBasics, otpauthUri } from './seed.ts';
 import { registerTokenType } from './registry.ts';
 import type { TokenType } from './types.ts';
 
@@ -10,9 +10,7 @@ export const hmacToken: TokenType = {
   mode: 'authenticate',
   hasOtp: true,
   init(params, defaults, genkey) {
-    const hashlib = hashlibFrom(params, defaults);
-    const otplen = otplenFrom(params, defaults);
-    const secret = seedFrom(params, genkey, hashlib);
+    const { hashlib, otplen, secret } = oathBasics(params, defaults, genkey);
     return {
       secret, otplen, hashlib, info: { hashlib },
       enrollmentUrl: (serial, label) => otpauthUri('hotp', label || serial, secret, { digits: otplen, hashlib, counter: 0 }),

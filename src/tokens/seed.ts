@@ -37,6 +37,12 @@ export function otplenFrom(params: ParamReader, defaults: InitDefaults): number 
   return n;
 }
 
+/** What every OATH token (HOTP, TOTP) reads at init: hash, length and seed. */
+export function oathBasics(params: ParamReader, defaults: InitDefaults, genkey: boolean): { hashlib: HashName; otplen: number; secret: Buffer } {
+  const hashlib = hashlibFrom(params, defaults);
+  return { hashlib, otplen: otplenFrom(params, defaults), secret: seedFrom(params, genkey, hashlib) };
+}
+
 const base32Alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
 export function base32(data: Buffer): string {
   let bits = 0;

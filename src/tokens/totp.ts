@@ -1,7 +1,7 @@
 import { LIMITS } from '../config/defaults.ts';
 import { badParameter } from '../errors.ts';
 import { equalOtp, hotp, totpStep } from '../otp/hotp.ts';
-import { hashlibFrom, otpauthUri, otplenFrom, seedFrom } from './seed.ts';
+import { oathBasics, otpauthUri } from './seed.ts';
 import { registerTokenType } from './registry.ts';
 import type { TokenType } from './types.ts';
 
@@ -15,9 +15,7 @@ export const totpToken: TokenType = {
   mode: 'authenticate',
   hasOtp: true,
   init(params, defaults, genkey) {
-    const hashlib = hashlibFrom(params, defaults);
-    const otplen = otplenFrom(params, defaults);
-    const secret = seedFrom(params, genkey, hashlib);
+    const { hashlib, otplen, secret } = oathBasics(params, defaults, genkey);
     const step = Number(params.get('timeStep') ?? defaults.totpStepSeconds);
     if (![30, 60].includes(step)) throw badParameter('timeStep', 'must be 30 or 60');
     const window = Number(params.get('timeWindow') ?? defaults.totpWindowSteps);
