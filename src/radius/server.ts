@@ -225,8 +225,10 @@ export class RadiusServer {
     }
     const userName = findAttribute(frame, Attr.UserName);
     const hidden = findAttribute(frame, Attr.UserPassword);
-    if (!userName || !hidden) return reject(hidden ? undefined : 'only PAP (User-Password) is supported');
-    const password = decryptUserPassword(hidden.value, client.secret, frame.authenticator);
+    // An answer to a challenge may come without User-Password: that is an empty answer (resend).
+    const emptyAnswer = !hidden && findAttribute(frame, Attr.State) !== undefined;
+    if (!userName || (!hidden && !emptyAnswer)) return reject(hidden || emptyAnswer ? undefined : 'only PAP (User-Password) is supported');
+    const password = hidden ? decryptUserPassword(hidden.value, client.secret, frame.authenticator) : Buffer.alloc(0);
     if (!password) return this.drop('malformed', 'User-Password length');
     const user = utf8(userName.value);
     const passwordText = utf8(password);

@@ -50,9 +50,10 @@ export async function startRadius(services: Services): Promise<(() => Promise<vo
   if (settings.radius.port === undefined) return undefined;
   await syncConfiguredClients(settings.radius.clients, { db: services.db, keyring: services.keyring, logger, clock: services.clock });
   const authenticate = async (r: RadiusAuthRequest): Promise<RadiusAuthResult> => {
-    const out = await services.validation.check({
-      user: r.user, realm: r.realm || undefined, pass: r.password, transactionId: r.transactionId, client: r.client, entry: 'radius',
-    });
+    // An empty answer to a challenge asks for the code again (within the blocking rules).
+    const out = r.transactionId !== undefined && r.password === ''
+      ? await services.validation.resend({ user: r.user, realm: r.realm || undefined, transactionId: r.transactionId, client: r.client })
+      : await services.validation.check({ user: r.user, realm: r.realm || undefined, pass: r.password, transactionId: r.transactionId, client: r.client, entry: 'radius' });
     await services.audit.write({
       action: 'radius/access-request', success: out.ok, user: out.audit.user, realm: out.audit.realm, serial: out.audit.serial,
       tokenType: out.audit.tokenType, actionDetail: out.audit.actionDetail, info: out.audit.info ?? `nas ${r.clientName}`, client: r.client,

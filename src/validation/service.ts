@@ -182,6 +182,40 @@ export class ValidationService {
     return withBase(await this.checkTokens(tokens, user, subject, req, req.pass, now));
   }
 
+  /**
+   * An empty answer to an out-of-band challenge (RADIUS): asks the token's handler again
+   * for the same user, which resends outside the blocking window and reuses the open
+   * challenge inside it. Only open, unexpired challenges of this user count; the first
+   * factor was checked when the challenge was created.
+   */
+  async resend(req: { user: string; realm?: string; transactionId: string; client: string }): Promise<CheckOutcome> {
+    try {
+      const users = this.users();
+      if (!users) return fail('User not found');
+      const { login, realm } = users.splitUser(req.user, req.realm);
+      const user = await users.findUser(login, realm);
+      if (!user) return fail('User not found', { audit: { user: login, realm, actionDetail: 'User not found' } });
+      const now = this.clock.now();
+      const subjectKey = `${user.login}@${user.realm}`;
+      const subject: PolicySubject = { login: user.login, realm: user.realm, resolver: user.resolver, client: req.client, userInfo: user.info };
+      const open = (await this.challenges.byTransaction(req.transactionId.split('.')[0])).filter((c) => c.status === 'open' && c.expiresAt > now && c.subject === subjectKey);
+      const created: ChallengeInfo[] = [];
+      for (const c of open) {
+        const token = await this.tokens.repository.byId(c.tokenId);
+        const handler = token && this.challengeHandlers.get(token.type);
+        if (!token || !handler || !token.active || token.failCount >= token.maxFail) continue;
+        const res = await handler.create({ token, user, subject, request: { user: req.user, client: req.client, entry: 'radius' }, now });
+        if (res.ok) created.push(res.challenge);
+      }
+      const audit = { user: user.login, realm: user.realm, ...serialsOf(created.map((c) => ({ serial: c.serial, type: c.tokenType }))) };
+      if (created.length === 0) return fail('no open challenge to resend', { user, audit: { ...audit, actionDetail: 'no open challenge to resend' } });
+      return { ok: false, challenges: created, user, audit: { ...audit, actionDetail: 'challenge resent' } };
+    } catch (e) {
+      if (e instanceof UserStoreUnavailableError) return fail('user store unavailable', { audit: { actionDetail: 'user store unavailable', info: e.message } });
+      throw e;
+    }
+  }
+
   /** spec 2.1 step 5: autoenrollment, PassOnUserNoToken, passthru, passOnNoToken. */
   private async noToken(user: DirectoryUser, subject: PolicySubject, req: CheckRequest): Promise<CheckOutcome> {
     const policies = this.policies();

@@ -14,6 +14,7 @@ import { startServer, type Running } from '../../src/server.ts';
 import { freePort } from '../fixtures/slapd.ts';
 import { haveBinary } from '../helpers/require.ts';
 import { radclient } from './helpers.ts';
+import { SmtpSink } from '../fixtures/smtp-sink.ts';
 
 const KEY = '3132333435363738393031323334353637383930';
 const seed = Buffer.from(KEY, 'hex');
@@ -25,6 +26,7 @@ describe('RADIUS end to end with the validation service', { skip: haveBinary('ra
   let port: number;
   let key: string;
   let counter = 0;
+  let smtp: SmtpSink;
   const admin = async (path: string, form: Record<string, string>) =>
     (await (await fetch(`${running.url}${path}`, { method: 'POST', body: new URLSearchParams(form), headers: { authorization: `Bearer ${key}` } })).json()) as any;
   const rad = (input: string) => radclient({ target: `127.0.0.1:${port}`, secret: SECRET, input: `${input},Message-Authenticator=0x00` });
@@ -33,7 +35,12 @@ describe('RADIUS end to end with the validation service', { skip: haveBinary('ra
     dir = mkdtempSync(join(tmpdir(), 'otpd-rad-e2e-'));
     port = await freePort();
     const hash = execFileSync('openssl', ['passwd', '-6', 'ErinPw1'], { encoding: 'utf8' }).trim();
-    writeFileSync(join(dir, 'users'), `erin:${hash}:2001:2001:Erin Eck,,+4930999,,erin@example.org:/home/erin:/bin/sh\n`);
+    const frankHash = execFileSync('openssl', ['passwd', '-6', 'FrankPw1'], { encoding: 'utf8' }).trim();
+    writeFileSync(join(dir, 'users'), [
+      `erin:${hash}:2001:2001:Erin Eck,,+4930999,,erin@example.org:/home/erin:/bin/sh`,
+      `frank:${frankHash}:2002:2002:Frank Falk,,,,frank@example.org:/home/frank:/bin/sh`,
+    ].join('\n') + '\n');
+    smtp = await new SmtpSink({}).start();
     writeFileSync(join(dir, 'otpd.json'), JSON.stringify({ radius: { port, clients: [{ name: 'local', address: '127.0.0.1', secret: SECRET, realm: 'corp' }] } }));
     running = await startServer(loadSettings({ OTPD_DATA_DIR: join(dir, 'data'), OTPD_PORT: '0', OTPD_LOG_LEVEL: 'silent' }, dir));
     await running.services.admins.add('admin', 'admin-password-1');
@@ -45,6 +52,7 @@ describe('RADIUS end to end with the validation service', { skip: haveBinary('ra
   });
   after(async () => {
     await running?.stop();
+    await smtp?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
@@ -91,5 +99,36 @@ describe('RADIUS end to end with the validation service', { skip: haveBinary('ra
     assert.ok(accepted >= 2, text);
     assert.match(text, /otpd_radius_dropped_total\{reason="[a-z_]+"\} [1-9]/);
     assert.match(text, /otpd_delivery_messages_total\{status="accepted"\} \d+/);
+  });
+
+  test('autoenrollment over RADIUS: password → Access-Challenge, empty answer → resend rules, code + State → Accept', async () => {
+    const codeOf = (i: number) => /(\d{6,})\s*$/.exec(smtp.mails[i].raw)![1];
+    const waitMails = async (n: number) => {
+      const deadline = Date.now() + 5000;
+      while (smtp.mails.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      assert.equal(smtp.mails.length, n);
+    };
+    assert.equal((await admin('/system/setProvider', { type: 'email', name: 'mail', class: 'SMTPEmailProvider', timeout: '5', default: 'true', config: JSON.stringify({ SMTP_SERVER: '127.0.0.1', SMTP_PORT: smtp.port, EMAIL_FROM: 'otpd@example.org' }) })).result.value, true);
+    assert.equal((await admin('/system/setPolicy', { name: 'ae', scope: 'enrollment', action: 'autoenrollment=email', realm: '*', user: '*', client: '*' })).result.status, true);
+    const first = await rad('User-Name=frank,User-Password=FrankPw1');
+    assert.equal(first.reply, 'Access-Challenge', first.output);
+    assert.equal(first.attributes['Reply-Message'], 'e-mail sent successfully');
+    await waitMails(1);
+    assert.deepEqual(smtp.mails[0].to, ['frank@example.org']);
+    // empty answer inside the blocking window: same code, nothing sent
+    const again = await rad(`User-Name=frank,User-Password="",State=${first.attributes.State}`);
+    assert.equal(again.reply, 'Access-Challenge', again.output);
+    assert.equal(again.attributes['Reply-Message'], 'e-mail with otp already submitted');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(smtp.mails.length, 1);
+    // outside the blocking window: a new code is sent
+    await admin('/system/setConfig', { key: 'EmailBlockingTimeout', value: '0' });
+    const resent = await rad(`User-Name=frank,User-Password="",State=${again.attributes.State}`);
+    assert.equal(resent.reply, 'Access-Challenge', resent.output);
+    await waitMails(2);
+    const ok = await rad(`User-Name=frank,User-Password=${codeOf(1)},State=${resent.attributes.State}`);
+    assert.equal(ok.reply, 'Access-Accept', ok.output);
+    const tokens = await running.services.tokens.repository.find({});
+    assert.ok(tokens.some((t) => t.type === 'email' && t.description === 'auto enrolled for frank@corp'));
   });
 });
