@@ -89,7 +89,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const services = {} as Services & { keyCreated: boolean };
   const users = (): UserPort | undefined => services.users;
   const policies = () => services.policies ?? noPolicies;
-  const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, logger, users, policies);
+  const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, users, policies);
   const challenges = new ChallengeRepository(db);
   Object.assign(services, {
     settings, db, keyring, config, logger, clock, watcher, keyCreated: created,

@@ -56,7 +56,7 @@ function readValue(raw: string, line: number): string {
   return body
     .split(',')
     .map((s) => s.trim())
-    .filter((s, i, all) => s !== '' || all.length === 1)
+    .filter((s, _i, all) => s !== '' || all.length === 1)
     .join(', ');
 }
 

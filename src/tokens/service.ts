@@ -1,16 +1,15 @@
 import QRCode from 'qrcode';
-import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
 import { LIMITS } from '../config/defaults.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { randomHex } from '../crypto/random.ts';
-import { ErrorCodes, OtpdError, badParameter, missingParameter } from '../errors.ts';
+import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
 import type { HashName } from '../otp/hotp.ts';
 import { findCounter } from '../otp/hotp.ts';
 import type { Clock } from '../util/clock.ts';
 import type { DirectoryUser, PolicyPort, UserPort } from '../validation/ports.ts';
 import { requireTokenType } from './registry.ts';
-import type { TokenFilter, TokenRepository } from './repository.ts';
+import type { TokenRepository } from './repository.ts';
 import type { ParamReader, Token, TokenDraft } from './types.ts';
 
 export interface AdminScope {
@@ -64,7 +63,6 @@ export class TokenService {
     private readonly keyring: KeyRing,
     private readonly config: ConfigService,
     private readonly clock: Clock,
-    private readonly logger: Logger,
     private readonly users: () => UserPort | undefined,
     private readonly policies: () => PolicyPort,
   ) {}
@@ -345,4 +343,3 @@ export class TokenService {
   }
 }
 
-export { missingParameter };

@@ -7,7 +7,7 @@ import type { Db } from '../store/db.ts';
 import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { resolverType, resolverTypeOfSpec } from './registry.ts';
-import { CENSORED, type DirectoryUser, type ResolverType, type StoreHealth, type StoreUser, type UserInfo, type UserSearch, type UserStore } from './types.ts';
+import { CENSORED, type DirectoryUser, type ResolverType, type StoreHealth, type StoreUser, type UserSearch, type UserStore } from './types.ts';
 
 export type { DirectoryUser, UserInfo } from './types.ts';
 

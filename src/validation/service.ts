@@ -290,7 +290,7 @@ export class ValidationService {
     };
 
     const classified: Classified[] = [];
-    for (const t of reserved) classified.push(await this.classify(t, user, subject, req, pass, tid, now, mode, pinOk));
+    for (const t of reserved) classified.push(await this.classify(t, user, subject, pass, tid, now, mode, pinOk));
 
     const valid = classified.filter((c): c is Extract<Classified, { kind: 'valid' }> => c.kind === 'valid');
     const involved = reserved.map((t) => t.id);
@@ -341,7 +341,7 @@ export class ValidationService {
   }
 
   private async classify(
-    t: Token, user: DirectoryUser | null, subject: PolicySubject, req: CheckRequest, pass: string, tid: string | undefined,
+    t: Token, user: DirectoryUser | null, subject: PolicySubject, pass: string, tid: string | undefined,
     now: number, mode: 0 | 1 | 2 | 3, pinOk: (t: Token, pin: string) => Promise<boolean>,
   ): Promise<Classified> {
     const type = tokenType(t.type)!;
