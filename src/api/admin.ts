@@ -1,5 +1,6 @@
 import { ErrorCodes, OtpdError } from '../errors.ts';
 import { tokenDict } from '../tokens/service.ts';
+import { canonicalType } from '../tokens/registry.ts';
 import type { Token } from '../tokens/types.ts';
 import { SESSION_COOKIE, clearSessionCookies, newSessionSecrets, setSessionCookies } from './auth.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
@@ -104,7 +105,7 @@ export function register(api: Api): void {
       methods: ['POST'],
       policy: { scope: 'admin', action: 'init' },
       handler: async (ctx) => {
-        const type = (ctx.params.get('type') ?? 'hmac').toLowerCase();
+        const type = canonicalType(ctx.params.get('type') ?? 'hmac');
         const policies = ctx.services.policies;
         if (policies && policies.anyPolicy('admin')) {
           const d = policies.adminAllowed(ctx.admin!.name, 'admin', `init${type.toUpperCase()}`);

@@ -8,8 +8,17 @@ export function registerTokenType(t: TokenType): void {
   registry.set(t.type, t);
 }
 
+/** Other names clients use for a type: HOTP is LinOTP's `hmac`. */
+const ALIASES: Record<string, string> = { hotp: 'hmac' };
+
+/** The canonical type name (`HOTP` → `hmac`), lower case. */
+export function canonicalType(type: string): string {
+  const t = type.toLowerCase();
+  return ALIASES[t] ?? t;
+}
+
 export function tokenType(type: string): TokenType | undefined {
-  return registry.get(type.toLowerCase());
+  return registry.get(canonicalType(type));
 }
 
 export function requireTokenType(type: string): TokenType {

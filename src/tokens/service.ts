@@ -8,7 +8,7 @@ import type { HashName } from '../otp/hotp.ts';
 import { findCounter } from '../otp/hotp.ts';
 import type { Clock } from '../util/clock.ts';
 import type { DirectoryUser, PolicyPort, UserPort } from '../validation/ports.ts';
-import { requireTokenType } from './registry.ts';
+import { canonicalType, requireTokenType } from './registry.ts';
 import type { TokenRepository } from './repository.ts';
 import type { ParamReader, Token, TokenDraft } from './types.ts';
 
@@ -115,7 +115,7 @@ export class TokenService {
   }
 
   async init(params: ParamReader & { list?(k: string): string[] }, scope: AdminScope, draftOverride?: TokenDraft): Promise<InitResult> {
-    const typeName = (params.get('type') ?? 'hmac').toLowerCase();
+    const typeName = canonicalType(params.get('type') ?? 'hmac');
     const type = requireTokenType(typeName);
     const genkey = ['1', 'true'].includes((params.get('genkey') ?? '').toLowerCase());
     const draft = draftOverride ?? type.init(params, this.defaults(), genkey || !params.has('otpkey'));

@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
 import { isTrue } from '../config/defaults.ts';
 import { OtpdError, UserStoreUnavailableError } from '../errors.ts';
-import { tokenType } from '../tokens/registry.ts';
+import { canonicalType, tokenType } from '../tokens/registry.ts';
 import type { TokenService } from '../tokens/service.ts';
 import type { Token } from '../tokens/types.ts';
 import type { Clock } from '../util/clock.ts';
@@ -161,7 +161,7 @@ export class ValidationService {
     } else {
       return withBase(fail('Missing parameter: user or serial'));
     }
-    if (req.tokenType) tokens = tokens.filter((t) => t.type === req.tokenType!.toLowerCase());
+    if (req.tokenType) tokens = tokens.filter((t) => t.type === canonicalType(req.tokenType!));
 
     if (tokens.length === 0) {
       if (!user) return withBase(fail('no token found'));

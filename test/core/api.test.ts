@@ -65,6 +65,9 @@ describe('core API', () => {
     const tok = show.json.result.value.data[0];
     assert.equal(tok['LinOtp.TokenType'], 'TOTP');
     assert.equal(tok['LinOtp.TokenInfo'], '{\n"hashlib": "sha1",\n"timeStep": "30",\n"timeWindow": "1",\n"timeShift": "0"\n}');
+    const alias = await t.admin('/admin/init', { type: 'HOTP', serial: 'ALIAS1', otpkey: KEY });
+    assert.equal(alias.json.result.value, true);
+    assert.equal((await t.admin('/admin/show', { serial: 'ALIAS1' })).json.result.value.data[0]['LinOtp.TokenType'], 'HMAC');
     const both = await t.admin('/admin/init', { type: 'hmac', genkey: '1', otpkey: KEY });
     assert.equal(both.json.result.error.code, 344);
   });
