@@ -1,8 +1,10 @@
 import { isTrue } from '../config/defaults.ts';
+import { ErrorCodes, OtpdError } from '../errors.ts';
+import { errorEnvelope } from './envelope.ts';
 import type { Services } from '../services.ts';
 import { ValidationService, type CheckOutcome, type CheckRequest } from '../validation/service.ts';
 import type { Params } from './params.ts';
-import { defineRoutes, ok, text, type Api, type RouteContext } from './route.ts';
+import { defineRoutes, ok, text, type Api, type RouteContext, type RouteResult } from './route.ts';
 
 function request(ctx: RouteContext, entry: CheckRequest['entry']): CheckRequest {
   const p = ctx.params;
@@ -48,9 +50,16 @@ function detailFor(services: Services, ctx: RouteContext, out: CheckOutcome): Re
   return undefined;
 }
 
+/**
+ * A user store that cannot be asked is an error in the envelope (code 2004), so a RADIUS
+ * module or portal can tell an outage from a wrong password; the details stay in the log.
+ */
+const storeUnavailable = () => new OtpdError(ErrorCodes.userStoreUnavailable, 'user store unavailable');
+
 async function validateCheck(ctx: RouteContext, entry: CheckRequest['entry']): Promise<CheckOutcome> {
   const out = await ctx.services.validation.check(request(ctx, entry));
   recordAudit(ctx, out);
+  if (out.unavailable) throw storeUnavailable();
   return out;
 }
 
@@ -62,8 +71,8 @@ export function register(api: Api): void {
         const out = await validateCheck(ctx, 'check');
         return ok(out.ok, detailFor(ctx.services, ctx, out));
       },
-      // spec 0: internal failures answer status true, value false
-      onError: () => ok(false),
+      // spec 0: internal failures answer status true, value false; a store outage is an error
+      onError: (err) => (err.code === ErrorCodes.userStoreUnavailable ? errorResult(err, 0) : ok(false)),
     },
     {
       path: '/validate/simplecheck',
@@ -85,7 +94,7 @@ export function register(api: Api): void {
         }
         return ok({ auth: out.ok, attributes }, detailFor(ctx.services, ctx, out));
       },
-      onError: () => ok({ auth: false, attributes: {} }),
+      onError: (err) => (err.code === ErrorCodes.userStoreUnavailable ? errorResult(err, 0) : ok({ auth: false, attributes: {} })),
     },
     {
       path: '/validate/check_s',
@@ -122,6 +131,10 @@ export function register(api: Api): void {
       },
     },
   ]);
+}
+
+function errorResult(err: OtpdError, id: number): RouteResult {
+  return { kind: 'raw', body: errorEnvelope(err, id) };
 }
 
 function splitSubject(subject: string): [string, string] {

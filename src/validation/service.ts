@@ -47,6 +47,8 @@ export interface CheckOutcome {
   user?: DirectoryUser | null;
   /** Details for `detail_on_fail` / autoenrollment errors. */
   error?: string;
+  /** A user store could not be asked: the answer is an error, never "authenticated". */
+  unavailable?: boolean;
 }
 
 /** What a challenge-capable token type (sms, email) plugs in: creating and answering challenges. */
@@ -113,7 +115,7 @@ export class ValidationService {
     } catch (e) {
       if (e instanceof UserStoreUnavailableError) {
         this.logger.warn({ err: e.message }, 'validation failed: user store unavailable');
-        return fail('user store unavailable', { audit: { actionDetail: 'user store unavailable', info: e.message, user: req.user, realm: req.realm } });
+        return fail('user store unavailable', { unavailable: true, audit: { actionDetail: 'user store unavailable', info: e.message, user: req.user, realm: req.realm } });
       }
       if (e instanceof OtpdError) return fail(e.message, { error: e.message, audit: { actionDetail: e.message, user: req.user, realm: req.realm } });
       this.logger.error({ err: (e as Error).message }, 'validation failed');
@@ -211,7 +213,7 @@ export class ValidationService {
       if (created.length === 0) return fail('no open challenge to resend', { user, audit: { ...audit, actionDetail: 'no open challenge to resend' } });
       return { ok: false, challenges: created, user, audit: { ...audit, actionDetail: 'challenge resent' } };
     } catch (e) {
-      if (e instanceof UserStoreUnavailableError) return fail('user store unavailable', { audit: { actionDetail: 'user store unavailable', info: e.message } });
+      if (e instanceof UserStoreUnavailableError) return fail('user store unavailable', { unavailable: true, audit: { actionDetail: 'user store unavailable', info: e.message } });
       throw e;
     }
   }
