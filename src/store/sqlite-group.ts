@@ -14,7 +14,9 @@ import {
  *
  * SQLite has one connection here, and better-sqlite3 runs each statement synchronously, so
  * statements never interleave; conditional writes (`UPDATE … WHERE counter <= ?`) keep
- * their meaning inside a group.
+ * their meaning inside a group. A read on this connection sees the open group's writes a
+ * moment before their COMMIT (one event-loop turn); whoever wrote them answers only after
+ * it. Should a COMMIT fail, every write of the group fails with it.
  */
 export class GroupCommitSqliteDialect implements Dialect {
   constructor(private readonly database: BetterSqlite3.Database) {}

@@ -262,7 +262,9 @@ describe('SMPP delivery receipts update the delivery log', () => {
     const r = await f.svc.dispatchAndWait(id, 3000);
     assert.deepEqual(r, { status: 'accepted', provider: 'smsc' });
     const deadline = Date.now() + 3000;
-    while ((await f.svc.repo.getOutbox(id))!.status !== 'delivered' && Date.now() < deadline) await new Promise((res) => setTimeout(res, 25));
+    // the outcome event follows the durable write (SQLite group commit: a read on the same
+    // connection may see the row a moment before its commit has finished)
+    while (((await f.svc.repo.getOutbox(id))!.status !== 'delivered' || outcomes.length < 2) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 25));
     const e = (await f.svc.deliveryLog({})).entries[0]!;
     assert.equal(e.status, 'delivered');
     assert.equal(e.providerMessageId, smsc.submitted[0]!.messageId);
