@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { Type } from 'typebox';
-import type { OutgoingMessage } from '../types.ts';
+import type { OutgoingMessage, ProviderContext } from '../types.ts';
 import { asBool, BoolLike, ConfigValidationError, NumberLike } from '../config.ts';
 
 /** Keys every SMS provider accepts (spec 6.2), plus the config-level timeout LinOTP passes in. */
@@ -57,4 +57,18 @@ export function compileRegex(pattern: unknown, key: string): RegExp | undefined 
   } catch (e) {
     throw new ConfigValidationError([`config.${key}: invalid regular expression: ${(e as Error).message}`]);
   }
+}
+
+/** A provider's gateway URL: parsed, http(s) only, host allowed by the provider host policy. */
+export function gatewayUrl(raw: string, ctx: ProviderContext): URL {
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigValidationError(['config.URL: not a valid URL']);
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigValidationError(['config.URL: only http and https are allowed']);
+  const refusal = ctx.hosts.refuse(parsed.hostname);
+  if (refusal) throw new ConfigValidationError([`config.URL: ${refusal}`]);
+  return parsed;
 }

@@ -1,9 +1,9 @@
 import { createConnection } from 'node:net';
 import { Type } from 'typebox';
-import { asStringMap, BoolLike, ConfigValidationError, StringMap } from '../config.ts';
+import { asStringMap, BoolLike, StringMap } from '../config.ts';
 import { classifyHttpError, httpRequest, type HttpResponse } from '../net/http-client.ts';
 import type { Provider, ProviderContext, ProviderModule, ProbeResult, SendResult } from '../types.ts';
-import { commonSmsKeys, compileRegex, messageText, preparePhone, serverCertificate } from './common.ts';
+import { commonSmsKeys, compileRegex, gatewayUrl, messageText, preparePhone, serverCertificate } from './common.ts';
 
 /** HttpSMSProvider config (spec 6.3): LinOTP's keys, unchanged. */
 export const httpSmsSchema = Type.Object(
@@ -52,15 +52,7 @@ export function isTransientStatus(status: number): boolean {
 
 function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
   const url = String(config.URL);
-  let parsedUrl: URL;
-  try {
-    parsedUrl = new URL(url);
-  } catch {
-    throw new ConfigValidationError(['config.URL: not a valid URL']);
-  }
-  if (parsedUrl.protocol !== 'http:' && parsedUrl.protocol !== 'https:') throw new ConfigValidationError(['config.URL: only http and https are allowed']);
-  const hostRefusal = ctx.hosts.refuse(parsedUrl.hostname);
-  if (hostRefusal) throw new ConfigValidationError([`config.URL: ${hostRefusal}`]);
+  const parsedUrl = gatewayUrl(url, ctx);
   const method = String(config.HTTP_Method ?? 'POST').toUpperCase() as 'GET' | 'POST';
   const phoneKey = String(config.SMS_PHONENUMBER_KEY ?? 'phone');
   const textKey = String(config.SMS_TEXT_KEY ?? 'sms');

@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { asStringMap, ConfigValidationError, NumberLike, StringMap } from '../config.ts';
 import { classifyHttpError, httpRequest } from '../net/http-client.ts';
 import type { Provider, ProviderContext, ProviderModule, SendResult } from '../types.ts';
-import { commonSmsKeys, messageText, preparePhone, readConfigFile, serverCertificate } from './common.ts';
+import { commonSmsKeys, gatewayUrl, messageText, preparePhone, readConfigFile, serverCertificate } from './common.ts';
 import { isTransientStatus, tcpProbe } from './http.ts';
 
 /** RestSMSProvider config (spec 6.4). */
@@ -75,15 +75,7 @@ export function buildPayload(template: Record<string, unknown>, textPath: PathPa
 
 function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
   const url = String(config.URL).split(',')[0]!.trim();
-  let parsedUrl: URL;
-  try {
-    parsedUrl = new URL(url);
-  } catch {
-    throw new ConfigValidationError(['config.URL: not a valid URL']);
-  }
-  if (parsedUrl.protocol !== 'http:' && parsedUrl.protocol !== 'https:') throw new ConfigValidationError(['config.URL: only http and https are allowed']);
-  const refusal = ctx.hosts.refuse(parsedUrl.hostname);
-  if (refusal) throw new ConfigValidationError([`config.URL: ${refusal}`]);
+  const parsedUrl = gatewayUrl(url, ctx);
   let template: Record<string, unknown>;
   if (typeof config.PAYLOAD === 'string') {
     try {
