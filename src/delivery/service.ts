@@ -287,31 +287,14 @@ export class DeliveryService {
     this.logger.warn({ channel: msg.channel, to: masked, user: msg.user, realm: msg.realm, client: msg.client, kind }, `message refused: ${reason}`);
     const now = this.clock.now();
     try {
-      await this.repo.insertLogOnly({
+      await this.repo.insertLogOnly(newOutboxRow(msg, now, {
         idempotency_key: `refused:${randomHex(12)}`,
-        channel: msg.channel,
         destination_masked: masked,
-        destination_hash: '',
-        payload_enc: '',
-        providers: '[]',
-        refused: '[]',
         status: 'refused',
-        attempts: 0,
-        next_attempt_at: now,
-        lease_owner: '',
-        lease_until: 0,
-        provider: '',
-        provider_message_id: '',
         error: reason.slice(0, 512),
-        user_name: (msg.user ?? '').slice(0, 255),
-        realm: (msg.realm ?? '').slice(0, 255),
-        serial: (msg.serial ?? '').slice(0, 255),
-        client: (msg.client ?? '').slice(0, 64),
-        created_at: now,
-        updated_at: now,
         expires_at: now,
         finished_at: now,
-      });
+      }));
       await this.audit?.write({ action: 'delivery/refused', success: false, serial: msg.serial, user: msg.user, realm: msg.realm, client: msg.client, info: `${msg.channel} to ${masked}: ${reason}` });
     } catch (e) {
       this.logger.error({ err: (e as Error).message }, 'refusal not recorded');
@@ -331,31 +314,15 @@ export class DeliveryService {
     if (!opts.idempotencyKey || opts.idempotencyKey.length > 255) throw new OtpdError(ErrorCodes.parameter, 'idempotency key must be 1-255 characters');
     const providers = opts.providers.map((p) => p.trim()).filter(Boolean);
     const now = this.clock.now();
-    const id = await this.repo.enqueue(trx, {
+    const id = await this.repo.enqueue(trx, newOutboxRow(msg, now, {
       idempotency_key: opts.idempotencyKey,
-      channel: msg.channel,
       destination_masked: maskDestination(msg.channel, msg.to),
       destination_hash: this.keyring.hash('delivery-destination', msg.to.trim().toLowerCase()).slice(0, 64),
       payload_enc: this.keyring.encrypt('config', JSON.stringify(msg)),
       providers: JSON.stringify(providers).slice(0, 1024),
-      refused: '[]',
       status: 'queued',
-      attempts: 0,
-      next_attempt_at: now,
-      lease_owner: '',
-      lease_until: 0,
-      provider: '',
-      provider_message_id: '',
-      error: '',
-      user_name: (msg.user ?? '').slice(0, 255),
-      realm: (msg.realm ?? '').slice(0, 255),
-      serial: (msg.serial ?? '').slice(0, 255),
-      client: (msg.client ?? '').slice(0, 64),
-      created_at: now,
-      updated_at: now,
       expires_at: opts.expiresAt,
-      finished_at: null,
-    });
+    }));
     return { id };
   }
 
@@ -867,4 +834,34 @@ function resultOf(row: OutboxRow): DispatchResult {
   if (status === 'accepted' || status === 'delivered') return { status, ...(row.provider ? { provider: row.provider } : {}) };
   if ((FINAL_STATUSES as readonly string[]).includes(status)) return { status: 'failed', error: row.error || status, ...(row.provider ? { provider: row.provider } : {}) };
   return { status: 'pending' };
+}
+
+/** A new outbox/delivery-log row for `msg`: the columns every new row shares, then `fields`. */
+function newOutboxRow(
+  msg: OutgoingMessage,
+  now: number,
+  fields: Pick<OutboxRow, 'idempotency_key' | 'destination_masked' | 'status' | 'expires_at'> & Partial<Omit<OutboxRow, 'id'>>,
+): Omit<OutboxRow, 'id'> {
+  return {
+    channel: msg.channel,
+    destination_hash: '',
+    payload_enc: '',
+    providers: '[]',
+    refused: '[]',
+    attempts: 0,
+    next_attempt_at: now,
+    lease_owner: '',
+    lease_until: 0,
+    provider: '',
+    provider_message_id: '',
+    error: '',
+    user_name: (msg.user ?? '').slice(0, 255),
+    realm: (msg.realm ?? '').slice(0, 255),
+    serial: (msg.serial ?? '').slice(0, 255),
+    client: (msg.client ?? '').slice(0, 64),
+    created_at: now,
+    updated_at: now,
+    finished_at: null,
+    ...fields,
+  };
 }
