@@ -16,6 +16,7 @@ import { TokenService } from './tokens/service.ts';
 import { wireOutOfBand } from './tokens/oob.ts';
 import { systemClock, type Clock } from './util/clock.ts';
 import { ChallengeRepository } from './validation/challenges.ts';
+import { AccountAttempts } from './validation/account-attempts.ts';
 import { noPolicies, type UserPort } from './validation/ports.ts';
 import { PolicyService } from './policy/service.ts';
 import { UserDirectory } from './users/directory.ts';
@@ -38,6 +39,8 @@ export interface Services {
   admins: AdminService;
   tokens: TokenService;
   challenges: ChallengeRepository;
+  /** Consecutive failed authentications per account (realm + user). */
+  accountAttempts: AccountAttempts;
   validation: ValidationService;
   users: UserDirectory;
   policies: PolicyService;
@@ -91,15 +94,17 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const policies = () => services.policies ?? noPolicies;
   const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, users, policies);
   const challenges = new ChallengeRepository(db);
+  const accountAttempts = new AccountAttempts(db);
   Object.assign(services, {
     settings, db, keyring, config, logger, clock, watcher, keyCreated: created,
     audit: new AuditWriter(db, clock, settings.nodeName ?? hostname(), logger),
     admins: new AdminService(db, keyring, clock),
     tokens,
     challenges,
+    accountAttempts,
     policies: policyService,
     users: userDirectory,
-    validation: new ValidationService(tokens, challenges, config, clock, logger, users, policies),
+    validation: new ValidationService(tokens, challenges, accountAttempts, config, clock, logger, users, policies),
     close: async () => {
       watcher.stop();
       await services.delivery.stop();

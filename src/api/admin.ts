@@ -164,7 +164,24 @@ export function register(api: Api): void {
     },
     countAction('/admin/enable', 'enable', (ctx, t) => ctx.services.tokens.setActive(t, true)),
     countAction('/admin/disable', 'disable', (ctx, t) => ctx.services.tokens.setActive(t, false)),
-    countAction('/admin/reset', 'reset', (ctx, t) => ctx.services.tokens.resetFailCount(t)),
+    {
+      // spec 1.4: the tokens' fail counters. otpd also clears the account failure limit of the
+      // owners (by user: of that user, also one without tokens, e.g. under passthru).
+      path: '/admin/reset',
+      methods: ['POST'],
+      policy: { scope: 'admin', action: 'reset' },
+      handler: async (ctx) => {
+        const { tokens, by, owner } = await ctx.services.tokens.select(ctx.params, scopeOf(ctx));
+        auditTokens(ctx, tokens);
+        const n = await ctx.services.tokens.resetFailCount(tokens);
+        const owners = new Set(tokens.filter((t) => t.userId !== '').map((t) => `${t.resolver}/${t.userId}`));
+        const realms = ctx.admin?.realms ?? '*';
+        if (owner && (realms === '*' || realms.includes(owner.realm))) owners.add(`${owner.resolver}/${owner.userId}`);
+        for (const userKey of owners) await ctx.services.accountAttempts.reset({ userKey });
+        if (n === 0) return ok(0, { message: by === 'serial' ? `No token with serial ${ctx.params.get('serial')}` : 'No tokens for this user' });
+        return ok(n);
+      },
+    },
     {
       path: '/admin/resync',
       methods: ['POST'],

@@ -28,6 +28,11 @@ const BOUNDS: Record<string, [number, number]> = {
   DeliveryRetryMaxMs: [100, 86_400_000],
   DeliveryLogRetentionDays: [1, 3650],
   UserCacheTTL: [0, 86_400],
+  AccountFailDelayAfter: [1, 100],
+  AccountFailDelayBase: [1, 3600],
+  AccountFailDelayMax: [1, 86_400],
+  AccountMaxFail: [1, LIMITS.maxMaxFail],
+  AccountMaxParallel: [1, 100],
 };
 
 function checkValue(key: string, value: string): void {

@@ -3,7 +3,6 @@ import { ErrorCodes, OtpdError } from '../errors.ts';
 import { errorEnvelope } from './envelope.ts';
 import type { Services } from '../services.ts';
 import { ValidationService, type CheckOutcome, type CheckRequest } from '../validation/service.ts';
-import type { Params } from './params.ts';
 import { defineRoutes, ok, text, type Api, type RouteContext, type RouteResult } from './route.ts';
 
 function request(ctx: RouteContext, entry: CheckRequest['entry']): CheckRequest {
@@ -100,15 +99,17 @@ export function register(api: Api): void {
       path: '/validate/check_s',
       handler: async (ctx) => {
         const p = ctx.params;
-        let serial = p.get('serial');
-        if (!serial && p.get('user')) serial = await singleSerialOf(ctx.services, p);
-        if (!serial) throw new Error('missing serial');
-        const out = await ctx.services.validation.check({ ...request(ctx, 'check_s'), serial, user: undefined });
+        const serial = p.get('serial');
+        if (!serial && !p.get('user')) throw new Error('missing serial');
+        // with a user and no serial: that user's single token. Unknown user, no token or several
+        // answer like a wrong password (B.2 #9): status true, value false, same work.
+        const out = await ctx.services.validation.check({ ...request(ctx, 'check_s'), serial, user: serial ? undefined : p.get('user') });
         recordAudit(ctx, out);
+        if (out.unavailable) throw storeUnavailable();
         return ok(out.ok, ValidationService.challengeDetail(out.challenges));
       },
-      // spec 1.3.3: errors here are status false, value false
-      onError: () => ({ kind: 'json', value: false, status: false }),
+      // spec 1.3.3: errors here are status false, value false; a store outage is error 2004
+      onError: (err) => (err.code === ErrorCodes.userStoreUnavailable ? errorResult(err, 0) : { kind: 'json', value: false, status: false }),
     },
     {
       path: '/validate/check_t',
@@ -142,10 +143,3 @@ function splitSubject(subject: string): [string, string] {
   return [subject.slice(0, at), subject.slice(at + 1)];
 }
 
-async function singleSerialOf(services: Services, p: Params): Promise<string> {
-  const owner = await services.tokens.requireUser(p.require('user'), p.get('realm'));
-  const tokens = await services.tokens.repository.find({ owner: { resolver: owner.resolver, userId: owner.userId } });
-  if (tokens.length === 0) throw new Error('No token found!');
-  if (tokens.length > 1) throw new Error('More than one token found!');
-  return tokens[0].serial;
-}

@@ -27,6 +27,16 @@ export const CONFIG_DEFAULTS: Record<string, string> = {
   /** otpd: TOTP time step and accepted steps either side. */
   'totp.timeStep': '30',
   'totp.timeWindow': '1',
+  /** otpd: consecutive failures of one account (realm + user, all tokens, HTTP and RADIUS) before refusal windows start. */
+  AccountFailDelayAfter: '5',
+  /** otpd: first refusal window in seconds; it doubles with each further failure. */
+  AccountFailDelayBase: '1',
+  /** otpd: longest refusal window in seconds. */
+  AccountFailDelayMax: '900',
+  /** otpd: consecutive failures after which an account is refused until an admin reset (NIST SP 800-63B: at most 100). */
+  AccountMaxFail: '100',
+  /** otpd: attempts of one account in flight at once below the delay threshold (above it: one at a time). */
+  AccountMaxParallel: '10',
 };
 
 /** Upper bounds that keep one request's work bounded (security B.2 item 5). */

@@ -269,6 +269,21 @@ export interface EnrollmentClaimTable {
   created_at: number;
 }
 
+export interface AccountAttemptTable {
+  realm: string;
+  /** `<resolver>/<user id>`: stable across renames and case. */
+  user_key: string;
+  login: string;
+  fail_count: number;
+  delay_ms: number;
+  /** Attempts reserved and not yet settled (in flight), as of pending_at. */
+  pending: number;
+  pending_at: number;
+  /** Refused while window_start + delay_ms > now. */
+  window_start: number;
+  last_attempt: number;
+}
+
 export interface Database {
   tokens: TokenTable;
   token_realms: TokenRealmTable;
@@ -291,4 +306,5 @@ export interface Database {
   delivery_counters: DeliveryCounterTable;
   delivery_health: DeliveryHealthTable;
   enrollment_claims: EnrollmentClaimTable;
+  account_attempts: AccountAttemptTable;
 }

@@ -204,11 +204,6 @@ export class TokenRepository {
     return Number(res.numUpdatedRows) === 1;
   }
 
-  /** A locked token still counts each further attempt (LinOTP semantics). */
-  async incrementFail(ids: number[]): Promise<void> {
-    if (ids.length) await this.db.kysely.updateTable('tokens').set({ fail_count: sql`fail_count + 1` }).where('id', 'in', ids).execute();
-  }
-
   /** Gives a reserved attempt back (challenge triggered, or another token matched the PIN). */
   async releaseAttempt(ids: number[]): Promise<void> {
     if (ids.length) await this.db.kysely.updateTable('tokens').set({ fail_count: sql`fail_count - 1` }).where('id', 'in', ids).where('fail_count', '>', 0).execute();

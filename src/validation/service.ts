@@ -7,6 +7,7 @@ import type { TokenService } from '../tokens/service.ts';
 import type { Token } from '../tokens/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Challenge, ChallengeRepository } from './challenges.ts';
+import { accountOf, type AccountAttempts, type AccountKey, type AccountRefusal, type AttemptPolicy } from './account-attempts.ts';
 import type { DirectoryUser, PolicyPort, PolicySubject, UserPort } from './ports.ts';
 
 /** One authentication request, the same for HTTP and RADIUS. */
@@ -49,6 +50,17 @@ export interface CheckOutcome {
   error?: string;
   /** A user store could not be asked: the answer is an error, never "authenticated". */
   unavailable?: boolean;
+  /** A failure that was no guess (replay of the value just accepted): spends no attempt. */
+  notAGuess?: boolean;
+  /** Refused by the account's failure limit before anything was checked. */
+  refused?: boolean;
+}
+
+/** The attempt of one account, reserved by the step that checks a secret (see `guarded`). */
+interface AccountReservation {
+  /** Counts the attempt in advance; false = the account is refused (answer `refused`). */
+  reserve(): Promise<boolean>;
+  refused(): CheckOutcome;
 }
 
 /** What a challenge-capable token type (sms, email) plugs in: creating and answering challenges. */
@@ -101,6 +113,7 @@ export class ValidationService {
   constructor(
     private readonly tokens: TokenService,
     private readonly challenges: ChallengeRepository,
+    private readonly attempts: AccountAttempts,
     private readonly config: ConfigService,
     private readonly clock: Clock,
     private readonly logger: Logger,
@@ -142,46 +155,153 @@ export class ValidationService {
       }
       if (!user) {
         if (isTrue(this.config.get('PassOnUserNotFound'))) return { ok: true, challenges: [], audit: { user: login, realm, actionDetail: 'user not found, accepted by PassOnUserNotFound' } };
+        // the same write a failure of a known account does, so the answer is no oracle (B.2 #9)
+        await this.unknownAccount(now);
         return fail('User not found', { audit: { user: login, realm, actionDetail: 'User not found' } });
       }
     }
-    const subject: PolicySubject = { login: user?.login ?? '', realm: user?.realm ?? realm, resolver: user?.resolver, client: req.client, userInfo: user?.info };
-    const base = { user: user?.login ?? login, realm: user?.realm ?? realm };
-    const withBase = (o: CheckOutcome): CheckOutcome => ({ ...o, user, audit: { ...base, ...o.audit } });
 
-    if (policies.anyPolicy('authorization', 'authorize') && !policies.has('authorization', 'authorize', subject)) {
-      return withBase(fail('user is not authorized by the authorization policies', { error: 'user is not authorized (authorize policy)' }));
-    }
-
+    // Select tokens. A token authenticates only its owner: with user and serial, the serial
+    // must belong to that user; with a serial alone, its owner is the user.
     let tokens: Token[];
+    let mismatch: string | undefined;
     if (req.serial !== undefined && req.serial !== '') {
       const t = await this.tokens.repository.bySerial(req.serial);
       tokens = t ? [t] : [];
-      if (user && t && (t.userId !== user.userId || t.resolver !== user.resolver) && !t.realms.includes(user.realm)) tokens = [];
+      if (user && t && !ownedBy(t, user)) {
+        tokens = [];
+        mismatch = 'serial does not belong to the user';
+      } else if (!user && t && t.userId !== '') {
+        user = await this.ownerOf(t);
+        if (!user) {
+          await this.unknownAccount(now);
+          return fail('token owner not found', { audit: { serial: t.serial, tokenType: t.type, actionDetail: 'token owner not found' } });
+        }
+      }
     } else if (user) {
       tokens = await this.tokens.repository.find({ owner: { resolver: user.resolver, userId: user.userId } });
+      if (req.entry === 'check_s' && tokens.length !== 1) {
+        // spec 1.3.3: check_s with a user uses the user's single token
+        mismatch = tokens.length === 0 ? 'No token found!' : 'More than one token found!';
+        tokens = [];
+      }
     } else {
-      return withBase(fail('Missing parameter: user or serial'));
+      return fail('Missing parameter: user or serial');
     }
     if (req.tokenType) tokens = tokens.filter((t) => t.type === canonicalType(req.tokenType!));
 
+    // Policies are those of the token owner; an unassigned token uses its token realm(s).
+    const unassigned = !user && tokens.length === 1 ? tokens[0] : undefined;
+    const subject: PolicySubject = user
+      ? { login: user.login, realm: user.realm, resolver: user.resolver, client: req.client, userInfo: user.info }
+      : { login: '', realm: unassigned?.realms[0] ?? realm, client: req.client };
+    const base = { user: user?.login ?? login, realm: user?.realm ?? subject.realm };
+    const withBase = (o: CheckOutcome): CheckOutcome => ({ ...o, user, audit: { ...base, ...o.audit } });
+
+    const realms = unassigned && unassigned.realms.length > 1 ? unassigned.realms : [subject.realm];
+    const authorized = (r: string) => policies.has('authorization', 'authorize', { ...subject, realm: r });
+    if (policies.anyPolicy('authorization', 'authorize') && !realms.every(authorized)) {
+      return withBase(fail('user is not authorized by the authorization policies', { error: 'user is not authorized (authorize policy)' }));
+    }
+    const mode = this.otppinMode(subject, realms);
+
+    if (tokens.length === 0 && mismatch) {
+      // a try like a wrong password, with the same work: the account's attempt is spent
+      const out = fail(mismatch, { audit: { actionDetail: mismatch, serial: req.serial } });
+      if (!user) return withBase(out);
+      return withBase(await this.guarded(user, now, async (account) => ((await account.reserve()) ? out : account.refused())));
+    }
     if (tokens.length === 0) {
       if (!user) return withBase(fail('no token found'));
-      return withBase(await this.noToken(user, subject, req));
+      if (req.entry === 'check_s') return withBase(fail('No token found!'));
+      return withBase(await this.guarded(user, now, (account) => this.noToken(user!, subject, req, account)));
     }
     if (req.pass === undefined && req.entry === 'check_s' && req.challenge !== undefined && tokens.length === 1) {
-      // spec 1.3.3: no user here; policies see ("", token realm)
+      // spec 1.3.3: a challenge request without a PIN (policy trigger_sms), for the owner's policies
       const t = tokens[0];
-      const tokenSubject: PolicySubject = { login: '', realm: t.realms[0] ?? '', client: req.client };
       const handler = this.challengeHandlers.get(t.type);
-      if (t.active && t.failCount < t.maxFail && handler?.triggerWithoutPin?.(t, tokenSubject)) {
-        const res = await handler.create({ token: t, user: null, subject: tokenSubject, request: req, now });
+      if (t.active && t.failCount < t.maxFail && handler?.triggerWithoutPin?.(t, subject)) {
+        const res = await handler.create({ token: t, user, subject, request: req, now });
         if (res.ok) return withBase({ ok: false, challenges: [res.challenge], audit: { actionDetail: 'challenge created', serial: t.serial, tokenType: t.type } });
         return withBase(fail(res.reason, { audit: { actionDetail: res.reason, serial: t.serial, tokenType: t.type } }));
       }
     }
     if (req.pass === undefined) return withBase(fail("Missing parameter: 'pass'"));
-    return withBase(await this.checkTokens(tokens, user, subject, req, req.pass, now));
+    const pass = req.pass;
+    if (!user) return withBase(await this.checkTokens(tokens, null, subject, req, pass, now, mode, undefined));
+    return withBase(await this.guarded(user, now, (account) => this.checkTokens(tokens, user, subject, req, pass, now, mode, account)));
+  }
+
+  /**
+   * Runs one attempt of an account under its failure limit (B.2 #12-#14): refused accounts
+   * cost no check and no write; `run` reserves the attempt (itself, or with the token
+   * reservations in one commit) before any secret is checked. A success resets the
+   * account, a challenge, a replay or an infrastructure error gives the attempt back.
+   */
+  private async guarded(user: DirectoryUser, now: number, run: (account: AccountReservation) => Promise<CheckOutcome>): Promise<CheckOutcome> {
+    const key = accountOf(user);
+    const refused = await this.accountRefusal(key, now);
+    if (refused) return refused;
+    let reserved = false;
+    const policy = this.attemptPolicy();
+    const account: AccountReservation = {
+      reserve: async () => (reserved = await this.attempts.reserve(key, now, policy)),
+      refused: () => this.refusedOutcome({ kind: 'throttled', failCount: 0, retryAt: now }),
+    };
+    let out: CheckOutcome;
+    try {
+      out = await run(account);
+    } catch (e) {
+      if (reserved) await this.attempts.release(key).catch(() => undefined);
+      throw e;
+    }
+    if (!reserved) return out;
+    if (out.ok) await this.attempts.succeeded(key);
+    else if (out.challenges.length > 0 || out.unavailable || out.notAGuess) await this.attempts.release(key);
+    else await this.attempts.failed(key, now, policy);
+    return out;
+  }
+
+  /** The writes of a failed attempt (reservation, settlement), for an account that does not exist. */
+  private async unknownAccount(now: number): Promise<void> {
+    await this.attempts.touchUnknown(now);
+    await this.attempts.touchUnknown(now);
+  }
+
+  private async accountRefusal(key: AccountKey, now: number): Promise<CheckOutcome | null> {
+    const r = await this.attempts.refusal(key, now, this.attemptPolicy());
+    return r ? this.refusedOutcome(r) : null;
+  }
+
+  private refusedOutcome(r: AccountRefusal): CheckOutcome {
+    const detail = r.kind === 'locked'
+      ? `account locked after ${r.failCount} consecutive failures (an administrator resets it)`
+      : 'account throttled after consecutive failures: try again later';
+    return fail(detail, { refused: true, error: r.kind === 'locked' ? 'account locked' : 'too many failed attempts: try again later' });
+  }
+
+  private attemptPolicy(): AttemptPolicy {
+    const positive = (key: string, fallback: number) => {
+      const n = this.config.getInt(key, fallback);
+      return n > 0 ? n : fallback;
+    };
+    return {
+      delayAfter: positive('AccountFailDelayAfter', 5),
+      baseMs: positive('AccountFailDelayBase', 1) * 1000,
+      maxDelayMs: positive('AccountFailDelayMax', 900) * 1000,
+      maxFail: Math.min(100, positive('AccountMaxFail', 100)),
+      maxParallel: positive('AccountMaxParallel', 10),
+    };
+  }
+
+  /** The owner of an assigned token, in the first of the token's realms that holds the owner's resolver. */
+  private async ownerOf(t: Token): Promise<DirectoryUser | null> {
+    const users = this.users();
+    if (!users) return null;
+    const realmsOfResolver = users.realmsOfResolver(t.resolver);
+    const realm = t.realms.find((r) => realmsOfResolver.includes(r)) ?? realmsOfResolver[0];
+    if (realm === undefined) return null;
+    return users.findById(t.resolver, t.userId, realm);
   }
 
   /**
@@ -219,8 +339,10 @@ export class ValidationService {
   }
 
   /** spec 2.1 step 5: autoenrollment, PassOnUserNoToken, passthru, passOnNoToken. */
-  private async noToken(user: DirectoryUser, subject: PolicySubject, req: CheckRequest): Promise<CheckOutcome> {
+  private async noToken(user: DirectoryUser, subject: PolicySubject, req: CheckRequest, account: AccountReservation): Promise<CheckOutcome> {
     const policies = this.policies();
+    // every answer below may check the directory password: it is an attempt of the account
+    if (!(await account.reserve())) return account.refused();
     let autoenrollError: string | undefined;
     if (this.noTokenHook && req.pass !== undefined && req.entry !== 'check_s') {
       const out = await this.noTokenHook({ user, subject, request: req, pass: req.pass });
@@ -240,9 +362,17 @@ export class ValidationService {
     return fail(autoenrollError ?? 'User has no tokens assigned', { error: autoenrollError });
   }
 
-  private otppinMode(subject: PolicySubject): 0 | 1 | 2 | 3 {
-    const v = this.policies().value('authentication', 'otppin', subject);
-    return v === undefined ? 0 : OTPPIN[String(v)] ?? 0;
+  /**
+   * The otppin mode for the subject. An unassigned token in several realms takes the
+   * strictest of its realms' modes (1, then 0, then 3 and 2), so no realm is weakened.
+   */
+  private otppinMode(subject: PolicySubject, realms: string[] = [subject.realm]): 0 | 1 | 2 | 3 {
+    const modes = realms.map((realm) => {
+      const v = this.policies().value('authentication', 'otppin', { ...subject, realm });
+      return v === undefined ? 0 : OTPPIN[String(v)] ?? 0;
+    });
+    for (const m of [1, 0, 3, 2] as const) if (modes.includes(m)) return m;
+    return 0;
   }
 
   /** challenge_response policy lists this type (or `*`): PIN only triggers a challenge. */
@@ -255,26 +385,49 @@ export class ValidationService {
     return types.includes('*') || types.includes(token.type);
   }
 
-  private async checkTokens(all: Token[], user: DirectoryUser | null, subject: PolicySubject, req: CheckRequest, pass: string, now: number): Promise<CheckOutcome> {
+  private async checkTokens(
+    all: Token[], user: DirectoryUser | null, subject: PolicySubject, req: CheckRequest, pass: string, now: number,
+    mode: 0 | 1 | 2 | 3, account: AccountReservation | undefined,
+  ): Promise<CheckOutcome> {
     const repo = this.tokens.repository;
-    const mode = this.otppinMode(subject);
-    const tid = req.transactionId?.split('.')[0];
     let reason = 'no token found';
     const candidates: Token[] = [];
+    const locked: Token[] = [];
     for (const t of all) {
       if (user && t.realms.length > 0 && !t.realms.includes(user.realm)) { reason = 'Realm mismatch for token and user'; continue; }
       if (!tokenType(t.type)) { reason = `unknown token type ${t.type}`; continue; }
       if (!t.active) { reason = 'Token inactive'; continue; }
+      // a locked token costs no HMAC and no write (B.2 #15); the reservation below re-checks it
+      if (t.failCount >= t.maxFail) { locked.push(t); continue; }
       candidates.push(t);
     }
-    if (candidates.length === 0) return fail(reason, { audit: { actionDetail: reason, ...serialsOf(all) } });
+    // The account's attempt and one attempt per token, reserved in one commit round before any
+    // secret is checked (see class comment).
+    const [accountOk, ...won] = await Promise.all([account ? account.reserve() : true, ...candidates.map((t) => repo.reserveAttempt(t.id))]);
+    const reserved = candidates.filter((_, i) => won[i]);
+    if (!accountOk) {
+      await repo.releaseAttempt(reserved.map((t) => t.id));
+      return account!.refused();
+    }
+    locked.push(...candidates.filter((_, i) => !won[i]));
+    if (reserved.length === 0) {
+      if (locked.length > 0) return fail('Failcounter exceeded', { audit: { actionDetail: 'Failcounter exceeded', ...serialsOf(locked) } });
+      return fail(reason, { audit: { actionDetail: reason, ...serialsOf(all) } });
+    }
+    try {
+      return await this.checkReserved(reserved, user, subject, req, pass, now, mode);
+    } catch (e) {
+      // an infrastructure error (user store, database) spends no attempt
+      await repo.releaseAttempt(reserved.map((t) => t.id)).catch(() => undefined);
+      throw e;
+    }
+  }
 
-    // Reserve one attempt per token (see class comment); locked tokens still count the attempt.
-    const reserved: Token[] = [];
-    const locked: Token[] = [];
-    for (const t of candidates) ((await repo.reserveAttempt(t.id)) ? reserved : locked).push(t);
-    await repo.incrementFail(locked.map((t) => t.id));
-    if (reserved.length === 0) return fail('Failcounter exceeded', { audit: { actionDetail: 'Failcounter exceeded', ...serialsOf(candidates) } });
+  private async checkReserved(
+    reserved: Token[], user: DirectoryUser | null, subject: PolicySubject, req: CheckRequest, pass: string, now: number, mode: 0 | 1 | 2 | 3,
+  ): Promise<CheckOutcome> {
+    const repo = this.tokens.repository;
+    const tid = req.transactionId?.split('.')[0];
 
     const passwordMemo = new Map<string, Promise<boolean>>();
     const storePassword = (pin: string): Promise<boolean> => {
@@ -302,12 +455,15 @@ export class ValidationService {
     if (valid.length === 1) {
       const v = valid[0];
       // A challenge answer is single use: only the request that closes the challenge may succeed.
+      // A parallel copy of the value just accepted lost the race: a replay, not a guess (no attempt spent).
       if (v.challenge && !(await this.challenges.close(v.challenge.id, true))) {
-        return fail('wrong otp value', { audit: { actionDetail: 'wrong otp value (challenge already answered)', serial: v.token.serial, tokenType: v.token.type } });
+        await repo.releaseAttempt(involved);
+        return fail('wrong otp value', { notAGuess: true, audit: { actionDetail: 'wrong otp value (challenge already answered)', serial: v.token.serial, tokenType: v.token.type } });
       }
       const won = await repo.consume(v.token.id, v.matched, v.next, now);
       if (!won) {
-        return fail('wrong otp value', { audit: { actionDetail: 'wrong otp value (already used)', serial: v.token.serial, tokenType: v.token.type } });
+        await repo.releaseAttempt(involved);
+        return fail('wrong otp value', { notAGuess: true, audit: { actionDetail: 'wrong otp value (already used)', serial: v.token.serial, tokenType: v.token.type } });
       }
       // locked tokens were skipped, not involved: a success on another token does not unlock them
       await repo.resetFail(involved.filter((id) => id !== v.token.id));
@@ -355,14 +511,14 @@ export class ValidationService {
     const mine = open.filter((c) => c.subject === subjectKey);
     if (tid !== undefined && capable) {
       if (mine.length === 0) return { kind: 'invalid', token: t, challenges: [] };
-      const m = await this.answer(t, mine, pass, now, handler);
-      if (m) return m;
-      // PIN + OTP as the answer
+      // The bare OTP, or PIN + OTP when the pass is longer: one reading per pass, so the
+      // OTP window is computed once (B.2 #5).
+      if (mode === 2 || pass.length <= this.otpLength(t)) {
+        return (await this.answer(t, mine, pass, now, handler)) ?? { kind: 'invalid', token: t, challenges: mine };
+      }
       const split = this.split(t, pass, mode);
-      if (split.otp !== '' && (await pinOk(t, split.pin))) {
-        const m2 = await this.answer(t, mine, split.otp, now, handler);
-        if (m2) return m2;
-        return { kind: 'pin', token: t, challenges: mine };
+      if (await pinOk(t, split.pin)) {
+        return (await this.answer(t, mine, split.otp, now, handler)) ?? { kind: 'pin', token: t, challenges: mine };
       }
       return { kind: 'invalid', token: t, challenges: mine };
     }
@@ -380,44 +536,54 @@ export class ValidationService {
     }
     // authenticate(): PIN + OTP in one step
     const split = this.split(t, pass, mode);
-    const secret = this.tokens.secretOf(t);
     if (mode === 1) {
       // OTP first, so a wrong OTP costs no directory bind (spec 2.4)
-      const match = type.hasOtp ? type.verify(t, secret, split.otp, now) : split.otp === '' ? { nextCounter: t.counter } : null;
-      if (match && (await pinOk(t, split.pin))) return { kind: 'valid', token: t, matched: match.nextCounter - 1, next: match.nextCounter };
+      const match = this.matchOtp(t, split.otp, now);
+      if (match && (await pinOk(t, split.pin))) return { kind: 'valid', token: t, ...match };
       if (capable && (await pinOk(t, pass))) return { kind: 'challenge', token: t };
       if (match) return { kind: 'invalid', token: t, challenges: [] };
       return (await pinOk(t, split.pin)) ? { kind: 'pin', token: t, challenges: [] } : { kind: 'invalid', token: t, challenges: [] };
     }
     const pinMatches = await pinOk(t, split.pin);
-    const match = type.hasOtp ? type.verify(t, secret, split.otp, now) : split.otp === '' ? { nextCounter: t.counter } : null;
-    if (pinMatches && match) {
-      // spass/pw do not advance a counter: matched == next - 1 keeps the conditional write true
-      return { kind: 'valid', token: t, matched: match.nextCounter - 1 < t.counter ? t.counter : match.nextCounter - 1, next: Math.max(match.nextCounter, t.counter) };
-    }
+    // the OTP is checked whether or not the PIN matched: no timing difference tells which was wrong
+    const match = this.matchOtp(t, split.otp, now);
+    if (pinMatches && match) return { kind: 'valid', token: t, ...match };
     if (capable && (await pinOk(t, mode === 2 ? '' : pass)) && (mode !== 2 || pass === '')) return { kind: 'challenge', token: t };
     if (pinMatches) return { kind: 'pin', token: t, challenges: [] };
     return { kind: 'invalid', token: t, challenges: [] };
   }
 
-  /** Checks `otp` against open challenges; the first that matches wins. */
+  /**
+   * Does `otp` match the token? `matched`/`next` feed the conditional single-use write
+   * (`counter <= matched`). Tokens without an OTP (spass, pw) match an empty OTP and keep
+   * their counter, so the write always holds for them.
+   */
+  private matchOtp(t: Token, otp: string, now: number): { matched: number; next: number } | null {
+    const type = tokenType(t.type)!;
+    if (!type.hasOtp) return otp === '' ? { matched: t.counter, next: t.counter } : null;
+    const m = type.verify(t, this.tokens.secretOf(t), otp, now);
+    return m ? { matched: m.nextCounter - 1, next: m.nextCounter } : null;
+  }
+
+  /** Checks `otp` against open challenges; the first that matches wins. An OTP window is computed once. */
   private async answer(t: Token, open: Challenge[], otp: string, now: number, handler: ChallengeHandler | undefined): Promise<Classified | null> {
-    for (const ch of open) {
-      if (handler) {
-        if (handler.matches(t, ch, otp)) return { kind: 'valid', token: t, matched: t.counter, next: t.counter, challenge: ch };
-      } else {
-        const match = tokenType(t.type)!.verify(t, this.tokens.secretOf(t), otp, now);
-        if (match) return { kind: 'valid', token: t, matched: match.nextCounter - 1, next: match.nextCounter, challenge: ch };
-      }
+    if (handler) {
+      for (const ch of open) if (handler.matches(t, ch, otp)) return { kind: 'valid', token: t, matched: t.counter, next: t.counter, challenge: ch };
+      return null;
     }
-    return null;
+    const match = open.length > 0 ? this.matchOtp(t, otp, now) : null;
+    return match ? { kind: 'valid', token: t, ...match, challenge: open[0] } : null;
+  }
+
+  private otpLength(t: Token): number {
+    return tokenType(t.type)!.mode === 'challenge' ? Number(t.info.otplen ?? t.otplen) : t.otplen;
   }
 
   /** spec 2.4: PIN first (PrependPin) or OTP first; otppin=2 means the whole pass is the OTP. */
   private split(t: Token, pass: string, mode: 0 | 1 | 2 | 3): { pin: string; otp: string } {
     const type = tokenType(t.type)!;
     if (!type.hasOtp && type.mode !== 'challenge') return { pin: pass, otp: '' };
-    const len = type.mode === 'challenge' ? Number(t.info.otplen ?? t.otplen) : t.otplen;
+    const len = this.otpLength(t);
     if (mode === 2) return { pin: '', otp: pass };
     if (pass.length < len) return { pin: pass, otp: '' };
     const prepend = isTrue(this.config.get('PrependPin') ?? 'True');
@@ -461,4 +627,9 @@ export class ValidationService {
 
 function serialsOf(tokens: { serial: string; type: string }[]): { serial: string; tokenType: string } {
   return { serial: tokens.map((t) => t.serial).join(','), tokenType: [...new Set(tokens.map((t) => t.type))].join(',') };
+}
+
+/** A token is the user's own: assigned to this directory user (resolver + user id). */
+function ownedBy(t: Token, user: DirectoryUser): boolean {
+  return t.userId !== '' && t.userId === user.userId && t.resolver === user.resolver;
 }

@@ -61,7 +61,8 @@ for (const { dialect, skip } of await availableDialects()) {
         repo.reserveAttempt = original;
       }
       assert.equal(checked, 5, 'only MaxFail attempts reached the OTP check');
-      assert.equal((await repo.bySerial('LOCK1'))!.failCount, 30);
+      // a locked token costs no write (B.2 #15, issue 10 #11): the count stops at MaxFail
+      assert.equal((await repo.bySerial('LOCK1'))!.failCount, 5);
       assert.equal((await t.post('/validate/check', { serial: 'LOCK1', pass: `pw${hotp(seed, 0)}` })).json.result.value, false);
       await t.admin('/admin/reset', { serial: 'LOCK1' });
       assert.equal((await t.post('/validate/check', { serial: 'LOCK1', pass: `pw${hotp(seed, 0)}` })).json.result.value, true);
