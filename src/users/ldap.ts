@@ -348,7 +348,20 @@ class LdapStore implements UserStore {
         ...(url.protocol === 'ldaps:' ? { tlsOptions: this.tlsOptions(host) } : {}),
       });
       try {
-        if (url.protocol === 'ldap:' && this.cfg.enforceTls) await client.startTLS(this.tlsOptions(host));
+        if (url.protocol === 'ldap:' && this.cfg.enforceTls) {
+          try {
+            await client.startTLS(this.tlsOptions(host));
+          } catch (e) {
+            // Not the user's fault: the store cannot be asked safely (issue 10 #12), never "wrong password".
+            const why = e instanceof ResultCodeError && (e.code === 2 || e.code === 53)
+              ? 'the server does not support StartTLS: use ldaps:// or set EnforceTLS off'
+              : `StartTLS failed: ${describe(e)}`;
+            this.breaker.fail(uri);
+            failures.push(`${uri}: ${why}`);
+            this.logger.warn({ server: uri, err: why }, 'LDAP server failed; trying the next one');
+            continue;
+          }
+        }
         const result = await fn(client);
         this.breaker.succeed(uri);
         return result;

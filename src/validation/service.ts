@@ -562,7 +562,9 @@ export class ValidationService {
     const type = tokenType(t.type)!;
     if (!type.hasOtp) return otp === '' ? { matched: t.counter, next: t.counter } : null;
     const m = type.verify(t, this.tokens.secretOf(t), otp, now);
-    return m ? { matched: m.nextCounter - 1, next: m.nextCounter } : null;
+    if (!m) return null;
+    // a static value (pw) keeps the counter; an OTP moves it past the matched value
+    return m.nextCounter > t.counter ? { matched: m.nextCounter - 1, next: m.nextCounter } : { matched: t.counter, next: t.counter };
   }
 
   /** Checks `otp` against open challenges; the first that matches wins. An OTP window is computed once. */
