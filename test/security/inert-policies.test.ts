@@ -449,6 +449,15 @@ describe('supported actions take effect', () => {
       else assert.equal(allowed.json.result.status, true, `${action}: ${allowed.body}`);
     }
     assert.equal(await t.services.db.kysely.selectFrom('tokens').select('serial').where('serial', '=', 'T2').executeTakeFirst(), undefined);
+    // init<TYPE> alone grants enrolling that type, and only that type
+    await policy('hd_rights', 'admin', 'initHMAC', { user: 'hd' });
+    const hmac = await asHd('/admin/init', { type: 'hmac', serial: 'T4', otpkey: KEY });
+    assert.equal(hmac.json.result.value, true, hmac.body);
+    const totp = await asHd('/admin/init', { type: 'totp', serial: 'T5', otpkey: KEY });
+    assert.equal(totp.json.result.error.code, 410, totp.body);
+    assert.match(totp.json.result.error.message, /right to init token of type totp/);
+    const show = await asHd('/admin/show', {});
+    assert.equal(show.json.result.error.code, 410, 'initHMAC grants nothing else');
     await drop('hd_rights', 'root_admin', 'root_audit');
   });
 });
