@@ -383,8 +383,9 @@ export function actionDefault(scope: Scope, action: string): ActionValue | undef
   return actionSpec(scope, action)?.default;
 }
 
-/** Why otpd refuses `action` in `scope`, or undefined when it is supported or unknown. */
+/** Why otpd refuses `action` (or `*`) in `scope`, or undefined when it is supported or unknown. */
 export function unsupportedReason(scope: Scope, action: string): string | undefined {
+  if (action === '*') return UNSUPPORTED_SCOPES[scope];
   const spec = actionSpec(scope, action);
   return spec?.status === 'unsupported' ? spec.note : undefined;
 }

@@ -320,6 +320,8 @@ describe('policies stored before otpd refused an action', () => {
         assert.match(tokentype.unsupported!, /validation does not check it: .* whatever its type/);
         assert.deepEqual(tokentype.explanations.map((e) => e.policy), ['vpn']);
         assert.match(formatSimulation(sim), /not in force \(not supported by otpd\): tokentype=hmac/);
+        const portal = p.simulate({ user: 'alice@corp', scope: 'selfservice' });
+        assert.deepEqual(portal.actions.map((a) => [a.action, a.value, a.unsupported !== undefined]), [['*', undefined, true], ['enrollSMS', undefined, true]]);
 
         // a reload (another node changed a policy) does not repeat the warnings
         const before = lines.length;
