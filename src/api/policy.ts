@@ -7,7 +7,7 @@
 import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
 import { ACTIONS, SCOPES, type Scope, type ValueType, isScope } from '../policy/catalogue.ts';
 import type { Policy, PolicyInput } from '../policy/match.ts';
-import { formatPolicyFile, parsePolicyFile } from '../policy/policyfile.ts';
+import { formatPolicyFile, parsePolicyFile, withImportDefaults } from '../policy/policyfile.ts';
 import type { Params } from './params.ts';
 import { type Api, defineRoutes, ok, raw } from './route.ts';
 
@@ -130,14 +130,7 @@ export function register(api: Api): void {
         const file = ctx.params.get('file');
         if (file === undefined) throw new OtpdError(ErrorCodes.parameter, 'missing input file');
         if (file.trim() === '') throw new OtpdError(ErrorCodes.parameter, 'Error loading policy. File is empty!');
-        const inputs = parsePolicyFile(file).map((i) => ({
-          ...i,
-          // LinOTP's import fills missing fields with '*'
-          realm: i.realm ?? '*',
-          user: i.user ?? '*',
-          client: i.client ?? '*',
-          time: i.time ?? '*',
-        }));
+        const inputs = withImportDefaults(parsePolicyFile(file));
         const names = await ctx.services.policies.import(inputs, { enforce: ctx.params.bool('enforce') });
         ctx.audit.info = `Policies imported: ${names.join(', ')}`.slice(0, 500);
         return ok(names.length);
@@ -172,7 +165,12 @@ export function register(api: Api): void {
         }
         const simulation = svc.simulate({ user, realm, client, scope, action: action || undefined, resolver: resolver ?? resolverFromStore, userInfo });
         const value: Record<string, unknown> = {};
-        if (scope === 'admin' || scope === 'system' || scope === 'audit') {
+        const unsupported = simulation.actions[0]?.unsupported;
+        if (action && unsupported !== undefined) {
+          // no policy can grant or set it, whatever the scope holds
+          value.allowed = false;
+          value.policy = `action '${action}' (scope ${scope}) is not supported by otpd: ${unsupported}`;
+        } else if (scope === 'admin' || scope === 'system' || scope === 'audit') {
           if (!svc.anyPolicy(scope)) {
             value.allowed = true;
             value.policy = `No policies in scope ${scope}`;
@@ -192,6 +190,9 @@ export function register(api: Api): void {
       },
     },
     {
+      // Only the actions otpd acts on: LinOTP clients build their action lists from this
+      // answer, and offering an action setPolicy refuses would be a trap. The shape stays
+      // LinOTP's; a scope with no supported action (selfservice, notification) is {}.
       path: '/system/getPolicyDef',
       policy: READ,
       handler: async (ctx) => {

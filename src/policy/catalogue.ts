@@ -38,9 +38,10 @@ export const EMPTY_MEANS_ALL_SCOPES: ReadonlySet<Scope> = new Set([
 /**
  * Scopes in which the action `*` ("every action") is allowed. These hold
  * rights only; in the others `*` would silently switch on every flag
- * (passthru, passOnNoToken, ...), so otpd refuses it there.
+ * (passthru, passOnNoToken, ...), so otpd refuses it there. LinOTP also
+ * allows it in `selfservice`, a scope no otpd action of which is supported.
  */
-export const STAR_ACTION_SCOPES: ReadonlySet<Scope> = new Set(['admin', 'system', 'audit', 'selfservice']);
+export const STAR_ACTION_SCOPES: ReadonlySet<Scope> = new Set(['admin', 'system', 'audit']);
 
 /** Token types otpd implements; `<TYPE>` in action names is one of these, upper-cased. */
 export const TOKEN_TYPES = ['hmac', 'totp', 'spass', 'pw', 'sms', 'email'] as const;
@@ -67,12 +68,15 @@ export type ValueType =
   | { kind: 'names' };
 
 /**
- * - `supported`: otpd acts on it.
- * - `compat`: accepted so LinOTP policy files import unchanged, but it has no effect in otpd
- *   (the feature or token type it belongs to does not exist here).
- * - `unsupported`: refused by `setPolicy`, with `note` as the reason.
+ * - `supported`: otpd acts on it (test/security/inert-policies.test.ts names the code that
+ *   reads it and the test that proves it).
+ * - `unsupported`: nothing in otpd reads it, so it is refused by `setPolicy`, `importPolicy`
+ *   and `otpd policy import`, with `note` as the reason; a stored policy that carries it is
+ *   loaded without it and a warning names the policy and the action. A policy action that is
+ *   accepted but silently has no effect would be a hole (an administrator believes a
+ *   restriction is in force), so there is no third state.
  */
-export type ActionStatus = 'supported' | 'compat' | 'unsupported';
+export type ActionStatus = 'supported' | 'unsupported';
 
 export interface ActionSpec {
   scope: Scope;
@@ -83,7 +87,7 @@ export interface ActionSpec {
   default?: ActionValue;
   description: string;
   status: ActionStatus;
-  /** Why an action is compat/unsupported, or how otpd differs from LinOTP. */
+  /** Why an action is unsupported (required then), or how otpd differs from LinOTP. */
   note?: string;
   /** For `<TYPE>` families: the concrete names, e.g. `maxtokenSMS`. */
   family?: readonly string[];
@@ -130,6 +134,21 @@ function unsupported(scope: Scope, name: string, type: ValueType, description: s
   return { scope, name, type, description, status: 'unsupported', note };
 }
 
+/** Marks a catalogue entry as not acted on by otpd (refused), with the reason. */
+const notInOtpd = (note: string) => ({ status: 'unsupported' as const, note });
+
+const NO_AUTOASSIGNMENT = notInOtpd('otpd does not implement autoassignment (a user taking an unassigned token at login).');
+const NO_RANDOM_PIN = notInOtpd('otpd does not set random PINs on enrollment.');
+const NO_LOST_TOKEN = notInOtpd('otpd has no lost-token procedure.');
+const NO_SELFSERVICE = 'otpd has no self-service portal; nothing reads selfservice policies.';
+const NO_NOTIFICATION = 'otpd sends no notification e-mails; nothing reads notification policies.';
+
+/** Scopes none of whose actions otpd supports, with the reason (for `*` and the docs). */
+export const UNSUPPORTED_SCOPES: Readonly<Partial<Record<Scope, string>>> = {
+  selfservice: NO_SELFSERVICE,
+  notification: NO_NOTIFICATION,
+};
+
 const A = (
   scope: Scope,
   name: string,
@@ -158,8 +177,8 @@ export const ACTIONS: readonly ActionSpec[] = [
   A('authentication', 'emailtext', text, 'Body of the OTP e-mail; placeholders <otp>, <serial>.', { default: '<otp>' }),
   A('authentication', 'emailsubject', text, "Subject of the OTP e-mail; empty = the provider's EMAIL_SUBJECT.", { default: '' }),
   A('authentication', 'dynamic_email_address', bool, "Send the e-mail to the owner's current address from the user store instead of the address stored in the token.", { default: false }),
-  A('authentication', 'disable_on_authentication_exceed', bool, 'Disable a token whose usage counters are exhausted.', { default: false }),
-  A('authentication', 'delete_on_authentication_exceed', bool, 'Delete a token whose usage counters are exhausted.', { default: false }),
+  A('authentication', 'disable_on_authentication_exceed', bool, 'Disable a token whose usage counters are exhausted.', notInOtpd('otpd tokens have no usage limits (count_auth_max, validity period), so no token is ever exhausted.')),
+  A('authentication', 'delete_on_authentication_exceed', bool, 'Delete a token whose usage counters are exhausted.', notInOtpd('otpd tokens have no usage limits (count_auth_max, validity period), so no token is ever exhausted.')),
   unsupported('authentication', 'forward_server', text, 'Forward authentication requests to another LinOTP or RADIUS server.', 'otpd does not forward requests.'),
   unsupported('authentication', 'forward_on_no_token', bool, 'Forward only when the user has no token.', 'otpd does not forward requests.'),
   unsupported('authentication', 'voice_provider', { kind: 'names' }, 'Voice provider for voice tokens.', 'otpd has no voice tokens.'),
@@ -179,11 +198,11 @@ export const ACTIONS: readonly ActionSpec[] = [
     items: ['sms', 'email', '*'],
     combos: ['sms', 'email', 'sms email', 'email sms', '*'],
   }, "A user without any token who logs in with the user-store password gets an SMS or e-mail token from the directory's mobile/mail attribute. sms / email = only that type; 'sms email' or * = SMS when a mobile number exists, else e-mail; 'email sms' = e-mail first.", { note: "LinOTP accepts other combinations (e.g. 'sms * email') and then creates an unusable HMAC token; otpd refuses them." }),
-  A('enrollment', 'autoassignment', bool, 'A user without a token may take an unassigned token of the realm by logging in with password+OTP.', { default: false }),
-  A('enrollment', 'autoassignment_without_password', bool, 'As autoassignment, with the OTP alone (no PIN is set).', { default: false }),
-  A('enrollment', 'autoassignment_from_realm', { kind: 'string', hint: 'realm name', check: checkRealmName, lowercase: true }, 'Realm whose unassigned tokens autoassignment_without_password takes; unset = the user\'s realm.'),
-  A('enrollment', 'autoassignment_forward', bool, 'Forward the credentials of remote tokens during autoassignment.', { status: 'compat', note: 'otpd has no remote tokens; accepted, no effect.' }),
-  A('enrollment', 'ignore_autoassignment_pin', bool, 'Do not set the password as token PIN on autoassignment.', { default: false }),
+  A('enrollment', 'autoassignment', bool, 'A user without a token may take an unassigned token of the realm by logging in with password+OTP.', NO_AUTOASSIGNMENT),
+  A('enrollment', 'autoassignment_without_password', bool, 'As autoassignment, with the OTP alone (no PIN is set).', NO_AUTOASSIGNMENT),
+  A('enrollment', 'autoassignment_from_realm', { kind: 'string', hint: 'realm name', check: checkRealmName, lowercase: true }, 'Realm whose unassigned tokens autoassignment_without_password takes; unset = the user\'s realm.', NO_AUTOASSIGNMENT),
+  A('enrollment', 'autoassignment_forward', bool, 'Forward the credentials of remote tokens during autoassignment.', notInOtpd('otpd has no remote tokens and no autoassignment.')),
+  A('enrollment', 'ignore_autoassignment_pin', bool, 'Do not set the password as token PIN on autoassignment.', NO_AUTOASSIGNMENT),
   A('enrollment', 'maxtoken', count, 'Most tokens one user may own (checked on init, enroll and assign, not on autoenrollment).'),
   {
     scope: 'enrollment',
@@ -194,28 +213,28 @@ export const ACTIONS: readonly ActionSpec[] = [
     family: family('maxtoken'),
   },
   A('enrollment', 'tokencount', count, 'Most tokens in a realm.'),
-  A('enrollment', 'otp_pin_random', { kind: 'int', min: 0, max: 99 }, 'Set a random PIN of this length on enrollment.'),
-  A('enrollment', 'otp_pin_random_content', { kind: 'string', hint: 'letters of C c n s', check: checkCharClasses }, 'Characters of the random PIN: C upper case, c lower case, n digits, s special.'),
-  A('enrollment', 'otp_pin_encrypt', { kind: 'int', min: 0, max: 1 }, 'Store the PIN encrypted (1) instead of hashed (0).', { default: 0 }),
-  A('enrollment', 'lostTokenPWLen', { kind: 'int', min: 1, max: 128 }, 'Length of the password of a lost-token replacement.', { default: 10 }),
-  A('enrollment', 'lostTokenPWContents', { kind: 'string', hint: 'letters of C c n s', check: checkCharClasses }, 'Characters of the lost-token password: C upper case, c lower case, n digits, s special.', { default: 'Ccn' }),
-  A('enrollment', 'lostTokenValid', { kind: 'string', hint: 'days or duration', check: checkDuration }, 'Validity of a lost-token replacement: days, or a duration with d/h/m/s (e.g. 1d12h).', { default: '10' }),
-  A('enrollment', 'tokenlabel', text, 'Label of the enrollment URL (authenticator apps); placeholders <s> serial, <u> user, <r> realm.'),
-  A('enrollment', 'tokenissuer', text, 'Issuer of the enrollment URL (authenticator apps).'),
-  A('enrollment', 'purge_rollout_token', bool, 'Remove the rollout token after the first login with another token.', { default: false }),
+  A('enrollment', 'otp_pin_random', { kind: 'int', min: 0, max: 99 }, 'Set a random PIN of this length on enrollment.', NO_RANDOM_PIN),
+  A('enrollment', 'otp_pin_random_content', { kind: 'string', hint: 'letters of C c n s', check: checkCharClasses }, 'Characters of the random PIN: C upper case, c lower case, n digits, s special.', NO_RANDOM_PIN),
+  A('enrollment', 'otp_pin_encrypt', { kind: 'int', min: 0, max: 1 }, 'Store the PIN encrypted (1) instead of hashed (0).', notInOtpd('otpd always stores PINs as keyed hashes; they are never stored encrypted.')),
+  A('enrollment', 'lostTokenPWLen', { kind: 'int', min: 1, max: 128 }, 'Length of the password of a lost-token replacement.', NO_LOST_TOKEN),
+  A('enrollment', 'lostTokenPWContents', { kind: 'string', hint: 'letters of C c n s', check: checkCharClasses }, 'Characters of the lost-token password: C upper case, c lower case, n digits, s special.', NO_LOST_TOKEN),
+  A('enrollment', 'lostTokenValid', { kind: 'string', hint: 'days or duration', check: checkDuration }, 'Validity of a lost-token replacement: days, or a duration with d/h/m/s (e.g. 1d12h).', NO_LOST_TOKEN),
+  A('enrollment', 'tokenlabel', text, 'Label of the enrollment URL (authenticator apps); placeholders <s> serial, <u> user, <r> realm.', notInOtpd("otpd's enrollment URLs carry the label given to /admin/init (else the serial); no policy changes it.")),
+  A('enrollment', 'tokenissuer', text, 'Issuer of the enrollment URL (authenticator apps).', notInOtpd("otpd's enrollment URLs always carry the issuer 'otpd'; it is not configurable.")),
+  A('enrollment', 'purge_rollout_token', bool, 'Remove the rollout token after the first login with another token.', notInOtpd('otpd has no rollout tokens.')),
 
   // ---------------------------------------------------------------- authorization
   A('authorization', 'authorize', bool, 'When any authorize policy exists, only users (and clients) matched by one whose value is true may authenticate.'),
-  A('authorization', 'tokentype', { kind: 'list', items: tokenTypeItems }, 'Space-separated token types the user may authenticate with.'),
-  A('authorization', 'serial', { kind: 'string', hint: 'regular expression', check: checkRegex }, 'The user may only authenticate with tokens whose serial matches this regular expression.'),
+  A('authorization', 'tokentype', { kind: 'list', items: tokenTypeItems }, 'Space-separated token types the user may authenticate with.', notInOtpd("validation does not check it: a user may authenticate with any of the user's tokens, whatever its type.")),
+  A('authorization', 'serial', { kind: 'string', hint: 'regular expression', check: checkRegex }, 'The user may only authenticate with tokens whose serial matches this regular expression.', notInOtpd("validation does not check it: a user may authenticate with any of the user's tokens, whatever its serial.")),
   A('authorization', 'setrealm', { kind: 'string', hint: 'realm name', check: checkRealmName, lowercase: true }, 'Replace the realm of the request with this realm before the user is resolved.'),
   A('authorization', 'detail_on_success', bool, 'Add user and token details to a successful /validate answer.', { default: false }),
   A('authorization', 'detail_on_fail', bool, 'Add details to a failed /validate answer.', { default: false }),
 
   // ---------------------------------------------------------------- notification
-  A('notification', 'autoenrollment', { kind: 'string', hint: 'email::<provider>', check: checkEmailNotification }, 'After autoenrollment, e-mail the user a random PIN through this provider (the PIN replaces the password only when the mail was sent).'),
-  A('notification', 'enrollment', { kind: 'string', hint: 'email::<provider>', check: checkEmailNotification }, 'E-mail the user when a token is enrolled for them.'),
-  A('notification', 'setPin', { kind: 'string', hint: 'email::<provider>', check: checkEmailNotification }, 'E-mail the user when their token PIN is set.'),
+  A('notification', 'autoenrollment', { kind: 'string', hint: 'email::<provider>', check: checkEmailNotification }, 'After autoenrollment, e-mail the user a random PIN through this provider (the PIN replaces the password only when the mail was sent).', notInOtpd(NO_NOTIFICATION)),
+  A('notification', 'enrollment', { kind: 'string', hint: 'email::<provider>', check: checkEmailNotification }, 'E-mail the user when a token is enrolled for them.', notInOtpd(NO_NOTIFICATION)),
+  A('notification', 'setPin', { kind: 'string', hint: 'email::<provider>', check: checkEmailNotification }, 'E-mail the user when their token PIN is set.', notInOtpd(NO_NOTIFICATION)),
 
   // ---------------------------------------------------------------- selfservice
   {
@@ -223,75 +242,79 @@ export const ACTIONS: readonly ActionSpec[] = [
     name: 'enroll<TYPE>',
     type: bool,
     description: 'The user may enroll tokens of this type, e.g. enrollSMS.',
-    status: 'supported',
     family: family('enroll'),
+    ...notInOtpd(NO_SELFSERVICE),
   },
-  A('selfservice', 'assign', bool, 'The user may assign an unassigned token by its serial.'),
-  A('selfservice', 'disable', bool, 'The user may disable own tokens.'),
-  A('selfservice', 'enable', bool, 'The user may enable own tokens.'),
-  A('selfservice', 'delete', bool, 'The user may delete own tokens.'),
-  A('selfservice', 'unassign', bool, 'The user may give up own tokens.'),
-  A('selfservice', 'resync', bool, 'The user may resynchronise own tokens.'),
-  A('selfservice', 'verify', bool, 'The user may test own tokens.'),
-  A('selfservice', 'reset', bool, 'The user may reset the fail counter of own tokens.'),
-  A('selfservice', 'setOTPPIN', bool, 'The user may set the PIN of own tokens.'),
-  A('selfservice', 'setDescription', bool, 'The user may change the description of own tokens.'),
-  A('selfservice', 'setMOTPPIN', bool, 'The user may set mOTP PINs.', { status: 'compat', note: 'otpd has no mOTP tokens.' }),
-  A('selfservice', 'getotp', bool, 'The user may read OTP values.', { status: 'compat', note: 'otpd never shows OTP values.' }),
-  A('selfservice', 'otp_pin_minlength', { kind: 'int', min: 0, max: 99 }, 'Shortest PIN a user may set.'),
-  A('selfservice', 'otp_pin_maxlength', { kind: 'int', min: 0, max: 99 }, 'Longest PIN a user may set.'),
-  A('selfservice', 'otp_pin_contents', { kind: 'string', hint: '[+|-] letters of c n s u o', check: (v) => (/^[+-]?[cnsuo]+$/.test(v) ? undefined : 'optional + or - followed by the letters c (letters), n (digits), s (special), u (upper case), o (others)') }, 'Which characters a PIN must (or, with +, may; with -, must not) contain.'),
-  A('selfservice', 'history', bool, 'The user may read the audit trail of own tokens.'),
-  A('selfservice', 'getserial', bool, 'The user may look up an unassigned token by an OTP value.'),
-  A('selfservice', 'mfa_login', bool, 'Self-service login requires an OTP, not only the password.', { default: false }),
-  A('selfservice', 'mfa_3_fields', bool, 'The self-service login form has a separate OTP field.', { default: false }),
-  A('selfservice', 'mfa_passOnNoToken', bool, 'With mfa_login, users without a token may log in with the password alone.', { default: false }),
-  A('selfservice', 'edit_sms', { kind: 'int', min: 0, max: 1 }, '1 = the user may choose the phone number of an SMS token; 0 = it must be the user-store mobile number.', { default: 1 }),
-  A('selfservice', 'edit_email', { kind: 'int', min: 0, max: 1 }, '1 = the user may choose the address of an e-mail token; 0 = it must be the user-store address.', { default: 1 }),
-  A('selfservice', 'autoassignment', bool, 'The MFA login may autoassign a token (the enrollment scope decides how).'),
-  A('selfservice', 'autoenrollment', bool, 'The MFA login may autoenroll a token (the enrollment scope decides the type).'),
-  A('selfservice', 'show_landing_page', bool, 'Show the landing page as the first tab.'),
-  A('selfservice', 'footer_text', text, 'Footer text of the self-service pages.'),
-  A('selfservice', 'imprint_url', text, 'Link to an imprint page.'),
-  A('selfservice', 'privacy_notice_url', text, 'Link to a privacy notice.'),
+  A('selfservice', 'assign', bool, 'The user may assign an unassigned token by its serial.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'disable', bool, 'The user may disable own tokens.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'enable', bool, 'The user may enable own tokens.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'delete', bool, 'The user may delete own tokens.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'unassign', bool, 'The user may give up own tokens.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'resync', bool, 'The user may resynchronise own tokens.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'verify', bool, 'The user may test own tokens.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'reset', bool, 'The user may reset the fail counter of own tokens.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'setOTPPIN', bool, 'The user may set the PIN of own tokens.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'setDescription', bool, 'The user may change the description of own tokens.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'setMOTPPIN', bool, 'The user may set mOTP PINs.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'getotp', bool, 'The user may read OTP values.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'otp_pin_minlength', { kind: 'int', min: 0, max: 99 }, 'Shortest PIN a user may set.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'otp_pin_maxlength', { kind: 'int', min: 0, max: 99 }, 'Longest PIN a user may set.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'otp_pin_contents', { kind: 'string', hint: '[+|-] letters of c n s u o', check: (v) => (/^[+-]?[cnsuo]+$/.test(v) ? undefined : 'optional + or - followed by the letters c (letters), n (digits), s (special), u (upper case), o (others)') }, 'Which characters a PIN must (or, with +, may; with -, must not) contain.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'history', bool, 'The user may read the audit trail of own tokens.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'getserial', bool, 'The user may look up an unassigned token by an OTP value.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'mfa_login', bool, 'Self-service login requires an OTP, not only the password.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'mfa_3_fields', bool, 'The self-service login form has a separate OTP field.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'mfa_passOnNoToken', bool, 'With mfa_login, users without a token may log in with the password alone.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'edit_sms', { kind: 'int', min: 0, max: 1 }, '1 = the user may choose the phone number of an SMS token; 0 = it must be the user-store mobile number.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'edit_email', { kind: 'int', min: 0, max: 1 }, '1 = the user may choose the address of an e-mail token; 0 = it must be the user-store address.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'autoassignment', bool, 'The MFA login may autoassign a token (the enrollment scope decides how).', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'autoenrollment', bool, 'The MFA login may autoenroll a token (the enrollment scope decides the type).', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'show_landing_page', bool, 'Show the landing page as the first tab.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'footer_text', text, 'Footer text of the self-service pages.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'imprint_url', text, 'Link to an imprint page.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'privacy_notice_url', text, 'Link to a privacy notice.', notInOtpd(NO_SELFSERVICE)),
 
   // ---------------------------------------------------------------- admin
   {
     scope: 'admin',
     name: 'init<TYPE>',
     type: bool,
-    description: 'The administrator may enroll tokens of this type, e.g. initHMAC.',
+    description: 'The administrator may enroll tokens of this type (/admin/init), e.g. initHMAC.',
     status: 'supported',
     family: family('init'),
   },
   ...(
     [
-      ['enable', 'enable tokens'],
-      ['disable', 'disable tokens'],
-      ['set', 'change token settings (/admin/set)'],
-      ['setOTPPIN', 'set token PINs'],
-      ['resync', 'resynchronise tokens'],
-      ['reset', 'reset fail counters'],
-      ['assign', 'assign tokens to users'],
-      ['unassign', 'unassign tokens'],
-      ['import', 'import tokens'],
-      ['remove', 'delete tokens'],
-      ['userlist', 'list users'],
-      ['tokenowner', 'look up the owner of a token'],
-      ['checkstatus', 'see open challenges'],
-      ['manageToken', 'use the token management pages'],
-      ['getserial', 'find a token by OTP value'],
-      ['copytokenpin', 'copy a PIN between tokens'],
-      ['copytokenuser', 'copy the owner between tokens'],
-      ['losttoken', 'issue lost-token replacements'],
-      ['show', 'list tokens'],
+      ['enable', 'enable tokens (/admin/enable)'],
+      ['disable', 'disable tokens (/admin/disable)'],
+      ['set', 'change token settings, PINs included (/admin/set)'],
+      ['resync', 'resynchronise tokens (/admin/resync)'],
+      ['reset', 'reset fail counters (/admin/reset)'],
+      ['assign', 'assign tokens to users (/admin/assign)'],
+      ['unassign', 'unassign tokens (/admin/unassign)'],
+      ['remove', 'delete tokens (/admin/remove)'],
+      ['userlist', 'list users (/admin/userlist)'],
+      ['tokenowner', 'look up the owner of a token (/admin/getTokenOwner)'],
+      ['show', 'list tokens (/admin/show)'],
     ] as const
   ).map(([name, what]) => A('admin', name, bool, `The administrator may ${what}, in the realms of the policy.`)),
-  A('admin', 'setMOTPPIN', bool, 'Set mOTP PINs.', { status: 'compat', note: 'otpd has no mOTP tokens.' }),
-  A('admin', 'setOCRAPIN', bool, 'Set OCRA PINs.', { status: 'compat', note: 'otpd has no OCRA tokens.' }),
-  A('admin', 'getotp', bool, 'Read OTP values of tokens.', { status: 'compat', note: 'otpd never shows OTP values.' }),
-  A('admin', 'unpair', bool, 'Unpair QR/push tokens.', { status: 'compat', note: 'otpd has no paired tokens.' }),
-  A('admin', 'totp_lookup', bool, 'Look up the last TOTP use.', { status: 'compat', note: 'not implemented in otpd.' }),
+  ...(
+    [
+      ['setOTPPIN', 'set token PINs', "otpd has no /admin/setPin; PINs are set through /admin/set and /admin/init, which the rights 'set' and 'init<TYPE>' govern (so '!setOTPPIN' would not stop an administrator who has 'set')."],
+      ['import', 'import tokens', 'otpd has no token import endpoint.'],
+      ['checkstatus', 'see open challenges', 'otpd has no /admin/checkstatus.'],
+      ['manageToken', 'use the token management pages', 'otpd has no token management pages.'],
+      ['getserial', 'find a token by OTP value', 'otpd has no /admin/getSerialByOtp.'],
+      ['copytokenpin', 'copy a PIN between tokens', 'otpd has no /admin/copyTokenPin.'],
+      ['copytokenuser', 'copy the owner between tokens', 'otpd has no /admin/copyTokenUser.'],
+      ['losttoken', 'issue lost-token replacements', 'otpd has no lost-token procedure.'],
+      ['setMOTPPIN', 'set mOTP PINs', 'otpd has no mOTP tokens.'],
+      ['setOCRAPIN', 'set OCRA PINs', 'otpd has no OCRA tokens.'],
+      ['getotp', 'read OTP values of tokens', 'otpd never shows OTP values.'],
+      ['unpair', 'unpair QR/push tokens', 'otpd has no paired tokens.'],
+      ['totp_lookup', 'look up the last TOTP use', 'otpd has no /admin/totp_lookup.'],
+    ] as const
+  ).map(([name, what, why]) => A('admin', name, bool, `The administrator may ${what}, in the realms of the policy.`, notInOtpd(why))),
 
   // ---------------------------------------------------------------- system, audit
   A('system', 'read', bool, 'The administrator may read the system configuration (getConfig, getPolicy, getResolvers, ...).'),
@@ -358,6 +381,13 @@ export function suggestAction(scope: Scope, action: string): string | undefined 
 /** The default otpd applies when no policy sets the action (undefined = off / unlimited / unset). */
 export function actionDefault(scope: Scope, action: string): ActionValue | undefined {
   return actionSpec(scope, action)?.default;
+}
+
+/** Why otpd refuses `action` (or `*`) in `scope`, or undefined when it is supported or unknown. */
+export function unsupportedReason(scope: Scope, action: string): string | undefined {
+  if (action === '*') return UNSUPPORTED_SCOPES[scope];
+  const spec = actionSpec(scope, action);
+  return spec?.status === 'unsupported' ? spec.note : undefined;
 }
 
 /** Every concrete action name of a scope (families expanded). */

@@ -1,7 +1,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { SCOPES, type Scope } from './catalogue.ts';
-import { formatPolicyFile, parsePolicyFile } from './policyfile.ts';
+import { formatPolicyFile, parsePolicyFile, withImportDefaults } from './policyfile.ts';
 import type { PolicyService } from './service.ts';
 import { formatSimulation } from './simulate.ts';
 
@@ -83,7 +83,10 @@ export function registerPolicyCommands(program: Command, open: Open, print: (tex
     .option('--all', 'include inactive policies')
     .option('--json', 'print JSON')
     .action(async (opts: { scope?: string; all?: boolean; json?: boolean }) => {
-      const list = await withPolicies(open, (p) => p.list({ scope: opts.scope, includeInactive: opts.all }));
+      const { list, unsupported } = await withPolicies(open, (p) => ({
+        list: p.list({ scope: opts.scope, includeInactive: opts.all }),
+        unsupported: p.unsupportedActions(),
+      }));
       if (opts.json) {
         print(`${JSON.stringify(list, null, 2)}\n`);
         return;
@@ -92,6 +95,8 @@ export function registerPolicyCommands(program: Command, open: Open, print: (tex
         print(
           `${p.active ? ' ' : '-'} ${p.name} [${p.scope}] ${p.action} | realm ${p.realm} | user ${p.user || '(none)'} | client ${p.client || '(none)'}${p.time !== '* * * * * *;' ? ` | time ${p.time}` : ''}\n`,
         );
+        const inert = unsupported.filter((u) => u.policy === p.name);
+        if (inert.length > 0) print(`    ! NOT IN FORCE, not supported by otpd: ${inert.map((u) => u.item).join(', ')}\n`);
       }
       if (list.length === 0) print('(no policies)\n');
     });
@@ -112,7 +117,7 @@ export function registerPolicyCommands(program: Command, open: Open, print: (tex
     .argument('<file>', 'policy.cfg file')
     .option('--enforce', 'store even if no administrator may write the system configuration afterwards')
     .action(async (file: string, opts: { enforce?: boolean }) => {
-      const inputs = parsePolicyFile(await readFile(file, 'utf8'));
+      const inputs = withImportDefaults(parsePolicyFile(await readFile(file, 'utf8')));
       const names = await withPolicies(open, (p) => p.import(inputs, { enforce: opts.enforce }));
       print(`imported ${names.length} ${names.length === 1 ? 'policy' : 'policies'}: ${names.join(', ')}\n`);
     });

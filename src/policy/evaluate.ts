@@ -306,6 +306,20 @@ export function whyNot(p: CompiledPolicy, s: PreparedSubject, time: TimeOfReques
   return 'matches';
 }
 
+/** The concrete `init<TYPE>` rights (initHMAC, initTOTP, …). */
+const INIT_RIGHTS: readonly string[] = actionSpec('admin', 'initHMAC')?.family ?? [];
+
+/**
+ * The value a policy gives an admin right. `/admin/init` asks for `init` before it knows
+ * the type (then for `init<TYPE>`); the catalogue has no `init`, so a policy granting any
+ * `init<TYPE>` grants it, and `!initSMS` alone does not deny it (other types may be allowed).
+ */
+function adminValue(p: CompiledPolicy, action: string): ActionValue | undefined {
+  const v = policyValue(p, action, true);
+  if (v !== undefined || action !== 'init' || p.scope !== 'admin') return v;
+  return INIT_RIGHTS.some((name) => p.actions.get(name) === true) ? true : undefined;
+}
+
 export interface AdminDecision {
   allowed: boolean;
   /** realms the action is allowed in: '*' = all */
@@ -334,7 +348,7 @@ export function evaluateAdmin(
   const time = new TimeOfRequest(nowMs);
   const grants: CompiledPolicy[] = [];
   for (const p of inScope) {
-    const v = policyValue(p, action, true);
+    const v = adminValue(p, action);
     if (v === undefined) continue;
     // the realm field lists the realms the admin manages, it does not filter the admin
     const user = matchUser(p.userCond, admin);

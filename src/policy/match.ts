@@ -10,7 +10,15 @@
 import { type ActionValue, EMPTY_MEANS_ALL_SCOPES, type Scope } from './catalogue.ts';
 import { CronError, type TimeCondition, compileTime } from './cron.ts';
 import { type Ip, type Net, inNet, parseIp, parseNet } from './net.ts';
-import { type ActionMap, PolicyDefinitionError, parseActions, parseActive, parsePolicyName, parseScope } from './parse.ts';
+import {
+  type ActionMap,
+  PolicyDefinitionError,
+  type UnsupportedAction,
+  parseActions,
+  parseActive,
+  parsePolicyName,
+  parseScope,
+} from './parse.ts';
 
 export const NO = -1;
 export const NOT_CHECKED = 0;
@@ -377,22 +385,40 @@ export interface PolicyInput {
 
 /** A validated policy with its conditions compiled for matching. */
 export interface CompiledPolicy extends Policy {
+  /** the actions in force (unsupported ones of a stored policy are not among them) */
   actions: ActionMap;
+  /**
+   * Actions of a policy stored before otpd refused them: listed in `action`,
+   * not in force (empty for every policy stored by this version).
+   */
+  unsupported: readonly UnsupportedAction[];
   userCond: UserCondition;
   realmCond: RealmCondition;
   clientCond: ClientCondition;
   timeCond: TimeCondition;
 }
 
+export interface CompileOptions {
+  /**
+   * The policy comes from the database (it was accepted once): actions otpd
+   * does not support are left out and listed in `unsupported` instead of
+   * refusing the policy. Dropping the whole policy instead could widen
+   * rights (the last admin policy gone = every administrator may do
+   * everything). @default false
+   */
+  stored?: boolean;
+}
+
 /**
  * Validates a policy definition and compiles its conditions. Throws a
  * PolicyDefinitionError naming the field and the offending entry.
  */
-export function compilePolicy(input: PolicyInput): CompiledPolicy {
+export function compilePolicy(input: PolicyInput, opts: CompileOptions = {}): CompiledPolicy {
   const name = parsePolicyName(String(input.name ?? '').trim());
   const scope = parseScope(String(input.scope ?? ''));
   const action = String(input.action ?? '').trim();
-  const actions = parseActions(scope, action);
+  const unsupported: UnsupportedAction[] = [];
+  const actions = parseActions(scope, action, opts.stored ? { onUnsupported: (u) => void unsupported.push(u) } : {});
   const realm = String(input.realm ?? '').trim().toLowerCase();
   const user = String(input.user ?? '').trim();
   const client = String(input.client ?? '').trim();
@@ -417,6 +443,7 @@ export function compilePolicy(input: PolicyInput): CompiledPolicy {
   return {
     ...policy,
     actions,
+    unsupported,
     userCond: compileUser(user, scope),
     realmCond: compileRealm(realm, scope),
     clientCond: compileClient(client, scope),

@@ -5,6 +5,7 @@ import {
   type Scope,
   SCOPES,
   STAR_ACTION_SCOPES,
+  UNSUPPORTED_SCOPES,
   actionSpec,
   describeType,
   isScope,
@@ -137,25 +138,57 @@ export function parseScope(scope: string): Scope {
   throw new PolicyDefinitionError('scope', `unknown scope '${scope}' (one of ${SCOPES.join(', ')})`);
 }
 
+/** An action of a stored policy that otpd does not support, and why. */
+export interface UnsupportedAction {
+  /** the item as written, e.g. `tokentype=hmac` or `!setOTPPIN` */
+  item: string;
+  action: string;
+  reason: string;
+}
+
+export interface ParseActionsOptions {
+  /**
+   * Called for each unsupported action instead of refusing the whole
+   * string; the action is left out of the result. Only for loading policies
+   * that were stored before otpd refused the action, never for new ones.
+   * @default undefined (unsupported actions are refused)
+   */
+  onUnsupported?: (u: UnsupportedAction) => void;
+}
+
+/** The refusal of an action otpd does not act on (error 2012). */
+export function unsupportedActionError(scope: Scope, action: string, reason: string): PolicyDefinitionError {
+  return new PolicyDefinitionError('action', `action '${action}' (scope ${scope}) is not supported by otpd: ${reason}`);
+}
+
 /**
  * Parses and types an action string against the catalogue: unknown
  * actions, unsupported ones and values of the wrong type are refused with a
  * message naming the action. The result maps each action to its typed value.
  */
-export function parseActions(scope: Scope, action: string): ActionMap {
+export function parseActions(scope: Scope, action: string, opts: ParseActionsOptions = {}): ActionMap {
   const items = parseActionString(action);
   if (items.length === 0) throw new PolicyDefinitionError('action', 'the policy has no action');
   const out = new Map<string, ActionValue>();
+  const refuse = (item: RawActionItem, reason: string) => {
+    if (!opts.onUnsupported) throw unsupportedActionError(scope, item.name, reason);
+    opts.onUnsupported({ item: show(item), action: item.name, reason });
+  };
   for (const item of items) {
     if (item.name === STAR) {
+      if (item.negated || item.value !== undefined) {
+        throw new PolicyDefinitionError('action', "action '*' takes no value and cannot be negated");
+      }
+      const scopeReason = UNSUPPORTED_SCOPES[scope];
+      if (scopeReason) {
+        refuse(item, scopeReason);
+        continue;
+      }
       if (!STAR_ACTION_SCOPES.has(scope)) {
         throw new PolicyDefinitionError(
           'action',
           `action '*' (every action) is only allowed in the scopes ${[...STAR_ACTION_SCOPES].join(', ')}; in scope '${scope}' name the actions`,
         );
-      }
-      if (item.negated || item.value !== undefined) {
-        throw new PolicyDefinitionError('action', "action '*' takes no value and cannot be negated");
       }
       out.set(STAR, true);
       continue;
@@ -163,7 +196,8 @@ export function parseActions(scope: Scope, action: string): ActionMap {
     const spec = actionSpec(scope, item.name);
     if (!spec) throw unknownAction(scope, item.name);
     if (spec.status === 'unsupported') {
-      throw new PolicyDefinitionError('action', `action '${item.name}' (scope ${scope}) is not supported: ${spec.note}`);
+      refuse(item, spec.note ?? 'otpd does not act on it');
+      continue;
     }
     out.set(item.name, typeValue(spec, item));
   }

@@ -91,3 +91,8 @@ export function parsePolicyFile(text: string): PolicyInput[] {
   }
   return policies;
 }
+
+/** LinOTP's import fills the condition fields a section leaves out with `*`. */
+export function withImportDefaults(inputs: PolicyInput[]): PolicyInput[] {
+  return inputs.map((i) => ({ ...i, realm: i.realm ?? '*', user: i.user ?? '*', client: i.client ?? '*', time: i.time ?? '*' }));
+}

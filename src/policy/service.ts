@@ -16,7 +16,7 @@ import {
   policyValue,
   prepareSubject,
 } from './match.ts';
-import { PolicyDefinitionError, STAR } from './parse.ts';
+import { PolicyDefinitionError, STAR, type UnsupportedAction } from './parse.ts';
 import { type SimulationInput, type SimulationResult, simulate } from './simulate.ts';
 
 export type { Policy, PolicyInput } from './match.ts';
@@ -71,6 +71,7 @@ export class PolicyService {
   private readonly clock: Clock;
   private index = new PolicyIndex([]);
   private reported = new Set<string>();
+  private readonly warnedUnsupported = new Set<string>();
   private loading: Promise<void> | undefined;
 
   constructor(deps: { db: Db; logger: Logger; clock?: Clock }) {
@@ -79,19 +80,42 @@ export class PolicyService {
     this.clock = deps.clock ?? systemClock;
   }
 
-  /** (Re)reads every policy. A stored policy that no longer validates is logged and left out. */
+  /**
+   * (Re)reads every policy. A stored policy that no longer validates is
+   * logged and left out. A stored policy with actions otpd does not support
+   * (stored before otpd refused them) is loaded without those actions, and a
+   * warning names the policy and each action, once per process: the rest of
+   * the policy stays in force, the unsupported action is not.
+   */
   async load(): Promise<void> {
     const rows = await this.db.kysely.selectFrom('policies').selectAll().execute();
     const compiled: CompiledPolicy[] = [];
     for (const row of rows) {
       try {
-        compiled.push(compilePolicy({ ...row, active: Number(row.active) === 1 }));
+        const p = compilePolicy({ ...row, active: Number(row.active) === 1 }, { stored: true });
+        for (const u of p.unsupported) this.warnUnsupported(p, u);
+        compiled.push(p);
       } catch (e) {
         this.logger.error({ policy: row.name, err: (e as Error).message }, 'stored policy is invalid and is ignored');
       }
     }
     this.index = new PolicyIndex(compiled);
     this.reported.clear();
+  }
+
+  /** Stored policies with actions otpd does not support (not in force), by policy name. */
+  unsupportedActions(): { policy: string; scope: Scope; item: string; action: string; reason: string }[] {
+    return this.index.all.flatMap((p) => p.unsupported.map((u) => ({ policy: p.name, scope: p.scope, ...u })));
+  }
+
+  private warnUnsupported(p: CompiledPolicy, u: UnsupportedAction): void {
+    const key = `${p.name}\0${p.scope}\0${u.item}`;
+    if (this.warnedUnsupported.has(key)) return;
+    this.warnedUnsupported.add(key);
+    this.logger.warn(
+      { policy: p.name, scope: p.scope, action: u.item, reason: u.reason },
+      `stored policy '${p.name}' (scope ${p.scope}) carries the action '${u.item}', which otpd does not support: it is NOT in force (the rest of the policy is). ${u.reason} Change or delete the policy; setPolicy and importPolicy refuse this action.`,
+    );
   }
 
   /** Re-reads the policies whenever any node changes them. */
@@ -170,24 +194,40 @@ export class PolicyService {
 
   /**
    * Validates every policy first, then stores all of them in one transaction
-   * (all or none). Returns the names stored.
+   * (all or none). A file with refused policies stores nothing, and the
+   * error lists every refused policy with its reason (not only the first):
+   * importing the rest would leave out a restriction the file meant to set.
+   * Returns the names stored.
    */
   async import(inputs: PolicyInput[], opts: WriteOptions = {}): Promise<string[]> {
     const compiled: CompiledPolicy[] = [];
     const names = new Set<string>();
+    const refused: { name: string; error: PolicyDefinitionError }[] = [];
     for (const input of inputs) {
       let p: CompiledPolicy;
       try {
         p = compilePolicy(input);
       } catch (e) {
         if (e instanceof PolicyDefinitionError) {
-          throw new PolicyDefinitionError(e.field, `policy '${String(input.name)}': ${e.message}`);
+          refused.push({ name: String(input.name), error: e });
+          continue;
         }
         throw e;
       }
-      if (names.has(p.name)) throw new PolicyDefinitionError('name', `policy '${p.name}' appears twice`);
+      if (names.has(p.name)) {
+        refused.push({ name: p.name, error: new PolicyDefinitionError('name', 'appears twice') });
+        continue;
+      }
       names.add(p.name);
       compiled.push(p);
+    }
+    if (refused.length > 0) {
+      const list = refused.map((r) => `policy '${r.name}': ${r.error.message}`).join('; ');
+      const message =
+        refused.length === 1 && inputs.length === 1
+          ? list
+          : `${refused.length} of ${inputs.length} policies refused (${refused.map((r) => r.name).join(', ')}), nothing imported: ${list}`;
+      throw new PolicyDefinitionError(refused[0].error.field, message);
     }
     this.checkLockout([...this.index.all.filter((x) => !names.has(x.name)), ...compiled], opts);
     await this.db.kysely.transaction().execute(async (trx) => {

@@ -4,7 +4,7 @@
  * action, the resulting values (or the defaults that apply) and why the
  * others lost. Pure: works on compiled policies.
  */
-import { ACTIONS, type ActionValue, SCOPES, type Scope, actionDefault, actionSpec, isScope } from './catalogue.ts';
+import { ACTIONS, type ActionValue, SCOPES, type Scope, actionDefault, actionSpec, isScope, unsupportedReason } from './catalogue.ts';
 import {
   type AdminDecision,
   type Conflict,
@@ -40,6 +40,8 @@ export interface PolicyVerdict {
   matches: boolean;
   /** why it does or does not match */
   reason: string;
+  /** actions of this stored policy that otpd does not support: not in force */
+  notInForce?: string[];
 }
 
 export interface ActionResult {
@@ -54,6 +56,11 @@ export interface ActionResult {
   explanations: Explanation[];
   /** scopes admin/system/audit: the authorisation answer */
   admin?: AdminDecision;
+  /**
+   * Why otpd does not support this action: no policy can set it (setPolicy
+   * refuses it) and a stored policy that carries it does not put it in force.
+   */
+  unsupported?: string;
 }
 
 export interface SimulationResult {
@@ -90,7 +97,8 @@ export function simulate(all: readonly CompiledPolicy[], input: SimulationInput,
   const inScope = all.filter((p) => scopes.includes(p.scope));
 
   const policies: PolicyVerdict[] = inScope.map((p) => {
-    if (!p.active) return { name: p.name, scope: p.scope, active: false, matches: false, reason: 'policy is inactive' };
+    const notInForce = p.unsupported.length > 0 ? { notInForce: p.unsupported.map((u) => u.item) } : {};
+    if (!p.active) return { name: p.name, scope: p.scope, active: false, matches: false, reason: 'policy is inactive', ...notInForce };
     const m = matchPolicy(p, subject, time, ignoreTime);
     return {
       name: p.name,
@@ -98,6 +106,7 @@ export function simulate(all: readonly CompiledPolicy[], input: SimulationInput,
       active: true,
       matches: m !== undefined,
       reason: m ? 'matches' : whyNot(p, subject, time, ignoreTime),
+      ...notInForce,
     };
   });
 
@@ -120,6 +129,7 @@ export function simulate(all: readonly CompiledPolicy[], input: SimulationInput,
     const matching = new Set(policies.filter((v) => v.matches).map((v) => v.name));
     for (const p of inScope) {
       if (!matching.has(p.name)) continue;
+      for (const u of p.unsupported) want(p.scope, u.action);
       for (const a of p.actions.keys()) {
         if (a !== STAR) want(p.scope, a);
         else for (const spec of ACTIONS) if (spec.scope === p.scope && spec.type.kind === 'bool' && spec.status !== 'unsupported') for (const n of spec.family ?? [spec.name]) want(p.scope, n);
@@ -129,6 +139,20 @@ export function simulate(all: readonly CompiledPolicy[], input: SimulationInput,
 
   const warnings: string[] = [];
   const actions: ActionResult[] = wanted.map(({ scope, action }) => {
+    const reason = unsupportedReason(scope, action);
+    if (reason !== undefined) {
+      const carriers = inScope.filter((p) => p.unsupported.some((u) => u.action === action)).map((p) => p.name);
+      return {
+        scope,
+        action,
+        value: undefined,
+        source: 'unset',
+        winners: [],
+        conflicts: [],
+        explanations: carriers.map((policy) => ({ policy, outcome: 'no-value' as const, reason: 'stored with this action, which otpd does not support: not in force' })),
+        unsupported: reason,
+      };
+    }
     const d = evaluatePrepared(inScope, scope, action, subject, at, { explain: true, ignoreTime });
     const def = actionDefault(scope, action);
     const result: ActionResult = {
@@ -181,11 +205,19 @@ export function formatSimulation(r: SimulationResult): string {
   lines.push('');
   lines.push('Policies:');
   if (r.policies.length === 0) lines.push('  (none in this scope)');
-  for (const p of r.policies) lines.push(`  ${p.matches ? '+' : '-'} ${p.name} [${p.scope}]: ${p.reason}`);
+  for (const p of r.policies) {
+    lines.push(`  ${p.matches ? '+' : '-'} ${p.name} [${p.scope}]: ${p.reason}`);
+    if (p.notInForce) lines.push(`      not in force (not supported by otpd): ${p.notInForce.join(', ')}`);
+  }
   lines.push('');
   lines.push('Actions:');
   if (r.actions.length === 0) lines.push('  (no matching policy sets an action)');
   for (const a of r.actions) {
+    if (a.unsupported !== undefined) {
+      lines.push(`  ${a.scope}/${a.action}: not supported by otpd, never in force: ${a.unsupported}`);
+      for (const e of a.explanations) lines.push(`      ${e.policy}: ${e.reason}`);
+      continue;
+    }
     const from = a.source === 'policy' ? `from '${a.winner}'` : a.source === 'default' ? 'default, no policy sets it' : 'no policy sets it';
     lines.push(`  ${a.scope}/${a.action} = ${show(a.value)} (${from})`);
     if (a.admin) {

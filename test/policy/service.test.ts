@@ -74,7 +74,7 @@ for (const { dialect, skip } of await availableDialects()) {
       await a.set({ name: 'autoenroll', scope: 'enrollment', action: 'autoenrollment=sms email', realm: 'Corp', user: '', client: '' });
       await a.set({ name: 'helpdesk', scope: 'admin', action: 'show, reset', realm: 'corp, lab', user: 'hd*', client: '' });
       await a.set({ name: 'off', scope: 'authentication', action: 'passthru', realm: '*', active: 'False' });
-      await a.set({ name: 'notify', scope: 'notification', action: 'autoenrollment=email::mail', realm: '*', user: 'alice' });
+      await a.set({ name: 'notify', scope: 'authentication', action: "smstext='Code <otp>'", realm: '*', user: 'alice' });
       const row = await t.db.kysely.selectFrom('policies').selectAll().where('name', '=', 'autoenroll').executeTakeFirstOrThrow();
       assert.deepEqual(
         { ...row, active: Number(row.active) },
@@ -187,7 +187,7 @@ for (const { dialect, skip } of await availableDialects()) {
 
       await t.db.kysely
         .insertInto('policies')
-        .values({ name: 'legacy', scope: 'authentication', action: 'forward_server=radius://x', realm: '*', user: '*', client: '*', time: '', active: 1 })
+        .values({ name: 'legacy', scope: 'authentication', action: 'otppin=9', realm: '*', user: '*', client: '*', time: '', active: 1 })
         .execute();
       await svc.load();
       assert.deepEqual(svc.list().map((p) => p.name), ['a1', 'a2']);
