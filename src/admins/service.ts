@@ -4,17 +4,24 @@ import type { Clock } from '../util/clock.ts';
 import { hashAdminPassword, verifyAdminPassword } from '../crypto/password.ts';
 import { randomToken } from '../crypto/random.ts';
 import { ErrorCodes, OtpdError } from '../errors.ts';
+import { LoginThrottle } from './throttle.ts';
 
 const NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
 /** Hash of a password nobody has, checked for unknown names so timing does not reveal them. */
 let dummyHash: Promise<string> | undefined;
+
+export type LoginOutcome = { ok: true } | { ok: false; throttled: false } | { ok: false; throttled: true; retryAfterSeconds: number };
 
 /**
  * Local administrators (never depend on the directory), their sessions and API keys.
  * Passwords are scrypt hashes; session cookies and API keys are stored as keyed hashes.
  */
 export class AdminService {
-  constructor(private readonly db: Db, private readonly keyring: KeyRing, private readonly clock: Clock) {}
+  readonly throttle: LoginThrottle;
+
+  constructor(private readonly db: Db, private readonly keyring: KeyRing, private readonly clock: Clock) {
+    this.throttle = new LoginThrottle(db, keyring, clock);
+  }
 
   static checkName(name: string): void {
     if (!NAME.test(name)) throw new OtpdError(ErrorCodes.parameter, `invalid admin name '${name}': use 1-64 of A-Z a-z 0-9 _ . @ -`);
@@ -57,9 +64,24 @@ export class AdminService {
     return !!(await this.db.kysely.selectFrom('admins').select('name').where('name', '=', name).executeTakeFirst());
   }
 
+  /**
+   * Checks an /admin/login attempt under the login throttle (src/admins/throttle.ts). Known
+   * and unknown names take the same path: one reservation, then one scrypt (against a dummy
+   * hash for an unknown name). A refused attempt checks no password and counts no failure.
+   */
+  async login(name: string, password: string, client: string): Promise<LoginOutcome> {
+    const reservation = await this.throttle.reserve(name, client);
+    if (!reservation.ok) return { ok: false, throttled: true, retryAfterSeconds: Math.ceil(reservation.retryAfterMs / 1000) };
+    const good = await this.checkLogin(name, password);
+    if (good) await this.throttle.succeeded(reservation);
+    return good ? { ok: true } : { ok: false, throttled: false };
+  }
+
+  /** One password check, without the throttle: use `login` for anything a client can reach. */
   async checkLogin(name: string, password: string): Promise<boolean> {
-    const row = await this.db.kysely.selectFrom('admins').select('password_hash').where('name', '=', name).executeTakeFirst();
-    if (!row) {
+    // names outside the allowed form cannot exist; a case- or pad-insensitive collation must not match them
+    const row = NAME.test(name) ? await this.db.kysely.selectFrom('admins').select(['name', 'password_hash']).where('name', '=', name).executeTakeFirst() : undefined;
+    if (!row || row.name !== name) {
       dummyHash ??= hashAdminPassword(randomToken(16));
       await verifyAdminPassword(password, await dummyHash);
       return false;

@@ -75,8 +75,14 @@ export function register(api: Api): void {
         const name = ctx.params.get('username') ?? '';
         const password = ctx.params.get('password') ?? '';
         ctx.audit.user = name;
-        const good = name !== '' && password !== '' && (await ctx.services.admins.checkLogin(name, password));
-        if (!good) {
+        // the source as the socket or a trusted proxy reports it; the `client` parameter is not a source here
+        const outcome = name !== '' && password !== '' ? await ctx.services.admins.login(name, password, ctx.request.ip) : { ok: false as const, throttled: false as const };
+        if (!outcome.ok && outcome.throttled) {
+          ctx.audit.actionDetail = 'admin login throttled';
+          ctx.reply.header('Retry-After', String(outcome.retryAfterSeconds));
+          throw new OtpdError(ErrorCodes.adminLoginThrottled, `too many failed logins: try again in ${outcome.retryAfterSeconds} s`, 429);
+        }
+        if (!outcome.ok) {
           ctx.audit.actionDetail = 'admin login failed';
           return { kind: 'json', value: false, detail: { message: 'Bad username or password' }, httpStatus: 401 };
         }
