@@ -149,6 +149,29 @@ describe('API keys: list, revoke, expiry, last use', () => {
   });
 });
 
+describe('API keys: admin policies', () => {
+  test('system read lists, system write creates and revokes', async () => {
+    const t = await startTestApp();
+    try {
+      await t.services.admins.add('reader', 'reader-password-1');
+      const readerKey = await t.services.admins.createApiKey('reader', 'reader');
+      const set = await t.admin('/system/setPolicy', { name: 'sysadmin', scope: 'system', action: 'write, read', realm: '*', user: 'admin', client: '*', active: 'True' });
+      assert.equal(set.json.result.status, true, set.body);
+      await t.admin('/system/setPolicy', { name: 'sysread', scope: 'system', action: 'read', realm: '*', user: 'reader', client: '*', active: 'True' });
+      assert.equal((await t.post('/admin/apikey/list', {}, bearer(readerKey))).json.result.status, true);
+      const victim = (await t.services.admins.listApiKeys('admin'))[0].id;
+      const refused = await t.post('/admin/apikey/revoke', { id: String(victim) }, bearer(readerKey));
+      assert.equal(refused.json.result.error.code, 410);
+      assert.equal((await t.services.admins.listApiKeys('admin'))[0].state, 'active');
+      const session = await sessionOf(t, 'reader', 'reader-password-1');
+      assert.equal((await t.post('/admin/apikey/create', { label: 'mine' }, session)).json.result.error.code, 410);
+      assert.equal((await t.admin('/admin/apikey/revoke', { id: String(victim + 1) })).json.result.value, true, 'the system writer may revoke');
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('API keys: command line', () => {
   const BIN = join(import.meta.dirname, '../../bin/otpd.mjs');
   const dir = mkdtempSync(join(tmpdir(), 'otpd-apikey-cli-'));
