@@ -38,6 +38,8 @@ export const ErrorCodes = {
   config: 2011,
   /** A policy definition was refused (unknown action, wrong value type, bad user/client/time). */
   invalidPolicy: 2012,
+  /** /admin/login refused for a while after repeated failures (per admin name or per client source); HTTP 429. */
+  adminLoginThrottled: 2013,
 } as const;
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];

@@ -7,6 +7,7 @@ import { verifyAuditChain } from './audit/writer.ts';
 import { OTPD_VERSION } from './api/envelope.ts';
 import { registerPolicyCommands } from './policy/cli.ts';
 import { registerRadiusCommands } from './radius/cli.ts';
+import { parseExpiry } from './admins/expiry.ts';
 
 function settingsOrExit(): Settings {
   try {
@@ -89,12 +90,13 @@ admin
   });
 admin
   .command('password')
-  .description("set an administrator's password (stdin or prompt); ends its sessions")
+  .description("set an administrator's password (stdin or prompt); ends its sessions and revokes its API keys")
   .argument('<name>', 'administrator name')
-  .action(async (name: string) => {
+  .option('--keep-api-keys', "keep the administrator's API keys (routine rotation; do not use when the old password may be known to someone else)")
+  .action(async (name: string, opts: { keepApiKeys?: boolean }) => {
     const password = await readPassword(`new password for ${name}: `);
-    await withServices((s) => s.admins.setPassword(name, password)).catch(fail);
-    process.stdout.write(`password of ${name} changed\n`);
+    const res = await withServices((s) => s.admins.setPassword(name, password, { keepApiKeys: opts.keepApiKeys })).catch(fail);
+    process.stdout.write(`password of ${name} changed${res.revokedApiKeys ? `; revoked ${res.revokedApiKeys} API key(s)` : ''}\n`);
   });
 admin
   .command('list')
@@ -111,15 +113,60 @@ admin
     await withServices((s) => s.admins.remove(name)).catch(fail);
     process.stdout.write(`admin ${name} removed\n`);
   });
-admin
+const apikey = admin
   .command('apikey')
-  .description('create an API key for scripts (Authorization: Bearer <key>); it is shown once, only its hash is stored')
+  .summary('create an API key (apikey NAME [--expires WHEN]), or list / revoke keys')
+  .description('create an API key for scripts (Authorization: Bearer <key>); it is shown once, only its hash is stored.\nSubcommands list and revoke manage existing keys (for an admin named "list" or "revoke" use "apikey create <name>")')
+  .argument('[name]', 'administrator the key acts as')
+  .addOption(new Option('--label <label>', 'what the key is for').default(''))
+  .option('--expires <when>', 'refuse the key from then on: a duration (30m, 12h, 90d, 8w), a date (2027-06-30, 00:00 UTC) or a date and time with zone (2027-06-30T18:00:00Z); default: never')
+  .action(async (name: string | undefined, opts: ApiKeyCreateOptions) => {
+    if (name === undefined) return apikey.help({ error: true });
+    await createApiKeyCommand(name, opts);
+  });
+apikey
+  .command('create')
+  .description('create an API key (same as "apikey <name>")')
   .argument('<name>', 'administrator the key acts as')
   .addOption(new Option('--label <label>', 'what the key is for').default(''))
-  .action(async (name: string, opts: { label: string }) => {
-    const key = await withServices((s) => s.admins.createApiKey(name, opts.label)).catch(fail);
-    process.stdout.write(`${key}\n`);
+  .option('--expires <when>', 'as for "apikey <name>"')
+  .action(createApiKeyCommand);
+apikey
+  .command('list')
+  .description('list API keys (id, admin, label, state, created, expires, last used; never the key)')
+  .argument('[name]', 'only the keys of this administrator')
+  .action(async (name: string | undefined) => {
+    const keys = await withServices((s) => s.admins.listApiKeys(name)).catch(fail);
+    const iso = (ms: number | null) => (ms === null ? '-' : new Date(ms).toISOString());
+    process.stdout.write('ID\tADMIN\tLABEL\tSTATE\tCREATED\tEXPIRES\tLAST USED\tKEY\n');
+    for (const k of keys) {
+      process.stdout.write(`${k.id}\t${k.admin}\t${k.label || '-'}\t${k.state}\t${iso(k.createdAt)}\t${iso(k.expiresAt)}\t${iso(k.lastUsedAt)}\totpd_${k.prefix}_…\n`);
+    }
   });
+apikey
+  .command('revoke')
+  .description('revoke one API key by its id (see "apikey list"); it is refused from now on')
+  .argument('<id>', 'key id')
+  .action(async (id: string) => {
+    if (!/^\d{1,15}$/.test(id)) fail(new Error(`invalid API key id '${id}': a number from "otpd admin apikey list"`));
+    const res = await withServices((s) => s.admins.revokeApiKey(Number(id))).catch(fail);
+    process.stdout.write(`API key ${id} of ${res.admin} revoked\n`);
+  });
+
+interface ApiKeyCreateOptions {
+  label: string;
+  expires?: string;
+}
+
+async function createApiKeyCommand(name: string, opts: ApiKeyCreateOptions): Promise<void> {
+  const made = await withServices(async (s) => {
+    const expiresAt = opts.expires === undefined ? undefined : parseExpiry(opts.expires, s.clock.now());
+    return s.admins.issueApiKey(name, opts.label, { expiresAt });
+  }).catch(fail);
+  process.stdout.write(`${made.key}\n`);
+  // on stderr, so that KEY=$(otpd admin apikey NAME) still captures only the key
+  process.stderr.write(`API key ${made.id} for ${name}${made.expiresAt ? `, expires ${new Date(made.expiresAt).toISOString()}` : ', never expires'}\n`);
+}
 
 const audit = program.command('audit').description('audit log tools');
 audit

@@ -1,9 +1,19 @@
 import { ErrorCodes, OtpdError } from '../errors.ts';
+import { parseExpiry } from '../admins/expiry.ts';
+import type { ApiKeyInfo } from '../admins/service.ts';
 import { tokenDict } from '../tokens/service.ts';
 import { canonicalType } from '../tokens/registry.ts';
 import type { Token } from '../tokens/types.ts';
 import { SESSION_COOKIE, clearSessionCookies, newSessionSecrets, setSessionCookies } from './auth.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
+
+const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
+
+/** What /admin/apikey/list shows of a key: never the key or its hash. */
+export const apiKeyView = (k: ApiKeyInfo) => ({
+  id: k.id, admin: k.admin, label: k.label, prefix: k.prefix, state: k.state,
+  created: iso(k.createdAt), expires: iso(k.expiresAt), lastUsed: iso(k.lastUsedAt), revoked: iso(k.revokedAt),
+});
 
 export const ADMIN_POLICY_WARNING = 'no admin policy is defined: every administrator may do everything in every realm (see docs/policies.md)';
 
@@ -75,8 +85,14 @@ export function register(api: Api): void {
         const name = ctx.params.get('username') ?? '';
         const password = ctx.params.get('password') ?? '';
         ctx.audit.user = name;
-        const good = name !== '' && password !== '' && (await ctx.services.admins.checkLogin(name, password));
-        if (!good) {
+        // the source as the socket or a trusted proxy reports it; the `client` parameter is not a source here
+        const outcome = name !== '' && password !== '' ? await ctx.services.admins.login(name, password, ctx.request.ip) : { ok: false as const, throttled: false as const };
+        if (!outcome.ok && outcome.throttled) {
+          ctx.audit.actionDetail = 'admin login throttled';
+          ctx.reply.header('Retry-After', String(outcome.retryAfterSeconds));
+          throw new OtpdError(ErrorCodes.adminLoginThrottled, `too many failed logins: try again in ${outcome.retryAfterSeconds} s`, 429);
+        }
+        if (!outcome.ok) {
           ctx.audit.actionDetail = 'admin login failed';
           return { kind: 'json', value: false, detail: { message: 'Bad username or password' }, httpStatus: 401 };
         }
@@ -97,6 +113,47 @@ export function register(api: Api): void {
         const cookie = ctx.request.cookies[SESSION_COOKIE];
         if (cookie) await ctx.services.admins.endSession(cookie);
         clearSessionCookies(ctx.reply);
+        return ok(true);
+      },
+    },
+    // otpd's own (LinOTP has no API key endpoints); API keys count as system configuration
+    {
+      path: '/admin/apikey/list',
+      policy: { scope: 'system', action: 'read' },
+      handler: async (ctx) => {
+        const admin = ctx.params.get('admin') || undefined;
+        const keys = await ctx.services.admins.listApiKeys(admin);
+        return ok(keys.map(apiKeyView));
+      },
+    },
+    {
+      path: '/admin/apikey/create',
+      methods: ['POST'],
+      policy: { scope: 'system', action: 'write' },
+      handler: async (ctx) => {
+        // a leaked key must not be able to outlive its expiry or revocation by minting more
+        if (ctx.admin!.via !== 'session') throw new OtpdError(ErrorCodes.policy, 'API keys are created from a login session (or the otpd command line), not with an API key');
+        const admin = ctx.params.get('admin') || ctx.admin!.name;
+        const label = ctx.params.get('label') ?? '';
+        const expires = ctx.params.get('expires');
+        const now = ctx.services.clock.now();
+        const expiresAt = expires ? parseExpiry(expires, now) : undefined;
+        const made = await ctx.services.admins.issueApiKey(admin, label, { expiresAt });
+        ctx.audit.user = admin;
+        ctx.audit.actionDetail = `api key ${made.id} created for ${admin}${made.expiresAt ? `, expires ${new Date(made.expiresAt).toISOString()}` : ''}`;
+        return ok({ id: made.id, admin, label, key: made.key, expires: iso(made.expiresAt) }, { message: 'the key is shown once; only its hash is stored' });
+      },
+    },
+    {
+      path: '/admin/apikey/revoke',
+      methods: ['POST'],
+      policy: { scope: 'system', action: 'write' },
+      handler: async (ctx) => {
+        const id = ctx.params.int('id', -1, 1);
+        if (id === -1) throw new OtpdError(ErrorCodes.parameter, "Missing parameter: 'id'");
+        const { admin } = await ctx.services.admins.revokeApiKey(id);
+        ctx.audit.user = admin;
+        ctx.audit.actionDetail = `api key ${id} of ${admin} revoked`;
         return ok(true);
       },
     },

@@ -89,7 +89,26 @@ export interface ApiKeyTable {
   prefix: string;
   key_hash: string;
   created_at: number;
+  /** Recorded at most once a minute per key (migration 0620). */
   last_used_at: number | null;
+  /** Refused from this time on; null = never expires (migration 0620). */
+  expires_at: number | null;
+  /** Set by revocation (one key, or all of an admin's keys on a password change). */
+  revoked_at: number | null;
+}
+
+/**
+ * /admin/login throttle state, one row per admin name (keyed hash) or client source
+ * (`client:<address or IPv6 /64>`), shared by all nodes. `failures` counts reserved
+ * attempts since the last success; at the threshold each reservation opens a refusal
+ * window of `delay_ms` (doubling to a cap) ending at `blocked_until`.
+ */
+export interface AdminLoginThrottleTable {
+  key: string;
+  failures: number;
+  delay_ms: number;
+  blocked_until: number;
+  last_failure_at: number;
 }
 
 /** Admin sessions from /admin/login (cookie + CSRF token), shared by all nodes. */
@@ -293,6 +312,7 @@ export interface Database {
   admins: AdminTable;
   api_keys: ApiKeyTable;
   sessions: SessionTable;
+  admin_login_throttle: AdminLoginThrottleTable;
   audit: AuditTable;
   audit_head: AuditHeadTable;
   radius_clients: RadiusClientTable;
