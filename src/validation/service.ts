@@ -440,8 +440,9 @@ export class ValidationService {
       // Autoenrolled tokens (tokeninfo pin_source=store, no PIN set) take the user-store password as PIN.
       if (mode === 0) return t.info.pin_source === 'store' && t.pinHash === '' ? storePassword(pin) : this.tokens.checkPin(t, pin);
       if (mode === 1) return storePassword(pin);
-      if (mode === 2) return pin === '';
-      return t.type !== 'spass' || this.tokens.checkPin(t, pin);
+      // spass has nothing but its PIN: "only the OTP" or "ignore the PIN" must not make it an open door
+      if (t.type === 'spass') return this.tokens.checkPin(t, pin);
+      return mode === 2 ? pin === '' : true;
     };
 
     const classified: Classified[] = [];
@@ -530,7 +531,8 @@ export class ValidationService {
         if (m && (await pinOk(t, split.pin))) return m;
         if (m) return { kind: 'invalid', token: t, challenges: mine };
       }
-      if (await pinOk(t, mode === 2 ? '' : pass)) return { kind: 'challenge', token: t };
+      // under otppin=2 there is no PIN: only an empty pass asks for a code, anything else is an OTP try
+      if (mode === 2 ? pass === '' : await pinOk(t, pass)) return { kind: 'challenge', token: t };
       if (mine.length > 0 && split.otp !== '' && (await pinOk(t, split.pin))) return { kind: 'pin', token: t, challenges: mine };
       return { kind: 'invalid', token: t, challenges: mine };
     }
