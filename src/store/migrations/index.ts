@@ -5,6 +5,7 @@ import * as policy from './0200_policy.ts';
 import * as delivery from './0300_delivery.ts';
 import * as radius from './0400_radius.ts';
 import * as enrollment from './0500_enrollment.ts';
+import * as auditKey from './0610_audit_key.ts';
 
 /**
  * Every migration, in order. Areas append theirs (`0100_users`, `0200_policy`,
@@ -17,6 +18,7 @@ export const migrations: Record<string, Migration> = {
   '0300_delivery': delivery,
   '0400_radius': radius,
   '0500_enrollment': enrollment,
+  '0610_audit_key': auditKey,
 };
 
 export const migrationProvider: MigrationProvider = {
