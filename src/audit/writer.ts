@@ -364,7 +364,7 @@ export async function verifyAuditChain(db: Db, chain: AuditChainKey): Promise<Ve
   if (anchorRead.kind === 'bad') add(null, null, `the audit anchor ${chain.anchorPath} is not valid: ${anchorRead.reason}`);
   else if (anchor) {
     if (!atAnchor) {
-      add(anchor.id, anchor.seq, `newest row(s) missing: this node's anchor ${chain.anchorPath} records sequence ${anchor.seq} (row ${anchor.id}), which is no longer in the audit table (truncated or rolled back)`);
+      add(null, anchor.seq, `newest row(s) missing: this node's anchor ${chain.anchorPath} records sequence ${anchor.seq} (row ${anchor.id}), which is no longer in the audit table (truncated or rolled back)`);
     } else if (atAnchor.id !== anchor.id || atAnchor.hash !== anchor.hash) {
       add(atAnchor.id, anchor.seq, `differs from this node's anchor ${chain.anchorPath} (rolled back and rewritten)`);
     } else notes.push(`anchor ${chain.anchorPath} matches (sequence ${anchor.seq})`);
