@@ -66,8 +66,22 @@ function parseObject(value: string): Record<string, Json> | undefined {
   }
 }
 
+/** `http://user:pw@host/…` → the URL with its password replaced, when it has one. */
+function withUrlPassword(value: string, password: (current: string) => string): string | undefined {
+  if (!/^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(value)) return undefined;
+  try {
+    const url = new URL(value);
+    if (!url.password) return undefined;
+    url.password = password(url.password);
+    return url.toString();
+  } catch {
+    return undefined;
+  }
+}
+
 function censorNode(node: Json, declared: Set<string>, topLevel: boolean): Json {
   if (Array.isArray(node)) return node.map((v) => censorNode(v, declared, false));
+  if (typeof node === 'string') return withUrlPassword(node, () => CENSORED) ?? node;
   if (!node || typeof node !== 'object') return node;
   const out: Record<string, Json> = {};
   for (const [k, v] of Object.entries(node)) {
@@ -100,6 +114,18 @@ function restoreNode(incoming: Json, stored: Json | undefined, path: string): Js
   if (incoming === CENSORED) {
     if (stored === undefined || stored === CENSORED) throw new PlaceholderWithoutSecretError(path);
     return stored;
+  }
+  if (typeof incoming === 'string' && incoming.includes(CENSORED)) {
+    // a URL whose password was shown censored: the stored URL's password at the same path
+    if (typeof stored === 'string' && withUrlPassword(stored, () => CENSORED) === incoming) return stored;
+    let storedPassword: string | undefined;
+    if (typeof stored === 'string') withUrlPassword(stored, (pw) => (storedPassword = pw));
+    const restored = withUrlPassword(incoming, (pw) => {
+      if (pw !== CENSORED) return pw;
+      if (!storedPassword) throw new PlaceholderWithoutSecretError(path);
+      return storedPassword;
+    });
+    return restored ?? incoming;
   }
   if (Array.isArray(incoming)) {
     const s = Array.isArray(stored) ? stored : [];

@@ -207,3 +207,22 @@ test('concurrent burst of placeholder round trips never changes or exposes the s
   assert.deepEqual(await storedRow('burst.password'), before);
   assert.deepEqual(JSON.parse(t.services.config.get('SMSProviderConfig')!), smsConfig);
 });
+
+test('a password inside a gateway URL (user:pw@host) is censored and round-trips', async () => {
+  const urlSecret = 'url-pass-3c9d';
+  const config = { URL: `http://otpd:${urlSecret}@127.0.0.1:9/send?x=1`, RETURN_SUCCESS: 'OK' };
+  await t.admin('/system/setConfig', { key: 'SMSProvider', value: 'HttpSMSProvider' });
+  await t.admin('/system/setConfig', { key: 'SMSProviderConfig', value: JSON.stringify(config) });
+  const res = await t.admin('/system/getConfig', { key: 'SMSProviderConfig' });
+  assert.ok(!res.body.includes(urlSecret), res.body);
+  const shown = JSON.parse(res.json.result.value['getConfig SMSProviderConfig']);
+  assert.equal(shown.URL, `http://otpd:${CENSORED}@127.0.0.1:9/send?x=1`);
+  const before = await storedRow('SMSProviderConfig');
+  await t.admin('/system/setConfig', { key: 'SMSProviderConfig', value: JSON.stringify(shown) });
+  assert.deepEqual(await storedRow('SMSProviderConfig'), before, 'unchanged, ciphertext included');
+  await t.admin('/system/setConfig', { key: 'SMSProviderConfig', value: JSON.stringify({ ...shown, RETURN_SUCCESS: 'ACCEPTED' }) });
+  assert.deepEqual(JSON.parse(t.services.config.get('SMSProviderConfig')!), { ...config, RETURN_SUCCESS: 'ACCEPTED' });
+  const moved = await t.admin('/system/setConfig', { key: 'SMSProviderConfig', value: JSON.stringify({ ...shown, URL: `http://otpd:${CENSORED}@127.0.0.1:9/moved` }) });
+  assert.equal(moved.json.result.status, true, moved.body);
+  assert.equal(JSON.parse(t.services.config.get('SMSProviderConfig')!).URL, `http://otpd:${urlSecret}@127.0.0.1:9/moved`);
+});
