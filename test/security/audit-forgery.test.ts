@@ -16,6 +16,7 @@ import { join } from 'node:path';
 import { availableDialects, createTestDb, type TestDb } from '../helpers/db.ts';
 import { AuditWriter, verifyAuditChain } from '../../src/audit/writer.ts';
 import { systemClock } from '../../src/util/clock.ts';
+import { sql } from 'kysely';
 import { loadSettings } from '../../src/config/settings.ts';
 import { createServices } from '../../src/services.ts';
 
@@ -163,6 +164,28 @@ for (const { dialect, skip } of await availableDialects()) {
     });
   });
 }
+
+test('fault injection: a batch failing mid-way leaves the chain and head intact; an unwritable anchor does not stop auditing', async () => {
+  await withChain('sqlite', async (t, chain) => {
+    const w = new AuditWriter(t.db, systemClock, 'node-a', chain);
+    await writeRows(w, 5);
+    // the third row of the next batch makes the insert fail inside the transaction
+    await t.db.kysely.executeQuery(sql`create trigger boom before insert on audit when new.serial = 'BOOM' begin select raise(abort, 'injected fault'); end`.compile(t.db.kysely));
+    const batch = ['A', 'B', 'BOOM', 'C'].map((serial) => w.write({ action: 'validate/check', success: true, serial }));
+    const settled = await Promise.allSettled(batch);
+    assert.deepEqual(settled.map((r) => r.status), ['rejected', 'rejected', 'rejected', 'rejected'], 'one transaction: all or nothing');
+    assert.equal((await rows(t)).length, 5);
+    await t.db.kysely.executeQuery(sql`drop trigger boom`.compile(t.db.kysely));
+    await writeRows(w, 3, 100);
+    const res = await verifyAuditChain(t.db, chain);
+    assert.equal(res.ok, true, res.problems.join('\n'));
+    assert.equal(res.rows, 8);
+    // an anchor that cannot be written is logged, the rows are still written and verify
+    const lost = new AuditWriter(t.db, systemClock, 'node-b', { key: chain.key, anchorPath: join(chain.anchorPath, 'no-such-dir', 'a.json') });
+    await writeRows(lost, 2, 200);
+    assert.equal((await verifyAuditChain(t.db, chain)).ok, true);
+  });
+});
 
 test('otpd audit verify exits 1 and names the first broken row', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'otpd-verify-'));
