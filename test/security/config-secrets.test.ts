@@ -226,3 +226,26 @@ test('a password inside a gateway URL (user:pw@host) is censored and round-trips
   assert.equal(moved.json.result.status, true, moved.body);
   assert.equal(JSON.parse(t.services.config.get('SMSProviderConfig')!).URL, `http://otpd:${urlSecret}@127.0.0.1:9/moved`);
 });
+
+test('the provider imported from the legacy keys shows the same secrets censored in getProvider, and they round-trip', async () => {
+  const app = await startTestApp();
+  try {
+    const urlSecret = 'url-pass-8e1f';
+    const config = { ...smsConfig, URL: `http://otpd:${urlSecret}@127.0.0.1:9/send` };
+    await app.admin('/system/setConfig', { SMSProvider: 'HttpSMSProvider', SMSProviderConfig: JSON.stringify(config) });
+    const got = await app.admin('/system/getProvider', { type: 'sms' });
+    assert.ok(got.json.result.value.imported_default, got.body);
+    for (const s of [...ALL, urlSecret]) assert.ok(!got.body.includes(s), `getProvider shows ${s}`);
+    const shown = JSON.parse(got.json.result.value.imported_default.Config);
+    assert.equal(shown.PARAMETER.apikey, CENSORED);
+    assert.equal(shown.HEADERS.Authorization, CENSORED);
+    // sent back as shown, with one field edited: the secrets stay
+    const set = await app.admin('/system/setProvider', { type: 'sms', name: 'imported_default', class: 'HttpSMSProvider', timeout: '5', config: JSON.stringify({ ...shown, RETURN_SUCCESS: 'ACCEPTED' }) });
+    assert.equal(set.json.result.status, true, set.body);
+    const row = await app.services.db.kysely.selectFrom('delivery_providers').selectAll().where('name', '=', 'imported_default').executeTakeFirstOrThrow();
+    const stored = JSON.parse(app.services.keyring.decryptString('config', row.config_enc));
+    assert.deepEqual(stored, { ...config, RETURN_SUCCESS: 'ACCEPTED' });
+  } finally {
+    await app.close();
+  }
+});
