@@ -135,6 +135,29 @@ for (const { dialect, skip } of await availableDialects()) {
     });
   });
 
+  test(`${dialect}: concurrent burst from two nodes while a row is forged: nothing seals the forgery`, { skip }, async () => {
+    await withChain(dialect, async (t, chain) => {
+      const a = new AuditWriter(t.db, systemClock, 'node-a', chain);
+      const b = new AuditWriter(t.db, systemClock, 'node-b', { key: chain.key });
+      await writeRows(a, 10);
+      const target = (await rows(t))[4]!;
+      // outcomes are collected as they happen (a rejection is expected once the head is forged)
+      const writes: Promise<{ ok: true } | { ok: false; error: unknown }>[] = [];
+      for (let i = 0; i < 120; i++) {
+        writes.push((i % 2 ? a : b).write({ action: 'validate/check', success: true, serial: `B${i}` }).then(() => ({ ok: true as const }), (error: unknown) => ({ ok: false as const, error })));
+        if (i === 60) await rewriteAndRechain(t, Number(target.id), { user: 'mallory' });
+        if (i % 20 === 0) await new Promise((r) => setImmediate(r));
+      }
+      const outcomes = await Promise.all(writes);
+      const fulfilled = outcomes.filter((r) => r.ok).length;
+      for (const r of outcomes) if (!r.ok) assert.match(String(r.error), /refusing to extend the audit chain/);
+      assert.equal((await rows(t)).length, 10 + fulfilled, 'every answered write is a row, no rejected one is');
+      const res = await verifyAuditChain(t.db, chain);
+      assert.equal(res.ok, false);
+      assert.equal(res.firstBroken?.id, Number(target.id));
+    });
+  });
+
   test(`${dialect}: an existing unkeyed chain is sealed by a marker row and checked as legacy`, { skip }, async () => {
     await withChain(dialect, async (t, chain) => {
       let prev = ZERO;
