@@ -3,7 +3,7 @@ import { loadSettings, SettingsError, type Settings } from './config/settings.ts
 import { readPassword } from './cli/prompt.ts';
 import { createLogger, createServices } from './services.ts';
 import { startServer } from './server.ts';
-import { verifyAuditChain } from './audit/writer.ts';
+import { auditChainKey, verifyAuditChain } from './audit/writer.ts';
 import { OTPD_VERSION } from './api/envelope.ts';
 import { registerPolicyCommands } from './policy/cli.ts';
 import { registerRadiusCommands } from './radius/cli.ts';
@@ -171,12 +171,17 @@ async function createApiKeyCommand(name: string, opts: ApiKeyCreateOptions): Pro
 const audit = program.command('audit').description('audit log tools');
 audit
   .command('verify')
-  .description('check the hash chain of the audit log; exit 1 when a row was altered, deleted or inserted')
+  .description('check the keyed (HMAC) chain of the audit log, its head and this node\'s anchor; exit 1 when a row was altered, deleted or inserted, the newest rows were cut off or the head was rolled back')
   .action(async () => {
-    const res = await withServices((s) => verifyAuditChain(s.db)).catch(fail);
-    if (res.ok) process.stdout.write(`audit chain intact: ${res.rows} rows\n`);
+    const res = await withServices((s) => verifyAuditChain(s.db, auditChainKey(s.keyring, s.settings.dataDir))).catch(fail);
+    const notes = res.notes.map((n) => `  note: ${n}\n`).join('');
+    if (res.ok) process.stdout.write(`audit chain intact: ${res.rows} rows\n${notes}`);
     else {
-      process.stdout.write(`audit chain BROKEN (${res.rows} rows):\n${res.problems.map((p) => `  ${p}`).join('\n')}\n`);
+      const first = res.firstBroken!;
+      const where = first.id !== null
+        ? `id ${first.id}${first.seq !== null ? ` (sequence ${first.seq})` : ''}`
+        : first.seq !== null ? `sequence ${first.seq} (row gone)` : 'audit head';
+      process.stdout.write(`audit chain BROKEN (${res.rows} rows)\nfirst broken row: ${where}: ${first.reason}\n${res.problems.map((p) => `  ${p}`).join('\n')}\n${notes}`);
       process.exitCode = 1;
     }
   });

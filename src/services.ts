@@ -1,7 +1,7 @@
 import { hostname } from 'node:os';
 import pino, { type Logger } from 'pino';
 import { AdminService } from './admins/service.ts';
-import { AuditWriter } from './audit/writer.ts';
+import { AuditWriter, auditChainKey } from './audit/writer.ts';
 import { ConfigService } from './config/service.ts';
 import { DeliveryService } from './delivery/service.ts';
 import type { RadiusStats } from './radius/server.ts';
@@ -97,7 +97,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const accountAttempts = new AccountAttempts(db);
   Object.assign(services, {
     settings, db, keyring, config, logger, clock, watcher, keyCreated: created,
-    audit: new AuditWriter(db, clock, settings.nodeName ?? hostname(), logger),
+    audit: new AuditWriter(db, clock, settings.nodeName ?? hostname(), auditChainKey(keyring, settings.dataDir), logger),
     admins: new AdminService(db, keyring, clock),
     tokens,
     challenges,
@@ -108,6 +108,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     close: async () => {
       watcher.stop();
       await services.delivery.stop();
+      await services.audit.settled();
       await userDirectory.close();
       await db.close();
     },

@@ -2,9 +2,10 @@ import { CONFIG_DEFAULTS, LIMITS } from '../config/defaults.ts';
 import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
 import { defineRoutes, ok, type Api } from './route.ts';
 import { limitProblem } from '../delivery/settings.ts';
+import { PlaceholderWithoutSecretError } from '../config/secrets.ts';
+import type { ConfigService } from '../config/service.ts';
 
 const KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
-const CENSORED = '__CENSORED__';
 /** LinOTP's legacy provider keys: setting them imports the provider (DeliveryService.importLegacyProviders). */
 const LEGACY_PROVIDER_KEYS = new Set(['SMSProvider', 'SMSProviderConfig', 'EmailProvider', 'EmailProviderConfig']);
 
@@ -62,6 +63,16 @@ function checkValue(key: string, value: string): void {
   if (value.length > 4096) throw badParameter(key, 'value longer than 4096 characters');
 }
 
+/** The admin write for one key, placeholders resolved (null: the stored entry stays as it is); refusals name the parameter. */
+function resolveWrite(config: ConfigService, param: string, key: string, value: string, type: string) {
+  try {
+    return config.resolveAdminWrite(key, value, type);
+  } catch (e) {
+    if (e instanceof PlaceholderWithoutSecretError) throw badParameter(param, e.message);
+    throw e;
+  }
+}
+
 export function register(api: Api): void {
   defineRoutes(api, [
     {
@@ -77,7 +88,8 @@ export function register(api: Api): void {
           if (!KEY.test(key)) throw badParameter('key', 'use 1-128 of A-Z a-z 0-9 _ . : -');
           const value = p.require('value');
           checkValue(key, value);
-          await config.set(key, value, p.get('type') ?? '', p.get('description') ?? '');
+          const write = resolveWrite(config, 'value', key, value, p.get('type') ?? '');
+          if (write) await config.set(key, write.value, write.type, p.get('description') ?? '');
           out[`setConfig ${key}`] = true;
           ctx.audit.info = key;
           if (LEGACY_PROVIDER_KEYS.has(key)) await ctx.services.delivery.importLegacyProviders();
@@ -85,17 +97,17 @@ export function register(api: Api): void {
         }
         const names = p.keys().filter((k) => !k.endsWith('.type') && !k.endsWith('.desc') && k !== 'session' && k !== 'csrf_token');
         if (names.length === 0) throw new OtpdError(ErrorCodes.parameter, "Missing parameter: 'key'");
-        for (const raw of names) {
+        // every key is checked (placeholders resolved) before any is written
+        const writes = names.map((raw) => {
           const key = raw.replace(/^linotp\./, '');
           if (!KEY.test(key)) throw badParameter(raw, 'invalid config key');
-          checkValue(key, p.get(raw) ?? '');
-        }
-        for (const raw of names) {
-          const key = raw.replace(/^linotp\./, '');
           const value = p.get(raw) ?? '';
-          const type = p.get(`${raw}.type`) ?? '';
-          await config.set(key, value, type, p.get(`${raw}.desc`) ?? '');
-          out[type === 'password' ? `setConfig ${key}:${CENSORED}` : `setConfig ${key}:${value}`] = true;
+          checkValue(key, value);
+          return { key, write: resolveWrite(config, raw, key, value, p.get(`${raw}.type`) ?? ''), description: p.get(`${raw}.desc`) ?? '' };
+        });
+        for (const { key, write, description } of writes) {
+          if (write) await config.set(key, write.value, write.type, description);
+          out[`setConfig ${key}:${config.shown(key) ?? ''}`] = true;
         }
         ctx.audit.info = names.join(',');
         if (names.some((n) => LEGACY_PROVIDER_KEYS.has(n.replace(/^linotp\./, '')))) await ctx.services.delivery.importLegacyProviders();
@@ -110,12 +122,10 @@ export function register(api: Api): void {
         const key = ctx.params.get('key');
         if (key !== undefined) {
           const k = key.replace(/^linotp\./, '');
-          const entry = config.entries().find((e) => e.key === k);
-          const value = entry?.type === 'password' ? CENSORED : config.get(k);
-          return ok({ [`getConfig ${k}`]: value ?? null });
+          return ok({ [`getConfig ${k}`]: config.shown(k) ?? null });
         }
         const all: Record<string, string> = { ...CONFIG_DEFAULTS };
-        for (const e of config.entries()) all[e.key] = e.type === 'password' ? CENSORED : e.value;
+        for (const e of config.shownEntries()) all[e.key] = e.value;
         return ok(Object.fromEntries(Object.entries(all).sort(([a], [b]) => a.localeCompare(b))));
       },
     },

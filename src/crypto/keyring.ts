@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -74,6 +74,15 @@ export class KeyRing {
   /** Keyed hash (HMAC-SHA-256 under slot 2) of `value` in the given domain, hex. */
   hash(domain: string, value: string | Buffer): string {
     return createHmac('sha256', this.keys[2]).update(domain).update('\0').update(value).digest('hex');
+  }
+
+  /**
+   * A 32-byte key for one purpose, derived from slot 2 with HKDF-SHA-256 (`label` is the
+   * HKDF info), so it exists only where the key file is and never in the database.
+   * Used for the audit chain's HMACs (`audit-chain`).
+   */
+  deriveKey(label: string): Buffer {
+    return Buffer.from(hkdfSync('sha256', this.keys[2], Buffer.alloc(0), `otpd ${label} v1`, KEY_BYTES));
   }
 
   /** Constant-time comparison of `value`'s keyed hash with a stored one. */

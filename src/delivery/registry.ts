@@ -5,6 +5,7 @@ import { restSmsProvider } from './sms/rest.ts';
 import { smppSmsProvider } from './sms/smpp.ts';
 import { smtpSmsProvider } from './sms/smtp.ts';
 import type { ChannelType, ProviderModule } from './types.ts';
+import { CENSORED, censorNode, restoreNode, type Json } from '../config/secret-fields.ts';
 
 /** Every provider class otpd knows, by its short LinOTP name. */
 export const providerModules: readonly ProviderModule[] = [
@@ -46,24 +47,18 @@ export function refuseClass(className: string, type?: ChannelType): string | nul
   return null;
 }
 
-/** The placeholder that stands for a secret in API answers; sent back unchanged it keeps the stored value. */
-export const CENSORED = '__CENSORED__';
+export { CENSORED };
 
-/** A copy of the config with every secret key replaced by the placeholder. */
+/**
+ * A copy of the config with every secret replaced by the placeholder: the class's
+ * `secretKeys`, and at any depth secret-named keys (`PARAMETER.apikey`,
+ * `HEADERS.Authorization`) and the password of a `user:pw@host` URL.
+ */
 export function censorConfig(module: ProviderModule, config: Record<string, unknown>): Record<string, unknown> {
-  const out = { ...config };
-  for (const k of module.secretKeys) if (out[k] !== undefined && out[k] !== '') out[k] = CENSORED;
-  return out;
+  return censorNode(config as Json, new Set(module.secretKeys)) as Record<string, unknown>;
 }
 
-/** Puts stored secrets back where an update sent the placeholder. */
-export function restoreCensored(module: ProviderModule, incoming: Record<string, unknown>, stored: Record<string, unknown> | undefined): Record<string, unknown> {
-  const out = { ...incoming };
-  for (const k of module.secretKeys) {
-    if (out[k] === CENSORED) {
-      if (stored && stored[k] !== undefined) out[k] = stored[k];
-      else delete out[k];
-    }
-  }
-  return out;
+/** Puts stored secrets back where an update sent the placeholder (at any depth); one with nothing stored is left out. */
+export function restoreCensored(_module: ProviderModule, incoming: Record<string, unknown>, stored: Record<string, unknown> | undefined): Record<string, unknown> {
+  return restoreNode(incoming as Json, stored as Json | undefined, '', true) as Record<string, unknown>;
 }

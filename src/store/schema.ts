@@ -136,6 +136,8 @@ export interface AuditTable {
   client: string;
   log_level: string;
   clearance_level: number;
+  /** 0 for rows of the unkeyed SHA-256 chain (before migration 0610), then 1, 2, … (HMAC chain). */
+  seq: Generated<number>;
   prev_hash: string;
   hash: string;
 }
@@ -145,6 +147,10 @@ export interface AuditHeadTable {
   id: number;
   last_id: number;
   last_hash: string;
+  /** Sequence of the newest row (0 while the chain is unkeyed). */
+  seq: Generated<number>;
+  /** HMAC over (seq, last_id, last_hash) under the audit key; '' while unkeyed. */
+  mac: Generated<string>;
 }
 
 /** RADIUS clients (NAS): matched by source address (IP or CIDR). */

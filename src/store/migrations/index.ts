@@ -6,6 +6,7 @@ import * as delivery from './0300_delivery.ts';
 import * as radius from './0400_radius.ts';
 import * as enrollment from './0500_enrollment.ts';
 import * as accountAttempts from './0600_account_attempts.ts';
+import * as auditKey from './0610_audit_key.ts';
 import * as adminAuth from './0620_admin_auth.ts';
 
 /**
@@ -20,6 +21,7 @@ export const migrations: Record<string, Migration> = {
   '0400_radius': radius,
   '0500_enrollment': enrollment,
   '0600_account_attempts': accountAttempts,
+  '0610_audit_key': auditKey,
   '0620_admin_auth': adminAuth,
 };
 
