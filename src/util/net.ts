@@ -1,5 +1,5 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
-import { isIP } from 'node:net';
+import { isIP, Socket } from 'node:net';
 import ipaddr from 'ipaddr.js';
 
 /**
@@ -379,4 +379,37 @@ export function createHostPolicy(options: HostPolicyOptions | (() => HostPolicyO
 function matchHost(pattern: string, host: string): boolean {
   if (pattern.startsWith('*.')) return host.endsWith(pattern.slice(1));
   return pattern === host;
+}
+
+/**
+ * An unconnected TCP socket whose `connect(port, host)` asks the policy first:
+ * a refused host (by name, literal or any resolved address) fails with an
+ * 'error' event (code ENOTALLOWED) and no connection is attempted. For drivers
+ * that take a socket factory (pg `stream`, mysql2 `stream`, ldapts
+ * `createConnection`).
+ */
+export function checkedSocket(policy: HostPolicy): Socket {
+  const socket = new Socket();
+  const original = socket.connect.bind(socket);
+  const connect = original as (options: { port: number; host: string; lookup: typeof dnsLookup }) => Socket;
+  const guarded = (port: number | string, host?: string | (() => void), listener?: () => void): Socket => {
+    if (typeof host === 'function') [host, listener] = [undefined, host];
+    if (listener) socket.once('connect', listener);
+    // connect(path): a unix-domain socket is local IPC, not a network host
+    if (host === undefined && typeof port === 'string' && !/^\d+$/.test(port)) return (original as (path: string) => Socket)(port);
+    if (host === undefined) host = 'localhost';
+    const why = policy.refuse(host);
+    if (why) {
+      process.nextTick(() => socket.destroy(Object.assign(new Error(why), { code: 'ENOTALLOWED' })));
+      return socket;
+    }
+    return connect({ port: Number(port), host: host.replace(/^\[|\]$/g, ''), lookup: policy.lookup });
+  };
+  socket.connect = guarded as unknown as Socket['connect'];
+  return socket;
+}
+
+/** `checkedSocket(policy).connect(port, host)`. */
+export function connectChecked(policy: HostPolicy, port: number, host: string): Socket {
+  return checkedSocket(policy).connect(port, host);
 }

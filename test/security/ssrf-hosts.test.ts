@@ -15,8 +15,14 @@ import { httpSmsProvider } from '../../src/delivery/sms/http.ts';
 import { restSmsProvider } from '../../src/delivery/sms/rest.ts';
 import { smtpSmsProvider } from '../../src/delivery/sms/smtp.ts';
 import { smtpEmailProvider } from '../../src/delivery/email/smtp.ts';
+import pino from 'pino';
 import { build } from '../delivery/helpers.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { createTestDb } from '../helpers/db.ts';
+import { PolicyService } from '../../src/policy/service.ts';
+import { ldapResolverType } from '../../src/users/ldap.ts';
+import { sqlResolverType } from '../../src/users/sql.ts';
+import { createHostPolicy } from '../../src/util/net.ts';
 
 type Kind = 'always' | 'private';
 
@@ -149,7 +155,7 @@ describe('SSRF: through the API (envelope, nothing stored, nothing connected)', 
         const res = await t.admin('/system/setResolver', form);
         assert.equal(res.json.result.status, false, `${key} ${host}: ${res.body}`);
         assert.equal(res.json.result.error.code, 905);
-        assert.match(res.json.result.error.message, new RegExp(`${key}: .*not allowed for user stores`), `${key} ${host}`);
+        assert.match(res.json.result.error.message, new RegExp(`'${key}': .*not allowed for user stores`), `${key} ${host}`);
       }
     }
     assert.equal((await t.admin('/system/getResolvers')).json.result.value.hostile, undefined);
@@ -172,7 +178,7 @@ describe('SSRF: through the API (envelope, nothing stored, nothing connected)', 
         for (const path of ['/system/testResolver', '/system/setResolver']) {
           const res = await t.admin(path, form);
           assert.equal(res.json.result.status, false, `${path} ${key} ${host}: ${res.body}`);
-          assert.match(res.json.result.error.message, new RegExp(`${key}: .*(private|loopback).*not allowed for user stores.*UserStoreDenyPrivateHosts`), `${path} ${host}`);
+          assert.match(res.json.result.error.message, new RegExp(`'${key}': .*(private|loopback).*not allowed for user stores.*UserStoreDenyPrivateHosts`), `${path} ${host}`);
         }
       }
     }
@@ -189,7 +195,7 @@ describe('SSRF: through the API (envelope, nothing stored, nothing connected)', 
     await setConfig('UserStoreAllowedHosts', 'ldap.example.com');
     const res = await t.admin('/system/setResolver', ldapForm('listed', '127.0.0.1'));
     assert.equal(res.json.result.status, false);
-    assert.match(res.json.result.error.message, /LDAPURI: host 127\.0\.0\.1 is not in the allow-list \(UserStoreAllowedHosts\)/);
+    assert.match(res.json.result.error.message, /'LDAPURI': host 127\.0\.0\.1 is not in the allow-list \(UserStoreAllowedHosts\)/);
     await setConfig('UserStoreAllowedHosts', '');
   });
 
@@ -218,4 +224,104 @@ describe('SSRF: through the API (envelope, nothing stored, nothing connected)', 
     }
     assert.deepEqual((await t.admin('/system/getRadiusClients')).json.result.value, {});
   });
+});
+
+test('a stored policy client with host bits keeps its old (widened) meaning, with a warning, until saved again', async () => {
+  const t = await createTestDb('sqlite');
+  try {
+    const lines: { level: number; msg: string; [k: string]: unknown }[] = [];
+    const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    // written before host bits were refused
+    await t.db.kysely.insertInto('policies').values({
+      name: 'legacy_vpn', scope: 'authentication', action: 'otppin=2', realm: '*', user: '*', client: '10.1.2.3/8, !10.66.6.6/16', time: '', active: 1,
+    }).execute();
+    const policies = new PolicyService({ db: t.db, logger });
+    await policies.load();
+    assert.equal(policies.value('authentication', 'otppin', { login: 'alice', realm: 'corp', client: '10.9.9.9' }), 'only_otp');
+    assert.equal(policies.value('authentication', 'otppin', { login: 'alice', realm: 'corp', client: '10.66.1.1' }), undefined);
+    assert.equal(policies.value('authentication', 'otppin', { login: 'alice', realm: 'corp', client: '11.0.0.1' }), undefined);
+    assert.equal(policies.list({ name: 'legacy_vpn' })[0]?.client, '10.0.0.0/8, !10.66.0.0/16');
+    const warning = lines.find((l) => l.policy === 'legacy_vpn');
+    assert.equal(warning?.level, 40);
+    assert.equal(warning?.stored, '10.1.2.3/8, !10.66.6.6/16');
+    assert.equal(warning?.applied, '10.0.0.0/8, !10.66.0.0/16');
+    assert.match(warning?.msg ?? '', /host bits set.*setPolicy refuses/);
+    // saving the stored value again is refused; the shown (network) value is accepted
+    await assert.rejects(policies.set({ name: 'legacy_vpn', scope: 'authentication', action: 'otppin=2', realm: '*', client: '10.1.2.3/8' }), /host bits set/);
+    await policies.set({ name: 'legacy_vpn', scope: 'authentication', action: 'otppin=2', realm: '*', client: '10.0.0.0/8, !10.66.0.0/16' });
+  } finally {
+    await t.drop();
+  }
+});
+
+test('user stores: a DNS answer with a refused address is caught before connecting (LDAP, LDAPS, PostgreSQL, MySQL)', async () => {
+  const sockets: Socket[] = [];
+  const listener = createServer((sock) => {
+    sockets.push(sock);
+    sock.destroy();
+  });
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const port = (listener.address() as { port: number }).port;
+  // the resolver adapter answers a loopback address, then a mapped metadata address, for any name
+  let answer = '127.0.0.1';
+  const resolve = ((_host: string, _opts: unknown, cb: (err: null, a: { address: string; family: number }[]) => void) =>
+    cb(null, [{ address: answer, family: answer.includes(':') ? 6 : 4 }])) as never;
+  const hosts = createHostPolicy({ denyPrivate: true, purpose: 'user stores', settings: { denyPrivate: 'UserStoreDenyPrivateHosts' }, resolve });
+  const deps = { logger: pino({ level: 'silent' }), clock: { now: () => Date.now() }, hosts } as Parameters<typeof ldapResolverType.create>[2];
+  const ldapConfig = (uri: string) => ldapResolverType.normalize({ PRESET: 'openldap', LDAPURI: uri, LDAPBASE: 'dc=example,dc=org', EnforceTLS: 'False', TIMEOUT: '2', BLOCK_SECONDS: '0' });
+  const sqlConfig = (connect: string) => sqlResolverType.normalize({ Connect: connect, Table: 'users', Map: '{"userid": "id", "username": "login"}', TIMEOUT: '2' });
+  try {
+    for (const address of ['127.0.0.1', '::ffff:169.254.169.254']) {
+      answer = address;
+      const stores = [
+        ldapResolverType.create('dnsldap', ldapConfig(`ldap://ldap.rebind.test:${port}`), deps),
+        ldapResolverType.create('dnsldaps', ldapConfig(`ldaps://ldap.rebind.test:${port}`), deps),
+        sqlResolverType.create('dnspg', sqlConfig(`postgresql://otpd@db.rebind.test:${port}/users`), deps),
+        sqlResolverType.create('dnsmy', sqlConfig(`mysql://otpd@db.rebind.test:${port}/users`), deps),
+      ];
+      for (const store of stores) {
+        const health = await store.test();
+        await store.close();
+        assert.equal(health.ok, false);
+        assert.match(health.error ?? '', new RegExp(`address ${address.replace(/\./g, '\\.')} \\(.*\\) is not allowed for user stores`), health.error);
+      }
+    }
+    assert.equal(sockets.length, 0);
+  } finally {
+    await new Promise<void>((r) => listener.close(() => r()));
+  }
+});
+
+test('SMTP providers: a DNS answer with a refused address is caught when nodemailer connects, before any packet', async () => {
+  const sockets: Socket[] = [];
+  const listener = createServer((sock) => {
+    sockets.push(sock);
+    sock.destroy();
+  });
+  await new Promise<void>((resolve) => listener.listen(0, '127.0.0.1', resolve));
+  const port = (listener.address() as { port: number }).port;
+  // 'localhost' passes the static check; the resolver adapter behind the socket answers the metadata address
+  const resolve = ((_host: string, _opts: unknown, cb: (err: null, a: { address: string; family: number }[]) => void) =>
+    cb(null, [{ address: '::ffff:169.254.169.254', family: 6 }])) as never;
+  const hosts = createHostPolicy({ purpose: 'providers', resolve });
+  try {
+    for (const [module, config] of [
+      [smtpEmailProvider, { SMTP_SERVER: 'localhost', SMTP_PORT: String(port) }],
+      [smtpSmsProvider, { mailserver: `localhost:${port}`, mailto: '<phone>@gw.example.com' }],
+    ] as const) {
+      const provider = build(module, config, { hosts });
+      const message = module === smtpEmailProvider
+        ? { channel: 'email' as const, to: 'alice@example.com', text: 'x', subject: 's' }
+        : { channel: 'sms' as const, to: '+4915123456789', text: 'x' };
+      const r = await provider.send(message, new AbortController().signal);
+      assert.deepEqual(r, {
+        kind: 'permanent',
+        reason: 'SMTP host refused: address ::ffff:169.254.169.254 (IPv4-mapped 169.254.169.254, link-local) is not allowed for providers',
+        providerFault: true,
+      });
+    }
+    assert.equal(sockets.length, 0);
+  } finally {
+    await new Promise<void>((r) => listener.close(() => r()));
+  }
 });
