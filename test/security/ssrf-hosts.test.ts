@@ -199,6 +199,23 @@ describe('SSRF: through the API (envelope, nothing stored, nothing connected)', 
     await setConfig('UserStoreAllowedHosts', '');
   });
 
+  test('host policy settings that would not take effect are refused by setConfig', async () => {
+    for (const [key, value, message] of [
+      ['UserStoreDenyPrivateHosts', 'maybe', /'UserStoreDenyPrivateHosts': use True or False/],
+      ['DeliveryDenyPrivateHosts', 'ja', /'DeliveryDenyPrivateHosts': use True or False/],
+      ['UserStoreAllowedHosts', 'ldap.example.com, http://x/', /not a host name or \*\.domain pattern: http:\/\/x\//],
+      ['DeliveryAllowedHosts', '*example.com', /not a host name/],
+    ] as const) {
+      const res = await t.admin('/system/setConfig', { key, value });
+      assert.equal(res.json.result.status, false, `${key}=${value}: ${res.body}`);
+      assert.equal(res.json.result.error.code, 905);
+      assert.match(res.json.result.error.message, message);
+    }
+    assert.equal(t.services.config.get('UserStoreDenyPrivateHosts'), 'False'); // as the earlier test left it
+    await setConfig('DeliveryAllowedHosts', 'sms.example.com, *.gw.example.com, 127.0.0.1');
+    await setConfig('DeliveryAllowedHosts', '');
+  });
+
   test('a policy client with host bits set is refused at setPolicy and importPolicy, naming the value', async () => {
     for (const client of ['10.1.2.3/8', '*, !192.168.1.7/24', '2001:db8::1/32']) {
       const res = await t.admin('/system/setPolicy', { name: 'vpn', scope: 'authentication', action: 'otppin=2', realm: '*', user: '*', client });
