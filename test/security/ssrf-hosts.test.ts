@@ -75,6 +75,8 @@ const bare = (host: string) => host.replace(/^\[|\]$/g, '');
 const PROVIDERS: [name: string, configFor: (host: string) => [typeof httpSmsProvider, Record<string, unknown>]][] = [
   ['HttpSMSProvider URL', (h) => [httpSmsProvider, { URL: `http://${h}:8080/send` }]],
   ['RestSMSProvider URL', (h) => [restSmsProvider, { URL: `https://${h}/v1/sms`, PAYLOAD: { to: '', text: '' }, SMS_TEXT_KEY: 'text', SMS_PHONENUMBER_KEY: 'to' }]],
+  ['HttpSMSProvider PROXY', (h) => [httpSmsProvider, { URL: 'http://sms.example.com/send', PROXY: `http://${h}:3128` }]],
+  ['RestSMSProvider PROXY.https', (h) => [restSmsProvider, { URL: 'https://sms.example.com/v1', PROXY: { https: `http://${h}:3128` }, PAYLOAD: { to: '', text: '' }, SMS_TEXT_KEY: 'text', SMS_PHONENUMBER_KEY: 'to' }]],
   ['SmtpSMSProvider mailserver', (h) => [smtpSmsProvider, { mailserver: `${h}:25`, mailto: '<phone>@gw.example.com' }]],
   ['SMTPEmailProvider SMTP_SERVER', (h) => [smtpEmailProvider, { SMTP_SERVER: bare(h) }]],
 ];
