@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { CONFIG_DEFAULTS, LIMITS } from '../config/defaults.ts';
 import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
 import { defineRoutes, ok, type Api } from './route.ts';
@@ -36,6 +37,11 @@ const BOUNDS: Record<string, [number, number]> = {
   AccountMaxParallel: [1, 100],
 };
 
+/** Host policy settings of providers and user stores (util/net.ts createHostPolicy). */
+const HOST_SWITCHES = new Set(['DeliveryDenyPrivateHosts', 'UserStoreDenyPrivateHosts']);
+const HOST_LISTS = new Set(['DeliveryAllowedHosts', 'UserStoreAllowedHosts']);
+const HOST_PATTERN = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
 function checkValue(key: string, value: string): void {
   const bound = BOUNDS[key];
   if (bound) {
@@ -58,6 +64,11 @@ function checkValue(key: string, value: string): void {
     if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
       throw badParameter(key, 'must be a JSON object of attribute name to template string');
     }
+  }
+  if (HOST_SWITCHES.has(key) && !/^(true|false|1|0|yes|no|on|off)$/i.test(value.trim())) throw badParameter(key, 'use True or False');
+  if (HOST_LISTS.has(key)) {
+    const bad = value.split(',').map((h) => h.trim()).filter((h) => h !== '' && !HOST_PATTERN.test(h) && isIP(h) === 0);
+    if (bad.length > 0) throw badParameter(key, `not a host name or *.domain pattern: ${bad.join(', ')}`);
   }
   if (key === 'hotp.hashlib' && !['sha1', 'sha256', 'sha512'].includes(value)) throw badParameter(key, 'use sha1, sha256 or sha512');
   if (value.length > 4096) throw badParameter(key, 'value longer than 4096 characters');

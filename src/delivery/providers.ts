@@ -2,11 +2,11 @@ import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { ConfigValidationError, parseTimeout } from './config.ts';
-import { createHostPolicy, type HostPolicy } from './net/hosts.ts';
 import { findProviderModule } from './registry.ts';
 import type { ProviderRow } from './repository.ts';
 import { listSetting, setting } from './settings.ts';
 import type { ChannelType, Provider, ProviderContext, ProviderModule } from './types.ts';
+import { createHostPolicy, type HostPolicy } from '../util/net.ts';
 
 export interface ProviderEntry {
   row: ProviderRow;
@@ -26,9 +26,18 @@ export const providerKey = (type: string, name: string) => `${type}:${name}`;
 
 /** The host policy from the current settings (DeliveryAllowedHosts, DeliveryDenyPrivateHosts). */
 export function hostPolicyFrom(config: ConfigService): HostPolicy {
-  return createHostPolicy({
+  return deliveryHostPolicy({
     allowedHosts: listSetting(config, 'DeliveryAllowedHosts'),
-    denyPrivate: ['true', '1', 'yes', 'on'].includes(setting(config, 'DeliveryDenyPrivateHosts').toLowerCase()),
+    denyPrivate: ['true', '1', 'yes', 'on'].includes(setting(config, 'DeliveryDenyPrivateHosts').trim().toLowerCase()),
+  });
+}
+
+/** The provider host policy with delivery's wording (messages name the Delivery* settings). */
+export function deliveryHostPolicy(options: { allowedHosts?: string[]; denyPrivate?: boolean } = {}): HostPolicy {
+  return createHostPolicy({
+    ...options,
+    purpose: 'providers',
+    settings: { allowedHosts: 'DeliveryAllowedHosts', denyPrivate: 'DeliveryDenyPrivateHosts' },
   });
 }
 

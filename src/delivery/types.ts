@@ -1,6 +1,6 @@
 import type { TSchema } from 'typebox';
 import type { Logger } from 'pino';
-import type { HostPolicy } from './net/hosts.ts';
+import type { HostPolicy } from '../util/net.ts';
 
 /**
  * One message to send. This is the contract between the token code (which

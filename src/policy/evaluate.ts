@@ -12,7 +12,7 @@
  */
 import { type ActionValue, type Scope, actionSpec } from './catalogue.ts';
 import { type TimeParts, localTimeParts, timeVerdict } from './cron.ts';
-import { inNet } from './net.ts';
+import { cidrContains } from '../util/net.ts';
 import {
   type CompiledPolicy,
   type MatchSubject,
@@ -292,7 +292,7 @@ export function whyNot(p: CompiledPolicy, s: PreparedSubject, time: TimeOfReques
     if (p.clientCond.none) return `empty client field matches no client in scope ${p.scope}`;
     if (s.client === null) return `client '${s.clientText}' is not an IP address`;
     const ip = s.client;
-    const excluding = ip && p.clientCond.entries.find((e) => e.negative && e.net && inNet(ip, e.net));
+    const excluding = ip && p.clientCond.entries.find((e) => e.negative && e.net && cidrContains(e.net, ip));
     if (excluding) return `client '${s.clientText}' is excluded by '${excluding.raw}'`;
     return `client '${s.clientText}' is not in '${p.client}'`;
   }

@@ -9,7 +9,7 @@
  */
 import { type ActionValue, EMPTY_MEANS_ALL_SCOPES, type Scope } from './catalogue.ts';
 import { CronError, type TimeCondition, compileTime } from './cron.ts';
-import { type Ip, type Net, inNet, parseIp, parseNet } from './net.ts';
+import { CidrError, type Cidr, type IpAddress, cidrContains, parseCidr, parseIp } from '../util/net.ts';
 import {
   type ActionMap,
   PolicyDefinitionError,
@@ -44,13 +44,13 @@ export interface PreparedSubject {
   userInfo?: Record<string, string | undefined>;
   clientText?: string;
   /** undefined: no client given; null: given but not an IP address */
-  client?: Ip | null;
+  client?: IpAddress | null;
 }
 
 /** Parsed client addresses; requests come from a limited set of NAS/portal addresses. */
-const clientCache = new Map<string, Ip | null>();
+const clientCache = new Map<string, IpAddress | null>();
 
-function parseClient(text: string): Ip | null {
+function parseClient(text: string): IpAddress | null {
   let ip = clientCache.get(text);
   if (ip === undefined) {
     ip = parseIp(text) ?? null;
@@ -300,7 +300,7 @@ export interface ClientEntry {
   raw: string;
   negative: boolean;
   /** undefined = `*` */
-  net?: Net;
+  net?: Cidr;
 }
 
 export interface ClientCondition {
@@ -309,6 +309,43 @@ export interface ClientCondition {
   /** only `*` entries, no exclusions: matches every request, even with an unparsable client */
   all: boolean;
   entries: ClientEntry[];
+}
+
+/** One rule for host bits (util/net.ts): `10.1.2.3/8` is refused, naming the network probably meant. */
+function clientNet(entry: string, body: string, negative: boolean): Cidr {
+  try {
+    return parseCidr(body);
+  } catch (e) {
+    if (!(e instanceof CidrError)) throw e;
+    if (e.suggestion !== undefined) {
+      throw new PolicyDefinitionError('client', `'${entry}' has host bits set; did you mean ${negative ? entry[0] : ''}${e.suggestion}?`);
+    }
+    throw new PolicyDefinitionError('client', `'${entry}' is not an IP address or network (a.b.c.d, a.b.c.d/n, IPv6, IPv6/n)`);
+  }
+}
+
+/**
+ * The client field with every network's host bits cleared (`10.1.2.3/8` →
+ * `10.0.0.0/8`), or undefined when no entry has host bits set. Only for
+ * policies stored before host bits were refused: they keep matching what they
+ * matched then, and the service logs that they must be saved again.
+ */
+export function clientWithoutHostBits(text: string): string | undefined {
+  let changed = false;
+  const entries = splitList(text).map((entry) => {
+    const negative = entry.startsWith('!') || entry.startsWith('-');
+    const body = negative ? entry.slice(1).trim() : entry;
+    if (body === '*') return entry;
+    try {
+      parseCidr(body);
+      return entry;
+    } catch (e) {
+      if (!(e instanceof CidrError) || e.suggestion === undefined) return entry;
+      changed = true;
+      return `${negative ? entry[0] : ''}${e.suggestion}`;
+    }
+  });
+  return changed ? entries.join(', ') : undefined;
 }
 
 export function compileClient(text: string, scope: Scope): ClientCondition {
@@ -321,9 +358,7 @@ export function compileClient(text: string, scope: Scope): ClientCondition {
       entries.push({ raw: entry, negative });
       continue;
     }
-    const net = parseNet(body);
-    if (!net) throw new PolicyDefinitionError('client', `'${entry}' is not an IP address or network (a.b.c.d, a.b.c.d/n, IPv6, IPv6/n)`);
-    entries.push({ raw: entry, negative, net });
+    entries.push({ raw: entry, negative, net: clientNet(entry, body, negative) });
   }
   if (entries.length === 0) {
     return EMPTY_MEANS_ALL_SCOPES.has(scope)
@@ -347,7 +382,7 @@ export function matchClient(c: ClientCondition, s: PreparedSubject): number {
   if (ip === null) return NO;
   let best = NO;
   for (const e of c.entries) {
-    const hit = e.net ? inNet(ip, e.net) : true;
+    const hit = e.net ? cidrContains(e.net, ip) : true;
     if (!hit) continue;
     if (e.negative) return NO;
     const cls = e.net ? EXACT : WILDCARD;

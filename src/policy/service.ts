@@ -10,6 +10,7 @@ import {
   NO,
   type Policy,
   type PolicyInput,
+  clientWithoutHostBits,
   compilePolicy,
   matchRealm,
   matchUser,
@@ -91,11 +92,28 @@ export class PolicyService {
     const rows = await this.db.kysely.selectFrom('policies').selectAll().execute();
     const compiled: CompiledPolicy[] = [];
     for (const row of rows) {
+      const input = { ...row, active: Number(row.active) === 1 };
       try {
-        const p = compilePolicy({ ...row, active: Number(row.active) === 1 }, { stored: true });
+        const p = compilePolicy(input, { stored: true });
         for (const u of p.unsupported) this.warnUnsupported(p, u);
         compiled.push(p);
       } catch (e) {
+        // Stored before host bits were refused: keep what it matched then (no silent change), and say so.
+        const widened = e instanceof PolicyDefinitionError && e.field === 'client' ? clientWithoutHostBits(row.client) : undefined;
+        if (widened !== undefined) {
+          try {
+            const p = compilePolicy({ ...input, client: widened }, { stored: true });
+            for (const u of p.unsupported) this.warnUnsupported(p, u);
+            compiled.push(p);
+            this.logger.warn(
+              { policy: row.name, stored: row.client, applied: widened },
+              'stored policy client has host bits set; it is applied as the network shown, and setPolicy refuses the stored value: save the policy with the network address',
+            );
+            continue;
+          } catch {
+            // invalid for another reason too
+          }
+        }
         this.logger.error({ policy: row.name, err: (e as Error).message }, 'stored policy is invalid and is ignored');
       }
     }

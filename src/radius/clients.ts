@@ -4,7 +4,7 @@ import { ErrorCodes, OtpdError } from '../errors.ts';
 import type { Db } from '../store/db.ts';
 import { bumpRevision } from '../store/revisions.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
-import { formatRange, parseAddressRange, sameRange, type AddressRange } from './addresses.ts';
+import { CidrError, formatCidr, parseCidr, sameCidr, type Cidr } from '../util/net.ts';
 
 /** What API responses show instead of a stored secret; sent back on update it keeps the secret. */
 export const CENSORED = '__CENSORED__';
@@ -40,7 +40,7 @@ export interface RadiusClientView {
 export interface RadiusClientRecord {
   name: string;
   address: string;
-  range: AddressRange;
+  range: Cidr;
   secret: Buffer;
   realm: string;
   requireMessageAuthenticator: boolean;
@@ -104,7 +104,7 @@ export class RadiusClientService {
         out.push({
           name: r.name,
           address: r.address,
-          range: parseAddressRange(r.address),
+          range: parseCidr(r.address),
           secret: this.keyring.decrypt('config', r.secret_enc),
           realm: r.realm,
           requireMessageAuthenticator: Number(r.require_message_authenticator) === 1,
@@ -159,13 +159,14 @@ export class RadiusClientService {
   ): Promise<{ created: boolean; changed: boolean }> {
     const name = typeof input.name === 'string' ? input.name.trim() : '';
     if (!NAME.test(name)) throw invalid('name: 1-64 letters, digits, "_", "." or "-"');
-    let range: AddressRange;
+    let range: Cidr;
     try {
-      range = parseAddressRange(String(input.address ?? ''));
+      range = parseCidr(String(input.address ?? ''));
     } catch (e) {
-      throw invalid(`address: ${(e as Error).message}`);
+      if (e instanceof CidrError) throw invalid(`address: ${e.message}`);
+      throw e;
     }
-    const address = formatRange(range);
+    const address = formatCidr(range);
     const realm = (input.realm ?? '').trim();
     if (realm.length > 255 || /[\x00-\x1f\x7f]/.test(realm)) throw invalid('realm: at most 255 printable characters');
     const requireMessageAuthenticator = input.require_message_authenticator ?? true;
@@ -183,13 +184,13 @@ export class RadiusClientService {
 
     const others = await this.db.kysely.selectFrom('radius_clients').select(['name', 'address']).where('name', '!=', name).execute();
     for (const other of others) {
-      let otherRange: AddressRange | undefined;
+      let otherRange: Cidr | undefined;
       try {
-        otherRange = parseAddressRange(other.address);
+        otherRange = parseCidr(other.address);
       } catch {
         continue;
       }
-      if (sameRange(range, otherRange)) throw invalid(`address: ${address} is already used by client ${other.name}`);
+      if (sameCidr(range, otherRange)) throw invalid(`address: ${address} is already used by client ${other.name}`);
     }
 
     const now = this.clock.now();

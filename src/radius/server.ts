@@ -5,7 +5,7 @@ import type { KeyRing } from '../crypto/keyring.ts';
 import type { Db } from '../store/db.ts';
 import type { RevisionWatcher } from '../store/revisions.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
-import { formatIp, parseIp, rangeContains } from './addresses.ts';
+import { cidrContains, formatIp, ipFromBytes, isSingleAddress, parseIp, type IpAddress } from '../util/net.ts';
 import { RADIUS_REVISION, RadiusClientService, type RadiusClientRecord } from './clients.ts';
 import {
   Attr,
@@ -109,7 +109,7 @@ export class RadiusServer {
         this.deps.logger.error({ client: name, reason }, 'RADIUS client not loaded'),
       );
       this.clients = records.sort((a, b) => b.range.prefix - a.range.prefix);
-      this.exact = new Map(records.filter((r) => r.range.prefix === (r.range.family === 4 ? 32 : 128)).map((r) => [formatIp(r.range), r]));
+      this.exact = new Map(records.filter((r) => isSingleAddress(r.range)).map((r) => [formatIp(r.range.address), r]));
       this.loaded = true;
       for (const c of records) {
         if (!c.requireMessageAuthenticator) {
@@ -174,7 +174,7 @@ export class RadiusServer {
     const frame = parsed.frame;
     if (frame.code !== Code.AccessRequest && frame.code !== Code.StatusServer) return this.drop('unsupported_code', `code ${frame.code}`);
 
-    const sourceIp = parseIp(source.address);
+    const sourceIp = parseIp(source.address, { zone: 'strip' });
     const client = sourceIp && this.findClient(sourceIp);
     if (!sourceIp || !client) return this.drop('unknown_client', source.address);
 
@@ -286,10 +286,10 @@ export class RadiusServer {
     return encodeText(Attr.ReplyMessage, text);
   }
 
-  private findClient(ip: { family: 4 | 6; bytes: Buffer }): RadiusClientRecord | undefined {
+  private findClient(ip: IpAddress): RadiusClientRecord | undefined {
     const exact = this.exact.get(formatIp(ip));
     if (exact) return exact;
-    return this.clients.find((c) => rangeContains(c.range, ip)); // sorted by prefix length, longest first
+    return this.clients.find((c) => cidrContains(c.range, ip)); // sorted by prefix length, longest first
   }
 
   private drop(reason: string, detail?: string): null {
@@ -301,9 +301,9 @@ export class RadiusServer {
 
 function nasAddress(frame: Frame): string | undefined {
   const v4 = findAttribute(frame, Attr.NasIpAddress);
-  if (v4 && v4.value.length === 4) return formatIp({ family: 4, bytes: v4.value });
+  if (v4 && v4.value.length === 4) return formatIp(ipFromBytes(v4.value)!);
   const v6 = findAttribute(frame, Attr.NasIpv6Address);
-  if (v6 && v6.value.length === 16) return formatIp(parseIp(formatIp({ family: 6, bytes: v6.value })) ?? { family: 6, bytes: v6.value });
+  if (v6 && v6.value.length === 16) return formatIp(ipFromBytes(v6.value)!);
   return undefined;
 }
 

@@ -6,6 +6,7 @@ import { badParameter, ErrorCodes, missingParameter, OtpdError } from '../errors
 import type { Db } from '../store/db.ts';
 import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
+import { createHostPolicy, type HostPolicy } from '../util/net.ts';
 import { resolverType, resolverTypeOfSpec } from './registry.ts';
 import { CENSORED, type DirectoryUser, type ResolverType, type StoreHealth, type StoreUser, type UserSearch, type UserStore } from './types.ts';
 
@@ -25,6 +26,15 @@ export type { DirectoryUser, UserInfo } from './types.ts';
  *   login and by user id. "No such user" is not cached. Any resolver or realm
  *   change (here or on another node, via the `users` revision) clears it.
  */
+
+/**
+ * Host policy settings for LDAP and SQL user stores (`/system/setConfig`, read on
+ * every check), the same kind as the delivery providers' DeliveryAllowedHosts /
+ * DeliveryDenyPrivateHosts: comma list of host names (`*.example.com`), empty = any;
+ * and a switch that also refuses loopback and private addresses. @default '' and false
+ */
+export const USER_STORE_ALLOWED_HOSTS = 'UserStoreAllowedHosts';
+export const USER_STORE_DENY_PRIVATE_HOSTS = 'UserStoreDenyPrivateHosts';
 
 /** LinOTP's rule for resolver names (`linotp/lib/resolver.py`). */
 const RESOLVER_NAME = /^[a-zA-Z0-9_-]{4,}$/;
@@ -68,6 +78,8 @@ export class UserDirectory {
   private realms = new Map<string, string[]>();
   private cache = new Map<string, CacheEntry>();
   private loading: Promise<void> | undefined;
+  /** Asked before saving or testing a resolver and before each store connection. */
+  private readonly hosts: HostPolicy;
 
   constructor(deps: { db: Db; keyring: KeyRing; config: ConfigService; logger: Logger; clock?: Clock }) {
     this.db = deps.db;
@@ -75,6 +87,24 @@ export class UserDirectory {
     this.config = deps.config;
     this.logger = deps.logger.child({ area: 'users' });
     this.clock = deps.clock ?? systemClock;
+    this.hosts = createHostPolicy(() => ({
+      allowedHosts: (this.config.get(USER_STORE_ALLOWED_HOSTS) ?? '').split(',').map((h) => h.trim()).filter(Boolean),
+      denyPrivate: isTrue(this.config.get(USER_STORE_DENY_PRIVATE_HOSTS)),
+      purpose: 'user stores',
+      settings: { allowedHosts: USER_STORE_ALLOWED_HOSTS, denyPrivate: USER_STORE_DENY_PRIVATE_HOSTS },
+    }));
+  }
+
+  private storeDeps() {
+    return { logger: this.logger, clock: this.clock, hosts: this.hosts };
+  }
+
+  /** Refuses (ERR905, naming the key) a configuration whose hosts the host policy refuses; nothing is connected. */
+  private checkHosts(type: ResolverType, config: Record<string, string>): void {
+    for (const { key, host } of type.hosts?.(config) ?? []) {
+      const why = this.hosts.refuse(host);
+      if (why) throw badParameter(key, why);
+    }
   }
 
   // ------------------------------------------------------------------ loading
@@ -100,7 +130,7 @@ export class UserDirectory {
         }
         try {
           const config = this.unseal(type, JSON.parse(row.config) as Record<string, string>);
-          next.set(row.name, { name: row.name, type, config, stored: row.config, store: type.create(row.name, config, { logger: this.logger, clock: this.clock }) });
+          next.set(row.name, { name: row.name, type, config, stored: row.config, store: type.create(row.name, config, this.storeDeps()) });
         } catch (e) {
           this.logger.error({ resolver: row.name, err: (e as Error).message }, 'resolver configuration unreadable; resolver ignored');
         }
@@ -396,6 +426,7 @@ export class UserDirectory {
       } else merged[k] = v;
     }
     const config = type.normalize(merged);
+    this.checkHosts(type, config);
     const stored = JSON.stringify(this.seal(type, config));
     const now = this.clock.now();
     await this.db.kysely.transaction().execute(async (trx) => {
@@ -515,7 +546,9 @@ export class UserDirectory {
       const def = type.keys.find((d) => d.name.toLowerCase() === k.toLowerCase());
       merged[def?.name ?? k] = def?.secret && v === CENSORED ? existing?.config[def.name] ?? '' : v;
     }
-    const store = type.create(`${name || 'test'}`, type.normalize(merged), { logger: this.logger, clock: this.clock });
+    const config = type.normalize(merged);
+    this.checkHosts(type, config);
+    const store = type.create(`${name || 'test'}`, config, this.storeDeps());
     try {
       return await store.test();
     } finally {

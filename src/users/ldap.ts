@@ -1,12 +1,13 @@
 import { isIP } from 'node:net';
-import type { ConnectionOptions } from 'node:tls';
+import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { AndFilter, Client, EqualityFilter, FilterParser, InvalidCredentialsError, ResultCodeError, type Entry, type Filter } from 'ldapts';
 import type { Logger } from 'pino';
 import { badParameter, missingParameter, UserStoreUnavailableError } from '../errors.ts';
 import type { Clock } from '../util/clock.ts';
 import { isTrue } from '../config/defaults.ts';
+import { checkedSocket, connectChecked, createHostPolicy, type HostPolicy } from '../util/net.ts';
 import type {
-  ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore,
+  ConfiguredHost, ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore,
 } from './types.ts';
 
 /**
@@ -292,9 +293,11 @@ class LdapStore implements UserStore {
   private readonly cfg: LdapConfig;
   private readonly breaker: CircuitBreaker;
   private readonly logger: Logger;
+  private readonly hosts: HostPolicy;
 
   constructor(private readonly name: string, config: Record<string, string>, private readonly deps: StoreDeps) {
     this.cfg = parseConfig(config);
+    this.hosts = deps.hosts ?? createHostPolicy({ purpose: 'user stores' });
     this.breaker = new CircuitBreaker(deps.clock, this.cfg.blockMs);
     this.logger = deps.logger.child({ resolver: name });
     if (!this.cfg.onlyTrustedCerts) this.logger.warn('LDAP certificate verification is switched off (only_trusted_certs=False)');
@@ -326,6 +329,19 @@ class LdapStore implements UserStore {
     };
   }
 
+  /** Sockets through the host policy, so a DNS answer is checked too (resolved addresses, not just the name). */
+  private socketFactories(): { createConnection: typeof import('node:net').connect; createSecureConnection: typeof tlsConnect } {
+    const hosts = this.hosts;
+    const createConnection = ((port: number, host: string) => connectChecked(hosts, port, host)) as unknown as typeof import('node:net').connect;
+    const createSecureConnection = ((...args: unknown[]) => {
+      // StartTLS upgrades the already checked socket: tls.connect({ socket, … })
+      if (typeof args[0] === 'object') return tlsConnect(args[0] as ConnectionOptions);
+      const [port, host, options] = args as [number, string, ConnectionOptions | undefined];
+      return tlsConnect({ ...options, socket: checkedSocket(hosts).connect(port, host) });
+    }) as unknown as typeof tlsConnect;
+    return { createConnection, createSecureConnection };
+  }
+
   /**
    * Runs `fn` on the first server that answers: connect (+ StartTLS), then fn.
    * Server failures move on to the next URI and open the breaker for that server.
@@ -340,12 +356,20 @@ class LdapStore implements UserStore {
     for (const uri of servers) {
       const url = new URL(uri);
       const host = url.hostname.replace(/^\[|\]$/g, '');
+      // the host policy (UserStore* settings) is asked before connecting: a refusal is not a server failure
+      const refusal = this.hosts.refuse(host);
+      if (refusal) {
+        failures.push(`${uri}: ${refusal}`);
+        this.logger.warn({ server: uri, err: refusal }, 'LDAP server refused by the host policy');
+        continue;
+      }
       const client = new Client({
         url: uri,
         connectTimeout: this.cfg.connectTimeoutMs,
         timeout: this.cfg.responseTimeoutMs,
         strictDN: false,
         ...(url.protocol === 'ldaps:' ? { tlsOptions: this.tlsOptions(host) } : {}),
+        ...this.socketFactories(),
       });
       try {
         if (url.protocol === 'ldap:' && this.cfg.enforceTls) {
@@ -597,4 +621,6 @@ export const ldapResolverType: ResolverType = {
   keys: KEYS,
   normalize,
   create: (name, config, deps) => new LdapStore(name, config, deps),
+  hosts: (config): ConfiguredHost[] =>
+    (config.LDAPURI ?? '').split(',').map((u) => u.trim()).filter(Boolean).map((uri) => ({ key: 'LDAPURI', host: new URL(uri).hostname })),
 };

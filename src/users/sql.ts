@@ -2,7 +2,8 @@ import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql, type RawBuil
 import type { Logger } from 'pino';
 import { badParameter, missingParameter, UserStoreUnavailableError } from '../errors.ts';
 import { hashScheme, verifyPassword } from './passwords.ts';
-import type { ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
+import type { ConfiguredHost, ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
+import { checkedSocket, connectChecked, createHostPolicy, type HostPolicy } from '../util/net.ts';
 
 /**
  * SQL user store (LinOTP type `sqlresolver`, spec 7.2) on SQLite, PostgreSQL or
@@ -139,9 +140,11 @@ class SqlStore implements UserStore {
   private readonly limit: number;
   private readonly timeoutMs: number;
   private readonly logger: Logger;
+  private readonly hosts: HostPolicy;
 
   constructor(private readonly name: string, private readonly config: Record<string, string>, deps: StoreDeps) {
     this.target = target(config);
+    this.hosts = deps.hosts ?? createHostPolicy({ purpose: 'user stores' });
     this.map = JSON.parse(config.Map) as Record<string, string>;
     this.table = config.Table;
     this.where = config.Where ?? '';
@@ -159,8 +162,11 @@ class SqlStore implements UserStore {
       this.db = new Kysely<any>({ dialect: new SqliteDialect({ database }) });
     } else if (t.dialect === 'postgres') {
       const pg = await import('pg');
+      const hosts = this.hosts;
       const pool = new pg.default.Pool({
         connectionString: t.url!.toString(),
+        // every new connection asks the host policy (name and resolved addresses); unix sockets are local IPC
+        stream: () => checkedSocket(hosts),
         ...(this.config.Password ? { password: this.config.Password } : {}),
         max: 4,
         connectionTimeoutMillis: this.timeoutMs,
@@ -182,6 +188,8 @@ class SqlStore implements UserStore {
         connectionLimit: 4,
         connectTimeout: this.timeoutMs,
         charset: 'utf8mb4',
+        stream: (opts: { config: { host?: string; port?: number } }) =>
+          connectChecked(this.hosts, opts.config.port ?? 3306, opts.config.host ?? '127.0.0.1'),
       });
       this.db = new Kysely<any>({ dialect: new MysqlDialect({ pool }) });
     }
@@ -305,5 +313,10 @@ export const sqlResolverType: ResolverType = {
   classPrefix: SQL_CLASS_PREFIX,
   keys: KEYS,
   normalize,
+  hosts: (config): ConfiguredHost[] => {
+    const t = target(config);
+    if (!t.url || t.url.hostname === '') return [];
+    return [{ key: config.Connect ? 'Connect' : 'Server', host: t.url.hostname }];
+  },
   create: (name, config, deps) => new SqlStore(name, config, deps),
 };

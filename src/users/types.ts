@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Clock } from '../util/clock.ts';
+import type { HostPolicy } from '../util/net.ts';
 
 /** LinOTP's user-info keys (spec 7); resolvers may add more (e.g. `dn`, `gender`). Never a password. */
 export interface UserInfo {
@@ -69,6 +70,18 @@ export interface UserStore {
 export interface StoreDeps {
   logger: Logger;
   clock: Clock;
+  /**
+   * Which hosts the store may connect to, asked before every connection (name and
+   * resolved addresses). The directory passes the UserStore* host settings.
+   * @default a policy refusing only the always-refused addresses (metadata, link-local, …)
+   */
+  hosts?: HostPolicy;
+}
+
+/** A network host a resolver configuration connects to, with the config key it came from. */
+export interface ConfiguredHost {
+  key: string;
+  host: string;
 }
 
 /** How one config key of a resolver type is described (for docs, forms and validation). */
@@ -95,6 +108,8 @@ export interface ResolverType {
    */
   normalize(config: Record<string, string>): Record<string, string>;
   create(name: string, config: Record<string, string>, deps: StoreDeps): UserStore;
+  /** Network hosts a normalised configuration connects to (none for files). Checked against the host policy before saving or testing. */
+  hosts?(config: Record<string, string>): ConfiguredHost[];
 }
 
 export const CENSORED = '__CENSORED__';

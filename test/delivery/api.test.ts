@@ -45,7 +45,7 @@ describe('/system/*Provider and /system/deliveryLog', () => {
     const badTimeout = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', timeout: 'soon', config: gwConfig() });
     assert.match(badTimeout.json.result.error.message, /^ERR2007: Invalid provider config: providers\.sms\.main\.timeout: must be seconds/);
     const ssrf = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', timeout: '5', config: JSON.stringify({ URL: 'http://169.254.169.254/' }) });
-    assert.equal(ssrf.json.result.error.message, 'ERR2007: Invalid provider config: providers.sms.main.config.URL: address 169.254.169.254 is not allowed for providers');
+    assert.equal(ssrf.json.result.error.message, 'ERR2007: Invalid provider config: providers.sms.main.config.URL: address 169.254.169.254 (link-local) is not allowed for providers');
     assert.deepEqual((await t.admin('/system/getProvider', { type: 'sms' })).json.result.value, {});
   });
 

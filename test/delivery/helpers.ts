@@ -1,5 +1,5 @@
 import pino from 'pino';
-import { createHostPolicy, type HostPolicyOptions } from '../../src/delivery/net/hosts.ts';
+import { deliveryHostPolicy } from '../../src/delivery/providers.ts';
 import { validateConfig } from '../../src/delivery/config.ts';
 import type { OutgoingMessage, Provider, ProviderContext, ProviderModule } from '../../src/delivery/types.ts';
 import { ConfigService } from '../../src/config/service.ts';
@@ -11,20 +11,22 @@ import type { DialectName } from '../../src/store/db.ts';
 
 export const silentLogger = pino({ level: 'silent' });
 
-export function testContext(overrides: Partial<ProviderContext> & { hostOptions?: HostPolicyOptions } = {}): ProviderContext {
+type HostOptions = Parameters<typeof deliveryHostPolicy>[0];
+
+export function testContext(overrides: Partial<ProviderContext> & { hostOptions?: HostOptions } = {}): ProviderContext {
   const { hostOptions, ...rest } = overrides;
   return {
     logger: silentLogger,
     timeoutMs: 3000,
     connectTimeoutMs: 2000,
-    hosts: createHostPolicy(hostOptions),
+    hosts: deliveryHostPolicy(hostOptions),
     templateRoot: '/nonexistent',
     ...rest,
   };
 }
 
 /** Validates the config against the module's schema (as setProvider does) and builds the provider. */
-export function build(module: ProviderModule, config: Record<string, unknown>, ctx: Partial<ProviderContext> & { hostOptions?: HostPolicyOptions } = {}): Provider {
+export function build(module: ProviderModule, config: Record<string, unknown>, ctx: Partial<ProviderContext> & { hostOptions?: HostOptions } = {}): Provider {
   validateConfig(module.schema, config, 'config');
   return module.create(config, testContext(ctx));
 }

@@ -8,6 +8,7 @@ import { evaluateReturn, httpSmsProvider } from '../../src/delivery/sms/http.ts'
 import { HttpGateway } from '../fixtures/http-gateway.ts';
 import { makeSelfSignedCert, type TestCert } from '../fixtures/tls-cert.ts';
 import { build, never, sms } from './helpers.ts';
+import { createHostPolicy } from '../../src/util/net.ts';
 
 describe('HttpSMSProvider against a real HTTP gateway', () => {
   let gw: HttpGateway;
@@ -211,13 +212,20 @@ describe('HttpSMSProvider against a real HTTP gateway', () => {
   test('SSRF: metadata addresses are refused at config time, private ones when denied', async () => {
     assert.throws(() => build(httpSmsProvider, { URL: 'http://169.254.169.254/latest/meta-data' }), ConfigValidationError);
     assert.throws(() => build(httpSmsProvider, { URL: 'file:///etc/passwd' }), /only http and https/);
-    assert.throws(() => build(httpSmsProvider, { URL: `${gw.url}/x` }, { hostOptions: { denyPrivate: true } }), /private address/);
-    // A name that resolves to a refused address is caught at connect time.
-    const p = build(httpSmsProvider, { URL: `http://localhost:${gw.port}/x` }, { hostOptions: { denyPrivate: true } });
+    assert.throws(() => build(httpSmsProvider, { URL: `${gw.url}/x` }, { hostOptions: { denyPrivate: true } }), /\(loopback\) is not allowed for providers while DeliveryDenyPrivateHosts is on/);
+    assert.throws(() => build(httpSmsProvider, { URL: `http://localhost:${gw.port}/x` }, { hostOptions: { denyPrivate: true } }), /loopback/);
+    // A name whose DNS answer is a refused address is caught at connect time (resolver adapter answers 127.0.0.1).
+    const rebinding = createHostPolicy({
+      denyPrivate: true,
+      purpose: 'providers',
+      settings: { denyPrivate: 'DeliveryDenyPrivateHosts' },
+      resolve: ((_host: string, _opts: unknown, cb: (err: null, a: { address: string; family: number }[]) => void) => cb(null, [{ address: '127.0.0.1', family: 4 }])) as never,
+    });
+    const p = build(httpSmsProvider, { URL: `http://sms.rebind.test:${gw.port}/x` }, { hosts: rebinding });
     const before = gw.requests.length;
     const r = await p.send(sms('+4915112345678', 'x'), never());
     assert.equal(r.kind, 'permanent');
-    assert.match(r.kind === 'permanent' ? r.reason : '', /private address/);
+    assert.match(r.kind === 'permanent' ? r.reason : '', /address 127\.0\.0\.1 \(loopback\) is not allowed for providers/);
     assert.equal(gw.requests.length, before);
     assert.throws(() => build(httpSmsProvider, { URL: `${gw.url}/x` }, { hostOptions: { allowedHosts: ['sms.example.com'] } }), /allow-list/);
   });

@@ -3,7 +3,7 @@ import http, { type IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
-import type { HostPolicy } from './hosts.ts';
+import type { HostPolicy } from '../../util/net.ts';
 
 /**
  * The one HTTP client of the provider modules: node:http underneath, no

@@ -4,6 +4,7 @@ import type Mail from 'nodemailer/lib/mailer/index.js';
 import { asBool, asNumber, ConfigValidationError } from '../config.ts';
 import { readConfigFile, serverCertificate } from '../sms/common.ts';
 import type { ProbeResult, ProviderContext, SendResult } from '../types.ts';
+import { checkedSocket } from '../../util/net.ts';
 
 /** Connection settings shared by SmtpSMSProvider and SMTPEmailProvider. */
 export interface SmtpSettings {
@@ -46,6 +47,8 @@ function transport(settings: SmtpSettings, ctx: ProviderContext) {
     port: settings.port,
     secure: settings.useSsl,
     requireTLS: settings.startTls && !settings.useSsl,
+    // the socket asks the host policy when nodemailer connects (the name and every resolved address)
+    socket: checkedSocket(ctx.hosts),
     connectionTimeout: ctx.connectTimeoutMs,
     greetingTimeout: ctx.connectTimeoutMs,
     socketTimeout: ctx.timeoutMs,
@@ -72,6 +75,7 @@ export function classifySmtpError(e: unknown): SendResult {
   const code = err.code ?? '';
   const response = err.responseCode;
   const text = (err.message ?? String(e)).replace(/\s+/g, ' ').slice(0, 200);
+  if (code === 'ENOTALLOWED' || /is not allowed for providers/.test(text)) return { kind: 'permanent', reason: `SMTP host refused: ${text}`, providerFault: true };
   if (code === 'EAUTH' || code === 'ENOAUTH') return { kind: 'permanent', reason: `SMTP authentication failed (${response ?? code})`, providerFault: true };
   if (code === 'ETLS' || (code !== 'EENVELOPE' && /certificate|self[- ]signed|SSL|TLS/i.test(text))) {
     return { kind: 'permanent', reason: `SMTP TLS failed: ${text}`, providerFault: true };

@@ -59,6 +59,24 @@ export function compileRegex(pattern: unknown, key: string): RegExp | undefined 
   }
 }
 
+/** PROXY (a URL, or `{ http, https }` of URLs): parsed, http(s) only, hosts allowed by the provider host policy. */
+export function checkProxy(proxy: unknown, ctx: ProviderContext): void {
+  if (proxy === undefined || proxy === '') return;
+  const entries: [string, unknown][] = typeof proxy === 'string' ? [['PROXY', proxy]] : Object.entries(proxy as Record<string, unknown>).map(([k, v]) => [`PROXY.${k}`, v]);
+  for (const [key, value] of entries) {
+    if (value === undefined || value === '') continue;
+    let parsed: URL;
+    try {
+      parsed = new URL(String(value));
+    } catch {
+      throw new ConfigValidationError([`config.${key}: not a valid URL`]);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigValidationError([`config.${key}: only http and https proxies are allowed`]);
+    const refusal = ctx.hosts.refuse(parsed.hostname);
+    if (refusal) throw new ConfigValidationError([`config.${key}: ${refusal}`]);
+  }
+}
+
 /** A provider's gateway URL: parsed, http(s) only, host allowed by the provider host policy. */
 export function gatewayUrl(raw: string, ctx: ProviderContext): URL {
   let parsed: URL;

@@ -1,9 +1,9 @@
-import { createConnection } from 'node:net';
+import { connectChecked } from '../../util/net.ts';
 import { Type } from 'typebox';
 import { asStringMap, BoolLike, StringMap } from '../config.ts';
 import { classifyHttpError, httpRequest, type HttpResponse } from '../net/http-client.ts';
 import type { Provider, ProviderContext, ProviderModule, ProbeResult, SendResult } from '../types.ts';
-import { commonSmsKeys, compileRegex, gatewayUrl, messageText, preparePhone, serverCertificate } from './common.ts';
+import { checkProxy, commonSmsKeys, compileRegex, gatewayUrl, messageText, preparePhone, serverCertificate } from './common.ts';
 
 /** HttpSMSProvider config (spec 6.3): LinOTP's keys, unchanged. */
 export const httpSmsSchema = Type.Object(
@@ -53,6 +53,7 @@ export function isTransientStatus(status: number): boolean {
 function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
   const url = String(config.URL);
   const parsedUrl = gatewayUrl(url, ctx);
+  checkProxy(config.PROXY, ctx);
   const method = String(config.HTTP_Method ?? 'POST').toUpperCase() as 'GET' | 'POST';
   const phoneKey = String(config.SMS_PHONENUMBER_KEY ?? 'phone');
   const textKey = String(config.SMS_TEXT_KEY ?? 'sms');
@@ -131,7 +132,8 @@ function create(config: Record<string, unknown>, ctx: ProviderContext): Provider
 export function tcpProbe(url: URL, ctx: ProviderContext, signal: AbortSignal, defaultPort?: number): Promise<ProbeResult> {
   return new Promise((resolve) => {
     const port = Number(url.port || defaultPort || (url.protocol === 'https:' ? 443 : 80));
-    const socket = createConnection({ host: url.hostname.replace(/^\[|\]$/g, ''), port, lookup: ctx.hosts.lookup });
+    // connectChecked: a literal host skips lookup, so the policy is asked before connecting too
+    const socket = connectChecked(ctx.hosts, port, url.hostname);
     const finish = (r: ProbeResult) => {
       clearTimeout(timer);
       signal.removeEventListener('abort', onAbort);
@@ -142,7 +144,7 @@ export function tcpProbe(url: URL, ctx: ProviderContext, signal: AbortSignal, de
     const timer = setTimeout(() => finish({ ok: false, reason: 'connect timeout' }), ctx.connectTimeoutMs);
     signal.addEventListener('abort', onAbort, { once: true });
     socket.once('connect', () => finish({ ok: true }));
-    socket.once('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: e.code ?? e.message }));
+    socket.once('error', (e: NodeJS.ErrnoException) => finish({ ok: false, reason: e.code === 'ENOTALLOWED' ? e.message : e.code ?? e.message }));
   });
 }
 

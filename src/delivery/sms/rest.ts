@@ -2,7 +2,7 @@ import { Type } from 'typebox';
 import { asStringMap, ConfigValidationError, NumberLike, StringMap } from '../config.ts';
 import { classifyHttpError, httpRequest } from '../net/http-client.ts';
 import type { Provider, ProviderContext, ProviderModule, SendResult } from '../types.ts';
-import { commonSmsKeys, gatewayUrl, messageText, preparePhone, readConfigFile, serverCertificate } from './common.ts';
+import { checkProxy, commonSmsKeys, gatewayUrl, messageText, preparePhone, readConfigFile, serverCertificate } from './common.ts';
 import { isTransientStatus, tcpProbe } from './http.ts';
 
 /** RestSMSProvider config (spec 6.4). */
@@ -76,6 +76,7 @@ export function buildPayload(template: Record<string, unknown>, textPath: PathPa
 function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
   const url = String(config.URL).split(',')[0]!.trim();
   const parsedUrl = gatewayUrl(url, ctx);
+  checkProxy(config.PROXY, ctx);
   let template: Record<string, unknown>;
   if (typeof config.PAYLOAD === 'string') {
     try {
