@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { ConfigService } from '../config/service.ts';
 import { LIMITS } from '../config/defaults.ts';
@@ -8,7 +9,7 @@ import type { HashName } from '../otp/hotp.ts';
 import { findCounter } from '../otp/hotp.ts';
 import type { Clock } from '../util/clock.ts';
 import type { DirectoryUser, PolicyPort, UserPort } from '../validation/ports.ts';
-import { canonicalType, requireTokenType } from './registry.ts';
+import { canonicalType, requireTokenType, tokenType } from './registry.ts';
 import type { TokenRepository } from './repository.ts';
 import type { ParamReader, Token, TokenDraft } from './types.ts';
 
@@ -81,6 +82,26 @@ export class TokenService {
   checkPin(token: Token, pin: string): boolean {
     if (token.pinHash === '') return pin === '';
     return this.keyring.verifyHash('pin', `${token.pinSalt}\0${pin}`, token.pinHash);
+  }
+
+  private decoy: Token | undefined;
+
+  /**
+   * The CPU work of checking one HOTP token (seed decryption, PIN hash, OTP window) on a
+   * throwaway token, so an answer for a user or token that does not exist costs the same
+   * as a wrong OTP (security B.2 #9). Always false.
+   */
+  decoyCheck(pass: string, now: number): false {
+    this.decoy ??= {
+      id: 0, serial: '', type: 'hmac', description: '', keyEnc: this.keyring.encrypt('seed', randomBytes(20)), otplen: 6, hashlib: 'sha1',
+      counter: 0, countWindow: this.config.getInt('DefaultCountWindow', 10), syncWindow: 0, maxFail: 0, failCount: 0, active: false,
+      ...this.pinFields(randomBytes(16).toString('hex')), userId: '', resolver: '', resolverClass: '', info: {}, realms: [], createdAt: 0,
+      lastAuthSuccess: null, lastAuthMatch: null, countAuth: 0, countAuthSuccess: 0,
+    };
+    const secret = this.secretOf(this.decoy);
+    this.checkPin(this.decoy, pass.slice(0, -6));
+    tokenType('hmac')?.verify(this.decoy, secret, pass.slice(-6), now);
+    return false;
   }
 
   secretOf(token: Token): Buffer {

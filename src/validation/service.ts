@@ -54,6 +54,35 @@ export interface CheckOutcome {
   notAGuess?: boolean;
   /** Refused by the account's failure limit before anything was checked. */
   refused?: boolean;
+  /** A failure that went the whole way (tokens reserved and checked): its time sets the failure floor. */
+  fullCheck?: boolean;
+}
+
+/**
+ * Recent durations of failures that checked a token, and the floor every failure answer is
+ * held to: their 90th percentile, at most 50 ms. Only full checks feed it, so a flood of
+ * unknown names cannot pull it below what a wrong OTP takes.
+ */
+export class FailureTimes {
+  private readonly samples = new Float64Array(64);
+  private count = 0;
+  private cached = 0;
+  private dirty = false;
+
+  record(ms: number): void {
+    this.samples[this.count++ % this.samples.length] = ms;
+    this.dirty = true;
+  }
+
+  floor(): number {
+    if (this.dirty) {
+      const n = Math.min(this.count, this.samples.length);
+      const sorted = Array.from(this.samples.subarray(0, n)).sort((a, b) => a - b);
+      this.cached = Math.min(50, sorted[Math.floor(n * 0.9)] ?? 0);
+      this.dirty = false;
+    }
+    return this.cached;
+  }
 }
 
 /** The attempt of one account, reserved by the step that checks a secret (see `guarded`). */
@@ -108,6 +137,7 @@ const fail = (actionDetail: string, extra: Partial<CheckOutcome> = {}): CheckOut
  */
 export class ValidationService {
   readonly challengeHandlers = new Map<string, ChallengeHandler>();
+  private readonly failureTimes = new FailureTimes();
   noTokenHook: NoTokenHook | undefined;
 
   constructor(
@@ -122,9 +152,22 @@ export class ValidationService {
   ) {}
 
   async check(req: CheckRequest): Promise<CheckOutcome> {
+    const started = performance.now();
+    const outcome = await this.runSafely(req);
+    // A failure answers no sooner than a wrong OTP usually takes (B.2 #9), so its time does not
+    // say whether the user exists, the token is locked or the account is throttled.
+    if (!outcome.ok && outcome.challenges.length === 0 && !outcome.unavailable) {
+      const elapsed = performance.now() - started;
+      if (outcome.fullCheck) this.failureTimes.record(elapsed);
+      const wait = this.failureTimes.floor() - elapsed;
+      if (wait >= 0.5) await new Promise((resolve) => setTimeout(resolve, Math.round(wait)));
+    }
+    return outcome;
+  }
+
+  private async runSafely(req: CheckRequest): Promise<CheckOutcome> {
     try {
-      const outcome = await this.run(req);
-      return outcome;
+      return await this.run(req);
     } catch (e) {
       if (e instanceof UserStoreUnavailableError) {
         this.logger.warn({ err: e.message }, 'validation failed: user store unavailable');
@@ -156,7 +199,7 @@ export class ValidationService {
       if (!user) {
         if (isTrue(this.config.get('PassOnUserNotFound'))) return { ok: true, challenges: [], audit: { user: login, realm, actionDetail: 'user not found, accepted by PassOnUserNotFound' } };
         // the same write a failure of a known account does, so the answer is no oracle (B.2 #9)
-        await this.unknownAccount(now);
+        await this.unknownAccount(now, req.pass ?? '');
         return fail('User not found', { audit: { user: login, realm, actionDetail: 'User not found' } });
       }
     }
@@ -174,7 +217,7 @@ export class ValidationService {
       } else if (!user && t && t.userId !== '') {
         user = await this.ownerOf(t);
         if (!user) {
-          await this.unknownAccount(now);
+          await this.unknownAccount(now, req.pass ?? '');
           return fail('token owner not found', { audit: { serial: t.serial, tokenType: t.type, actionDetail: 'token owner not found' } });
         }
       }
@@ -262,9 +305,17 @@ export class ValidationService {
     return out;
   }
 
-  /** The writes of a failed attempt (reservation, settlement), for an account that does not exist. */
-  private async unknownAccount(now: number): Promise<void> {
-    await this.attempts.touchUnknown(now);
+  /**
+   * The work of a failed attempt for an account that does not exist, so "user not found"
+   * cannot be told from "wrong password" by its time (B.2 #9): the token and account reads,
+   * one token's CPU work, then a reservation round and a settlement round of writes (on one
+   * sentinel row).
+   */
+  private async unknownAccount(now: number, pass: string): Promise<void> {
+    await this.tokens.repository.find({ owner: { resolver: '', userId: '\u0000' } });
+    this.tokens.decoyCheck(pass, now);
+    await this.attempts.refusal({ realm: '', userKey: '', login: '' }, now, this.attemptPolicy());
+    await Promise.all([this.attempts.touchUnknown(now), this.attempts.touchUnknown(now)]);
     await this.attempts.touchUnknown(now);
   }
 
@@ -415,7 +466,8 @@ export class ValidationService {
       return fail(reason, { audit: { actionDetail: reason, ...serialsOf(all) } });
     }
     try {
-      return await this.checkReserved(reserved, user, subject, req, pass, now, mode);
+      const out = await this.checkReserved(reserved, user, subject, req, pass, now, mode);
+      return out.ok || out.notAGuess || out.challenges.length > 0 ? out : { ...out, fullCheck: true };
     } catch (e) {
       // an infrastructure error (user store, database) spends no attempt
       await repo.releaseAttempt(reserved.map((t) => t.id)).catch(() => undefined);
