@@ -2,6 +2,7 @@ import type { Db } from '../store/db.ts';
 import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { CONFIG_DEFAULTS } from './defaults.ts';
+import { screenStoredConfig, type StoredConfigProblem } from './validate-stored.ts';
 
 export interface ConfigEntry {
   key: string;
@@ -18,12 +19,19 @@ export interface ConfigEntry {
  */
 export class ConfigService {
   private cache = new Map<string, ConfigEntry>();
+  /** Stored entries the last load refused (validate-stored.ts); their previous value or the default applies. */
+  rejected: StoredConfigProblem[] = [];
+  /** Told about refused entries on every load that finds some. */
+  onRejected?: (problems: StoredConfigProblem[]) => void;
 
   constructor(private readonly db: Db, private readonly keyring: KeyRing) {}
 
   async load(): Promise<void> {
     const rows = await this.db.kysely.selectFrom('config').selectAll().execute();
-    this.cache = new Map(rows.map((r) => [r.key, r]));
+    const { accepted, rejected } = screenStoredConfig(rows, this.cache);
+    this.cache = accepted;
+    this.rejected = rejected;
+    if (rejected.length > 0) this.onRejected?.(rejected);
   }
 
   watch(watcher: RevisionWatcher): void {
