@@ -52,6 +52,14 @@ export function tokenDict(t: Token, owner?: DirectoryUser | null): Record<string
   };
 }
 
+/** Token info keys that say where out-of-band codes go. */
+const DESTINATION_KEYS = ['phone', 'email_address'] as const;
+
+/** True when the phone number or e-mail address in token info differs (open challenges must close). */
+export function destinationChanged(before: Record<string, string>, after: Record<string, string>): boolean {
+  return DESTINATION_KEYS.some((k) => (before[k] ?? '') !== (after[k] ?? ''));
+}
+
 /**
  * Token administration (`/admin/*`): init, show, remove, enable, disable, reset,
  * resync, set, assign, unassign, owner lookup. Seeds are sealed with the key ring;
@@ -144,9 +152,11 @@ export class TokenService {
         throw new OtpdError(ErrorCodes.createFailed, `token ${serial} exists with type ${existing.type}; it cannot become ${typeName}`);
       }
       this.assertTokenAllowed(scope, existing);
-      await this.repo.update(existing.id, {
+      const info = { ...existing.info, ...draft.info };
+      const write = destinationChanged(existing.info, info) ? this.repo.updateDestination.bind(this.repo) : this.repo.update.bind(this.repo);
+      await write(existing.id, {
         key_enc: keyEnc, otplen: draft.otplen, hashlib: draft.hashlib, counter: 0, fail_count: 0,
-        token_info: JSON.stringify({ ...existing.info, ...draft.info }),
+        token_info: JSON.stringify(info),
         ...(params.has('description') ? { description } : {}),
         ...(pin !== undefined ? (({ pinHash, pinSalt }) => ({ pin_hash: pinHash, pin_salt: pinSalt }))(this.pinFields(pin)) : {}),
         ...(owner ? { user_id: owner.userId, resolver: owner.resolver, resolver_class: owner.resolverClass } : {}),
@@ -299,7 +309,8 @@ export class TokenService {
       if (timeWindow !== undefined) info.timeWindow = String(timeWindow);
       if (phone !== undefined) info.phone = phone;
       if (email !== undefined) info.email_address = email;
-      await this.repo.update(t.id, {
+      const write = destinationChanged(t.info, info) ? this.repo.updateDestination.bind(this.repo) : this.repo.update.bind(this.repo);
+      await write(t.id, {
         ...(pin !== undefined ? (({ pinHash, pinSalt }) => ({ pin_hash: pinHash, pin_salt: pinSalt }))(this.pinFields(pin)) : {}),
         ...(maxFail !== undefined ? { max_fail: maxFail } : {}),
         ...(syncWindow !== undefined ? { sync_window: syncWindow } : {}),
