@@ -10,6 +10,8 @@ import type { Clock } from '../util/clock.ts';
 import type { DirectoryUser, PolicyPort, UserPort } from '../validation/ports.ts';
 import { canonicalType, requireTokenType } from './registry.ts';
 import type { TokenRepository } from './repository.ts';
+import { checkPhone } from './sms.ts';
+import { checkEmailAddress } from './email.ts';
 import type { ParamReader, Token, TokenDraft } from './types.ts';
 
 export interface AdminScope {
@@ -291,8 +293,10 @@ export class TokenService {
     const description = params.getCaseInsensitive('description');
     const hashlib = params.getCaseInsensitive('hashlib');
     const timeWindow = intParam('timeWindow', 0, LIMITS.maxTotpWindowSteps);
-    const phone = params.getCaseInsensitive('phone');
-    const email = params.getCaseInsensitive('email_address');
+    const rawPhone = params.getCaseInsensitive('phone');
+    const phone = rawPhone === undefined ? undefined : checkPhone(rawPhone);
+    const rawEmail = params.getCaseInsensitive('email_address');
+    const email = rawEmail === undefined ? undefined : checkEmailAddress(rawEmail);
     if (hashlib !== undefined && !['sha1', 'sha256', 'sha512'].includes(hashlib.toLowerCase())) throw badParameter('hashlib', 'use sha1, sha256 or sha512');
     if (description !== undefined && description.length > 255) throw badParameter('description', 'longer than 255 characters');
     const changes: [string, boolean][] = [
