@@ -4,6 +4,7 @@ import { ADMIN_POLICY_WARNING } from './api/admin.ts';
 import type { Settings } from './config/settings.ts';
 import { createServices, type Services } from './services.ts';
 import { startRadius } from './radius/wire.ts';
+import { validateStoredConfig } from './config/validate-stored.ts';
 
 export interface Running {
   services: Services;
@@ -19,6 +20,12 @@ export interface Running {
  */
 export async function startServer(settings: Settings): Promise<Running> {
   const services = await createServices({ settings });
+  try {
+    validateStoredConfig(services.config);
+  } catch (e) {
+    await services.close();
+    throw e;
+  }
   const log = services.logger;
   if (services.keyCreated) log.info({ keyFile: settings.keyFile }, 'generated a new key file (mode 0600); back it up: without it token seeds cannot be decrypted');
   log.info({ database: services.db.safeUrl }, 'database ready');

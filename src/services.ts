@@ -79,6 +79,9 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const db = await openDatabase(settings.databaseUrl);
   if (opts.migrate !== false) await migrateToLatest(db);
   const config = new ConfigService(db, keyring);
+  config.onRejected = (problems) => {
+    for (const p of problems) logger.error({ key: p.key }, `config ${p.key} in the database is invalid (${p.problem}); keeping its previous value or the default`);
+  };
   await config.load();
   const watcher = new RevisionWatcher(db);
   config.watch(watcher);

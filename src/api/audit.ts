@@ -7,6 +7,23 @@ const DB_COLUMN: Record<string, 'serial' | 'user' | 'realm' | 'action' | 'action
   log_level: 'log_level', date: 'ts', number: 'id',
 };
 
+/**
+ * Characters that make a spreadsheet read a cell as a formula (OWASP "CSV Injection"), plus
+ * their full-width forms, which some spreadsheets normalise.
+ */
+const FORMULA_START = /^[=+\-@\t\r\uFF1D\uFF0B\uFF0D\uFF20]/;
+
+/**
+ * One CSV cell: always quoted (embedded quotes doubled), and prefixed with a single quote when
+ * it would start a formula. Audit cells carry unauthenticated input (user names, client
+ * addresses), so the export must not run it in the spreadsheet of the admin who opens it.
+ */
+export function csvCell(v: unknown): string {
+  let s = String(v);
+  if (FORMULA_START.test(s)) s = `'${s}`;
+  return `"${s.replaceAll('"', '""')}"`;
+}
+
 /** `/audit/search`: flexigrid output outside the envelope (spec 1.8). */
 export function register(api: Api): void {
   defineRoutes(api, [
@@ -45,8 +62,7 @@ export function register(api: Api): void {
         ]);
         if (p.get('outform') === 'csv') {
           const d = p.get('delimiter') ?? ',';
-          const esc = (v: unknown) => `"${String(v).replaceAll('"', '""')}"`;
-          return text(cells.map((c) => c.map(esc).join(d)).join('\n') + '\n', 'text/csv; charset=utf-8');
+          return text(cells.map((c) => c.map(csvCell).join(d)).join('\n') + '\n', 'text/csv; charset=utf-8');
         }
         return raw({ page, rows: cells.map((cell) => ({ id: cell[0], cell })), total });
       },

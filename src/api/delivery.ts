@@ -1,4 +1,5 @@
 import { ConfigValidationError } from '../delivery/config.ts';
+import { requestPhoneProblem } from '../delivery/phone.ts';
 import type { DeliveryService } from '../delivery/service.ts';
 import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
@@ -116,6 +117,8 @@ export function register(api: Api): void {
         const name = ctx.params.require('name');
         const to = ctx.params.get('to') ?? ctx.params.get('phone') ?? ctx.params.get('email');
         if (!to) throw new OtpdError(ErrorCodes.parameter, "Missing parameter: 'to'");
+        const unencodedPlus = type === 'sms' ? requestPhoneProblem(to) : null;
+        if (unencodedPlus) throw badParameter('to', unencodedPlus);
         const text = ctx.params.get('message') || undefined;
         if (text !== undefined && text.length > 480) throw badParameter('message', 'longer than 480 characters');
         ctx.audit.info = `${type}:${name}`;

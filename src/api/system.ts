@@ -1,8 +1,7 @@
-import { isIP } from 'node:net';
-import { CONFIG_DEFAULTS, LIMITS } from '../config/defaults.ts';
+import { CONFIG_DEFAULTS } from '../config/defaults.ts';
+import { configValueProblem } from '../config/validate-stored.ts';
 import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
 import { defineRoutes, ok, type Api } from './route.ts';
-import { limitProblem } from '../delivery/settings.ts';
 import { PlaceholderWithoutSecretError } from '../config/secrets.ts';
 import type { ConfigService } from '../config/service.ts';
 
@@ -10,68 +9,9 @@ const KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** LinOTP's legacy provider keys: setting them imports the provider (DeliveryService.importLegacyProviders). */
 const LEGACY_PROVIDER_KEYS = new Set(['SMSProvider', 'SMSProviderConfig', 'EmailProvider', 'EmailProviderConfig']);
 
-/** Keys whose values are bounded so one request's work stays bounded (security B.2 item 5). */
-const BOUNDS: Record<string, [number, number]> = {
-  DefaultMaxFailCount: [1, LIMITS.maxMaxFail],
-  DefaultCountWindow: [1, LIMITS.maxCountWindow],
-  DefaultSyncWindow: [1, LIMITS.maxSyncWindow],
-  DefaultOtpLen: [6, 10],
-  DefaultChallengeValidityTime: [1, 3600],
-  SMSProviderTimeout: [1, 600],
-  EmailChallengeValidityTime: [1, 600],
-  TransactionIdLength: [12, 17],
-  ChallengeMaxAttempts: [1, 100],
-  'totp.timeWindow': [0, LIMITS.maxTotpWindowSteps],
-  DeliveryWaitMs: [100, 60_000],
-  DeliveryPollMs: [100, 60_000],
-  DeliveryBackoffMs: [1000, 3_600_000],
-  DeliveryBackoffMaxMs: [1000, 86_400_000],
-  DeliveryRetryMs: [100, 3_600_000],
-  DeliveryRetryMaxMs: [100, 86_400_000],
-  DeliveryLogRetentionDays: [1, 3650],
-  UserCacheTTL: [0, 86_400],
-  AccountFailDelayAfter: [1, 100],
-  AccountFailDelayBase: [1, 3600],
-  AccountFailDelayMax: [1, 86_400],
-  AccountMaxFail: [1, LIMITS.maxMaxFail],
-  AccountMaxParallel: [1, 100],
-};
-
-/** Host policy settings of providers and user stores (util/net.ts createHostPolicy). */
-const HOST_SWITCHES = new Set(['DeliveryDenyPrivateHosts', 'UserStoreDenyPrivateHosts']);
-const HOST_LISTS = new Set(['DeliveryAllowedHosts', 'UserStoreAllowedHosts']);
-const HOST_PATTERN = /^(\*\.)?[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
-
 function checkValue(key: string, value: string): void {
-  const bound = BOUNDS[key];
-  if (bound) {
-    if (!/^\d+$/.test(value)) throw badParameter(key, 'not an integer');
-    const n = Number(value);
-    if (n < bound[0] || n > bound[1]) throw badParameter(key, `must be between ${bound[0]} and ${bound[1]}`);
-  }
-  if (key.startsWith('DeliveryLimit')) {
-    const problem = limitProblem(value);
-    if (problem) throw badParameter(key, problem);
-  }
-  if (key === 'DeliveryPhoneValidation' && !['valid', 'possible'].includes(value)) throw badParameter(key, "use 'valid' or 'possible'");
-  if (key === 'RadiusReplyAttributes' && value !== '') {
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(value);
-    } catch (e) {
-      throw badParameter(key, `invalid JSON: ${(e as Error).message}`);
-    }
-    if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed) || Object.values(parsed).some((v) => typeof v !== 'string')) {
-      throw badParameter(key, 'must be a JSON object of attribute name to template string');
-    }
-  }
-  if (HOST_SWITCHES.has(key) && !/^(true|false|1|0|yes|no|on|off)$/i.test(value.trim())) throw badParameter(key, 'use True or False');
-  if (HOST_LISTS.has(key)) {
-    const bad = value.split(',').map((h) => h.trim()).filter((h) => h !== '' && !HOST_PATTERN.test(h) && isIP(h) === 0);
-    if (bad.length > 0) throw badParameter(key, `not a host name or *.domain pattern: ${bad.join(', ')}`);
-  }
-  if (key === 'hotp.hashlib' && !['sha1', 'sha256', 'sha512'].includes(value)) throw badParameter(key, 'use sha1, sha256 or sha512');
-  if (value.length > 4096) throw badParameter(key, 'value longer than 4096 characters');
+  const problem = configValueProblem(key, value);
+  if (problem) throw badParameter(key, problem);
 }
 
 /** The admin write for one key, placeholders resolved (null: the stored entry stays as it is); refusals name the parameter. */

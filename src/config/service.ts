@@ -5,6 +5,7 @@ import { CONFIG_DEFAULTS } from './defaults.ts';
 import {
   CENSORED, LEGACY_PROVIDER_CONFIG, PlaceholderWithoutSecretError, censorLegacyJson, isCensoredWhole, isEncryptedEntry, restoreLegacyJson,
 } from './secrets.ts';
+import { screenStoredConfig, type StoredConfigProblem } from './validate-stored.ts';
 
 export interface ConfigEntry {
   key: string;
@@ -26,12 +27,20 @@ const isSealed = (value: string) => value.startsWith('g1:');
  */
 export class ConfigService {
   private cache = new Map<string, ConfigEntry>();
+  /** Stored entries the last load refused (validate-stored.ts); their previous value or the default applies. */
+  rejected: StoredConfigProblem[] = [];
+  /** Told about refused entries on every load that finds some. */
+  onRejected?: (problems: StoredConfigProblem[]) => void;
 
   constructor(private readonly db: Db, private readonly keyring: KeyRing) {}
 
   async load(): Promise<void> {
     const rows = await this.db.kysely.selectFrom('config').selectAll().execute();
-    this.cache = new Map(rows.map((r) => [r.key, r]));
+    // secrets are stored encrypted (or about to be sealed): they are not limits and are not screened
+    const { accepted, rejected } = screenStoredConfig(rows, this.cache, (r) => isEncryptedEntry(r.key, r.type));
+    this.cache = accepted;
+    this.rejected = rejected;
+    if (rejected.length > 0) this.onRejected?.(rejected);
     await this.sealPlainSecrets();
   }
 

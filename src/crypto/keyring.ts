@@ -17,10 +17,10 @@ export type SecretPurpose = 'seed' | 'config';
 export class KeyRing {
   private constructor(private readonly keys: Buffer[]) {}
 
-  /** Loads the key file, creating it (mode 0600) when it does not exist. */
+  /** Loads the key file, creating it (mode 0600, missing directories 0700) when it does not exist. */
   static loadOrCreate(path: string): { keyring: KeyRing; created: boolean } {
     if (!existsSync(path)) {
-      mkdirSync(dirname(path), { recursive: true });
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       writeFileSync(path, randomBytes(FILE_BYTES), { mode: 0o600, flag: 'wx' });
       chmodSync(path, 0o600);
       return { keyring: KeyRing.load(path), created: true };

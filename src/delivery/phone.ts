@@ -17,6 +17,16 @@ export interface PhoneRules {
 }
 
 /**
+ * Why a phone number taken from a request must be refused before it is trimmed, or null.
+ * A `+` sent unencoded in a form body or query (`curl -d phone=+4915123456789`) arrives as a
+ * space; trimming it and prefixing the default country would address another number.
+ */
+export function requestPhoneProblem(raw: string): string | null {
+  if (/^\s/.test(raw)) return "starts with a space: a '+' sent unencoded arrives as a space; URL-encode it as %2B (e.g. phone=%2B4915123456789, or curl --data-urlencode)";
+  return null;
+}
+
+/**
  * Normalises a number to E.164 with libphonenumber's full metadata and
  * refuses what must not be sent to: unusable numbers, unassigned ranges,
  * premium-rate and shared-cost numbers, configured blocked prefixes.

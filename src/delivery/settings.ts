@@ -60,30 +60,8 @@ export function listSetting(config: ConfigService, key: string): string[] {
     .filter(Boolean);
 }
 
-export interface LimitSpec {
-  max: number;
-  windowMs: number;
-}
-
-/** Parses "count/seconds" or "count" (per hour); undefined = no limit. */
-export function parseLimit(value: string): LimitSpec | undefined {
-  const v = value.trim().toLowerCase();
-  if (!v || v === 'off' || v === '0') return undefined;
-  const m = /^(\d+)\s*(?:\/\s*(\d+)\s*(s|m|h|d)?)?$/.exec(v);
-  if (!m) return undefined;
-  const max = Number(m[1]);
-  const unit = { s: 1, m: 60, h: 3600, d: 86400 }[(m[3] ?? 's') as 's' | 'm' | 'h' | 'd'];
-  const seconds = m[2] ? Number(m[2]) * unit : 3600;
-  if (max <= 0 || seconds <= 0) return undefined;
-  return { max, windowMs: seconds * 1000 };
-}
-
-/** Validates a limit value for setConfig; null when fine. */
-export function limitProblem(value: string): string | null {
-  const v = value.trim().toLowerCase();
-  if (!v || v === 'off' || v === '0') return null;
-  return parseLimit(v) ? null : 'use "count/seconds" (e.g. 10/3600), "count" (per hour) or "off"';
-}
+// The send-limit syntax is a config value format, checked with the other config rules.
+export { limitProblem, parseLimit, type LimitSpec } from '../config/validate-stored.ts';
 
 /** The default country of a realm (`DeliveryDefaultCountry.<realm>`, else the global one). */
 export function defaultCountry(config: ConfigService, realm?: string): string | undefined {

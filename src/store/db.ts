@@ -1,6 +1,6 @@
 import { Kysely, MysqlDialect, PostgresDialect, sql } from 'kysely';
 import { GroupCommitSqliteDialect } from './sqlite-group.ts';
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Database } from './schema.ts';
 
@@ -34,7 +34,7 @@ export async function openDatabase(url: string): Promise<Db> {
 async function openSqlite(path: string): Promise<Db> {
   const { default: SQLite } = await import('better-sqlite3');
   const memory = path === ':memory:' || path === '';
-  if (!memory) mkdirSync(dirname(resolve(path)), { recursive: true });
+  if (!memory) createPrivateFile(path);
   const database = new SQLite(memory ? ':memory:' : path);
   database.pragma('busy_timeout = 5000');
   database.pragma('foreign_keys = ON');
@@ -47,6 +47,22 @@ async function openSqlite(path: string): Promise<Db> {
   if (Number(sync) !== 2) throw new Error(`SQLite synchronous is ${sync}, expected 2 (FULL)`);
   const kysely = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(database) });
   return { kysely, dialect: 'sqlite', safeUrl: `sqlite:${path}`, close: () => kysely.destroy() };
+}
+
+/**
+ * Creates the SQLite file (and any missing directories) readable by the owner only before
+ * SQLite opens it: directories 0700, the file 0600. SQLite gives the -wal and -shm files the
+ * mode of the database file, so they are 0600 too. An existing file keeps its mode (an operator
+ * may have chosen it), with a warning when group or others can read it.
+ */
+function createPrivateFile(path: string): void {
+  mkdirSync(dirname(resolve(path)), { recursive: true, mode: 0o700 });
+  try {
+    closeSync(openSync(path, 'wx', 0o600));
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    if (statSync(path).mode & 0o077) process.emitWarning(`database file ${path} is readable by group/others; chmod 600 it (and its -wal/-shm files)`);
+  }
 }
 
 async function openPostgres(url: string): Promise<Db> {

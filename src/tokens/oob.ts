@@ -16,6 +16,7 @@ import type { Token } from './types.ts';
 import type { Services } from '../services.ts';
 import { AutoEnrollment } from '../enrollment/autoenroll.ts';
 import { noPolicies } from '../validation/ports.ts';
+import { destinationChanged } from './service.ts';
 
 /**
  * Out-of-band challenges (SMS and e-mail tokens), shared by both channels and by
@@ -362,6 +363,8 @@ export class OutOfBand {
     const tx: Tx = await this.deps.db.kysely.transaction().execute(async (trx): Promise<Tx> => {
       const row = await trx.selectFrom('tokens').select(['token_info']).where('id', '=', token.id).executeTakeFirst();
       if (!row) return { kind: 'busy' };
+      // The destination changed since the message was prepared: its code would go to the old one.
+      if (destinationChanged(token.info, parseInfo(row.token_info))) return { kind: 'busy' };
       if ((await this.recentOpenId(channel, token.id, subjectId, now, trx)) !== undefined) return { kind: 'busy' };
       const info = { ...parseInfo(row.token_info), last_challenge: new Date(now).toISOString(), last_challenge_tid: p.transactionId };
       const cas = await trx.updateTable('tokens').set({ token_info: JSON.stringify(info) })

@@ -161,6 +161,21 @@ export class TokenRepository {
     return Number(res.numUpdatedRows);
   }
 
+  /**
+   * Updates a token whose phone number or e-mail address changed, and closes its open
+   * challenges in the same transaction: a code that went to the old destination must not
+   * answer anything, and must not hold back a new code for the new one (blocking window).
+   * The token row is written first, so a trigger racing with this change either committed
+   * its challenge before (closed here) or fails its compare-and-set on the token row.
+   */
+  async updateDestination(id: number, set: Partial<Omit<TokenTable, 'id'>>): Promise<{ updated: number; closedChallenges: number }> {
+    return this.db.kysely.transaction().execute(async (trx) => {
+      const updated = await this.update(id, set, trx);
+      const res = await trx.updateTable('challenges').set({ status: 'closed' }).where('token_id', '=', id).where('status', '=', 'open').executeTakeFirst();
+      return { updated, closedChallenges: Number(res.numUpdatedRows) };
+    });
+  }
+
   async delete(ids: number[]): Promise<number> {
     if (ids.length === 0) return 0;
     return this.db.kysely.transaction().execute(async (trx) => {

@@ -11,6 +11,8 @@ import type { Clock } from '../util/clock.ts';
 import type { DirectoryUser, PolicyPort, UserPort } from '../validation/ports.ts';
 import { canonicalType, requireTokenType, tokenType } from './registry.ts';
 import type { TokenRepository } from './repository.ts';
+import { checkPhone } from './sms.ts';
+import { checkEmailAddress } from './email.ts';
 import type { ParamReader, Token, TokenDraft } from './types.ts';
 
 export interface AdminScope {
@@ -51,6 +53,14 @@ export function tokenDict(t: Token, owner?: DirectoryUser | null): Record<string
     'User.userid': t.userId,
     'User.username': owner?.login ?? '',
   };
+}
+
+/** Token info keys that say where out-of-band codes go. */
+const DESTINATION_KEYS = ['phone', 'email_address'] as const;
+
+/** True when the phone number or e-mail address in token info differs (open challenges must close). */
+export function destinationChanged(before: Record<string, string>, after: Record<string, string>): boolean {
+  return DESTINATION_KEYS.some((k) => (before[k] ?? '') !== (after[k] ?? ''));
 }
 
 /**
@@ -165,9 +175,11 @@ export class TokenService {
         throw new OtpdError(ErrorCodes.createFailed, `token ${serial} exists with type ${existing.type}; it cannot become ${typeName}`);
       }
       this.assertTokenAllowed(scope, existing);
-      await this.repo.update(existing.id, {
+      const info = { ...existing.info, ...draft.info };
+      const write = destinationChanged(existing.info, info) ? this.repo.updateDestination.bind(this.repo) : this.repo.update.bind(this.repo);
+      await write(existing.id, {
         key_enc: keyEnc, otplen: draft.otplen, hashlib: draft.hashlib, counter: 0, fail_count: 0,
-        token_info: JSON.stringify({ ...existing.info, ...draft.info }),
+        token_info: JSON.stringify(info),
         ...(params.has('description') ? { description } : {}),
         ...(pin !== undefined ? (({ pinHash, pinSalt }) => ({ pin_hash: pinHash, pin_salt: pinSalt }))(this.pinFields(pin)) : {}),
         ...(owner ? { user_id: owner.userId, resolver: owner.resolver, resolver_class: owner.resolverClass } : {}),
@@ -302,8 +314,10 @@ export class TokenService {
     const description = params.getCaseInsensitive('description');
     const hashlib = params.getCaseInsensitive('hashlib');
     const timeWindow = intParam('timeWindow', 0, LIMITS.maxTotpWindowSteps);
-    const phone = params.getCaseInsensitive('phone');
-    const email = params.getCaseInsensitive('email_address');
+    const rawPhone = params.getCaseInsensitive('phone');
+    const phone = rawPhone === undefined ? undefined : checkPhone(rawPhone);
+    const rawEmail = params.getCaseInsensitive('email_address');
+    const email = rawEmail === undefined ? undefined : checkEmailAddress(rawEmail);
     if (hashlib !== undefined && !['sha1', 'sha256', 'sha512'].includes(hashlib.toLowerCase())) throw badParameter('hashlib', 'use sha1, sha256 or sha512');
     if (description !== undefined && description.length > 255) throw badParameter('description', 'longer than 255 characters');
     const changes: [string, boolean][] = [
@@ -320,7 +334,8 @@ export class TokenService {
       if (timeWindow !== undefined) info.timeWindow = String(timeWindow);
       if (phone !== undefined) info.phone = phone;
       if (email !== undefined) info.email_address = email;
-      await this.repo.update(t.id, {
+      const write = destinationChanged(t.info, info) ? this.repo.updateDestination.bind(this.repo) : this.repo.update.bind(this.repo);
+      await write(t.id, {
         ...(pin !== undefined ? (({ pinHash, pinSalt }) => ({ pin_hash: pinHash, pin_salt: pinSalt }))(this.pinFields(pin)) : {}),
         ...(maxFail !== undefined ? { max_fail: maxFail } : {}),
         ...(syncWindow !== undefined ? { sync_window: syncWindow } : {}),

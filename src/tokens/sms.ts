@@ -1,10 +1,13 @@
 import { badParameter, missingParameter } from '../errors.ts';
+import { requestPhoneProblem } from '../delivery/phone.ts';
 import { otplenFrom } from './seed.ts';
 import { registerTokenType } from './registry.ts';
 import type { ParamReader, TokenType } from './types.ts';
 
 /** A phone number as an admin or a directory gives it: digits with the usual separators, no control characters. */
 export function checkPhone(phone: string, param = 'phone'): string {
+  const unencodedPlus = requestPhoneProblem(phone);
+  if (unencodedPlus) throw badParameter(param, unencodedPlus);
   const p = phone.trim();
   if (!/^\+?[0-9][0-9 ()./-]{2,30}$/.test(p)) throw badParameter(param, 'not a phone number (digits, optional leading +, spaces, ( ) . / -)');
   return p;

@@ -1,7 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { missingParameter, UserStoreUnavailableError } from '../errors.ts';
-import { verifyPassword } from './passwords.ts';
+import { hashCostProblem, verifyPassword } from './passwords.ts';
+import { PasswordCheckUnavailable } from './password-pool.ts';
 import type { ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
 
 /**
@@ -117,7 +118,17 @@ class PasswdStore implements UserStore {
     await this.load();
     const entry = this.byUid.get(user.userId);
     if (!entry || entry.user.login !== user.login) return false;
-    return verifyPassword(password, entry.crypt);
+    const tooCostly = hashCostProblem(entry.crypt);
+    if (tooCostly) {
+      this.logger.warn(`stored password hash of a user of resolver ${this.name} is ${tooCostly}; refusing it as a wrong password: rehash these passwords with a lower cost`);
+      return false;
+    }
+    try {
+      return await verifyPassword(password, entry.crypt);
+    } catch (e) {
+      if (e instanceof PasswordCheckUnavailable) throw new UserStoreUnavailableError(this.name, e.message);
+      throw e;
+    }
   }
 
   async search(search: UserSearch, limit: number): Promise<StoreUser[]> {

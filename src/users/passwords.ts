@@ -1,6 +1,7 @@
-import { createHash, scrypt as scryptCb, timingSafeEqual } from 'node:crypto';
+import { createHash, scryptSync, timingSafeEqual } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 import { argon2dAsync, argon2iAsync, argon2idAsync } from '@noble/hashes/argon2.js';
+import { PasswordCheckUnavailable, passwordPool } from './password-pool.ts';
 
 /**
  * Verification of stored password hashes as user stores keep them (SQL tables,
@@ -17,11 +18,19 @@ import { argon2dAsync, argon2iAsync, argon2idAsync } from '@noble/hashes/argon2.
 
 const ITOA64 = './0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
 
-/** Bounds that keep one verification's CPU and memory bounded whatever the stored hash says. */
+/**
+ * Bounds that keep one verification's CPU and memory bounded whatever the stored hash says;
+ * a hash above them is refused (as a wrong password, with a warning from its user store).
+ * Measured on a 2-core build machine (CPU time of one check): sha512-crypt 5,000 rounds ≈ 23 ms,
+ * 10,000 ≈ 40 ms; bcrypt (bcryptjs) cost 8 ≈ 22 ms, 10 ≈ 95 ms, 12 ≈ 350 ms; scrypt 16 MiB ≈
+ * 50 ms, 64 MiB ≈ 200 ms. The scrypt bound admits libxcrypt's default `$7$` (N=2^14, r=32,
+ * 64 MiB); its smallest setting is already 32 MiB. These checks run in worker threads
+ * (password-pool.ts), so their time delays only other password checks, never the event loop.
+ */
 export const HASH_LIMITS = {
-  maxShaCryptRounds: 10_000_000,
-  maxBcryptCost: 16,
-  maxScryptMemoryBytes: 256 * 1024 * 1024,
+  maxShaCryptRounds: 10_000,
+  maxBcryptCost: 10,
+  maxScryptMemoryBytes: 64 * 1024 * 1024,
   maxArgon2MemoryKiB: 256 * 1024,
   maxArgon2Time: 20,
   maxArgon2Parallelism: 16,
@@ -56,16 +65,53 @@ function cryptScheme(stored: string): HashScheme | undefined {
 }
 
 /**
+ * Why otpd refuses to verify against `stored` because of its cost (rounds, bcrypt cost,
+ * scrypt/argon2 memory above HASH_LIMITS), or undefined. Names the scheme and the numbers,
+ * never the hash, so it can be logged.
+ */
+export function hashCostProblem(stored: string | null | undefined): string | undefined {
+  if (typeof stored !== 'string') return undefined;
+  let s = stored.trim();
+  const prefix = /^\{(CRYPT|ARGON2)\}/i.exec(s);
+  if (prefix) s = s.slice(prefix[0].length);
+  const sha = /^\$([56])\$rounds=(\d+)\$/.exec(s);
+  if (sha && Number(sha[2]) > HASH_LIMITS.maxShaCryptRounds) {
+    return `${sha[1] === '5' ? 'sha256' : 'sha512'}-crypt with ${sha[2]} rounds (otpd verifies at most ${HASH_LIMITS.maxShaCryptRounds})`;
+  }
+  const bc = /^\$2[aby]\$(\d\d)\$/.exec(s);
+  if (bc && Number(bc[1]) > HASH_LIMITS.maxBcryptCost) return `bcrypt with cost ${Number(bc[1])} (otpd verifies at most cost ${HASH_LIMITS.maxBcryptCost})`;
+  const sc = /^\$7\$([./A-Za-z0-9])([./A-Za-z0-9]{5})([./A-Za-z0-9]{5})/.exec(s);
+  if (sc) {
+    const log2N = ITOA64.indexOf(sc[1]);
+    const r = decode64Uint32(sc[2]) ?? 0;
+    const p = decode64Uint32(sc[3]) ?? 0;
+    const memory = 128 * 2 ** log2N * r;
+    if (memory > HASH_LIMITS.maxScryptMemoryBytes || p > 64) {
+      return `scrypt with N=2^${log2N}, r=${r}, p=${p} (otpd verifies at most ${HASH_LIMITS.maxScryptMemoryBytes / 1024 / 1024} MiB, p ≤ 64)`;
+    }
+  }
+  const ar = /^\$argon2(?:id|i|d)\$(?:v=\d+\$)?m=(\d+),t=(\d+),p=(\d+)\$/.exec(s);
+  if (ar && (Number(ar[1]) > HASH_LIMITS.maxArgon2MemoryKiB || Number(ar[2]) > HASH_LIMITS.maxArgon2Time || Number(ar[3]) > HASH_LIMITS.maxArgon2Parallelism)) {
+    return `argon2 with m=${ar[1]}, t=${ar[2]}, p=${ar[3]} (otpd verifies at most m=${HASH_LIMITS.maxArgon2MemoryKiB}, t=${HASH_LIMITS.maxArgon2Time}, p=${HASH_LIMITS.maxArgon2Parallelism})`;
+  }
+  return undefined;
+}
+
+/**
  * True when `password` matches `stored`. False for a wrong password, an empty
  * password, a password containing NUL, an empty or unknown stored format, or a
- * stored hash whose cost exceeds HASH_LIMITS. Never throws for bad input.
+ * stored hash whose cost exceeds HASH_LIMITS (see hashCostProblem). Never throws
+ * for bad input; throws PasswordCheckUnavailable when the check could not run
+ * (worker pool full or a worker crashed), which is not a wrong password.
  */
 export async function verifyPassword(password: string, stored: string | null | undefined, salt?: string): Promise<boolean> {
   if (typeof password !== 'string' || password === '' || password.includes('\0')) return false;
   if (typeof stored !== 'string' || stored === '') return false;
+  if (hashCostProblem(stored)) return false;
   try {
     return await verify(password, stored.trim(), salt ?? '');
-  } catch {
+  } catch (e) {
+    if (e instanceof PasswordCheckUnavailable) throw e;
     return false;
   }
 }
@@ -100,17 +146,28 @@ async function verify(password: string, stored: string, salt: string): Promise<b
 
 async function verifyCrypt(password: string, stored: string): Promise<boolean> {
   switch (cryptScheme(stored)) {
-    case 'bcrypt': {
-      const cost = Number(stored.slice(4, 6));
-      if (cost > HASH_LIMITS.maxBcryptCost) return false;
-      // $2y$ (PHP) is the same algorithm as $2b$.
-      return bcrypt.compare(password, stored.replace(/^\$2y\$/, '$2b$'));
-    }
+    case 'bcrypt': case 'sha512-crypt': case 'sha256-crypt': case 'md5-crypt': case 'scrypt':
+      if (hashCostProblem(stored)) return false;
+      return passwordPool().verify(password, stored);
+    // argon2 (@noble) yields to the event loop by itself.
+    case 'argon2': return verifyArgon2(password, stored);
+    default: return false;
+  }
+}
+
+/**
+ * The slow crypt schemes, synchronously: runs inside a worker thread of the password pool
+ * (password-worker.mjs), never on the event loop.
+ */
+export function verifyCryptSync(password: string, stored: string): boolean {
+  if (hashCostProblem(stored)) return false;
+  switch (cryptScheme(stored)) {
+    // $2y$ (PHP) is the same algorithm as $2b$.
+    case 'bcrypt': return bcrypt.compareSync(password, stored.replace(/^\$2y\$/, '$2b$'));
     case 'sha512-crypt': return equalStrings(shaCrypt(password, stored, 'sha512'), stored);
     case 'sha256-crypt': return equalStrings(shaCrypt(password, stored, 'sha256'), stored);
     case 'md5-crypt': return equalStrings(md5Crypt(password, stored), stored);
-    case 'scrypt': return equalStrings(await scryptCrypt(password, stored), stored);
-    case 'argon2': return verifyArgon2(password, stored);
+    case 'scrypt': return equalStrings(scryptCrypt(password, stored), stored);
     default: return false;
   }
 }
@@ -265,7 +322,7 @@ function encode64(bytes: Uint8Array): string {
 }
 
 /** scrypt in libxcrypt's `$7$` format: N (log2), r, p, salt, 32-byte key. */
-async function scryptCrypt(password: string, setting: string): Promise<string | undefined> {
+function scryptCrypt(password: string, setting: string): string | undefined {
   const m = /^\$7\$([./A-Za-z0-9])([./A-Za-z0-9]{5})([./A-Za-z0-9]{5})([^$]*)/.exec(setting);
   if (!m) return undefined;
   const log2N = ITOA64.indexOf(m[1]);
@@ -275,9 +332,7 @@ async function scryptCrypt(password: string, setting: string): Promise<string | 
   const N = 2 ** log2N;
   const memory = 128 * N * r;
   if (memory > HASH_LIMITS.maxScryptMemoryBytes || p > 64) return undefined;
-  const key = await new Promise<Buffer>((resolve, reject) =>
-    scryptCb(password, m[4], 32, { N, r, p, maxmem: memory * 2 + 1024 * 1024 }, (err, k) => (err ? reject(err) : resolve(k))),
-  );
+  const key = scryptSync(password, m[4], 32, { N, r, p, maxmem: memory * 2 + 1024 * 1024 });
   return `$7$${m[1]}${m[2]}${m[3]}${m[4]}$${encode64(key)}`;
 }
 

@@ -1,7 +1,8 @@
 import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql, type RawBuilder } from 'kysely';
 import type { Logger } from 'pino';
 import { badParameter, missingParameter, UserStoreUnavailableError } from '../errors.ts';
-import { hashScheme, verifyPassword } from './passwords.ts';
+import { hashCostProblem, hashScheme, verifyPassword } from './passwords.ts';
+import { PasswordCheckUnavailable } from './password-pool.ts';
 import type { ConfiguredHost, ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
 import { checkedSocket, connectChecked, createHostPolicy, type HostPolicy } from '../util/net.ts';
 
@@ -271,8 +272,18 @@ class SqlStore implements UserStore {
     const stored = rows[0].f_password;
     const hash = stored === null || stored === undefined ? '' : Buffer.isBuffer(stored) ? stored.toString('utf8') : String(stored);
     if (hash && !hashScheme(hash)) this.logger.warn('stored password has an unsupported format; refusing');
+    const tooCostly = hashCostProblem(hash);
+    if (tooCostly) {
+      this.logger.warn(`stored password hash of a user of resolver ${this.name} is ${tooCostly}; refusing it as a wrong password: rehash these passwords with a lower cost`);
+      return false;
+    }
     const salt = rows[0].f_salt;
-    return verifyPassword(password, hash, salt === null || salt === undefined ? undefined : String(salt));
+    try {
+      return await verifyPassword(password, hash, salt === null || salt === undefined ? undefined : String(salt));
+    } catch (e) {
+      if (e instanceof PasswordCheckUnavailable) throw new UserStoreUnavailableError(this.name, e.message);
+      throw e;
+    }
   }
 
   async search(search: UserSearch, limit: number): Promise<StoreUser[]> {
