@@ -583,8 +583,8 @@ export class ValidationService {
         if (m && (await pinOk(t, split.pin))) return m;
         if (m) return { kind: 'invalid', token: t, challenges: mine };
       }
-      // under otppin=2 there is no PIN: only an empty pass asks for a code, anything else is an OTP try
-      if (mode === 2 ? pass === '' : await pinOk(t, pass)) return { kind: 'challenge', token: t };
+      // under otppin=2 there is no PIN: whatever is not the code asks for one (LinOTP's only_otp)
+      if (await pinOk(t, mode === 2 ? '' : pass)) return { kind: 'challenge', token: t };
       if (mine.length > 0 && split.otp !== '' && (await pinOk(t, split.pin))) return { kind: 'pin', token: t, challenges: mine };
       return { kind: 'invalid', token: t, challenges: mine };
     }

@@ -63,7 +63,7 @@ const IMPLEMENTED: Record<string, { read: [string, string]; proof: [string, stri
   'admin/init<TYPE>': { read: ['src/api/admin.ts', "adminAllowed(ctx.admin!.name, 'admin', `init${type.toUpperCase()}`)"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'admin/enable': { read: ['src/api/admin.ts', "countAction('/admin/enable', 'enable'"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'admin/disable': { read: ['src/api/admin.ts', "countAction('/admin/disable', 'disable'"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
-  'admin/reset': { read: ['src/api/admin.ts', "countAction('/admin/reset', 'reset'"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
+  'admin/reset': { read: ['src/api/admin.ts', "policy: { scope: 'admin', action: 'reset' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'admin/set': { read: ['src/api/admin.ts', "policy: { scope: 'admin', action: 'set' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'admin/resync': { read: ['src/api/admin.ts', "policy: { scope: 'admin', action: 'resync' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'admin/assign': { read: ['src/api/admin.ts', "policy: { scope: 'admin', action: 'assign' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },

@@ -3,7 +3,8 @@
 // password + OTP, 2 = the OTP alone, 3 = any PIN + OTP. A static password token (spass) is
 // nothing but its PIN, so "only the OTP" and "ignore the PIN" never open it with an empty or
 // arbitrary password. SMS and e-mail tokens trigger their challenge with the mode's first factor
-// and the sent code answers it. A success is single use where the type has an OTP.
+// and the sent code answers it (under otppin=2 and 3 any first factor asks for a code, as in
+// LinOTP; the code is what is checked). A success is single use where the type has an OTP.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { hotp } from '../../src/otp/hotp.ts';
@@ -88,7 +89,8 @@ describe('challenge tokens (sms, email) × otppin modes', () => {
           assert.equal(r.json.result.value, true, r.body);
           await app.policy('matrix', 'authentication', `otppin=${mode}`);
           const first = mode === 0 ? 'tokpin' : mode === 1 ? 'alicepw' : mode === 2 ? '' : 'anything';
-          const wrong = mode === 0 ? ['alicepw', 'x'] : mode === 1 ? ['tokpin', 'x'] : mode === 2 ? ['tokpin'] : [];
+          // under otppin=2 and 3 every first factor asks for a code (LinOTP): only the code itself is checked
+          const wrong = mode === 0 ? ['alicepw', 'x'] : mode === 1 ? ['tokpin', 'x'] : [];
           for (const w of wrong) {
             const res = await app.check({ user: 'alice', pass: w });
             assert.equal(res.json.detail?.transactionid, undefined, `no challenge for ${JSON.stringify(w)}: ${res.body}`);
