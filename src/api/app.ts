@@ -6,17 +6,28 @@ import type { Services } from '../services.ts';
 import { errorEnvelope, serialise } from './envelope.ts';
 import { registerAllRoutes } from './routes.ts';
 
+export interface BuildAppOptions {
+  /**
+   * Told of every route Fastify registers (also HEAD routes Fastify adds for GET ones, and any
+   * route registered outside the route table), so the route-walk test can classify each.
+   * @default none
+   */
+  onRoute?: (route: { url: string; methods: string[] }) => void;
+}
+
 /**
  * The Fastify app: form and JSON bodies, cookies, LinOTP envelopes for every
  * error (bad JSON, oversized body, unknown path), never a stack trace.
  */
-export async function buildApp(services: Services): Promise<FastifyInstance> {
+export async function buildApp(services: Services, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
   const trusted = (services.settings.trustedProxies ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const app = Fastify({
     logger: false,
     bodyLimit: 256 * 1024,
     trustProxy: trusted.length ? trusted : false,
   });
+  const { onRoute } = opts;
+  if (onRoute) app.addHook('onRoute', (route) => onRoute({ url: route.url, methods: [route.method].flat().map(String) }));
   await app.register(formbody);
   await app.register(cookie);
   app.addHook('onSend', async (_req, reply, payload) => {

@@ -66,8 +66,9 @@ export interface Api {
 const isAdminPath = (path: string) => /^\/(admin|system|audit)\//.test(path) && path !== '/admin/login';
 
 /**
- * Registers declarative routes: parameters parsed and checked, admin
- * authentication + CSRF + policy, the handler, an audit row, then the answer.
+ * Registers declarative routes: admin authentication + CSRF + policy (before any
+ * parameter is looked at), parameters parsed and checked, the handler, an audit row,
+ * then the answer.
  * Errors become LinOTP error envelopes; internals never reach the caller.
  */
 export function defineRoutes(api: Api, routes: RouteDef[]): void {
@@ -93,8 +94,7 @@ async function handle(services: Services, def: RouteDef, request: FastifyRequest
   };
   let result: RouteResult;
   try {
-    ctx.params = Params.from(request.query, request.body);
-    ctx.client = clientAddress(services, request, ctx.params);
+    // credentials first: a refused caller learns nothing from how its parameters are judged
     if (auth === 'admin') {
       const admin = await authenticateAdmin(services, request);
       let realms: '*' | string[] = '*';
@@ -107,6 +107,8 @@ async function handle(services: Services, def: RouteDef, request: FastifyRequest
       }
       ctx.admin = { ...admin, realms };
     }
+    ctx.params = Params.from(request.query, request.body);
+    ctx.client = clientAddress(services, request, ctx.params);
     result = await def.handler(ctx);
     ctx.audit.success ??= result.kind !== 'json' || result.status !== false;
   } catch (e) {
