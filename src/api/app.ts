@@ -4,6 +4,8 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { ErrorCodes, OtpdError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { errorEnvelope, serialise } from './envelope.ts';
+import { authenticateAdmin } from './auth.ts';
+import type { RouteAuthConfig } from './route.ts';
 import { registerAllRoutes } from './routes.ts';
 
 export interface BuildAppOptions {
@@ -35,15 +37,26 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
     reply.header('Cache-Control', 'no-store');
     return payload;
   });
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+  app.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    // a body Fastify refused (bad JSON, foreign type, too large) on an admin route: credentials
+    // first, as for every other admin call, so a refused caller learns nothing from its body
+    if (status < 500 && (request.routeOptions.config as Partial<RouteAuthConfig> | undefined)?.adminAuth) {
+      try {
+        await authenticateAdmin(services, request);
+      } catch (e) {
+        if (!(e instanceof OtpdError)) services.logger.error({ err: (e as Error)?.message, url: request.url }, 'authentication failed');
+        const refusal = e instanceof OtpdError ? e : new OtpdError(ErrorCodes.internal, 'internal error', 500);
+        return reply.code(refusal.httpStatus).type('application/json').send(serialise(errorEnvelope(refusal, 1)));
+      }
+    }
     const message =
       err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported content type'
         : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body too large'
           : status < 500 ? `invalid request: ${err.message}` : 'internal error';
     if (status >= 500) services.logger.error({ err: err.message, url: request.url }, 'unhandled error');
     const id = request.url.startsWith('/validate/') ? 0 : 1;
-    reply
+    return reply
       .code(status === 500 ? 500 : 400)
       .type('application/json')
       .send(serialise(errorEnvelope(new OtpdError(status < 500 ? ErrorCodes.parameter : ErrorCodes.internal, message), id)));

@@ -63,6 +63,11 @@ export interface Api {
   services: Services;
 }
 
+/** Fastify route config of a declared route: the app's error handler asks for credentials first on admin routes. */
+export interface RouteAuthConfig {
+  adminAuth: boolean;
+}
+
 const isAdminPath = (path: string) => /^\/(admin|system|audit)\//.test(path) && path !== '/admin/login';
 
 /**
@@ -73,9 +78,11 @@ const isAdminPath = (path: string) => /^\/(admin|system|audit)\//.test(path) && 
  */
 export function defineRoutes(api: Api, routes: RouteDef[]): void {
   for (const def of routes) {
+    const config: RouteAuthConfig = { adminAuth: (def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none')) === 'admin' };
     api.app.route({
       method: def.methods ?? ['GET', 'POST'],
       url: def.path,
+      config,
       handler: async (request, reply) => handle(api.services, def, request, reply),
     });
   }

@@ -160,9 +160,32 @@ const smsProviderConfig = () => JSON.stringify({
 });
 // 127.0.0.1 port 1: nothing listens, a connection attempt is refused at once
 const ldapResolver = () => ({
-  name: 'ldapx', type: 'ldapresolver', PRESET: 'openldap', LDAPURI: 'ldap://127.0.0.1:1', LDAPBASE: 'ou=people,dc=example,dc=org',
+  name: 'ldapx', previous_name: 'ldapx', type: 'ldapresolver', PRESET: 'openldap', LDAPURI: 'ldap://127.0.0.1:1', LDAPBASE: 'ou=people,dc=example,dc=org',
   BINDDN: 'cn=admin,dc=example,dc=org', BINDPW, EnforceTLS: 'False', UIDTYPE: 'DN', TIMEOUT: '1',
 });
+
+/** More calls for the admin walk: the other secret holders, each shown or tested once more. */
+const EXTRA: [string, Form][] = [
+  ['/system/getResolver', { resolver: 'sqlx' }],
+  ['/system/getResolver', { resolver: 'localusers' }],
+  ['/system/testResolver', { name: 'sqlx' }],
+  ['/system/getProvider', { type: 'email' }],
+  ['/system/getProvider', { type: 'email', name: 'managedmail' }],
+  ['/system/testProvider', { type: 'email', name: 'mail', to: 'alice@example.com' }],
+  ['/system/getConfig', { key: 'smtp.token' }],
+  ['/system/getConfig', { key: 'SMSProviderConfig' }],
+  ['/system/getConfig', { key: 'walk.password' }],
+  ['/system/getRadiusClients', { name: 'vpn' }],
+  ['/admin/show', {}],
+  ['/admin/show', { user: 'alice', realm: 'corp' }],
+  ['/admin/show', { serial: 'PW1' }],
+  ['/admin/getTokenOwner', { serial: 'PW1' }],
+  ['/validate/check', { user: 'alice', realm: 'corp', pass: `${HOTP_PIN}000000` }],
+  ['/validate/check_s', { serial: 'SPASS1', pass: SPASS_PIN }],
+  ['/validate/check_s', { serial: 'PW1', pass: `${PW_PIN}wrong` }],
+  ['/admin/login', { username: 'admin', password: `${ADMIN_PASSWORD}x` }],
+  ['/admin/login', { username: 'admin', password: ADMIN_PASSWORD }],
+];
 
 // ---- plumbing ----
 
@@ -245,7 +268,7 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
     // the secrets the system holds, made as an administrator would
     const setup: [string, Form][] = [
       ['/system/setResolver', { name: 'localusers', type: 'passwdresolver', fileName: join(tmp, 'users') }],
-      ['/system/setResolver', ldapResolver()],
+      ['/system/setResolver', { ...ldapResolver(), previous_name: '' }],
       ['/system/setResolver', { name: 'sqlx', type: 'sqlresolver', Connect: `postgresql://otpd:${SQL_PASSWORD}@127.0.0.1:1/users`, Table: 'users', Map: '{"userid": "id", "username": "login"}', TIMEOUT: '1' }],
       ['/system/setRealm', { realm: 'corp', resolvers: 'useridresolver.PasswdIdResolver.IdResolver.localusers' }],
       ['/admin/init', { type: 'hmac', serial: 'HOTP1', otpkey: HOTP_KEY.toString('hex'), pin: HOTP_PIN, user: 'alice', realm: 'corp' }],
@@ -310,6 +333,7 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
       assertRefused(await call(t, method, url, form, { cookie: session.cookie }), 2002, `${where} with a session and no X-CSRF-TOKEN`);
       assertRefused(await call(t, method, url, form, { cookie: session.cookie, 'x-csrf-token': `${session.csrf}x` }), 2002, `${where} with a session and a wrong X-CSRF-TOKEN`);
       assertRefused(await call(t, method, url, form, { cookie: session.cookie, 'x-csrf-token': other.csrf }), 2002, `${where} with another session's CSRF token`);
+      if (method === 'POST') assertRefused(await call(t, method, url, { ...form, csrf_token: `${session.csrf}x` }, { cookie: session.cookie }), 2002, `${where} with a session and a wrong csrf_token field`);
     }
   });
 
@@ -327,9 +351,24 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
         assert.equal(a.body, real.body, `${where} with ${name} parameters answers differently: ${a.body}`);
       }
       if (method === 'POST') {
-        const json = await t.app.inject({ method, url, payload: JSON.stringify({ serial: { $ne: '' }, list: [1, {}] }), headers: { 'content-type': 'application/json' } });
-        assert.equal(json.statusCode, 401, `${where} with a JSON body of objects: ${json.body}`);
-        assert.equal(json.body, real.body, `${where} with a JSON body`);
+        // bodies Fastify itself refuses (before the handler runs) are answered as unauthenticated too
+        for (const [name, payload, type] of [
+          ['a JSON body of objects', JSON.stringify({ serial: { $ne: '' }, list: [1, {}] }), 'application/json'],
+          ['broken JSON', '{"serial": ', 'application/json'],
+          ['a foreign content type', '<serial>HOTP1</serial>', 'application/xml'],
+          ['a body over the limit', `serial=${'x'.repeat(300 * 1024)}`, 'application/x-www-form-urlencoded'],
+        ] as const) {
+          const res: { statusCode: number; body: string } = await t.app.inject({ method, url, payload, headers: { 'content-type': type } });
+          assert.equal(res.statusCode, 401, `${where} with ${name}: ${res.body}`);
+          assert.equal(res.body, real.body, `${where} with ${name}`);
+          const bad: { body: string } = await t.app.inject({ method, url, payload, headers: { 'content-type': type, authorization: `Bearer ${revokedKey}` } });
+          assert.equal(bad.body, real.body, `${where} with ${name} and a revoked key`);
+        }
+        // a session without CSRF token learns nothing from its body either
+        const session = await loginSession(t);
+        const csrfLess = await t.app.inject({ method, url, payload: '{"serial": ', headers: { 'content-type': 'application/json', cookie: session.cookie } });
+        assert.equal(csrfLess.statusCode, 403, `${where} with broken JSON and a session without CSRF token: ${csrfLess.body}`);
+        assert.equal(JSON.parse(csrfLess.body).result.error.code, 2002);
       }
     }
     // concretely: an unauthenticated caller cannot tell an existing serial from a missing one
@@ -373,16 +412,17 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
     // the QR code encodes the URL; it is never shown again either
     plant('QR code of the enrollment URL', imgSecretFree.slice(imgSecretFree.indexOf('base64,') + 7, imgSecretFree.indexOf('base64,') + 87));
 
-    const walk: { url: string; method: Method; by: 'API key' | 'session' }[] = [];
+    const walk: { url: string; method: Method; by: 'API key' | 'session'; form?: Form }[] = [];
     for (const r of routeMethods(t)) walk.push({ ...r, by: 'API key' });
+    for (const [url, form] of EXTRA) walk.push({ url, method: 'POST', by: 'API key', form });
     // and once more through a session, the way the web UI calls (a new one after each logout)
     for (const r of routeMethods(t)) walk.push({ ...r, by: 'session' });
     let served = 0;
     let current = session;
-    for (const { url, method, by } of walk) {
+    for (const { url, method, by, form } of walk) {
       const where = `${method} ${url} (${by})`;
       const headers = by === 'API key' ? bearer(t.apiKey) : { cookie: current.cookie, 'x-csrf-token': current.csrf };
-      const a = await call(t, method, url, PARAMS[url](), headers);
+      const a = await call(t, method, url, form ?? PARAMS[url](), headers);
       if (by === 'session' && url === '/admin/logout') current = await loginSession(t);
       assert.ok(a.status < 500, `${where}: HTTP ${a.status} ${a.body}`);
       assert.notEqual(a.json?.result?.error?.code, 2001, `${where}: ${a.body}`);
@@ -442,6 +482,8 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
       }
     }
     assert.doesNotMatch(logLines.join('\n'), /"stack"/, 'no stack in the log either');
+    assertNoSecret(logLines.join('\n'), 'log');
+    assertNoSecret(JSON.stringify(await t.services.db.kysely.selectFrom('audit').selectAll().execute()), 'audit table');
 
     function rawCall(url: string, method: Method, h: Record<string, string>, encoded: string) {
       return method === 'POST'
