@@ -185,6 +185,26 @@ const EXTRA: [string, Form][] = [
   ['/validate/check_s', { serial: 'PW1', pass: `${PW_PIN}wrong` }],
   ['/admin/login', { username: 'admin', password: `${ADMIN_PASSWORD}x` }],
   ['/admin/login', { username: 'admin', password: ADMIN_PASSWORD }],
+  // refused input that carries a secret in a secret field: the refusal must not quote it
+  // (a secret typed into a non-secret field, a scope or a port, is not one)
+  ['/system/setProvider', { type: 'sms', name: 'broken', class: 'HttpSMSProvider', timeout: '5', config: `{"URL": "http://127.0.0.1:9/", "PASSWORD": "${SMS_PASSWORD}", }` }],
+  ['/system/setProvider', { type: 'sms', name: 'broken', class: 'HttpSMSProvider', timeout: '5', config: `{"PASSWORD": "${SMS_PASSWORD}"}` }],
+  ['/system/setProvider', { type: 'sms', name: 'broken', class: 'HttpSMSProvider', timeout: '5', config: JSON.stringify({ URL: 'http://127.0.0.1:9/', PASSWORD: { nested: SMS_PASSWORD } }) }],
+  ['/system/setConfig', { key: 'SMSProviderConfig', value: `{"PASSWORD": "${LEGACY_PASSWORD}", ` }],
+  ['/system/setConfig', { key: 'broken.password', value: `${TYPED_PASSWORD}\u0001`, type: 'password' }],
+  ['/system/setResolver', { name: 'sqlbad', type: 'sqlresolver', Connect: `postgresql://otpd:${SQL_PASSWORD}@`, Table: 'users', Map: '{"userid": "id"}' }],
+  ['/system/setResolver', { name: 'sqlbad', type: 'sqlresolver', Connect: `postgresql://otpd:${SQL_PASSWORD}@127.0.0.1:1/users`, Table: 'users', Map: '{"userid": "id", ' }],
+  ['/system/testResolver', { type: 'sqlresolver', Connect: `postgresql://otpd:${SQL_PASSWORD}@127.0.0.1:1/users`, Table: 'users', Map: '{"userid": "id", "username": "login"}', TIMEOUT: '1' }],
+  ['/system/testResolver', { type: 'ldapresolver', PRESET: 'openldap', LDAPURI: 'ldap://127.0.0.1:1', LDAPBASE: 'dc=x', BINDDN: 'cn=x', BINDPW, TIMEOUT: '1' }],
+  ['/system/setRadiusClient', { name: 'badnas', address: 'not-an-address', secret: RADIUS_SECRET }],
+  ['/system/setRadiusClient', { name: 'badnas', address: '127.0.0.1', secret: `${RADIUS_SECRET}\u0001` }],
+  ['/admin/init', { type: 'hmac', serial: 'BAD1', otpkey: `${HOTP_KEY.toString('hex')}zz`, pin: HOTP_PIN }],
+  ['/admin/init', { type: 'hmac', serial: 'BAD2', otpkey: HOTP_KEY.toString('hex').slice(0, 10), pin: HOTP_PIN }],
+  ['/admin/init', { type: 'pw', serial: 'BAD3', otpkey: PW_PASSWORD.repeat(30), pin: PW_PIN }],
+  ['/admin/init', { type: 'hmac', serial: 'HOTP1', genkey: '1', otpkey: HOTP_KEY.toString('hex') }],
+  ['/admin/set', { serial: 'HOTP1', pin: `${NEW_PIN}\u0001` }],
+  ['/admin/set', { serial: 'HOTP1', pin: NEW_PIN.repeat(1000) }],
+  ['/admin/assign', { serial: 'SPASS1', user: 'nobody', realm: 'corp', pin: SPASS_PIN }],
 ];
 
 // ---- plumbing ----
