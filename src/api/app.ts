@@ -3,10 +3,13 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ErrorCodes, OtpdError } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { errorEnvelope, serialise } from './envelope.ts';
+import { errorEnvelope, serialise, toOtpdError } from './envelope.ts';
 import { authenticateAdmin } from './auth.ts';
 import type { RouteAuthConfig } from './route.ts';
 import { registerAllRoutes } from './routes.ts';
+
+/** The path of a request URL: a query string may hold a PIN or an OTP and never goes to the log. */
+const pathOf = (url: string) => url.split('?')[0];
 
 export interface BuildAppOptions {
   /**
@@ -45,8 +48,8 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
       try {
         await authenticateAdmin(services, request);
       } catch (e) {
-        if (!(e instanceof OtpdError)) services.logger.error({ err: (e as Error)?.message, url: request.url }, 'authentication failed');
-        const refusal = e instanceof OtpdError ? e : new OtpdError(ErrorCodes.internal, 'internal error', 500);
+        if (!(e instanceof OtpdError)) services.logger.error({ err: (e as Error)?.message, path: pathOf(request.url) }, 'authentication failed');
+        const refusal = toOtpdError(e);
         return reply.code(refusal.httpStatus).type('application/json').send(serialise(errorEnvelope(refusal, 1)));
       }
     }
@@ -54,7 +57,7 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
       err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported content type'
         : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body too large'
           : status < 500 ? `invalid request: ${err.message}` : 'internal error';
-    if (status >= 500) services.logger.error({ err: err.message, url: request.url }, 'unhandled error');
+    if (status >= 500) services.logger.error({ err: err.message, path: pathOf(request.url) }, 'unhandled error');
     const id = request.url.startsWith('/validate/') ? 0 : 1;
     return reply
       .code(status === 500 ? 500 : 400)
@@ -62,7 +65,7 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
       .send(serialise(errorEnvelope(new OtpdError(status < 500 ? ErrorCodes.parameter : ErrorCodes.internal, message), id)));
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).type('application/json').send(serialise(errorEnvelope(new OtpdError(ErrorCodes.notFound, `no such endpoint: ${request.url.split('?')[0]}`), 1)));
+    reply.code(404).type('application/json').send(serialise(errorEnvelope(new OtpdError(ErrorCodes.notFound, `no such endpoint: ${pathOf(request.url)}`), 1)));
   });
   await registerAllRoutes({ app, services });
   return app;

@@ -478,7 +478,7 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
       { name: 'many parameters', inject: (url, method, h) => rawCall(url, method, h, Array.from({ length: 400 }, (_, i) => `p${i}=${i}`).join('&')) },
       { name: 'a JSON body of objects', inject: (url, method, h) => t.app.inject({ method, url, payload: '{"serial": {"$gt": ""}, "pass": [1, {"a": null}], "__proto__": {"x": 1}}', headers: { ...h, 'content-type': 'application/json' } }) },
       { name: 'a JSON array body', inject: (url, method, h) => t.app.inject({ method, url, payload: '[1,2,3]', headers: { ...h, 'content-type': 'application/json' } }) },
-      { name: 'broken JSON', inject: (url, method, h) => t.app.inject({ method, url, payload: '{"serial": ', headers: { ...h, 'content-type': 'application/json' } }) },
+      { name: 'broken JSON', inject: (url, method, h) => t.app.inject({ method, url, payload: `{"serial": "HOTP1", "pass": "${HOTP_PIN}${hotp(HOTP_KEY, 9)}", "otpkey": "${HOTP_KEY.toString('hex')}", `, headers: { ...h, 'content-type': 'application/json' } }) },
       { name: 'a foreign content type', inject: (url, method, h) => t.app.inject({ method, url, payload: '<x>1</x>', headers: { ...h, 'content-type': 'application/xml' } }) },
       { name: 'a body over the limit', inject: (url, method, h) => t.app.inject({ method, url, payload: `a=${'b'.repeat(300 * 1024)}`, headers: { ...h, 'content-type': 'application/x-www-form-urlencoded' } }) },
     ];
@@ -528,3 +528,34 @@ function base32Decode(s: string): Buffer {
   }
   return Buffer.from(out);
 }
+
+test('fault injection: with the database gone, admin routes fail closed (never served), without a stack, and the log holds no query-string secret', async () => {
+  const lines: string[] = [];
+  const t = await startTestApp({ logger: pino({ level: 'trace' }, { write: (s: string) => void lines.push(s) }) });
+  try {
+    await t.app.ready();
+    await t.services.db.kysely.destroy();
+    const query = `serial=HOTP1&pin=${HOTP_PIN}&otpkey=${HOTP_KEY.toString('hex')}`;
+    const answers = await Promise.all([
+      t.app.inject({ method: 'GET', url: `/admin/show?${query}`, headers: bearer(t.apiKey) }),
+      t.app.inject({ method: 'POST', url: `/admin/set?${query}`, payload: '{"pin": ', headers: { ...bearer(t.apiKey), 'content-type': 'application/json' } }),
+      t.app.inject({ method: 'POST', url: `/system/setConfig?${query}`, payload: '<x/>', headers: { ...bearer(t.apiKey), 'content-type': 'application/xml' } }),
+      t.app.inject({ method: 'GET', url: `/admin/show?${query}`, headers: { cookie: 'access_token_cookie=abc; csrf_access_token=def', 'x-csrf-token': 'def' } }),
+    ]);
+    for (const a of answers) {
+      // as every internal failure of an API call: LinOTP's HTTP 200 with ERR-311
+      assert.equal(a.statusCode, 200, a.body);
+      const body = JSON.parse(a.body);
+      assert.equal(body.result.status, false);
+      assert.equal(body.result.error.code, -311, a.body);
+      assert.equal(body.result.value, undefined);
+      assert.doesNotMatch(a.body, STACK);
+    }
+    assert.ok(lines.length > 0);
+    const log = lines.join('\n');
+    for (const secret of [HOTP_PIN, HOTP_KEY.toString('hex')]) assert.ok(!log.includes(secret), `the log holds ${secret}: ${log}`);
+    assert.doesNotMatch(log, /"stack"/);
+  } finally {
+    await t.close().catch(() => undefined);
+  }
+});
