@@ -14,6 +14,8 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pino from 'pino';
@@ -42,6 +44,8 @@ const SQL_PASSWORD = 'sqlDbPass-c28o';
 const TYPED_PASSWORD = 'typedCfgPw-n13a';
 const LEGACY_PASSWORD = 'legacySmsPw-v67l';
 const RADIUS_SECRET = 'radiusSecret-d04i';
+/** USERNAME:PASSWORD as the HTTP gateway receives them (Basic authentication). */
+const SMS_BASIC = Buffer.from(`otpd:${SMS_PASSWORD}`).toString('base64');
 const ADMIN_PASSWORD = 'admin-password-1';
 
 const base32 = (b: Buffer) => {
@@ -67,6 +71,7 @@ const SECRETS = new Map<string, string>();
 const plant = (label: string, ...values: string[]) => values.forEach((v, i) => SECRETS.set(v, values.length > 1 ? `${label}#${i}` : label));
 plant('HOTP seed', ...keyForms(HOTP_KEY));
 plant('spare HOTP seed', ...keyForms(SPARE_KEY));
+plant('SMS gateway Basic credentials', SMS_BASIC);
 for (const [label, v] of Object.entries({ HOTP_PIN, NEW_PIN, SPASS_PIN, PW_PASSWORD, PW_PIN, SMS_PASSWORD, SMS_APIKEY, SMS_BEARER, MAIL_PASSWORD, MANAGED_PASSWORD, BINDPW, SQL_PASSWORD, TYPED_PASSWORD, LEGACY_PASSWORD, RADIUS_SECRET, ADMIN_PASSWORD })) plant(label, v);
 
 function assertNoSecret(text: string, where: string): void {
@@ -154,8 +159,11 @@ const PARAMS: Record<string, () => Form> = {
   '/system/resolverCacheFlush': () => ({}),
 };
 
+/** A loopback gateway that answers with everything it was sent (as careless gateways do in errors). */
+let gatewayUrl = 'http://127.0.0.1:9/send';
+const gatewaySaw: string[] = [];
 const smsProviderConfig = () => JSON.stringify({
-  URL: 'http://127.0.0.1:9/send', USERNAME: 'otpd', PASSWORD: SMS_PASSWORD, RETURN_SUCCESS: 'OK',
+  URL: gatewayUrl, USERNAME: 'otpd', PASSWORD: SMS_PASSWORD, RETURN_SUCCESS: 'OK',
   PARAMETER: { from: 'otpd', apikey: SMS_APIKEY }, HEADERS: { Authorization: `Bearer ${SMS_BEARER}` },
 });
 // 127.0.0.1 port 1: nothing listens, a connection attempt is refused at once
@@ -260,8 +268,20 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
   let expiringKey: string;
   let revokedKey: string;
   let endedSession: { cookie: string; csrf: string };
+  let gateway: Server;
 
   before(async () => {
+    gateway = createServer((req, res) => {
+      let body = '';
+      req.on('data', (c) => (body += c));
+      req.on('end', () => {
+        const echo = `ERROR you sent ${req.method} ${req.url} ${JSON.stringify(req.headers)} ${body}`;
+        gatewaySaw.push(echo);
+        res.writeHead(200, { 'content-type': 'text/plain', 'x-echo': encodeURIComponent(echo).slice(0, 2000) }).end(echo);
+      });
+    });
+    await new Promise<void>((resolve) => gateway.listen(0, '127.0.0.1', resolve));
+    gatewayUrl = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}/send`;
     const logger = pino({ level: 'trace' }, { write: (s: string) => void logLines.push(s) });
     t = await startTestApp({ clock, logger });
     await t.app.ready();
@@ -311,6 +331,7 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
   });
   after(async () => {
     await t?.close();
+    await new Promise((resolve) => gateway?.close(resolve));
     if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
@@ -452,6 +473,8 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
       assertNoSecret(JSON.stringify(a.headers), `${where} headers`);
       if (a.json?.result?.status === true || a.status === 200) served += 1;
     }
+    // the gateway was really called with the secrets, and answered them back
+    assert.ok(gatewaySaw.some((e) => e.includes(SMS_BASIC) && e.includes(SMS_APIKEY)), `the gateway saw the provider secrets: ${gatewaySaw[0]}`);
     assert.ok(served > walk.length / 2, `only ${served} of ${walk.length} calls were served: the walk tests too little`);
 
     // the seed and key shown once are not shown again
