@@ -378,6 +378,18 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
     }
   });
 
+  test('spelling an admin path differently (encoded, case, slashes, dot segments) never reaches it unauthenticated', async () => {
+    const variants = ['/admin/%73how', '/%61dmin/show', '/ADMIN/SHOW', '/admin/show/', '//admin/show', '/admin//show', '/validate/../admin/show', '/validate/%2e%2e/admin/show',
+      '/admin/show;jsessionid=1', '/admin/show%00', '/admin/show%20', '/auth/../admin/show', '/admin/./show', '/system/getConfig%3F', '/Metrics', '/metrics/'];
+    for (const url of variants) {
+      for (const method of ['GET', 'POST', 'HEAD'] as const) {
+        const res = await t.app.inject({ method, url, headers: method === 'POST' ? { 'content-type': 'application/x-www-form-urlencoded' } : {}, payload: method === 'POST' ? 'serial=HOTP1' : undefined });
+        assert.ok([401, 404, 400].includes(res.statusCode), `${method} ${url}: HTTP ${res.statusCode} ${res.body}`);
+        if (res.body) assert.doesNotMatch(res.body, /"value"|LinOtp\.Token|HOTP1/, `${method} ${url} served something: ${res.body}`);
+      }
+    }
+  });
+
   test('the refusal comes before any parameter is looked at: real, unknown and malformed parameters get the same answer', async () => {
     const garbage: Form = { serial: 'NO-SUCH-SERIAL', 'bad name!': 'x', value: 'a\u0001b' };
     for (const { url, method } of routeMethods(t)) {
