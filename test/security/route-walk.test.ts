@@ -286,6 +286,7 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
     t = await startTestApp({ clock, logger });
     await t.app.ready();
     plant('API key of the walk', t.apiKey);
+    plant('directory passwords', 'alice-dir-pw', 'bob-dir-pw');
     tmp = mkdtempSync(join(tmpdir(), 'otpd-route-walk-'));
     const crypt = (pw: string) => execFileSync('openssl', ['passwd', '-6', pw]).toString().trim();
     writeFileSync(join(tmp, 'users'), [
@@ -297,9 +298,13 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
     expiringKey = await t.services.admins.createApiKey('admin', 'expiring', { expiresAt: clock.now() + 60_000 });
     const revoked = await t.services.admins.issueApiKey('admin', 'revoked');
     revokedKey = revoked.key;
+    // each worked before it was revoked, expired or ended: the walk refuses them for that reason
+    assert.equal((await t.post('/admin/show', {}, bearer(revokedKey))).json.result.status, true);
+    assert.equal((await t.post('/admin/show', {}, bearer(expiringKey))).json.result.status, true);
     await t.services.admins.revokeApiKey(revoked.id);
     spareKeyId = (await t.services.admins.issueApiKey('admin', 'walk-spare')).id;
     endedSession = await loginSession(t);
+    assert.equal((await t.post('/admin/show', {}, { cookie: endedSession.cookie, 'x-csrf-token': endedSession.csrf })).json.result.status, true);
     await t.app.inject({ method: 'POST', url: '/admin/logout', headers: { cookie: endedSession.cookie, 'x-csrf-token': endedSession.csrf } });
     clock.advance(120_000); // expiringKey is now expired
     plant('expired API key', expiringKey);
