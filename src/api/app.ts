@@ -3,20 +3,36 @@ import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { ErrorCodes, OtpdError } from '../errors.ts';
 import type { Services } from '../services.ts';
-import { errorEnvelope, serialise } from './envelope.ts';
+import { errorEnvelope, serialise, toOtpdError } from './envelope.ts';
+import { authenticateAdmin } from './auth.ts';
+import type { RouteAuthConfig } from './route.ts';
 import { registerAllRoutes } from './routes.ts';
+
+/** The path of a request URL: a query string may hold a PIN or an OTP and never goes to the log. */
+const pathOf = (url: string) => url.split('?')[0];
+
+export interface BuildAppOptions {
+  /**
+   * Told of every route Fastify registers (also HEAD routes Fastify adds for GET ones, and any
+   * route registered outside the route table), so the route-walk test can classify each.
+   * @default none
+   */
+  onRoute?: (route: { url: string; methods: string[] }) => void;
+}
 
 /**
  * The Fastify app: form and JSON bodies, cookies, LinOTP envelopes for every
  * error (bad JSON, oversized body, unknown path), never a stack trace.
  */
-export async function buildApp(services: Services): Promise<FastifyInstance> {
+export async function buildApp(services: Services, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
   const trusted = (services.settings.trustedProxies ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const app = Fastify({
     logger: false,
     bodyLimit: 256 * 1024,
     trustProxy: trusted.length ? trusted : false,
   });
+  const { onRoute } = opts;
+  if (onRoute) app.addHook('onRoute', (route) => onRoute({ url: route.url, methods: [route.method].flat().map(String) }));
   await app.register(formbody);
   await app.register(cookie);
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -24,21 +40,32 @@ export async function buildApp(services: Services): Promise<FastifyInstance> {
     reply.header('Cache-Control', 'no-store');
     return payload;
   });
-  app.setErrorHandler((err: Error & { statusCode?: number; code?: string }, request, reply) => {
+  app.setErrorHandler(async (err: Error & { statusCode?: number; code?: string }, request, reply) => {
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
+    // a body Fastify refused (bad JSON, foreign type, too large) on an admin route: credentials
+    // first, as for every other admin call, so a refused caller learns nothing from its body
+    if (status < 500 && (request.routeOptions.config as Partial<RouteAuthConfig> | undefined)?.adminAuth) {
+      try {
+        await authenticateAdmin(services, request);
+      } catch (e) {
+        if (!(e instanceof OtpdError)) services.logger.error({ err: (e as Error)?.message, path: pathOf(request.url) }, 'authentication failed');
+        const refusal = toOtpdError(e);
+        return reply.code(refusal.httpStatus).type('application/json').send(serialise(errorEnvelope(refusal, 1)));
+      }
+    }
     const message =
       err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported content type'
         : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body too large'
           : status < 500 ? `invalid request: ${err.message}` : 'internal error';
-    if (status >= 500) services.logger.error({ err: err.message, url: request.url }, 'unhandled error');
+    if (status >= 500) services.logger.error({ err: err.message, path: pathOf(request.url) }, 'unhandled error');
     const id = request.url.startsWith('/validate/') ? 0 : 1;
-    reply
+    return reply
       .code(status === 500 ? 500 : 400)
       .type('application/json')
       .send(serialise(errorEnvelope(new OtpdError(status < 500 ? ErrorCodes.parameter : ErrorCodes.internal, message), id)));
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).type('application/json').send(serialise(errorEnvelope(new OtpdError(ErrorCodes.notFound, `no such endpoint: ${request.url.split('?')[0]}`), 1)));
+    reply.code(404).type('application/json').send(serialise(errorEnvelope(new OtpdError(ErrorCodes.notFound, `no such endpoint: ${pathOf(request.url)}`), 1)));
   });
   await registerAllRoutes({ app, services });
   return app;

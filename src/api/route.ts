@@ -63,18 +63,26 @@ export interface Api {
   services: Services;
 }
 
+/** Fastify route config of a declared route: the app's error handler asks for credentials first on admin routes. */
+export interface RouteAuthConfig {
+  adminAuth: boolean;
+}
+
 const isAdminPath = (path: string) => /^\/(admin|system|audit)\//.test(path) && path !== '/admin/login';
 
 /**
- * Registers declarative routes: parameters parsed and checked, admin
- * authentication + CSRF + policy, the handler, an audit row, then the answer.
+ * Registers declarative routes: admin authentication + CSRF + policy (before any
+ * parameter is looked at), parameters parsed and checked, the handler, an audit row,
+ * then the answer.
  * Errors become LinOTP error envelopes; internals never reach the caller.
  */
 export function defineRoutes(api: Api, routes: RouteDef[]): void {
   for (const def of routes) {
+    const config: RouteAuthConfig = { adminAuth: (def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none')) === 'admin' };
     api.app.route({
       method: def.methods ?? ['GET', 'POST'],
       url: def.path,
+      config,
       handler: async (request, reply) => handle(api.services, def, request, reply),
     });
   }
@@ -93,8 +101,7 @@ async function handle(services: Services, def: RouteDef, request: FastifyRequest
   };
   let result: RouteResult;
   try {
-    ctx.params = Params.from(request.query, request.body);
-    ctx.client = clientAddress(services, request, ctx.params);
+    // credentials first: a refused caller learns nothing from how its parameters are judged
     if (auth === 'admin') {
       const admin = await authenticateAdmin(services, request);
       let realms: '*' | string[] = '*';
@@ -107,6 +114,8 @@ async function handle(services: Services, def: RouteDef, request: FastifyRequest
       }
       ctx.admin = { ...admin, realms };
     }
+    ctx.params = Params.from(request.query, request.body);
+    ctx.client = clientAddress(services, request, ctx.params);
     result = await def.handler(ctx);
     ctx.audit.success ??= result.kind !== 'json' || result.status !== false;
   } catch (e) {

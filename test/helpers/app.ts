@@ -14,6 +14,8 @@ export interface TestApp {
   app: FastifyInstance;
   services: Services;
   dataDir: string;
+  /** Every route Fastify registered (url + methods, HEAD included once the app is ready). */
+  routes: { url: string; methods: string[] }[];
   /** Bearer API key of admin `admin`. */
   apiKey: string;
   /** POST form to a path; returns status and the parsed JSON (or text). */
@@ -34,7 +36,8 @@ export async function startTestApp(opts: { dialect?: DialectName; clock?: Clock;
   }
   const settings = loadSettings(env, dataDir);
   const services = await createServices({ settings, clock: opts.clock, logger: opts.logger });
-  const app = await buildApp(services);
+  const routes: { url: string; methods: string[] }[] = [];
+  const app = await buildApp(services, { onRoute: (r) => void routes.push(r) });
   await services.admins.add('admin', 'admin-password-1');
   const apiKey = await services.admins.createApiKey('admin', 'tests');
   const post = async (path: string, form: Record<string, string>, headers: Record<string, string> = {}) => {
@@ -48,7 +51,7 @@ export async function startTestApp(opts: { dialect?: DialectName; clock?: Clock;
     return { status: res.statusCode, json, body: res.body };
   };
   return {
-    app, services, dataDir, apiKey, post,
+    app, services, dataDir, apiKey, post, routes,
     admin: (path, form = {}) => post(path, form, { authorization: `Bearer ${apiKey}` }),
     close: async () => {
       await app.close();
