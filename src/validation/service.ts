@@ -198,7 +198,7 @@ export class ValidationService {
       }
       if (!user) {
         if (isTrue(this.config.get('PassOnUserNotFound'))) return { ok: true, challenges: [], audit: { user: login, realm, actionDetail: 'user not found, accepted by PassOnUserNotFound' } };
-        // the same write a failure of a known account does, so the answer is no oracle (B.2 #9)
+        // the same work a failure of a known account does, so the answer is no oracle (B.2 #9)
         await this.unknownAccount(now, req.pass ?? '');
         return fail('User not found', { audit: { user: login, realm, actionDetail: 'User not found' } });
       }
@@ -255,7 +255,11 @@ export class ValidationService {
       return withBase(await this.guarded(user, now, async (account) => ((await account.reserve()) ? out : account.refused())));
     }
     if (tokens.length === 0) {
-      if (!user) return withBase(fail('no token found'));
+      if (!user) {
+        // an unknown serial costs what a wrong OTP costs: its existence is no oracle either
+        await this.unknownAccount(now, req.pass ?? '');
+        return withBase(fail('no token found'));
+      }
       if (req.entry === 'check_s') return withBase(fail('No token found!'));
       return withBase(await this.guarded(user, now, (account) => this.noToken(user!, subject, req, account)));
     }
