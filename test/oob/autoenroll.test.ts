@@ -20,15 +20,7 @@ after(async () => {
   await env?.close();
 });
 
-async function withApp(fn: (app: OobApp) => Promise<void>, opts?: Parameters<OobEnv['app']>[0]): Promise<void> {
-  env.gatewayAnswer = () => ({});
-  const app = await env.app(opts);
-  try {
-    await fn(app);
-  } finally {
-    await app.close();
-  }
-}
+const withApp = (fn: (app: OobApp) => Promise<void>, opts?: Parameters<OobEnv['app']>[0]) => env.withApp(fn, opts);
 
 const OTPPIN = [['0', 'token_pin'], ['1', 'password'], ['2', 'only_otp']] as const;
 

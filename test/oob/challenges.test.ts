@@ -9,7 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { haveBinary } from '../helpers/require.ts';
-import { mailBody, settle, startOobEnv, type OobApp, type OobEnv } from './harness.ts';
+import { mailBody, settle, startOobEnv, type OobApp, type OobEnv, initToken } from './harness.ts';
 
 const skip = haveBinary('/usr/sbin/slapd', 'slapd');
 let env: OobEnv;
@@ -20,21 +20,9 @@ after(async () => {
   await env?.close();
 });
 
-async function withApp(fn: (app: OobApp) => Promise<void>): Promise<void> {
-  env.gatewayAnswer = () => ({});
-  const app = await env.app();
-  try {
-    await fn(app);
-  } finally {
-    await app.close();
-  }
-}
+const withApp = (fn: (app: OobApp) => Promise<void>, opts?: Parameters<OobEnv['app']>[0]) => env.withApp(fn, opts);
 
-async function init(app: OobApp, form: Record<string, string>): Promise<string> {
-  const res = await app.t.admin('/admin/init', form);
-  assert.equal(res.json.result.value, true, res.body);
-  return res.json.detail.serial as string;
-}
+const init = initToken;
 const smsFor = (app: OobApp, user: string, pin = '1234', phone = '+15550100001') => init(app, { type: 'sms', phone, user, pin });
 const mailFor = (app: OobApp, user: string, pin = '1234', address = `${user}@example.org`) => init(app, { type: 'email', email_address: address, user, pin });
 const tokenRow = (app: OobApp, serial: string) => app.services.db.kysely.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();

@@ -24,15 +24,7 @@ after(async () => {
 
 for (const { dialect, skip } of await availableDialects()) {
   describe(`concurrency on ${dialect}`, { skip: skipLdap || skip }, () => {
-    async function withApp(fn: (app: OobApp) => Promise<void>): Promise<void> {
-      env.gatewayAnswer = () => ({});
-      const app = await env.app({ dialect });
-      try {
-        await fn(app);
-      } finally {
-        await app.close();
-      }
-    }
+    const withApp = (fn: (app: OobApp) => Promise<void>) => env.withApp(fn, { dialect });
 
     test('10 parallel first logins create exactly one token and send one message', () => withApp(async (app) => {
       await app.policy('ae', 'enrollment', 'autoenrollment=email');

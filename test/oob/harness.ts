@@ -36,7 +36,16 @@ export interface OobEnv {
   /** What the gateway answers; default 200 "OK". */
   gatewayAnswer: (req: GatewayRequest) => GatewayAnswer;
   app(opts?: AppOptions): Promise<OobApp>;
+  /** Runs `fn` on a fresh app (gateway answering 200) and closes it afterwards. */
+  withApp(fn: (app: OobApp) => Promise<void>, opts?: AppOptions): Promise<void>;
   close(): Promise<void>;
+}
+
+/** /admin/init that must succeed; returns the serial. */
+export async function initToken(app: OobApp, form: Record<string, string>): Promise<string> {
+  const res = await app.t.admin('/admin/init', form);
+  if (res.json?.result?.value !== true) throw new Error(`/admin/init: ${res.body}`);
+  return res.json.detail.serial as string;
 }
 
 export interface OobApp {
@@ -82,6 +91,15 @@ export async function startOobEnv(): Promise<OobEnv> {
   } as OobEnv;
   env.gateway = await new HttpGateway({ respond: (req) => env.gatewayAnswer(req) }).start();
   env.app = (opts = {}) => startOobApp(env, opts);
+  env.withApp = async (fn, opts) => {
+    env.gatewayAnswer = () => ({});
+    const app = await env.app(opts);
+    try {
+      await fn(app);
+    } finally {
+      await app.close();
+    }
+  };
   env.close = async () => {
     await env.gateway.stop();
     await smtp.stop();

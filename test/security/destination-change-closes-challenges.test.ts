@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { haveBinary } from '../helpers/require.ts';
-import { codeIn, mailBody, settle, startOobEnv, type OobApp, type OobEnv } from '../oob/harness.ts';
+import { codeIn, mailBody, settle, startOobEnv, type OobApp, type OobEnv, initToken } from '../oob/harness.ts';
 
 const OLD_PHONE = '+12015550123';
 const NEW_PHONE = '+4915123456789';
@@ -21,21 +21,9 @@ after(async () => {
   await env?.close();
 });
 
-async function withApp(fn: (app: OobApp) => Promise<void>): Promise<void> {
-  env.gatewayAnswer = () => ({});
-  const app = await env.app();
-  try {
-    await fn(app);
-  } finally {
-    await app.close();
-  }
-}
+const withApp = (fn: (app: OobApp) => Promise<void>, opts?: Parameters<OobEnv['app']>[0]) => env.withApp(fn, opts);
 
-async function init(app: OobApp, form: Record<string, string>): Promise<string> {
-  const res = await app.t.admin('/admin/init', form);
-  assert.equal(res.json.result.value, true, res.body);
-  return res.json.detail.serial as string;
-}
+const init = initToken;
 
 const isNotice = (text: string) => text.includes('was changed by an administrator');
 
