@@ -15,8 +15,8 @@ export const CONFIG_DEFAULTS: Record<string, string> = {
   EmailChallengeValidityTime: '600',
   EmailBlockingTimeout: '120',
   TransactionIdLength: '17',
+  /** Always off in otpd: setConfig refuses turning it on (see config/validate-stored.ts). */
   AutoResync: 'False',
-  AutoResyncTimeout: '240',
   'hotp.hashlib': 'sha1',
   splitAtSign: 'true',
   mayOverwriteClient: '',

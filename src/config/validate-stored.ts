@@ -101,6 +101,10 @@ export function configValueProblem(key: string, value: string): string | null {
     if (bad.length > 0) return `not a host name or *.domain pattern: ${bad.join(', ')}`;
   }
   if (key === 'hotp.hashlib' && !['sha1', 'sha256', 'sha512'].includes(value)) return 'use sha1, sha256 or sha512';
+  // LinOTP's automatic resynchronisation is not implemented (its replay hole was CVE-2019-12887):
+  // refuse turning it on rather than store a setting that does nothing
+  if (key === 'AutoResync' && !/^(false|0|no|off)$/i.test(value.trim())) return 'otpd does not resynchronise automatically: use /admin/resync with two consecutive OTPs';
+  if (key === 'AutoResyncTimeout') return 'otpd does not resynchronise automatically (AutoResync), so this key has no effect and is refused';
   if (value.length > MAX_CONFIG_VALUE_LENGTH) return `value longer than ${MAX_CONFIG_VALUE_LENGTH} characters`;
   return null;
 }

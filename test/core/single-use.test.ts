@@ -23,7 +23,7 @@ for (const { dialect, skip } of await availableDialects()) {
 
     test('20 parallel checks of one valid HOTP: exactly one success, counter moves once', async () => {
       await t.admin('/admin/init', { type: 'hmac', serial: 'PAR1', otpkey: KEY, pin: 'pw' });
-      // the 19 losers are replays and count as failures: keep them below the lockout
+      // the 19 losers are replays of the value just accepted: they count no failure (replay-lockout.test.ts)
       await t.admin('/admin/set', { serial: 'PAR1', MaxFailCount: '100' });
       const pass = `pw${hotp(seed, 3)}`;
       const results = await Promise.all(Array.from({ length: 20 }, () => t.post('/validate/check', { serial: 'PAR1', pass })));

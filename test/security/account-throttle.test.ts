@@ -128,8 +128,9 @@ describe('per-account failure limit (passthru, no token)', () => {
     }
   });
 
-  test('setConfig refuses a hard limit above 100 and nonsense values', async () => {
-    for (const [key, value] of [['AccountMaxFail', '101'], ['AccountMaxFail', '0'], ['AccountFailDelayAfter', 'x'], ['AccountFailDelayMax', '-1']]) {
+  test('setConfig refuses a hard limit above 100, nonsense values and AutoResync', async () => {
+    // AutoResync is LinOTP's, not otpd's: turning it on would be a setting that does nothing
+    for (const [key, value] of [['AccountMaxFail', '101'], ['AccountMaxFail', '0'], ['AccountFailDelayAfter', 'x'], ['AccountFailDelayMax', '-1'], ['AutoResync', 'True'], ['AutoResyncTimeout', '240']]) {
       const r = await t.admin('/system/setConfig', { key, value });
       assert.equal(r.json.result.status, false, `${key}=${value}: ${r.body}`);
     }
