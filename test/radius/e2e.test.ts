@@ -5,14 +5,11 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadSettings } from '../../src/config/settings.ts';
 import { hotp } from '../../src/otp/hotp.ts';
-import { startServer, type Running } from '../../src/server.ts';
-import { freePort } from '../fixtures/slapd.ts';
+import type { Running } from '../../src/server.ts';
 import { haveBinary } from '../helpers/require.ts';
+import { startOtpd, type RunningOtpd } from '../helpers/server.ts';
 import { radclient } from './helpers.ts';
 import { SmtpSink } from '../fixtures/smtp-sink.ts';
 
@@ -21,39 +18,32 @@ const seed = Buffer.from(KEY, 'hex');
 const SECRET = 'e2e-shared-secret';
 
 describe('RADIUS end to end with the validation service', { skip: haveBinary('radclient', 'freeradius-utils') }, () => {
-  let dir: string;
+  let otpd: RunningOtpd;
   let running: Running;
-  let port: number;
   let key: string;
   let counter = 0;
   let smtp: SmtpSink;
-  const admin = async (path: string, form: Record<string, string>) =>
-    (await (await fetch(`${running.url}${path}`, { method: 'POST', body: new URLSearchParams(form), headers: { authorization: `Bearer ${key}` } })).json()) as any;
-  const rad = (input: string) => radclient({ target: `127.0.0.1:${port}`, secret: SECRET, input: `${input},Message-Authenticator=0x00` });
+  const admin = (path: string, form: Record<string, string>) => otpd.admin(path, form);
+  const rad = (input: string) => radclient({ target: `127.0.0.1:${otpd.radiusPort}`, secret: SECRET, input: `${input},Message-Authenticator=0x00` });
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'otpd-rad-e2e-'));
-    port = await freePort();
     const hash = execFileSync('openssl', ['passwd', '-6', 'ErinPw1'], { encoding: 'utf8' }).trim();
     const frankHash = execFileSync('openssl', ['passwd', '-6', 'FrankPw1'], { encoding: 'utf8' }).trim();
-    writeFileSync(join(dir, 'users'), [
+    const users = [
       `erin:${hash}:2001:2001:Erin Eck,,+4930999,,erin@example.org:/home/erin:/bin/sh`,
       `frank:${frankHash}:2002:2002:Frank Falk,,,,frank@example.org:/home/frank:/bin/sh`,
-    ].join('\n') + '\n');
+    ].join('\n') + '\n';
     smtp = await new SmtpSink({}).start();
-    writeFileSync(join(dir, 'otpd.json'), JSON.stringify({ radius: { port, clients: [{ name: 'local', address: '127.0.0.1', secret: SECRET, realm: 'corp' }] } }));
-    running = await startServer(loadSettings({ OTPD_DATA_DIR: join(dir, 'data'), OTPD_PORT: '0', OTPD_LOG_LEVEL: 'silent' }, dir));
-    await running.services.admins.add('admin', 'admin-password-1');
-    key = await running.services.admins.createApiKey('admin');
-    assert.equal((await admin('/system/setResolver', { name: 'files', type: 'passwdresolver', fileName: join(dir, 'users') })).result.value, true);
+    otpd = await startOtpd({ radiusSecret: SECRET, radiusRealm: 'corp', files: { users } });
+    ({ running, apiKey: key } = otpd);
+    assert.equal((await admin('/system/setResolver', { name: 'files', type: 'passwdresolver', fileName: join(otpd.dir, 'users') })).result.value, true);
     assert.equal((await admin('/system/setRealm', { realm: 'corp', resolvers: 'useridresolver.PasswdIdResolver.IdResolver.files' })).result.value, true);
     assert.equal((await admin('/admin/init', { type: 'hmac', serial: 'ERIN1', otpkey: KEY, pin: 'pin', user: 'erin', realm: 'corp' })).result.value, true);
     await admin('/system/setConfig', { key: 'RadiusReplyAttributes', value: JSON.stringify({ Class: 'staff-${username}', 'Filter-Id': 'vpn-${department}' }) });
   });
   after(async () => {
-    await running?.stop();
+    await otpd?.stop();
     await smtp?.stop();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test('PIN+OTP in one step: Accept with reply attributes; replay: Reject', async () => {
@@ -92,7 +82,7 @@ describe('RADIUS end to end with the validation service', { skip: haveBinary('ra
   });
 
   test('/metrics counts RADIUS answers and silent drops (admin key required)', async () => {
-    await radclient({ target: `127.0.0.1:${port}`, secret: 'wrong-secret', input: 'User-Name=erin,User-Password=x,Message-Authenticator=0x00', timeoutSeconds: 1, retries: 1 });
+    await radclient({ target: `127.0.0.1:${otpd.radiusPort}`, secret: 'wrong-secret', input: 'User-Name=erin,User-Password=x,Message-Authenticator=0x00', timeoutSeconds: 1, retries: 1 });
     assert.equal((await fetch(`${running.url}/metrics`)).status, 401);
     const text = await (await fetch(`${running.url}/metrics`, { headers: { authorization: `Bearer ${key}` } })).text();
     const accepted = Number(/otpd_radius_requests_total\{result="accepted"\} (\d+)/.exec(text)?.[1]);

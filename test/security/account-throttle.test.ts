@@ -8,18 +8,14 @@
 // burst buys no more than AccountMaxParallel checks.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadSettings } from '../../src/config/settings.ts';
 import { createServices } from '../../src/services.ts';
-import { startServer, type Running } from '../../src/server.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { hotp } from '../../src/otp/hotp.ts';
-import { freePort } from '../fixtures/slapd.ts';
 import { availableDialects } from '../helpers/db.ts';
 import { haveBinary } from '../helpers/require.ts';
-import { radclient } from '../radius/helpers.ts';
+import { startOtpd, type RunningOtpd } from '../helpers/server.ts';
 import { crypt, KEY, SEED, startValidationFixture, type ValidationFixture } from './validation-fixture.ts';
 
 const carolKey = { realm: 'staff', userKey: 'stafffiles/1003', login: 'carol' };
@@ -205,36 +201,21 @@ for (const { dialect, skip } of await availableDialects()) {
 }
 
 describe('HTTP and RADIUS share one account count', { skip: haveBinary('radclient', 'freeradius-utils') }, () => {
-  let dir: string;
-  let running: Running;
-  let port: number;
-  let key: string;
-  const SECRET = 'throttle-shared-secret';
-  const admin = async (path: string, form: Record<string, string>) =>
-    (await (await fetch(`${running.url}${path}`, { method: 'POST', body: new URLSearchParams(form), headers: { authorization: `Bearer ${key}` } })).json()) as any;
-  const rad = (user: string, password: string) => radclient({ target: `127.0.0.1:${port}`, secret: SECRET, input: `User-Name=${user},User-Password=${password},Message-Authenticator=0x00` });
-  const http = async (user: string, pass: string) =>
-    (await (await fetch(`${running.url}/validate/check`, { method: 'POST', body: new URLSearchParams({ user, pass }) })).json()) as any;
+  let otpd: RunningOtpd;
+  const rad = (user: string, password: string) => otpd.radius(user, password);
+  const http = (user: string, pass: string) => otpd.post('/validate/check', { user, pass });
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'otpd-throttle-rad-'));
-    port = await freePort();
-    writeFileSync(join(dir, 'users'), `gina:${crypt('GinaPw1')}:3001:3001:Gina Gall,,,,gina@example.org:/home/gina:/bin/sh\n`);
-    writeFileSync(join(dir, 'otpd.json'), JSON.stringify({ radius: { port, clients: [{ name: 'local', address: '127.0.0.1', secret: SECRET, realm: 'corp' }] } }));
-    running = await startServer(loadSettings({ OTPD_DATA_DIR: join(dir, 'data'), OTPD_PORT: '0', OTPD_LOG_LEVEL: 'silent' }, dir));
-    await running.services.admins.add('admin', 'admin-password-1');
-    key = await running.services.admins.createApiKey('admin');
-    assert.equal((await admin('/system/setResolver', { name: 'files', type: 'passwdresolver', fileName: join(dir, 'users') })).result.value, true);
+    otpd = await startOtpd({ radiusSecret: 'throttle-shared-secret', radiusRealm: 'corp', files: { users: `gina:${crypt('GinaPw1')}:3001:3001:Gina Gall,,,,gina@example.org:/home/gina:/bin/sh\n` } });
+    const admin = otpd.admin;
+    assert.equal((await admin('/system/setResolver', { name: 'files', type: 'passwdresolver', fileName: join(otpd.dir, 'users') })).result.value, true);
     assert.equal((await admin('/system/setRealm', { realm: 'corp', resolvers: 'useridresolver.PasswdIdResolver.IdResolver.files' })).result.value, true);
     assert.equal((await admin('/system/setDefaultRealm', { realm: 'corp' })).result.value, true);
     assert.equal((await admin('/system/setPolicy', { name: 'pt', scope: 'authentication', action: 'passthru', realm: '*', user: '*', client: '*' })).result.status, true);
     // a long first window, so the test is not racing the clock
     assert.equal((await admin('/system/setConfig', { key: 'AccountFailDelayBase', value: '60' })).result.status, true);
   });
-  after(async () => {
-    await running?.stop();
-    rmSync(dir, { recursive: true, force: true });
-  });
+  after(async () => otpd?.stop());
 
   test('3 wrong over HTTP + 2 wrong over RADIUS, then the right password is refused on both', async () => {
     for (let i = 0; i < 3; i++) assert.equal((await http('gina', `bad${i}`)).result.value, false);
@@ -244,7 +225,7 @@ describe('HTTP and RADIUS share one account count', { skip: haveBinary('radclien
   });
 
   test('40 wrong passwords over RADIUS, then the right one: Access-Reject', async () => {
-    await admin('/admin/reset', { user: 'gina' });
+    await otpd.admin('/admin/reset', { user: 'gina' });
     assert.equal((await rad('gina', 'GinaPw1')).reply, 'Access-Accept', 'after the admin reset');
     for (let i = 0; i < 40; i++) await rad('gina', `wrong${i}`);
     assert.equal((await rad('gina', 'GinaPw1')).reply, 'Access-Reject');

@@ -5,15 +5,10 @@
 // even under a burst of logins, locks nobody out.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { loadSettings } from '../../src/config/settings.ts';
 import { hotp } from '../../src/otp/hotp.ts';
-import { startServer, type Running } from '../../src/server.ts';
-import { FIXTURE_ADMIN_DN, FIXTURE_ADMIN_PW, FIXTURE_BASE, SLAPD_BIN, freePort, startSlapd, type Slapd } from '../fixtures/slapd.ts';
+import { FIXTURE_ADMIN_DN, FIXTURE_ADMIN_PW, FIXTURE_BASE, SLAPD_BIN, startSlapd, type Slapd } from '../fixtures/slapd.ts';
 import { haveBinary } from '../helpers/require.ts';
-import { radclient } from '../radius/helpers.ts';
+import { startOtpd, type RunningOtpd } from '../helpers/server.ts';
 
 const KEY = '3132333435363738393031323334353637383930';
 const seed = Buffer.from(KEY, 'hex');
@@ -21,30 +16,21 @@ const SECRET = 'outage-shared-secret';
 const aliceKey = (resolver: string) => ({ realm: 'dir', userKey: `${resolver}/uid=alice,${FIXTURE_BASE}`, login: 'alice' });
 
 describe('an outage spends no attempt', { skip: haveBinary(SLAPD_BIN, 'slapd') || haveBinary('radclient', 'freeradius-utils') }, () => {
-  let dir: string;
-  let running: Running;
+  let otpd: RunningOtpd;
   let ldap: Slapd;
-  let port: number;
-  let key: string;
-  const admin = async (path: string, form: Record<string, string>) =>
-    (await (await fetch(`${running.url}${path}`, { method: 'POST', body: new URLSearchParams(form), headers: { authorization: `Bearer ${key}` } })).json()) as any;
-  const check = async (form: Record<string, string>) => (await (await fetch(`${running.url}/validate/check`, { method: 'POST', body: new URLSearchParams(form) })).json()) as any;
-  const rad = (user: string, password: string) => radclient({ target: `127.0.0.1:${port}`, secret: SECRET, input: `User-Name=${user},User-Password=${password},Message-Authenticator=0x00`, timeoutSeconds: 3, retries: 1 });
+  const admin = (path: string, form: Record<string, string>) => otpd.admin(path, form);
+  const check = (form: Record<string, string>) => otpd.post('/validate/check', form);
+  const rad = (user: string, password: string) => otpd.radius(user, password, { timeoutSeconds: 3, retries: 1 });
   const resolver = (name: string, enforceTls: string, update = true) => admin('/system/setResolver', {
     name, ...(update ? { previous_name: name } : {}), type: 'ldapresolver', PRESET: 'openldap', LDAPURI: ldap.url, LDAPBASE: FIXTURE_BASE,
     BINDDN: FIXTURE_ADMIN_DN, BINDPW: FIXTURE_ADMIN_PW, EnforceTLS: enforceTls, UIDTYPE: 'DN', TIMEOUT: '2', BLOCK_SECONDS: '1',
   });
-  const failCount = async () => (await running.services.tokens.repository.bySerial('DIR1'))!.failCount;
-  const accountFails = async (resolverName: string) => (await running.services.accountAttempts.state(aliceKey(resolverName)))?.failCount ?? 0;
+  const failCount = async () => (await otpd.running.services.tokens.repository.bySerial('DIR1'))!.failCount;
+  const accountFails = async (resolverName: string) => (await otpd.running.services.accountAttempts.state(aliceKey(resolverName)))?.failCount ?? 0;
 
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'otpd-outage-'));
-    port = await freePort();
     ldap = await startSlapd();
-    writeFileSync(join(dir, 'otpd.json'), JSON.stringify({ radius: { port, clients: [{ name: 'local', address: '127.0.0.1', secret: SECRET, realm: 'dir' }] } }));
-    running = await startServer(loadSettings({ OTPD_DATA_DIR: join(dir, 'data'), OTPD_PORT: '0', OTPD_LOG_LEVEL: 'silent' }, dir));
-    await running.services.admins.add('admin', 'admin-password-1');
-    key = await running.services.admins.createApiKey('admin');
+    otpd = await startOtpd({ radiusSecret: SECRET, radiusRealm: 'dir' });
     assert.equal((await resolver('directory', 'False', false)).result.value, true);
     assert.equal((await admin('/system/setRealm', { realm: 'dir', resolvers: 'useridresolver.LDAPIdResolver.IdResolver.directory' })).result.value, true);
     await admin('/system/setDefaultRealm', { realm: 'dir' });
@@ -54,9 +40,8 @@ describe('an outage spends no attempt', { skip: haveBinary(SLAPD_BIN, 'slapd') |
     await admin('/system/setPolicy', { name: 'pw', scope: 'authentication', action: 'otppin=1', realm: '*', user: '*', client: '*' });
   });
   after(async () => {
-    await running?.stop();
+    await otpd?.stop();
     await ldap?.dispose();
-    rmSync(dir, { recursive: true, force: true });
   });
 
   test('stopped slapd: 3 answers and a burst of 10 are error 2004, RADIUS is silent, nothing is counted', async () => {
@@ -87,7 +72,7 @@ describe('an outage spends no attempt', { skip: haveBinary(SLAPD_BIN, 'slapd') |
   });
 
   test('StartTLS refused (EnforceTLS against a server without StartTLS): error 2004, RADIUS silent, nothing counted', async () => {
-    const mark = (await running.services.db.kysely.selectFrom('audit').select('id').orderBy('id', 'desc').limit(1).executeTakeFirstOrThrow()).id;
+    const mark = (await otpd.running.services.db.kysely.selectFrom('audit').select('id').orderBy('id', 'desc').limit(1).executeTakeFirstOrThrow()).id;
     const set = await resolver('directory', 'True');
     assert.equal(set.result.value, true, JSON.stringify(set));
     try {
@@ -98,7 +83,7 @@ describe('an outage spends no attempt', { skip: haveBinary(SLAPD_BIN, 'slapd') |
       }
       const radius = await rad('alice', `alicepw${hotp(seed, 2)}`);
       assert.equal(radius.reply, undefined, `no Access-Reject: ${radius.output}`);
-      const audit = await running.services.db.kysely.selectFrom('audit').selectAll().where('action', '=', 'validate/check').where('id', '>', mark).execute();
+      const audit = await otpd.running.services.db.kysely.selectFrom('audit').selectAll().where('action', '=', 'validate/check').where('id', '>', mark).execute();
       assert.equal(audit.length, 4);
       for (const row of audit) assert.equal(row.action_detail, 'user store unavailable');
       assert.ok(audit.some((row) => /does not support StartTLS: use ldaps:\/\/ or set EnforceTLS off/.test(row.info)), 'the reason names the fix');
