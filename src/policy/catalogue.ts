@@ -225,8 +225,8 @@ export const ACTIONS: readonly ActionSpec[] = [
 
   // ---------------------------------------------------------------- authorization
   A('authorization', 'authorize', bool, 'When any authorize policy exists, only users (and clients) matched by one whose value is true may authenticate.'),
-  A('authorization', 'tokentype', { kind: 'list', items: tokenTypeItems }, 'Space-separated token types the user may authenticate with.', notInOtpd("validation does not check it: a user may authenticate with any of the user's tokens, whatever its type.")),
-  A('authorization', 'serial', { kind: 'string', hint: 'regular expression', check: checkRegex }, 'The user may only authenticate with tokens whose serial matches this regular expression.', notInOtpd("validation does not check it: a user may authenticate with any of the user's tokens, whatever its serial.")),
+  A('authorization', 'tokentype', { kind: 'list', items: tokenTypeItems }, 'Space-separated token types the user may authenticate with.', { note: 'otpd checks it before the OTP: a token of another type neither authenticates nor gets a challenge, and its OTP is not used up (LinOTP checks after a success).' }),
+  A('authorization', 'serial', { kind: 'string', hint: 'regular expression', check: checkRegex }, 'The user may only authenticate with tokens whose serial matches this regular expression.', { note: 'otpd checks it before the OTP: a token whose serial does not match neither authenticates nor gets a challenge (LinOTP checks after a success).' }),
   A('authorization', 'setrealm', { kind: 'string', hint: 'realm name', check: checkRealmName, lowercase: true }, 'Replace the realm of the request with this realm before the user is resolved.'),
   A('authorization', 'detail_on_success', bool, 'Add user and token details to a successful /validate answer.', { default: false }),
   A('authorization', 'detail_on_fail', bool, 'Add details to a failed /validate answer.', { default: false }),

@@ -267,7 +267,7 @@ export class ValidationService {
       // spec 1.3.3: a challenge request without a PIN (policy trigger_sms), for the owner's policies
       const t = tokens[0];
       const handler = this.challengeHandlers.get(t.type);
-      if (t.active && t.failCount < t.maxFail && handler?.triggerWithoutPin?.(t, subject)) {
+      if (t.active && t.failCount < t.maxFail && !this.tokenNotAuthorized(t, subject) && handler?.triggerWithoutPin?.(t, subject)) {
         const res = await handler.create({ token: t, user, subject, request: req, now });
         if (res.ok) return withBase({ ok: false, challenges: [res.challenge], audit: { actionDetail: 'challenge created', serial: t.serial, tokenType: t.type } });
         return withBase(fail(res.reason, { audit: { actionDetail: res.reason, serial: t.serial, tokenType: t.type } }));
@@ -430,6 +430,31 @@ export class ValidationService {
     return 0;
   }
 
+  /**
+   * authorization `tokentype` (space list, `*` = all) and `serial` (regular expression): a
+   * token outside them neither authenticates nor gets a challenge. otpd checks before the OTP,
+   * so a refused token's OTP is not used up (LinOTP checks after a success). The reason, or null.
+   */
+  private tokenNotAuthorized(t: Token, subject: PolicySubject): string | null {
+    const policies = this.policies();
+    const types = policies.value('authorization', 'tokentype', subject);
+    if (typeof types === 'string' && types.trim() !== '') {
+      const allowed = types.toLowerCase().split(/[\s,]+/).filter(Boolean).map((x) => (x === '*' ? x : canonicalType(x)));
+      if (!allowed.includes('*') && !allowed.includes(t.type)) return 'token type not allowed by the authorization policy';
+    }
+    const serial = policies.value('authorization', 'serial', subject);
+    if (typeof serial === 'string' && serial !== '') {
+      let re: RegExp;
+      try {
+        re = new RegExp(serial);
+      } catch {
+        return 'serial not allowed by the authorization policy';
+      }
+      if (!re.test(t.serial)) return 'serial not allowed by the authorization policy';
+    }
+    return null;
+  }
+
   /** challenge_response policy lists this type (or `*`): PIN only triggers a challenge. */
   private challengeCapable(token: Token, subject: PolicySubject): boolean {
     const type = tokenType(token.type);
@@ -452,6 +477,8 @@ export class ValidationService {
       if (user && t.realms.length > 0 && !t.realms.includes(user.realm)) { reason = 'Realm mismatch for token and user'; continue; }
       if (!tokenType(t.type)) { reason = `unknown token type ${t.type}`; continue; }
       if (!t.active) { reason = 'Token inactive'; continue; }
+      const refused = this.tokenNotAuthorized(t, subject);
+      if (refused) { reason = refused; continue; }
       // a locked token costs no HMAC and no write (B.2 #15); the reservation below re-checks it
       if (t.failCount >= t.maxFail) { locked.push(t); continue; }
       candidates.push(t);

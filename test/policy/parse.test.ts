@@ -32,6 +32,8 @@ test('action strings: contradicting duplicates, bad quoting and empty names are 
 });
 
 const typed: [Scope, string, [string, string | number | boolean][]][] = [
+  ['authorization', 'serial=^LSSM.*', [['serial', '^LSSM.*']]],
+  ['authorization', 'tokentype=hmac totp', [['tokentype', 'hmac totp']]],
   ['authentication', 'otppin=1', [['otppin', 'password']]],
   ['authentication', 'otppin=token_pin', [['otppin', 'token_pin']]],
   ['authentication', 'otppin=3', [['otppin', 'ignore_pin']]],
@@ -71,7 +73,6 @@ const typeOnly = (scope: Scope, action: string) =>
 
 const typedUnsupported: [Scope, string, [string, string | number | boolean][]][] = [
   ['enrollment', 'lostTokenValid=1d12h, lostTokenPWContents=Ccn', [['lostTokenValid', '1d12h'], ['lostTokenPWContents', 'Ccn']]],
-  ['authorization', 'serial=^LSSM.*', [['serial', '^LSSM.*']]],
   ['notification', 'autoenrollment=email::mailer', [['autoenrollment', 'email::mailer']]],
   ['selfservice', 'enrollSMS, enrollEMAIL, edit_sms=0', [['enrollSMS', true], ['enrollEMAIL', true], ['edit_sms', 0]]],
 ];
@@ -86,7 +87,6 @@ for (const [scope, action, expected] of typedUnsupported) {
 const wronglyTypedUnsupported: [Scope, string, RegExp][] = [
   ['enrollment', 'lostTokenValid=2w', /lostTokenValid.*duration/],
   ['enrollment', 'otp_pin_random_content=abc', /otp_pin_random_content/],
-  ['authorization', 'serial=([', /serial.*regular expression/],
   ['notification', 'autoenrollment=sms::x', /email::<provider>/],
   ['selfservice', 'edit_sms=2', /edit_sms.*out of range/],
 ];
@@ -120,7 +120,8 @@ const refused: [Scope, string, RegExp][] = [
   ['enrollment', 'maxtokenSMS=1.5', /maxtokenSMS/],
   ['enrollment', 'maxtokenHOTP=1', /unknown action 'maxtokenHOTP'/],
   ['enrollment', 'maxtokensms=1', /did you mean 'maxtokenSMS'/],
-  ['authorization', 'authorize, tokentype=hmac', /^action 'tokentype' \(scope authorization\) is not supported by otpd: validation does not check it/],
+  ['authorization', 'serial=([', /serial.*regular expression/],
+  ['enrollment', 'maxtoken=2, tokenissuer=corp', /^action 'tokenissuer' \(scope enrollment\) is not supported by otpd: otpd's enrollment URLs always carry the issuer/],
   ['admin', 'show, !setOTPPIN', /^action 'setOTPPIN' \(scope admin\) is not supported by otpd: otpd has no \/admin\/setPin/],
   ['selfservice', '*', /^action '\*' \(scope selfservice\) is not supported by otpd: otpd has no self-service portal/],
   ['notification', 'setPin=email::m', /^action 'setPin' \(scope notification\) is not supported by otpd/],

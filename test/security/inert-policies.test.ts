@@ -56,6 +56,8 @@ const IMPLEMENTED: Record<string, { read: [string, string]; proof: [string, stri
   'enrollment/maxtoken': { read: ['src/tokens/service.ts', "value('enrollment', 'maxtoken'"], proof: [THIS, 'maxtoken, maxtoken<TYPE> and tokencount limit /admin/init'] },
   'enrollment/maxtoken<TYPE>': { read: ['src/tokens/service.ts', "value('enrollment', `maxtoken${typeName.toUpperCase()}`"], proof: [THIS, 'maxtoken, maxtoken<TYPE> and tokencount limit /admin/init'] },
   'enrollment/tokencount': { read: ['src/tokens/service.ts', "value('enrollment', 'tokencount'"], proof: [THIS, 'maxtoken, maxtoken<TYPE> and tokencount limit /admin/init'] },
+  'authorization/tokentype': { read: ['src/validation/service.ts', "value('authorization', 'tokentype'"], proof: ['test/security/authorization-token-policies.test.ts', 'tokentype: a token of another type neither authenticates nor is used up'] },
+  'authorization/serial': { read: ['src/validation/service.ts', "value('authorization', 'serial'"], proof: ['test/security/authorization-token-policies.test.ts', 'serial: only tokens whose serial matches authenticate'] },
   'authorization/authorize': { read: ['src/validation/service.ts', "has('authorization', 'authorize'"], proof: ['test/core/flow.test.ts', 'authorize by client: only matching clients may authenticate'] },
   'authorization/setrealm': { read: ['src/validation/service.ts', "value('authorization', 'setrealm'"], proof: [THIS, 'setrealm and detail_on_success change /validate/check'] },
   'authorization/detail_on_success': { read: ['src/api/validate.ts', "has('authorization', 'detail_on_success'"], proof: [THIS, 'setrealm and detail_on_success change /validate/check'] },
@@ -146,7 +148,7 @@ describe('policy administration refuses unsupported actions', () => {
 
   test('setPolicy: each unsupported action (and its negation) → 2012 "not supported by otpd", nothing stored', async () => {
     assert.ok(UNSUPPORTED.length > 60, `catalogue lists ${UNSUPPORTED.length} unsupported actions`);
-    const expected = ['tokentype', 'serial', 'setOTPPIN', 'autoassignment', 'otp_pin_random', 'tokenissuer', 'tokenlabel', 'lostTokenValid', 'disable_on_authentication_exceed', 'delete_on_authentication_exceed', 'enrollSMS'];
+    const expected = ['setOTPPIN', 'autoassignment', 'otp_pin_random', 'tokenissuer', 'tokenlabel', 'lostTokenValid', 'disable_on_authentication_exceed', 'delete_on_authentication_exceed', 'enrollSMS'];
     for (const name of expected) assert.ok(UNSUPPORTED.some((u) => u.name === name), name);
     for (const scope of ['notification', 'selfservice'] as Scope[]) {
       assert.ok(ACTIONS.filter((a) => a.scope === scope).every((a) => a.status === 'unsupported'), scope);
@@ -176,7 +178,7 @@ describe('policy administration refuses unsupported actions', () => {
   test('a concurrent burst of setPolicy with an unsupported action stores nothing', async () => {
     const answers = await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
-        t.admin('/system/setPolicy', { name: `burst_${i}`, scope: 'authorization', action: 'authorize, tokentype=hmac', realm: '*', user: '*' }),
+        t.admin('/system/setPolicy', { name: `burst_${i}`, scope: 'enrollment', action: 'maxtoken=2, tokenissuer=corp', realm: '*', user: '*' }),
       ),
     );
     for (const a of answers) assert.equal(a.json.result.error.code, 2012);
@@ -198,10 +200,10 @@ describe('policy administration refuses unsupported actions', () => {
     assert.ok(!message.includes("policy 'fine'"));
     assert.deepEqual(await rows(), [], 'not even the supported policy of the file is stored');
 
-    const one = await t.admin('/system/importPolicy', { file: '[vpn]\nscope = authorization\naction = "authorize, serial=^LSSM.*"\n' });
+    const one = await t.admin('/system/importPolicy', { file: '[vpn]\nscope = enrollment\naction = "maxtoken=2, tokenissuer=corp"\n' });
     assert.equal(
       one.json.result.error.message,
-      "ERR2012: policy 'vpn': action 'serial' (scope authorization) is not supported by otpd: validation does not check it: a user may authenticate with any of the user's tokens, whatever its serial.",
+      "ERR2012: policy 'vpn': action 'tokenissuer' (scope enrollment) is not supported by otpd: otpd's enrollment URLs always carry the issuer 'otpd'; it is not configurable.",
     );
     assert.deepEqual(await rows(), []);
   });
@@ -220,16 +222,16 @@ describe('policy administration refuses unsupported actions', () => {
     }
     assert.deepEqual(all.selfservice, {});
     assert.deepEqual(all.notification, {});
-    assert.equal(all.authorization.tokentype, undefined);
+    assert.equal(all.enrollment.tokenissuer, undefined);
     assert.equal(all.admin.setOTPPIN, undefined);
   });
 
   test('checkPolicy: an unsupported action is never allowed, and the simulation says why', async () => {
-    const res = await t.admin('/system/checkPolicy', { user: 'alice', realm: 'corp', scope: 'authorization', action: 'tokentype', client: '10.0.0.1' });
+    const res = await t.admin('/system/checkPolicy', { user: 'alice', realm: 'corp', scope: 'enrollment', action: 'tokenissuer', client: '10.0.0.1' });
     const v = res.json.result.value;
     assert.equal(v.allowed, false);
-    assert.match(v.policy, /action 'tokentype' \(scope authorization\) is not supported by otpd/);
-    assert.match(v.simulation.actions[0].unsupported, /validation does not check it: .* whatever its type/);
+    assert.match(v.policy, /action 'tokenissuer' \(scope enrollment\) is not supported by otpd/);
+    assert.match(v.simulation.actions[0].unsupported, /always carry the issuer 'otpd'/);
     assert.equal(v.simulation.actions[0].value, undefined);
     // no admin policy exists, so every admin right is allowed, but setOTPPIN guards nothing
     const pin = (await t.admin('/system/checkPolicy', { user: 'admin', realm: '', scope: 'admin', action: 'setOTPPIN', client: '127.0.0.1' })).json.result.value;
@@ -270,8 +272,8 @@ describe('otpd policy import and simulate', () => {
       return true;
     });
     assert.equal((await db.db.kysely.selectFrom('policies').selectAll().execute()).length, 0);
-    const sim = await otpd('policy', 'simulate', '--scope', 'authorization', '--action', 'serial', '--user', 'alice@corp');
-    assert.match(sim, /authorization\/serial: not supported by otpd, never in force: validation does not check it/);
+    const sim = await otpd('policy', 'simulate', '--scope', 'enrollment', '--action', 'tokenissuer', '--user', 'alice@corp');
+    assert.match(sim, /enrollment\/tokenissuer: not supported by otpd, never in force: otpd's enrollment URLs always carry the issuer/);
   });
 });
 
@@ -286,7 +288,7 @@ describe('policies stored before otpd refused an action', () => {
       await first.db.kysely.insertInto('policies').values([
         { ...row, name: 'hd_pins', scope: 'admin', action: 'show, setOTPPIN', realm: 'corp', user: 'hd' },
         { ...row, name: 'no_pins', scope: 'admin', action: '!setOTPPIN', user: 'other' },
-        { ...row, name: 'vpn', scope: 'authorization', action: 'authorize, tokentype=hmac', client: '10.0.0.0/8' },
+        { ...row, name: 'vpn', scope: 'enrollment', action: 'maxtoken=2, tokenissuer=corp', client: '10.0.0.0/8' },
         { ...row, name: 'portal', scope: 'selfservice', action: '*, enrollSMS' },
       ]).execute();
       await first.close();
@@ -296,9 +298,9 @@ describe('policies stored before otpd refused an action', () => {
       const services = await createServices({ settings, logger });
       try {
         const warned = lines.filter((l) => l.level === 40 && l.policy).map((l) => `${l.policy}/${l.action}`).sort();
-        assert.deepEqual(warned, ['hd_pins/setOTPPIN', 'no_pins/!setOTPPIN', 'portal/*', 'portal/enrollSMS', 'vpn/tokentype=hmac']);
+        assert.deepEqual(warned, ['hd_pins/setOTPPIN', 'no_pins/!setOTPPIN', 'portal/*', 'portal/enrollSMS', 'vpn/tokenissuer=corp']);
         const vpn = lines.find((l) => l.policy === 'vpn')!;
-        assert.match(vpn.msg, /stored policy 'vpn' \(scope authorization\) carries the action 'tokentype=hmac', which otpd does not support: it is NOT in force \(the rest of the policy is\)/);
+        assert.match(vpn.msg, /stored policy 'vpn' \(scope enrollment\) carries the action 'tokenissuer=corp', which otpd does not support: it is NOT in force \(the rest of the policy is\)/);
         assert.equal(lines.filter((l) => /stored policy is invalid/.test(l.msg)).length, 0, 'no policy is dropped');
 
         const p = services.policies;
@@ -307,19 +309,19 @@ describe('policies stored before otpd refused an action', () => {
         // the admin scope still has policies: an administrator nobody granted anything stays denied
         assert.equal(p.adminAllowed('someone', 'admin', 'show').allowed, false);
         assert.equal(p.adminAllowed('other', 'admin', 'show').allowed, false);
-        assert.equal(p.has('authorization', 'authorize', { login: 'alice', realm: 'corp', client: '10.1.2.3' }), true);
-        assert.equal(p.has('authorization', 'authorize', { login: 'alice', realm: 'corp', client: '192.0.2.1' }), false);
-        assert.equal(p.value('authorization', 'tokentype', { login: 'alice', realm: 'corp', client: '10.1.2.3' }), undefined);
-        assert.equal(p.anyPolicy('authorization', 'tokentype'), false);
+        assert.equal(p.value('enrollment', 'maxtoken', { login: 'alice', realm: 'corp', client: '10.1.2.3' }), 2);
+        assert.equal(p.value('enrollment', 'maxtoken', { login: 'alice', realm: 'corp', client: '192.0.2.1' }), undefined);
+        assert.equal(p.value('enrollment', 'tokenissuer', { login: 'alice', realm: 'corp', client: '10.1.2.3' }), undefined);
+        assert.equal(p.anyPolicy('enrollment', 'tokenissuer'), false);
         assert.equal(p.has('selfservice', 'enrollSMS', { login: 'alice', realm: 'corp' }), false);
         assert.deepEqual(p.unsupportedActions().map((u) => `${u.policy}/${u.item}`).sort(), warned);
 
-        const sim = p.simulate({ user: 'alice@corp', client: '10.1.2.3', scope: 'authorization' });
-        assert.deepEqual(sim.policies[0].notInForce, ['tokentype=hmac']);
-        const tokentype = sim.actions.find((a) => a.action === 'tokentype')!;
-        assert.match(tokentype.unsupported!, /validation does not check it: .* whatever its type/);
-        assert.deepEqual(tokentype.explanations.map((e) => e.policy), ['vpn']);
-        assert.match(formatSimulation(sim), /not in force \(not supported by otpd\): tokentype=hmac/);
+        const sim = p.simulate({ user: 'alice@corp', client: '10.1.2.3', scope: 'enrollment' });
+        assert.deepEqual(sim.policies[0].notInForce, ['tokenissuer=corp']);
+        const issuer = sim.actions.find((a) => a.action === 'tokenissuer')!;
+        assert.match(issuer.unsupported!, /always carry the issuer 'otpd'/);
+        assert.deepEqual(issuer.explanations.map((e) => e.policy), ['vpn']);
+        assert.match(formatSimulation(sim), /not in force \(not supported by otpd\): tokenissuer=corp/);
         const portal = p.simulate({ user: 'alice@corp', scope: 'selfservice' });
         assert.deepEqual(portal.actions.map((a) => [a.action, a.value, a.unsupported !== undefined]), [['*', undefined, true], ['enrollSMS', undefined, true]]);
 
