@@ -45,7 +45,10 @@ describe('API keys: list, revoke, expiry, last use', () => {
     assert.equal(keys[0].expires, null);
     assert.equal(keys[0].lastUsed, null);
     const hash = (await t.services.db.kysely.selectFrom('api_keys').select('key_hash').where('id', '=', keys[0].id).executeTakeFirstOrThrow()).key_hash;
-    assert.ok(!r.body.includes(key.split('_')[2]) && !r.body.includes(hash));
+    // otpd_<8-char prefix>_<secret>; both parts are base64url and may contain '_' themselves
+    const secret = key.slice('otpd_'.length + 8 + 1);
+    assert.equal(secret.length, 43);
+    assert.ok(!r.body.includes(secret) && !r.body.includes(hash));
     const all = await t.admin('/admin/apikey/list');
     assert.deepEqual((all.json.result.value as any[]).map((k) => k.admin).sort(), ['admin', 'ops']);
   });
@@ -190,7 +193,7 @@ describe('API keys: command line', () => {
     assert.equal(listed.status, 0, listed.stderr);
     assert.match(listed.stdout, /^ID\tADMIN\tLABEL/);
     assert.match(listed.stdout, /\troot\tci\t/);
-    assert.ok(!listed.stdout.includes(key.split('_')[2]));
+    assert.ok(!listed.stdout.includes(key.slice('otpd_'.length + 8 + 1)), 'the secret part of the key is never listed');
     const id = listed.stdout.split('\n')[1].split('\t')[0];
     const revoked = cli(['admin', 'apikey', 'revoke', id]);
     assert.equal(revoked.status, 0, revoked.stderr);
