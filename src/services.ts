@@ -12,7 +12,7 @@ import { migrateToLatest } from './store/migrate.ts';
 import { RevisionWatcher } from './store/revisions.ts';
 import './tokens/all.ts';
 import { TokenRepository } from './tokens/repository.ts';
-import { TokenService } from './tokens/service.ts';
+import { TokenService } from './enrollment/tokens.ts';
 import { wireOutOfBand } from './tokens/oob.ts';
 import { systemClock, type Clock } from './util/clock.ts';
 import { ChallengeRepository } from './validation/challenges.ts';

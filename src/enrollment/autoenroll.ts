@@ -6,7 +6,7 @@ import type { Db } from '../store/db.ts';
 import { CHANNELS, type OutOfBand, subjectKey } from '../tokens/oob.ts';
 import { requireTokenType } from '../tokens/registry.ts';
 import type { NewToken, TokenRepository } from '../tokens/repository.ts';
-import type { TokenService } from '../tokens/service.ts';
+import type { TokenService } from './tokens.ts';
 import type { Token } from '../tokens/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { ChallengeRepository } from '../validation/challenges.ts';

@@ -3,7 +3,7 @@ import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
-import { maskDestination } from '../delivery/phone.ts';
+import { maskDestination } from '../util/phone.ts';
 import type { DeliveryService } from '../delivery/service.ts';
 import type { OutgoingMessage } from '../delivery/types.ts';
 import type { Db } from '../store/db.ts';
@@ -16,7 +16,7 @@ import type { Token } from './types.ts';
 import type { Services } from '../services.ts';
 import { AutoEnrollment } from '../enrollment/autoenroll.ts';
 import { noPolicies } from '../validation/ports.ts';
-import { destinationChanged } from './service.ts';
+import { destinationChanged } from './destination.ts';
 
 /**
  * Out-of-band challenges (SMS and e-mail tokens), shared by both channels and by

@@ -1,5 +1,5 @@
 import { badParameter, missingParameter } from '../errors.ts';
-import { requestPhoneProblem } from '../delivery/phone.ts';
+import { requestPhoneProblem } from '../util/phone.ts';
 import { otplenFrom } from './seed.ts';
 import { registerTokenType } from './registry.ts';
 import type { ParamReader, TokenType } from './types.ts';
