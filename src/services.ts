@@ -4,6 +4,7 @@ import { AdminService } from './admins/service.ts';
 import { AuditWriter, auditChainKey } from './audit/writer.ts';
 import { ConfigService } from './config/service.ts';
 import { DeliveryService } from './delivery/service.ts';
+import { RadiusClientService } from './radius/clients.ts';
 import type { RadiusStats } from './radius/server.ts';
 import type { Settings } from './config/settings.ts';
 import { KeyRing } from './crypto/keyring.ts';
@@ -46,6 +47,8 @@ export interface Services {
   policies: PolicyService;
   /** SMS/e-mail providers, outbox and dispatcher (started by `serve` only). */
   delivery: DeliveryService;
+  /** RADIUS clients (NAS) and their shared secrets, for /system/*RadiusClient*. */
+  radiusClients: RadiusClientService;
   /** The running RADIUS listener's counters (set by startRadius), for /metrics. */
   radiusStats?: () => RadiusStats;
   /** Stops timers and closes the database. */
@@ -102,6 +105,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     settings, db, keyring, config, logger, clock, watcher, keyCreated: created,
     audit: new AuditWriter(db, clock, settings.nodeName ?? hostname(), auditChainKey(keyring, settings.dataDir), logger),
     admins: new AdminService(db, keyring, clock),
+    radiusClients: new RadiusClientService({ db, keyring, clock }),
     tokens,
     challenges,
     accountAttempts,
