@@ -14,9 +14,12 @@ import { RevisionWatcher } from './store/revisions.ts';
 import './tokens/all.ts';
 import { TokenRepository } from './tokens/repository.ts';
 import { TokenService } from './enrollment/tokens.ts';
-import { wireOutOfBand } from './tokens/oob.ts';
 import { systemClock, type Clock } from './util/clock.ts';
+import { AutoEnrollment } from './enrollment/autoenroll.ts';
+import { EnrollmentRepository } from './enrollment/repository.ts';
 import { ChallengeRepository } from './validation/challenges.ts';
+import { emailChannel, smsChannel } from './validation/oob/channels.ts';
+import { OutOfBand } from './validation/oob/flow.ts';
 import { AccountAttempts } from './validation/account-attempts.ts';
 import { noPolicies, type UserPort } from './validation/ports.ts';
 import { PolicyService } from './policy/service.ts';
@@ -126,4 +129,27 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   services.delivery.watch(watcher);
   wireOutOfBand(services);
   return services;
+}
+
+/**
+ * Plugs SMS/e-mail challenges and autoenrollment into the validation service.
+ * Called once at the end of createServices() (tests may call it again to reach
+ * the instances); the delivery layer is looked up at use, so it may be attached later.
+ */
+export function wireOutOfBand(services: Services): { oob: OutOfBand; autoenrollment: AutoEnrollment } {
+  const policies = () => services.policies ?? noPolicies;
+  const oob = new OutOfBand({
+    db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
+    challenges: services.challenges, tokens: services.tokens.repository, policies, delivery: () => services.delivery,
+    challengeDropped: (serial: string): Promise<void> => auto.undoUnused(serial),
+  });
+  services.validation.challengeHandlers.set('sms', oob.handler(smsChannel));
+  services.validation.challengeHandlers.set('email', oob.handler(emailChannel));
+  const auto = new AutoEnrollment({
+    db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
+    tokens: services.tokens, oob, challenges: services.challenges, enrollments: new EnrollmentRepository(services.db),
+    users: () => services.users, policies,
+  });
+  services.validation.noTokenHook = auto.hook;
+  return { oob, autoenrollment: auto };
 }

@@ -80,8 +80,11 @@ interface Rule { name: string; from: (p: string) => boolean; forbidden: (to: str
 const RULES: Rule[] = [
   { name: 'otp/ imports nothing of otpd', from: (p) => inArea(p, 'otp'), forbidden: (to) => !inArea(to, 'otp') },
   {
+    // One exception, by file: the repository of the token rows reads and writes through
+    // store/ (the picture draws store/ below tokens/). Token types and their helpers stay pure.
     name: 'tokens/ uses only otp/, crypto/, helpers and itself',
-    from: (p) => inArea(p, 'tokens'), forbidden: (to) => !inArea(to, 'tokens', 'otp', 'crypto', ...HELPERS),
+    from: (p) => inArea(p, 'tokens'),
+    forbidden: (to, from) => !inArea(to, 'tokens', 'otp', 'crypto', ...HELPERS) && !(from === 'tokens/repository.ts' && inArea(to, 'store')),
   },
   {
     name: 'tokens/, policy/, users/ know no transport (api/, radius/)',
