@@ -4,6 +4,7 @@ import { AdminService } from './admins/service.ts';
 import { AuditWriter, auditChainKey } from './audit/writer.ts';
 import { ConfigService } from './config/service.ts';
 import { DeliveryService } from './delivery/service.ts';
+import { RadiusClientService } from './radius/clients.ts';
 import type { RadiusStats } from './radius/server.ts';
 import type { Settings } from './config/settings.ts';
 import { KeyRing } from './crypto/keyring.ts';
@@ -12,10 +13,13 @@ import { migrateToLatest } from './store/migrate.ts';
 import { RevisionWatcher } from './store/revisions.ts';
 import './tokens/all.ts';
 import { TokenRepository } from './tokens/repository.ts';
-import { TokenService } from './tokens/service.ts';
-import { wireOutOfBand } from './tokens/oob.ts';
+import { TokenService } from './enrollment/tokens.ts';
 import { systemClock, type Clock } from './util/clock.ts';
+import { AutoEnrollment } from './enrollment/autoenroll.ts';
+import { EnrollmentRepository } from './enrollment/repository.ts';
 import { ChallengeRepository } from './validation/challenges.ts';
+import { emailChannel, smsChannel } from './validation/oob/channels.ts';
+import { OutOfBand } from './validation/oob/flow.ts';
 import { AccountAttempts } from './validation/account-attempts.ts';
 import { noPolicies, type UserPort } from './validation/ports.ts';
 import { PolicyService } from './policy/service.ts';
@@ -46,6 +50,8 @@ export interface Services {
   policies: PolicyService;
   /** SMS/e-mail providers, outbox and dispatcher (started by `serve` only). */
   delivery: DeliveryService;
+  /** RADIUS clients (NAS) and their shared secrets, for /system/*RadiusClient*. */
+  radiusClients: RadiusClientService;
   /** The running RADIUS listener's counters (set by startRadius), for /metrics. */
   radiusStats?: () => RadiusStats;
   /** Stops timers and closes the database. */
@@ -102,6 +108,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     settings, db, keyring, config, logger, clock, watcher, keyCreated: created,
     audit: new AuditWriter(db, clock, settings.nodeName ?? hostname(), auditChainKey(keyring, settings.dataDir), logger),
     admins: new AdminService(db, keyring, clock),
+    radiusClients: new RadiusClientService({ db, keyring, clock }),
     tokens,
     challenges,
     accountAttempts,
@@ -122,4 +129,27 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   services.delivery.watch(watcher);
   wireOutOfBand(services);
   return services;
+}
+
+/**
+ * Plugs SMS/e-mail challenges and autoenrollment into the validation service.
+ * Called once at the end of createServices() (tests may call it again to reach
+ * the instances); the delivery layer is looked up at use, so it may be attached later.
+ */
+export function wireOutOfBand(services: Services): { oob: OutOfBand; autoenrollment: AutoEnrollment } {
+  const policies = () => services.policies ?? noPolicies;
+  const oob = new OutOfBand({
+    db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
+    challenges: services.challenges, tokens: services.tokens.repository, policies, delivery: () => services.delivery,
+    challengeDropped: (serial: string): Promise<void> => auto.undoUnused(serial),
+  });
+  services.validation.challengeHandlers.set('sms', oob.handler(smsChannel));
+  services.validation.challengeHandlers.set('email', oob.handler(emailChannel));
+  const auto = new AutoEnrollment({
+    db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
+    tokens: services.tokens, oob, challenges: services.challenges, enrollments: new EnrollmentRepository(services.db),
+    users: () => services.users, policies,
+  });
+  services.validation.noTokenHook = auto.hook;
+  return { oob, autoenrollment: auto };
 }

@@ -1,7 +1,7 @@
 import { ErrorCodes, OtpdError } from '../errors.ts';
 import { parseExpiry } from '../admins/expiry.ts';
 import type { ApiKeyInfo } from '../admins/service.ts';
-import { tokenDict } from '../tokens/service.ts';
+import { tokenDict } from '../enrollment/tokens.ts';
 import { canonicalType } from '../tokens/registry.ts';
 import type { Token } from '../tokens/types.ts';
 import { SESSION_COOKIE, clearSessionCookies, newSessionSecrets, setSessionCookies } from './auth.ts';

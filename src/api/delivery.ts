@@ -1,5 +1,5 @@
 import { ConfigValidationError } from '../delivery/config.ts';
-import { requestPhoneProblem } from '../delivery/phone.ts';
+import { requestPhoneProblem } from '../util/phone.ts';
 import type { DeliveryService } from '../delivery/service.ts';
 import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';

@@ -1,10 +1,8 @@
 import { badParameter } from '../errors.ts';
 import { ErrorCodes, OtpdError } from '../errors.ts';
-import { RadiusClientService } from '../radius/clients.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
 
-const service = (ctx: RouteContext) =>
-  new RadiusClientService({ db: ctx.services.db, keyring: ctx.services.keyring, clock: ctx.services.clock });
+const service = (ctx: RouteContext) => ctx.services.radiusClients;
 
 /** Strict boolean parameter: a typo must not silently switch the BlastRADIUS protection off. */
 function booleanParam(ctx: RouteContext, name: string, fallback: boolean): boolean {

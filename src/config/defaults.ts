@@ -40,12 +40,7 @@ export const CONFIG_DEFAULTS: Record<string, string> = {
 };
 
 /** Upper bounds that keep one request's work bounded (security B.2 item 5). */
-export const LIMITS = {
-  maxCountWindow: 100,
-  maxSyncWindow: 10000,
-  maxTotpWindowSteps: 2,
-  maxMaxFail: 100,
-};
+export { LIMITS } from '../tokens/limits.ts';
 
 export function isTrue(value: string | undefined): boolean {
   return value !== undefined && ['true', '1', 'yes', 'on'].includes(value.trim().toLowerCase());

@@ -10,7 +10,7 @@ import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import type { Database } from '../store/schema.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { ConfigValidationError, parseConfigJson, parseTimeout, validateConfig } from './config.ts';
-import { checkEmail, checkPhone, maskDestination, phonePrefix } from './phone.ts';
+import { checkEmail, checkPhone, maskDestination, phonePrefix } from '../util/phone.ts';
 import { providerContext, providerKey, ProviderCatalog, providerTimeouts, type ProviderEntry } from './providers.ts';
 import { censorConfig, findProviderModule, refuseClass, restoreCensored } from './registry.ts';
 import { DeliveryRepository, FINAL_STATUSES, type AttemptRow, type CounterBucket, type OutboxRow, type OutboxStatus } from './repository.ts';

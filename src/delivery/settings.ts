@@ -1,5 +1,5 @@
 import type { ConfigService } from '../config/service.ts';
-import { callingCodeOf } from './phone.ts';
+import { callingCodeOf } from '../util/phone.ts';
 
 /**
  * Delivery settings, read from the LinOTP-style config (`/system/setConfig`)

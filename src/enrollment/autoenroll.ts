@@ -3,13 +3,15 @@ import type { ConfigService } from '../config/service.ts';
 import { LIMITS } from '../config/defaults.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import type { Db } from '../store/db.ts';
-import { CHANNELS, type OutOfBand, subjectKey } from '../tokens/oob.ts';
+import type { EnrollmentRepository } from './repository.ts';
 import { requireTokenType } from '../tokens/registry.ts';
 import type { NewToken, TokenRepository } from '../tokens/repository.ts';
-import type { TokenService } from '../tokens/service.ts';
+import type { TokenService } from './tokens.ts';
 import type { Token } from '../tokens/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { ChallengeRepository } from '../validation/challenges.ts';
+import { CHANNELS } from '../validation/oob/channels.ts';
+import { type OutOfBand, subjectKey } from '../validation/oob/flow.ts';
 import type { DirectoryUser, PolicyPort, PolicySubject, UserPort } from '../validation/ports.ts';
 import type { CheckOutcome, CheckRequest, NoTokenHook } from '../validation/service.ts';
 
@@ -51,6 +53,8 @@ export interface AutoEnrollDeps {
   tokens: TokenService;
   oob: OutOfBand;
   challenges: ChallengeRepository;
+  /** Claims and taking an unused token back. */
+  enrollments: EnrollmentRepository;
   users: () => UserPort | undefined;
   policies: () => PolicyPort;
 }
@@ -121,8 +125,7 @@ export class AutoEnrollment {
     if (existing) {
       const t = await this.repo.byId(existing.tokenId);
       if (t && t.userId === user.userId && t.resolver === user.resolver) return this.joinEnrollment(user, existing.tokenId, choice.type, now);
-      await this.deps.db.kysely.deleteFrom('enrollment_claims')
-        .where('resolver', '=', user.resolver).where('user_id', '=', user.userId).where('token_id', '=', existing.tokenId).execute();
+      await this.deps.enrollments.release(user, existing.tokenId);
     }
 
     let draft;
@@ -167,10 +170,7 @@ export class AutoEnrollment {
       outbox = await this.deps.db.kysely.transaction().execute(async (trx) => {
         const id = await this.repo.insert(newToken, trx);
         p.token = { ...token, id };
-        let claim = trx.insertInto('enrollment_claims').values({ resolver: user.resolver, user_id: user.userId, token_id: id, created_at: now });
-        claim = this.deps.db.dialect === 'mysql' ? claim.ignore() : claim.onConflict((oc) => oc.columns(['resolver', 'user_id']).doNothing());
-        const res = await claim.executeTakeFirst();
-        if (Number(res.numInsertedOrUpdatedRows ?? 0) !== 1) throw new LostClaim();
+        if (!(await this.deps.enrollments.claim(trx, user, id, now))) throw new LostClaim();
         return this.deps.oob.persist(trx, p);
       });
     } catch (e) {
@@ -182,7 +182,7 @@ export class AutoEnrollment {
     // 5. Send; a final failure takes the token back.
     const verdict = await this.deps.oob.deliver(p, outbox);
     if (verdict === 'failed') {
-      await this.deps.db.kysely.deleteFrom('enrollment_claims').where('token_id', '=', p.token.id).execute();
+      await this.deps.enrollments.releaseToken(p.token.id);
       await this.repo.delete([p.token.id]);
       logger.warn({ user: who, serial }, 'autoenrollment undone: the one-time code could not be sent');
       return failed(`auto_enrollment for user ${who} failed: the one-time code could not be sent`, user, { serial, tokenType: choice.type });
@@ -195,9 +195,15 @@ export class AutoEnrollment {
   }
 
   private async claimOf(user: DirectoryUser): Promise<{ tokenId: number } | undefined> {
-    const row = await this.deps.db.kysely.selectFrom('enrollment_claims').select('token_id')
-      .where('resolver', '=', user.resolver).where('user_id', '=', user.userId).executeTakeFirst();
-    return row ? { tokenId: Number(row.token_id) } : undefined;
+    return this.deps.enrollments.claimOf(user);
+  }
+
+  /**
+   * An autoenrolled token whose first code finally failed after the wait bound is taken
+   * back, as when the send fails within the bound: never used, no open challenge left.
+   */
+  async undoUnused(serial: string): Promise<void> {
+    if (await this.deps.enrollments.undoUnused(serial)) this.deps.logger.warn({ serial }, 'autoenrollment undone: the one-time code could not be delivered');
   }
 
   /** Another request enrolled this user a moment ago: answer with its open challenge, send nothing. */

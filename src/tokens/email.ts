@@ -13,7 +13,7 @@ export function checkEmailAddress(address: string, param = 'email_address'): str
 /**
  * E-mail token, LinOTP type `email`. Challenge-only: a PIN-only request (per
  * otppin) mails a one-time code to `email_address`; the code is random per
- * challenge (see tokens/oob.ts), so the token has no seed.
+ * challenge (see validation/oob/flow.ts), so the token has no seed.
  */
 export const emailToken: TokenType = {
   type: 'email',

@@ -156,6 +156,19 @@ export class TokenRepository {
     return rows.map((r) => fromRow(r, realms.filter((x) => Number(x.token_id) === Number(r.id)).map((x) => x.realm).sort()));
   }
 
+  /** The stored `token_info` text as it is (for a compare-and-set with replaceInfo). */
+  async rawInfo(id: number, trx: Executor = this.db.kysely): Promise<string | undefined> {
+    const row = await trx.selectFrom('tokens').select(['token_info']).where('id', '=', id).executeTakeFirst();
+    return row?.token_info;
+  }
+
+  /** Compare-and-set of `token_info`: true only if it still was `before`. */
+  async replaceInfo(id: number, before: string, info: Record<string, string>, trx: Executor = this.db.kysely): Promise<boolean> {
+    const res = await trx.updateTable('tokens').set({ token_info: JSON.stringify(info) })
+      .where('id', '=', id).where('token_info', '=', before).executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
   async update(id: number, set: Partial<Omit<TokenTable, 'id'>>, trx: Executor = this.db.kysely): Promise<number> {
     const res = await trx.updateTable('tokens').set(set).where('id', '=', id).executeTakeFirst();
     return Number(res.numUpdatedRows);

@@ -1,5 +1,5 @@
 import { badParameter, missingParameter } from '../errors.ts';
-import { requestPhoneProblem } from '../delivery/phone.ts';
+import { requestPhoneProblem } from '../util/phone.ts';
 import { otplenFrom } from './seed.ts';
 import { registerTokenType } from './registry.ts';
 import type { ParamReader, TokenType } from './types.ts';
@@ -16,7 +16,7 @@ export function checkPhone(phone: string, param = 'phone'): string {
 /**
  * SMS token, LinOTP type `sms`. Challenge-only: a PIN-only request (per otppin)
  * sends a one-time code to the token's `phone`; the code is random per challenge
- * (see tokens/oob.ts), so the token has no seed.
+ * (see validation/oob/flow.ts), so the token has no seed.
  */
 export const smsToken: TokenType = {
   type: 'sms',

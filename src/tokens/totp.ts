@@ -1,4 +1,4 @@
-import { LIMITS } from '../config/defaults.ts';
+import { LIMITS } from './limits.ts';
 import { badParameter } from '../errors.ts';
 import { equalOtp, hotp, totpStep } from '../otp/hotp.ts';
 import { oathBasics, otpauthUri } from './seed.ts';

@@ -1,6 +1,6 @@
-import { sql } from 'kysely';
+import { sql, type Transaction } from 'kysely';
 import type { Db } from '../store/db.ts';
-import type { ChallengeTable } from '../store/schema.ts';
+import type { ChallengeTable, Database } from '../store/schema.ts';
 import { randomDigits } from '../crypto/random.ts';
 
 export interface Challenge {
@@ -21,6 +21,16 @@ export interface Challenge {
   data: Record<string, unknown>;
 }
 
+/** A challenge's JSON data; anything but an object reads as {}. */
+function parseData(s: string): Record<string, unknown> {
+  try {
+    const v = JSON.parse(s) as unknown;
+    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
 function fromRow(r: ChallengeTable & { id: number }): Challenge {
   let data: Record<string, unknown> = {};
   try {
@@ -34,6 +44,9 @@ function fromRow(r: ChallengeTable & { id: number }): Challenge {
     failCount: Number(r.fail_count), message: r.message, client: r.client, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at), data,
   };
 }
+
+/** The database or an open transaction. */
+type Executor = Db['kysely'] | Transaction<Database>;
 
 /** Challenges (transactions) in the database, so every node sees them. */
 export class ChallengeRepository {
@@ -52,8 +65,37 @@ export class ChallengeRepository {
     };
   }
 
-  async insert(c: Omit<Challenge, 'id' | 'receivedCount' | 'failCount' | 'status'>): Promise<void> {
-    await this.db.kysely.insertInto('challenges').values(this.row(c)).execute();
+  async insert(c: Omit<Challenge, 'id' | 'receivedCount' | 'failCount' | 'status'>, exec: Executor = this.db.kysely): Promise<void> {
+    await exec.insertInto('challenges').values(this.row(c)).execute();
+  }
+
+  /** Closes the open challenges of a token for one subject (a new challenge supersedes them). */
+  async supersede(tokenId: number, subject: string, exec: Executor = this.db.kysely): Promise<void> {
+    await exec.updateTable('challenges').set({ status: 'closed' })
+      .where('token_id', '=', tokenId).where('subject', '=', subject).where('status', '=', 'open').execute();
+  }
+
+  /** Transaction id of the newest open, unexpired challenge of the token for this subject created after `since`. */
+  async newestOpenSince(tokenId: number, subject: string, now: number, since: number, exec: Executor = this.db.kysely): Promise<string | undefined> {
+    const row = await exec.selectFrom('challenges').select('transaction_id')
+      .where('token_id', '=', tokenId).where('subject', '=', subject).where('status', '=', 'open')
+      .where('expires_at', '>', now).where('created_at', '>', since)
+      .orderBy('id', 'desc').limit(1).executeTakeFirst();
+    return row?.transaction_id;
+  }
+
+  /** Open challenges of a token serial (any age), with their data. */
+  async openOfSerial(serial: string): Promise<{ id: number; data: Record<string, unknown> }[]> {
+    const rows = await this.db.kysely.selectFrom('challenges').select(['id', 'data']).where('serial', '=', serial).where('status', '=', 'open').execute();
+    return rows.map((r) => ({ id: Number(r.id), data: parseData(r.data) }));
+  }
+
+  async deleteById(id: number): Promise<void> {
+    await this.db.kysely.deleteFrom('challenges').where('id', '=', id).execute();
+  }
+
+  async deleteByTransaction(transactionId: string): Promise<void> {
+    await this.db.kysely.deleteFrom('challenges').where('transaction_id', '=', transactionId).execute();
   }
 
   /** Open, unexpired challenges of a token (optionally of one transaction). */

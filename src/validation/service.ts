@@ -3,7 +3,7 @@ import type { ConfigService } from '../config/service.ts';
 import { isTrue } from '../config/defaults.ts';
 import { OtpdError, UserStoreUnavailableError } from '../errors.ts';
 import { canonicalType, tokenType } from '../tokens/registry.ts';
-import type { TokenService } from '../tokens/service.ts';
+import type { TokenService } from '../enrollment/tokens.ts';
 import type { Token } from '../tokens/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Challenge, ChallengeRepository } from './challenges.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { CENSORED, censorConfig, findProviderModule, refuseClass, restoreCensored } from '../../src/delivery/registry.ts';
-import { maskDestination, phonePrefix } from '../../src/delivery/phone.ts';
+import { maskDestination, phonePrefix } from '../../src/util/phone.ts';
 
 test('LinOTP class identifiers resolve to the same module (spec 6.1)', () => {
   const forms: [string, string][] = [

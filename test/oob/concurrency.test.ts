@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { wireOutOfBand } from '../../src/tokens/oob.ts';
+import { wireOutOfBand } from '../../src/services.ts';
 import { availableDialects } from '../helpers/db.ts';
 import { haveBinary } from '../helpers/require.ts';
 import { codeIn, mailBody, settle, startOobEnv, type OobApp, type OobEnv } from './harness.ts';

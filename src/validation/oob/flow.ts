@@ -1,22 +1,21 @@
 import { randomInt } from 'node:crypto';
 import type { Transaction } from 'kysely';
 import type { Logger } from 'pino';
-import type { ConfigService } from '../config/service.ts';
-import type { KeyRing } from '../crypto/keyring.ts';
-import { maskDestination } from '../delivery/phone.ts';
-import type { DeliveryService } from '../delivery/service.ts';
-import type { OutgoingMessage } from '../delivery/types.ts';
-import type { Db } from '../store/db.ts';
-import type { Database } from '../store/schema.ts';
-import type { Clock } from '../util/clock.ts';
-import type { Challenge, ChallengeRepository } from '../validation/challenges.ts';
-import type { DirectoryUser, PolicyPort, PolicySubject } from '../validation/ports.ts';
-import type { ChallengeHandler, ChallengeInfo, ChallengeInput, CheckRequest } from '../validation/service.ts';
-import type { Token } from './types.ts';
-import type { Services } from '../services.ts';
-import { AutoEnrollment } from '../enrollment/autoenroll.ts';
-import { noPolicies } from '../validation/ports.ts';
-import { destinationChanged } from './service.ts';
+import type { ConfigService } from '../../config/service.ts';
+import type { KeyRing } from '../../crypto/keyring.ts';
+import type { DeliveryService } from '../../delivery/service.ts';
+import type { OutgoingMessage } from '../../delivery/types.ts';
+import type { Db } from '../../store/db.ts';
+import type { Database } from '../../store/schema.ts';
+import { destinationChanged } from '../../tokens/destination.ts';
+import type { TokenRepository } from '../../tokens/repository.ts';
+import type { Token } from '../../tokens/types.ts';
+import type { Clock } from '../../util/clock.ts';
+import { maskDestination } from '../../util/phone.ts';
+import type { Challenge, ChallengeRepository } from '../challenges.ts';
+import type { DirectoryUser, PolicyPort, PolicySubject } from '../ports.ts';
+import type { ChallengeHandler, ChallengeInfo, ChallengeInput, CheckRequest } from '../service.ts';
+import { MAX_VALIDITY_SECONDS, type Channel } from './channels.ts';
 
 /**
  * Out-of-band challenges (SMS and e-mail tokens), shared by both channels and by
@@ -41,87 +40,12 @@ import { destinationChanged } from './service.ts';
 /**
  * The part of the delivery layer that out-of-band challenges use: send limits
  * before anything is written, the outbox row in the challenge's transaction,
- * dispatch with a bounded wait (config `DeliveryWaitMs`).
+ * dispatch with a bounded wait (config `DeliveryWaitMs`), outcomes that come
+ * after that wait.
  */
-export type DeliveryPort = Pick<DeliveryService, 'checkLimits' | 'enqueue' | 'dispatchAndWait'>;
+export type DeliveryPort = Pick<DeliveryService, 'checkLimits' | 'enqueue' | 'dispatchAndWait' | 'onOutcome'>;
 
 export type DeliveryVerdict = 'sent' | 'pending' | 'failed';
-
-/** How one channel (sms / email) differs from the other. */
-export interface Channel {
-  type: 'sms' | 'email';
-  validityKey: string;
-  validityDefaultSeconds: number;
-  blockingKey: string;
-  blockingDefaultSeconds: number;
-  promptKey: string;
-  sentMessage: string;
-  resentMessage: string;
-  providerAction: 'sms_provider' | 'email_provider';
-  /** Where the code goes: the token's stored destination, or the user store's with the dynamic policy. */
-  destination(token: Token, user: DirectoryUser | null, policies: PolicyPort, subject: PolicySubject): string | undefined;
-  /** The message with the code in it (or `<otp>` tags the provider fills from `otp`). */
-  compose(args: { token: Token; code: string; transactionId: string; request: CheckRequest; user: DirectoryUser | null; policies: PolicyPort; subject: PolicySubject; to: string }): OutgoingMessage;
-}
-
-/** The longest a code may live, whatever the configuration says (NIST 800-63B 3.1.3.2 spirit; security B.2 #16). */
-export const MAX_VALIDITY_SECONDS = 600;
-const MAX_REQUEST_TEXT = 480;
-
-const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== '' ? v : undefined);
-
-export const smsChannel: Channel = {
-  type: 'sms',
-  validityKey: 'SMSProviderTimeout',
-  validityDefaultSeconds: 300,
-  blockingKey: 'SMSBlockingTimeout',
-  blockingDefaultSeconds: 30,
-  promptKey: 'SMS_CHALLENGE_PROMPT',
-  sentMessage: 'sms submitted',
-  resentMessage: 'sms with otp already submitted',
-  providerAction: 'sms_provider',
-  destination(token, user, policies, subject) {
-    if (user?.info.mobile && policies.has('authentication', 'sms_dynamic_mobile_number', subject)) return user.info.mobile;
-    return str(token.info.phone);
-  },
-  compose({ token, code, transactionId, request, user, policies, subject, to }) {
-    // spec 5.2: smstext policy, overridden by the request's data/message unless enforce_smstext.
-    const policyText = str(policies.value('authentication', 'smstext', subject));
-    const enforced = policyText !== undefined && policies.has('authentication', 'enforce_smstext', subject);
-    const requestText = request.message !== undefined && request.message.length <= MAX_REQUEST_TEXT ? str(request.message) : undefined;
-    let text = (!enforced && requestText) || policyText || '<otp>';
-    if (!text.includes('<otp>')) text = `<otp> ${text}`;
-    text = text.replaceAll('<otp>', code).replaceAll('<serial>', token.serial).replaceAll('<transactionid>', transactionId);
-    return { channel: 'sms', to, text, otp: code, serial: token.serial, user: user?.login, realm: user?.realm ?? subject.realm, client: request.client, userInfo: user?.info };
-  },
-};
-
-export const emailChannel: Channel = {
-  type: 'email',
-  validityKey: 'EmailChallengeValidityTime',
-  validityDefaultSeconds: 600,
-  blockingKey: 'EmailBlockingTimeout',
-  blockingDefaultSeconds: 120,
-  promptKey: 'EMAIL_CHALLENGE_PROMPT',
-  sentMessage: 'e-mail sent successfully',
-  resentMessage: 'e-mail with otp already submitted',
-  providerAction: 'email_provider',
-  destination(token, user, policies, subject) {
-    if (user?.info.email && policies.has('authentication', 'dynamic_email_address', subject)) return user.info.email;
-    return str(token.info.email_address);
-  },
-  compose({ token, code, request, user, policies, subject, to }) {
-    // The provider renders `<otp>`, `<serial>` and `${field}` (spec 6.8); it gets the code as `otp`.
-    const text = str(policies.value('authentication', 'emailtext', subject)) ?? '<otp>';
-    const subjectLine = str(policies.value('authentication', 'emailsubject', subject));
-    return {
-      channel: 'email', to, text, ...(subjectLine ? { subject: subjectLine } : {}), otp: code, serial: token.serial,
-      user: user?.login, realm: user?.realm ?? subject.realm, client: request.client, userInfo: user?.info,
-    };
-  },
-};
-
-export const CHANNELS: Record<'sms' | 'email', Channel> = { sms: smsChannel, email: emailChannel };
 
 /** A fresh code of `length` digits from the CSPRNG (leading zeros allowed). */
 export function newCode(length: number): string {
@@ -157,8 +81,15 @@ export interface OutOfBandDeps {
   clock: Clock;
   logger: Logger;
   challenges: ChallengeRepository;
+  /** The token rows (compare-and-set of `token_info` when a trigger sends). */
+  tokens: TokenRepository;
   policies: () => PolicyPort;
   delivery: () => DeliveryPort | undefined;
+  /**
+   * Called after a challenge was removed because its code could not be delivered
+   * (autoenrollment takes its unused token back). @default undefined
+   */
+  challengeDropped?: (serial: string) => Promise<void>;
 }
 
 /**
@@ -239,13 +170,12 @@ export class OutOfBand {
     const delivery = this.deps.delivery();
     if (!delivery) throw new Error('no delivery service configured');
     this.watchOutcomes(delivery);
-    await trx.updateTable('challenges').set({ status: 'closed' })
-      .where('token_id', '=', p.token.id).where('subject', '=', p.subject).where('status', '=', 'open').execute();
+    await this.deps.challenges.supersede(p.token.id, p.subject, trx);
     const outbox = await delivery.enqueue(trx, p.message, { providers: p.providers, idempotencyKey: `challenge:${p.transactionId}`, expiresAt: p.expiresAt });
-    await trx.insertInto('challenges').values(this.deps.challenges.row({
+    await this.deps.challenges.insert({
       transactionId: p.transactionId, tokenId: p.token.id, serial: p.token.serial, subject: p.subject, otpHash: p.codeHash, counter: -1,
       message: p.prompt, client: p.client, createdAt: p.createdAt, expiresAt: p.expiresAt, data: { channel: p.channel.type, outbox: outbox.id },
-    })).execute();
+    }, trx);
     return outbox;
   }
 
@@ -259,39 +189,20 @@ export class OutOfBand {
   private watchOutcomes(delivery: DeliveryPort): void {
     if (this.watched.has(delivery) || !('onOutcome' in delivery)) return;
     this.watched.add(delivery);
-    (delivery as DeliveryService).onOutcome((o) => {
+    delivery.onOutcome((o) => {
       if ((o.status !== 'failed' && o.status !== 'expired') || !o.serial) return;
       void this.dropChallengeOf(o.serial, o.id).catch((e: unknown) => this.deps.logger.error({ err: (e as Error).message }, 'dropping the challenge of a failed message failed'));
     });
   }
 
   private async dropChallengeOf(serial: string, outboxId: number): Promise<void> {
-    const rows = await this.deps.db.kysely.selectFrom('challenges').select(['id', 'data']).where('serial', '=', serial).where('status', '=', 'open').execute();
-    for (const r of rows) {
-      if ((parseInfo(r.data) as Record<string, unknown>).outbox === outboxId) {
-        await this.deps.db.kysely.deleteFrom('challenges').where('id', '=', r.id).execute();
+    for (const c of await this.deps.challenges.openOfSerial(serial)) {
+      if (c.data.outbox === outboxId) {
+        await this.deps.challenges.deleteById(c.id);
         this.deps.logger.info({ serial }, 'challenge removed: its one-time code could not be delivered');
-        await this.undoUnusedAutoenrollment(serial);
+        await this.deps.challengeDropped?.(serial);
       }
     }
-  }
-
-  /**
-   * An autoenrolled token whose first code finally failed after the wait bound is taken
-   * back, as when the send fails within the bound: never used, no open challenge left.
-   */
-  private async undoUnusedAutoenrollment(serial: string): Promise<void> {
-    const db = this.deps.db.kysely;
-    const token = await db.selectFrom('tokens').select(['id', 'token_info', 'last_auth_success']).where('serial', '=', serial).executeTakeFirst();
-    if (!token || token.last_auth_success !== null || parseInfo(token.token_info).pin_source !== 'store') return;
-    const open = await db.selectFrom('challenges').select('id').where('token_id', '=', token.id).execute();
-    if (open.length > 0) return;
-    await db.deleteFrom('enrollment_claims').where('token_id', '=', token.id).execute();
-    await db.transaction().execute(async (trx) => {
-      await trx.deleteFrom('token_realms').where('token_id', '=', token.id).execute();
-      await trx.deleteFrom('tokens').where('id', '=', token.id).where('last_auth_success', 'is', null).execute();
-    });
-    this.deps.logger.warn({ serial }, 'autoenrollment undone: the one-time code could not be delivered');
   }
 
   /** After the commit: hand the message to the dispatcher and wait up to the bound. */
@@ -326,18 +237,14 @@ export class OutOfBand {
 
   /** The newest open challenge of the token for this user created inside the blocking window, if any. */
   async recentOpen(channel: Channel, tokenId: number, subject: string, now: number): Promise<Challenge | undefined> {
-    const tid = await this.recentOpenId(channel, tokenId, subject, now, this.deps.db.kysely);
+    const tid = await this.recentOpenId(channel, tokenId, subject, now);
     return tid === undefined ? undefined : (await this.deps.challenges.open(tokenId, now, tid))[0];
   }
 
   /** Transaction id of that challenge; usable inside a transaction (`exec`). */
-  private async recentOpenId(channel: Channel, tokenId: number, subject: string, now: number, exec: Db['kysely'] | Transaction<Database>): Promise<string | undefined> {
+  private async recentOpenId(channel: Channel, tokenId: number, subject: string, now: number, exec?: Transaction<Database>): Promise<string | undefined> {
     const since = now - this.blockingSeconds(channel) * 1000;
-    const row = await exec.selectFrom('challenges').select('transaction_id')
-      .where('token_id', '=', tokenId).where('subject', '=', subject).where('status', '=', 'open')
-      .where('expires_at', '>', now).where('created_at', '>', since)
-      .orderBy('id', 'desc').limit(1).executeTakeFirst();
-    return row?.transaction_id;
+    return this.deps.challenges.newestOpenSince(tokenId, subject, now, since, exec);
   }
 
   /**
@@ -361,15 +268,13 @@ export class OutOfBand {
     }
     type Tx = { kind: 'sent'; outbox: { id: number } } | { kind: 'busy' };
     const tx: Tx = await this.deps.db.kysely.transaction().execute(async (trx): Promise<Tx> => {
-      const row = await trx.selectFrom('tokens').select(['token_info']).where('id', '=', token.id).executeTakeFirst();
-      if (!row) return { kind: 'busy' };
+      const raw = await this.deps.tokens.rawInfo(token.id, trx);
+      if (raw === undefined) return { kind: 'busy' };
       // The destination changed since the message was prepared: its code would go to the old one.
-      if (destinationChanged(token.info, parseInfo(row.token_info))) return { kind: 'busy' };
+      if (destinationChanged(token.info, parseInfo(raw))) return { kind: 'busy' };
       if ((await this.recentOpenId(channel, token.id, subjectId, now, trx)) !== undefined) return { kind: 'busy' };
-      const info = { ...parseInfo(row.token_info), last_challenge: new Date(now).toISOString(), last_challenge_tid: p.transactionId };
-      const cas = await trx.updateTable('tokens').set({ token_info: JSON.stringify(info) })
-        .where('id', '=', token.id).where('token_info', '=', row.token_info).executeTakeFirst();
-      if (Number(cas.numUpdatedRows) !== 1) return { kind: 'busy' };
+      const info = { ...parseInfo(raw), last_challenge: new Date(now).toISOString(), last_challenge_tid: p.transactionId };
+      if (!(await this.deps.tokens.replaceInfo(token.id, raw, info, trx))) return { kind: 'busy' };
       return { kind: 'sent', outbox: await this.persist(trx, p) };
     });
     if (tx.kind === 'busy') {
@@ -378,7 +283,7 @@ export class OutOfBand {
     }
     const verdict = await this.deliver(p, tx.outbox);
     if (verdict === 'failed') {
-      await this.deps.db.kysely.deleteFrom('challenges').where('transaction_id', '=', p.transactionId).execute();
+      await this.deps.challenges.deleteByTransaction(p.transactionId);
       return { ok: false, reason: `the one-time code could not be sent (${channel.type})` };
     }
     return { ok: true, challenge: this.info(p) };
@@ -399,25 +304,4 @@ function parseInfo(s: string): Record<string, string> {
   } catch {
     return {};
   }
-}
-
-/**
- * Plugs SMS/e-mail challenges and autoenrollment into the validation service.
- * Called once at the end of createServices(); the delivery layer is looked up
- * at use, so it may be attached later.
- */
-export function wireOutOfBand(services: Services): { oob: OutOfBand; autoenrollment: AutoEnrollment } {
-  const policies = () => services.policies ?? noPolicies;
-  const oob = new OutOfBand({
-    db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
-    challenges: services.challenges, policies, delivery: () => services.delivery,
-  });
-  services.validation.challengeHandlers.set('sms', oob.handler(smsChannel));
-  services.validation.challengeHandlers.set('email', oob.handler(emailChannel));
-  const auto = new AutoEnrollment({
-    db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
-    tokens: services.tokens, oob, challenges: services.challenges, users: () => services.users, policies,
-  });
-  services.validation.noTokenHook = auto.hook;
-  return { oob, autoenrollment: auto };
 }

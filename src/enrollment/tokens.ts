@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { ConfigService } from '../config/service.ts';
-import { LIMITS } from '../config/defaults.ts';
+import { LIMITS } from '../tokens/limits.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { randomHex } from '../crypto/random.ts';
 import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
@@ -9,11 +9,12 @@ import type { HashName } from '../otp/hotp.ts';
 import { findCounter } from '../otp/hotp.ts';
 import type { Clock } from '../util/clock.ts';
 import type { DirectoryUser, PolicyPort, UserPort } from '../validation/ports.ts';
-import { canonicalType, requireTokenType, tokenType } from './registry.ts';
-import type { TokenRepository } from './repository.ts';
-import { checkPhone } from './sms.ts';
-import { checkEmailAddress } from './email.ts';
-import type { ParamReader, Token, TokenDraft } from './types.ts';
+import { canonicalType, requireTokenType, tokenType } from '../tokens/registry.ts';
+import type { TokenRepository } from '../tokens/repository.ts';
+import { checkPhone } from '../tokens/sms.ts';
+import { checkEmailAddress } from '../tokens/email.ts';
+import { destinationChanged } from '../tokens/destination.ts';
+import type { ParamReader, Token, TokenDraft } from '../tokens/types.ts';
 
 export interface AdminScope {
   /** '*' or the realms an admin may touch (admin policies). */
@@ -53,14 +54,6 @@ export function tokenDict(t: Token, owner?: DirectoryUser | null): Record<string
     'User.userid': t.userId,
     'User.username': owner?.login ?? '',
   };
-}
-
-/** Token info keys that say where out-of-band codes go. */
-const DESTINATION_KEYS = ['phone', 'email_address'] as const;
-
-/** True when the phone number or e-mail address in token info differs (open challenges must close). */
-export function destinationChanged(before: Record<string, string>, after: Record<string, string>): boolean {
-  return DESTINATION_KEYS.some((k) => (before[k] ?? '') !== (after[k] ?? ''));
 }
 
 /**
