@@ -62,6 +62,42 @@ describe('per-account failure limit (passthru, no token)', () => {
     }
   });
 
+  test('a throttled account costs no password check, no HMAC and no write (B.2 #15)', async () => {
+    for (let i = 0; i < 5; i++) await t.check({ user: 'carol', pass: 'bad' });
+    const users = t.services.users;
+    const checkPassword = users.checkPassword.bind(users);
+    const attempts = t.services.accountAttempts;
+    const reserve = attempts.reserve.bind(attempts);
+    const failed = attempts.failed.bind(attempts);
+    let checks = 0;
+    let writes = 0;
+    users.checkPassword = async (u, pw) => {
+      checks++;
+      return checkPassword(u, pw);
+    };
+    attempts.reserve = async (...args) => {
+      writes++;
+      return reserve(...args);
+    };
+    attempts.failed = async (...args) => {
+      writes++;
+      return failed(...args);
+    };
+    try {
+      const burst = await Promise.all(Array.from({ length: 20 }, () => t.check({ user: 'carol', pass: 'CarolPw1' })));
+      for (const r of burst) assert.equal(r.json.result.value, false);
+    } finally {
+      users.checkPassword = checkPassword;
+      attempts.reserve = reserve;
+      attempts.failed = failed;
+    }
+    assert.equal(checks, 0);
+    assert.equal(writes, 0);
+    assert.equal((await t.services.accountAttempts.state(carolKey))!.failCount, 5);
+    clock.advance(1000);
+    assert.equal((await t.check({ user: 'carol', pass: 'CarolPw1' })).json.result.value, true);
+  });
+
   test('rotating X-Forwarded-For and client= does not reset or split the count', async () => {
     for (let i = 0; i < 12; i++) {
       await t.check({ user: 'carol', pass: 'bad', client: `10.0.${i}.1` }, '/validate/check', { 'x-forwarded-for': `198.51.100.${i}` });
