@@ -1,6 +1,7 @@
 import type { Transaction } from 'kysely';
 import type { Db } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
+import { parseJsonObject } from '../util/json.ts';
 
 /** The database or an open transaction. */
 type Executor = Db['kysely'] | Transaction<Database>;
@@ -9,15 +10,6 @@ type Executor = Db['kysely'] | Transaction<Database>;
 export interface ClaimOwner {
   resolver: string;
   userId: string;
-}
-
-function parseInfo(s: string): Record<string, string> {
-  try {
-    const v = JSON.parse(s) as unknown;
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : {};
-  } catch {
-    return {};
-  }
 }
 
 /**
@@ -59,7 +51,7 @@ export class EnrollmentRepository {
   async undoUnused(serial: string): Promise<boolean> {
     const db = this.db.kysely;
     const token = await db.selectFrom('tokens').select(['id', 'token_info', 'last_auth_success']).where('serial', '=', serial).executeTakeFirst();
-    if (!token || token.last_auth_success !== null || parseInfo(token.token_info).pin_source !== 'store') return false;
+    if (!token || token.last_auth_success !== null || parseJsonObject<string>(token.token_info).pin_source !== 'store') return false;
     const challenges = await db.selectFrom('challenges').select('id').where('token_id', '=', token.id).execute();
     if (challenges.length > 0) return false;
     await db.deleteFrom('enrollment_claims').where('token_id', '=', token.id).execute();

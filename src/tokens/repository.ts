@@ -4,6 +4,7 @@ import type { Database, TokenTable } from '../store/schema.ts';
 import { insertReturningId } from '../store/insert.ts';
 import type { HashName } from '../otp/hotp.ts';
 import type { Token } from './types.ts';
+import { parseJsonObject } from '../util/json.ts';
 
 type Row = Omit<TokenTable, 'id'> & { id: number };
 
@@ -27,7 +28,7 @@ function fromRow(r: Row, realms: string[]): Token {
     userId: r.user_id,
     resolver: r.resolver,
     resolverClass: r.resolver_class,
-    info: safeJson(r.token_info),
+    info: parseJsonObject<string>(r.token_info),
     realms,
     createdAt: Number(r.created_at),
     lastAuthSuccess: r.last_auth_success === null ? null : Number(r.last_auth_success),
@@ -35,15 +36,6 @@ function fromRow(r: Row, realms: string[]): Token {
     countAuth: Number(r.count_auth),
     countAuthSuccess: Number(r.count_auth_success),
   };
-}
-
-function safeJson(s: string): Record<string, string> {
-  try {
-    const v = JSON.parse(s) as unknown;
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : {};
-  } catch {
-    return {};
-  }
 }
 
 export interface NewToken {

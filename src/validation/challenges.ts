@@ -2,6 +2,7 @@ import { sql, type Transaction } from 'kysely';
 import type { Db } from '../store/db.ts';
 import type { ChallengeTable, Database } from '../store/schema.ts';
 import { randomDigits } from '../crypto/random.ts';
+import { parseJsonObject } from '../util/json.ts';
 
 export interface Challenge {
   id: number;
@@ -21,23 +22,8 @@ export interface Challenge {
   data: Record<string, unknown>;
 }
 
-/** A challenge's JSON data; anything but an object reads as {}. */
-function parseData(s: string): Record<string, unknown> {
-  try {
-    const v = JSON.parse(s) as unknown;
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
-  } catch {
-    return {};
-  }
-}
-
 function fromRow(r: ChallengeTable & { id: number }): Challenge {
-  let data: Record<string, unknown> = {};
-  try {
-    data = JSON.parse(r.data) as Record<string, unknown>;
-  } catch {
-    data = {};
-  }
+  const data = parseJsonObject(r.data);
   return {
     id: Number(r.id), transactionId: r.transaction_id, tokenId: Number(r.token_id), serial: r.serial, subject: r.subject,
     otpHash: r.otp_hash, counter: Number(r.counter), status: r.status as 'open' | 'closed', receivedCount: Number(r.received_count),
@@ -87,7 +73,7 @@ export class ChallengeRepository {
   /** Open challenges of a token serial (any age), with their data. */
   async openOfSerial(serial: string): Promise<{ id: number; data: Record<string, unknown> }[]> {
     const rows = await this.db.kysely.selectFrom('challenges').select(['id', 'data']).where('serial', '=', serial).where('status', '=', 'open').execute();
-    return rows.map((r) => ({ id: Number(r.id), data: parseData(r.data) }));
+    return rows.map((r) => ({ id: Number(r.id), data: parseJsonObject(r.data) }));
   }
 
   async deleteById(id: number): Promise<void> {

@@ -16,6 +16,7 @@ import type { Challenge, ChallengeRepository } from '../challenges.ts';
 import type { DirectoryUser, PolicyPort, PolicySubject } from '../ports.ts';
 import type { ChallengeHandler, ChallengeInfo, ChallengeInput, CheckRequest } from '../service.ts';
 import { MAX_VALIDITY_SECONDS, type Channel } from './channels.ts';
+import { parseJsonObject } from '../../util/json.ts';
 
 /**
  * Out-of-band challenges (SMS and e-mail tokens), shared by both channels and by
@@ -271,9 +272,10 @@ export class OutOfBand {
       const raw = await this.deps.tokens.rawInfo(token.id, trx);
       if (raw === undefined) return { kind: 'busy' };
       // The destination changed since the message was prepared: its code would go to the old one.
-      if (destinationChanged(token.info, parseInfo(raw))) return { kind: 'busy' };
+      const stored = parseJsonObject<string>(raw);
+      if (destinationChanged(token.info, stored)) return { kind: 'busy' };
       if ((await this.recentOpenId(channel, token.id, subjectId, now, trx)) !== undefined) return { kind: 'busy' };
-      const info = { ...parseInfo(raw), last_challenge: new Date(now).toISOString(), last_challenge_tid: p.transactionId };
+      const info = { ...stored, last_challenge: new Date(now).toISOString(), last_challenge_tid: p.transactionId };
       if (!(await this.deps.tokens.replaceInfo(token.id, raw, info, trx))) return { kind: 'busy' };
       return { kind: 'sent', outbox: await this.persist(trx, p) };
     });
@@ -297,11 +299,3 @@ export class OutOfBand {
   }
 }
 
-function parseInfo(s: string): Record<string, string> {
-  try {
-    const v = JSON.parse(s) as unknown;
-    return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, string>) : {};
-  } catch {
-    return {};
-  }
-}
