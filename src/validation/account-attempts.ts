@@ -114,10 +114,17 @@ export class AccountAttempts {
   }
 
   /**
-   * The write an unknown user's answer does in place of a reservation or settlement, so
+   * The database work of a failed attempt — the refusal read, a reservation round of two
+   * writes, a settlement write — on one sentinel row, for an account that does not exist:
    * "user not found" takes the same work as "wrong password" (B.2 #9) without a row per name.
    */
-  async touchUnknown(now: number): Promise<void> {
+  async decoyAttempt(now: number, policy: AttemptPolicy): Promise<void> {
+    await this.refusal(UNKNOWN, now, policy);
+    await Promise.all([this.touchUnknown(now), this.touchUnknown(now)]);
+    await this.touchUnknown(now);
+  }
+
+  private async touchUnknown(now: number): Promise<void> {
     const res = await this.db.kysely.updateTable('account_attempts').set({ last_attempt: now })
       .where('realm', '=', UNKNOWN.realm).where('user_key', '=', UNKNOWN.userKey).executeTakeFirst();
     if (Number(res.numUpdatedRows) === 0) await this.insertIgnore(UNKNOWN, now);

@@ -7,7 +7,7 @@ import type { TokenService } from '../enrollment/tokens.ts';
 import type { Token } from '../tokens/types.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Challenge, ChallengeRepository } from './challenges.ts';
-import { accountOf, type AccountAttempts, type AccountKey, type AccountRefusal, type AttemptPolicy } from './account-attempts.ts';
+import { accountOf, type AccountAttempts, type AccountRefusal, type AttemptPolicy } from './account-attempts.ts';
 import type { DirectoryUser, PolicyPort, PolicySubject, UserPort } from './ports.ts';
 
 /** One authentication request, the same for HTTP and RADIUS. */
@@ -52,8 +52,6 @@ export interface CheckOutcome {
   unavailable?: boolean;
   /** A failure that was no guess (replay of the value just accepted): spends no attempt. */
   notAGuess?: boolean;
-  /** Refused by the account's failure limit before anything was checked. */
-  refused?: boolean;
   /** A failure that went the whole way (tokens reserved and checked): its time sets the failure floor. */
   fullCheck?: boolean;
 }
@@ -287,10 +285,10 @@ export class ValidationService {
    */
   private async guarded(user: DirectoryUser, now: number, run: (account: AccountReservation) => Promise<CheckOutcome>): Promise<CheckOutcome> {
     const key = accountOf(user);
-    const refused = await this.accountRefusal(key, now);
-    if (refused) return refused;
-    let reserved = false;
     const policy = this.attemptPolicy();
+    const refusal = await this.attempts.refusal(key, now, policy);
+    if (refusal) return this.refusedOutcome(refusal);
+    let reserved = false;
     const account: AccountReservation = {
       reserve: async () => (reserved = await this.attempts.reserve(key, now, policy)),
       refused: () => this.refusedOutcome({ kind: 'throttled', failCount: 0, retryAt: now }),
@@ -318,21 +316,14 @@ export class ValidationService {
   private async unknownAccount(now: number, pass: string): Promise<void> {
     await this.tokens.repository.find({ owner: { resolver: '', userId: '\u0000' } });
     this.tokens.decoyCheck(pass, now);
-    await this.attempts.refusal({ realm: '', userKey: '', login: '' }, now, this.attemptPolicy());
-    await Promise.all([this.attempts.touchUnknown(now), this.attempts.touchUnknown(now)]);
-    await this.attempts.touchUnknown(now);
-  }
-
-  private async accountRefusal(key: AccountKey, now: number): Promise<CheckOutcome | null> {
-    const r = await this.attempts.refusal(key, now, this.attemptPolicy());
-    return r ? this.refusedOutcome(r) : null;
+    await this.attempts.decoyAttempt(now, this.attemptPolicy());
   }
 
   private refusedOutcome(r: AccountRefusal): CheckOutcome {
     const detail = r.kind === 'locked'
       ? `account locked after ${r.failCount} consecutive failures (an administrator resets it)`
       : 'account throttled after consecutive failures: try again later';
-    return fail(detail, { refused: true, error: r.kind === 'locked' ? 'account locked' : 'too many failed attempts: try again later' });
+    return fail(detail, { error: r.kind === 'locked' ? 'account locked' : 'too many failed attempts: try again later' });
   }
 
   private attemptPolicy(): AttemptPolicy {
