@@ -50,7 +50,10 @@ export interface CheckOutcome {
   error?: string;
   /** A user store could not be asked: the answer is an error, never "authenticated". */
   unavailable?: boolean;
-  /** A failure that was no guess (replay of the value just accepted): spends no attempt. */
+  /**
+   * A failure that was no guess — no secret was checked (every token locked, inactive or not
+   * allowed) or a replay of the value just accepted: it spends no attempt of the account.
+   */
   notAGuess?: boolean;
   /** A failure that went the whole way (tokens reserved and checked): its time sets the failure floor. */
   fullCheck?: boolean;
@@ -484,8 +487,10 @@ export class ValidationService {
     }
     locked.push(...candidates.filter((_, i) => !won[i]));
     if (reserved.length === 0) {
-      if (locked.length > 0) return fail('Failcounter exceeded', { audit: { actionDetail: 'Failcounter exceeded', ...serialsOf(locked) } });
-      return fail(reason, { audit: { actionDetail: reason, ...serialsOf(all) } });
+      // Nothing was checked. A copy of a valid OTP can land here too, while parallel copies hold
+      // the token's attempts: counting it against the account would race the winner's reset.
+      if (locked.length > 0) return fail('Failcounter exceeded', { notAGuess: true, audit: { actionDetail: 'Failcounter exceeded', ...serialsOf(locked) } });
+      return fail(reason, { notAGuess: true, audit: { actionDetail: reason, ...serialsOf(all) } });
     }
     try {
       const out = await this.checkReserved(reserved, user, subject, req, pass, now, mode);

@@ -205,6 +205,24 @@ describe('the token PIN + OTP path counts per account too, across tokens', () =>
     clock.advance(1000);
     assert.equal((await t.check({ user: 'alice', pass: `pinA1${hotp(SEED, 0)}` })).json.result.value, true);
   });
+
+  test('an attempt that checks nothing (every token locked or disabled) counts nothing against the account', async () => {
+    const alice = { realm: 'staff', userKey: 'stafffiles/1001', login: 'alice' };
+    await t.admin('/admin/set', { serial: 'A1', MaxFailCount: '1' });
+    await t.check({ user: 'alice', serial: 'A1', pass: 'pinA1000000' });
+    assert.equal(await t.failCount('A1'), 1, 'A1 locked');
+    const before = (await t.services.accountAttempts.state(alice))!.failCount;
+    await t.admin('/admin/disable', { serial: 'A2' });
+    try {
+      for (let i = 0; i < 8; i++) assert.equal((await t.check({ user: 'alice', pass: `pinA1${hotp(SEED, 1)}` })).json.result.value, false);
+      assert.equal((await t.services.accountAttempts.state(alice))!.failCount, before);
+      assert.equal(await t.failCount('A1'), 1, 'and the locked token\'s count stays at MaxFail');
+    } finally {
+      await t.admin('/admin/enable', { serial: 'A2' });
+      await t.admin('/admin/reset', { serial: 'A1' });
+      await t.admin('/admin/set', { serial: 'A1', MaxFailCount: '100' });
+    }
+  });
 });
 
 for (const { dialect, skip } of await availableDialects()) {
