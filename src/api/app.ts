@@ -7,6 +7,7 @@ import { errorEnvelope, serialise, toOtpdError } from './envelope.ts';
 import { authenticateAdmin } from './auth.ts';
 import type { RouteAuthConfig } from './route.ts';
 import { registerAllRoutes } from './routes.ts';
+import { registerManage } from '../web/manage/pages.ts';
 
 /** The path of a request URL: a query string may hold a PIN or an OTP and never goes to the log. */
 const pathOf = (url: string) => url.split('?')[0];
@@ -68,5 +69,6 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
     reply.code(404).type('application/json').send(serialise(errorEnvelope(new OtpdError(ErrorCodes.notFound, `no such endpoint: ${pathOf(request.url)}`), 1)));
   });
   await registerAllRoutes({ app, services });
+  await registerManage(app, services);
   return app;
 }
