@@ -1,11 +1,12 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance } from 'fastify';
 import { randomToken } from '../../crypto/random.ts';
 import { OtpdError } from '../../errors.ts';
-import { invokeRoute, type RouteResult } from '../../api/route.ts';
+import { invokeRoute } from '../../api/route.ts';
 import type { Services } from '../../services.ts';
 import { registerPages, renderPage } from '../page.ts';
 import { dashboardFacts } from './dashboard.ts';
-import { csrfMatches, pageSession, setFlash, takeFlash, type PageCall, type PageSession } from './session.ts';
+import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
+import { setFlash } from './session.ts';
 
 /**
  * The management UI at `/manage/`: server-rendered pages over the JSON API's own routes.
@@ -15,52 +16,19 @@ import { csrfMatches, pageSession, setFlash, takeFlash, type PageCall, type Page
  */
 
 /** The sections of the left navigation, in UI.md's order; a section appears once its page exists. */
-export const SECTIONS: { path: string; label: string }[] = [
+export const SECTIONS: Section[] = [
   { path: '/manage/', label: 'Dashboard' },
 ];
 
+/** The management areas; each registers its pages with the kit (an area adds itself here). */
+const AREAS: ((kit: ManageKit) => void)[] = [];
+
 const LOGIN_CSRF_COOKIE = 'manage_login_csrf';
-
-/** Where a login returns to: only a page of this UI, never another site. */
-function safeNext(next: unknown): string {
-  return typeof next === 'string' && /^\/manage\/[A-Za-z0-9/_?=&%.-]*$/.test(next) && !next.includes('//') ? next : '/manage/';
-}
-
-const valueOf = (r: RouteResult): unknown => (r.kind === 'json' ? r.value : r.body);
 
 export async function registerManage(app: FastifyInstance, services: Services): Promise<void> {
   await registerPages(app, { assets: 'manage/assets/', prefix: '/manage/assets/' });
-
-  const layout = (request: FastifyRequest, reply: FastifyReply, session: PageSession | null, extra: Record<string, unknown>) => ({
-    sections: SECTIONS,
-    current: request.url.split('?')[0],
-    admin: session?.admin.name,
-    csrf: session?.csrf,
-    flash: takeFlash(request, reply),
-    ...extra,
-  });
-
-  /** A page for logged-in admins: without a session the browser goes to the login page. */
-  const page = (render: (call: PageCall, request: FastifyRequest, reply: FastifyReply) => Promise<{ template: string; data: Record<string, unknown> }>) =>
-    async (request: FastifyRequest, reply: FastifyReply) => {
-      const session = await pageSession(services, request);
-      if (!session) return toLogin(request, reply);
-      const call: PageCall = {
-        session,
-        api: async (path, params = {}) => valueOf(await invokeRoute(app, services, path, { admin: session.admin, params, request, reply })),
-      };
-      const { template, data } = await render(call, request, reply);
-      return renderPage(reply, template, layout(request, reply, session, data));
-    };
-
-  const toLogin = (request: FastifyRequest, reply: FastifyReply) => {
-    const expired = request.cookies?.access_token_cookie ? '&expired=1' : '';
-    return reply.redirect(`/manage/login?next=${encodeURIComponent(safeNext(request.url))}${expired}`, 303);
-  };
-
-  /** A form posted without the session's CSRF token: nothing was changed. */
-  const refusedForm = (request: FastifyRequest, reply: FastifyReply, session: PageSession) =>
-    renderPage(reply, 'manage/refused', layout(request, reply, session, { title: 'Form expired' }), 403);
+  const kit = createKit(app, services, SECTIONS);
+  const { layout } = kit;
 
   app.get('/manage', (_request, reply) => reply.redirect('/manage/', 301));
 
@@ -101,13 +69,14 @@ export async function registerManage(app: FastifyInstance, services: Services): 
     }
   });
 
-  app.post('/manage/logout', async (request, reply) => {
-    const session = await pageSession(services, request);
-    if (!session) return reply.redirect('/manage/login', 303);
-    if (!csrfMatches(session, request.body)) return refusedForm(request, reply, session);
-    await invokeRoute(app, services, '/admin/logout', { admin: session.admin, params: {}, request, reply });
-    return reply.redirect('/manage/login?loggedout=1', 303);
-  });
+  app.post('/manage/logout', kit.form(
+    async (call) => {
+      await call.api('/admin/logout');
+      return { redirect: '/manage/login?loggedout=1', flash: '' };
+    },
+    async () => ({ template: 'manage/refused', data: { title: 'Form expired' } }),
+  ));
 
-  app.get('/manage/', page(async (call) => ({ template: 'manage/dashboard', data: { title: 'Dashboard', ...(await dashboardFacts(call)) } })));
+  app.get('/manage/', kit.page(async (call) => ({ template: 'manage/dashboard', data: { title: 'Dashboard', ...(await dashboardFacts(call)) } })));
+  for (const area of AREAS) area(kit);
 }
