@@ -63,6 +63,21 @@ const DEFINITIONS = {
   internal: { code: -311, message: 'internal error', doc: 'An unexpected failure; the cause is in the log, never in the answer.' },
   missingParameter: { code: 905, message: "Missing parameter: '{name}'", doc: 'A required parameter is missing (LinOTP\'s ParameterError).' },
   // …the rest of the catalogue is filled in by issue 11 item 3
+  // delivery
+  providerRefused: {
+    code: 2007,
+    message: '{reason}',
+    doc: 'A provider definition or provider action was refused: unknown provider or provider class, a class of the other type, a managed provider changed without its password.',
+  },
+  invalidIdempotencyKey: { code: 2500, message: 'idempotency key must be 1-255 characters', doc: 'An outbox message was enqueued without a usable idempotency key (a caller inside otpd is wrong).' },
+  invalidProviderName: { code: 2501, message: "Invalid parameter 'name': use 1-64 of A-Z a-z 0-9 _ . -", doc: 'A provider name with other characters, or longer than 64.' },
+  unknownProviderType: { code: 2502, message: "Invalid parameter 'type': otpd offers sms and email providers, not '{type}'", doc: 'A provider type other than sms or email.' },
+  invalidRecipient: { code: 2503, message: "Invalid parameter 'to': {reason}", doc: 'The destination of a test message is not a usable phone number (sms) or e-mail address (email).' },
+  providerUsageUnknown: {
+    code: 2504,
+    message: "provider '{name}' was not deleted: cannot tell whether a policy uses it ({reason})",
+    doc: 'delProvider fails closed when the stored policies cannot be read, or one that mentions the provider action does not parse.',
+  },
 } as const satisfies Record<string, Definition>;
 
 /** The catalogue: `throw Errors.missingParameter({ name: 'user' })`. */

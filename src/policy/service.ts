@@ -19,6 +19,7 @@ import {
 } from './match.ts';
 import { PolicyDefinitionError, STAR, type UnsupportedAction } from './parse.ts';
 import { type SimulationInput, type SimulationResult, simulate } from './simulate.ts';
+import { type NameUsage, policiesNaming } from './usage.ts';
 
 export type { Policy, PolicyInput } from './match.ts';
 export type { Scope } from './catalogue.ts';
@@ -296,6 +297,15 @@ export class PolicyService {
       .filter((p) => !userSubject || matchUser(p.userCond, userSubject) !== NO)
       .filter((p) => !filter.action || policyValue(p, filter.action, isFlag(p.scope, filter.action)) !== undefined)
       .map(publicPolicy);
+  }
+
+  /**
+   * Stored policies whose `action` (e.g. `sms_provider`) lists `name`, read from the
+   * database rather than the cache so a policy another node just stored counts; see
+   * usage.ts for the ones that cannot be told. Rejects when the policies cannot be read.
+   */
+  async policiesNaming(action: string, name: string): Promise<NameUsage> {
+    return policiesNaming(await this.db.kysely.selectFrom('policies').select(['name', 'scope', 'action']).execute(), action, name);
   }
 
   /** Which policies match, the winner and value per action, and why the others lost. */
