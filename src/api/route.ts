@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors, OtpdError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { authenticateAdmin, type AdminIdentity } from './auth.ts';
 import { errorEnvelope, resultEnvelope, serialise, toOtpdError } from './envelope.ts';
@@ -125,7 +125,7 @@ async function execute(
       if (def.policy && services.policies) {
         const decision = services.policies.adminAllowed(admin.name, def.policy.scope, def.policy.action);
         if (!decision.allowed) {
-          throw new OtpdError(ErrorCodes.policy, `You do not have the administrative right to ${def.policy.action}`);
+          throw Errors.notAllowed({ what: `to ${def.policy.action}` });
         }
         realms = decision.realms;
       }

@@ -1,6 +1,6 @@
 import { CONFIG_DEFAULTS } from '../config/defaults.ts';
 import { configValueProblem } from '../config/validate-stored.ts';
-import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { defineRoutes, ok, type Api } from './route.ts';
 import { PlaceholderWithoutSecretError } from '../config/secrets.ts';
 import type { ConfigService } from '../config/service.ts';
@@ -11,7 +11,7 @@ const LEGACY_PROVIDER_KEYS = new Set(['SMSProvider', 'SMSProviderConfig', 'Email
 
 function checkValue(key: string, value: string): void {
   const problem = configValueProblem(key, value);
-  if (problem) throw badParameter(key, problem);
+  if (problem) throw Errors.invalidParameter({ name: key, why: problem });
 }
 
 /** The admin write for one key, placeholders resolved (null: the stored entry stays as it is); refusals name the parameter. */
@@ -19,7 +19,7 @@ function resolveWrite(config: ConfigService, param: string, key: string, value: 
   try {
     return config.resolveAdminWrite(key, value, type);
   } catch (e) {
-    if (e instanceof PlaceholderWithoutSecretError) throw badParameter(param, e.message);
+    if (e instanceof PlaceholderWithoutSecretError) throw Errors.invalidParameter({ name: param, why: e.message });
     throw e;
   }
 }
@@ -36,7 +36,7 @@ export function register(api: Api): void {
         const out: Record<string, boolean> = {};
         if (p.has('key')) {
           const key = p.require('key').replace(/^linotp\./, '');
-          if (!KEY.test(key)) throw badParameter('key', 'use 1-128 of A-Z a-z 0-9 _ . : -');
+          if (!KEY.test(key)) throw Errors.invalidParameter({ name: 'key', why: 'use 1-128 of A-Z a-z 0-9 _ . : -' });
           const value = p.require('value');
           checkValue(key, value);
           const write = resolveWrite(config, 'value', key, value, p.get('type') ?? '');
@@ -47,11 +47,11 @@ export function register(api: Api): void {
           return ok(out);
         }
         const names = p.keys().filter((k) => !k.endsWith('.type') && !k.endsWith('.desc') && k !== 'session' && k !== 'csrf_token');
-        if (names.length === 0) throw new OtpdError(ErrorCodes.parameter, "Missing parameter: 'key'");
+        if (names.length === 0) throw Errors.missingParameter({ name: 'key' });
         // every key is checked (placeholders resolved) before any is written
         const writes = names.map((raw) => {
           const key = raw.replace(/^linotp\./, '');
-          if (!KEY.test(key)) throw badParameter(raw, 'invalid config key');
+          if (!KEY.test(key)) throw Errors.invalidParameter({ name: raw, why: 'invalid config key' });
           const value = p.get(raw) ?? '';
           checkValue(key, value);
           return { key, write: resolveWrite(config, raw, key, value, p.get(`${raw}.type`) ?? ''), description: p.get(`${raw}.desc`) ?? '' };
@@ -98,7 +98,7 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const known = ['DefaultMaxFailCount', 'DefaultSyncWindow', 'DefaultCountWindow', 'DefaultOtpLen', 'DefaultResetFailCount'];
         const given = known.filter((k) => ctx.params.has(k));
-        if (given.length === 0) throw new OtpdError(ErrorCodes.usage, `Usage: set one of ${known.join(', ')}`);
+        if (given.length === 0) throw Errors.usage({ usage: `set one of ${known.join(', ')}` });
         for (const k of given) checkValue(k, ctx.params.get(k)!);
         const out: Record<string, boolean> = {};
         for (const k of given) {

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import type { Db } from '../store/db.ts';
 import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
@@ -320,10 +320,7 @@ export class PolicyService {
     // a write policy with an empty user field grants nobody
     const grants = system.some((p) => policyValue(p, 'write', true) === true && !p.userCond.none);
     if (!grants) {
-      throw new OtpdError(
-        ErrorCodes.policy,
-        'potential lock-out: after this change no administrator may write the system configuration (no active system policy grants write to a user); repeat with enforce=true to store it anyway',
-      );
+      throw Errors.policyLockout();
     }
   }
 

@@ -2,6 +2,7 @@
 // API keys), token administration, and malformed input answered in the envelope, never a 500.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Errors } from '../../src/errors.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { hotp } from '../../src/otp/hotp.ts';
 
@@ -85,7 +86,7 @@ describe('core API', () => {
     const usage = await t.admin('/admin/set', { serial: 'ADM1' });
     assert.equal(usage.json.result.error.code, 77);
     const tooBig = await t.admin('/admin/set', { serial: 'ADM1', MaxFailCount: '1000' });
-    assert.equal(tooBig.json.result.error.code, 905);
+    assert.equal(tooBig.json.result.error.code, Errors.invalidParameter.code);
     const show = await t.admin('/admin/show', { serial: 'ADM1' });
     assert.equal(show.json.result.value.data[0]['LinOtp.MaxFail'], 3);
     assert.equal(show.json.result.value.data[0]['LinOtp.TokenDesc'], 'desk');
@@ -111,11 +112,12 @@ describe('core API', () => {
     assert.deepEqual((await t.admin('/system/getConfig', { key: 'DefaultOtpLen' })).json.result.value, { 'getConfig DefaultOtpLen': '8' });
     const bad = await t.admin('/system/setConfig', { key: 'DefaultCountWindow', value: '100000' });
     assert.equal(bad.json.result.status, false);
-    assert.equal(bad.json.result.error.code, 905);
+    assert.equal(bad.json.result.error.code, Errors.invalidParameter.code);
     const badLimit = await t.admin('/system/setConfig', { key: 'DeliveryLimitPerUser', value: 'lots' });
-    assert.equal(badLimit.json.result.error.code, 905);
+    assert.equal(badLimit.json.result.error.code, Errors.invalidParameter.code);
     assert.equal((await t.admin('/system/setConfig', { key: 'DeliveryLimitPerUser', value: '5/3600' })).json.result.status, true);
     const badAttrs = await t.admin('/system/setConfig', { key: 'RadiusReplyAttributes', value: "{'Class': 'x'}" });
+    assert.equal(badAttrs.json.result.error.code, Errors.invalidParameter.code);
     assert.match(badAttrs.json.result.error.message, /invalid JSON/);
     const secret = await t.admin('/system/setConfig', { 'smtp.secret': 'hunter2!', 'smtp.secret.type': 'password' });
     assert.ok(!secret.body.includes('hunter2'));

@@ -141,6 +141,6 @@ describe('/system/*Provider and /system/deliveryLog', () => {
     const anon = await t.post('/system/deliveryLog', {});
     assert.equal(anon.status, 401);
     const bad = await t.admin('/system/deliveryLog', { since: 'yesterday-ish' });
-    assert.equal(bad.json.result.error.code, 905);
+    assert.equal(bad.json.result.error.code, Errors.invalidParameter.code);
   });
 });

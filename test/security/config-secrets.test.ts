@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
+import { Errors } from '../../src/errors.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
 const CENSORED = '__CENSORED__';
@@ -153,13 +154,13 @@ test('legacy provider JSON: a placeholder keeps that nested field, other fields 
 test('a placeholder with no stored secret behind it is refused, nothing written', async () => {
   const top = await t.admin('/system/setConfig', { key: 'never.password', value: CENSORED, type: 'password' });
   assert.equal(top.json.result.status, false);
-  assert.equal(top.json.result.error.code, 905);
+  assert.equal(top.json.result.error.code, Errors.invalidParameter.code);
   assert.equal(await storedRow('never.password'), undefined);
   await t.admin('/system/setConfig', { key: 'EmailProviderConfig', value: JSON.stringify({ SMTP_SERVER: '127.0.0.1' }) });
   const before = await storedRow('EmailProviderConfig');
   const nested = await t.admin('/system/setConfig', { key: 'EmailProviderConfig', value: JSON.stringify({ SMTP_SERVER: '127.0.0.1', SMTP_PASSWORD: CENSORED }) });
   assert.equal(nested.json.result.status, false, nested.body);
-  assert.equal(nested.json.result.error.code, 905);
+  assert.equal(nested.json.result.error.code, Errors.invalidParameter.code);
   assert.match(nested.json.result.error.message, /SMTP_PASSWORD/);
   assert.deepEqual(await storedRow('EmailProviderConfig'), before);
   // the multi form checks every key before writing any
