@@ -175,7 +175,7 @@ export async function invokeRoute(
   call: { admin?: AdminIdentity; params: Record<string, string | string[]>; request: FastifyRequest; reply: FastifyReply },
 ): Promise<RouteResult> {
   const def = routeTable(app).get(path);
-  if (!def) throw new OtpdError(ErrorCodes.notFound, `no such endpoint: ${path}`);
+  if (!def) throw Errors.noSuchEndpoint({ path });
   const { client: _ignored, ...params } = call.params;
   const outcome = await execute(services, def, call.request, call.reply, async () => call.admin, { query: undefined, body: params });
   if ('error' in outcome) throw outcome.error;
