@@ -161,7 +161,7 @@ export const ErrorCodes = {
   userStoreUnavailable: 2004,
 } as const;
 
-/** @deprecated use `Errors.missingParameter` */
+/** @deprecated use `Errors.missingParameter` (still used by the resolver-config checks in users/) */
 export const missingParameter = (name: string) => Errors.missingParameter({ name });
 
 /** @deprecated being replaced by specific catalogue entries */
