@@ -290,7 +290,10 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const { tokens, by, owner } = await ctx.services.tokens.select(ctx.params, scopeOf(ctx));
         auditTokens(ctx, tokens);
-        if (tokens.length === 0) throw Errors.noSuchToken({ selector: by === 'user' && owner ? `user ${owner.login}@${owner.realm}` : `serial ${ctx.params.list('serial').join(', ')}` });
+        if (tokens.length === 0) {
+          const selector = by === 'user' && owner ? `user ${owner.login}@${owner.realm}` : `serial ${ctx.params.list('serial').join(', ')}`;
+          throw Errors.noSuchToken({ selector });
+        }
         await ctx.services.tokens.unassign(tokens);
         return ok(true);
       },
