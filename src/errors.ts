@@ -78,6 +78,17 @@ const DEFINITIONS = {
     message: "provider '{name}' was not deleted: cannot tell whether a policy uses it ({reason})",
     doc: 'delProvider fails closed when the stored policies cannot be read, or one that mentions the provider action does not parse.',
   },
+  // resolvers
+  invalidResolverConfig: {
+    code: 2300,
+    message: 'Invalid resolver configuration: {problems}',
+    doc: 'A resolver configuration value has the wrong type or format, or fails a check its schema cannot express (LDAP filter syntax, URI scheme, column map); each problem names its key. A missing key is 905.',
+  },
+  resolverSecretNotStored: {
+    code: 2301,
+    message: "Invalid parameter '{key}': __CENSORED__ sent but no value is stored",
+    doc: 'setResolver got the placeholder for a secret the resolver does not have yet: send the secret itself.',
+  },
 } as const satisfies Record<string, Definition>;
 
 /** The catalogue: `throw Errors.missingParameter({ name: 'user' })`. */
