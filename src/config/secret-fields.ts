@@ -141,6 +141,7 @@ export function censorWithSchema(node: Json, schema: unknown): Json {
 
 function censorAt(node: Json, schemas: SchemaNode[]): Json {
   if (schemas.length === 0) return censorNode(node, new Set(), false);
+  if (schemas.some((s) => s.secret === true)) return node !== null && node !== '' ? CENSORED : node;
   if (Array.isArray(node)) {
     const items = schemas.flatMap((s) => (Array.isArray(s.items) ? s.items : s.items ? [s.items] : [])).flatMap(alternatives);
     return node.map((v) => censorAt(v, items));
@@ -150,8 +151,8 @@ function censorAt(node: Json, schemas: SchemaNode[]): Json {
   const out: Record<string, Json> = {};
   for (const [k, v] of Object.entries(node)) {
     const described = schemas.flatMap((s) => (Object.hasOwn(objectOf(s.properties), k) ? alternatives(objectOf(s.properties)[k]) : []));
-    const secret = described.length > 0 ? described.some((s) => s.secret === true) : isSecretName(k);
-    out[k] = secret && v !== null && v !== '' ? CENSORED : censorAt(v, described.length > 0 ? described : schemas.flatMap(freeFormValues).flatMap(alternatives));
+    if (described.length > 0) out[k] = censorAt(v, described);
+    else out[k] = isSecretName(k) && v !== null && v !== '' ? CENSORED : censorAt(v, schemas.flatMap(freeFormValues).flatMap(alternatives));
   }
   return out;
 }
