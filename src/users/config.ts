@@ -13,7 +13,9 @@ import type { ConfiguredHost, ResolverType, StoreDeps, StoredResolverConfig, Use
  *
  * Values are strings, as LinOTP stores them. A key with a `default` is required in the
  * schema: the typed config a store is built from always has it, while the stored config
- * (and getResolver) leaves it out when the admin did not set it.
+ * (and getResolver) leaves it out when the admin did not set it. A property may carry the
+ * schema option `errorMessage`, what the admin is told when its value does not fit
+ * (`expected a non-negative integer` instead of the pattern).
  */
 
 /** LinOTP's booleans; normalize turns any spelling (`true`, `1`, `no`, …) into one of the two. */

@@ -7,9 +7,11 @@ import type { Clock } from '../util/clock.ts';
 import { checkedSocket, connectChecked, createHostPolicy, type HostPolicy } from '../util/net.ts';
 import { defineResolverType } from './config.ts';
 import { checkLdapConfig, ldapConfigSchema, ldapSettings, prepareLdapConfig, type LdapConfig, type LdapSettings } from './ldap-config.ts';
+import { escapeFilterPattern, escapeFilterValue, generalizedTime, guidToBytes, guidToString, isUnderBase } from './ldap-values.ts';
 import type { ConfiguredHost, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
 
 export { LDAP_PRESETS } from './ldap-config.ts';
+export { escapeFilterPattern, escapeFilterValue, guidToBytes, guidToString } from './ldap-values.ts';
 
 /**
  * LDAP / Active Directory user store (LinOTP type `ldapresolver`, spec 7.1).
@@ -27,52 +29,6 @@ export { LDAP_PRESETS } from './ldap-config.ts';
  */
 
 export const LDAP_CLASS_PREFIX = 'useridresolver.LDAPIdResolver.IdResolver';
-
-/**
- * Escapes a value for an LDAP filter (RFC 4515 §3): `* ( ) \ NUL` and the other
- * ASCII control characters. Non-ASCII characters stay as UTF-8 text (RFC 4515
- * allows them, and ldapts would turn `\xx` escapes of UTF-8 bytes into Latin-1).
- */
-export function escapeFilterValue(value: string): string {
-  let out = '';
-  for (const ch of value) {
-    const code = ch.codePointAt(0)!;
-    if (code < 0x20 || code === 0x7f || ch === '*' || ch === '(' || ch === ')' || ch === '\\') {
-      out += `\\${code.toString(16).padStart(2, '0')}`;
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
-/** Escapes a search pattern, keeping `*` as a wildcard (admin user lists only). */
-export function escapeFilterPattern(pattern: string): string {
-  return pattern.split('*').map(escapeFilterValue).join('*');
-}
-
-/** `%(now)s` macro: current time as LDAP GeneralizedTime (UTC), e.g. `20261128120000Z`. */
-function generalizedTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
-}
-
-/** AD objectGUID bytes (little-endian fields) → canonical GUID text. */
-export function guidToString(bytes: Buffer): string {
-  if (bytes.length !== 16) return bytes.toString('hex');
-  const h = (from: number, to: number, reverse: boolean) => {
-    const part = Buffer.from(bytes.subarray(from, to));
-    return (reverse ? part.reverse() : part).toString('hex');
-  };
-  return `${h(0, 4, true)}-${h(4, 6, true)}-${h(6, 8, true)}-${h(8, 10, false)}-${h(10, 16, false)}`;
-}
-
-/** Canonical GUID text → the 16 objectGUID bytes, or undefined. */
-export function guidToBytes(guid: string): Buffer | undefined {
-  const m = /^([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})$/i.exec(guid.trim());
-  if (!m) return undefined;
-  const rev = (hex: string) => Buffer.from(hex, 'hex').reverse();
-  return Buffer.concat([rev(m[1]), rev(m[2]), rev(m[3]), Buffer.from(m[4], 'hex'), Buffer.from(m[5], 'hex')]);
-}
 
 /**
  * Skips servers that failed recently. A failed server is blocked for
@@ -426,16 +382,6 @@ class LdapStore implements UserStore {
   async close(): Promise<void> {
     // no pooled connections: every operation opens and unbinds its own
   }
-}
-
-function normalizeDn(dn: string): string {
-  return dn.split(',').map((p) => p.trim().toLowerCase()).join(',');
-}
-
-function isUnderBase(dn: string, base: string): boolean {
-  const d = normalizeDn(dn);
-  const b = normalizeDn(base);
-  return d === b || d.endsWith(`,${b}`);
 }
 
 /** unbind() in finally, bounded: a dead socket must not keep the request (or node) alive. */
