@@ -143,6 +143,18 @@ const DEFINITIONS = {
   radiusClientExists: { code: 2800, message: 'RADIUS client {name} exists', doc: '`otpd radius client add` with a name a client has.' },
   noSuchRadiusClient: { code: 2801, message: 'no RADIUS client named {name}', doc: '`/system/delRadiusClient` (or the CLI) with a name no client has.' },
   radiusClientConflict: { code: 2802, message: 'could not create RADIUS client {name}: name or address already in use', doc: 'A concurrent write created a client with the same name or address first; read the clients and retry.' },
+
+  // resolvers
+  invalidResolverConfig: {
+    code: 2300,
+    message: 'Invalid resolver configuration: {problems}',
+    doc: 'A resolver configuration value has the wrong type or format, or fails a check its schema cannot express (LDAP filter syntax, URI scheme, column map); each problem names its key. A missing key is 905.',
+  },
+  resolverSecretNotStored: {
+    code: 2301,
+    message: "Invalid parameter '{key}': __CENSORED__ sent but no value is stored",
+    doc: 'setResolver got the placeholder for a secret the resolver does not have yet: send the secret itself.',
+  },
 } as const satisfies Record<string, Definition>;
 
 /** The catalogue: `throw Errors.missingParameter({ name: 'user' })`. */

@@ -3,6 +3,7 @@ import pino, { type Logger } from 'pino';
 import { AdminService } from './admins/service.ts';
 import { AuditWriter, auditChainKey } from './audit/writer.ts';
 import { ConfigService } from './config/service.ts';
+import { logRedactPaths } from './config/secret-fields.ts';
 import { SendCounterRepository } from './delivery/counter-repository.ts';
 import { Dispatcher } from './delivery/dispatcher.ts';
 import { ProviderHealth } from './delivery/health.ts';
@@ -15,6 +16,7 @@ import { ProviderAdmin, type PoliciesNaming } from './delivery/provider-admin.ts
 import { ProviderRepository } from './delivery/provider-repository.ts';
 import { ProviderCatalog } from './delivery/providers.ts';
 import { Receipts } from './delivery/receipts.ts';
+import { providerModules } from './delivery/registry.ts';
 import { DeliveryService } from './delivery/service.ts';
 import { RadiusClientService } from './radius/clients.ts';
 import type { RadiusStats } from './radius/server.ts';
@@ -36,6 +38,7 @@ import { AccountAttempts } from './validation/account-attempts.ts';
 import { noPolicies, type UserPort } from './validation/ports.ts';
 import { PolicyService } from './policy/service.ts';
 import { UserDirectory } from './users/directory.ts';
+import { resolverTypes } from './users/registry.ts';
 import { ValidationService } from './validation/service.ts';
 
 /**
@@ -70,11 +73,11 @@ export interface Services {
   close(): Promise<void>;
 }
 
-/** Log redaction: secrets never reach a log line, whatever a caller passes. */
-export const REDACT = [
-  'pass', 'password', 'pin', 'otp', 'otpkey', 'secret', 'BINDPW', 'Password', 'PASSWORD', 'SMTP_PASSWORD', 'mailpassword',
+/** Log redaction: secrets never reach a log line, whatever a caller passes (provider and resolver config fields marked `secret: true` included). */
+export const REDACT = [...new Set([
+  'pass', 'password', 'pin', 'otp', 'otpkey', 'secret', ...logRedactPaths([...providerModules, ...resolverTypes()].flatMap((m) => m.secretKeys)),
   'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]', '*.pass', '*.password', '*.pin', '*.otp', '*.secret',
-];
+])];
 
 /** The process logger; CLI commands log to stderr (fd 2) so their stdout stays clean. */
 export function createLogger(level: string, fd: 1 | 2 = 1): Logger {

@@ -1,7 +1,9 @@
 /**
  * Which fields of a JSON configuration are secrets, and the placeholder that stands for them
- * in answers. Pure and dependency-free: used by the runtime configuration (config/secrets.ts)
- * and the provider registry (delivery/registry.ts) alike.
+ * in answers. Pure and dependency-free: used by the runtime configuration (config/secrets.ts),
+ * the provider registry (delivery/registry.ts), the resolver types (users/) and the log
+ * redaction (services.ts). A schema marks a secret field with the option `secret: true`;
+ * the name-based guess ({@link isSecretName}) is only the fallback for free-form JSON.
  */
 
 /** The placeholder that stands for a secret in API answers; sent back unchanged it keeps the stored value. */
@@ -63,6 +65,94 @@ export function censorNode(node: Json, declared: Set<string>, topLevel = true): 
   for (const [k, v] of Object.entries(node)) {
     const secret = (topLevel && declared.has(k)) || isSecretName(k);
     out[k] = secret && v !== null && v !== '' ? CENSORED : censorNode(v, declared, false);
+  }
+  return out;
+}
+
+/**
+ * The secret fields of a TypeBox (JSON) schema: dotted paths of every node marked with the
+ * schema option `secret: true` (`Type.String({ secret: true })`), looking through unions;
+ * `*` stands for any key of a free-form map or any array element. Pure: the schema is read
+ * as plain JSON Schema.
+ */
+export function secretPaths(schema: unknown): string[] {
+  const out = new Set<string>();
+  const walk = (node: unknown, path: string): void => {
+    for (const n of alternatives(node)) {
+      if (n.secret === true && path !== '') {
+        out.add(path);
+        continue;
+      }
+      for (const [k, sub] of Object.entries(objectOf(n.properties))) walk(sub, path ? `${path}.${k}` : k);
+      for (const sub of freeFormValues(n)) walk(sub, path ? `${path}.*` : '*');
+    }
+  };
+  walk(schema, '');
+  return [...out];
+}
+
+/**
+ * Log redaction paths (pino `redact.paths`) for secret config paths: each path at the top
+ * of a log object and one level down (`{ config: { PASSWORD } }`).
+ */
+export function logRedactPaths(paths: Iterable<string>): string[] {
+  const out = new Set<string>();
+  for (const p of paths) {
+    const pinoPath = p
+      .split('.')
+      .map((seg, i) => (seg === '*' || /^[A-Za-z_$][\w$]*$/.test(seg) ? `${i ? '.' : ''}${seg}` : `[${JSON.stringify(seg)}]`))
+      .join('');
+    out.add(pinoPath);
+    out.add(pinoPath.startsWith('[') ? `*${pinoPath}` : `*.${pinoPath}`);
+  }
+  return [...out];
+}
+
+type SchemaNode = Record<string, unknown>;
+
+const objectOf = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+
+/** A schema node and every branch of its unions / intersections, flattened. */
+function alternatives(node: unknown): SchemaNode[] {
+  if (!node || typeof node !== 'object') return [];
+  const n = node as SchemaNode;
+  const branches = [n.anyOf, n.oneOf, n.allOf].flatMap((b) => (Array.isArray(b) ? b : []));
+  return [n, ...branches.flatMap(alternatives)];
+}
+
+/** Schemas of a node's undescribed keys and elements: a map's values (`Type.Record`) and array items. */
+function freeFormValues(n: SchemaNode): unknown[] {
+  const items = Array.isArray(n.items) ? n.items : n.items ? [n.items] : [];
+  const extra = n.additionalProperties && typeof n.additionalProperties === 'object' ? [n.additionalProperties] : [];
+  return [...Object.values(objectOf(n.patternProperties)), ...extra, ...items];
+}
+
+/**
+ * A copy of a config with its secrets replaced by the placeholder, led by its schema: a field
+ * the schema marks `secret: true` is censored, any other field the schema describes is not.
+ * Where the schema describes nothing (a free-form map such as HTTP `HEADERS` or
+ * `PARAMETER`, `Type.Unknown()`, or no schema at all) secret-named keys are censored
+ * (`Authorization`, `apikey`, …), as {@link censorNode} does. The password of a
+ * `scheme://user:pw@host` URL is censored wherever it appears. Empty values stay empty.
+ */
+export function censorWithSchema(node: Json, schema: unknown): Json {
+  return censorAt(node, alternatives(schema));
+}
+
+function censorAt(node: Json, schemas: SchemaNode[]): Json {
+  if (schemas.length === 0) return censorNode(node, new Set(), false);
+  if (schemas.some((s) => s.secret === true)) return node !== null && node !== '' ? CENSORED : node;
+  if (Array.isArray(node)) {
+    const items = schemas.flatMap((s) => (Array.isArray(s.items) ? s.items : s.items ? [s.items] : [])).flatMap(alternatives);
+    return node.map((v) => censorAt(v, items));
+  }
+  if (typeof node === 'string') return withUrlPassword(node, () => CENSORED) ?? node;
+  if (!node || typeof node !== 'object') return node;
+  const out: Record<string, Json> = {};
+  for (const [k, v] of Object.entries(node)) {
+    const described = schemas.flatMap((s) => (Object.hasOwn(objectOf(s.properties), k) ? alternatives(objectOf(s.properties)[k]) : []));
+    if (described.length > 0) out[k] = censorAt(v, described);
+    else out[k] = isSecretName(k) && v !== null && v !== '' ? CENSORED : censorAt(v, schemas.flatMap(freeFormValues).flatMap(alternatives));
   }
   return out;
 }

@@ -1,5 +1,7 @@
-import { Type, type TSchema } from 'typebox';
+import { Type, type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
+import { secretPaths } from '../config/secret-fields.ts';
+import type { ProviderDefinition, ProviderModule } from './types.ts';
 
 /**
  * Helpers shared by the provider config schemas. LinOTP configs are JSON
@@ -25,9 +27,8 @@ export function asNumber(v: unknown, fallback: number): number {
   return Number.isFinite(n) ? n : fallback;
 }
 
-export function asStringMap(v: unknown): Record<string, string> {
-  if (!v || typeof v !== 'object') return {};
-  return Object.fromEntries(Object.entries(v as Record<string, unknown>).map(([k, x]) => [k, String(x)]));
+export function asStringMap(v: Record<string, string | number | boolean> | undefined): Record<string, string> {
+  return Object.fromEntries(Object.entries(v ?? {}).map(([k, x]) => [k, String(x)]));
 }
 
 /** Thrown for a config that is not JSON or does not fit its schema; `problems` name the paths. */
@@ -68,7 +69,7 @@ export function parseConfigJson(text: string, path: string): Record<string, unkn
 }
 
 /** Checks a value against a schema; throws with one line per problem, each with its path. */
-export function validateConfig(schema: TSchema, value: unknown, path: string): void {
+export function validateConfig<S extends TSchema>(schema: S, value: unknown, path: string): asserts value is Static<S> {
   if (Value.Check(schema, value)) return;
   const problems: string[] = [];
   for (const err of Value.Errors(schema, value) as Iterable<{ keyword: string; schemaPath: string; instancePath: string; params: Record<string, unknown>; message: string }>) {
@@ -87,6 +88,23 @@ export function validateConfig(schema: TSchema, value: unknown, path: string): v
     }
   }
   throw new ConfigValidationError(problems.length ? problems : [`${path}: invalid`]);
+}
+
+/**
+ * A provider class from its definition: `create` checks the config against the schema
+ * (ConfigValidationError naming `config.<key>`) and hands the definition's `create` the
+ * typed config; `secretKeys` are the paths the schema marks `secret: true`.
+ */
+export function defineProvider<S extends TSchema>(definition: ProviderDefinition<S>): ProviderModule {
+  const { create, ...meta } = definition;
+  return {
+    ...meta,
+    secretKeys: secretPaths(definition.schema),
+    create(config, ctx) {
+      validateConfig(definition.schema, config, 'config');
+      return create(config, ctx);
+    },
+  };
 }
 
 function describeAnyOf(schema: TSchema, instancePath: string): string {

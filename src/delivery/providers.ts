@@ -47,7 +47,7 @@ export function deliveryHostPolicy(options: { allowedHosts?: string[]; denyPriva
  */
 export function providerTimeouts(row: { timeout: string }, config: Record<string, unknown>): { totalMs: number; connectMs: number } {
   const raw = config.TIMEOUT ?? config.timeout ?? row.timeout;
-  const value = Array.isArray(raw) ? raw.join(',') : (raw as string | number | undefined);
+  const value = Array.isArray(raw) ? raw.join(',') : raw;
   const t = parseTimeout(value === undefined ? undefined : String(value).replace(/[()\s]/g, ''));
   return { totalMs: t.totalMs, connectMs: t.connectMs };
 }

@@ -5,7 +5,7 @@ import { restSmsProvider } from './sms/rest.ts';
 import { smppSmsProvider } from './sms/smpp.ts';
 import { smtpSmsProvider } from './sms/smtp.ts';
 import type { ChannelType, ProviderModule } from './types.ts';
-import { CENSORED, censorNode, restoreNode, type Json } from '../config/secret-fields.ts';
+import { CENSORED, censorWithSchema, restoreNode, type Json } from '../config/secret-fields.ts';
 
 /** Every provider class otpd knows, by its short LinOTP name. */
 export const providerModules: readonly ProviderModule[] = [
@@ -50,12 +50,12 @@ export function refuseClass(className: string, type?: ChannelType): string | nul
 export { CENSORED };
 
 /**
- * A copy of the config with every secret replaced by the placeholder: the class's
- * `secretKeys`, and at any depth secret-named keys (`PARAMETER.apikey`,
- * `HEADERS.Authorization`) and the password of a `user:pw@host` URL.
+ * A copy of the config with every secret replaced by the placeholder: the fields the
+ * class's schema marks `secret: true`, secret-named keys inside free-form maps
+ * (`PARAMETER.apikey`, `HEADERS.Authorization`) and the password of a `user:pw@host` URL.
  */
 export function censorConfig(module: ProviderModule, config: Record<string, unknown>): Record<string, unknown> {
-  return censorNode(config as Json, new Set(module.secretKeys)) as Record<string, unknown>;
+  return censorWithSchema(config as Json, module.schema) as Record<string, unknown>;
 }
 
 /** Puts stored secrets back where an update sent the placeholder (at any depth); one with nothing stored is left out. */

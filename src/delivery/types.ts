@@ -1,4 +1,4 @@
-import type { TSchema } from 'typebox';
+import type { Static, TSchema } from 'typebox';
 import type { Logger } from 'pino';
 import type { HostPolicy } from '../util/net.ts';
 
@@ -74,18 +74,27 @@ export interface ProviderContext {
 
 export type ChannelType = 'sms' | 'email';
 
-/** One provider class: its LinOTP names, config schema and metadata. */
-export interface ProviderModule {
+/** What a provider module declares (see `defineProvider` in config.ts). */
+export interface ProviderDefinition<S extends TSchema = TSchema> {
   /** Short LinOTP class name, e.g. `HttpSMSProvider`. */
   className: string;
   /** Other identifiers LinOTP accepts for this class (spec 6.1). */
   aliases: string[];
   type: ChannelType;
   displayName: string;
-  /** TypeBox schema of the `config` JSON. */
-  schema: TSchema;
-  /** Config keys holding secrets: encrypted at rest, censored in responses. */
-  secretKeys: string[];
-  /** Builds an instance from a config that passed `schema`. */
-  create(config: Record<string, unknown>, ctx: ProviderContext): Provider;
+  /**
+   * TypeBox schema of the `config` JSON. Fields marked `secret: true` are censored in
+   * answers and redacted in logs (the whole config is stored encrypted).
+   */
+  schema: S;
+  /** Builds an instance from a config that passed `schema`; throws ConfigValidationError for what the schema cannot check. */
+  create(config: Static<S>, ctx: ProviderContext): Provider;
+}
+
+/** One provider class: its LinOTP names, config schema and metadata, with the config type erased for the registry. */
+export interface ProviderModule extends Omit<ProviderDefinition, 'create'> {
+  /** Config paths holding secrets, derived from the schema's `secret: true` annotations. */
+  readonly secretKeys: readonly string[];
+  /** Checks `config` against `schema` (ConfigValidationError naming `config.<key>`), then builds an instance from the typed config. */
+  create(config: unknown, ctx: ProviderContext): Provider;
 }

@@ -7,8 +7,9 @@ import type { Db } from '../store/db.ts';
 import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { createHostPolicy, type HostPolicy } from '../util/net.ts';
+import { censorSecrets, restoreSecrets, sealSecrets, unsealSecrets } from './config.ts';
 import { resolverType, resolverTypeOfSpec } from './registry.ts';
-import { CENSORED, type DirectoryUser, type ResolverType, type StoreHealth, type StoreUser, type UserSearch, type UserStore } from './types.ts';
+import type { DirectoryUser, ResolverType, StoreHealth, StoredResolverConfig, StoreUser, UserSearch, UserStore } from './types.ts';
 
 export type { DirectoryUser, UserInfo } from './types.ts';
 
@@ -47,7 +48,7 @@ interface ResolverEntry {
   name: string;
   type: ResolverType;
   /** Decrypted configuration (secrets in clear, in memory only). */
-  config: Record<string, string>;
+  config: StoredResolverConfig;
   /** The stored JSON, to notice changes on reload. */
   stored: string;
   store: UserStore;
@@ -100,7 +101,7 @@ export class UserDirectory {
   }
 
   /** Refuses (ERR905, naming the key) a configuration whose hosts the host policy refuses; nothing is connected. */
-  private checkHosts(type: ResolverType, config: Record<string, string>): void {
+  private checkHosts(type: ResolverType, config: StoredResolverConfig): void {
     for (const { key, host } of type.hosts?.(config) ?? []) {
       const why = this.hosts.refuse(host);
       if (why) throw badParameter(key, why);
@@ -129,7 +130,7 @@ export class UserDirectory {
           continue;
         }
         try {
-          const config = this.unseal(type, JSON.parse(row.config) as Record<string, string>);
+          const config = unsealSecrets(type, JSON.parse(row.config) as StoredResolverConfig, (v) => this.keyring.decryptString('config', v));
           next.set(row.name, { name: row.name, type, config, stored: row.config, store: type.create(row.name, config, this.storeDeps()) });
         } catch (e) {
           this.logger.error({ resolver: row.name, err: (e as Error).message }, 'resolver configuration unreadable; resolver ignored');
@@ -162,22 +163,6 @@ export class UserDirectory {
   async close(): Promise<void> {
     await Promise.all([...this.resolvers.values()].map((r) => r.store.close().catch(() => undefined)));
     this.resolvers.clear();
-  }
-
-  private unseal(type: ResolverType, stored: Record<string, string>): Record<string, string> {
-    const out = { ...stored };
-    for (const k of type.keys) {
-      if (k.secret && out[k.name]) out[k.name] = this.keyring.decryptString('config', out[k.name]);
-    }
-    return out;
-  }
-
-  private seal(type: ResolverType, config: Record<string, string>): Record<string, string> {
-    const out = { ...config };
-    for (const k of type.keys) {
-      if (k.secret && out[k.name]) out[k.name] = this.keyring.encrypt('config', out[k.name]);
-    }
-    return out;
   }
 
   // ------------------------------------------------------------------ realms and parsing
@@ -385,11 +370,9 @@ export class UserDirectory {
   describeResolver(name: string): { type: string | null; data: Record<string, string>; resolver: string; spec?: string; admin?: boolean; readonly?: boolean } {
     const r = this.resolvers.get(name);
     if (!r) return { type: null, data: {}, resolver: name };
-    const data: Record<string, string> = {};
-    for (const [k, v] of Object.entries(r.config)) data[k] = r.type.keys.find((d) => d.name === k)?.secret && v !== '' ? CENSORED : v;
     return {
       type: r.type.type,
-      data,
+      data: censorSecrets(r.type, r.config),
       resolver: name,
       spec: `${r.type.classPrefix}.${name}`,
       admin: false,
@@ -417,17 +400,12 @@ export class UserDirectory {
     if (mode !== 'create' && !previous) throw Errors.unknownResolver({ name: previousName! });
     if (previous && previous.type !== type) throw Errors.resolverTypeChange();
 
-    const merged: Record<string, string> = {};
-    for (const [k, v] of Object.entries(params)) {
-      const def = type.keys.find((d) => d.name.toLowerCase() === k.toLowerCase());
-      if (def?.secret && v === CENSORED) {
-        if (!previous?.config[def.name]) throw badParameter(def.name, `${CENSORED} sent but no value is stored`);
-        merged[def.name] = previous.config[def.name];
-      } else merged[k] = v;
-    }
+    const merged = restoreSecrets(type, params, previous?.config, (key) => {
+      throw Errors.resolverSecretNotStored({ key });
+    });
     const config = type.normalize(merged);
     this.checkHosts(type, config);
-    const stored = JSON.stringify(this.seal(type, config));
+    const stored = JSON.stringify(sealSecrets(type, config, (v) => this.keyring.encrypt('config', v)));
     const now = this.clock.now();
     await this.db.kysely.transaction().execute(async (trx) => {
       if (mode === 'create') {
@@ -541,12 +519,7 @@ export class UserDirectory {
     }
     const type = resolverType(typeName ?? existing?.type.type ?? '');
     if (!type) throw Errors.unknownResolverType({ type: typeName ?? '' });
-    const merged: Record<string, string> = {};
-    for (const [k, v] of Object.entries(params)) {
-      const def = type.keys.find((d) => d.name.toLowerCase() === k.toLowerCase());
-      merged[def?.name ?? k] = def?.secret && v === CENSORED ? existing?.config[def.name] ?? '' : v;
-    }
-    const config = type.normalize(merged);
+    const config = type.normalize(restoreSecrets(type, params, existing?.config, () => ''));
     this.checkHosts(type, config);
     const store = type.create(`${name || 'test'}`, config, this.storeDeps());
     try {

@@ -2,13 +2,16 @@ import { isIP } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { AndFilter, Client, EqualityFilter, FilterParser, InvalidCredentialsError, ResultCodeError, type Entry, type Filter } from 'ldapts';
 import type { Logger } from 'pino';
-import { badParameter, missingParameter, UserStoreUnavailableError } from '../errors.ts';
+import { UserStoreUnavailableError } from '../errors.ts';
 import type { Clock } from '../util/clock.ts';
-import { isTrue } from '../config/defaults.ts';
 import { checkedSocket, connectChecked, createHostPolicy, type HostPolicy } from '../util/net.ts';
-import type {
-  ConfiguredHost, ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore,
-} from './types.ts';
+import { defineResolverType } from './config.ts';
+import { checkLdapConfig, ldapConfigSchema, ldapSettings, prepareLdapConfig, type LdapConfig, type LdapSettings } from './ldap-config.ts';
+import { escapeFilterPattern, escapeFilterValue, generalizedTime, guidToBytes, guidToString, isUnderBase } from './ldap-values.ts';
+import type { ConfiguredHost, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
+
+export { LDAP_PRESETS } from './ldap-config.ts';
+export { escapeFilterPattern, escapeFilterValue, guidToBytes, guidToString } from './ldap-values.ts';
 
 /**
  * LDAP / Active Directory user store (LinOTP type `ldapresolver`, spec 7.1).
@@ -26,217 +29,6 @@ import type {
  */
 
 export const LDAP_CLASS_PREFIX = 'useridresolver.LDAPIdResolver.IdResolver';
-
-/** UI presets of spec 7.1, selectable with `PRESET=openldap|ad` in setResolver. */
-export const LDAP_PRESETS: Record<'openldap' | 'ad', Record<string, string>> = {
-  openldap: {
-    LOGINNAMEATTRIBUTE: 'uid',
-    LDAPSEARCHFILTER: '(uid=*)(objectClass=inetOrgPerson)',
-    LDAPFILTER: '(&(uid=%s)(objectClass=inetOrgPerson))',
-    USERINFO: JSON.stringify({
-      username: 'uid', phone: 'telephoneNumber', mobile: 'mobile', email: 'mail', surname: 'sn', givenname: 'givenName',
-    }),
-    UIDTYPE: 'entryUUID',
-  },
-  ad: {
-    LOGINNAMEATTRIBUTE: 'sAMAccountName',
-    LDAPSEARCHFILTER: '(sAMAccountName=*)(objectClass=user)',
-    // otpd addition: disabled accounts (userAccountControl bit 2) are not found.
-    LDAPFILTER: '(&(sAMAccountName=%s)(objectClass=user)(!(userAccountControl:1.2.840.113556.1.4.803:=2)))',
-    USERINFO: JSON.stringify({
-      username: 'sAMAccountName', phone: 'telephoneNumber', mobile: 'mobile', email: 'mail', surname: 'sn',
-      givenname: 'givenName', description: 'description',
-    }),
-    UIDTYPE: 'objectGUID',
-  },
-};
-
-const KEYS: ResolverKey[] = [
-  { name: 'LDAPURI', required: true, description: 'ldap:// or ldaps:// URI; a comma list is tried in order (failover)' },
-  { name: 'LDAPBASE', required: true, description: 'search base DN' },
-  { name: 'BINDDN', description: 'service account DN; empty = anonymous search' },
-  { name: 'BINDPW', secret: true, description: 'service account password (stored encrypted)' },
-  { name: 'LOGINNAMEATTRIBUTE', required: true, description: 'attribute holding the login name, e.g. uid or sAMAccountName' },
-  { name: 'LDAPFILTER', required: true, description: 'filter for one user; %s = the escaped login; %(now)s = current GeneralizedTime' },
-  { name: 'LDAPSEARCHFILTER', required: true, description: 'filter parts for listing users, used as (&<filter>)' },
-  { name: 'USERINFO', required: true, description: 'JSON map of otpd user fields to LDAP attributes' },
-  { name: 'UIDTYPE', default: 'DN', description: 'user id: DN, entryUUID, objectGUID (or GUID) or another attribute name' },
-  { name: 'EnforceTLS', default: 'True', description: 'StartTLS on ldap:// URIs' },
-  { name: 'only_trusted_certs', default: 'True', description: 'verify the server certificate (name and chain)' },
-  { name: 'CACERTIFICATE', description: 'PEM CA certificate(s) to trust instead of the system store' },
-  { name: 'NOREFERRALS', default: 'True', description: 'accepted for compatibility; otpd never chases referrals' },
-  { name: 'TIMEOUT', default: '5;10', description: 'seconds: "n" or "connect;response"; -1 = default; at most 120' },
-  { name: 'SIZELIMIT', default: '500', description: 'maximum entries for user lists and the resolver test' },
-  { name: 'BLOCK_SECONDS', default: '30', description: 'how long a failing server is skipped (circuit breaker)' },
-  { name: 'readonly', description: 'accepted for compatibility' },
-];
-
-const BOOL_KEYS = ['EnforceTLS', 'only_trusted_certs', 'NOREFERRALS', 'readonly'];
-const INFO_FIELD = /^[A-Za-z][A-Za-z0-9_]*$/;
-const ATTRIBUTE = /^[A-Za-z][A-Za-z0-9-]*(;[A-Za-z0-9-]+)*$|^\d+(\.\d+)+$/;
-
-/**
- * Escapes a value for an LDAP filter (RFC 4515 §3): `* ( ) \ NUL` and the other
- * ASCII control characters. Non-ASCII characters stay as UTF-8 text (RFC 4515
- * allows them, and ldapts would turn `\xx` escapes of UTF-8 bytes into Latin-1).
- */
-export function escapeFilterValue(value: string): string {
-  let out = '';
-  for (const ch of value) {
-    const code = ch.codePointAt(0)!;
-    if (code < 0x20 || code === 0x7f || ch === '*' || ch === '(' || ch === ')' || ch === '\\') {
-      out += `\\${code.toString(16).padStart(2, '0')}`;
-    } else {
-      out += ch;
-    }
-  }
-  return out;
-}
-
-/** Escapes a search pattern, keeping `*` as a wildcard (admin user lists only). */
-export function escapeFilterPattern(pattern: string): string {
-  return pattern.split('*').map(escapeFilterValue).join('*');
-}
-
-/** `%(now)s` macro: current time as LDAP GeneralizedTime (UTC), e.g. `20261128120000Z`. */
-function generalizedTime(ms: number): string {
-  return new Date(ms).toISOString().replace(/[-:T]/g, '').replace(/\.\d+Z$/, 'Z');
-}
-
-/** AD objectGUID bytes (little-endian fields) → canonical GUID text. */
-export function guidToString(bytes: Buffer): string {
-  if (bytes.length !== 16) return bytes.toString('hex');
-  const h = (from: number, to: number, reverse: boolean) => {
-    const part = Buffer.from(bytes.subarray(from, to));
-    return (reverse ? part.reverse() : part).toString('hex');
-  };
-  return `${h(0, 4, true)}-${h(4, 6, true)}-${h(6, 8, true)}-${h(8, 10, false)}-${h(10, 16, false)}`;
-}
-
-/** Canonical GUID text → the 16 objectGUID bytes, or undefined. */
-export function guidToBytes(guid: string): Buffer | undefined {
-  const m = /^([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})$/i.exec(guid.trim());
-  if (!m) return undefined;
-  const rev = (hex: string) => Buffer.from(hex, 'hex').reverse();
-  return Buffer.concat([rev(m[1]), rev(m[2]), rev(m[3]), Buffer.from(m[4], 'hex'), Buffer.from(m[5], 'hex')]);
-}
-
-interface LdapConfig {
-  uris: string[];
-  base: string;
-  bindDn: string;
-  bindPw: string;
-  loginAttribute: string;
-  filter: string;
-  searchFilter: string;
-  userInfo: Record<string, string>;
-  uidType: string;
-  enforceTls: boolean;
-  onlyTrustedCerts: boolean;
-  ca?: string;
-  connectTimeoutMs: number;
-  responseTimeoutMs: number;
-  sizeLimit: number;
-  blockMs: number;
-}
-
-function parseTimeout(value: string | undefined): [number, number] {
-  const fallback: [number, number] = [5000, 10000];
-  if (value === undefined || value.trim() === '' || value.trim() === '-1') return fallback;
-  const parts = value.split(/[;,]/).map((p) => Number(p.trim()));
-  if (parts.some((p) => !Number.isFinite(p))) throw badParameter('TIMEOUT', 'expected seconds: "n" or "connect;response"');
-  const clamp = (s: number, d: number) => (s <= 0 ? d : Math.min(s, 120) * 1000);
-  return [clamp(parts[0], fallback[0]), clamp(parts[1] ?? parts[0], fallback[1])];
-}
-
-function parseConfig(c: Record<string, string>): LdapConfig {
-  const [connectTimeoutMs, responseTimeoutMs] = parseTimeout(c.TIMEOUT);
-  return {
-    uris: c.LDAPURI.split(',').map((u) => u.trim()).filter(Boolean),
-    base: c.LDAPBASE,
-    bindDn: c.BINDDN ?? '',
-    bindPw: c.BINDPW ?? '',
-    loginAttribute: c.LOGINNAMEATTRIBUTE,
-    filter: c.LDAPFILTER,
-    searchFilter: c.LDAPSEARCHFILTER,
-    userInfo: JSON.parse(c.USERINFO) as Record<string, string>,
-    uidType: c.UIDTYPE || 'DN',
-    enforceTls: c.EnforceTLS === undefined ? true : isTrue(c.EnforceTLS),
-    onlyTrustedCerts: c.only_trusted_certs === undefined ? true : isTrue(c.only_trusted_certs),
-    ca: c.CACERTIFICATE?.trim() ? c.CACERTIFICATE : undefined,
-    connectTimeoutMs,
-    responseTimeoutMs,
-    sizeLimit: Number(c.SIZELIMIT ?? 500) || 500,
-    blockMs: Number(c.BLOCK_SECONDS ?? 30) * 1000,
-  };
-}
-
-function normalize(input: Record<string, string>): Record<string, string> {
-  const byLower = new Map(Object.entries(input).map(([k, v]) => [k.toLowerCase(), v]));
-  const preset = byLower.get('preset')?.toLowerCase();
-  if (preset !== undefined && preset !== '') {
-    if (preset !== 'openldap' && preset !== 'ad') throw badParameter('PRESET', 'use openldap or ad');
-    for (const [k, v] of Object.entries(LDAP_PRESETS[preset])) {
-      if (!byLower.get(k.toLowerCase())) byLower.set(k.toLowerCase(), v);
-    }
-  }
-  const out: Record<string, string> = {};
-  for (const key of KEYS) {
-    const v = byLower.get(key.name.toLowerCase());
-    if (v !== undefined && v !== '') out[key.name] = String(v);
-    else if (key.required) throw missingParameter(key.name);
-  }
-  for (const k of BOOL_KEYS) {
-    if (out[k] !== undefined) out[k] = isTrue(out[k]) ? 'True' : 'False';
-  }
-  const uris = out.LDAPURI.split(',').map((u) => u.trim()).filter(Boolean);
-  if (uris.length === 0) throw missingParameter('LDAPURI');
-  for (const uri of uris) {
-    let url: URL;
-    try {
-      url = new URL(uri);
-    } catch {
-      throw badParameter('LDAPURI', `not a URI: ${uri}`);
-    }
-    if (url.protocol !== 'ldap:' && url.protocol !== 'ldaps:') throw badParameter('LDAPURI', `use ldap:// or ldaps://: ${uri}`);
-    if (url.pathname !== '' && url.pathname !== '/') throw badParameter('LDAPURI', `host and port only: ${uri}`);
-  }
-  out.LDAPURI = uris.join(',');
-  if (!ATTRIBUTE.test(out.LOGINNAMEATTRIBUTE)) throw badParameter('LOGINNAMEATTRIBUTE', 'not an attribute name');
-  if (!out.LDAPFILTER.includes('%s')) throw badParameter('LDAPFILTER', 'must contain %s for the login');
-  try {
-    FilterParser.parseString(out.LDAPFILTER.replaceAll('%(now)s', '20000101000000Z').replaceAll('%s', 'x'));
-  } catch (e) {
-    throw badParameter('LDAPFILTER', `not a valid LDAP filter (${(e as Error).message})`);
-  }
-  try {
-    FilterParser.parseString(`(&${out.LDAPSEARCHFILTER})`);
-  } catch (e) {
-    throw badParameter('LDAPSEARCHFILTER', `not a valid LDAP filter (${(e as Error).message})`);
-  }
-  let info: unknown;
-  try {
-    info = JSON.parse(out.USERINFO);
-  } catch {
-    throw badParameter('USERINFO', 'not JSON');
-  }
-  if (typeof info !== 'object' || info === null || Array.isArray(info)) throw badParameter('USERINFO', 'expected a JSON object');
-  for (const [field, attr] of Object.entries(info)) {
-    if (!INFO_FIELD.test(field)) throw badParameter(`USERINFO.${field}`, 'not a field name');
-    if (typeof attr !== 'string' || !ATTRIBUTE.test(attr)) throw badParameter(`USERINFO.${field}`, 'not an attribute name');
-  }
-  out.USERINFO = JSON.stringify(info);
-  const uid = out.UIDTYPE ?? 'DN';
-  if (uid.toLowerCase() !== 'dn' && !ATTRIBUTE.test(uid)) throw badParameter('UIDTYPE', 'DN, entryUUID, objectGUID or an attribute name');
-  parseTimeout(out.TIMEOUT);
-  for (const k of ['SIZELIMIT', 'BLOCK_SECONDS']) {
-    if (out[k] !== undefined && !/^\d+$/.test(out[k])) throw badParameter(k, 'expected a non-negative integer');
-  }
-  if (out.CACERTIFICATE !== undefined && !out.CACERTIFICATE.includes('-----BEGIN CERTIFICATE-----')) {
-    throw badParameter('CACERTIFICATE', 'expected PEM certificate(s)');
-  }
-  return out;
-}
 
 /**
  * Skips servers that failed recently. A failed server is blocked for
@@ -290,13 +82,13 @@ function firstValue(value: Entry[string] | undefined): string | Buffer | undefin
 }
 
 class LdapStore implements UserStore {
-  private readonly cfg: LdapConfig;
+  private readonly cfg: LdapSettings;
   private readonly breaker: CircuitBreaker;
   private readonly logger: Logger;
   private readonly hosts: HostPolicy;
 
-  constructor(private readonly name: string, config: Record<string, string>, private readonly deps: StoreDeps) {
-    this.cfg = parseConfig(config);
+  constructor(private readonly name: string, config: LdapConfig, private readonly deps: StoreDeps) {
+    this.cfg = ldapSettings(config);
     this.hosts = deps.hosts ?? createHostPolicy({ purpose: 'user stores' });
     this.breaker = new CircuitBreaker(deps.clock, this.cfg.blockMs);
     this.logger = deps.logger.child({ resolver: name });
@@ -592,16 +384,6 @@ class LdapStore implements UserStore {
   }
 }
 
-function normalizeDn(dn: string): string {
-  return dn.split(',').map((p) => p.trim().toLowerCase()).join(',');
-}
-
-function isUnderBase(dn: string, base: string): boolean {
-  const d = normalizeDn(dn);
-  const b = normalizeDn(base);
-  return d === b || d.endsWith(`,${b}`);
-}
-
 /** unbind() in finally, bounded: a dead socket must not keep the request (or node) alive. */
 async function closeQuietly(client: Client): Promise<void> {
   let timer: NodeJS.Timeout | undefined;
@@ -615,12 +397,13 @@ async function closeQuietly(client: Client): Promise<void> {
   if (timer) clearTimeout(timer);
 }
 
-export const ldapResolverType: ResolverType = {
+export const ldapResolverType = defineResolverType({
   type: 'ldapresolver',
   classPrefix: LDAP_CLASS_PREFIX,
-  keys: KEYS,
-  normalize,
+  schema: ldapConfigSchema,
+  prepare: prepareLdapConfig,
+  check: checkLdapConfig,
   create: (name, config, deps) => new LdapStore(name, config, deps),
   hosts: (config): ConfiguredHost[] =>
-    (config.LDAPURI ?? '').split(',').map((u) => u.trim()).filter(Boolean).map((uri) => ({ key: 'LDAPURI', host: new URL(uri).hostname })),
-};
+    config.LDAPURI.split(',').map((u) => u.trim()).filter(Boolean).map((uri) => ({ key: 'LDAPURI', host: new URL(uri).hostname })),
+});

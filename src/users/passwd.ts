@@ -1,9 +1,11 @@
 import { readFile, stat } from 'node:fs/promises';
 import type { Logger } from 'pino';
-import { missingParameter, UserStoreUnavailableError } from '../errors.ts';
+import { Type, type Static } from 'typebox';
+import { UserStoreUnavailableError } from '../errors.ts';
+import { defineResolverType } from './config.ts';
 import { hashCostProblem, verifyPassword } from './passwords.ts';
 import { PasswordCheckUnavailable } from './password-pool.ts';
-import type { ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
+import type { StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
 
 /**
  * Flat-file user store (LinOTP type `passwdresolver`, spec 7.3): lines
@@ -17,10 +19,13 @@ import type { ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, User
 
 export const PASSWD_CLASS_PREFIX = 'useridresolver.PasswdIdResolver.IdResolver';
 
-const KEYS: ResolverKey[] = [
-  { name: 'fileName', default: '/etc/passwd', description: 'path of the passwd-format file' },
-  { name: 'readonly', description: 'accepted for compatibility' },
-];
+/** `passwdresolver` configuration. LinOTP also accepted `filename`: keys match case-insensitively. */
+export const passwdConfigSchema = Type.Object({
+  fileName: Type.String({ minLength: 1, description: 'path of the passwd-format file, e.g. /etc/passwd' }),
+  readonly: Type.Optional(Type.String({ description: 'accepted for compatibility' })),
+});
+
+export type PasswdConfig = Static<typeof passwdConfigSchema>;
 
 interface Entry {
   user: StoreUser;
@@ -51,18 +56,6 @@ export function parsePasswdLine(line: string): Entry | undefined {
   return { user: { login, userId: uid, info }, crypt };
 }
 
-function normalize(input: Record<string, string>): Record<string, string> {
-  const byLower = new Map(Object.entries(input).map(([k, v]) => [k.toLowerCase(), v]));
-  const out: Record<string, string> = {};
-  for (const key of KEYS) {
-    const v = byLower.get(key.name.toLowerCase());
-    if (v !== undefined && v !== '') out[key.name] = String(v);
-  }
-  // LinOTP also accepted `filename`; the canonical key is fileName.
-  if (!out.fileName) throw missingParameter('fileName');
-  return out;
-}
-
 class PasswdStore implements UserStore {
   private entries: Entry[] = [];
   private byLogin = new Map<string, Entry>();
@@ -71,7 +64,7 @@ class PasswdStore implements UserStore {
   private readonly file: string;
   private readonly logger: Logger;
 
-  constructor(private readonly name: string, config: Record<string, string>, deps: StoreDeps) {
+  constructor(private readonly name: string, config: PasswdConfig, deps: StoreDeps) {
     this.file = config.fileName;
     this.logger = deps.logger.child({ resolver: name });
   }
@@ -160,10 +153,9 @@ class PasswdStore implements UserStore {
   async close(): Promise<void> {}
 }
 
-export const passwdResolverType: ResolverType = {
+export const passwdResolverType = defineResolverType({
   type: 'passwdresolver',
   classPrefix: PASSWD_CLASS_PREFIX,
-  keys: KEYS,
-  normalize,
+  schema: passwdConfigSchema,
   create: (name, config, deps) => new PasswdStore(name, config, deps),
-};
+});

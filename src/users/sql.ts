@@ -1,9 +1,11 @@
 import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql, type RawBuilder } from 'kysely';
 import type { Logger } from 'pino';
-import { badParameter, missingParameter, UserStoreUnavailableError } from '../errors.ts';
+import { Type, type Static } from 'typebox';
+import { Errors, UserStoreUnavailableError } from '../errors.ts';
+import { defineResolverType, Digits, invalidResolverConfig } from './config.ts';
 import { hashCostProblem, hashScheme, verifyPassword } from './passwords.ts';
 import { PasswordCheckUnavailable } from './password-pool.ts';
-import type { ConfiguredHost, ResolverKey, ResolverType, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
+import type { ConfiguredHost, StoreDeps, StoreHealth, StoreUser, StoredResolverConfig, UserInfo, UserSearch, UserStore } from './types.ts';
 import { checkedSocket, connectChecked, createHostPolicy, type HostPolicy } from '../util/net.ts';
 
 /**
@@ -16,26 +18,33 @@ import { checkedSocket, connectChecked, createHostPolicy, type HostPolicy } from
 
 export const SQL_CLASS_PREFIX = 'useridresolver.SQLIdResolver.IdResolver';
 
-const KEYS: ResolverKey[] = [
-  { name: 'Connect', description: 'database URL, e.g. postgresql://user@host:5432/db, mysql://…, sqlite:////path/users.db (alternative to Driver…Database)' },
-  { name: 'Driver', description: 'sqlite, postgresql or mysql (SQLAlchemy names like postgresql+psycopg2 are accepted)' },
-  { name: 'Server', description: 'database host' },
-  { name: 'Port', description: 'database port' },
-  { name: 'Database', description: 'database name (SQLite: file path)' },
-  { name: 'User', description: 'database user' },
-  { name: 'Password', secret: true, description: 'database password (stored encrypted)' },
-  { name: 'conParams', description: 'extra URL query parameters, e.g. sslmode=require' },
-  { name: 'Table', required: true, description: 'table (or schema.table) with the users' },
-  { name: 'Where', description: 'extra SQL condition, e.g. active = 1 (trusted admin input; no ; or comments)' },
-  { name: 'Map', required: true, description: 'JSON map of otpd user fields to columns: userid, username, password, optional salt, email, mobile, …' },
-  { name: 'Limit', default: '1000', description: 'maximum rows for user lists' },
-  { name: 'Encoding', default: 'utf-8', description: 'accepted for compatibility (drivers use UTF-8)' },
-  { name: 'TIMEOUT', default: '5', description: 'seconds for connect and each query' },
-  { name: 'readonly', description: 'accepted for compatibility' },
-];
-
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const TABLE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
+
+/** `sqlresolver` configuration (LinOTP's keys). `Connect` or `Driver` (+ `Database`) says where the users are. */
+export const sqlConfigSchema = Type.Object({
+  Connect: Type.Optional(Type.String({ description: 'database URL, e.g. postgresql://user@host:5432/db, mysql://…, sqlite:////path/users.db (alternative to Driver…Database)' })),
+  Driver: Type.Optional(Type.String({ description: 'sqlite, postgresql or mysql (SQLAlchemy names like postgresql+psycopg2 are accepted)' })),
+  Server: Type.Optional(Type.String({ description: 'database host' })),
+  Port: Type.Optional(Digits({ description: 'database port' })),
+  Database: Type.Optional(Type.String({ description: 'database name (SQLite: file path)' })),
+  User: Type.Optional(Type.String({ description: 'database user' })),
+  Password: Type.Optional(Type.String({ secret: true, description: 'database password (stored encrypted); one inside Connect moves here' })),
+  conParams: Type.Optional(Type.String({ description: 'extra URL query parameters, e.g. sslmode=require' })),
+  Table: Type.String({ pattern: TABLE.source, errorMessage: 'letters, digits and _ only (optionally schema.table)', description: 'table (or schema.table) with the users' }),
+  Where: Type.Optional(Type.String({
+    pattern: '^(?![\\s\\S]*(;|--|/\\*))',
+    errorMessage: 'no ";" and no comments',
+    description: 'extra SQL condition, e.g. active = 1 (trusted admin input; no ; or comments)',
+  })),
+  Map: Type.String({ description: 'JSON map of otpd user fields to columns: userid, username, password, optional salt, email, mobile, …' }),
+  Limit: Digits({ default: '1000', description: 'maximum rows for user lists' }),
+  Encoding: Type.String({ default: 'utf-8', description: 'accepted for compatibility (drivers use UTF-8)' }),
+  TIMEOUT: Digits({ default: '5', description: 'seconds for connect and each query' }),
+  readonly: Type.Optional(Type.String({ description: 'accepted for compatibility' })),
+});
+
+export type SqlConfig = Static<typeof sqlConfigSchema>;
 
 type Dialect = 'sqlite' | 'postgres' | 'mysql';
 
@@ -56,31 +65,31 @@ interface Target {
 }
 
 /** Parses `Connect` (SQLAlchemy-style URLs accepted) or builds the target from Driver/Server/Port/Database/User. */
-function target(c: Record<string, string>): Target {
+function target(c: SqlConfig): Target {
   if (c.Connect) {
     const m = /^([A-Za-z0-9+]+):(.*)$/.exec(c.Connect);
     const dialect = m ? dialectOf(m[1]) : undefined;
-    if (!m || !dialect) throw badParameter('Connect', 'use sqlite:, postgresql:// or mysql:// URLs');
+    if (!m || !dialect) throw invalidResolverConfig('Connect', 'use sqlite:, postgresql:// or mysql:// URLs');
     if (dialect === 'sqlite') {
       // sqlite:////abs/path (SQLAlchemy), sqlite:///relative, sqlite:/abs, sqlite:path
       let path = m[2];
       if (path.startsWith('///')) path = path.slice(3);
       else if (path.startsWith('//')) path = path.slice(2);
-      if (!path) throw badParameter('Connect', 'SQLite needs a file path');
+      if (!path) throw invalidResolverConfig('Connect', 'SQLite needs a file path');
       return { dialect, path };
     }
     let url: URL;
     try {
       url = new URL(`${dialect === 'postgres' ? 'postgres' : 'mysql'}:${m[2]}`);
     } catch {
-      throw badParameter('Connect', 'not a URL');
+      throw invalidResolverConfig('Connect', 'not a URL');
     }
     return { dialect, url };
   }
-  if (!c.Driver) throw missingParameter('Connect or Driver');
+  if (!c.Driver) throw Errors.missingParameter({ name: 'Connect or Driver' });
   const dialect = dialectOf(c.Driver);
-  if (!dialect) throw badParameter('Driver', `unsupported driver ${c.Driver}: use sqlite, postgresql or mysql`);
-  if (!c.Database) throw missingParameter('Database');
+  if (!dialect) throw invalidResolverConfig('Driver', `unsupported driver ${c.Driver}: use sqlite, postgresql or mysql`);
+  if (!c.Database) throw Errors.missingParameter({ name: 'Database' });
   if (dialect === 'sqlite') return { dialect, path: c.Database };
   const url = new URL(`${dialect === 'postgres' ? 'postgres' : 'mysql'}://localhost`);
   url.hostname = c.Server || '127.0.0.1';
@@ -91,15 +100,9 @@ function target(c: Record<string, string>): Target {
   return { dialect, url };
 }
 
-function normalize(input: Record<string, string>): Record<string, string> {
-  const byLower = new Map(Object.entries(input).map(([k, v]) => [k.toLowerCase(), v]));
-  const out: Record<string, string> = {};
-  for (const key of KEYS) {
-    const v = byLower.get(key.name.toLowerCase());
-    if (v !== undefined && v !== '') out[key.name] = String(v);
-    else if (key.required) throw missingParameter(key.name);
-  }
-  // A password inside Connect moves to the encrypted Password key.
+/** Before the schema: a password inside Connect moves to the encrypted Password key; Map is written canonically. */
+function prepare(config: StoredResolverConfig): StoredResolverConfig {
+  const out = { ...config };
   if (out.Connect) {
     const m = /^([A-Za-z0-9+]+:\/\/)([^@/]*)@(.*)$/.exec(out.Connect);
     if (m && m[2].includes(':')) {
@@ -108,28 +111,40 @@ function normalize(input: Record<string, string>): Record<string, string> {
       out.Connect = `${m[1]}${user}@${m[3]}`;
     }
   }
-  target(out);
-  if (!TABLE.test(out.Table)) throw badParameter('Table', 'letters, digits and _ only (optionally schema.table)');
-  if (out.Where && /;|--|\/\*/.test(out.Where)) throw badParameter('Where', 'no ";" and no comments');
-  let map: unknown;
-  try {
-    map = JSON.parse(out.Map);
-  } catch {
-    throw badParameter('Map', 'not JSON');
-  }
-  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw badParameter('Map', 'expected a JSON object');
-  for (const [field, column] of Object.entries(map)) {
-    if (!IDENT.test(field)) throw badParameter(`Map.${field}`, 'not a field name');
-    if (typeof column !== 'string' || !IDENT.test(column)) throw badParameter(`Map.${field}`, 'not a column name');
-  }
-  const m = map as Record<string, string>;
-  if (!m.userid) throw badParameter('Map.userid', 'required');
-  if (!m.username) throw badParameter('Map.username', 'required');
-  out.Map = JSON.stringify(map);
-  for (const k of ['Limit', 'TIMEOUT', 'Port']) {
-    if (out[k] !== undefined && !/^\d+$/.test(out[k])) throw badParameter(k, 'expected a non-negative integer');
+  if (out.Map !== undefined) {
+    try {
+      out.Map = JSON.stringify(JSON.parse(out.Map));
+    } catch {
+      // left as sent: check() names the problem
+    }
   }
   return out;
+}
+
+/** `Map`: otpd user field → column, both plain identifiers; userid and username required. */
+function columnMap(raw: string): Record<string, string> {
+  let map: unknown;
+  try {
+    map = JSON.parse(raw);
+  } catch {
+    throw invalidResolverConfig('Map', 'not JSON');
+  }
+  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw invalidResolverConfig('Map', 'expected a JSON object');
+  const out: Record<string, string> = {};
+  for (const [field, column] of Object.entries(map)) {
+    if (!IDENT.test(field)) throw invalidResolverConfig(`Map.${field}`, 'not a field name');
+    if (typeof column !== 'string' || !IDENT.test(column)) throw invalidResolverConfig(`Map.${field}`, 'not a column name');
+    out[field] = column;
+  }
+  if (!out.userid) throw invalidResolverConfig('Map.userid', 'required');
+  if (!out.username) throw invalidResolverConfig('Map.username', 'required');
+  return out;
+}
+
+/** After the schema: where the database is, and the column map. */
+function check(config: SqlConfig): void {
+  target(config);
+  columnMap(config.Map);
 }
 
 class SqlStore implements UserStore {
@@ -143,14 +158,14 @@ class SqlStore implements UserStore {
   private readonly logger: Logger;
   private readonly hosts: HostPolicy;
 
-  constructor(private readonly name: string, private readonly config: Record<string, string>, deps: StoreDeps) {
+  constructor(private readonly name: string, private readonly config: SqlConfig, deps: StoreDeps) {
     this.target = target(config);
     this.hosts = deps.hosts ?? createHostPolicy({ purpose: 'user stores' });
-    this.map = JSON.parse(config.Map) as Record<string, string>;
+    this.map = columnMap(config.Map);
     this.table = config.Table;
     this.where = config.Where ?? '';
-    this.limit = Number(config.Limit ?? 1000) || 1000;
-    this.timeoutMs = (Number(config.TIMEOUT ?? 5) || 5) * 1000;
+    this.limit = Number(config.Limit) || 1000;
+    this.timeoutMs = (Number(config.TIMEOUT) || 5) * 1000;
     this.logger = deps.logger.child({ resolver: name });
   }
 
@@ -319,15 +334,16 @@ class SqlStore implements UserStore {
   }
 }
 
-export const sqlResolverType: ResolverType = {
+export const sqlResolverType = defineResolverType({
   type: 'sqlresolver',
   classPrefix: SQL_CLASS_PREFIX,
-  keys: KEYS,
-  normalize,
+  schema: sqlConfigSchema,
+  prepare,
+  check,
   hosts: (config): ConfiguredHost[] => {
     const t = target(config);
     if (!t.url || t.url.hostname === '') return [];
     return [{ key: config.Connect ? 'Connect' : 'Server', host: t.url.hostname }];
   },
   create: (name, config, deps) => new SqlStore(name, config, deps),
-};
+});

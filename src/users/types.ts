@@ -1,3 +1,4 @@
+import type { TObject } from 'typebox';
 import type { Logger } from 'pino';
 import type { Clock } from '../util/clock.ts';
 import type { HostPolicy } from '../util/net.ts';
@@ -84,32 +85,29 @@ export interface ConfiguredHost {
   host: string;
 }
 
-/** How one config key of a resolver type is described (for docs, forms and validation). */
-export interface ResolverKey {
-  name: string;
-  required?: boolean;
-  /** Stored encrypted and shown as `__CENSORED__`. */
-  secret?: boolean;
-  /** @default undefined (no default) */
-  default?: string;
-  description: string;
-}
+/** A resolver configuration as stored and shown: string values (LinOTP's form), keys in the schema's spelling. */
+export type StoredResolverConfig = Record<string, string>;
 
-/** A resolver type, registered by LinOTP's type name (`ldapresolver`, `sqlresolver`, `passwdresolver`). */
+/**
+ * A resolver type, registered by LinOTP's type name (`ldapresolver`, `sqlresolver`,
+ * `passwdresolver`); made by `defineResolverType` (users/config.ts) from the type's schema.
+ */
 export interface ResolverType {
   readonly type: string;
   /** LinOTP class prefix, e.g. `useridresolver.LDAPIdResolver.IdResolver`. */
   readonly classPrefix: string;
-  readonly keys: readonly ResolverKey[];
+  /** TypeBox schema of the configuration: types, formats, defaults, descriptions; secrets marked `secret: true`. */
+  readonly schema: TObject;
+  /** Keys holding secrets (derived from the schema): stored encrypted, shown as `__CENSORED__`, redacted in logs. */
+  readonly secretKeys: readonly string[];
   /**
-   * Checks a configuration (all values strings, as LinOTP stores them) and
-   * returns it normalised (known keys only, canonical spelling). Throws an
-   * OtpdError naming the bad key.
+   * Checks request parameters (all strings, as LinOTP sends them) and returns the config
+   * to store: known keys only, in the schema's spelling. Throws an OtpdError naming the bad
+   * key (905 for a missing one).
    */
-  normalize(config: Record<string, string>): Record<string, string>;
-  create(name: string, config: Record<string, string>, deps: StoreDeps): UserStore;
-  /** Network hosts a normalised configuration connects to (none for files). Checked against the host policy before saving or testing. */
-  hosts?(config: Record<string, string>): ConfiguredHost[];
+  normalize(config: Record<string, string>): StoredResolverConfig;
+  /** Builds a store; the config is checked against the schema first (it throws like `normalize`). */
+  create(name: string, config: StoredResolverConfig, deps: StoreDeps): UserStore;
+  /** Network hosts a configuration connects to (none for files). Checked against the host policy before saving or testing. */
+  hosts?(config: StoredResolverConfig): ConfiguredHost[];
 }
-
-export const CENSORED = '__CENSORED__';

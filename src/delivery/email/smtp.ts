@@ -1,9 +1,9 @@
 import { readFileSync, realpathSync } from 'node:fs';
 import { resolve, sep } from 'node:path';
-import { Type } from 'typebox';
-import { BoolLike, ConfigValidationError, NumberLike } from '../config.ts';
+import { Type, type Static } from 'typebox';
+import { BoolLike, ConfigValidationError, defineProvider, NumberLike } from '../config.ts';
 import { smtpProbe, smtpSend, smtpSettingsFrom } from '../net/smtp.ts';
-import type { OutgoingMessage, Provider, ProviderContext, ProviderModule } from '../types.ts';
+import type { OutgoingMessage, Provider, ProviderContext } from '../types.ts';
 
 /** SMTPEmailProvider config (spec 6.8). */
 export const smtpEmailSchema = Type.Object(
@@ -15,7 +15,7 @@ export const smtpEmailSchema = Type.Object(
     KEYFILE: Type.Optional(Type.String()),
     CERTFILE: Type.Optional(Type.String()),
     SMTP_USER: Type.Optional(Type.String()),
-    SMTP_PASSWORD: Type.Optional(Type.String()),
+    SMTP_PASSWORD: Type.Optional(Type.String({ secret: true })),
     EMAIL_FROM: Type.Optional(Type.String({ default: 'linotp@example.com' })),
     EMAIL_SUBJECT: Type.Optional(Type.String({ default: 'Your OTP' })),
     TEMPLATE: Type.Optional(Type.String({ description: 'full MIME template inline, or file://<name> under email_provider_template_root' })),
@@ -25,6 +25,8 @@ export const smtpEmailSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export type SmtpEmailConfig = Static<typeof smtpEmailSchema>;
 
 /** Replaces `${name}` with values; unknown names stay as they are (LinOTP's rule). */
 export function substituteVars(text: string, vars: Record<string, string | undefined>, stripNewlines = false): string {
@@ -73,13 +75,18 @@ export function loadTemplate(template: string, root: string): string {
   return readFileSync(real, 'utf8');
 }
 
-function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
-  const settings = smtpSettingsFrom(config, {
-    server: 'SMTP_SERVER', port: 'SMTP_PORT', ssl: 'USE_SSL', startTls: 'START_TLS', user: 'SMTP_USER', password: 'SMTP_PASSWORD', certFile: 'CERTFILE', keyFile: 'KEYFILE',
-  }, ctx);
-  const from = String(config.EMAIL_FROM || 'linotp@example.com');
-  const defaultSubject = String(config.EMAIL_SUBJECT || 'Your OTP');
-  const template = typeof config.TEMPLATE === 'string' && config.TEMPLATE ? loadTemplate(config.TEMPLATE, ctx.templateRoot) : undefined;
+function create(config: SmtpEmailConfig, ctx: ProviderContext): Provider {
+  const settings = smtpSettingsFrom(
+    {
+      server: config.SMTP_SERVER, port: config.SMTP_PORT, ssl: config.USE_SSL, startTls: config.START_TLS, user: config.SMTP_USER,
+      password: config.SMTP_PASSWORD, certFile: config.CERTFILE, keyFile: config.KEYFILE, serverCertificate: config.SERVER_CERTIFICATE,
+    },
+    { server: 'SMTP_SERVER', certFile: 'CERTFILE', keyFile: 'KEYFILE' },
+    ctx,
+  );
+  const from = config.EMAIL_FROM || 'linotp@example.com';
+  const defaultSubject = config.EMAIL_SUBJECT || 'Your OTP';
+  const template = config.TEMPLATE ? loadTemplate(config.TEMPLATE, ctx.templateRoot) : undefined;
 
   return {
     send(message, signal) {
@@ -98,12 +105,11 @@ function create(config: Record<string, unknown>, ctx: ProviderContext): Provider
   };
 }
 
-export const smtpEmailProvider: ProviderModule = {
+export const smtpEmailProvider = defineProvider({
   className: 'SMTPEmailProvider',
   aliases: ['linotp.provider.emailprovider.SMTPEmailProvider', 'linotp.lib.emailprovider.SMTPEmailProvider', 'emailprovider.SMTPEmailProvider'],
   type: 'email',
   displayName: 'E-mail (SMTP)',
   schema: smtpEmailSchema,
-  secretKeys: ['SMTP_PASSWORD'],
   create,
-};
+});

@@ -134,14 +134,22 @@ export async function smtpProbe(settings: SmtpSettings, ctx: ProviderContext, si
   }
 }
 
-/** Which config keys of a provider class hold the SMTP connection (LinOTP names differ by class). */
+/** The SMTP connection fields of a provider config (LinOTP names them differently per class). */
+export interface SmtpConfigFields {
+  server: string;
+  port?: number | string;
+  ssl?: boolean | string;
+  startTls?: boolean | string;
+  user?: string;
+  password?: string;
+  certFile?: string;
+  keyFile?: string;
+  serverCertificate?: string | boolean;
+}
+
+/** The class's config key of each field that can be refused, for the error message. */
 export interface SmtpKeyNames {
   server: string;
-  port: string;
-  ssl: string;
-  startTls: string;
-  user: string;
-  password: string;
   certFile: string;
   keyFile: string;
 }
@@ -151,26 +159,23 @@ export interface SmtpKeyNames {
  * default ports), TLS trust, client certificate, credentials; the host is checked
  * against the provider host policy.
  */
-export function smtpSettingsFrom(config: Record<string, unknown>, keys: SmtpKeyNames, ctx: ProviderContext): SmtpSettings {
-  const useSsl = asBool(config[keys.ssl]);
-  const startTls = asBool(config[keys.startTls]);
-  const rawPort = config[keys.port];
-  const explicitPort = rawPort === undefined || rawPort === '' ? undefined : asNumber(rawPort, 25);
-  const { host, port } = splitHostPort(String(config[keys.server]), explicitPort, useSsl, startTls);
-  const tlsOpts = serverCertificate(config.SERVER_CERTIFICATE);
-  const user = config[keys.user];
-  const password = config[keys.password];
+export function smtpSettingsFrom(fields: SmtpConfigFields, keys: SmtpKeyNames, ctx: ProviderContext): SmtpSettings {
+  const useSsl = asBool(fields.ssl);
+  const startTls = asBool(fields.startTls);
+  const explicitPort = fields.port === undefined || fields.port === '' ? undefined : asNumber(fields.port, 25);
+  const { host, port } = splitHostPort(fields.server, explicitPort, useSsl, startTls);
+  const tlsOpts = serverCertificate(fields.serverCertificate);
   const settings: SmtpSettings = {
     host,
     port,
     useSsl,
     startTls,
-    user: typeof user === 'string' && user ? user : undefined,
-    password: typeof password === 'string' ? password : undefined,
+    user: fields.user || undefined,
+    password: fields.password,
     ca: tlsOpts.ca,
     rejectUnauthorized: tlsOpts.rejectUnauthorized,
-    ...(config[keys.certFile] ? { clientCert: readConfigFile(String(config[keys.certFile]), keys.certFile) } : {}),
-    ...(config[keys.keyFile] ? { clientKey: readConfigFile(String(config[keys.keyFile]), keys.keyFile) } : {}),
+    ...(fields.certFile ? { clientCert: readConfigFile(fields.certFile, keys.certFile) } : {}),
+    ...(fields.keyFile ? { clientKey: readConfigFile(fields.keyFile, keys.keyFile) } : {}),
   };
   checkSmtpHost(settings, ctx, keys.server);
   return settings;

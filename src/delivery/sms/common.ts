@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { Type } from 'typebox';
+import { Type, type Static } from 'typebox';
 import type { OutgoingMessage, ProviderContext } from '../types.ts';
 import { asBool, BoolLike, ConfigValidationError, NumberLike } from '../config.ts';
 
@@ -12,10 +12,10 @@ export const commonSmsKeys = {
 };
 
 /** LinOTP's number pre-processing: `MSISDN` then `SUPPRESS_PREFIX`. */
-export function preparePhone(phone: string, config: Record<string, unknown>): string {
+export function preparePhone(phone: string, config: { MSISDN?: boolean | string; SUPPRESS_PREFIX?: string }): string {
   let out = phone;
   if (asBool(config.MSISDN)) out = (out.trim().startsWith('+') ? '+' : '') + out.replace(/\D/g, '');
-  const prefix = typeof config.SUPPRESS_PREFIX === 'string' ? config.SUPPRESS_PREFIX : '';
+  const prefix = config.SUPPRESS_PREFIX ?? '';
   if (prefix) {
     out = out.trimStart();
     if (out.startsWith(prefix)) out = out.slice(prefix.length);
@@ -40,34 +40,41 @@ export function readConfigFile(path: string, key: string): Buffer {
   }
 }
 
+/** `AUTH_TYPE` / `AUTHENTICATION`: digest when it says so, else basic. */
+export function authScheme(value: string | undefined): 'basic' | 'digest' {
+  return value?.toLowerCase() === 'digest' ? 'digest' : 'basic';
+}
+
 /** `SERVER_CERTIFICATE`: a CA file path, or false/"false" to switch verification off. */
-export function serverCertificate(value: unknown, key = 'SERVER_CERTIFICATE'): { ca?: Buffer; rejectUnauthorized: boolean } {
-  if (value === undefined || value === null || value === '' || value === true) return { rejectUnauthorized: true };
-  if (value === false || (typeof value === 'string' && ['false', '0', 'no', 'off'].includes(value.toLowerCase()))) {
-    return { rejectUnauthorized: false };
-  }
-  return { ca: readConfigFile(String(value), key), rejectUnauthorized: true };
+export function serverCertificate(value: string | boolean | undefined, key = 'SERVER_CERTIFICATE'): { ca?: Buffer; rejectUnauthorized: boolean } {
+  if (value === undefined || value === '' || value === true) return { rejectUnauthorized: true };
+  if (value === false || ['false', '0', 'no', 'off'].includes(value.toLowerCase())) return { rejectUnauthorized: false };
+  return { ca: readConfigFile(value, key), rejectUnauthorized: true };
 }
 
 /** Compiles a configured regular expression, or fails with the key's name. */
-export function compileRegex(pattern: unknown, key: string): RegExp | undefined {
-  if (pattern === undefined || pattern === null || pattern === '') return undefined;
+export function compileRegex(pattern: string | undefined, key: string): RegExp | undefined {
+  if (pattern === undefined || pattern === '') return undefined;
   try {
-    return new RegExp(String(pattern));
+    return new RegExp(pattern);
   } catch (e) {
     throw new ConfigValidationError([`config.${key}: invalid regular expression: ${(e as Error).message}`]);
   }
 }
 
+/** `PROXY` of the HTTP providers: one URL, or one per scheme. */
+export const proxySchema = Type.Union([Type.String(), Type.Object({ http: Type.Optional(Type.String()), https: Type.Optional(Type.String()) })]);
+export type ProxyConfig = Static<typeof proxySchema>;
+
 /** PROXY (a URL, or `{ http, https }` of URLs): parsed, http(s) only, hosts allowed by the provider host policy. */
-export function checkProxy(proxy: unknown, ctx: ProviderContext): void {
+export function checkProxy(proxy: ProxyConfig | undefined, ctx: ProviderContext): void {
   if (proxy === undefined || proxy === '') return;
-  const entries: [string, unknown][] = typeof proxy === 'string' ? [['PROXY', proxy]] : Object.entries(proxy as Record<string, unknown>).map(([k, v]) => [`PROXY.${k}`, v]);
+  const entries: [string, string | undefined][] = typeof proxy === 'string' ? [['PROXY', proxy]] : Object.entries(proxy).map(([k, v]) => [`PROXY.${k}`, v]);
   for (const [key, value] of entries) {
     if (value === undefined || value === '') continue;
     let parsed: URL;
     try {
-      parsed = new URL(String(value));
+      parsed = new URL(value);
     } catch {
       throw new ConfigValidationError([`config.${key}: not a valid URL`]);
     }

@@ -1,8 +1,8 @@
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
-import { Type } from 'typebox';
-import { ConfigValidationError } from '../config.ts';
-import type { Provider, ProviderContext, ProviderModule, SendResult } from '../types.ts';
+import { Type, type Static } from 'typebox';
+import { ConfigValidationError, defineProvider } from '../config.ts';
+import type { Provider, ProviderContext, SendResult } from '../types.ts';
 import { commonSmsKeys, messageText, preparePhone } from './common.ts';
 
 /** DeviceSMSProvider config (spec 6.7): a phone or modem driven by gnokii. */
@@ -14,6 +14,8 @@ export const deviceSmsSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export type DeviceSmsConfig = Static<typeof deviceSmsSchema>;
 
 /**
  * The gnokii binary. Not configurable through the provider config on
@@ -30,8 +32,8 @@ function lastLine(output: string): string {
   return (lines.at(-1) ?? '').slice(0, 200);
 }
 
-function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
-  const configFile = String(config.CONFIGFILE);
+function create(config: DeviceSmsConfig, ctx: ProviderContext): Provider {
+  const configFile = config.CONFIGFILE;
   try {
     accessSync(configFile, constants.R_OK);
   } catch {
@@ -43,7 +45,7 @@ function create(config: Record<string, unknown>, ctx: ProviderContext): Provider
   const run = (phone: string, text: string, signal: AbortSignal): Promise<SendResult> =>
     new Promise<SendResult>((resolve) => {
       const args = ['--config', configFile, '--sendsms', phone];
-      if (typeof config.SMSC === 'string' && config.SMSC) args.push('--smsc', config.SMSC);
+      if (config.SMSC) args.push('--smsc', config.SMSC);
       const child = spawn(gnokiiBinary(), args, { stdio: ['pipe', 'pipe', 'pipe'] });
       let output = '';
       let killedBy: string | undefined;
@@ -92,7 +94,7 @@ function create(config: Record<string, unknown>, ctx: ProviderContext): Provider
   };
 }
 
-export const deviceSmsProvider: ProviderModule = {
+export const deviceSmsProvider = defineProvider({
   className: 'DeviceSMSProvider',
   aliases: [
     'linotp.provider.smsprovider.DeviceSMSProvider',
@@ -103,6 +105,5 @@ export const deviceSmsProvider: ProviderModule = {
   type: 'sms',
   displayName: 'Phone or modem through gnokii',
   schema: deviceSmsSchema,
-  secretKeys: [],
   create,
-};
+});

@@ -1,9 +1,9 @@
 import { connectChecked } from '../../util/net.ts';
-import { Type } from 'typebox';
-import { asStringMap, BoolLike, StringMap } from '../config.ts';
+import { Type, type Static } from 'typebox';
+import { asStringMap, BoolLike, defineProvider, StringMap } from '../config.ts';
 import { classifyHttpError, httpRequest, type HttpResponse } from '../net/http-client.ts';
-import type { Provider, ProviderContext, ProviderModule, ProbeResult, SendResult } from '../types.ts';
-import { checkProxy, commonSmsKeys, compileRegex, gatewayUrl, messageText, preparePhone, serverCertificate } from './common.ts';
+import type { Provider, ProviderContext, ProbeResult, SendResult } from '../types.ts';
+import { authScheme, checkProxy, commonSmsKeys, compileRegex, gatewayUrl, messageText, preparePhone, proxySchema, serverCertificate } from './common.ts';
 
 /** HttpSMSProvider config (spec 6.3): LinOTP's keys, unchanged. */
 export const httpSmsSchema = Type.Object(
@@ -14,9 +14,9 @@ export const httpSmsSchema = Type.Object(
     SMS_TEXT_KEY: Type.Optional(Type.String({ minLength: 1, default: 'sms' })),
     PARAMETER: Type.Optional(StringMap('extra static parameters, merged last')),
     USERNAME: Type.Optional(Type.String()),
-    PASSWORD: Type.Optional(Type.String()),
+    PASSWORD: Type.Optional(Type.String({ secret: true })),
     AUTH_TYPE: Type.Optional(Type.Union([Type.Literal('basic'), Type.Literal('digest'), Type.Literal('BASIC'), Type.Literal('DIGEST')], { default: 'basic' })),
-    PROXY: Type.Optional(Type.Union([Type.String(), Type.Object({ http: Type.Optional(Type.String()), https: Type.Optional(Type.String()) })])),
+    PROXY: Type.Optional(proxySchema),
     HEADERS: Type.Optional(StringMap('extra request headers')),
     SERVER_CERTIFICATE: Type.Optional(Type.Union([Type.String(), Type.Boolean()], { description: 'CA file, or false to skip verification' })),
     RETURN_SUCCESS: Type.Optional(Type.String({ description: 'success iff the body starts with this' })),
@@ -28,6 +28,8 @@ export const httpSmsSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export type HttpSmsConfig = Static<typeof httpSmsSchema>;
 
 /**
  * Evaluates the gateway's answer body with LinOTP's rule: the first present
@@ -50,36 +52,28 @@ export function isTransientStatus(status: number): boolean {
   return status >= 500 || status === 429 || status === 408;
 }
 
-function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
-  const url = String(config.URL);
+function create(config: HttpSmsConfig, ctx: ProviderContext): Provider {
+  const url = config.URL;
   const parsedUrl = gatewayUrl(url, ctx);
   checkProxy(config.PROXY, ctx);
-  const method = String(config.HTTP_Method ?? 'POST').toUpperCase() as 'GET' | 'POST';
-  const phoneKey = String(config.SMS_PHONENUMBER_KEY ?? 'phone');
-  const textKey = String(config.SMS_TEXT_KEY ?? 'sms');
+  const method = config.HTTP_Method?.toUpperCase() === 'GET' ? 'GET' : 'POST';
+  const phoneKey = config.SMS_PHONENUMBER_KEY ?? 'phone';
+  const textKey = config.SMS_TEXT_KEY ?? 'sms';
   const extra = asStringMap(config.PARAMETER);
   const headers = asStringMap(config.HEADERS);
   const tlsOpts = serverCertificate(config.SERVER_CERTIFICATE);
   const rules = {
     successRegex: compileRegex(config.RETURN_SUCCESS_REGEX, 'RETURN_SUCCESS_REGEX'),
     failRegex: compileRegex(config.RETURN_FAIL_REGEX, 'RETURN_FAIL_REGEX'),
-    success: config.RETURN_SUCCESS as string | undefined,
-    fail: config.RETURN_FAIL as string | undefined,
+    success: config.RETURN_SUCCESS,
+    fail: config.RETURN_FAIL,
   };
-  const auth =
-    typeof config.USERNAME === 'string' && config.USERNAME !== ''
-      ? {
-          username: config.USERNAME,
-          password: String(config.PASSWORD ?? ''),
-          type: String(config.AUTH_TYPE ?? 'basic').toLowerCase() as 'basic' | 'digest',
-        }
-      : undefined;
+  const auth = config.USERNAME ? { username: config.USERNAME, password: config.PASSWORD ?? '', type: authScheme(config.AUTH_TYPE) } : undefined;
   const proxyFor = (scheme: string): string | undefined => {
     const p = config.PROXY;
     if (!p) return undefined;
     if (typeof p === 'string') return p;
-    const map = p as Record<string, string | undefined>;
-    return scheme === 'https:' ? map.https ?? map.http : map.http;
+    return scheme === 'https:' ? p.https ?? p.http : p.http;
   };
 
   const call = (params: Record<string, string>, signal: AbortSignal): Promise<HttpResponse> =>
@@ -148,7 +142,7 @@ export function tcpProbe(url: URL, ctx: ProviderContext, signal: AbortSignal, de
   });
 }
 
-export const httpSmsProvider: ProviderModule = {
+export const httpSmsProvider = defineProvider({
   className: 'HttpSMSProvider',
   aliases: [
     'linotp.provider.smsprovider.HttpSMSProvider',
@@ -159,6 +153,5 @@ export const httpSmsProvider: ProviderModule = {
   type: 'sms',
   displayName: 'HTTP SMS gateway',
   schema: httpSmsSchema,
-  secretKeys: ['PASSWORD'],
   create,
-};
+});

@@ -1,8 +1,8 @@
-import { Type } from 'typebox';
-import { asStringMap, ConfigValidationError, NumberLike, StringMap } from '../config.ts';
+import { Type, type Static } from 'typebox';
+import { asStringMap, ConfigValidationError, defineProvider, NumberLike, StringMap } from '../config.ts';
 import { classifyHttpError, httpRequest } from '../net/http-client.ts';
-import type { Provider, ProviderContext, ProviderModule, SendResult } from '../types.ts';
-import { checkProxy, commonSmsKeys, gatewayUrl, messageText, preparePhone, readConfigFile, serverCertificate } from './common.ts';
+import type { Provider, ProviderContext, SendResult } from '../types.ts';
+import { authScheme, checkProxy, commonSmsKeys, gatewayUrl, messageText, preparePhone, proxySchema, readConfigFile, serverCertificate } from './common.ts';
 import { isTransientStatus, tcpProbe } from './http.ts';
 
 /** RestSMSProvider config (spec 6.4). */
@@ -13,10 +13,10 @@ export const restSmsSchema = Type.Object(
     SMS_TEXT_KEY: Type.String({ minLength: 1, description: 'path in PAYLOAD (a.b[0].c) that receives the text' }),
     SMS_PHONENUMBER_KEY: Type.String({ minLength: 1, description: 'path in PAYLOAD that receives the number' }),
     USERNAME: Type.Optional(Type.String()),
-    PASSWORD: Type.Optional(Type.String()),
+    PASSWORD: Type.Optional(Type.String({ secret: true })),
     AUTHENTICATION: Type.Optional(Type.Union([Type.Literal('BASIC'), Type.Literal('DIGEST'), Type.Literal('basic'), Type.Literal('digest')])),
     HEADERS: Type.Optional(StringMap()),
-    PROXY: Type.Optional(Type.Union([Type.String(), Type.Object({ http: Type.Optional(Type.String()), https: Type.Optional(Type.String()) })])),
+    PROXY: Type.Optional(proxySchema),
     CLIENT_CERTIFICATE_FILE: Type.Optional(Type.String()),
     SERVER_CERTIFICATE: Type.Optional(Type.Union([Type.String(), Type.Boolean()])),
     ...commonSmsKeys,
@@ -25,7 +25,12 @@ export const restSmsSchema = Type.Object(
   { additionalProperties: false },
 );
 
+export type RestSmsConfig = Static<typeof restSmsSchema>;
+
 type PathPart = string | number;
+
+/** What a PAYLOAD given as a JSON string must parse to (arrays pass, as they always did). */
+const isJsonObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null;
 
 /** Parses `a.b[0].c` into ['a', 'b', 0, 'c']. */
 export function parsePath(path: string): PathPart[] {
@@ -73,39 +78,39 @@ export function buildPayload(template: Record<string, unknown>, textPath: PathPa
   return payload;
 }
 
-function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
-  const url = String(config.URL).split(',')[0]!.trim();
+function create(config: RestSmsConfig, ctx: ProviderContext): Provider {
+  const url = config.URL.split(',')[0]!.trim();
   const parsedUrl = gatewayUrl(url, ctx);
   checkProxy(config.PROXY, ctx);
   let template: Record<string, unknown>;
   if (typeof config.PAYLOAD === 'string') {
+    let parsed: unknown;
     try {
-      template = JSON.parse(config.PAYLOAD) as Record<string, unknown>;
+      parsed = JSON.parse(config.PAYLOAD);
     } catch (e) {
       throw new ConfigValidationError([`config.PAYLOAD: invalid JSON: ${(e as Error).message}`]);
     }
-    if (!template || typeof template !== 'object') throw new ConfigValidationError(['config.PAYLOAD: must be a JSON object']);
-  } else template = config.PAYLOAD as Record<string, unknown>;
+    if (!isJsonObject(parsed)) throw new ConfigValidationError(['config.PAYLOAD: must be a JSON object']);
+    template = parsed;
+  } else template = config.PAYLOAD;
   let textPath: PathPart[];
   let phonePath: PathPart[];
   try {
-    textPath = parsePath(String(config.SMS_TEXT_KEY));
-    phonePath = parsePath(String(config.SMS_PHONENUMBER_KEY));
+    textPath = parsePath(config.SMS_TEXT_KEY);
+    phonePath = parsePath(config.SMS_PHONENUMBER_KEY);
   } catch (e) {
     throw new ConfigValidationError([`config.SMS_TEXT_KEY/SMS_PHONENUMBER_KEY: ${(e as Error).message}`]);
   }
   const headers = { accept: 'application/json', 'content-type': 'application/json', ...lower(asStringMap(config.HEADERS)) };
   const tlsOpts = serverCertificate(config.SERVER_CERTIFICATE);
   let clientCert: { cert: Buffer; key?: Buffer } | undefined;
-  if (typeof config.CLIENT_CERTIFICATE_FILE === 'string' && config.CLIENT_CERTIFICATE_FILE) {
+  if (config.CLIENT_CERTIFICATE_FILE) {
     // One PEM file with certificate and key, as LinOTP (requests' `cert=`) expects.
     const pem = readConfigFile(config.CLIENT_CERTIFICATE_FILE, 'CLIENT_CERTIFICATE_FILE');
     clientCert = { cert: pem, ...(pem.includes('PRIVATE KEY') ? { key: pem } : {}) };
   }
-  const auth = typeof config.USERNAME === 'string' && config.USERNAME
-    ? { username: config.USERNAME, password: String(config.PASSWORD ?? ''), type: String(config.AUTHENTICATION ?? 'BASIC').toLowerCase() as 'basic' | 'digest' }
-    : undefined;
-  const proxy = typeof config.PROXY === 'string' ? config.PROXY : (config.PROXY as Record<string, string> | undefined)?.[parsedUrl.protocol === 'https:' ? 'https' : 'http'];
+  const auth = config.USERNAME ? { username: config.USERNAME, password: config.PASSWORD ?? '', type: authScheme(config.AUTHENTICATION) } : undefined;
+  const proxy = typeof config.PROXY === 'string' ? config.PROXY : config.PROXY?.[parsedUrl.protocol === 'https:' ? 'https' : 'http'];
 
   return {
     async send(message, signal): Promise<SendResult> {
@@ -159,7 +164,7 @@ function messageIdFrom(body: string): { providerMessageId?: string } {
   return {};
 }
 
-export const restSmsProvider: ProviderModule = {
+export const restSmsProvider = defineProvider({
   className: 'RestSMSProvider',
   aliases: [
     'linotp.provider.smsprovider.RestSMSProvider',
@@ -170,6 +175,5 @@ export const restSmsProvider: ProviderModule = {
   type: 'sms',
   displayName: 'REST (JSON) SMS gateway',
   schema: restSmsSchema,
-  secretKeys: ['PASSWORD'],
   create,
-};
+});

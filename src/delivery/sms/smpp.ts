@@ -1,7 +1,7 @@
 import smpp, { type PDU, type Session } from 'smpp';
-import { Type } from 'typebox';
-import { asNumber, ConfigValidationError, NumberLike } from '../config.ts';
-import type { DeliveryReceipt, ProbeResult, Provider, ProviderContext, ProviderModule, SendResult } from '../types.ts';
+import { Type, type Static } from 'typebox';
+import { asNumber, ConfigValidationError, defineProvider, NumberLike } from '../config.ts';
+import type { DeliveryReceipt, ProbeResult, Provider, ProviderContext, SendResult } from '../types.ts';
 import { commonSmsKeys, messageText, preparePhone } from './common.ts';
 
 /** SMPPSMSProvider config (spec 6.6). */
@@ -10,7 +10,7 @@ export const smppSmsSchema = Type.Object(
     server: Type.String({ minLength: 1 }),
     port: Type.Optional(NumberLike('default 5100')),
     system_id: Type.String({ minLength: 1 }),
-    password: Type.String(),
+    password: Type.String({ secret: true }),
     system_type: Type.Optional(Type.String({ default: '' })),
     source_addr: Type.String({ minLength: 1 }),
     source_addr_ton: Type.Optional(NumberLike('default 1')),
@@ -23,6 +23,8 @@ export const smppSmsSchema = Type.Object(
   },
   { additionalProperties: false },
 );
+
+export type SmppSmsConfig = Static<typeof smppSmsSchema>;
 
 const ESME = smpp.errors;
 /** submit_sm statuses that mean "later" rather than "no". */
@@ -117,13 +119,13 @@ class SmppError extends Error {
   }
 }
 
-function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
-  const host = String(config.server);
+function create(config: SmppSmsConfig, ctx: ProviderContext): Provider {
+  const host = config.server;
   const port = asNumber(config.port, 5100);
   const refusal = ctx.hosts.refuse(host);
   if (refusal) throw new ConfigValidationError([`config.server: ${refusal}`]);
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new ConfigValidationError([`config.port: bad port ${port}`]);
-  const encoding = String(config.target_encoding ?? 'ISO8859-1');
+  const encoding = config.target_encoding ?? 'ISO8859-1';
   const registered = config.registered_delivery === undefined ? 1 : config.registered_delivery === false ? 0 : config.registered_delivery === true ? 1 : asNumber(config.registered_delivery, 1);
   const receiptListeners: ((r: DeliveryReceipt) => void)[] = [];
   /** Part id → id of the first part, so a receipt for any part finds the message. */
@@ -179,7 +181,7 @@ function create(config: Record<string, unknown>, ctx: ProviderContext): Provider
       });
       s.on('connect', () => {
         s.bind_transceiver(
-          { system_id: String(config.system_id), password: String(config.password), system_type: String(config.system_type ?? '') },
+          { system_id: config.system_id, password: config.password, system_type: config.system_type ?? '' },
           (resp: PDU) => {
             if (resp.command_status === 0) finish();
             else finish(new SmppError({ kind: 'permanent', reason: `SMPP bind refused: ${statusName(resp.command_status)}`, providerFault: true }));
@@ -244,7 +246,7 @@ function create(config: Record<string, unknown>, ctx: ProviderContext): Provider
           const resp = await submit(
             s,
             {
-              source_addr: String(config.source_addr),
+              source_addr: config.source_addr,
               source_addr_ton: asNumber(config.source_addr_ton, 1),
               source_addr_npi: asNumber(config.source_addr_npi, 1),
               destination_addr: destination,
@@ -312,7 +314,7 @@ function create(config: Record<string, unknown>, ctx: ProviderContext): Provider
   };
 }
 
-export const smppSmsProvider: ProviderModule = {
+export const smppSmsProvider = defineProvider({
   className: 'SMPPSMSProvider',
   aliases: [
     'linotp.provider.smsprovider.SMPPSMSProvider',
@@ -323,6 +325,5 @@ export const smppSmsProvider: ProviderModule = {
   type: 'sms',
   displayName: 'SMPP (SMSC)',
   schema: smppSmsSchema,
-  secretKeys: ['password'],
   create,
-};
+});

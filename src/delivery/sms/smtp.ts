@@ -1,7 +1,7 @@
-import { Type } from 'typebox';
-import { BoolLike, NumberLike } from '../config.ts';
+import { Type, type Static } from 'typebox';
+import { BoolLike, defineProvider, NumberLike } from '../config.ts';
 import { smtpProbe, smtpSend, smtpSettingsFrom } from '../net/smtp.ts';
-import type { Provider, ProviderContext, ProviderModule } from '../types.ts';
+import type { Provider, ProviderContext } from '../types.ts';
 import { commonSmsKeys, messageText, preparePhone } from './common.ts';
 
 /** SmtpSMSProvider config (spec 6.5): SMS through an e-mail-to-SMS gateway. */
@@ -14,7 +14,7 @@ export const smtpSmsSchema = Type.Object(
     keyfile: Type.Optional(Type.String()),
     certfile: Type.Optional(Type.String()),
     mailuser: Type.Optional(Type.String()),
-    mailpassword: Type.Optional(Type.String()),
+    mailpassword: Type.Optional(Type.String({ secret: true })),
     mailsender: Type.Optional(Type.String({ default: 'linotp@localhost' })),
     mailto: Type.String({ minLength: 1, description: 'recipient, <phone> is replaced, e.g. <phone>@sms.example.com' }),
     subject: Type.Optional(Type.String({ default: '[LinOTP]' })),
@@ -26,14 +26,21 @@ export const smtpSmsSchema = Type.Object(
   { additionalProperties: false },
 );
 
-function create(config: Record<string, unknown>, ctx: ProviderContext): Provider {
-  const settings = smtpSettingsFrom(config, {
-    server: 'mailserver', port: 'mailserver_port', ssl: 'use_ssl', startTls: 'start_tls', user: 'mailuser', password: 'mailpassword', certFile: 'certfile', keyFile: 'keyfile',
-  }, ctx);
-  const sender = String(config.mailsender || 'linotp@localhost');
-  const to = String(config.mailto);
-  const subject = String(config.subject ?? '[LinOTP]');
-  const body = String(config.body ?? '<otp>');
+export type SmtpSmsConfig = Static<typeof smtpSmsSchema>;
+
+function create(config: SmtpSmsConfig, ctx: ProviderContext): Provider {
+  const settings = smtpSettingsFrom(
+    {
+      server: config.mailserver, port: config.mailserver_port, ssl: config.use_ssl, startTls: config.start_tls, user: config.mailuser,
+      password: config.mailpassword, certFile: config.certfile, keyFile: config.keyfile, serverCertificate: config.SERVER_CERTIFICATE,
+    },
+    { server: 'mailserver', certFile: 'certfile', keyFile: 'keyfile' },
+    ctx,
+  );
+  const sender = config.mailsender || 'linotp@localhost';
+  const to = config.mailto;
+  const subject = config.subject ?? '[LinOTP]';
+  const body = config.body ?? '<otp>';
 
   return {
     send(message, signal) {
@@ -46,7 +53,7 @@ function create(config: Record<string, unknown>, ctx: ProviderContext): Provider
   };
 }
 
-export const smtpSmsProvider: ProviderModule = {
+export const smtpSmsProvider = defineProvider({
   className: 'SmtpSMSProvider',
   aliases: [
     'linotp.provider.smsprovider.SmtpSMSProvider',
@@ -57,6 +64,5 @@ export const smtpSmsProvider: ProviderModule = {
   type: 'sms',
   displayName: 'SMS through an e-mail gateway (SMTP)',
   schema: smtpSmsSchema,
-  secretKeys: ['mailpassword'],
   create,
-};
+});
