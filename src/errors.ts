@@ -150,6 +150,11 @@ const DEFINITIONS = {
     message: 'Invalid resolver configuration: {problems}',
     doc: 'A resolver configuration value has the wrong type or format, or fails a check its schema cannot express (LDAP filter syntax, URI scheme, column map); each problem names its key. A missing key is 905.',
   },
+  resolverHostRefused: {
+    code: 2302,
+    message: "Invalid parameter '{key}': {why}",
+    doc: 'A resolver names a host the user-store host policy refuses (link-local, metadata, or private with UserStoreDenyPrivateHosts, or not in UserStoreAllowedHosts); nothing is connected.',
+  },
   resolverSecretNotStored: {
     code: 2301,
     message: "Invalid parameter '{key}': __CENSORED__ sent but no value is stored",

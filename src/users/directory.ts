@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
 import { isTrue } from '../config/defaults.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
-import { badParameter, Errors } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import type { Db } from '../store/db.ts';
 import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
@@ -100,11 +100,11 @@ export class UserDirectory {
     return { logger: this.logger, clock: this.clock, hosts: this.hosts };
   }
 
-  /** Refuses (ERR905, naming the key) a configuration whose hosts the host policy refuses; nothing is connected. */
+  /** Refuses (ERR2302, naming the key) a configuration whose hosts the host policy refuses; nothing is connected. */
   private checkHosts(type: ResolverType, config: StoredResolverConfig): void {
     for (const { key, host } of type.hosts?.(config) ?? []) {
       const why = this.hosts.refuse(host);
-      if (why) throw badParameter(key, why);
+      if (why) throw Errors.resolverHostRefused({ key, why });
     }
   }
 

@@ -157,7 +157,7 @@ describe('SSRF: through the API (envelope, nothing stored, nothing connected)', 
       for (const [form, key] of [[ldapForm('hostile', host), 'LDAPURI'], [sqlForm('hostile', host), 'Connect']] as const) {
         const res = await t.admin('/system/setResolver', form);
         assert.equal(res.json.result.status, false, `${key} ${host}: ${res.body}`);
-        assert.equal(res.json.result.error.code, 905);
+        assert.equal(res.json.result.error.code, Errors.resolverHostRefused.code);
         assert.match(res.json.result.error.message, new RegExp(`'${key}': .*not allowed for user stores`), `${key} ${host}`);
       }
     }
@@ -181,6 +181,7 @@ describe('SSRF: through the API (envelope, nothing stored, nothing connected)', 
         for (const path of ['/system/testResolver', '/system/setResolver']) {
           const res = await t.admin(path, form);
           assert.equal(res.json.result.status, false, `${path} ${key} ${host}: ${res.body}`);
+          assert.equal(res.json.result.error.code, Errors.resolverHostRefused.code);
           assert.match(res.json.result.error.message, new RegExp(`'${key}': .*(private|loopback).*not allowed for user stores.*UserStoreDenyPrivateHosts`), `${path} ${host}`);
         }
       }
