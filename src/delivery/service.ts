@@ -14,7 +14,7 @@ import { checkEmail, checkPhone, maskDestination, phonePrefix } from '../util/ph
 import { providerContext, providerKey, ProviderCatalog, providerTimeouts, type ProviderEntry } from './providers.ts';
 import { censorConfig, findProviderModule, refuseClass, restoreCensored } from './registry.ts';
 import { DeliveryRepository, FINAL_STATUSES, type AttemptRow, type CounterBucket, type OutboxRow, type OutboxStatus } from './repository.ts';
-import { allowedCallingCodes, defaultCountry, intSetting, listSetting, parseLimit, setting } from './settings.ts';
+import { allowedCallingCodes, defaultCountry, parseLimit } from './settings.ts';
 import type { ChannelType, DeliveryReceipt, OutgoingMessage, Provider, SendResult } from './types.ts';
 
 export type { OutgoingMessage } from './types.ts';
@@ -154,7 +154,7 @@ export class DeliveryService {
   /** Reads the provider configuration (again). */
   async load(): Promise<void> {
     await this.catalog.replace(await this.repo.listProviders());
-    if (allowedCallingCodes(this.config) === '*' && !listSetting(this.config, 'DeliveryAllowedCountryCodes').includes('*')) {
+    if (allowedCallingCodes(this.config) === '*' && !this.config.list('DeliveryAllowedCountryCodes').includes('*')) {
       this.logger.warn('no DeliveryAllowedCountryCodes and no DeliveryDefaultCountry: SMS may go to any country');
     }
   }
@@ -167,7 +167,7 @@ export class DeliveryService {
   start(): void {
     if (this.timer) return;
     this.stopping = false;
-    const every = intSetting(this.config, 'DeliveryPollMs', 50, 60_000);
+    const every = this.config.number('DeliveryPollMs');
     this.timer = setInterval(() => void this.tick(), every);
     this.timer.unref();
   }
@@ -220,7 +220,7 @@ export class DeliveryService {
       if (now - this.lastPrune > 600_000) {
         this.lastPrune = now;
         await this.repo.pruneCounters(now);
-        await this.repo.pruneLog(now - intSetting(this.config, 'DeliveryLogRetentionDays', 1, 3650) * 86_400_000);
+        await this.repo.pruneLog(now - this.config.number('DeliveryLogRetentionDays') * 86_400_000);
       }
     } catch (e) {
       this.logger.error({ err: (e as Error).message }, 'dispatcher pass failed');
@@ -241,8 +241,8 @@ export class DeliveryService {
     if (msg.channel === 'sms') {
       const pc = checkPhone(msg.to, {
         defaultCountry: defaultCountry(this.config, msg.realm),
-        validation: setting(this.config, 'DeliveryPhoneValidation') === 'possible' ? 'possible' : 'valid',
-        blockedPrefixes: listSetting(this.config, 'DeliveryBlockedPrefixes'),
+        validation: this.config.value('DeliveryPhoneValidation'),
+        blockedPrefixes: this.config.list('DeliveryBlockedPrefixes'),
       });
       if (!pc.ok) return this.refuse(msg, 'number', pc.reason);
       const allowed = allowedCallingCodes(this.config);
@@ -268,7 +268,7 @@ export class DeliveryService {
     const buckets: (CounterBucket & { label: LimitScope; windowMs: number })[] = [];
     for (const [scope, configKey] of LIMIT_SCOPES) {
       const bucket = keys[scope];
-      const spec = parseLimit(setting(this.config, configKey));
+      const spec = parseLimit(this.config.string(configKey));
       if (!bucket || !spec) continue;
       const windowStart = Math.floor(now / spec.windowMs) * spec.windowMs;
       buckets.push({ scope, label: scope, bucket: bucket.slice(0, 255), windowStart, max: spec.max, expiresAt: windowStart + spec.windowMs, windowMs: spec.windowMs });
@@ -332,7 +332,7 @@ export class DeliveryService {
    * gives `pending`; the dispatch goes on and its outcome is recorded.
    */
   dispatchAndWait(id: number, boundMs?: number): Promise<DispatchResult> {
-    const bound = boundMs ?? intSetting(this.config, 'DeliveryWaitMs', 0, 120_000);
+    const bound = boundMs ?? this.config.number('DeliveryWaitMs');
     return new Promise<DispatchResult>((resolve) => {
       let done = false;
       let set = this.waiters.get(id);
@@ -452,14 +452,14 @@ export class DeliveryService {
     if (chain.every((n) => refused.has(n))) return this.finish(row, 'failed', { error });
     // Some provider failed only transiently: another pass later, while the code is valid.
     const passes = Math.max(1, Math.ceil(attempts / chain.length));
-    const delay = Math.min(intSetting(this.config, 'DeliveryRetryMaxMs', 100), intSetting(this.config, 'DeliveryRetryMs', 50) * 2 ** Math.min(10, passes - 1));
+    const delay = Math.min(this.config.number('DeliveryRetryMaxMs'), this.config.number('DeliveryRetryMs') * 2 ** Math.min(10, passes - 1));
     const nextAt = now + delay;
     if (nextAt >= row.expires_at) return this.finish(row, 'expired', { error });
     await this.repo.scheduleRetry(id, this.nodeId, nextAt, error, now);
   }
 
   private async markDown(key: string, reason: string, now: number): Promise<void> {
-    await this.repo.markUnhealthy(key, reason, now, intSetting(this.config, 'DeliveryBackoffMs', 0), intSetting(this.config, 'DeliveryBackoffMaxMs', 0));
+    await this.repo.markUnhealthy(key, reason, now, this.config.number('DeliveryBackoffMs'), this.config.number('DeliveryBackoffMaxMs'));
   }
 
   /** One provider call, always bounded: the provider's own timeout, then a hard stop one second later. */
