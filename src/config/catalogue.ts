@@ -67,7 +67,7 @@ function replyAttributes(v: string): string | undefined {
 }
 
 const SECONDS = 'seconds';
-const limit = (def: string, per: string) => spec({ type: text(), default: def, check: sendLimit, origin: otpd, help: `send limit per ${per}: "count/seconds" ("count" = per hour); 0 or "off" = no limit` });
+const limit = (def: string, per: string) => spec({ type: text('send limit'), default: def, check: sendLimit, origin: otpd, help: `send limit per ${per}: "count/seconds" ("count" = per hour); 0 or "off" = no limit` });
 const legacyClass = (channel: string, read: boolean) => spec({
   type: text(), origin: linotp,
   help: read
@@ -112,7 +112,7 @@ export const CONFIG = {
   splitAtSign: spec({ type: bool(), default: 'true', origin: linotp, help: 'split `user@realm` into user and realm' }),
   DefaultRealm: spec({ type: text(), origin: linotp, help: 'the realm of a user given without one (set with /system/setDefaultRealm)' }),
   mayOverwriteClient: spec({
-    type: list(), default: '', origin: linotp, check: (v) => badItems(v, (ip) => isIP(ip) !== 0, 'not an IP address'),
+    type: list('IP addresses'), default: '', origin: linotp, check: (v) => badItems(v, (ip) => isIP(ip) !== 0, 'not an IP address'),
     help: 'callers (comma list of IP addresses) whose `client` parameter replaces their address',
   }),
   allowSamlAttributes: spec({ type: bool(), default: 'False', origin: linotp, help: '/validate/samlcheck answers with the user\'s attributes' }),
@@ -154,16 +154,16 @@ export const CONFIG = {
   DeliveryLimitPerClient: limit('60/3600', 'channel + client IP'),
   DeliveryLimitGlobal: limit('10000/86400', 'channel (the global budget)'),
   DeliveryAllowedCountryCodes: spec({
-    type: list(), default: '', origin: otpd, check: (v) => badItems(v, (c) => c === '*' || /^\+?\d{1,4}$/.test(c), 'not a calling code'),
+    type: list('calling codes'), default: '', origin: otpd, check: (v) => badItems(v, (c) => c === '*' || /^\+?\d{1,4}$/.test(c), 'not a calling code'),
     help: 'country calling codes SMS may go to (`49,43,41`), `*` for any; empty: those of the default countries',
   }),
-  DeliveryDefaultCountry: spec({ type: text(), default: '', origin: otpd, check: country, help: 'ISO country of numbers without a +prefix' }),
+  DeliveryDefaultCountry: spec({ type: text('ISO country'), default: '', origin: otpd, check: country, help: 'ISO country of numbers without a +prefix' }),
   DeliveryBlockedPrefixes: spec({
-    type: list(), default: '', origin: otpd, check: (v) => badItems(v, (p) => /^\+?\d{1,15}$/.test(p), 'not an E.164 prefix'),
+    type: list('E.164 prefixes'), default: '', origin: otpd, check: (v) => badItems(v, (p) => /^\+?\d{1,15}$/.test(p), 'not an E.164 prefix'),
     help: 'E.164 prefixes refused on top of premium-rate/shared-cost ranges (`+4990,+44870`)',
   }),
   DeliveryPhoneValidation: spec({ type: oneOf(['valid', 'possible']), default: 'valid', origin: otpd, help: '`valid`: assigned ranges only; `possible`: length check only' }),
-  DeliveryAllowedHosts: spec({ type: list(), default: '', origin: otpd, check: hosts, help: 'provider hosts allowed (comma list, `*.example.com`); empty: any host not refused otherwise' }),
+  DeliveryAllowedHosts: spec({ type: list('host names'), default: '', origin: otpd, check: hosts, help: 'provider hosts allowed (comma list, `*.example.com`); empty: any host not refused otherwise' }),
   DeliveryDenyPrivateHosts: spec({ type: bool(), default: 'false', origin: otpd, help: 'also refuse loopback and private provider addresses' }),
 
   // ---- LinOTP's legacy provider keys (imported once, spec 1.5)
@@ -178,11 +178,11 @@ export const CONFIG = {
 
   // ---- user stores (otpd; user-stores.md)
   UserCacheTTL: spec({ type: int(0, 86_400), default: '120', origin: otpd, help: `${SECONDS} a looked-up user is cached; 0 switches the cache off` }),
-  UserStoreAllowedHosts: spec({ type: list(), default: '', origin: otpd, check: hosts, help: 'user store hosts allowed (comma list, `*.example.com`); empty: any' }),
+  UserStoreAllowedHosts: spec({ type: list('host names'), default: '', origin: otpd, check: hosts, help: 'user store hosts allowed (comma list, `*.example.com`); empty: any' }),
   UserStoreDenyPrivateHosts: spec({ type: bool(), default: 'False', origin: otpd, help: 'also refuse loopback, private, CGNAT and unique-local user store addresses' }),
 
   // ---- RADIUS (otpd; radius.md)
-  RadiusReplyAttributes: spec({ type: text(), check: replyAttributes, origin: otpd, help: 'JSON object of reply attribute name to template (`${field}` takes a user attribute) for Access-Accept' }),
+  RadiusReplyAttributes: spec({ type: text('JSON object'), check: replyAttributes, origin: otpd, help: 'JSON object of reply attribute name to template (`${field}` takes a user attribute) for Access-Accept' }),
 } as const;
 
 export type ConfigKey = keyof typeof CONFIG;
@@ -210,7 +210,7 @@ export const FAMILIES: readonly ConfigFamily[] = [
     help: `the message of a challenge to a token of that type (${PROMPT_TYPES.join(', ')}); unset: \`sms submitted\`, \`e-mail sent successfully\`, \`Please enter your otp value: \` (HMAC), else \`Otp:\``,
   },
   {
-    key: 'DeliveryDefaultCountry.<realm>', matches: (k) => REALM_KEY.test(k), type: text(), origin: otpd, check: country as (v: unknown) => string | undefined,
+    key: 'DeliveryDefaultCountry.<realm>', matches: (k) => REALM_KEY.test(k), type: text('ISO country'), origin: otpd, check: country as (v: unknown) => string | undefined,
     help: 'ISO country of numbers without a +prefix for users of that realm; unset: DeliveryDefaultCountry',
   },
   {

@@ -16,14 +16,14 @@ export const MAX_CONFIG_VALUE_LENGTH = 4096;
 export const int = (minimum: number, maximum: number) => Type.Integer({ minimum, maximum });
 /** `True`/`False` (also `1/0`, `yes/no`, `on/off`, in any case). */
 export const bool = () => Type.Boolean();
-/** Free text. */
-export const text = () => Type.String({ maxLength: MAX_CONFIG_VALUE_LENGTH });
+/** Free text; `description` names its format in the docs (`count/seconds`). */
+export const text = (description?: string) => Type.String({ maxLength: MAX_CONFIG_VALUE_LENGTH, ...(description ? { description } : {}) });
 /** A secret: stored encrypted with the key file's config key, shown as the placeholder. */
 export const secret = () => Type.String({ maxLength: MAX_CONFIG_VALUE_LENGTH, secret: true });
 /** Exactly one of `values`. */
 export const oneOf = <const T extends (string | number)[]>(values: readonly [...T]) => Type.Enum(values);
-/** A comma-separated list; items are trimmed and empty items dropped. */
-export const list = () => Type.Array(Type.String(), { maxItems: 256 });
+/** A comma-separated list; items are trimmed and empty items dropped; `description` names the items in the docs. */
+export const list = (description?: string) => Type.Array(Type.String(), { maxItems: 256, ...(description ? { description } : {}) });
 
 /** Whether a schema is marked `secret: true`. */
 export const isSecretSchema = (schema: TSchema): boolean => (schema as { secret?: unknown }).secret === true;
@@ -71,15 +71,16 @@ function mismatch(schema: TSchema): string {
   return 'not a valid value';
 }
 
-/** The type as the docs show it: `integer 1–100`, `True/False`, `` `sha1` | `sha256` ``, …. */
+/** The type as the docs show it: `integer 1–100`, `True/False`, `` `sha1` or `sha256` ``, …. */
 export function describeType(schema: TSchema): string {
+  const { description } = schema as { description?: string };
   if (isSecretSchema(schema)) return 'secret text';
   const { minimum, maximum } = schema as { minimum?: number; maximum?: number };
   if (Type.IsInteger(schema)) return `integer ${minimum}–${maximum}`;
   if (Type.IsBoolean(schema)) return 'True/False';
   if (isEnum(schema)) return schema.enum.map((v) => `\`${v}\``).join(' or ');
-  if (Type.IsArray(schema)) return 'comma list';
-  return 'text';
+  if (Type.IsArray(schema)) return description ? `comma list of ${description}` : 'comma list';
+  return description ?? 'text';
 }
 
 /** A send limit: at most `max` messages per `windowMs`. */

@@ -4,6 +4,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { hotp } from '../../src/otp/hotp.ts';
+import { Errors } from '../../src/errors.ts';
 
 const KEY = '3132333435363738393031323334353637383930';
 const seed = Buffer.from(KEY, 'hex');
@@ -111,9 +112,9 @@ describe('core API', () => {
     assert.deepEqual((await t.admin('/system/getConfig', { key: 'DefaultOtpLen' })).json.result.value, { 'getConfig DefaultOtpLen': '8' });
     const bad = await t.admin('/system/setConfig', { key: 'DefaultCountWindow', value: '100000' });
     assert.equal(bad.json.result.status, false);
-    assert.equal(bad.json.result.error.code, 905);
+    assert.equal(bad.json.result.error.code, Errors.invalidConfigValue.code);
     const badLimit = await t.admin('/system/setConfig', { key: 'DeliveryLimitPerUser', value: 'lots' });
-    assert.equal(badLimit.json.result.error.code, 905);
+    assert.equal(badLimit.json.result.error.code, Errors.invalidConfigValue.code);
     assert.equal((await t.admin('/system/setConfig', { key: 'DeliveryLimitPerUser', value: '5/3600' })).json.result.status, true);
     const badAttrs = await t.admin('/system/setConfig', { key: 'RadiusReplyAttributes', value: "{'Class': 'x'}" });
     assert.match(badAttrs.json.result.error.message, /invalid JSON/);

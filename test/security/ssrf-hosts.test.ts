@@ -18,6 +18,7 @@ import { smtpEmailProvider } from '../../src/delivery/email/smtp.ts';
 import pino from 'pino';
 import { build } from '../delivery/helpers.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { Errors } from '../../src/errors.ts';
 import { createTestDb } from '../helpers/db.ts';
 import { PolicyService } from '../../src/policy/service.ts';
 import { ldapResolverType } from '../../src/users/ldap.ts';
@@ -210,7 +211,7 @@ describe('SSRF: through the API (envelope, nothing stored, nothing connected)', 
     ] as const) {
       const res = await t.admin('/system/setConfig', { key, value });
       assert.equal(res.json.result.status, false, `${key}=${value}: ${res.body}`);
-      assert.equal(res.json.result.error.code, 905);
+      assert.equal(res.json.result.error.code, Errors.invalidConfigValue.code);
       assert.match(res.json.result.error.message, message);
     }
     assert.equal(t.services.config.get('UserStoreDenyPrivateHosts'), 'False'); // as the earlier test left it
