@@ -45,14 +45,15 @@ export function screenStoredConfig<T extends StoredConfigRow>(
   for (const row of rows) {
     const spec = lookup(row.key);
     if (!spec) unknown.push(row.key);
-    const problem = !spec || isSecretSchema(spec.type) ? null : rowProblem(row, plain, (text) => specProblem(spec, text));
+    const problemOf = (r: T) => (!spec || isSecretSchema(spec.type) ? null : rowProblem(r, plain, (text) => specProblem(spec, text)));
+    const problem = problemOf(row);
     if (!problem) {
       accepted.set(row.key, row);
       continue;
     }
     rejected.push({ key: row.key, problem });
     const kept = previous.get(row.key);
-    if (kept) accepted.set(row.key, kept);
+    if (kept && !problemOf(kept)) accepted.set(row.key, kept);
   }
   return { accepted, rejected, unknown };
 }
