@@ -60,9 +60,90 @@ function defineErrors<const T extends Record<string, Definition>>(defs: T): Erro
 }
 
 const DEFINITIONS = {
-  internal: { code: -311, message: 'internal error', doc: 'An unexpected failure; the cause is in the log, never in the answer.' },
+  // shared: requests and parameters (every area)
+  internal: { code: -311, message: 'internal error', doc: 'An unexpected failure; the cause is in the log, never in the answer (HTTP 500 when the request itself could not be handled).' },
   missingParameter: { code: 905, message: "Missing parameter: '{name}'", doc: 'A required parameter is missing (LinOTP\'s ParameterError).' },
-  // …the rest of the catalogue is filled in by issue 11 item 3
+  invalidParameter: { code: 2100, message: "Invalid parameter '{name}': {why}", doc: 'A parameter has a value otpd does not accept (wrong form, out of bounds, not a string, control characters); the message says why.' },
+  usage: { code: 77, message: 'Usage: {usage}', doc: '`/admin/set` or `/system/setDefault` without any parameter it knows.' },
+  invalidRequest: { code: 2101, message: 'invalid request: {why}', status: 400, doc: 'The body could not be parsed (bad JSON, a malformed form body).' },
+  unsupportedContentType: { code: 2102, message: 'unsupported content type', status: 400, doc: 'The body is neither a form (`application/x-www-form-urlencoded`) nor JSON.' },
+  requestBodyTooLarge: { code: 2103, message: 'request body too large', status: 400, doc: 'The body is larger than 256 KiB.' },
+  bodyNotAnObject: { code: 2104, message: 'the request body must be an object of parameters', doc: 'A JSON body that is not an object (an array, a string, a number).' },
+  tooManyParameters: { code: 2105, message: 'more than {max} parameters', doc: 'The request carries more parameters than any endpoint takes.' },
+  invalidParameterName: { code: 2106, message: "invalid parameter name '{name}'", doc: 'A parameter name outside 1-128 of A-Z a-z 0-9 _ . : - (with an optional `[]`).' },
+  noSuchEndpoint: { code: 2107, message: 'no such endpoint: {path}', status: 404, doc: 'No endpoint has this path, or not for this method.' },
+
+  // admins, sessions, API keys
+  notAuthenticated: { code: 2001, message: 'authentication required', status: 401, doc: 'No valid credentials: no session or API key, an unknown, revoked or expired key, an ended session.' },
+  csrfMismatch: { code: 2002, message: 'missing or wrong CSRF token (header X-CSRF-TOKEN)', status: 403, doc: 'A session call without the matching `X-CSRF-TOKEN` header (or `csrf_token` field).' },
+  noSuchApiKey: { code: 2003, message: 'no API key with id {id}', doc: '`/admin/apikey/revoke` with an id no key has.' },
+  adminLoginThrottled: { code: 2013, message: 'too many failed logins: try again in {seconds} s', status: 429, doc: '`/admin/login` refused for a while after repeated failures (per admin name or per client source), with `Retry-After`.' },
+  adminExists: { code: 2600, message: "admin '{name}' exists already", doc: 'An administrator of that name exists (`otpd admin add`).' },
+  noSuchAdmin: { code: 2601, message: "no admin '{name}'", doc: 'No local administrator has this name (API key creation, password change, removal).' },
+  apiKeyRevoked: { code: 2602, message: 'API key {id} is already revoked', doc: '`/admin/apikey/revoke` of a key that was revoked before.' },
+  sessionRequired: { code: 2603, message: 'API keys are created from a login session (or the otpd command line), not with an API key', doc: '`/admin/apikey/create` called with an API key: a leaked key cannot mint more.' },
+
+  // policies
+  notAllowed: { code: 410, message: 'You do not have the administrative right {what}', doc: 'An admin policy does not grant this administrator the action, realm or token (LinOTP\'s PolicyException).' },
+  invalidPolicy: { code: 2012, message: '{problem}', doc: 'A policy definition was refused (unknown action, wrong value type, bad user/client/time); the message names the policy and field.' },
+  invalidPolicyName: { code: 8888, message: 'policy name may only contain the characters a-zA-Z0-9_', doc: '`/system/delPolicy` with a name no policy can have.' },
+  policyLockout: { code: 2400, message: 'potential lock-out: after this change no administrator may write the system configuration (no active system policy grants write to a user); repeat with enforce=true to store it anyway', doc: 'A policy change would leave no administrator with `system` `write`; `enforce=true` stores it anyway.' },
+  policyFileEmpty: { code: 2401, message: 'Error loading policy. File is empty!', doc: '`/system/importPolicy` with an empty `file`.' },
+
+  // tokens and enrollment
+  genkeyAndOtpkey: { code: 344, message: 'setting an otpkey and genkey at the same time does not work', doc: '`/admin/init` with both `genkey` and `otpkey`.' },
+  tokenLimitPerUser: { code: 411, message: 'The maximum number of allowed tokens per user is exceeded. Check the policies scope=enrollment, action=maxtoken', doc: 'The user owns as many tokens as enrollment policy `maxtoken` allows.' },
+  tokenLimitPerType: {
+    code: 412,
+    message: 'The maximum number of allowed tokens of type {type} per user is exceeded. Check the policies scope=enrollment, action=maxtoken{upperType}',
+    doc: 'The user owns as many tokens of this type as enrollment policy `maxtoken<TYPE>` allows.',
+  },
+  tokenLimitRealm: {
+    code: 413,
+    message: 'The maximum allowed number of tokens for the realm {realm} was reached. You can not init any more tokens. Check the policies scope=enrollment, action=tokencount.',
+    doc: 'The realm holds as many tokens as enrollment policy `tokencount` allows.',
+  },
+  tokenAssigned: { code: 1105, message: 'token {serial} is already assigned to another user', doc: '`/admin/assign` of a token that belongs to someone else (unassign it first).' },
+  tokenTypeClash: { code: 1112, message: 'token {serial} exists with type {type}; it cannot become {newType}', doc: '`/admin/init` with the serial of a token of another type.' },
+  userOrSerialRequired: { code: 1212, message: 'Parameter user or serial required!', doc: 'A token call names neither `serial` nor `user`.' },
+  unknownTokenType: { code: 1610, message: 'type {type} not supported', doc: '`/admin/init` with a token type otpd does not have.' },
+  noFreeSerial: { code: 2200, message: 'could not generate a free serial', doc: 'Ten generated serials in a row were taken; send a `serial` or another `prefix`.' },
+  noSuchToken: { code: 2201, message: 'no matching token: {selector}', doc: 'No token (visible to this administrator) has the serial or owner given.' },
+
+  // users, resolvers, realms
+  userStoreUnavailable: { code: 2004, message: 'user store unavailable', doc: 'A user store (LDAP, SQL, file) could not be asked; never "authenticated". Details are in the log.' },
+  resolverInUse: { code: 2005, message: "Resolver '{name}' still in use by the realms: {realms}", doc: '`/system/delResolver` of a resolver a realm still lists.' },
+  unknownRealm: { code: 2006, message: "unknown realm '{realm}'", doc: 'No realm has this name (and no default realm applies).' },
+  unknownUser: { code: 2350, message: 'user {user} not found', doc: 'The user named for a token (init, assign, select by user) is in none of the realm\'s user stores.' },
+  noUserStore: { code: 2351, message: 'no user store is configured (see /system/setResolver and /system/setRealm)', doc: 'A call needs users, and no resolver and realm are defined.' },
+  unknownResolverType: { code: 2352, message: "no such resolver type '{type}' defined!", doc: 'A resolver type otpd does not have (passwdresolver, ldapresolver, sqlresolver).' },
+  resolverExists: { code: 2353, message: "Could not {mode} resolver, resolver '{name}' already exists!", doc: 'Creating or renaming a resolver to a name another resolver has.' },
+  unknownResolver: { code: 2354, message: "no resolver named '{name}'", doc: 'No resolver has this name (update, rename, test).' },
+  resolverTypeChange: { code: 2355, message: 'Modification of resolver type is not supported!', doc: 'Updating a resolver with another type; create a new resolver instead.' },
+  unknownResolverSpec: { code: 2356, message: "unknown resolver or invalid resolver class specification: '{spec}'", doc: '`/system/setRealm` with a resolver that does not exist or whose class does not match.' },
+
+  // delivery
+  providerRefused: {
+    code: 2007,
+    message: '{reason}',
+    doc: 'A provider definition or provider action was refused: an invalid configuration (the message names the keys), unknown provider or provider class, a class of the other type, a type otpd does not offer (push, voice), a managed provider changed without its password.',
+  },
+  invalidIdempotencyKey: { code: 2500, message: 'idempotency key must be 1-255 characters', doc: 'An outbox message was enqueued without a usable idempotency key (a caller inside otpd is wrong).' },
+  invalidProviderName: { code: 2501, message: "Invalid parameter 'name': use 1-64 of A-Z a-z 0-9 _ . -", doc: 'A provider name with other characters, or longer than 64.' },
+  unknownProviderType: { code: 2502, message: "Invalid parameter 'type': otpd offers sms and email providers, not '{type}'", doc: 'A provider type other than sms or email.' },
+  invalidRecipient: { code: 2503, message: "Invalid parameter 'to': {reason}", doc: 'The destination of a test message is not a usable phone number (sms) or e-mail address (email).' },
+  providerUsageUnknown: {
+    code: 2504,
+    message: "provider '{name}' was not deleted: cannot tell whether a policy uses it ({reason})",
+    doc: 'delProvider fails closed when the stored policies cannot be read, or one that mentions the provider action does not parse.',
+  },
+
+  // RADIUS
+  invalidRadiusClient: { code: 2010, message: '{field}: {why}', doc: 'A RADIUS client definition was refused (bad name, address, realm or secret; an address another client has); the message names the field.' },
+  radiusClientExists: { code: 2800, message: 'RADIUS client {name} exists', doc: '`otpd radius client add` with a name a client has.' },
+  noSuchRadiusClient: { code: 2801, message: 'no RADIUS client named {name}', doc: '`/system/delRadiusClient` (or the CLI) with a name no client has.' },
+  radiusClientConflict: { code: 2802, message: 'could not create RADIUS client {name}: name or address already in use', doc: 'A concurrent write created a client with the same name or address first; read the clients and retry.' },
+
   // runtime config
   unknownConfigKey: {
     code: 2701, message: "Unknown config key '{key}': otpd does not read it (docs/configuration.md lists the keys)",
@@ -96,47 +177,12 @@ export const catalogue = (): { key: string; code: number; status: number; messag
  * @deprecated being replaced by {@link Errors} (issue 11 item 3); do not add new uses.
  */
 export const ErrorCodes = {
-  generic: 10,
+  // still used by the resolver-config checks (users/*.ts) with their tests, until they move to Errors
   parameter: 905,
-  tokenTypeUnsupported: 906,
-  multipleTokenMatch: -33,
-  usage: 77,
-  genkeyAndOtpkey: 344,
-  policy: 410,
-  maxTokenUser: 411,
-  maxTokenType: 412,
-  tokenCountRealm: 413,
-  authorize: 510,
-  multipleTokensOnInit: 1101,
-  assignFailed: 1105,
-  counterUpdate: 1106,
-  createFailed: 1112,
-  removeFailed: 1132,
-  userOrSerialRequired: 1212,
-  unknownTokenType: 1610,
-  invalidPolicyName: 8888,
-  internal: -311,
-  // otpd's own
-  notAuthenticated: 2001,
-  csrf: 2002,
-  notFound: 2003,
   userStoreUnavailable: 2004,
-  resolver: 2005,
-  realm: 2006,
-  provider: 2007,
-  deliveryFailed: 2008,
-  sendLimit: 2009,
-  radiusClient: 2010,
-  config: 2011,
-  /** A policy definition was refused (unknown action, wrong value type, bad user/client/time). */
-  invalidPolicy: 2012,
-  /** /admin/login refused for a while after repeated failures (per admin name or per client source); HTTP 429. */
-  adminLoginThrottled: 2013,
 } as const;
 
-export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes];
-
-/** @deprecated use `Errors.missingParameter` */
+/** @deprecated use `Errors.missingParameter` (still used by the resolver-config checks in users/) */
 export const missingParameter = (name: string) => Errors.missingParameter({ name });
 
 /** @deprecated being replaced by specific catalogue entries */
@@ -146,7 +192,7 @@ export const badParameter = (name: string, why: string) =>
 /** A user store (LDAP, SQL, file) could not be reached: never "authenticated". */
 export class UserStoreUnavailableError extends OtpdError {
   constructor(resolver: string, reason: string) {
-    super(ErrorCodes.userStoreUnavailable, `user store unavailable: ${resolver}: ${reason}`, 200, 'userStoreUnavailable');
+    super(Errors.userStoreUnavailable.code, `user store unavailable: ${resolver}: ${reason}`, 200, 'userStoreUnavailable');
     this.name = 'UserStoreUnavailableError';
   }
 }

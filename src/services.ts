@@ -3,6 +3,18 @@ import pino, { type Logger } from 'pino';
 import { AdminService } from './admins/service.ts';
 import { AuditWriter, auditChainKey } from './audit/writer.ts';
 import { ConfigService } from './config/service.ts';
+import { SendCounterRepository } from './delivery/counter-repository.ts';
+import { Dispatcher } from './delivery/dispatcher.ts';
+import { ProviderHealth } from './delivery/health.ts';
+import { SendLimits } from './delivery/limits.ts';
+import { DeliveryLog } from './delivery/log.ts';
+import { Outbox } from './delivery/outbox.ts';
+import { OutboxRepository } from './delivery/outbox-repository.ts';
+import { Outcomes, type DeliveryAudit } from './delivery/outcomes.ts';
+import { ProviderAdmin, type PoliciesNaming } from './delivery/provider-admin.ts';
+import { ProviderRepository } from './delivery/provider-repository.ts';
+import { ProviderCatalog } from './delivery/providers.ts';
+import { Receipts } from './delivery/receipts.ts';
 import { DeliveryService } from './delivery/service.ts';
 import { RadiusClientService } from './radius/clients.ts';
 import type { RadiusStats } from './radius/server.ts';
@@ -124,12 +136,53 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
       await db.close();
     },
   });
-  services.delivery = new DeliveryService({ db, keyring, config, logger, clock, audit: services.audit });
+  services.delivery = createDelivery({
+    db, keyring, config, logger, clock, audit: services.audit,
+    policiesNaming: (action, name) => policyService.policiesNaming(action, name),
+  });
   await services.delivery.load();
   await services.delivery.importLegacyProviders();
   services.delivery.watch(watcher);
   wireOutOfBand(services);
   return services;
+}
+
+export interface DeliveryDeps {
+  db: Db;
+  keyring: KeyRing;
+  config: ConfigService;
+  logger: Logger;
+  clock: Clock;
+  /** Over-limit refusals and final outcomes are audited when given. @default undefined */
+  audit?: DeliveryAudit;
+  /** The policy service's answer to "which policies name this provider" (delProvider). */
+  policiesNaming: PoliciesNaming;
+}
+
+/**
+ * Builds the delivery area from its modules, each with its repositories, clock and
+ * logger: send limits, outbox, dispatcher (outcomes, receipts, health), provider
+ * administration and the delivery log, behind the DeliveryService facade.
+ */
+export function createDelivery(deps: DeliveryDeps): DeliveryService {
+  const { db, keyring, config, clock, audit } = deps;
+  const logger = deps.logger.child({ area: 'delivery' });
+  const outboxRepo = new OutboxRepository(db);
+  const counters = new SendCounterRepository(db);
+  const providerRepo = new ProviderRepository(db);
+  const outcomes = new Outcomes({ logger, audit });
+  const receipts = new Receipts({ outbox: outboxRepo, outcomes, clock, logger });
+  const catalog = new ProviderCatalog(keyring, config, logger, receipts.attach);
+  const health = new ProviderHealth({ providers: providerRepo, catalog, config, logger, clock });
+  const log = new DeliveryLog({ outbox: outboxRepo, clock });
+  return new DeliveryService({
+    outcomes,
+    log,
+    limits: new SendLimits({ counters, log, keyring, config, logger, clock, audit }),
+    outbox: new Outbox({ outbox: outboxRepo, keyring, clock }),
+    dispatcher: new Dispatcher({ outbox: outboxRepo, counters, catalog, health, outcomes, keyring, config, logger, clock }),
+    providers: new ProviderAdmin({ providers: providerRepo, catalog, health, log, policiesNaming: deps.policiesNaming, keyring, config, logger, clock }),
+  });
 }
 
 /**

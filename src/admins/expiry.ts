@@ -1,4 +1,4 @@
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors } from '../errors.ts';
 
 const UNIT_MS: Record<string, number> = { m: 60_000, h: 3_600_000, d: 86_400_000, w: 7 * 86_400_000 };
 const TEN_YEARS_MS = 3653 * 86_400_000;
@@ -10,7 +10,7 @@ const TEN_YEARS_MS = 3653 * 86_400_000;
  */
 export function parseExpiry(input: string, now: number): number {
   const text = input.trim();
-  const bad = (why: string) => new OtpdError(ErrorCodes.parameter, `Invalid parameter 'expires': ${why}`);
+  const bad = (why: string) => Errors.invalidParameter({ name: 'expires', why });
   let at: number;
   const duration = /^(\d{1,6})([mhdw])$/.exec(text);
   if (duration) {

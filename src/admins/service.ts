@@ -3,7 +3,7 @@ import type { KeyRing } from '../crypto/keyring.ts';
 import type { Clock } from '../util/clock.ts';
 import { hashAdminPassword, verifyAdminPassword } from '../crypto/password.ts';
 import { randomToken } from '../crypto/random.ts';
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { LoginThrottle } from './throttle.ts';
 
 const NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
@@ -26,14 +26,14 @@ export class AdminService {
   }
 
   static checkName(name: string): void {
-    if (!NAME.test(name)) throw new OtpdError(ErrorCodes.parameter, `invalid admin name '${name}': use 1-64 of A-Z a-z 0-9 _ . @ -`);
+    if (!NAME.test(name)) throw Errors.invalidParameter({ name: 'name', why: `'${name}': use 1-64 of A-Z a-z 0-9 _ . @ -` });
   }
 
   async add(name: string, password: string): Promise<void> {
     AdminService.checkName(name);
     checkPassword(password);
     const exists = await this.db.kysely.selectFrom('admins').select('name').where('name', '=', name).executeTakeFirst();
-    if (exists) throw new OtpdError(ErrorCodes.parameter, `admin '${name}' exists already`);
+    if (exists) throw Errors.adminExists({ name });
     await this.db.kysely.insertInto('admins').values({ name, password_hash: await hashAdminPassword(password), created_at: this.clock.now() }).execute();
   }
 
@@ -45,7 +45,7 @@ export class AdminService {
   async setPassword(name: string, password: string, opts: { keepApiKeys?: boolean } = {}): Promise<{ revokedApiKeys: number }> {
     checkPassword(password);
     const res = await this.db.kysely.updateTable('admins').set({ password_hash: await hashAdminPassword(password) }).where('name', '=', name).executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) throw new OtpdError(ErrorCodes.notFound, `no admin '${name}'`);
+    if (Number(res.numUpdatedRows) === 0) throw Errors.noSuchAdmin({ name });
     await this.db.kysely.deleteFrom('sessions').where('admin', '=', name).execute();
     if (opts.keepApiKeys) return { revokedApiKeys: 0 };
     const revoked = await this.db.kysely.updateTable('api_keys').set({ revoked_at: this.clock.now() }).where('admin', '=', name).where('revoked_at', 'is', null).executeTakeFirst();
@@ -54,7 +54,7 @@ export class AdminService {
 
   async remove(name: string): Promise<void> {
     const res = await this.db.kysely.deleteFrom('admins').where('name', '=', name).executeTakeFirst();
-    if (Number(res.numDeletedRows) === 0) throw new OtpdError(ErrorCodes.notFound, `no admin '${name}'`);
+    if (Number(res.numDeletedRows) === 0) throw Errors.noSuchAdmin({ name });
     await this.db.kysely.deleteFrom('sessions').where('admin', '=', name).execute();
     await this.db.kysely.deleteFrom('api_keys').where('admin', '=', name).execute();
   }
@@ -123,10 +123,10 @@ export class AdminService {
 
   /** Like `createApiKey`, also returning the new key's id (for listings and revocation). */
   async issueApiKey(admin: string, label = '', opts: { expiresAt?: number } = {}): Promise<{ id: number; key: string; expiresAt: number | null }> {
-    if (!(await this.exists(admin))) throw new OtpdError(ErrorCodes.notFound, `no admin '${admin}'`);
-    if (label.length > 255 || /[\0-\x1f\x7f]/.test(label)) throw new OtpdError(ErrorCodes.parameter, "Invalid parameter 'label': at most 255 characters, no control characters");
+    if (!(await this.exists(admin))) throw Errors.noSuchAdmin({ name: admin });
+    if (label.length > 255 || /[\0-\x1f\x7f]/.test(label)) throw Errors.invalidParameter({ name: 'label', why: 'at most 255 characters, no control characters' });
     const now = this.clock.now();
-    if (opts.expiresAt !== undefined && !(opts.expiresAt > now)) throw new OtpdError(ErrorCodes.parameter, "Invalid parameter 'expires': not in the future");
+    if (opts.expiresAt !== undefined && !(opts.expiresAt > now)) throw Errors.invalidParameter({ name: 'expires', why: 'not in the future' });
     const prefix = randomToken(6);
     const key = `otpd_${prefix}_${randomToken(32)}`;
     const keyHash = this.keyring.hash('apikey', key);
@@ -158,9 +158,9 @@ export class AdminService {
   /** Revokes one API key by id; it is refused from now on. Returns the key's admin. */
   async revokeApiKey(id: number): Promise<{ admin: string }> {
     const row = await this.db.kysely.selectFrom('api_keys').select(['admin', 'revoked_at']).where('id', '=', id).executeTakeFirst();
-    if (!row) throw new OtpdError(ErrorCodes.notFound, `no API key with id ${id}`);
+    if (!row) throw Errors.noSuchApiKey({ id });
     const res = await this.db.kysely.updateTable('api_keys').set({ revoked_at: this.clock.now() }).where('id', '=', id).where('revoked_at', 'is', null).executeTakeFirst();
-    if (Number(res.numUpdatedRows) === 0) throw new OtpdError(ErrorCodes.parameter, `API key ${id} is already revoked`);
+    if (Number(res.numUpdatedRows) === 0) throw Errors.apiKeyRevoked({ id });
     return { admin: row.admin };
   }
 
@@ -209,6 +209,6 @@ export interface ApiKeyInfo {
 }
 
 function checkPassword(password: string): void {
-  if (password.length < 8) throw new OtpdError(ErrorCodes.parameter, 'admin password must have at least 8 characters');
-  if (password.length > 1024 || password.includes('\0')) throw new OtpdError(ErrorCodes.parameter, 'admin password too long or contains NUL');
+  if (password.length < 8) throw Errors.invalidParameter({ name: 'password', why: 'must have at least 8 characters' });
+  if (password.length > 1024 || password.includes('\0')) throw Errors.invalidParameter({ name: 'password', why: 'longer than 1024 characters or contains NUL' });
 }

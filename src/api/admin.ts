@@ -1,4 +1,4 @@
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { parseExpiry } from '../admins/expiry.ts';
 import type { ApiKeyInfo } from '../admins/service.ts';
 import { tokenDict } from '../enrollment/tokens.ts';
@@ -90,7 +90,7 @@ export function register(api: Api): void {
         if (!outcome.ok && outcome.throttled) {
           ctx.audit.actionDetail = 'admin login throttled';
           ctx.reply.header('Retry-After', String(outcome.retryAfterSeconds));
-          throw new OtpdError(ErrorCodes.adminLoginThrottled, `too many failed logins: try again in ${outcome.retryAfterSeconds} s`, 429);
+          throw Errors.adminLoginThrottled({ seconds: outcome.retryAfterSeconds });
         }
         if (!outcome.ok) {
           ctx.audit.actionDetail = 'admin login failed';
@@ -132,7 +132,7 @@ export function register(api: Api): void {
       policy: { scope: 'system', action: 'write' },
       handler: async (ctx) => {
         // a leaked key must not be able to outlive its expiry or revocation by minting more
-        if (ctx.admin!.via !== 'session') throw new OtpdError(ErrorCodes.policy, 'API keys are created from a login session (or the otpd command line), not with an API key');
+        if (ctx.admin!.via !== 'session') throw Errors.sessionRequired();
         const admin = ctx.params.get('admin') || ctx.admin!.name;
         const label = ctx.params.get('label') ?? '';
         const expires = ctx.params.get('expires');
@@ -150,7 +150,7 @@ export function register(api: Api): void {
       policy: { scope: 'system', action: 'write' },
       handler: async (ctx) => {
         const id = ctx.params.int('id', -1, 1);
-        if (id === -1) throw new OtpdError(ErrorCodes.parameter, "Missing parameter: 'id'");
+        if (id === -1) throw Errors.missingParameter({ name: 'id' });
         const { admin } = await ctx.services.admins.revokeApiKey(id);
         ctx.audit.user = admin;
         ctx.audit.actionDetail = `api key ${id} of ${admin} revoked`;
@@ -166,7 +166,7 @@ export function register(api: Api): void {
         const policies = ctx.services.policies;
         if (policies && policies.anyPolicy('admin')) {
           const d = policies.adminAllowed(ctx.admin!.name, 'admin', `init${type.toUpperCase()}`);
-          if (!d.allowed) throw new OtpdError(ErrorCodes.policy, `You do not have the administrative right to init token of type ${type}`);
+          if (!d.allowed) throw Errors.notAllowed({ what: `to init token of type ${type}` });
         }
         const res = await ctx.services.tokens.init(ctx.params, scopeOf(ctx));
         ctx.audit.serial = res.serial;
@@ -271,10 +271,10 @@ export function register(api: Api): void {
       policy: { scope: 'admin', action: 'assign' },
       handler: async (ctx) => {
         const serials = ctx.params.list('serial');
-        if (serials.length === 0) throw new OtpdError(ErrorCodes.parameter, "Missing parameter: 'serial'");
+        if (serials.length === 0) throw Errors.missingParameter({ name: 'serial' });
         const owner = await ctx.services.tokens.requireUser(ctx.params.require('user'), ctx.params.get('realm'));
         const tokens = await ctx.services.tokens.repository.find({ serials });
-        if (tokens.length !== serials.length) throw new OtpdError(ErrorCodes.notFound, `no token with serial ${serials.filter((s) => !tokens.some((t) => t.serial === s)).join(', ')}`);
+        if (tokens.length !== serials.length) throw Errors.noSuchToken({ selector: `serial ${serials.filter((s) => !tokens.some((t) => t.serial === s)).join(', ')}` });
         tokens.forEach((t) => t.userId === '' || ctx.services.tokens.assertTokenAllowed(scopeOf(ctx), t));
         auditTokens(ctx, tokens);
         ctx.audit.user = owner.login;
@@ -288,9 +288,12 @@ export function register(api: Api): void {
       methods: ['POST'],
       policy: { scope: 'admin', action: 'unassign' },
       handler: async (ctx) => {
-        const { tokens } = await ctx.services.tokens.select(ctx.params, scopeOf(ctx));
+        const { tokens, by, owner } = await ctx.services.tokens.select(ctx.params, scopeOf(ctx));
         auditTokens(ctx, tokens);
-        if (tokens.length === 0) throw new OtpdError(ErrorCodes.notFound, 'no matching token');
+        if (tokens.length === 0) {
+          const selector = by === 'user' && owner ? `user ${owner.login}@${owner.realm}` : `serial ${ctx.params.list('serial').join(', ')}`;
+          throw Errors.noSuchToken({ selector });
+        }
         await ctx.services.tokens.unassign(tokens);
         return ok(true);
       },

@@ -1,12 +1,13 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors, OtpdError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { errorEnvelope, serialise, toOtpdError } from './envelope.ts';
 import { authenticateAdmin } from './auth.ts';
 import type { RouteAuthConfig } from './route.ts';
 import { registerAllRoutes } from './routes.ts';
+import { registerManage } from '../web/manage/pages.ts';
 
 /** The path of a request URL: a query string may hold a PIN or an OTP and never goes to the log. */
 const pathOf = (url: string) => url.split('?')[0];
@@ -53,20 +54,23 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
         return reply.code(refusal.httpStatus).type('application/json').send(serialise(errorEnvelope(refusal, 1)));
       }
     }
-    const message =
-      err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? 'unsupported content type'
-        : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? 'request body too large'
-          : status < 500 ? `invalid request: ${err.message}` : 'internal error';
+    const answer =
+      status >= 500 ? Errors.internal()
+        : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? Errors.unsupportedContentType()
+          : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? Errors.requestBodyTooLarge()
+            : Errors.invalidRequest({ why: err.message });
     if (status >= 500) services.logger.error({ err: err.message, path: pathOf(request.url) }, 'unhandled error');
     const id = request.url.startsWith('/validate/') ? 0 : 1;
     return reply
-      .code(status === 500 ? 500 : 400)
+      .code(status >= 500 ? 500 : answer.httpStatus)
       .type('application/json')
-      .send(serialise(errorEnvelope(new OtpdError(status < 500 ? ErrorCodes.parameter : ErrorCodes.internal, message), id)));
+      .send(serialise(errorEnvelope(answer, id)));
   });
   app.setNotFoundHandler((request, reply) => {
-    reply.code(404).type('application/json').send(serialise(errorEnvelope(new OtpdError(ErrorCodes.notFound, `no such endpoint: ${pathOf(request.url)}`), 1)));
+    const answer = Errors.noSuchEndpoint({ path: pathOf(request.url) });
+    reply.code(answer.httpStatus).type('application/json').send(serialise(errorEnvelope(answer, 1)));
   });
   await registerAllRoutes({ app, services });
+  await registerManage(app, services);
   return app;
 }

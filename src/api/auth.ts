@@ -1,6 +1,6 @@
 import '@fastify/cookie';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { randomToken } from '../crypto/random.ts';
 import type { Services } from '../services.ts';
 
@@ -12,7 +12,7 @@ export interface AdminIdentity {
 export const SESSION_COOKIE = 'access_token_cookie';
 export const CSRF_COOKIE = 'csrf_access_token';
 
-const notAuthenticated = () => new OtpdError(ErrorCodes.notAuthenticated, 'authentication required', 401);
+const notAuthenticated = () => Errors.notAuthenticated();
 
 /**
  * Admin authentication as LinOTP 3 does it: the session cookie from /admin/login
@@ -32,7 +32,7 @@ export async function authenticateAdmin(services: Services, request: FastifyRequ
   if (!session) throw notAuthenticated();
   const body = (request.body ?? {}) as Record<string, unknown>;
   const sent = (request.headers['x-csrf-token'] as string | undefined) ?? (typeof body.csrf_token === 'string' ? body.csrf_token : undefined);
-  if (!sent || sent !== session.csrf) throw new OtpdError(ErrorCodes.csrf, 'missing or wrong CSRF token (header X-CSRF-TOKEN)', 403);
+  if (!sent || sent !== session.csrf) throw Errors.csrfMismatch();
   return { name: session.admin, via: 'session' };
 }
 

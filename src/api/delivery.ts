@@ -1,22 +1,22 @@
 import { ConfigValidationError } from '../delivery/config.ts';
 import { requestPhoneProblem } from '../util/phone.ts';
 import type { DeliveryService } from '../delivery/service.ts';
-import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
 
 /** LinOTP provider types; otpd offers sms and email (push/voice are refused with a clear message). */
 function providerType(ctx: RouteContext): 'sms' | 'email' {
   const type = ctx.params.require('type').trim().toLowerCase();
   if (type === 'sms' || type === 'email') return type;
-  if (type === 'push' || type === 'voice') throw new OtpdError(ErrorCodes.provider, `otpd has no ${type} providers (sms and email only)`);
-  throw badParameter('type', 'use sms or email');
+  if (type === 'push' || type === 'voice') throw Errors.providerRefused({ reason: `otpd has no ${type} providers (sms and email only)` });
+  throw Errors.unknownProviderType({ type });
 }
 
 const delivery = (ctx: RouteContext): DeliveryService => ctx.services.delivery;
 
 /** Provider config problems (invalid JSON with its position, schema paths) as one LinOTP error. */
 function configError(e: unknown): never {
-  if (e instanceof ConfigValidationError) throw new OtpdError(ErrorCodes.provider, `Invalid provider config: ${e.problems.join('; ')}`);
+  if (e instanceof ConfigValidationError) throw Errors.providerRefused({ reason: `Invalid provider config: ${e.problems.join('; ')}` });
   throw e;
 }
 
@@ -26,7 +26,7 @@ function timeParam(ctx: RouteContext, name: string): number | undefined {
   if (v === undefined || v.trim() === '') return undefined;
   if (/^\d+$/.test(v.trim())) return Number(v.trim());
   const t = Date.parse(v);
-  if (Number.isNaN(t)) throw badParameter(name, 'use epoch milliseconds or an ISO date');
+  if (Number.isNaN(t)) throw Errors.invalidParameter({ name, why: 'use epoch milliseconds or an ISO date' });
   return t;
 }
 
@@ -116,11 +116,11 @@ export function register(api: Api): void {
         const type = providerType(ctx);
         const name = ctx.params.require('name');
         const to = ctx.params.get('to') ?? ctx.params.get('phone') ?? ctx.params.get('email');
-        if (!to) throw new OtpdError(ErrorCodes.parameter, "Missing parameter: 'to'");
+        if (!to) throw Errors.missingParameter({ name: 'to' });
         const unencodedPlus = type === 'sms' ? requestPhoneProblem(to) : null;
-        if (unencodedPlus) throw badParameter('to', unencodedPlus);
+        if (unencodedPlus) throw Errors.invalidParameter({ name: 'to', why: unencodedPlus });
         const text = ctx.params.get('message') || undefined;
-        if (text !== undefined && text.length > 480) throw badParameter('message', 'longer than 480 characters');
+        if (text !== undefined && text.length > 480) throw Errors.invalidParameter({ name: 'message', why: 'longer than 480 characters' });
         ctx.audit.info = `${type}:${name}`;
         const r = await delivery(ctx).testProvider(type, name, to, text);
         ctx.audit.success = r.ok;
@@ -134,7 +134,7 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const p = ctx.params;
         const channel = p.get('type') ?? p.get('channel');
-        if (channel !== undefined && channel !== '' && channel !== 'sms' && channel !== 'email') throw badParameter('type', 'use sms or email');
+        if (channel !== undefined && channel !== '' && channel !== 'sms' && channel !== 'email') throw Errors.invalidParameter({ name: 'type', why: 'use sms or email' });
         const log = await delivery(ctx).deliveryLog({
           status: p.get('status') || undefined,
           channel: channel || undefined,

@@ -1,4 +1,4 @@
-import { OtpdError, ErrorCodes } from '../errors.ts';
+import { Errors, OtpdError } from '../errors.ts';
 
 export const API_VERSION = '2.0802';
 export const OTPD_VERSION = '0.1.0';
@@ -34,5 +34,5 @@ export function serialise(body: unknown): string {
 /** Any thrown value as an OtpdError that is safe to show (no stack, no internals). */
 export function toOtpdError(e: unknown): OtpdError {
   if (e instanceof OtpdError) return e;
-  return new OtpdError(ErrorCodes.internal, 'internal error');
+  return Errors.internal();
 }

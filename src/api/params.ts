@@ -1,4 +1,4 @@
-import { badParameter, missingParameter } from '../errors.ts';
+import { Errors } from '../errors.ts';
 
 /** Request parameters: query + form, or the JSON object body (spec 1.1). Lists for `key[]`. */
 export class Params {
@@ -15,10 +15,10 @@ export class Params {
     const values = new Map<string, string | string[]>();
     const add = (source: unknown) => {
       if (source === undefined || source === null || source === '') return;
-      if (typeof source !== 'object' || Array.isArray(source)) throw badParameter('body', 'expected an object of parameters');
+      if (typeof source !== 'object' || Array.isArray(source)) throw Errors.bodyNotAnObject();
       for (const [rawKey, rawValue] of Object.entries(source as Record<string, unknown>)) {
-        if (values.size >= Params.MAX_KEYS) throw badParameter('body', `more than ${Params.MAX_KEYS} parameters`);
-        if (!/^[A-Za-z0-9_.:-]{1,128}(\[\])?$/.test(rawKey)) throw badParameter(printable(rawKey), 'invalid parameter name');
+        if (values.size >= Params.MAX_KEYS) throw Errors.tooManyParameters({ max: Params.MAX_KEYS });
+        if (!/^[A-Za-z0-9_.:-]{1,128}(\[\])?$/.test(rawKey)) throw Errors.invalidParameterName({ name: printable(rawKey) });
         const isList = rawKey.endsWith('[]');
         const key = isList ? rawKey.slice(0, -2) : rawKey;
         const list = Array.isArray(rawValue) ? rawValue : [rawValue];
@@ -44,7 +44,7 @@ export class Params {
 
   require(key: string): string {
     const v = this.get(key);
-    if (v === undefined) throw missingParameter(key);
+    if (v === undefined) throw Errors.missingParameter({ name: key });
     return v;
   }
 
@@ -59,9 +59,9 @@ export class Params {
   int(key: string, fallback: number, min = Number.MIN_SAFE_INTEGER, max = Number.MAX_SAFE_INTEGER): number {
     const v = this.get(key);
     if (v === undefined || v === '') return fallback;
-    if (!/^-?\d+$/.test(v.trim())) throw badParameter(key, 'not an integer');
+    if (!/^-?\d+$/.test(v.trim())) throw Errors.invalidParameter({ name: key, why: 'not an integer' });
     const n = Number(v);
-    if (n < min || n > max) throw badParameter(key, `must be between ${min} and ${max}`);
+    if (n < min || n > max) throw Errors.invalidParameter({ name: key, why: `must be between ${min} and ${max}` });
     return n;
   }
 
@@ -87,11 +87,11 @@ function scalar(key: string, v: unknown): string {
   if (typeof v === 'string') s = v;
   else if (typeof v === 'number' || typeof v === 'boolean') s = String(v);
   else if (v === null) s = '';
-  else throw badParameter(key, 'must be a string');
-  if (s.length > Params.MAX_VALUE) throw badParameter(key, `longer than ${Params.MAX_VALUE} characters`);
-  if (s.includes('\0')) throw badParameter(key, 'contains a NUL character');
+  else throw Errors.invalidParameter({ name: key, why: 'must be a string' });
+  if (s.length > Params.MAX_VALUE) throw Errors.invalidParameter({ name: key, why: `longer than ${Params.MAX_VALUE} characters` });
+  if (s.includes('\0')) throw Errors.invalidParameter({ name: key, why: 'contains a NUL character' });
   // eslint-disable-next-line no-control-regex
-  if (/[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/.test(s)) throw badParameter(key, 'contains control characters or invalid UTF-8');
+  if (/[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/.test(s)) throw Errors.invalidParameter({ name: key, why: 'contains control characters or invalid UTF-8' });
   return s;
 }
 

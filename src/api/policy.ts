@@ -4,7 +4,7 @@
  * checkPolicy (LinOTP's `allowed`/`policy` plus otpd's simulation) and
  * getPolicyDef (the action catalogue).
  */
-import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { ACTIONS, SCOPES, type Scope, type ValueType, isScope } from '../policy/catalogue.ts';
 import type { Policy, PolicyInput } from '../policy/match.ts';
 import { formatPolicyFile, parsePolicyFile, withImportDefaults } from '../policy/policyfile.ts';
@@ -35,7 +35,7 @@ function byName(policies: Policy[]): Record<string, ReturnType<typeof linotpPoli
 
 function requireNonEmpty(params: Params, key: string): string {
   const v = params.require(key);
-  if (v.trim() === '') throw badParameter(key, 'must not be empty');
+  if (v.trim() === '') throw Errors.invalidParameter({ name: key, why: 'must not be empty' });
   return v;
 }
 
@@ -107,10 +107,10 @@ export function register(api: Api): void {
       policy: WRITE,
       handler: async (ctx) => {
         const names = ctx.params.list('name');
-        if (names.length === 0) throw new OtpdError(ErrorCodes.parameter, "Missing parameter: 'name'");
+        if (names.length === 0) throw Errors.missingParameter({ name: 'name' });
         for (const n of names) {
           if (!/^[A-Za-z0-9_]+$/.test(n)) {
-            throw new OtpdError(ErrorCodes.invalidPolicyName, 'policy name may only contain the characters a-zA-Z0-9_');
+            throw Errors.invalidPolicyName();
           }
         }
         const deleted = await ctx.services.policies.delete(names, { enforce: ctx.params.bool('enforce') });
@@ -128,8 +128,8 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         // LinOTP takes a multipart upload or the file's text in `file`; otpd takes the text
         const file = ctx.params.get('file');
-        if (file === undefined) throw new OtpdError(ErrorCodes.parameter, 'missing input file');
-        if (file.trim() === '') throw new OtpdError(ErrorCodes.parameter, 'Error loading policy. File is empty!');
+        if (file === undefined) throw Errors.missingParameter({ name: 'file' });
+        if (file.trim() === '') throw Errors.policyFileEmpty();
         const inputs = withImportDefaults(parsePolicyFile(file));
         const names = await ctx.services.policies.import(inputs, { enforce: ctx.params.bool('enforce') });
         ctx.audit.info = `Policies imported: ${names.join(', ')}`.slice(0, 500);
@@ -142,10 +142,10 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const p = ctx.params;
         for (const key of ['user', 'realm', 'scope', 'action', 'client']) {
-          if (!p.has(key)) throw new OtpdError(ErrorCodes.parameter, `missing required parameter: ${key}`);
+          if (!p.has(key)) throw Errors.missingParameter({ name: key });
         }
         const scope = p.require('scope');
-        if (!isScope(scope)) throw badParameter('scope', `unknown scope (one of ${SCOPES.join(', ')})`);
+        if (!isScope(scope)) throw Errors.invalidParameter({ name: 'scope', why: `unknown scope (one of ${SCOPES.join(', ')})` });
         const action = p.require('action');
         const user = p.require('user');
         const realm = p.require('realm');

@@ -1,5 +1,4 @@
-import { badParameter } from '../errors.ts';
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
 
 const service = (ctx: RouteContext) => ctx.services.radiusClients;
@@ -11,7 +10,7 @@ function booleanParam(ctx: RouteContext, name: string, fallback: boolean): boole
   const v = raw.trim().toLowerCase();
   if (['1', 'true', 'yes', 'on'].includes(v)) return true;
   if (['0', 'false', 'no', 'off'].includes(v)) return false;
-  throw badParameter(name, 'use true or false');
+  throw Errors.invalidParameter({ name, why: 'use true or false' });
 }
 
 /** This node's RADIUS server re-reads its clients at once; other nodes follow through the revision watcher. */
@@ -62,7 +61,7 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const name = ctx.params.require('name');
         ctx.audit.info = name;
-        if (!(await service(ctx).remove(name))) throw new OtpdError(ErrorCodes.radiusClient, `no RADIUS client named ${name}`);
+        if (!(await service(ctx).remove(name))) throw Errors.noSuchRadiusClient({ name });
         await notifyLocalNode(ctx);
         return ok(true);
       },

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { isIP } from 'node:net';
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors, OtpdError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { authenticateAdmin, type AdminIdentity } from './auth.ts';
 import { errorEnvelope, resultEnvelope, serialise, toOtpdError } from './envelope.ts';
@@ -76,8 +76,24 @@ const isAdminPath = (path: string) => /^\/(admin|system|audit)\//.test(path) && 
  * then the answer.
  * Errors become LinOTP error envelopes; internals never reach the caller.
  */
+const tables = new WeakMap<FastifyInstance, Map<string, RouteDef>>();
+
+/** The declared routes of an app by path, for in-process calls from the web pages ({@link invokeRoute}). */
+export function routeTable(app: FastifyInstance): ReadonlyMap<string, RouteDef> {
+  return tables.get(app) ?? new Map();
+}
+
+/**
+ * Registers declarative routes: admin authentication + CSRF + policy (before any
+ * parameter is looked at), parameters parsed and checked, the handler, an audit row,
+ * then the answer.
+ * Errors become LinOTP error envelopes; internals never reach the caller.
+ */
 export function defineRoutes(api: Api, routes: RouteDef[]): void {
+  let table = tables.get(api.app);
+  if (!table) tables.set(api.app, (table = new Map()));
   for (const def of routes) {
+    table.set(def.path, def);
     const config: RouteAuthConfig = { adminAuth: (def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none')) === 'admin' };
     api.app.route({
       method: def.methods ?? ['GET', 'POST'],
@@ -88,36 +104,38 @@ export function defineRoutes(api: Api, routes: RouteDef[]): void {
   }
 }
 
-async function handle(services: Services, def: RouteDef, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-  const id = def.id ?? (def.path.startsWith('/validate/') ? 0 : 1);
-  const auth = def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none');
-  const ctx: RouteContext = {
-    params: new Params(new Map()),
-    client: request.ip,
-    services,
-    request,
-    reply,
-    audit: {},
-  };
-  let result: RouteResult;
+/** What a call of a route produced: the result, or the refusal (already audited). */
+type Outcome = { result: RouteResult; ctx: RouteContext } | { error: OtpdError; ctx: RouteContext };
+
+/**
+ * One call of a route: the admin policy check, parameters, the handler and the audit row;
+ * the same for an HTTP request and for a web page calling the route in-process.
+ */
+async function execute(
+  services: Services, def: RouteDef, request: FastifyRequest, reply: FastifyReply,
+  identify: () => Promise<AdminIdentity | undefined>, source: { query: unknown; body: unknown },
+): Promise<Outcome> {
+  const ctx: RouteContext = { params: new Params(new Map()), client: request.ip, services, request, reply, audit: {} };
+  let outcome: Outcome;
   try {
     // credentials first: a refused caller learns nothing from how its parameters are judged
-    if (auth === 'admin') {
-      const admin = await authenticateAdmin(services, request);
+    const admin = await identify();
+    if (admin) {
       let realms: '*' | string[] = '*';
       if (def.policy && services.policies) {
         const decision = services.policies.adminAllowed(admin.name, def.policy.scope, def.policy.action);
         if (!decision.allowed) {
-          throw new OtpdError(ErrorCodes.policy, `You do not have the administrative right to ${def.policy.action}`);
+          throw Errors.notAllowed({ what: `to ${def.policy.action}` });
         }
         realms = decision.realms;
       }
       ctx.admin = { ...admin, realms };
     }
-    ctx.params = Params.from(request.query, request.body);
+    ctx.params = Params.from(source.query, source.body);
     ctx.client = clientAddress(services, request, ctx.params);
-    result = await def.handler(ctx);
+    const result = await def.handler(ctx);
     ctx.audit.success ??= result.kind !== 'json' || result.status !== false;
+    outcome = { result, ctx };
   } catch (e) {
     const err = toOtpdError(e);
     if (!(e instanceof OtpdError)) {
@@ -128,15 +146,40 @@ async function handle(services: Services, def: RouteDef, request: FastifyRequest
       ctx.audit.info ??= err.message;
     }
     ctx.audit.success = false;
-    if (!def.onError) {
-      await writeAudit(services, def, ctx);
-      reply.code(err.httpStatus).type('application/json').send(serialise(errorEnvelope(err, id)));
-      return;
-    }
-    result = def.onError(err, ctx);
+    outcome = { error: err, ctx };
   }
   await writeAudit(services, def, ctx);
-  send(reply, result, id);
+  return outcome;
+}
+
+async function handle(services: Services, def: RouteDef, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const id = def.id ?? (def.path.startsWith('/validate/') ? 0 : 1);
+  const auth = def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none');
+  const identify = async () => (auth === 'admin' ? authenticateAdmin(services, request) : undefined);
+  const outcome = await execute(services, def, request, reply, identify, { query: request.query, body: request.body });
+  if ('result' in outcome) return send(reply, outcome.result, id);
+  if (!def.onError) {
+    reply.code(outcome.error.httpStatus).type('application/json').send(serialise(errorEnvelope(outcome.error, id)));
+    return;
+  }
+  send(reply, def.onError(outcome.error, outcome.ctx), id);
+}
+
+/**
+ * Calls a declared admin route in-process for a web page, as the given (already
+ * authenticated, CSRF-checked) administrator: the same admin policy check, handler and
+ * audit row as the HTTP call, so no rule is implemented twice. A refusal is thrown.
+ */
+export async function invokeRoute(
+  app: FastifyInstance, services: Services, path: string,
+  call: { admin?: AdminIdentity; params: Record<string, string | string[]>; request: FastifyRequest; reply: FastifyReply },
+): Promise<RouteResult> {
+  const def = routeTable(app).get(path);
+  if (!def) throw Errors.noSuchEndpoint({ path });
+  const { client: _ignored, ...params } = call.params;
+  const outcome = await execute(services, def, call.request, call.reply, async () => call.admin, { query: undefined, body: params });
+  if ('error' in outcome) throw outcome.error;
+  return outcome.result;
 }
 
 function send(reply: FastifyReply, result: RouteResult, id: number): void {

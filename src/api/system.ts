@@ -1,5 +1,5 @@
 import { configDefaults, lookup, specProblem, type ConfigSpec } from '../config/catalogue.ts';
-import { ErrorCodes, Errors, OtpdError } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { defineRoutes, ok, type Api } from './route.ts';
 import { PlaceholderWithoutSecretError } from '../config/secrets.ts';
 import type { ConfigService } from '../config/service.ts';
@@ -107,7 +107,7 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const known = ['DefaultMaxFailCount', 'DefaultSyncWindow', 'DefaultCountWindow', 'DefaultOtpLen', 'DefaultResetFailCount'];
         const given = known.filter((k) => ctx.params.has(k));
-        if (given.length === 0) throw new OtpdError(ErrorCodes.usage, `Usage: set one of ${known.join(', ')}`);
+        if (given.length === 0) throw Errors.usage({ usage: `set one of ${known.join(', ')}` });
         for (const k of given) checkValue(settable(k, k), k, ctx.params.get(k)!);
         const out: Record<string, boolean> = {};
         for (const k of given) {

@@ -1,4 +1,4 @@
-import { badParameter, ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { UserDirectory } from '../users/directory.ts';
 import type { DirectoryUser, UserSearch } from '../users/types.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
@@ -17,7 +17,7 @@ const MAX_USERLIST = 1000;
 
 function directory(ctx: RouteContext): UserDirectory {
   const users = ctx.services.users;
-  if (!(users instanceof UserDirectory)) throw new OtpdError(ErrorCodes.resolver, 'the user directory is not configured');
+  if (!(users instanceof UserDirectory)) throw Errors.noUserStore();
   return users;
 }
 
@@ -64,7 +64,7 @@ export function register(api: Api): void {
       policy: read,
       handler: async (ctx) => {
         const name = ctx.params.require('resolver');
-        if (name === '') throw badParameter('resolver', 'missing resolver name');
+        if (name === '') throw Errors.missingParameter({ name: 'resolver' });
         ctx.audit.info = name;
         return ok(directory(ctx).describeResolver(name));
       },
@@ -164,10 +164,10 @@ export function register(api: Api): void {
         const d = directory(ctx);
         const p = ctx.params;
         const realm = (p.get('realm') || d.defaultRealm() || '').toLowerCase();
-        if (!realm || !d.realmExists(realm)) throw new OtpdError(ErrorCodes.realm, `unknown realm '${realm}'`);
+        if (!realm || !d.realmExists(realm)) throw Errors.unknownRealm({ realm });
         const allowed = ctx.admin?.realms ?? '*';
         if (allowed !== '*' && !allowed.includes(realm)) {
-          throw new OtpdError(ErrorCodes.policy, 'You do not have the administrative right for this realm');
+          throw Errors.notAllowed({ what: 'for this realm' });
         }
         const search: UserSearch = {};
         for (const f of SEARCH_FIELDS) {

@@ -1,4 +1,4 @@
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors, type OtpdError } from '../errors.ts';
 import { errorEnvelope } from './envelope.ts';
 import type { Services } from '../services.ts';
 import { ValidationService, type CheckOutcome, type CheckRequest } from '../validation/service.ts';
@@ -52,7 +52,7 @@ function detailFor(services: Services, ctx: RouteContext, out: CheckOutcome): Re
  * A user store that cannot be asked is an error in the envelope (code 2004), so a RADIUS
  * module or portal can tell an outage from a wrong password; the details stay in the log.
  */
-const storeUnavailable = () => new OtpdError(ErrorCodes.userStoreUnavailable, 'user store unavailable');
+const storeUnavailable = () => Errors.userStoreUnavailable();
 
 async function validateCheck(ctx: RouteContext, entry: CheckRequest['entry']): Promise<CheckOutcome> {
   const out = await ctx.services.validation.check(request(ctx, entry));
@@ -70,7 +70,7 @@ export function register(api: Api): void {
         return ok(out.ok, detailFor(ctx.services, ctx, out));
       },
       // spec 0: internal failures answer status true, value false; a store outage is an error
-      onError: (err) => (err.code === ErrorCodes.userStoreUnavailable ? errorResult(err, 0) : ok(false)),
+      onError: (err) => (err.code === Errors.userStoreUnavailable.code ? errorResult(err, 0) : ok(false)),
     },
     {
       path: '/validate/simplecheck',
@@ -92,14 +92,14 @@ export function register(api: Api): void {
         }
         return ok({ auth: out.ok, attributes }, detailFor(ctx.services, ctx, out));
       },
-      onError: (err) => (err.code === ErrorCodes.userStoreUnavailable ? errorResult(err, 0) : ok({ auth: false, attributes: {} })),
+      onError: (err) => (err.code === Errors.userStoreUnavailable.code ? errorResult(err, 0) : ok({ auth: false, attributes: {} })),
     },
     {
       path: '/validate/check_s',
       handler: async (ctx) => {
         const p = ctx.params;
         const serial = p.get('serial');
-        if (!serial && !p.get('user')) throw new Error('missing serial');
+        if (!serial && !p.get('user')) throw Errors.missingParameter({ name: 'serial' });
         // with a user and no serial: that user's single token. Unknown user, no token or several
         // answer like a wrong password (B.2 #9): status true, value false, same work.
         const out = await ctx.services.validation.check({ ...request(ctx, 'check_s'), serial, user: serial ? undefined : p.get('user') });
@@ -108,7 +108,7 @@ export function register(api: Api): void {
         return ok(out.ok, ValidationService.challengeDetail(out.challenges));
       },
       // spec 1.3.3: errors here are status false, value false; a store outage is error 2004
-      onError: (err) => (err.code === ErrorCodes.userStoreUnavailable ? errorResult(err, 0) : { kind: 'json', value: false, status: false }),
+      onError: (err) => (err.code === Errors.userStoreUnavailable.code ? errorResult(err, 0) : { kind: 'json', value: false, status: false }),
     },
     {
       path: '/validate/check_t',

@@ -1,4 +1,3 @@
-import type { ListKey, NumberKey } from '../config/catalogue.ts';
 import type { ConfigService } from '../config/service.ts';
 import { callingCodeOf } from '../util/phone.ts';
 
@@ -13,16 +12,6 @@ import { callingCodeOf } from '../util/phone.ts';
 /** @deprecated the stored text; read typed values with `config.string(key)`, `config.bool(key)`, …. */
 export function setting(config: ConfigService, key: string): string {
   return config.get(key) ?? '';
-}
-
-/** @deprecated use `config.number(key)`: the bounds are the catalogue's, `min`/`max` are ignored. */
-export function intSetting(config: ConfigService, key: NumberKey, _min?: number, _max?: number): number {
-  return config.number(key);
-}
-
-/** @deprecated use `config.list(key)`. */
-export function listSetting(config: ConfigService, key: ListKey): string[] {
-  return config.list(key);
 }
 
 // The send-limit syntax is a config value format, checked with the other config rules.

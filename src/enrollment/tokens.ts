@@ -4,7 +4,7 @@ import type { ConfigService } from '../config/service.ts';
 import { LIMITS } from '../tokens/limits.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { randomHex } from '../crypto/random.ts';
-import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { findCounter } from '../otp/hotp.ts';
 import type { Clock } from '../util/clock.ts';
 import type { DirectoryUser, PolicyPort, UserPort } from '../validation/ports.ts';
@@ -122,10 +122,10 @@ export class TokenService {
   /** Resolves `user` (+ `realm`) to a directory user, or a clear error. */
   async requireUser(userParam: string, realmParam?: string): Promise<DirectoryUser> {
     const users = this.users();
-    if (!users) throw new OtpdError(ErrorCodes.realm, 'no user store is configured (see /system/setResolver and /system/setRealm)');
+    if (!users) throw Errors.noUserStore();
     const { login, realm } = users.splitUser(userParam, realmParam);
     const user = await users.findUser(login, realm);
-    if (!user) throw new OtpdError(ErrorCodes.parameter, `user ${login}@${realm || '(no realm)'} not found`);
+    if (!user) throw Errors.unknownUser({ user: `${login}@${realm || '(no realm)'}` });
     return user;
   }
 
@@ -134,7 +134,7 @@ export class TokenService {
       const serial = `${prefix}${randomHex(4).toUpperCase()}`;
       if (!(await this.repo.serialExists(serial))) return serial;
     }
-    throw new OtpdError(ErrorCodes.createFailed, 'could not generate a free serial');
+    throw Errors.noFreeSerial();
   }
 
   async init(params: ParamReader & { list?(k: string): string[] }, scope: AdminScope, draftOverride?: TokenDraft): Promise<InitResult> {
@@ -146,13 +146,13 @@ export class TokenService {
     const tokenRealms = owner ? [owner.realm] : (params.get('tokenrealm') ?? params.get('realm') ?? '').split(',').map((r) => r.trim().toLowerCase()).filter(Boolean);
     this.assertRealmsAllowed(scope, tokenRealms);
     const description = params.get('description') ?? '';
-    if (description.length > 255) throw badParameter('description', 'longer than 255 characters');
+    if (description.length > 255) throw Errors.invalidParameter({ name: 'description', why: 'longer than 255 characters' });
     let serial = params.get('serial');
     if (serial !== undefined) {
-      if (!/^[A-Za-z0-9_.:@-]{1,64}$/.test(serial)) throw badParameter('serial', 'use 1-64 of A-Z a-z 0-9 _ . : @ -');
+      if (!/^[A-Za-z0-9_.:@-]{1,64}$/.test(serial)) throw Errors.invalidParameter({ name: 'serial', why: 'use 1-64 of A-Z a-z 0-9 _ . : @ -' });
     } else {
       const prefix = params.get('prefix') ?? type.prefix;
-      if (!/^[A-Za-z0-9_-]{0,32}$/.test(prefix)) throw badParameter('prefix', 'use up to 32 of A-Z a-z 0-9 _ -');
+      if (!/^[A-Za-z0-9_-]{0,32}$/.test(prefix)) throw Errors.invalidParameter({ name: 'prefix', why: 'use up to 32 of A-Z a-z 0-9 _ -' });
       serial = await this.generateSerial(prefix);
     }
     if (owner) await this.checkMaxToken(owner, typeName);
@@ -165,7 +165,7 @@ export class TokenService {
     const keyEnc = this.keyring.encrypt('seed', draft.secret);
     if (existing) {
       if (existing.type !== typeName) {
-        throw new OtpdError(ErrorCodes.createFailed, `token ${serial} exists with type ${existing.type}; it cannot become ${typeName}`);
+        throw Errors.tokenTypeClash({ serial, type: existing.type, newType: typeName });
       }
       this.assertTokenAllowed(scope, existing);
       const info = { ...existing.info, ...draft.info };
@@ -207,15 +207,15 @@ export class TokenService {
     const owned = await this.repo.find({ owner: { resolver: owner.resolver, userId: owner.userId } });
     const max = policies.value('enrollment', 'maxtoken', subject);
     if (typeof max === 'number' && owned.length >= max) {
-      throw new OtpdError(ErrorCodes.maxTokenUser, `The maximum number of allowed tokens per user is exceeded. Check the policies scope=enrollment, action=maxtoken`);
+      throw Errors.tokenLimitPerUser();
     }
     const maxType = policies.value('enrollment', `maxtoken${typeName.toUpperCase()}`, subject);
     if (typeof maxType === 'number' && owned.filter((t) => t.type === typeName).length >= maxType) {
-      throw new OtpdError(ErrorCodes.maxTokenType, `The maximum number of allowed tokens of type ${typeName} per user is exceeded. Check the policies scope=enrollment, action=maxtoken${typeName.toUpperCase()}`);
+      throw Errors.tokenLimitPerType({ type: typeName, upperType: typeName.toUpperCase() });
     }
     const count = policies.value('enrollment', 'tokencount', subject);
     if (typeof count === 'number' && (await this.repo.count({ realms: [owner.realm] })) >= count) {
-      throw new OtpdError(ErrorCodes.tokenCountRealm, `The maximum allowed number of tokens for the realm ${owner.realm} was reached. You can not init any more tokens. Check the policies scope=enrollment, action=tokencount.`);
+      throw Errors.tokenLimitRealm({ realm: owner.realm });
     }
   }
 
@@ -223,14 +223,14 @@ export class TokenService {
     if (scope.realms === '*') return;
     const allowed = scope.realms;
     if (realms.length === 0 || realms.some((r) => !allowed.includes(r))) {
-      throw new OtpdError(ErrorCodes.policy, 'You do not have the administrative right for this realm');
+      throw Errors.notAllowed({ what: 'for this realm' });
     }
   }
 
   assertTokenAllowed(scope: AdminScope, token: Token): void {
     if (scope.realms === '*') return;
     const allowed = scope.realms;
-    if (!token.realms.some((r) => allowed.includes(r))) throw new OtpdError(ErrorCodes.policy, `You do not have the administrative right on token ${token.serial}`);
+    if (!token.realms.some((r) => allowed.includes(r))) throw Errors.notAllowed({ what: `on token ${token.serial}` });
   }
 
   /** The tokens named by `serial` (or `serial[]`) or owned by `user`, visible to this admin. */
@@ -248,7 +248,7 @@ export class TokenService {
       by = 'user';
     } else {
       if (opts.required === false) return { tokens: [], by: 'serial' };
-      throw new OtpdError(ErrorCodes.userOrSerialRequired, 'Parameter user or serial required!');
+      throw Errors.userOrSerialRequired();
     }
     if (scope.realms !== '*') {
       const allowed = scope.realms;
@@ -294,9 +294,9 @@ export class TokenService {
     const intParam = (name: string, min: number, max: number): number | undefined => {
       const v = params.getCaseInsensitive(name);
       if (v === undefined) return undefined;
-      if (!/^\d+$/.test(v)) throw badParameter(name, 'not an integer');
+      if (!/^\d+$/.test(v)) throw Errors.invalidParameter({ name, why: 'not an integer' });
       const n = Number(v);
-      if (n < min || n > max) throw badParameter(name, `must be between ${min} and ${max}`);
+      if (n < min || n > max) throw Errors.invalidParameter({ name, why: `must be between ${min} and ${max}` });
       return n;
     };
     const pin = params.getCaseInsensitive('pin');
@@ -311,15 +311,15 @@ export class TokenService {
     const phone = rawPhone === undefined ? undefined : checkPhone(rawPhone);
     const rawEmail = params.getCaseInsensitive('email_address');
     const email = rawEmail === undefined ? undefined : checkEmailAddress(rawEmail);
-    if (hashlib !== undefined && !['sha1', 'sha256', 'sha512'].includes(hashlib.toLowerCase())) throw badParameter('hashlib', 'use sha1, sha256 or sha512');
-    if (description !== undefined && description.length > 255) throw badParameter('description', 'longer than 255 characters');
+    if (hashlib !== undefined && !['sha1', 'sha256', 'sha512'].includes(hashlib.toLowerCase())) throw Errors.invalidParameter({ name: 'hashlib', why: 'use sha1, sha256 or sha512' });
+    if (description !== undefined && description.length > 255) throw Errors.invalidParameter({ name: 'description', why: 'longer than 255 characters' });
     const changes: [string, boolean][] = [
       ['pin', pin !== undefined], ['MaxFailCount', maxFail !== undefined], ['SyncWindow', syncWindow !== undefined],
       ['OtpLen', otpLen !== undefined], ['CounterWindow', countWindow !== undefined], ['description', description !== undefined],
       ['hashlib', hashlib !== undefined], ['timeWindow', timeWindow !== undefined], ['phone', phone !== undefined], ['email_address', email !== undefined],
     ];
     if (!changes.some(([, c]) => c)) {
-      throw new OtpdError(ErrorCodes.usage, 'Usage: set pin, MaxFailCount, SyncWindow, OtpLen, CounterWindow, hashlib, timeWindow, description, phone or email_address');
+      throw Errors.usage({ usage: 'set pin, MaxFailCount, SyncWindow, OtpLen, CounterWindow, hashlib, timeWindow, description, phone or email_address' });
     }
     for (const t of tokens) {
       const info = { ...t.info };
@@ -347,7 +347,7 @@ export class TokenService {
     this.assertRealmsAllowed(scope, [owner.realm]);
     for (const t of tokens) {
       if (t.userId !== '' && (t.userId !== owner.userId || t.resolver !== owner.resolver)) {
-        throw new OtpdError(ErrorCodes.assignFailed, `token ${t.serial} is already assigned to another user`);
+        throw Errors.tokenAssigned({ serial: t.serial });
       }
     }
     await this.checkMaxToken(owner, tokens[0]?.type ?? '');

@@ -1,4 +1,4 @@
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors, OtpdError } from '../errors.ts';
 import {
   type ActionSpec,
   type ActionValue,
@@ -18,7 +18,8 @@ export class PolicyDefinitionError extends OtpdError {
     readonly field: string,
     message: string,
   ) {
-    super(ErrorCodes.invalidPolicy, message);
+    const { code, httpStatus, reason } = Errors.invalidPolicy({ problem: message });
+    super(code, message, httpStatus, reason);
     this.name = 'PolicyDefinitionError';
   }
 }

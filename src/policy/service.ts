@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import type { Db } from '../store/db.ts';
 import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import { type Clock, systemClock } from '../util/clock.ts';
@@ -19,6 +19,7 @@ import {
 } from './match.ts';
 import { PolicyDefinitionError, STAR, type UnsupportedAction } from './parse.ts';
 import { type SimulationInput, type SimulationResult, simulate } from './simulate.ts';
+import { type NameUsage, policiesNaming } from './usage.ts';
 
 export type { Policy, PolicyInput } from './match.ts';
 export type { Scope } from './catalogue.ts';
@@ -298,6 +299,15 @@ export class PolicyService {
       .map(publicPolicy);
   }
 
+  /**
+   * Stored policies whose `action` (e.g. `sms_provider`) lists `name`, read from the
+   * database rather than the cache so a policy another node just stored counts; see
+   * usage.ts for the ones that cannot be told. Rejects when the policies cannot be read.
+   */
+  async policiesNaming(action: string, name: string): Promise<NameUsage> {
+    return policiesNaming(await this.db.kysely.selectFrom('policies').select(['name', 'scope', 'action']).execute(), action, name);
+  }
+
   /** Which policies match, the winner and value per action, and why the others lost. */
   simulate(input: SimulationInput): SimulationResult {
     return simulate(this.index.all, input, this.clock.now());
@@ -310,10 +320,7 @@ export class PolicyService {
     // a write policy with an empty user field grants nobody
     const grants = system.some((p) => policyValue(p, 'write', true) === true && !p.userCond.none);
     if (!grants) {
-      throw new OtpdError(
-        ErrorCodes.policy,
-        'potential lock-out: after this change no administrator may write the system configuration (no active system policy grants write to a user); repeat with enforce=true to store it anyway',
-      );
+      throw Errors.policyLockout();
     }
   }
 

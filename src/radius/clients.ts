@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { KeyRing } from '../crypto/keyring.ts';
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors, OtpdError } from '../errors.ts';
 import type { Db } from '../store/db.ts';
 import { bumpRevision } from '../store/revisions.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
@@ -49,7 +49,7 @@ export interface RadiusClientRecord {
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const MAX_SECRET_BYTES = 128;
 
-const invalid = (message: string) => new OtpdError(ErrorCodes.radiusClient, message);
+const invalid = (field: string, why: string) => Errors.invalidRadiusClient({ field, why });
 
 /** RADIUS clients (NAS) in the `radius_clients` table; shared secrets sealed with the key ring. */
 export class RadiusClientService {
@@ -66,7 +66,7 @@ export class RadiusClientService {
   /** Creates a client; fails when the name exists. */
   async add(input: RadiusClientInput): Promise<void> {
     const result = await this.write(input, 'api', 'create');
-    if (!result.created) throw invalid(`RADIUS client ${input.name} exists`);
+    if (!result.created) throw Errors.radiusClientExists({ name: input.name });
   }
 
   /** Creates or updates a client (`/system/setRadiusClient`). */
@@ -124,9 +124,9 @@ export class RadiusClientService {
   async syncConfigured(clients: RadiusClientInput[]): Promise<{ added: string[]; updated: string[]; removed: string[] }> {
     const names = new Set<string>();
     for (const [i, c] of clients.entries()) {
-      if (names.has(c.name)) throw invalid(`radius.clients[${i}].name: duplicate name ${c.name}`);
+      if (names.has(c.name)) throw invalid(`radius.clients[${i}].name`, `duplicate name ${c.name}`);
       names.add(c.name);
-      if (c.secret === CENSORED) throw invalid(`radius.clients[${i}].secret: must be the secret itself`);
+      if (c.secret === CENSORED) throw invalid(`radius.clients[${i}].secret`, 'must be the secret itself');
     }
     const added: string[] = [];
     const updated: string[] = [];
@@ -137,7 +137,7 @@ export class RadiusClientService {
         if (created) added.push(c.name);
         else if (changed) updated.push(c.name);
       } catch (e) {
-        if (e instanceof OtpdError) throw invalid(`radius.clients[${i}]: ${e.message}`);
+        if (e instanceof OtpdError) throw invalid(`radius.clients[${i}]`, e.message);
         throw e;
       }
     }
@@ -158,28 +158,28 @@ export class RadiusClientService {
     bump = true,
   ): Promise<{ created: boolean; changed: boolean }> {
     const name = typeof input.name === 'string' ? input.name.trim() : '';
-    if (!NAME.test(name)) throw invalid('name: 1-64 letters, digits, "_", "." or "-"');
+    if (!NAME.test(name)) throw invalid('name', '1-64 letters, digits, "_", "." or "-"');
     let range: Cidr;
     try {
       range = parseCidr(String(input.address ?? ''));
     } catch (e) {
-      if (e instanceof CidrError) throw invalid(`address: ${e.message}`);
+      if (e instanceof CidrError) throw invalid('address', e.message);
       throw e;
     }
     const address = formatCidr(range);
     const realm = (input.realm ?? '').trim();
-    if (realm.length > 255 || /[\x00-\x1f\x7f]/.test(realm)) throw invalid('realm: at most 255 printable characters');
+    if (realm.length > 255 || /[\x00-\x1f\x7f]/.test(realm)) throw invalid('realm', 'at most 255 printable characters');
     const requireMessageAuthenticator = input.require_message_authenticator ?? true;
-    if (typeof requireMessageAuthenticator !== 'boolean') throw invalid('require_message_authenticator: must be true or false');
+    if (typeof requireMessageAuthenticator !== 'boolean') throw invalid('require_message_authenticator', 'must be true or false');
     const secret = typeof input.secret === 'string' ? input.secret : '';
 
     const existing = await this.db.kysely.selectFrom('radius_clients').selectAll().where('name', '=', name).executeTakeFirst();
     if (existing && mode === 'create') return { created: false, changed: false };
-    if (secret === CENSORED && !existing) throw invalid('secret: required for a new client');
+    if (secret === CENSORED && !existing) throw invalid('secret', 'required for a new client');
     if (secret !== CENSORED) {
-      if (secret.length === 0) throw invalid('secret: required');
-      if (Buffer.byteLength(secret) > MAX_SECRET_BYTES) throw invalid(`secret: at most ${MAX_SECRET_BYTES} bytes`);
-      if (/[\x00-\x1f\x7f]/.test(secret)) throw invalid('secret: control characters are not allowed');
+      if (secret.length === 0) throw invalid('secret', 'required');
+      if (Buffer.byteLength(secret) > MAX_SECRET_BYTES) throw invalid('secret', `at most ${MAX_SECRET_BYTES} bytes`);
+      if (/[\x00-\x1f\x7f]/.test(secret)) throw invalid('secret', 'control characters are not allowed');
     }
 
     const others = await this.db.kysely.selectFrom('radius_clients').select(['name', 'address']).where('name', '!=', name).execute();
@@ -190,7 +190,7 @@ export class RadiusClientService {
       } catch {
         continue;
       }
-      if (sameCidr(range, otherRange)) throw invalid(`address: ${address} is already used by client ${other.name}`);
+      if (sameCidr(range, otherRange)) throw invalid('address', `${address} is already used by client ${other.name}`);
     }
 
     const now = this.clock.now();
@@ -235,7 +235,7 @@ export class RadiusClientService {
         .execute();
     } catch (e) {
       // a concurrent writer created the same name or address
-      throw invalid(`could not create RADIUS client ${name}: name or address already in use`);
+      throw Errors.radiusClientConflict({ name });
     }
     if (bump) await bumpRevision(this.db, RADIUS_REVISION);
     return { created: true, changed: true };

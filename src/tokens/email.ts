@@ -1,4 +1,4 @@
-import { badParameter, missingParameter } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { otplenFrom } from './seed.ts';
 import { registerTokenType } from './registry.ts';
 import type { ParamReader, TokenType } from './types.ts';
@@ -6,7 +6,7 @@ import type { ParamReader, TokenType } from './types.ts';
 /** One mailbox address (`local@domain`), without display name, spaces or line breaks. */
 export function checkEmailAddress(address: string, param = 'email_address'): string {
   const a = address.trim();
-  if (a.length > 254 || !/^[^\s@<>(),;:"\\]+@[^\s@<>(),;:"\\]+\.[^\s@<>(),;:"\\]+$/.test(a)) throw badParameter(param, 'not an e-mail address');
+  if (a.length > 254 || !/^[^\s@<>(),;:"\\]+@[^\s@<>(),;:"\\]+\.[^\s@<>(),;:"\\]+$/.test(a)) throw Errors.invalidParameter({ name: param, why: 'not an e-mail address' });
   return a;
 }
 
@@ -22,7 +22,7 @@ export const emailToken: TokenType = {
   hasOtp: true,
   init(params: ParamReader, defaults) {
     const address = params.get('email_address');
-    if (address === undefined || address.trim() === '') throw missingParameter('email_address');
+    if (address === undefined || address.trim() === '') throw Errors.missingParameter({ name: 'email_address' });
     return { secret: Buffer.alloc(0), otplen: Math.max(6, otplenFrom(params, defaults)), hashlib: 'sha1', info: { email_address: checkEmailAddress(address) } };
   },
   verify: () => null,

@@ -1,4 +1,4 @@
-import { ErrorCodes, OtpdError } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import type { TokenType } from './types.ts';
 
 const registry = new Map<string, TokenType>();
@@ -23,7 +23,7 @@ export function tokenType(type: string): TokenType | undefined {
 
 export function requireTokenType(type: string): TokenType {
   const t = tokenType(type);
-  if (!t) throw new OtpdError(ErrorCodes.unknownTokenType, `type ${JSON.stringify(type)} not supported`);
+  if (!t) throw Errors.unknownTokenType({ type: JSON.stringify(type) });
   return t;
 }
 

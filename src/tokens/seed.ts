@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { ErrorCodes, OtpdError, badParameter } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { HASHES, type HashName } from '../otp/hotp.ts';
 import type { InitDefaults, ParamReader } from './types.ts';
 
@@ -9,31 +9,31 @@ const MAX_SEED_BYTES = 128;
 /** The seed from `otpkey` (hex) or a fresh random one (`genkey=1`). */
 export function seedFrom(params: ParamReader, genkey: boolean, hashlib: HashName): Buffer {
   const otpkey = params.get('otpkey');
-  if (genkey && otpkey !== undefined) throw new OtpdError(ErrorCodes.genkeyAndOtpkey, 'setting an otpkey and genkey at the same time does not work');
+  if (genkey && otpkey !== undefined) throw Errors.genkeyAndOtpkey();
   if (otpkey === undefined || otpkey === '') {
     const size = hashlib === 'sha512' ? 64 : hashlib === 'sha256' ? 32 : 20;
     return randomBytes(size);
   }
   const hex = otpkey.trim();
-  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw badParameter('otpkey', 'not a hex string of whole bytes');
+  if (!/^([0-9a-fA-F]{2})+$/.test(hex)) throw Errors.invalidParameter({ name: 'otpkey', why: 'not a hex string of whole bytes' });
   const seed = Buffer.from(hex, 'hex');
-  if (seed.length < MIN_SEED_BYTES) throw badParameter('otpkey', `shorter than ${MIN_SEED_BYTES * 8} bits`);
-  if (seed.length > MAX_SEED_BYTES) throw badParameter('otpkey', `longer than ${MAX_SEED_BYTES} bytes`);
+  if (seed.length < MIN_SEED_BYTES) throw Errors.invalidParameter({ name: 'otpkey', why: `shorter than ${MIN_SEED_BYTES * 8} bits` });
+  if (seed.length > MAX_SEED_BYTES) throw Errors.invalidParameter({ name: 'otpkey', why: `longer than ${MAX_SEED_BYTES} bytes` });
   return seed;
 }
 
 export function hashlibFrom(params: ParamReader, defaults: InitDefaults): HashName {
   const h = (params.get('hashlib') ?? defaults.hashlib).toLowerCase();
-  if (!HASHES.includes(h as HashName)) throw badParameter('hashlib', 'use sha1, sha256 or sha512');
+  if (!HASHES.includes(h as HashName)) throw Errors.invalidParameter({ name: 'hashlib', why: 'use sha1, sha256 or sha512' });
   return h as HashName;
 }
 
 export function otplenFrom(params: ParamReader, defaults: InitDefaults): number {
   const v = params.get('otplen');
   if (v === undefined || v === '') return defaults.otplen;
-  if (!/^\d+$/.test(v)) throw badParameter('otplen', 'not an integer');
+  if (!/^\d+$/.test(v)) throw Errors.invalidParameter({ name: 'otplen', why: 'not an integer' });
   const n = Number(v);
-  if (n < 6 || n > 10) throw badParameter('otplen', 'must be between 6 and 10');
+  if (n < 6 || n > 10) throw Errors.invalidParameter({ name: 'otplen', why: 'must be between 6 and 10' });
   return n;
 }
 

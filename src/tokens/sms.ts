@@ -1,4 +1,4 @@
-import { badParameter, missingParameter } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { requestPhoneProblem } from '../util/phone.ts';
 import { otplenFrom } from './seed.ts';
 import { registerTokenType } from './registry.ts';
@@ -7,9 +7,9 @@ import type { ParamReader, TokenType } from './types.ts';
 /** A phone number as an admin or a directory gives it: digits with the usual separators, no control characters. */
 export function checkPhone(phone: string, param = 'phone'): string {
   const unencodedPlus = requestPhoneProblem(phone);
-  if (unencodedPlus) throw badParameter(param, unencodedPlus);
+  if (unencodedPlus) throw Errors.invalidParameter({ name: param, why: unencodedPlus });
   const p = phone.trim();
-  if (!/^\+?[0-9][0-9 ()./-]{2,30}$/.test(p)) throw badParameter(param, 'not a phone number (digits, optional leading +, spaces, ( ) . / -)');
+  if (!/^\+?[0-9][0-9 ()./-]{2,30}$/.test(p)) throw Errors.invalidParameter({ name: param, why: 'not a phone number (digits, optional leading +, spaces, ( ) . / -)' });
   return p;
 }
 
@@ -25,7 +25,7 @@ export const smsToken: TokenType = {
   hasOtp: true,
   init(params: ParamReader, defaults) {
     const phone = params.get('phone');
-    if (phone === undefined || phone.trim() === '') throw missingParameter('phone');
+    if (phone === undefined || phone.trim() === '') throw Errors.missingParameter({ name: 'phone' });
     return { secret: Buffer.alloc(0), otplen: Math.max(6, otplenFrom(params, defaults)), hashlib: 'sha1', info: { phone: checkPhone(phone) } };
   },
   // Codes belong to challenges and are checked by the challenge handler, never here.

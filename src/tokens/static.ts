@@ -1,5 +1,5 @@
 import { timingSafeEqual } from 'node:crypto';
-import { badParameter, missingParameter } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { registerTokenType } from './registry.ts';
 import type { TokenType } from './types.ts';
 
@@ -25,8 +25,8 @@ export const pwToken: TokenType = {
   hasOtp: true,
   init(params) {
     const pw = params.get('otpkey');
-    if (pw === undefined || pw === '') throw missingParameter('otpkey');
-    if (pw.length > 256) throw badParameter('otpkey', 'longer than 256 characters');
+    if (pw === undefined || pw === '') throw Errors.missingParameter({ name: 'otpkey' });
+    if (pw.length > 256) throw Errors.invalidParameter({ name: 'otpkey', why: 'longer than 256 characters' });
     return { secret: Buffer.from(pw, 'utf8'), otplen: pw.length, hashlib: 'sha1', info: {} };
   },
   verify(token, secret, otp) {

@@ -1,5 +1,5 @@
 import { LIMITS } from './limits.ts';
-import { badParameter } from '../errors.ts';
+import { Errors } from '../errors.ts';
 import { equalOtp, hotp, totpStep } from '../otp/hotp.ts';
 import { oathBasics, otpauthUri } from './seed.ts';
 import { registerTokenType } from './registry.ts';
@@ -17,10 +17,10 @@ export const totpToken: TokenType = {
   init(params, defaults, genkey) {
     const { hashlib, otplen, secret } = oathBasics(params, defaults, genkey);
     const step = Number(params.get('timeStep') ?? defaults.totpStepSeconds);
-    if (![30, 60].includes(step)) throw badParameter('timeStep', 'must be 30 or 60');
+    if (![30, 60].includes(step)) throw Errors.invalidParameter({ name: 'timeStep', why: 'must be 30 or 60' });
     const window = Number(params.get('timeWindow') ?? defaults.totpWindowSteps);
     if (!Number.isInteger(window) || window < 0 || window > LIMITS.maxTotpWindowSteps) {
-      throw badParameter('timeWindow', `must be 0..${LIMITS.maxTotpWindowSteps} steps`);
+      throw Errors.invalidParameter({ name: 'timeWindow', why: `must be 0..${LIMITS.maxTotpWindowSteps} steps` });
     }
     return {
       secret, otplen, hashlib,

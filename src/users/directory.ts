@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
 import { isTrue } from '../config/defaults.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
-import { badParameter, ErrorCodes, missingParameter, OtpdError } from '../errors.ts';
+import { badParameter, Errors } from '../errors.ts';
 import type { Db } from '../store/db.ts';
 import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
@@ -402,17 +402,17 @@ export class UserDirectory {
    */
   async setResolver(name: string, typeName: string, params: Record<string, string>, previousName?: string): Promise<void> {
     if (!RESOLVER_NAME.test(name)) {
-      throw badParameter('name', 'resolver names have at least 4 characters of A-Z a-z 0-9 _ -');
+      throw Errors.invalidParameter({ name: 'name', why: 'resolver names have at least 4 characters of A-Z a-z 0-9 _ -' });
     }
     const type = resolverType(typeName);
-    if (!type) throw new OtpdError(ErrorCodes.resolver, `no such resolver type '${typeName}' defined!`);
+    if (!type) throw Errors.unknownResolverType({ type: typeName });
     const mode = !previousName ? 'create' : previousName === name ? 'update' : 'rename';
     if (mode !== 'update' && this.resolvers.has(name)) {
-      throw new OtpdError(ErrorCodes.resolver, `Could not ${mode} resolver, resolver '${name}' already exists!`);
+      throw Errors.resolverExists({ mode, name });
     }
     const previous = previousName ? this.resolvers.get(previousName) : undefined;
-    if (mode !== 'create' && !previous) throw new OtpdError(ErrorCodes.resolver, `no resolver named '${previousName}'`);
-    if (previous && previous.type !== type) throw new OtpdError(ErrorCodes.resolver, 'Modification of resolver type is not supported!');
+    if (mode !== 'create' && !previous) throw Errors.unknownResolver({ name: previousName! });
+    if (previous && previous.type !== type) throw Errors.resolverTypeChange();
 
     const merged: Record<string, string> = {};
     for (const [k, v] of Object.entries(params)) {
@@ -452,7 +452,7 @@ export class UserDirectory {
   async deleteResolver(name: string): Promise<boolean> {
     const used = this.realmsOfResolver(name);
     if (used.length > 0) {
-      throw new OtpdError(ErrorCodes.resolver, `Resolver '${name}' still in use by the realms: ${used.map((r) => `'${r}'`).join(', ')}`);
+      throw Errors.resolverInUse({ name, realms: used.map((r) => `'${r}'`).join(', ') });
     }
     const res = await this.db.kysely.deleteFrom('resolvers').where('name', '=', name).executeTakeFirst();
     await this.changed();
@@ -465,18 +465,18 @@ export class UserDirectory {
    */
   async setRealm(realm: string, specs: string[]): Promise<void> {
     const name = realm.trim().toLowerCase();
-    if (!REALM_NAME.test(name)) throw badParameter('realm', 'realm names have 1-64 of a-z 0-9 _ . -');
+    if (!REALM_NAME.test(name)) throw Errors.invalidParameter({ name: 'realm', why: 'realm names have 1-64 of a-z 0-9 _ . -' });
     const names: string[] = [];
     for (const raw of specs.map((s) => s.trim().replace(/"/g, '')).filter(Boolean)) {
       const type = resolverTypeOfSpec(raw);
       const resolver = type ? raw.slice(type.classPrefix.length + 1) : raw;
       const entry = this.resolvers.get(resolver);
       if (!entry || (type && entry.type !== type)) {
-        throw new OtpdError(ErrorCodes.resolver, `unknown resolver or invalid resolver class specification: '${raw}'`);
+        throw Errors.unknownResolverSpec({ spec: raw });
       }
       if (!names.includes(resolver)) names.push(resolver);
     }
-    if (names.length === 0) throw missingParameter('resolvers');
+    if (names.length === 0) throw Errors.missingParameter({ name: 'resolvers' });
     const resolvers = JSON.stringify(names);
     await this.db.kysely.transaction().execute(async (trx) => {
       const updated = await trx.updateTable('realms').set({ resolvers }).where('name', '=', name).executeTakeFirst();
@@ -533,11 +533,11 @@ export class UserDirectory {
   async testResolver(name: string, typeName?: string, params?: Record<string, string>): Promise<StoreHealth> {
     const existing = this.resolvers.get(name);
     if (!params || Object.keys(params).length === 0) {
-      if (!existing) throw new OtpdError(ErrorCodes.resolver, `no resolver named '${name}'`);
+      if (!existing) throw Errors.unknownResolver({ name });
       return existing.store.test();
     }
     const type = resolverType(typeName ?? existing?.type.type ?? '');
-    if (!type) throw new OtpdError(ErrorCodes.resolver, `no such resolver type '${typeName ?? ''}' defined!`);
+    if (!type) throw Errors.unknownResolverType({ type: typeName ?? '' });
     const merged: Record<string, string> = {};
     for (const [k, v] of Object.entries(params)) {
       const def = type.keys.find((d) => d.name.toLowerCase() === k.toLowerCase());

@@ -75,6 +75,9 @@ const inArea = (path: string, ...areas: string[]): boolean => areas.some((a) => 
 /** Helpers anyone may use. */
 const HELPERS = ['errors.ts', 'util'];
 
+/** The delivery modules that hold repositories (src/services.ts wires them). */
+const DELIVERY_SERVICES = ['dispatcher', 'outbox', 'outcomes', 'receipts', 'health', 'limits', 'log', 'provider-admin', 'service'].map((m) => `delivery/${m}.ts`);
+
 interface Rule { name: string; from: (p: string) => boolean; forbidden: (to: string, from: string) => boolean }
 
 const RULES: Rule[] = [
@@ -100,6 +103,13 @@ const RULES: Rule[] = [
     name: 'provider modules (delivery/sms/*, delivery/email/*) never see the database',
     from: (p) => inArea(p, 'delivery/sms', 'delivery/email'), forbidden: (to) => inArea(to, 'store'),
   },
+  {
+    // Only the dispatcher records outbox rows and attempts: the provider modules and their
+    // transports reach neither a delivery repository nor a module that holds one.
+    name: 'provider modules (delivery/sms/*, delivery/email/*, delivery/net/*) reach no delivery repository or service',
+    from: (p) => inArea(p, 'delivery/sms', 'delivery/email', 'delivery/net'),
+    forbidden: (to) => /^delivery\/([\w-]+-)?repository\.ts$/.test(to) || DELIVERY_SERVICES.includes(to),
+  },
 ];
 
 export function violations(graph: Map<string, string[]>): string[] {
@@ -118,6 +128,12 @@ test('the checker itself finds a cycle and a forbidden edge', () => {
     'tokens/ uses only otp/, crypto/, helpers and itself: tokens/t.ts → validation/v.ts',
   ]);
   assert.deepEqual(specifiers("import type { A } from './a.ts';\nexport { b } from \"../b.ts\";\nimport './c.ts';\nconst d = await import('./d.ts');\n// import x from './nope.ts'"), ['./a.ts', '../b.ts', './c.ts', './d.ts']);
+});
+
+test('the checker finds a provider module that reaches the outbox', () => {
+  const g = new Map([['delivery/sms/x.ts', ['delivery/outbox-repository.ts', 'delivery/repository.ts', 'delivery/dispatcher.ts', 'delivery/types.ts', 'delivery/config.ts']]]);
+  const rule = 'provider modules (delivery/sms/*, delivery/email/*, delivery/net/*) reach no delivery repository or service';
+  assert.deepEqual(violations(g), [`${rule}: delivery/sms/x.ts → delivery/dispatcher.ts`, `${rule}: delivery/sms/x.ts → delivery/outbox-repository.ts`, `${rule}: delivery/sms/x.ts → delivery/repository.ts`]);
 });
 
 test('src/ has no import cycle', () => {

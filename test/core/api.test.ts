@@ -2,9 +2,9 @@
 // API keys), token administration, and malformed input answered in the envelope, never a 500.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Errors } from '../../src/errors.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { hotp } from '../../src/otp/hotp.ts';
-import { Errors } from '../../src/errors.ts';
 
 const KEY = '3132333435363738393031323334353637383930';
 const seed = Buffer.from(KEY, 'hex');
@@ -86,7 +86,7 @@ describe('core API', () => {
     const usage = await t.admin('/admin/set', { serial: 'ADM1' });
     assert.equal(usage.json.result.error.code, 77);
     const tooBig = await t.admin('/admin/set', { serial: 'ADM1', MaxFailCount: '1000' });
-    assert.equal(tooBig.json.result.error.code, 905);
+    assert.equal(tooBig.json.result.error.code, Errors.invalidParameter.code);
     const show = await t.admin('/admin/show', { serial: 'ADM1' });
     assert.equal(show.json.result.value.data[0]['LinOtp.MaxFail'], 3);
     assert.equal(show.json.result.value.data[0]['LinOtp.TokenDesc'], 'desk');
@@ -117,6 +117,7 @@ describe('core API', () => {
     assert.equal(badLimit.json.result.error.code, Errors.invalidConfigValue.code);
     assert.equal((await t.admin('/system/setConfig', { key: 'DeliveryLimitPerUser', value: '5/3600' })).json.result.status, true);
     const badAttrs = await t.admin('/system/setConfig', { key: 'RadiusReplyAttributes', value: "{'Class': 'x'}" });
+    assert.equal(badAttrs.json.result.error.code, Errors.invalidConfigValue.code);
     assert.match(badAttrs.json.result.error.message, /invalid JSON/);
     const secret = await t.admin('/system/setConfig', { 'smtp.secret': 'hunter2!', 'smtp.secret.type': 'password' });
     assert.ok(!secret.body.includes('hunter2'));

@@ -3,6 +3,7 @@
 // back, LinOTP's refusals, a real test message, and the delivery log.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
+import { Errors } from '../../src/errors.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { HttpGateway } from '../fixtures/http-gateway.ts';
 
@@ -24,28 +25,30 @@ describe('/system/*Provider and /system/deliveryLog', () => {
   test('invalid JSON (single quotes) is refused, naming the problem and the position', async () => {
     const res = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', timeout: '5', config: "{'URL': 'http://x'}" });
     assert.equal(res.json.result.status, false);
-    assert.equal(res.json.result.error.code, 2007);
-    assert.equal(
-      res.json.result.error.message,
-      "ERR2007: Invalid provider config: providers.sms.main.config: invalid JSON: Expected property name or '}' at position 1 (line 1, column 2) (single quotes are not JSON: use double quotes for keys and strings)",
-    );
+    assert.equal(res.json.result.error.code, Errors.providerRefused.code);
+    assert.match(res.json.result.error.message, /providers\.sms\.main\.config: invalid JSON: .* at position 1 \(line 1, column 2\) \(single quotes are not JSON/);
   });
 
   test('schema problems name the key; unknown class, wrong type, push and a missing timeout are refused', async () => {
     const missing = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', timeout: '5', config: '{"HTTP_Method": "PUT"}' });
-    assert.equal(missing.json.result.error.message, 'ERR2007: Invalid provider config: providers.sms.main.config.URL: required; providers.sms.main.config.HTTP_Method: must be one of "GET", "POST", "get", "post"');
+    assert.equal(missing.json.result.error.code, Errors.providerRefused.code);
+    assert.match(missing.json.result.error.message, /providers\.sms\.main\.config\.URL: required; providers\.sms\.main\.config\.HTTP_Method: must be one of/);
     const unknown = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'NoSuchProvider', timeout: '5', config: '{}' });
-    assert.equal(unknown.json.result.error.message, "ERR2007: unknown provider class 'NoSuchProvider'");
+    assert.equal(unknown.json.result.error.code, Errors.providerRefused.code);
     const wrongType = await t.admin('/system/setProvider', { type: 'email', name: 'main', class: 'HttpSMSProvider', timeout: '5', config: '{}' });
-    assert.equal(wrongType.json.result.error.message, "ERR2007: provider class 'HttpSMSProvider' is of type sms, not email");
+    assert.equal(wrongType.json.result.error.code, Errors.providerRefused.code);
     const push = await t.admin('/system/setProvider', { type: 'push', name: 'p', class: 'x', timeout: '5', config: '{}' });
-    assert.equal(push.json.result.error.message, 'ERR2007: otpd has no push providers (sms and email only)');
+    assert.equal(push.json.result.error.code, Errors.providerRefused.code);
     const noTimeout = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', config: gwConfig() });
-    assert.equal(noTimeout.json.result.error.message, "ERR905: Missing parameter: 'timeout'");
+    assert.equal(noTimeout.json.result.error.code, Errors.missingParameter.code);
     const badTimeout = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', timeout: 'soon', config: gwConfig() });
-    assert.match(badTimeout.json.result.error.message, /^ERR2007: Invalid provider config: providers\.sms\.main\.timeout: must be seconds/);
+    assert.equal(badTimeout.json.result.error.code, Errors.providerRefused.code);
+    assert.match(badTimeout.json.result.error.message, /providers\.sms\.main\.timeout: must be seconds/);
     const ssrf = await t.admin('/system/setProvider', { type: 'sms', name: 'main', class: 'HttpSMSProvider', timeout: '5', config: JSON.stringify({ URL: 'http://169.254.169.254/' }) });
-    assert.equal(ssrf.json.result.error.message, 'ERR2007: Invalid provider config: providers.sms.main.config.URL: address 169.254.169.254 (link-local) is not allowed for providers');
+    assert.equal(ssrf.json.result.error.code, Errors.providerRefused.code);
+    assert.match(ssrf.json.result.error.message, /providers\.sms\.main\.config\.URL: address 169\.254\.169\.254 \(link-local\) is not allowed/);
+    const badName = await t.admin('/system/setProvider', { type: 'sms', name: 'main gateway', class: 'HttpSMSProvider', timeout: '5', config: gwConfig() });
+    assert.equal(badName.json.result.error.code, Errors.invalidProviderName.code);
     assert.deepEqual((await t.admin('/system/getProvider', { type: 'sms' })).json.result.value, {});
   });
 
@@ -80,9 +83,11 @@ describe('/system/*Provider and /system/deliveryLog', () => {
     assert.equal(r.json.result.value, false);
     assert.deepEqual(r.json.detail, { status: 'failed', message: 'permanent: answer does not start with RETURN_SUCCESS' });
     const noTo = await t.admin('/system/testProvider', { type: 'sms', name: 'strict' });
-    assert.equal(noTo.json.result.error.message, "ERR905: Missing parameter: 'to'");
+    assert.equal(noTo.json.result.error.code, Errors.missingParameter.code);
     const unknown = await t.admin('/system/testProvider', { type: 'sms', name: 'nope', to: '+4915112345678' });
-    assert.equal(unknown.json.result.error.message, "ERR2007: Unknown provider! 'nope'");
+    assert.equal(unknown.json.result.error.code, Errors.providerRefused.code);
+    const badTo = await t.admin('/system/testProvider', { type: 'sms', name: 'strict', to: 'call me' });
+    assert.equal(badTo.json.result.error.code, Errors.invalidRecipient.code);
   });
 
   test('setDefaultProvider and delProvider with LinOTP refusals', async () => {
@@ -114,7 +119,9 @@ describe('/system/*Provider and /system/deliveryLog', () => {
     assert.equal((await t.admin('/system/setProvider', { type: 'email', name: 'mail', class: 'SMTPEmailProvider', timeout: '5', config: cfg, managed: 'm-pass' })).json.result.value, true);
     assert.deepEqual((await t.admin('/system/getProvider', { type: 'email', name: 'mail' })).json.result.value, { mail: { Class: 'SMTPEmailProvider', Timeout: '5', Managed: true, Default: true } });
     const overwrite = await t.admin('/system/setProvider', { type: 'email', name: 'mail', class: 'SMTPEmailProvider', timeout: '5', config: cfg });
-    assert.equal(overwrite.json.result.error.message, 'ERR2007: Not allowed to overwrite the configuration of a managed provider');
+    assert.equal(overwrite.json.result.error.code, Errors.providerRefused.code);
+    const badMail = await t.admin('/system/testProvider', { type: 'email', name: 'mail', to: 'not an address' });
+    assert.equal(badMail.json.result.error.code, Errors.invalidRecipient.code);
     assert.equal((await t.admin('/system/delProvider', { type: 'email', name: 'mail' })).json.result.status, false);
     assert.equal((await t.admin('/system/delProvider', { type: 'email', name: 'mail', managed: 'm-pass' })).json.result.value, true);
   });
@@ -134,6 +141,6 @@ describe('/system/*Provider and /system/deliveryLog', () => {
     const anon = await t.post('/system/deliveryLog', {});
     assert.equal(anon.status, 401);
     const bad = await t.admin('/system/deliveryLog', { since: 'yesterday-ish' });
-    assert.equal(bad.json.result.error.code, 905);
+    assert.equal(bad.json.result.error.code, Errors.invalidParameter.code);
   });
 });

@@ -5,7 +5,8 @@
 import assert from 'node:assert/strict';
 import { createServer, type AddressInfo } from 'node:net';
 import { after, before, beforeEach, describe, test } from 'node:test';
-import { DeliveryService, type DeliveryOutcome } from '../../src/delivery/service.ts';
+import type { DeliveryOutcome } from '../../src/delivery/service.ts';
+import { createDelivery } from '../../src/services.ts';
 import { HttpGateway } from '../fixtures/http-gateway.ts';
 import { Smsc } from '../fixtures/smsc.ts';
 import { httpProvider, serviceFixture, silentLogger, sms, type ServiceFixture } from './helpers.ts';
@@ -88,7 +89,7 @@ describe('dispatcher: failover, retries, idempotency (SQLite)', () => {
     assert.ok(Date.now() - t0 < 3000);
     assert.deepEqual(r, { status: 'failed', error: 'live: answer does not start with RETURN_SUCCESS' });
     assert.deepEqual(outcomes.map((o) => [o.id, o.status, o.serial]), [[id, 'failed', 'LSSM9']]);
-    const row = await f.svc.repo.getOutbox(id);
+    const row = await f.outbox.getOutbox(id);
     assert.equal(row!.status, 'failed');
     assert.equal(row!.payload_enc, '');
     behaviour = 'ok';
@@ -102,7 +103,7 @@ describe('dispatcher: failover, retries, idempotency (SQLite)', () => {
     const id = await f.enqueue(sms('+4915112345678', OTP_TEXT), { providers: ['live'] });
     assert.equal((await f.svc.dispatchAndWait(id, 200)).status, 'pending');
     await f.svc.idle();
-    let row = await f.svc.repo.getOutbox(id);
+    let row = await f.outbox.getOutbox(id);
     assert.equal(row!.status, 'retry');
     assert.equal(row!.next_attempt_at, f.clock.now() + 5000);
     assert.equal(row!.error, 'live: gateway answered HTTP 503');
@@ -114,7 +115,7 @@ describe('dispatcher: failover, retries, idempotency (SQLite)', () => {
     f.clock.advance(5000);
     await f.svc.tick();
     await f.svc.idle();
-    row = await f.svc.repo.getOutbox(id);
+    row = await f.outbox.getOutbox(id);
     assert.equal(row!.status, 'accepted');
     assert.equal(row!.payload_enc, '');
     assert.equal(live.requests.length, 2);
@@ -129,7 +130,7 @@ describe('dispatcher: failover, retries, idempotency (SQLite)', () => {
     await f.svc.idle();
     f.clock.advance(8000);
     await f.svc.tick();
-    const row = await f.svc.repo.getOutbox(id);
+    const row = await f.outbox.getOutbox(id);
     assert.equal(row!.status, 'expired');
     assert.equal(row!.payload_enc, '');
     assert.equal(live.requests.length, 1);
@@ -137,7 +138,7 @@ describe('dispatcher: failover, retries, idempotency (SQLite)', () => {
     // A retry that would land after the expiry ends the message at once.
     const id2 = await f.enqueue(sms('+4915112345678', OTP_TEXT), { providers: ['live'], expiresInMs: 3000 });
     assert.deepEqual(await f.svc.dispatchAndWait(id2, 2000), { status: 'failed', error: 'live: gateway answered HTTP 503' });
-    assert.equal((await f.svc.repo.getOutbox(id2))!.status, 'expired');
+    assert.equal((await f.outbox.getOutbox(id2))!.status, 'expired');
   });
 
   test('idempotency: the same key enqueues once; racing dispatchers on one or two nodes send once', async () => {
@@ -145,7 +146,7 @@ describe('dispatcher: failover, retries, idempotency (SQLite)', () => {
     const a = await f.enqueue(msg, { idempotencyKey: 'challenge-123', providers: ['live'] });
     const b = await f.enqueue(msg, { idempotencyKey: 'challenge-123', providers: ['live'] });
     assert.equal(a, b);
-    const other = new DeliveryService({ db: f.t.db, keyring: f.keyring, config: f.config, logger: silentLogger, clock: f.clock });
+    const other = createDelivery({ db: f.t.db, keyring: f.keyring, config: f.config, logger: silentLogger, clock: f.clock, policiesNaming: (action, name) => f.policies.policiesNaming(action, name) });
     await other.load();
     try {
       const results = await Promise.all([
@@ -172,12 +173,12 @@ describe('dispatcher: failover, retries, idempotency (SQLite)', () => {
     try {
       await f.svc.setProvider(httpProvider('slow', slow.url));
       const id = await f.enqueue(sms('+4915112345678', OTP_TEXT), { providers: ['slow'] });
-      const raw = await f.svc.repo.getOutbox(id);
+      const raw = await f.outbox.getOutbox(id);
       assert.match(raw!.payload_enc, /^g1:/);
       assert.ok(!JSON.stringify(raw).includes('864209'));
       assert.ok(!JSON.stringify(raw).includes('+4915112345678'));
       assert.equal((await f.svc.dispatchAndWait(id, 3000)).status, 'accepted');
-      assert.equal((await f.svc.repo.getOutbox(id))!.payload_enc, '');
+      assert.equal((await f.outbox.getOutbox(id))!.payload_enc, '');
       const all = JSON.stringify(await f.t.db.kysely.selectFrom('delivery_outbox').selectAll().execute()) + JSON.stringify(await f.t.db.kysely.selectFrom('delivery_attempts').selectAll().execute());
       assert.ok(!all.includes('864209'));
     } finally {
@@ -197,7 +198,7 @@ describe('dispatcher: failover, retries, idempotency (SQLite)', () => {
       const waited = Date.now() - t0;
       assert.ok(waited >= 290 && waited < 800, `waited ${waited} ms`);
       await f.svc.idle();
-      assert.equal((await f.svc.repo.getOutbox(id))!.status, 'accepted');
+      assert.equal((await f.outbox.getOutbox(id))!.status, 'accepted');
       assert.deepEqual(outcomes.map((o) => [o.id, o.status, o.provider]), [[id, 'accepted', 'slow']]);
       // A late caller sees the final state at once.
       assert.deepEqual(await f.svc.dispatchAndWait(id, 1000), { status: 'accepted', provider: 'slow' });
@@ -264,7 +265,7 @@ describe('SMPP delivery receipts update the delivery log', () => {
     const deadline = Date.now() + 3000;
     // the outcome event follows the durable write (SQLite group commit: a read on the same
     // connection may see the row a moment before its commit has finished)
-    while (((await f.svc.repo.getOutbox(id))!.status !== 'delivered' || outcomes.length < 2) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 25));
+    while (((await f.outbox.getOutbox(id))!.status !== 'delivered' || outcomes.length < 2) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 25));
     const e = (await f.svc.deliveryLog({})).entries[0]!;
     assert.equal(e.status, 'delivered');
     assert.equal(e.providerMessageId, smsc.submitted[0]!.messageId);

@@ -31,7 +31,7 @@ test('a provider hanging for 30 s: answer within the default bound (DeliveryWait
   const waited = Date.now() - t0;
   assert.deepEqual(r, { status: 'pending' });
   assert.ok(waited >= 2900 && waited < 3500, `answered after ${waited} ms`);
-  assert.equal((await f.svc.repo.getOutbox(id))!.status, 'sending');
+  assert.equal((await f.outbox.getOutbox(id))!.status, 'sending');
 
   // Meanwhile another message to a healthy provider goes out at once.
   const other = await f.enqueue(sms('+4915112345679', 'Your code 555124'), { providers: ['live'] });
@@ -42,7 +42,7 @@ test('a provider hanging for 30 s: answer within the default bound (DeliveryWait
   await f.svc.idle();
   const elapsed = Date.now() - t0;
   assert.ok(elapsed >= HANG_MS - 100, `finished after ${elapsed} ms`);
-  const row = await f.svc.repo.getOutbox(id);
+  const row = await f.outbox.getOutbox(id);
   assert.equal(row!.status, 'accepted');
   assert.equal(row!.provider, 'hanging');
   assert.equal(row!.payload_enc, '');

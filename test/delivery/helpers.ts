@@ -4,7 +4,10 @@ import { validateConfig } from '../../src/delivery/config.ts';
 import type { OutgoingMessage, Provider, ProviderContext, ProviderModule } from '../../src/delivery/types.ts';
 import { ConfigService } from '../../src/config/service.ts';
 import { KeyRing } from '../../src/crypto/keyring.ts';
-import { DeliveryService } from '../../src/delivery/service.ts';
+import { OutboxRepository } from '../../src/delivery/outbox-repository.ts';
+import type { DeliveryService, PoliciesNaming } from '../../src/delivery/service.ts';
+import { PolicyService } from '../../src/policy/service.ts';
+import { createDelivery } from '../../src/services.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
 import type { DialectName } from '../../src/store/db.ts';
@@ -44,6 +47,9 @@ export interface ServiceFixture {
   config: ConfigService;
   clock: FakeClock;
   svc: DeliveryService;
+  /** The outbox rows as the dispatcher left them. */
+  outbox: OutboxRepository;
+  policies: PolicyService;
   audit: { action: string; success: boolean; info?: string }[];
   /** Enqueues in its own transaction, as the challenge code would. */
   enqueue(msg: OutgoingMessage, opts?: { providers?: string[]; idempotencyKey?: string; expiresInMs?: number }): Promise<number>;
@@ -52,8 +58,13 @@ export interface ServiceFixture {
 
 let keySeq = 0;
 
+export interface FixtureOptions {
+  /** @default the fixture's PolicyService answers */
+  policiesNaming?: PoliciesNaming;
+}
+
 /** A fresh database with a DeliveryService on it (fake clock: timers are real, "now" is moved by hand). */
-export async function serviceFixture(dialect: DialectName = 'sqlite', settings: Record<string, string> = {}): Promise<ServiceFixture> {
+export async function serviceFixture(dialect: DialectName = 'sqlite', settings: Record<string, string> = {}, opts: FixtureOptions = {}): Promise<ServiceFixture> {
   const t = await createTestDb(dialect);
   const keyring = KeyRing.fromBytes();
   const config = new ConfigService(t.db, keyring);
@@ -61,10 +72,14 @@ export async function serviceFixture(dialect: DialectName = 'sqlite', settings: 
   for (const [k, v] of Object.entries(settings)) await config.set(k, v);
   const clock = new FakeClock(Date.now());
   const audit: ServiceFixture['audit'] = [];
-  const svc = new DeliveryService({ db: t.db, keyring, config, logger: silentLogger, clock, audit: { write: async (e) => void audit.push(e) } });
+  const policies = new PolicyService({ db: t.db, logger: silentLogger, clock });
+  const svc = createDelivery({
+    db: t.db, keyring, config, logger: silentLogger, clock, audit: { write: async (e) => void audit.push(e) },
+    policiesNaming: opts.policiesNaming ?? ((action, name) => policies.policiesNaming(action, name)),
+  });
   await svc.load();
   return {
-    t, keyring, config, clock, svc, audit,
+    t, keyring, config, clock, svc, audit, policies, outbox: new OutboxRepository(t.db),
     enqueue: (msg, opts = {}) =>
       t.db.kysely.transaction().execute(async (trx) =>
         (await svc.enqueue(trx, msg, { providers: opts.providers ?? [], idempotencyKey: opts.idempotencyKey ?? `k-${process.pid}-${++keySeq}`, expiresAt: clock.now() + (opts.expiresInMs ?? 120_000) })).id),

@@ -4,7 +4,7 @@
 // refusal sends nothing, is logged and audited, and the reason never carries the code.
 import assert from 'node:assert/strict';
 import { after, afterEach, beforeEach, describe, test } from 'node:test';
-import { DeliveryRepository, type CounterBucket } from '../../src/delivery/repository.ts';
+import { SendCounterRepository, type CounterBucket } from '../../src/delivery/counter-repository.ts';
 import { limitProblem, parseLimit } from '../../src/delivery/settings.ts';
 import { availableDialects, createTestDb, type TestDb } from '../helpers/db.ts';
 import { serviceFixture, sms, type ServiceFixture } from './helpers.ts';
@@ -24,10 +24,10 @@ const bucket = (scope: string, name: string, max: number, windowStart = 0): Coun
 for (const { dialect, skip } of await availableDialects()) {
   describe(`send-limit counters on ${dialect}`, { skip }, () => {
     let t: TestDb;
-    let repo: DeliveryRepository;
+    let repo: SendCounterRepository;
     beforeEach(async () => {
       t = await createTestDb(dialect);
-      repo = new DeliveryRepository(t.db);
+      repo = new SendCounterRepository(t.db);
     });
     afterEach(() => t.drop());
 

@@ -3,7 +3,8 @@
 // number is used once; a final message has no stored text left.
 import assert from 'node:assert/strict';
 import { after, afterEach, before, beforeEach, describe, test } from 'node:test';
-import { DeliveryRepository, type OutboxRow } from '../../src/delivery/repository.ts';
+import { OutboxRepository } from '../../src/delivery/outbox-repository.ts';
+import type { OutboxRow } from '../../src/delivery/repository.ts';
 import { availableDialects, createTestDb, type TestDb } from '../helpers/db.ts';
 import { HttpGateway } from '../fixtures/http-gateway.ts';
 import { httpProvider, serviceFixture, sms, type ServiceFixture } from './helpers.ts';
@@ -37,10 +38,10 @@ const row = (key: string, now = 1_000): Omit<OutboxRow, 'id'> => ({
 for (const { dialect, skip } of await availableDialects()) {
   describe(`outbox repository on ${dialect}`, { skip }, () => {
     let t: TestDb;
-    let repo: DeliveryRepository;
+    let repo: OutboxRepository;
     beforeEach(async () => {
       t = await createTestDb(dialect);
-      repo = new DeliveryRepository(t.db);
+      repo = new OutboxRepository(t.db);
     });
     afterEach(() => t.drop());
 

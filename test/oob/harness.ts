@@ -8,7 +8,7 @@
  */
 import { Writable } from 'node:stream';
 import pino from 'pino';
-import { DeliveryService } from '../../src/delivery/service.ts';
+import type { DeliveryService } from '../../src/delivery/service.ts';
 import { REDACT, type Services } from '../../src/services.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { HttpGateway, type GatewayAnswer, type GatewayRequest } from '../fixtures/http-gateway.ts';
@@ -119,13 +119,7 @@ async function startOobApp(env: OobEnv, opts: AppOptions): Promise<OobApp> {
   }));
   const t = await startApp(clock, logger, opts.dialect ?? 'sqlite');
   const services = t.services;
-  const withDelivery = services as Services & { delivery?: DeliveryService };
-  let ownDelivery = false;
-  if (!withDelivery.delivery) {
-    withDelivery.delivery = new DeliveryService({ db: services.db, keyring: services.keyring, config: services.config, logger: services.logger, clock, audit: services.audit });
-    ownDelivery = true;
-  }
-  const delivery = withDelivery.delivery;
+  const delivery = services.delivery;
   const config = async (values: Record<string, string>) => {
     for (const [k, v] of Object.entries(values)) await services.config.set(k, v);
   };
@@ -187,7 +181,6 @@ async function startOobApp(env: OobEnv, opts: AppOptions): Promise<OobApp> {
         .where('resolver', '=', user.resolver).where('user_id', '=', user.userId).orderBy('id').execute();
     },
     close: async () => {
-      if (ownDelivery) await delivery.stop();
       await t.close();
     },
   };

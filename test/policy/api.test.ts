@@ -3,6 +3,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { Errors } from '../../src/errors.ts';
 import { parsePolicyFile } from '../../src/policy/policyfile.ts';
 
 describe('policy API', () => {
@@ -129,7 +130,7 @@ describe('policy API', () => {
     assert.equal(broken.json.result.error.code, 2012);
     assert.match(broken.json.result.error.message, /policy 'p2': action 'otppin'/);
     assert.equal((await t.admin('/system/getPolicy', { name: 'p1' })).json.result.value.p1, undefined, 'nothing of a refused file is stored');
-    assert.equal((await t.admin('/system/importPolicy', { file: '  ' })).json.result.error.code, 905);
+    assert.equal((await t.admin('/system/importPolicy', { file: '  ' })).json.result.error.code, Errors.policyFileEmpty.code);
   });
 
   test('checkPolicy: LinOTP allowed/policy plus the simulation', async () => {
@@ -154,8 +155,8 @@ describe('policy API', () => {
     const sys = await t.admin('/system/checkPolicy', { user: 'admin', realm: '', scope: 'system', action: 'write', client: '127.0.0.1' });
     assert.deepEqual([sys.json.result.value.allowed, sys.json.result.value.policy], [true, 'No policies in scope system']);
     const missing = await t.admin('/system/checkPolicy', { user: 'alice', realm: 'myrealm', scope: 'authentication', action: 'otppin' });
-    assert.equal(missing.json.result.error.code, 905);
-    assert.match(missing.json.result.error.message, /missing required parameter: client/);
+    assert.equal(missing.json.result.error.code, Errors.missingParameter.code);
+    assert.match(missing.json.result.error.message, /'client'/);
   });
 
   test('getPolicyDef lists the catalogue with LinOTP type names', async () => {
@@ -172,8 +173,7 @@ describe('policy API', () => {
 
   test('system policies restrict administrators; a lock-out needs enforce=true', async () => {
     const lockout = await t.admin('/system/setPolicy', { name: 'readers', scope: 'system', action: 'read', realm: '*', user: 'auditor' });
-    assert.equal(lockout.json.result.error.code, 410);
-    assert.match(lockout.json.result.error.message, /enforce=true/);
+    assert.equal(lockout.json.result.error.code, Errors.policyLockout.code);
     assert.equal((await t.admin('/system/setPolicy', { name: 'writers', scope: 'system', action: 'read, write', realm: '*', user: 'admin' })).json.result.status, true);
     assert.equal((await t.admin('/system/setPolicy', { name: 'readers', scope: 'system', action: 'read', realm: '*', user: 'auditor' })).json.result.status, true);
     await t.services.admins.add('auditor', 'auditor-password-1');
@@ -181,11 +181,11 @@ describe('policy API', () => {
     const asAuditor = (path: string, form: Record<string, string>) => t.post(path, form, { authorization: `Bearer ${key}` });
     assert.equal((await asAuditor('/system/getPolicy', { name: 'writers' })).json.result.status, true);
     const refused = await asAuditor('/system/setPolicy', { name: 'sneaky', scope: 'system', action: 'write', realm: '*', user: 'auditor' });
-    assert.equal(refused.json.result.error.code, 410);
-    assert.equal((await asAuditor('/system/delPolicy', { name: 'writers' })).json.result.error.code, 410);
+    assert.equal(refused.json.result.error.code, Errors.notAllowed.code);
+    assert.equal((await asAuditor('/system/delPolicy', { name: 'writers' })).json.result.error.code, Errors.notAllowed.code);
     // deleting the last writer policy is a lock-out
     const del = await t.admin('/system/delPolicy', { name: 'writers' });
-    assert.equal(del.json.result.error.code, 410);
+    assert.equal(del.json.result.error.code, Errors.policyLockout.code);
     assert.equal((await t.admin('/system/delPolicy', { name: 'readers,writers', enforce: 'true' })).json.result.status, true);
   });
 });

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { ErrorCodes, OtpdError } from '../../src/errors.ts';
+import { Errors, OtpdError } from '../../src/errors.ts';
 import { ACTIONS, TOKEN_TYPES, actionNames, actionSpec } from '../../src/policy/catalogue.ts';
 import { PolicyDefinitionError, parseActionString, parseActions, typeValue } from '../../src/policy/parse.ts';
 import { compilePolicy } from '../../src/policy/match.ts';
@@ -27,7 +27,7 @@ test('action strings: items, negation, values, quoting', () => {
 
 test('action strings: contradicting duplicates, bad quoting and empty names are refused', () => {
   for (const bad of ['passthru, !passthru', 'otppin=1, otppin=2', "smstext='open", "smstext='a'b", '=1', '!passthru=1']) {
-    assert.throws(() => parseActionString(bad), (e: unknown) => e instanceof PolicyDefinitionError && e.code === ErrorCodes.invalidPolicy, bad);
+    assert.throws(() => parseActionString(bad), (e: unknown) => e instanceof PolicyDefinitionError && e.code === Errors.invalidPolicy.code, bad);
   }
 });
 
@@ -135,7 +135,7 @@ for (const [scope, action, message] of refused) {
       () => (scope === ('bogus' as Scope) ? compilePolicy({ name: 'p', scope, action, realm: '*' }) : parseActions(scope, action)),
       (e: unknown) => {
         assert.ok(e instanceof OtpdError, String(e));
-        assert.equal(e.code, ErrorCodes.invalidPolicy);
+        assert.equal(e.code, Errors.invalidPolicy.code);
         if (scope !== ('bogus' as Scope)) assert.match(e.message, message);
         else assert.match(e.message, /unknown scope 'bogus'/);
         return true;

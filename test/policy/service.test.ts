@@ -1,7 +1,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
-import { ErrorCodes, OtpdError } from '../../src/errors.ts';
+import { Errors, OtpdError } from '../../src/errors.ts';
 import { PolicyService } from '../../src/policy/service.ts';
 import { type Db, openDatabase } from '../../src/store/db.ts';
 import { RevisionWatcher } from '../../src/store/revisions.ts';
@@ -100,7 +100,7 @@ for (const { dialect, skip } of await availableDialects()) {
         { name: 'x', scope: 'authentication', action: 'passthru', realm: '*', client: '10.0.0.0/99' },
         { name: 'x y', scope: 'authentication', action: 'passthru', realm: '*' },
       ]) {
-        await assert.rejects(a.set(bad), (e: unknown) => e instanceof OtpdError && e.code === ErrorCodes.invalidPolicy);
+        await assert.rejects(a.set(bad), (e: unknown) => e instanceof OtpdError && e.code === Errors.invalidPolicy.code);
       }
       assert.equal((await t.db.kysely.selectFrom('policies').selectAll().execute()).length, 0);
       // import is all or nothing
@@ -126,10 +126,10 @@ for (const { dialect, skip } of await availableDialects()) {
       const { a } = await twoNodes();
       await assert.rejects(
         a.set({ name: 'readers', scope: 'system', action: 'read', realm: '*', user: 'auditor' }),
-        (e: unknown) => e instanceof OtpdError && e.code === ErrorCodes.policy && /enforce/.test(e.message),
+        (e: unknown) => e instanceof OtpdError && e.code === Errors.policyLockout.code,
       );
       // an empty user field in scope system matches nobody: still a lock-out
-      await assert.rejects(a.set({ name: 'nobody', scope: 'system', action: 'write', realm: '*', user: '' }), /lock-out/);
+      await assert.rejects(a.set({ name: 'nobody', scope: 'system', action: 'write', realm: '*', user: '' }), (e: unknown) => e instanceof OtpdError && e.code === Errors.policyLockout.code);
       await a.set({ name: 'writers', scope: 'system', action: 'read, write', realm: '*', user: 'admin' });
       await a.set({ name: 'readers', scope: 'system', action: 'read', realm: '*', user: 'auditor' });
       assert.deepEqual(a.adminAllowed('admin', 'system', 'write'), { allowed: true, realms: '*' });

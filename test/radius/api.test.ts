@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import radius from 'radius';
-import { ErrorCodes } from '../../src/errors.ts';
+import { Errors } from '../../src/errors.ts';
 import { RadiusClientService } from '../../src/radius/clients.ts';
 import { Code, loadDictionaries } from '../../src/radius/codec.ts';
 import { RadiusServer } from '../../src/radius/server.ts';
@@ -56,21 +56,21 @@ describe('RADIUS client endpoints (/system/*RadiusClient*)', () => {
 
     const typo = await t.admin('/system/setRadiusClient', { name: 'vpn', address: '127.0.0.0/8', secret: '__CENSORED__', require_message_authenticator: 'flase' });
     assert.equal(typo.json.result.status, false);
-    assert.equal(typo.json.result.error.code, ErrorCodes.parameter);
+    assert.equal(typo.json.result.error.code, Errors.invalidParameter.code);
     assert.equal((await t.admin('/system/getRadiusClients', { name: 'vpn' })).json.result.value.vpn.require_message_authenticator, false);
   });
 
   it('refuses bad input with the RADIUS client error code, and unauthenticated callers', async () => {
     const bad = await t.admin('/system/setRadiusClient', { name: 'fw', address: '10.1.2.3/8', secret: 'x' });
     assert.equal(bad.json.result.status, false);
-    assert.equal(bad.json.result.error.code, ErrorCodes.radiusClient);
+    assert.equal(bad.json.result.error.code, Errors.invalidRadiusClient.code);
     assert.match(bad.json.result.error.message, /address: host bits set/);
     const missing = await t.admin('/system/setRadiusClient', { name: 'fw', address: '10.0.0.1' });
-    assert.equal(missing.json.result.error.code, ErrorCodes.parameter);
+    assert.equal(missing.json.result.error.code, Errors.missingParameter.code);
     assert.match(missing.json.result.error.message, /secret/);
     const anonymous = await t.post('/system/setRadiusClient', { name: 'evil', address: '0.0.0.0/0', secret: 'x' });
     assert.equal(anonymous.json.result.status, false);
-    assert.equal(anonymous.json.result.error.code, ErrorCodes.notAuthenticated);
+    assert.equal(anonymous.json.result.error.code, Errors.notAuthenticated.code);
     assert.deepEqual(Object.keys((await t.admin('/system/getRadiusClients')).json.result.value), ['vpn']);
   });
 
@@ -82,7 +82,7 @@ describe('RADIUS client endpoints (/system/*RadiusClient*)', () => {
     assert.equal((await udpExchange([request], port)).length, 0);
     const again = await t.admin('/system/delRadiusClient', { name: 'vpn' });
     assert.equal(again.json.result.status, false);
-    assert.equal(again.json.result.error.code, ErrorCodes.radiusClient);
+    assert.equal(again.json.result.error.code, Errors.noSuchRadiusClient.code);
     assert.deepEqual((await t.admin('/system/getRadiusClients')).json.result.value, {});
   });
 

@@ -1,15 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { KeyRing } from '../../src/crypto/keyring.ts';
-import { ErrorCodes, OtpdError } from '../../src/errors.ts';
+import { Errors, OtpdError } from '../../src/errors.ts';
 import { CENSORED, RadiusClientService, syncConfiguredClients } from '../../src/radius/clients.ts';
 import { RadiusStateStore, STATE_BYTES } from '../../src/radius/states.ts';
 import { readRevisions } from '../../src/store/revisions.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { availableDialects, createTestDb, type TestDb } from '../helpers/db.ts';
 
-const rejects = (p: Promise<unknown>, pattern: RegExp) =>
-  assert.rejects(p, (e: unknown) => e instanceof OtpdError && e.code === ErrorCodes.radiusClient && pattern.test(e.message));
+const rejects = (p: Promise<unknown>, pattern: RegExp, code: number = Errors.invalidRadiusClient.code) =>
+  assert.rejects(p, (e: unknown) => e instanceof OtpdError && e.code === code && pattern.test(e.message));
 
 for (const { dialect, skip } of await availableDialects()) {
   describe(`RADIUS clients and states on ${dialect}`, { skip }, () => {
@@ -51,7 +51,7 @@ for (const { dialect, skip } of await availableDialects()) {
       await rejects(service.add({ name: 'n1', address: '10.0.0.1', secret: 'a\nb' }), /control characters/);
       await rejects(service.add({ name: 'n1', address: '10.0.0.1', secret: 'x'.repeat(129) }), /at most 128/);
       await rejects(service.set({ name: 'n1', address: '10.0.0.1', secret: CENSORED }), /required for a new client/);
-      await rejects(service.add({ name: 'vpn', address: '10.0.0.9', secret: 'x' }), /exists/);
+      await rejects(service.add({ name: 'vpn', address: '10.0.0.9', secret: 'x' }), /vpn/, Errors.radiusClientExists.code);
       await rejects(service.add({ name: 'other', address: '192.0.2.0/24', secret: 'x' }), /already used by client vpn/);
       await service.add({ name: 'v6', address: '2001:DB8:0::/48', secret: 'x' });
       await rejects(service.add({ name: 'v6b', address: '2001:db8::/48', secret: 'x' }), /already used by client v6/);

@@ -10,6 +10,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { Errors } from '../../src/errors.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
@@ -69,11 +70,11 @@ describe('API keys: list, revoke, expiry, last use', () => {
     // revoking again or an unknown id: a clear error, not a silent success
     const again = await t.admin('/admin/apikey/revoke', { id: String(idB) });
     assert.equal(again.json.result.status, false);
-    assert.match(again.json.result.error.message, /already revoked/);
+    assert.equal(again.json.result.error.code, Errors.apiKeyRevoked.code);
     const unknown = await t.admin('/admin/apikey/revoke', { id: '999999' });
-    assert.equal(unknown.json.result.error.code, 2003);
+    assert.equal(unknown.json.result.error.code, Errors.noSuchApiKey.code);
     const bad = await t.admin('/admin/apikey/revoke', { id: 'abc' });
-    assert.equal(bad.json.result.error.code, 905);
+    assert.equal(bad.json.result.error.code, Errors.invalidParameter.code);
     // the audit has the revocation, never a key
     const rows = await t.services.db.kysely.selectFrom('audit').selectAll().where('action', 'like', 'admin/apikey/%').execute();
     assert.ok(rows.some((x) => x.action === 'admin/apikey/revoke' && x.success === '1' && x.action_detail.includes(`api key ${idB}`)));
@@ -107,18 +108,17 @@ describe('API keys: list, revoke, expiry, last use', () => {
     for (const bad of ['yesterday', '0d', '-1h', '2020-01-01', '2027-13-01', '5 days', '2027-06-30T10:00:00']) {
       const r = await t.post('/admin/apikey/create', { admin: 'ops', expires: bad }, session);
       assert.equal(r.json.result.status, false, bad);
-      assert.equal(r.json.result.error.code, 905, bad);
-      assert.match(r.json.result.error.message, /expires/, bad);
+      assert.equal(r.json.result.error.code, Errors.invalidParameter.code, bad);
+      assert.match(r.json.result.error.message, /'expires'/, bad);
     }
     const none = await t.post('/admin/apikey/create', { admin: 'nobody' }, session);
-    assert.equal(none.json.result.error.code, 2003);
+    assert.equal(none.json.result.error.code, Errors.noSuchAdmin.code);
   });
 
   test('an API key cannot create keys', async () => {
     const r = await t.admin('/admin/apikey/create', { admin: 'admin' });
     assert.equal(r.json.result.status, false);
-    assert.equal(r.json.result.error.code, 410);
-    assert.match(r.json.result.error.message, /session/);
+    assert.equal(r.json.result.error.code, Errors.sessionRequired.code);
     const keys = await t.services.db.kysely.selectFrom('api_keys').select('id').where('admin', '=', 'admin').execute();
     assert.equal(keys.length, 1, 'no key was added');
   });

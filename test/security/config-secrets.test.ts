@@ -9,8 +9,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pino from 'pino';
-import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { Errors } from '../../src/errors.ts';
+import { startTestApp, type TestApp } from '../helpers/app.ts';
 
 const CENSORED = '__CENSORED__';
 const SMS_PASSWORD = 'sms-gw-pass-7f3a';

@@ -5,6 +5,7 @@
 // /admin/init and /admin/set of sms tokens, /system/testProvider for SMS.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { Errors } from '../../src/errors.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 
 const NUMBER = '4915123456789';
@@ -27,7 +28,7 @@ describe('an unencoded + in a phone number is refused', () => {
   const assertRefused = (res: { status: number; json: any }, param: string) => {
     assert.equal(res.status, 200, 'an error in the envelope, no 500');
     assert.equal(res.json.result.status, false);
-    assert.equal(res.json.result.error.code, 905);
+    assert.equal(res.json.result.error.code, Errors.invalidParameter.code);
     assert.match(res.json.result.error.message, new RegExp(`${param}.*%2B`));
   };
 

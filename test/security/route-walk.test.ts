@@ -90,6 +90,20 @@ const PUBLIC = new Set([
   '/admin/login',
 ]);
 
+/**
+ * The management pages (HTML, not the JSON API): `public` ones answer anyone (the login form
+ * and its assets); `session` ones send a browser without a session to the login page (303)
+ * and refuse a POST without the session's CSRF token (403), before looking at anything else.
+ */
+const WEB_PAGES: Record<string, 'public' | 'session'> = {
+  '/manage': 'public',
+  '/manage/': 'session',
+  '/manage/login': 'public',
+  '/manage/logout': 'session',
+  '/manage/assets/*': 'public',
+};
+const isWebPage = (url: string) => url in WEB_PAGES;
+
 let spareKeyId = 0;
 /**
  * Realistic parameters per route (real serials, names and keys), so a refusal is about the
@@ -245,7 +259,7 @@ async function loginSession(t: TestApp): Promise<{ cookie: string; csrf: string 
 /** (url, method) pairs Fastify registered, HEAD included. */
 function routeMethods(t: TestApp): { url: string; method: Method }[] {
   const out: { url: string; method: Method }[] = [];
-  for (const r of t.routes) for (const m of r.methods) out.push({ url: r.url, method: m as Method });
+  for (const r of t.routes) if (!isWebPage(r.url)) for (const m of r.methods) out.push({ url: r.url, method: m as Method });
   return out;
 }
 
@@ -341,9 +355,13 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
   });
 
   test('Fastify reports every route, and each one is classified', () => {
-    const urls = [...new Set(t.routes.map((r) => r.url))];
+    const all = [...new Set(t.routes.map((r) => r.url))];
+    for (const url of Object.keys(WEB_PAGES)) assert.ok(all.includes(url), `WEB_PAGES lists ${url}, which no longer exists`);
+    const urls = all.filter((u) => !isWebPage(u));
     assert.ok(urls.length >= 60, `only ${urls.length} routes seen: the onRoute hook missed some`);
-    for (const url of urls) assert.ok(url in PARAMS, `route ${url} is not classified: add it to PARAMS (and to PUBLIC only if it must answer without credentials)`);
+    for (const url of urls) {
+      assert.ok(url in PARAMS, `route ${url} is not classified: add it to PARAMS (and to PUBLIC only if it must answer without credentials), or to WEB_PAGES for an HTML page`);
+    }
     for (const url of Object.keys(PARAMS)) assert.ok(urls.includes(url), `PARAMS lists ${url}, which no longer exists`);
     for (const url of PUBLIC) assert.ok(urls.includes(url), `PUBLIC lists ${url}, which no longer exists`);
     // HEAD is walked too: Fastify answers it for every GET route
@@ -380,6 +398,36 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
       assertRefused(await call(t, method, url, form, { cookie: session.cookie, 'x-csrf-token': `${session.csrf}x` }), 2002, `${where} with a session and a wrong X-CSRF-TOKEN`);
       assertRefused(await call(t, method, url, form, { cookie: session.cookie, 'x-csrf-token': other.csrf }), 2002, `${where} with another session's CSRF token`);
       if (method === 'POST') assertRefused(await call(t, method, url, { ...form, csrf_token: `${session.csrf}x` }, { cookie: session.cookie }), 2002, `${where} with a session and a wrong csrf_token field`);
+    }
+  });
+
+  test('management pages: without a session to the login page, a POST without the CSRF token changes nothing, no page shows a secret', async () => {
+    const pages = t.routes.filter((r) => WEB_PAGES[r.url] === 'session');
+    assert.ok(pages.length >= 2);
+    const session = await loginSession(t);
+    for (const { url, methods } of pages) {
+      for (const method of methods as Method[]) {
+        const where = `${method} ${url}`;
+        for (const [name, headers] of [['no session', {}], ['an ended session', { cookie: endedSession.cookie }], ['an API key', bearer(t.apiKey)]] as const) {
+          const a = await call(t, method, url, method === 'POST' ? { csrf_token: session.csrf } : {}, headers);
+          assert.equal(a.status, 303, `${where} with ${name}: ${a.status} ${a.body}`);
+          assert.match(String(a.headers.location ?? ''), /^\/manage\/login/, `${where} with ${name}`);
+        }
+        if (method === 'POST') {
+          for (const csrf of [undefined, `${session.csrf}x`]) {
+            const a = await call(t, method, url, csrf === undefined ? {} : { csrf_token: csrf }, { cookie: session.cookie });
+            assert.equal(a.status, 403, `${where} with a session and ${csrf ? 'a wrong' : 'no'} csrf_token: ${a.body}`);
+            assertNoSecret(a.body, where);
+          }
+          // the session survived the refused posts (the logout form among them)
+          assert.equal((await call(t, 'GET', '/manage/', {}, { cookie: session.cookie })).status, 200);
+        } else {
+          const a = await call(t, method, url, {}, { cookie: session.cookie });
+          assert.equal(a.status, 200, `${where} with a session: ${a.body}`);
+          assertNoSecret(a.body, where);
+          assert.doesNotMatch(a.body, STACK, where);
+        }
+      }
     }
   });
 

@@ -10,6 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Errors } from '../../src/errors.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
 import { FIXTURE_ADMIN_DN, FIXTURE_ADMIN_PW, FIXTURE_BASE, FIXTURE_USERS, SLAPD_BIN, startSlapd, type Slapd } from '../fixtures/slapd.ts';
@@ -108,16 +109,16 @@ describe('resolver and realm API', { skip: haveBinary(SLAPD_BIN, 'slapd') }, () 
   test('errors: duplicate create, bad type, missing params, delResolver refused while used', async () => {
     const dup = await t.admin('/system/setResolver', { name: 'myusers', type: 'passwdresolver', fileName: usersFile });
     assert.equal(dup.json.result.status, false);
-    assert.equal(dup.json.result.error.code, 2005);
-    assert.match(dup.json.result.error.message, /already exists/);
+    assert.equal(dup.json.result.error.code, Errors.resolverExists.code);
     const badType = await t.admin('/system/setResolver', { name: 'other', type: 'nosuch' });
-    assert.equal(badType.json.result.error.code, 2005);
+    assert.equal(badType.json.result.error.code, Errors.unknownResolverType.code);
     const noUri = await t.admin('/system/setResolver', { name: 'ldap2', type: 'ldapresolver', PRESET: 'openldap', LDAPBASE: 'dc=x' });
     assert.equal(noUri.json.result.error.code, 905);
     assert.match(noUri.json.result.error.message, /LDAPURI/);
     const inUse = await t.admin('/system/delResolver', { resolver: 'myusers' });
     assert.equal(inUse.json.result.status, false);
-    assert.match(inUse.json.result.error.message, /still in use by the realms: 'myrealm'/);
+    assert.equal(inUse.json.result.error.code, Errors.resolverInUse.code);
+    assert.match(inUse.json.result.error.message, /'myrealm'/);
     const get = await t.post('/system/getRealms', {});
     assert.equal(get.status, 401, 'admin authentication required');
     const viaGet = await t.app.inject({ method: 'GET', url: '/system/delRealm?realm=myrealm', headers: { authorization: `Bearer ${t.apiKey}` } });
@@ -152,7 +153,7 @@ describe('resolver and realm API', { skip: haveBinary(SLAPD_BIN, 'slapd') }, () 
     const def = await t.admin('/admin/userlist', {});
     assert.deepEqual(def.json.result.value.map((u: Record<string, string>) => u.username).sort(), ['email_only', 'passthru_user1']);
     const unknown = await t.admin('/admin/userlist', { realm: 'nosuch' });
-    assert.equal(unknown.json.result.error.code, 2006);
+    assert.equal(unknown.json.result.error.code, Errors.unknownRealm.code);
   });
 
   test('resolverCacheFlush answers true', async () => {

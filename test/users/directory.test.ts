@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { ConfigService } from '../../src/config/service.ts';
 import { KeyRing } from '../../src/crypto/keyring.ts';
-import { ErrorCodes, OtpdError, UserStoreUnavailableError } from '../../src/errors.ts';
+import { Errors, OtpdError, UserStoreUnavailableError } from '../../src/errors.ts';
 import { RevisionWatcher } from '../../src/store/revisions.ts';
 import { UserDirectory } from '../../src/users/directory.ts';
 import { FakeClock } from '../../src/util/clock.ts';
@@ -180,7 +180,7 @@ for (const { dialect, skip } of await availableDialects()) {
 
     test('delete: a resolver in use is refused; realms and the default realm are removed', async () => {
       await assert.rejects(dir.deleteResolver('files2'), (e: unknown) =>
-        e instanceof OtpdError && e.code === ErrorCodes.resolver && /still in use by the realms: 'corp', 'myrealm'/.test(e.message));
+        e instanceof OtpdError && e.code === Errors.resolverInUse.code && /'corp', 'myrealm'/.test(e.message));
       await dir.setResolver('tempres', 'passwdresolver', { fileName: users2 });
       await dir.setRealm('temp', ['tempres']);
       await dir.setDefaultRealm('temp');
@@ -193,14 +193,15 @@ for (const { dialect, skip } of await availableDialects()) {
     });
 
     test('setResolver: create vs update vs rename, type change refused, bad names and specs', async () => {
-      await assert.rejects(dir.setResolver('files1', 'passwdresolver', { fileName: users1 }), /already exists/);
+      const refused = (code: number) => (e: unknown) => e instanceof OtpdError && e.code === code;
+      await assert.rejects(dir.setResolver('files1', 'passwdresolver', { fileName: users1 }), refused(Errors.resolverExists.code));
       await dir.setResolver('files1', 'passwdresolver', { fileName: users1 }, 'files1');
-      await assert.rejects(dir.setResolver('files1', 'sqlresolver', { Connect: 'sqlite:///x', Table: 't', Map: '{"userid":"a","username":"b"}' }, 'files1'), /type is not supported/);
-      await assert.rejects(dir.setResolver('ab', 'passwdresolver', { fileName: users1 }), (e: unknown) => e instanceof OtpdError && e.code === ErrorCodes.parameter);
-      await assert.rejects(dir.setResolver('okname', 'nosuchresolver', {}), /no such resolver type/);
-      await assert.rejects(dir.setRealm('bad', ['useridresolver.LDAPIdResolver.IdResolver.files1']), /invalid resolver class specification/);
-      await assert.rejects(dir.setRealm('bad', ['nosuch']), /unknown resolver/);
-      await assert.rejects(dir.setRealm('bad realm', ['files1']), (e: unknown) => e instanceof OtpdError && e.code === ErrorCodes.parameter);
+      await assert.rejects(dir.setResolver('files1', 'sqlresolver', { Connect: 'sqlite:///x', Table: 't', Map: '{"userid":"a","username":"b"}' }, 'files1'), refused(Errors.resolverTypeChange.code));
+      await assert.rejects(dir.setResolver('ab', 'passwdresolver', { fileName: users1 }), refused(Errors.invalidParameter.code));
+      await assert.rejects(dir.setResolver('okname', 'nosuchresolver', {}), refused(Errors.unknownResolverType.code));
+      await assert.rejects(dir.setRealm('bad', ['useridresolver.LDAPIdResolver.IdResolver.files1']), refused(Errors.unknownResolverSpec.code));
+      await assert.rejects(dir.setRealm('bad', ['nosuch']), refused(Errors.unknownResolverSpec.code));
+      await assert.rejects(dir.setRealm('bad realm', ['files1']), refused(Errors.invalidParameter.code));
       // rename: realms follow
       await dir.setResolver('files1renamed', 'passwdresolver', { fileName: users1 }, 'files1');
       assert.deepEqual(dir.resolversOfRealm('myrealm'), ['files1renamed', 'files2']);

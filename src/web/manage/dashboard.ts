@@ -1,0 +1,67 @@
+import type { PageCall } from './session.ts';
+
+/** One item of the seed scenario's checklist: done or not, what it is, and how to fix it. */
+export interface CheckItem {
+  label: string;
+  done: boolean;
+  detail: string;
+  /** The API call (LinOTP's name) that sets it, as a hint for the seed's guide. */
+  hint: string;
+}
+
+interface PolicyRow { scope: string; action: string; realm: string; active?: string }
+
+const asRecord = (v: unknown): Record<string, unknown> => (v && typeof v === 'object' ? (v as Record<string, unknown>) : {});
+
+/**
+ * What the dashboard shows, read through the same API routes the admin could call (so an
+ * admin restricted to one realm sees only that realm): the seed scenario's checklist — a user
+ * store, a realm, the autoenrollment and otppin policies, an SMS or e-mail provider — then
+ * recent failed deliveries and failed logins.
+ */
+export async function dashboardFacts(call: PageCall): Promise<Record<string, unknown>> {
+  const resolvers = Object.keys(asRecord(await call.api('/system/getResolvers')));
+  const realms = asRecord(await call.api('/system/getRealms'));
+  const defaultRealm = Object.entries(realms).find(([, r]) => asRecord(r).default === 'true')?.[0];
+  const policies = Object.values(asRecord(await call.api('/system/getPolicy'))) as PolicyRow[];
+  const active = policies.filter((p) => p.active !== 'False');
+  const withAction = (scope: string, action: string) => active.filter((p) => p.scope === scope && p.action.split(',').some((a) => a.trim().split('=')[0]!.trim() === action));
+  const providers = {
+    sms: asRecord(await call.api('/system/getProvider', { type: 'sms' })),
+    email: asRecord(await call.api('/system/getProvider', { type: 'email' })),
+  };
+  const defaults = (type: 'sms' | 'email') => Object.entries(providers[type]).filter(([, p]) => asRecord(p).Default === true).map(([n]) => n);
+  const autoenroll = withAction('enrollment', 'autoenrollment');
+  const otppin = withAction('authentication', 'otppin');
+  const checklist: CheckItem[] = [
+    { label: 'User store', done: resolvers.length > 0, detail: resolvers.length ? resolvers.join(', ') : 'No LDAP, SQL or file user store yet.', hint: '/system/setResolver' },
+    {
+      label: 'Realm', done: Object.keys(realms).length > 0,
+      detail: Object.keys(realms).length ? `${Object.keys(realms).join(', ')}${defaultRealm ? ` (default: ${defaultRealm})` : ' — no default realm'}` : 'No realm groups the user stores yet.',
+      hint: '/system/setRealm, /system/setDefaultRealm',
+    },
+    { label: 'Autoenrollment policy', done: autoenroll.length > 0, detail: autoenroll.length ? autoenroll.map((p) => `${p.action} (realm ${p.realm})`).join('; ') : 'Users without a token are not enrolled on their first login.', hint: 'scope=enrollment, action=autoenrollment' },
+    { label: 'otppin policy', done: otppin.length > 0, detail: otppin.length ? otppin.map((p) => `${p.action} (realm ${p.realm})`).join('; ') : 'The PIN is the token PIN (otppin=0); the seed scenario uses the directory password (otppin=1).', hint: 'scope=authentication, action=otppin' },
+    {
+      label: 'SMS or e-mail provider', done: defaults('sms').length + defaults('email').length > 0,
+      detail: [['SMS', defaults('sms')], ['E-mail', defaults('email')]].map(([k, v]) => `${k}: ${(v as string[]).length ? (v as string[]).join(', ') : 'none'}`).join(' · '),
+      hint: '/system/setProvider, /system/setDefaultProvider',
+    },
+  ];
+  const log = asRecord(await call.api('/system/deliveryLog', { status: 'failed', pagesize: '5' }));
+  const failedDeliveries = (Array.isArray(log.entries) ? log.entries : []) as { channel: string; to: string; provider: string | null; error: string | null; createdAt: number; user: string | null }[];
+  const audit = asRecord(await call.api('/audit/search', { action: 'validate/*', success: '0', rp: '5', sortorder: 'desc' }));
+  const failedLogins = ((Array.isArray(audit.rows) ? audit.rows : []) as { cell: unknown[] }[]).map(({ cell }) => ({
+    time: String(cell[1]), action: String(cell[4]), user: String(cell[8] ?? ''), realm: String(cell[9] ?? ''), detail: String(cell[11] ?? ''), client: String(cell[14] ?? ''),
+  }));
+  return {
+    // with no admin-scope policy every administrator may do everything in every realm
+    adminUnrestricted: !policies.some((p) => p.scope === 'admin'),
+    checklist,
+    ready: checklist.every((c) => c.done),
+    failedDeliveries,
+    failedLogins,
+    failedDeliveriesTotal: Number(log.total ?? 0),
+    failedLoginsTotal: Number(audit.total ?? 0),
+  };
+}
