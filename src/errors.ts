@@ -160,6 +160,27 @@ const DEFINITIONS = {
     message: "Invalid parameter '{key}': __CENSORED__ sent but no value is stored",
     doc: 'setResolver got the placeholder for a secret the resolver does not have yet: send the secret itself.',
   },
+
+  // runtime config
+  unknownConfigKey: {
+    code: 2701, message: "Unknown config key '{key}': otpd does not read it (docs/configuration.md lists the keys)",
+    doc: '`/system/setConfig` was given a key that is not in the runtime configuration catalogue.',
+  },
+  unsupportedConfigKey: { code: 2702, message: "Config key '{key}' is refused: {reason}", doc: '`/system/setConfig` was given a LinOTP key that would have no effect in otpd.' },
+  invalidConfigValue: {
+    code: 2703, message: "Invalid value for config key '{key}': {problem}",
+    doc: 'A `/system/setConfig` or `/system/setDefault` value does not fit its catalogue entry (type, bounds, choices).',
+  },
+  invalidConfigKey: { code: 2704, message: "Invalid config key '{key}': use 1-128 of A-Z a-z 0-9 _ . : -", doc: 'A config key with characters or a length otpd does not store.' },
+  configPlaceholderWithoutSecret: {
+    code: 2705, message: "'__CENSORED__' stands for a stored secret, but none is stored at {path}",
+    doc: 'The placeholder of a secret was sent where no secret is stored; nothing of the request is written.',
+  },
+  storedConfigInvalid: {
+    code: 2706,
+    message: 'invalid runtime configuration in the database, refusing to start: {problems} (fix each value with /system/setConfig on a running node or in the config table, or delete it to use the default)',
+    doc: '`otpd serve` found stored config values that setConfig would refuse (start-up only, never an API answer).',
+  },
 } as const satisfies Record<string, Definition>;
 
 /** The catalogue: `throw Errors.missingParameter({ name: 'user' })`. */

@@ -104,6 +104,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     for (const p of problems) logger.error({ key: p.key }, `config ${p.key} in the database is invalid (${p.problem}); keeping its previous value or the default`);
   };
   await config.load();
+  if (config.unknown.length > 0) logger.warn({ keys: config.unknown }, 'stored config keys otpd does not know: nothing reads them (/system/delConfig removes them)');
   const watcher = new RevisionWatcher(db);
   config.watch(watcher);
   await watcher.start();

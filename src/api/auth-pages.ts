@@ -1,5 +1,4 @@
 import { readFileSync } from 'node:fs';
-import { isTrue } from '../config/defaults.ts';
 import { defineRoutes, raw, type Api } from './route.ts';
 
 /**
@@ -70,7 +69,7 @@ export function register(api: Api): void {
       audit: false,
       handler: async (ctx) => {
         const users = ctx.services.users;
-        const realms = isTrue(ctx.services.config.get('realmbox')) && users ? users.realmNames() : undefined;
+        const realms = ctx.services.config.bool('realmbox') && users ? users.realmNames() : undefined;
         return raw(renderAuthIndex({ realms, defaultRealm: users?.defaultRealm() }), 'text/html; charset=utf-8', headers);
       },
     },

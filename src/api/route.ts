@@ -219,7 +219,7 @@ function clientAddress(services: Services, request: FastifyRequest, params: Para
   const remote = request.ip;
   const override = params.get('client');
   if (override) {
-    const allowed = (services.config.get('mayOverwriteClient') ?? '').split(',').map((s: string) => s.trim()).filter(Boolean);
+    const allowed = services.config.list('mayOverwriteClient');
     if (allowed.includes(remote) && isIP(override)) return override;
   }
   return remote;

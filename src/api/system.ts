@@ -1,5 +1,4 @@
-import { CONFIG_DEFAULTS } from '../config/defaults.ts';
-import { configValueProblem } from '../config/validate-stored.ts';
+import { configDefaults, lookup, specProblem, type ConfigSpec } from '../config/catalogue.ts';
 import { Errors } from '../errors.ts';
 import { defineRoutes, ok, type Api } from './route.ts';
 import { PlaceholderWithoutSecretError } from '../config/secrets.ts';
@@ -9,19 +8,35 @@ const KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** LinOTP's legacy provider keys: setting them imports the provider (DeliveryService.importLegacyProviders). */
 const LEGACY_PROVIDER_KEYS = new Set(['SMSProvider', 'SMSProviderConfig', 'EmailProvider', 'EmailProviderConfig']);
 
-function checkValue(key: string, value: string): void {
-  const problem = configValueProblem(key, value);
-  if (problem) throw Errors.invalidParameter({ name: key, why: problem });
+/** The catalogue entry of a key a client may set; refusals name the parameter (`key`, or the key itself in the name=value form). */
+function settable(param: string, key: string): ConfigSpec {
+  if (!KEY.test(key)) throw Errors.invalidConfigKey({ key: param });
+  const spec = lookup(key);
+  if (!spec) throw Errors.unknownConfigKey({ key });
+  if (spec.refused) throw Errors.unsupportedConfigKey({ key, reason: spec.refused });
+  return spec;
 }
 
-/** The admin write for one key, placeholders resolved (null: the stored entry stays as it is); refusals name the parameter. */
-function resolveWrite(config: ConfigService, param: string, key: string, value: string, type: string) {
+function checkValue(spec: ConfigSpec, key: string, value: string): void {
+  const problem = specProblem(spec, value);
+  if (problem) throw Errors.invalidConfigValue({ key, problem });
+}
+
+/**
+ * The admin write for one key, checked against the catalogue with placeholders resolved
+ * (null: the stored entry stays as it is); nothing is written here.
+ */
+function planWrite(config: ConfigService, param: string, key: string, value: string, type: string) {
+  const spec = settable(param, key);
+  let write: { value: string; type: string } | null;
   try {
-    return config.resolveAdminWrite(key, value, type);
+    write = config.resolveAdminWrite(key, value, type);
   } catch (e) {
-    if (e instanceof PlaceholderWithoutSecretError) throw Errors.invalidParameter({ name: param, why: e.message });
+    if (e instanceof PlaceholderWithoutSecretError) throw Errors.configPlaceholderWithoutSecret({ path: e.path });
     throw e;
   }
+  if (write) checkValue(spec, key, write.value);
+  return write;
 }
 
 export function register(api: Api): void {
@@ -36,10 +51,7 @@ export function register(api: Api): void {
         const out: Record<string, boolean> = {};
         if (p.has('key')) {
           const key = p.require('key').replace(/^linotp\./, '');
-          if (!KEY.test(key)) throw Errors.invalidParameter({ name: 'key', why: 'use 1-128 of A-Z a-z 0-9 _ . : -' });
-          const value = p.require('value');
-          checkValue(key, value);
-          const write = resolveWrite(config, 'value', key, value, p.get('type') ?? '');
+          const write = planWrite(config, 'key', key, p.require('value'), p.get('type') ?? '');
           if (write) await config.set(key, write.value, write.type, p.get('description') ?? '');
           out[`setConfig ${key}`] = true;
           ctx.audit.info = key;
@@ -51,10 +63,7 @@ export function register(api: Api): void {
         // every key is checked (placeholders resolved) before any is written
         const writes = names.map((raw) => {
           const key = raw.replace(/^linotp\./, '');
-          if (!KEY.test(key)) throw Errors.invalidParameter({ name: raw, why: 'invalid config key' });
-          const value = p.get(raw) ?? '';
-          checkValue(key, value);
-          return { key, write: resolveWrite(config, raw, key, value, p.get(`${raw}.type`) ?? ''), description: p.get(`${raw}.desc`) ?? '' };
+          return { key, write: planWrite(config, raw, key, p.get(raw) ?? '', p.get(`${raw}.type`) ?? ''), description: p.get(`${raw}.desc`) ?? '' };
         });
         for (const { key, write, description } of writes) {
           if (write) await config.set(key, write.value, write.type, description);
@@ -75,7 +84,7 @@ export function register(api: Api): void {
           const k = key.replace(/^linotp\./, '');
           return ok({ [`getConfig ${k}`]: config.shown(k) ?? null });
         }
-        const all: Record<string, string> = { ...CONFIG_DEFAULTS };
+        const all: Record<string, string> = configDefaults();
         for (const e of config.shownEntries()) all[e.key] = e.value;
         return ok(Object.fromEntries(Object.entries(all).sort(([a], [b]) => a.localeCompare(b))));
       },
@@ -99,7 +108,7 @@ export function register(api: Api): void {
         const known = ['DefaultMaxFailCount', 'DefaultSyncWindow', 'DefaultCountWindow', 'DefaultOtpLen', 'DefaultResetFailCount'];
         const given = known.filter((k) => ctx.params.has(k));
         if (given.length === 0) throw Errors.usage({ usage: `set one of ${known.join(', ')}` });
-        for (const k of given) checkValue(k, ctx.params.get(k)!);
+        for (const k of given) checkValue(settable(k, k), k, ctx.params.get(k)!);
         const out: Record<string, boolean> = {};
         for (const k of given) {
           await ctx.services.config.set(k, ctx.params.get(k)!);

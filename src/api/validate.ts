@@ -1,4 +1,3 @@
-import { isTrue } from '../config/defaults.ts';
 import { Errors, type OtpdError } from '../errors.ts';
 import { errorEnvelope } from './envelope.ts';
 import type { Services } from '../services.ts';
@@ -88,7 +87,7 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const out = await validateCheck(ctx, 'samlcheck');
         const attributes: Record<string, string> = {};
-        if (out.ok && out.user && isTrue(ctx.services.config.get('allowSamlAttributes'))) {
+        if (out.ok && out.user && ctx.services.config.bool('allowSamlAttributes')) {
           for (const k of ['username', 'surname', 'mobile', 'phone', 'givenname', 'email'] as const) attributes[k] = out.user.info[k] ?? '';
         }
         return ok({ auth: out.ok, attributes }, detailFor(ctx.services, ctx, out));

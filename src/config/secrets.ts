@@ -1,12 +1,14 @@
 import { findProviderModule, providerModules } from '../delivery/registry.ts';
+import { catalogueSecret, lookup, namesSecret } from './catalogue.ts';
 import { CENSORED, PlaceholderWithoutSecretError, censorNode, isSecretName, parseObject, restoreNode, sameJson, type Json } from './secret-fields.ts';
+import { isSecretSchema } from './values.ts';
 
 export { CENSORED, PlaceholderWithoutSecretError, isSecretName };
 
 /**
  * LinOTP's legacy provider configuration keys (a JSON object per key) and the key naming
- * the provider class whose secret fields they hold. Their whole value is stored encrypted;
- * answers show the JSON with only the secret fields censored.
+ * the provider class whose secret fields they hold. They are secrets in the catalogue, so their
+ * whole value is stored encrypted; answers show the JSON with only the secret fields censored.
  */
 export const LEGACY_PROVIDER_CONFIG: Readonly<Record<string, string | undefined>> = {
   SMSProviderConfig: 'SMSProvider',
@@ -15,19 +17,26 @@ export const LEGACY_PROVIDER_CONFIG: Readonly<Record<string, string | undefined>
   VoiceProviderConfig: 'VoiceProvider',
 };
 
-/** Config keys whose value is a secret by name: any dotted segment names one (`smtp.password`, `ldapresolver.BINDPW.corp`). */
+/**
+ * Config keys whose value is a secret: for a key the catalogue knows by name its `secret` flag
+ * (the legacy provider JSON); for any other key (one matched by a family, or unknown) its name,
+ * when any dotted segment names a secret (`smtp.password`, `ldapresolver.BINDPW.corp`).
+ */
 export function isSecretKey(key: string): boolean {
-  return key.split(/[.:]/).some(isSecretName);
+  const known = catalogueSecret(key);
+  if (known !== undefined) return known;
+  const family = lookup(key);
+  return (family !== undefined && isSecretSchema(family.type)) || namesSecret(key);
 }
 
-/** Whether an entry is stored encrypted: `type=password`, a secret-named key, or a legacy provider JSON. */
+/** Whether an entry is stored encrypted: `type=password` or a secret key. */
 export function isEncryptedEntry(key: string, type: string): boolean {
-  return type === 'password' || isSecretKey(key) || key in LEGACY_PROVIDER_CONFIG;
+  return type === 'password' || isSecretKey(key);
 }
 
 /** Whether the whole value is shown as the placeholder (the legacy JSON shows its non-secret fields). */
 export function isCensoredWhole(key: string, type: string): boolean {
-  return type === 'password' || isSecretKey(key);
+  return type === 'password' || (isSecretKey(key) && !(key in LEGACY_PROVIDER_CONFIG));
 }
 
 /**

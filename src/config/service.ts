@@ -1,11 +1,16 @@
+import { Type } from 'typebox';
 import type { Db } from '../store/db.ts';
 import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
-import { CONFIG_DEFAULTS } from './defaults.ts';
+import { Errors } from '../errors.ts';
+import {
+  exact, lookup, specDecode, type BoolKey, type ConfigKey, type ConfigSpec, type ConfigValue, type ListKey, type NumberKey, type StringKey,
+} from './catalogue.ts';
 import {
   CENSORED, LEGACY_PROVIDER_CONFIG, PlaceholderWithoutSecretError, censorLegacyJson, isCensoredWhole, isEncryptedEntry, restoreLegacyJson,
 } from './secrets.ts';
 import { screenStoredConfig, type StoredConfigProblem } from './validate-stored.ts';
+import { isNumeric } from './values.ts';
 
 export interface ConfigEntry {
   key: string;
@@ -17,18 +22,32 @@ export interface ConfigEntry {
 /** A sealed value (KeyRing.encrypt); plain text stored by an older otpd does not start so. */
 const isSealed = (value: string) => value.startsWith('g1:');
 
+/** The typed value of a stored text that fits its entry, else undefined. */
+function fitting(spec: ConfigSpec, text: string | undefined): { value: unknown } | undefined {
+  if (text === undefined) return undefined;
+  const decoded = specDecode(spec, text);
+  return decoded.ok ? { value: decoded.value } : undefined;
+}
+
 /**
  * LinOTP-style configuration entries (`/system/setConfig`), stored in the
  * `config` table, cached in the process and re-read when the `config`
- * revision moves (another node changed something). Secrets (entries of type
- * `password`, secret-named keys, LinOTP's legacy provider JSON; see
- * `secrets.ts`) are stored encrypted with the key ring and leave only
- * censored through `shown()` / `shownEntries()`.
+ * revision moves (another node changed something). Every key otpd reads has
+ * an entry in the catalogue (catalogue.ts); the typed readers (`number()`,
+ * `bool()`, `string()`, `list()`) answer the stored value when it fits that
+ * entry, else the entry's default. Secrets (entries of type `password`, keys
+ * the catalogue or their name mark secret; see `secrets.ts`) are stored
+ * encrypted with the key ring and leave only censored through `shown()` /
+ * `shownEntries()`.
  */
 export class ConfigService {
   private cache = new Map<string, ConfigEntry>();
+  /** Typed values already decoded, by key; dropped when the key changes. */
+  private typed = new Map<string, unknown>();
   /** Stored entries the last load refused (validate-stored.ts); their previous value or the default applies. */
   rejected: StoredConfigProblem[] = [];
+  /** Stored keys the catalogue does not know (nothing in otpd reads them), as of the last load. */
+  unknown: string[] = [];
   /** Told about refused entries on every load that finds some. */
   onRejected?: (problems: StoredConfigProblem[]) => void;
 
@@ -36,10 +55,11 @@ export class ConfigService {
 
   async load(): Promise<void> {
     const rows = await this.db.kysely.selectFrom('config').selectAll().execute();
-    // secrets are stored encrypted (or about to be sealed): they are not limits and are not screened
-    const { accepted, rejected } = screenStoredConfig(rows, this.cache, (r) => isEncryptedEntry(r.key, r.type));
+    const { accepted, rejected, unknown } = screenStoredConfig(rows, this.cache, (r) => this.plain(r));
     this.cache = accepted;
+    this.typed = new Map();
     this.rejected = rejected;
+    this.unknown = unknown;
     if (rejected.length > 0) this.onRejected?.(rejected);
     await this.sealPlainSecrets();
   }
@@ -59,18 +79,58 @@ export class ConfigService {
     watcher.on('config', () => void this.load().catch(() => undefined));
   }
 
-  private plain(entry: ConfigEntry): string {
+  private plain(entry: { key: string; value: string; type: string }): string {
     return isEncryptedEntry(entry.key, entry.type) && isSealed(entry.value) ? this.keyring.decryptString('config', entry.value) : entry.value;
   }
 
-  /** The value (decrypted for secrets), else the LinOTP default, else undefined. */
+  /** The stored text (decrypted for secrets), else the catalogue default, else undefined. */
   get(key: string): string | undefined {
     const entry = this.cache.get(key);
     if (entry) return this.plain(entry);
-    return CONFIG_DEFAULTS[key];
+    return exact(key)?.default;
   }
 
+  /**
+   * The typed value of a catalogue key: the stored value when it fits the entry (a value
+   * written around the API that does not fit counts as unset), else the entry's default, else
+   * the empty value of its type (`''`, `[]`). Throws for a key the catalogue does not know.
+   */
+  value<K extends ConfigKey>(key: K): ConfigValue<K> {
+    return this.read(key) as ConfigValue<K>;
+  }
+
+  number(key: NumberKey): number {
+    return this.read(key) as number;
+  }
+
+  bool(key: BoolKey): boolean {
+    return this.read(key) as boolean;
+  }
+
+  /** Also the families: `DeliveryDefaultCountry.<realm>`, `<TYPE>_CHALLENGE_PROMPT`. */
+  string(key: StringKey): string {
+    return this.read(key) as string;
+  }
+
+  list(key: ListKey): string[] {
+    return this.read(key) as string[];
+  }
+
+  private read(key: string): unknown {
+    if (this.typed.has(key)) return this.typed.get(key);
+    const spec = lookup(key);
+    if (!spec) throw Errors.unknownConfigKey({ key });
+    const stored = this.cache.has(key) ? fitting(spec, this.get(key)) : undefined;
+    const found = stored ?? fitting(spec, exact(key)?.default);
+    const value = found ? found.value : Type.IsArray(spec.type) ? [] : '';
+    this.typed.set(key, value);
+    return value;
+  }
+
+  /** @deprecated read typed values with `number()`; kept for callers of the untyped API. */
   getInt(key: string, fallback: number): number {
+    const spec = lookup(key);
+    if (spec && isNumeric(spec.type)) return this.read(key) as number;
     const n = Number.parseInt(this.get(key) ?? '', 10);
     return Number.isFinite(n) ? n : fallback;
   }
@@ -87,7 +147,7 @@ export class ConfigService {
   /** The value as an API may show it: secrets as the placeholder, legacy provider JSON with its secret fields censored. */
   shown(key: string): string | undefined {
     const entry = this.cache.get(key);
-    return entry ? this.censor(entry) : CONFIG_DEFAULTS[key];
+    return entry ? this.censor(entry) : exact(key)?.default;
   }
 
   /** Every stored entry's key and shown value. */
@@ -145,12 +205,14 @@ export class ConfigService {
       }
     });
     this.cache.set(key, row);
+    this.typed.delete(key);
     await bumpRevision(this.db, 'config');
   }
 
   async delete(key: string): Promise<boolean> {
     const res = await this.db.kysely.deleteFrom('config').where('key', '=', key).executeTakeFirst();
     this.cache.delete(key);
+    this.typed.delete(key);
     await bumpRevision(this.db, 'config');
     return Number(res.numDeletedRows) > 0;
   }

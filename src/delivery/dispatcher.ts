@@ -11,7 +11,6 @@ import type { DispatchResult, Outcomes } from './outcomes.ts';
 import { providerKey, type ProviderCatalog } from './providers.ts';
 import { FINAL_STATUSES, type OutboxRow, type OutboxStatus } from './repository.ts';
 import { sendBounded } from './send.ts';
-import { intSetting } from './settings.ts';
 import type { ChannelType, OutgoingMessage } from './types.ts';
 
 /** Extra lease time beyond a provider's timeout before another dispatcher may take a message over. */
@@ -53,7 +52,7 @@ export class Dispatcher {
   start(): void {
     if (this.timer) return;
     this.stopping = false;
-    const every = intSetting(this.deps.config, 'DeliveryPollMs', 50, 60_000);
+    const every = this.deps.config.number('DeliveryPollMs');
     this.timer = setInterval(() => void this.tick(), every);
     this.timer.unref();
   }
@@ -96,7 +95,7 @@ export class Dispatcher {
       if (now - this.lastPrune > 600_000) {
         this.lastPrune = now;
         await this.deps.counters.pruneCounters(now);
-        await outbox.pruneLog(now - intSetting(config, 'DeliveryLogRetentionDays', 1, 3650) * 86_400_000);
+        await outbox.pruneLog(now - config.number('DeliveryLogRetentionDays') * 86_400_000);
       }
     } catch (e) {
       this.deps.logger.error({ err: (e as Error).message }, 'dispatcher pass failed');
@@ -109,7 +108,7 @@ export class Dispatcher {
    * gives `pending`; the dispatch goes on and its outcome is recorded.
    */
   dispatchAndWait(id: number, boundMs?: number): Promise<DispatchResult> {
-    const bound = boundMs ?? intSetting(this.deps.config, 'DeliveryWaitMs', 0, 120_000);
+    const bound = boundMs ?? this.deps.config.number('DeliveryWaitMs');
     return new Promise<DispatchResult>((resolve) => {
       let done = false;
       const finish = (r: DispatchResult) => {
@@ -227,7 +226,7 @@ export class Dispatcher {
     // Some provider failed only transiently: another pass later, while the code is valid.
     const passes = Math.max(1, Math.ceil(attempts / chain.length));
     const { config } = this.deps;
-    const delay = Math.min(intSetting(config, 'DeliveryRetryMaxMs', 100), intSetting(config, 'DeliveryRetryMs', 50) * 2 ** Math.min(10, passes - 1));
+    const delay = Math.min(config.number('DeliveryRetryMaxMs'), config.number('DeliveryRetryMs') * 2 ** Math.min(10, passes - 1));
     const nextAt = now + delay;
     if (nextAt >= row.expires_at) return this.finish(row, 'expired', { error });
     await outbox.scheduleRetry(id, this.nodeId, nextAt, error, now);

@@ -3,7 +3,6 @@ import type { ConfigService } from '../config/service.ts';
 import type { Clock } from '../util/clock.ts';
 import type { HealthState, ProviderRepository } from './provider-repository.ts';
 import type { ProviderCatalog } from './providers.ts';
-import { intSetting } from './settings.ts';
 
 export interface ProviderHealthDeps {
   providers: ProviderRepository;
@@ -29,7 +28,7 @@ export class ProviderHealth {
 
   async markDown(key: string, reason: string, now: number): Promise<void> {
     const { config } = this.deps;
-    await this.deps.providers.markUnhealthy(key, reason, now, intSetting(config, 'DeliveryBackoffMs', 0), intSetting(config, 'DeliveryBackoffMaxMs', 0));
+    await this.deps.providers.markUnhealthy(key, reason, now, config.number('DeliveryBackoffMs'), config.number('DeliveryBackoffMaxMs'));
   }
 
   markHealthy(key: string, now: number): Promise<void> {

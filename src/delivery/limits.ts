@@ -6,7 +6,7 @@ import { checkEmail, checkPhone, maskDestination, phonePrefix } from '../util/ph
 import type { CounterBucket, SendCounterRepository } from './counter-repository.ts';
 import type { DeliveryLog } from './log.ts';
 import type { DeliveryAudit } from './outcomes.ts';
-import { allowedCallingCodes, defaultCountry, listSetting, parseLimit, setting } from './settings.ts';
+import { allowedCallingCodes, defaultCountry, parseLimit } from './settings.ts';
 import type { OutgoingMessage } from './types.ts';
 
 /** The answer of the send limits: the normalised destination, or why the message may not go. */
@@ -58,8 +58,8 @@ export class SendLimits {
     if (msg.channel === 'sms') {
       const pc = checkPhone(msg.to, {
         defaultCountry: defaultCountry(config, msg.realm),
-        validation: setting(config, 'DeliveryPhoneValidation') === 'possible' ? 'possible' : 'valid',
-        blockedPrefixes: listSetting(config, 'DeliveryBlockedPrefixes'),
+        validation: config.value('DeliveryPhoneValidation'),
+        blockedPrefixes: config.list('DeliveryBlockedPrefixes'),
       });
       if (!pc.ok) return this.refuse(msg, 'number', pc.reason);
       const allowed = allowedCallingCodes(config);
@@ -85,7 +85,7 @@ export class SendLimits {
     const buckets: (CounterBucket & { label: LimitScope; windowMs: number })[] = [];
     for (const [scope, configKey] of LIMIT_SCOPES) {
       const bucket = keys[scope];
-      const spec = parseLimit(setting(config, configKey));
+      const spec = parseLimit(config.string(configKey));
       if (!bucket || !spec) continue;
       const windowStart = Math.floor(now / spec.windowMs) * spec.windowMs;
       buckets.push({ scope, label: scope, bucket: bucket.slice(0, 255), windowStart, max: spec.max, expiresAt: windowStart + spec.windowMs, windowMs: spec.windowMs });

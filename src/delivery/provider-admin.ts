@@ -12,7 +12,7 @@ import type { ProviderRepository } from './provider-repository.ts';
 import { providerContext, providerKey, providerTimeouts, type ProviderCatalog, type ProviderEntry } from './providers.ts';
 import { censorConfig, findProviderModule, refuseClass, restoreCensored } from './registry.ts';
 import { sendBounded } from './send.ts';
-import { allowedCallingCodes, defaultCountry, listSetting } from './settings.ts';
+import { allowedCallingCodes, defaultCountry } from './settings.ts';
 import type { ChannelType, SendResult } from './types.ts';
 
 /** Admin view of a provider (secrets censored). */
@@ -77,7 +77,7 @@ export class ProviderAdmin {
   async load(): Promise<void> {
     const { catalog, config, logger } = this.deps;
     await catalog.replace(await this.deps.providers.listProviders());
-    if (allowedCallingCodes(config) === '*' && !listSetting(config, 'DeliveryAllowedCountryCodes').includes('*')) {
+    if (allowedCallingCodes(config) === '*' && !config.list('DeliveryAllowedCountryCodes').includes('*')) {
       logger.warn('no DeliveryAllowedCountryCodes and no DeliveryDefaultCountry: SMS may go to any country');
     }
   }

@@ -4,7 +4,6 @@ import type { KeyRing } from '../crypto/keyring.ts';
 import { ConfigValidationError, parseTimeout } from './config.ts';
 import { findProviderModule } from './registry.ts';
 import type { ProviderRow } from './repository.ts';
-import { listSetting, setting } from './settings.ts';
 import type { ChannelType, Provider, ProviderContext, ProviderModule } from './types.ts';
 import { createHostPolicy, type HostPolicy } from '../util/net.ts';
 
@@ -27,8 +26,8 @@ export const providerKey = (type: string, name: string) => `${type}:${name}`;
 /** The host policy from the current settings (DeliveryAllowedHosts, DeliveryDenyPrivateHosts). */
 export function hostPolicyFrom(config: ConfigService): HostPolicy {
   return deliveryHostPolicy({
-    allowedHosts: listSetting(config, 'DeliveryAllowedHosts'),
-    denyPrivate: ['true', '1', 'yes', 'on'].includes(setting(config, 'DeliveryDenyPrivateHosts').trim().toLowerCase()),
+    allowedHosts: config.list('DeliveryAllowedHosts'),
+    denyPrivate: config.bool('DeliveryDenyPrivateHosts'),
   });
 }
 
@@ -58,7 +57,7 @@ export function providerContext(config: ConfigService, logger: Logger, timeouts:
     timeoutMs: timeouts.totalMs,
     connectTimeoutMs: Math.min(timeouts.connectMs, timeouts.totalMs),
     hosts: hostPolicyFrom(config),
-    templateRoot: config.get('email_provider_template_root') ?? '/custom-templates/mailtemplates',
+    templateRoot: config.string('email_provider_template_root'),
   };
 }
 

@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
-import { LIMITS } from '../config/defaults.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import type { Db } from '../store/db.ts';
 import type { EnrollmentRepository } from './repository.ts';
@@ -142,9 +141,9 @@ export class AutoEnrollment {
     const newToken: NewToken = {
       serial, type: choice.type, description: `auto enrolled for ${who}`.slice(0, 80),
       keyEnc: this.deps.keyring.encrypt('seed', draft.secret), otplen: draft.otplen, hashlib: draft.hashlib,
-      countWindow: Math.min(config.getInt('DefaultCountWindow', 10), LIMITS.maxCountWindow),
-      syncWindow: Math.min(config.getInt('DefaultSyncWindow', 1000), LIMITS.maxSyncWindow),
-      maxFail: Math.min(config.getInt('DefaultMaxFailCount', 10), LIMITS.maxMaxFail),
+      countWindow: config.number('DefaultCountWindow'),
+      syncWindow: config.number('DefaultSyncWindow'),
+      maxFail: config.number('DefaultMaxFailCount'),
       pinHash: '', pinSalt: '', userId: user.userId, resolver: user.resolver, resolverClass: user.resolverClass,
       info: { ...draft.info, pin_source: 'store' }, realms: [user.realm], createdAt: now,
     };

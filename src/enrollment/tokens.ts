@@ -5,7 +5,6 @@ import { LIMITS } from '../tokens/limits.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { randomHex } from '../crypto/random.ts';
 import { Errors } from '../errors.ts';
-import type { HashName } from '../otp/hotp.ts';
 import { findCounter } from '../otp/hotp.ts';
 import type { Clock } from '../util/clock.ts';
 import type { DirectoryUser, PolicyPort, UserPort } from '../validation/ports.ts';
@@ -97,7 +96,7 @@ export class TokenService {
   decoyCheck(pass: string, now: number): false {
     this.decoy ??= {
       id: 0, serial: '', type: 'hmac', description: '', keyEnc: this.keyring.encrypt('seed', randomBytes(20)), otplen: 6, hashlib: 'sha1',
-      counter: 0, countWindow: this.config.getInt('DefaultCountWindow', 10), syncWindow: 0, maxFail: 0, failCount: 0, active: false,
+      counter: 0, countWindow: this.config.number('DefaultCountWindow'), syncWindow: 0, maxFail: 0, failCount: 0, active: false,
       ...this.pinFields(randomBytes(16).toString('hex')), userId: '', resolver: '', resolverClass: '', info: {}, realms: [], createdAt: 0,
       lastAuthSuccess: null, lastAuthMatch: null, countAuth: 0, countAuthSuccess: 0,
     };
@@ -113,10 +112,10 @@ export class TokenService {
 
   defaults() {
     return {
-      otplen: this.config.getInt('DefaultOtpLen', 6),
-      hashlib: (this.config.get('hotp.hashlib') ?? 'sha1') as HashName,
-      totpStepSeconds: this.config.getInt('totp.timeStep', 30),
-      totpWindowSteps: this.config.getInt('totp.timeWindow', 1),
+      otplen: this.config.number('DefaultOtpLen'),
+      hashlib: this.config.value('hotp.hashlib'),
+      totpStepSeconds: this.config.number('totp.timeStep'),
+      totpWindowSteps: this.config.number('totp.timeWindow'),
     };
   }
 
@@ -159,9 +158,10 @@ export class TokenService {
     if (owner) await this.checkMaxToken(owner, typeName);
     const existing = await this.repo.bySerial(serial);
     const pin = params.get('pin');
-    const countWindow = Math.min(this.config.getInt('DefaultCountWindow', 10), LIMITS.maxCountWindow);
-    const syncWindow = Math.min(this.config.getInt('DefaultSyncWindow', 1000), LIMITS.maxSyncWindow);
-    const maxFail = Math.min(this.config.getInt('DefaultMaxFailCount', 10), LIMITS.maxMaxFail);
+    // bounded by their catalogue entries (LIMITS)
+    const countWindow = this.config.number('DefaultCountWindow');
+    const syncWindow = this.config.number('DefaultSyncWindow');
+    const maxFail = this.config.number('DefaultMaxFailCount');
     const keyEnc = this.keyring.encrypt('seed', draft.secret);
     if (existing) {
       if (existing.type !== typeName) {

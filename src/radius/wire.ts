@@ -60,7 +60,7 @@ export async function startRadius(services: Services): Promise<(() => Promise<vo
     }).catch((e: unknown) => logger.error({ err: (e as Error).message }, 'audit row not written'));
     // A user store outage gets no answer: the NAS retries or fails over, never an Accept.
     if (out.unavailable) throw new Error('user store unavailable');
-    return toRadiusResult(out, services.config.get('RadiusReplyAttributes'));
+    return toRadiusResult(out, services.config.string('RadiusReplyAttributes') || undefined);
   };
   const server = new RadiusServer({ db: services.db, keyring: services.keyring, logger, clock: services.clock, authenticate, watcher: services.watcher });
   await server.listen({ host: settings.radius.host, port: settings.radius.port });

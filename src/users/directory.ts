@@ -41,8 +41,6 @@ export const USER_STORE_DENY_PRIVATE_HOSTS = 'UserStoreDenyPrivateHosts';
 const RESOLVER_NAME = /^[a-zA-Z0-9_-]{4,}$/;
 const REALM_NAME = /^[a-z0-9_.-]{1,64}$/;
 const CACHE_MAX_ENTRIES = 10_000;
-/** @default 120 seconds */
-export const DEFAULT_USER_CACHE_TTL = 120;
 
 interface ResolverEntry {
   name: string;
@@ -89,8 +87,8 @@ export class UserDirectory {
     this.logger = deps.logger.child({ area: 'users' });
     this.clock = deps.clock ?? systemClock;
     this.hosts = createHostPolicy(() => ({
-      allowedHosts: (this.config.get(USER_STORE_ALLOWED_HOSTS) ?? '').split(',').map((h) => h.trim()).filter(Boolean),
-      denyPrivate: isTrue(this.config.get(USER_STORE_DENY_PRIVATE_HOSTS)),
+      allowedHosts: this.config.list(USER_STORE_ALLOWED_HOSTS),
+      denyPrivate: this.config.bool(USER_STORE_DENY_PRIVATE_HOSTS),
       purpose: 'user stores',
       settings: { allowedHosts: USER_STORE_ALLOWED_HOSTS, denyPrivate: USER_STORE_DENY_PRIVATE_HOSTS },
     }));
@@ -168,7 +166,7 @@ export class UserDirectory {
   // ------------------------------------------------------------------ realms and parsing
 
   defaultRealm(): string | undefined {
-    const r = this.config.get('DefaultRealm')?.trim().toLowerCase();
+    const r = this.config.string('DefaultRealm').trim().toLowerCase();
     return r ? r : undefined;
   }
 
@@ -205,7 +203,7 @@ export class UserDirectory {
   splitUser(user: string, realm?: string): { login: string; realm: string } {
     if (realm !== undefined && realm.trim() !== '') return { login: user, realm: realm.trim().toLowerCase() };
     const fallback = this.defaultRealm() ?? '';
-    if (isTrue(this.config.get('splitAtSign') ?? 'true')) {
+    if (this.config.bool('splitAtSign')) {
       const at = user.lastIndexOf('@');
       if (at > 0) {
         const suffix = user.slice(at + 1).toLowerCase();
@@ -223,8 +221,7 @@ export class UserDirectory {
   // ------------------------------------------------------------------ lookups
 
   private ttlMs(): number {
-    const ttl = this.config.getInt('UserCacheTTL', DEFAULT_USER_CACHE_TTL);
-    return Math.max(0, ttl) * 1000;
+    return this.config.number('UserCacheTTL') * 1000;
   }
 
   private cacheGet(key: string): StoreUser | undefined {

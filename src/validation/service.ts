@@ -1,6 +1,5 @@
 import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
-import { isTrue } from '../config/defaults.ts';
 import { OtpdError, UserStoreUnavailableError } from '../errors.ts';
 import { canonicalType, tokenType } from '../tokens/registry.ts';
 import type { TokenService } from '../enrollment/tokens.ts';
@@ -198,7 +197,7 @@ export class ValidationService {
         realm = (req.realm ?? '').toLowerCase();
       }
       if (!user) {
-        if (isTrue(this.config.get('PassOnUserNotFound'))) return { ok: true, challenges: [], audit: { user: login, realm, actionDetail: 'user not found, accepted by PassOnUserNotFound' } };
+        if (this.config.bool('PassOnUserNotFound')) return { ok: true, challenges: [], audit: { user: login, realm, actionDetail: 'user not found, accepted by PassOnUserNotFound' } };
         // the same work a failure of a known account does, so the answer is no oracle (B.2 #9)
         await this.unknownAccount(now, req.pass ?? '');
         return fail('User not found', { audit: { user: login, realm, actionDetail: 'User not found' } });
@@ -330,16 +329,12 @@ export class ValidationService {
   }
 
   private attemptPolicy(): AttemptPolicy {
-    const positive = (key: string, fallback: number) => {
-      const n = this.config.getInt(key, fallback);
-      return n > 0 ? n : fallback;
-    };
     return {
-      delayAfter: positive('AccountFailDelayAfter', 5),
-      baseMs: positive('AccountFailDelayBase', 1) * 1000,
-      maxDelayMs: positive('AccountFailDelayMax', 900) * 1000,
-      maxFail: Math.min(100, positive('AccountMaxFail', 100)),
-      maxParallel: positive('AccountMaxParallel', 10),
+      delayAfter: this.config.number('AccountFailDelayAfter'),
+      baseMs: this.config.number('AccountFailDelayBase') * 1000,
+      maxDelayMs: this.config.number('AccountFailDelayMax') * 1000,
+      maxFail: this.config.number('AccountMaxFail'),
+      maxParallel: this.config.number('AccountMaxParallel'),
     };
   }
 
@@ -398,7 +393,7 @@ export class ValidationService {
       if (out && (out.ok || out.challenges.length > 0)) return out;
       autoenrollError = out?.error;
     }
-    if (isTrue(this.config.get('PassOnUserNoToken'))) return { ok: true, challenges: [], audit: { actionDetail: 'accepted by PassOnUserNoToken' } };
+    if (this.config.bool('PassOnUserNoToken')) return { ok: true, challenges: [], audit: { actionDetail: 'accepted by PassOnUserNoToken' } };
     if (policies.has('authentication', 'passthru', subject)) {
       const okPw = req.pass !== undefined && req.pass !== '' && (await this.users()!.checkPassword(user, req.pass));
       return okPw
@@ -567,7 +562,7 @@ export class ValidationService {
       return { ok: false, challenges: created, audit: { actionDetail: 'challenge created', ...serialsOf(created.map((c) => ({ serial: c.serial, type: c.tokenType }))) } };
     }
     const pinMatching = classified.filter((c): c is Extract<Classified, { kind: 'pin' }> => c.kind === 'pin');
-    const maxAttempts = this.config.getInt('ChallengeMaxAttempts', 5);
+    const maxAttempts = this.config.number('ChallengeMaxAttempts');
     if (pinMatching.length > 0) {
       await repo.releaseAttempt(involved.filter((id) => !pinMatching.some((p) => p.token.id === id)));
       for (const p of pinMatching) for (const ch of p.challenges) await this.challenges.recordFailure(ch.id, maxAttempts);
@@ -669,16 +664,16 @@ export class ValidationService {
     const len = this.otpLength(t);
     if (mode === 2) return { pin: '', otp: pass };
     if (pass.length < len) return { pin: pass, otp: '' };
-    const prepend = isTrue(this.config.get('PrependPin') ?? 'True');
+    const prepend = this.config.bool('PrependPin');
     return prepend ? { pin: pass.slice(0, pass.length - len), otp: pass.slice(pass.length - len) } : { pin: pass.slice(len), otp: pass.slice(0, len) };
   }
 
   private async createChallenge(token: Token, user: DirectoryUser | null, subject: PolicySubject, req: CheckRequest, now: number): Promise<{ ok: true; challenge: ChallengeInfo } | { ok: false; reason: string }> {
     const handler = this.challengeHandlers.get(token.type);
     if (handler) return handler.create({ token, user, subject, request: req, now });
-    const transactionId = this.challenges.newTransactionId(this.config.getInt('TransactionIdLength', 17));
-    const validity = this.config.getInt('DefaultChallengeValidityTime', 120);
-    const prompt = this.config.get(`${token.type.toUpperCase()}_CHALLENGE_PROMPT`) ?? (token.type === 'hmac' ? 'Please enter your otp value: ' : 'Otp:');
+    const transactionId = this.challenges.newTransactionId(this.config.number('TransactionIdLength'));
+    const validity = this.config.number('DefaultChallengeValidityTime');
+    const prompt = this.config.string(`${token.type.toUpperCase()}_CHALLENGE_PROMPT`) || (token.type === 'hmac' ? 'Please enter your otp value: ' : 'Otp:');
     const expiresAt = now + validity * 1000;
     await this.challenges.insert({
       transactionId, tokenId: token.id, serial: token.serial, subject: user ? `${user.login}@${user.realm}` : '', otpHash: '', counter: -1,

@@ -112,12 +112,12 @@ describe('core API', () => {
     assert.deepEqual((await t.admin('/system/getConfig', { key: 'DefaultOtpLen' })).json.result.value, { 'getConfig DefaultOtpLen': '8' });
     const bad = await t.admin('/system/setConfig', { key: 'DefaultCountWindow', value: '100000' });
     assert.equal(bad.json.result.status, false);
-    assert.equal(bad.json.result.error.code, Errors.invalidParameter.code);
+    assert.equal(bad.json.result.error.code, Errors.invalidConfigValue.code);
     const badLimit = await t.admin('/system/setConfig', { key: 'DeliveryLimitPerUser', value: 'lots' });
-    assert.equal(badLimit.json.result.error.code, Errors.invalidParameter.code);
+    assert.equal(badLimit.json.result.error.code, Errors.invalidConfigValue.code);
     assert.equal((await t.admin('/system/setConfig', { key: 'DeliveryLimitPerUser', value: '5/3600' })).json.result.status, true);
     const badAttrs = await t.admin('/system/setConfig', { key: 'RadiusReplyAttributes', value: "{'Class': 'x'}" });
-    assert.equal(badAttrs.json.result.error.code, Errors.invalidParameter.code);
+    assert.equal(badAttrs.json.result.error.code, Errors.invalidConfigValue.code);
     assert.match(badAttrs.json.result.error.message, /invalid JSON/);
     const secret = await t.admin('/system/setConfig', { 'smtp.secret': 'hunter2!', 'smtp.secret.type': 'password' });
     assert.ok(!secret.body.includes('hunter2'));

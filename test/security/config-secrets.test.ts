@@ -154,19 +154,20 @@ test('legacy provider JSON: a placeholder keeps that nested field, other fields 
 test('a placeholder with no stored secret behind it is refused, nothing written', async () => {
   const top = await t.admin('/system/setConfig', { key: 'never.password', value: CENSORED, type: 'password' });
   assert.equal(top.json.result.status, false);
-  assert.equal(top.json.result.error.code, Errors.invalidParameter.code);
+  assert.equal(top.json.result.error.code, Errors.configPlaceholderWithoutSecret.code);
   assert.equal(await storedRow('never.password'), undefined);
   await t.admin('/system/setConfig', { key: 'EmailProviderConfig', value: JSON.stringify({ SMTP_SERVER: '127.0.0.1' }) });
   const before = await storedRow('EmailProviderConfig');
   const nested = await t.admin('/system/setConfig', { key: 'EmailProviderConfig', value: JSON.stringify({ SMTP_SERVER: '127.0.0.1', SMTP_PASSWORD: CENSORED }) });
   assert.equal(nested.json.result.status, false, nested.body);
-  assert.equal(nested.json.result.error.code, Errors.invalidParameter.code);
+  assert.equal(nested.json.result.error.code, Errors.configPlaceholderWithoutSecret.code);
   assert.match(nested.json.result.error.message, /SMTP_PASSWORD/);
   assert.deepEqual(await storedRow('EmailProviderConfig'), before);
-  // the multi form checks every key before writing any
-  const multi = await t.admin('/system/setConfig', { 'multi.a': 'x', 'other.password': CENSORED });
+  // the multi form checks every key before writing any (realmbox=True alone would be stored)
+  const multi = await t.admin('/system/setConfig', { realmbox: 'True', 'other.password': CENSORED });
   assert.equal(multi.json.result.status, false);
-  assert.equal(await storedRow('multi.a'), undefined);
+  assert.equal(multi.json.result.error.code, Errors.configPlaceholderWithoutSecret.code);
+  assert.equal(await storedRow('realmbox'), undefined);
 });
 
 test('a legacy value that is not JSON is censored whole and round-trips whole', async () => {

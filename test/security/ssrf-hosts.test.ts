@@ -212,7 +212,7 @@ describe('SSRF: through the API (envelope, nothing stored, nothing connected)', 
     ] as const) {
       const res = await t.admin('/system/setConfig', { key, value });
       assert.equal(res.json.result.status, false, `${key}=${value}: ${res.body}`);
-      assert.equal(res.json.result.error.code, Errors.invalidParameter.code);
+      assert.equal(res.json.result.error.code, Errors.invalidConfigValue.code);
       assert.match(res.json.result.error.message, message);
     }
     assert.equal(t.services.config.get('UserStoreDenyPrivateHosts'), 'False'); // as the earlier test left it

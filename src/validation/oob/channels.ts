@@ -11,11 +11,10 @@ import type { CheckRequest } from '../service.ts';
 /** How one channel (sms / email) differs from the other. */
 export interface Channel {
   type: 'sms' | 'email';
-  validityKey: string;
-  validityDefaultSeconds: number;
-  blockingKey: string;
-  blockingDefaultSeconds: number;
-  promptKey: string;
+  /** Config keys of the code's validity and the resend blocking (seconds) and of the prompt. */
+  validityKey: 'SMSProviderTimeout' | 'EmailChallengeValidityTime';
+  blockingKey: 'SMSBlockingTimeout' | 'EmailBlockingTimeout';
+  promptKey: 'SMS_CHALLENGE_PROMPT' | 'EMAIL_CHALLENGE_PROMPT';
   sentMessage: string;
   resentMessage: string;
   providerAction: 'sms_provider' | 'email_provider';
@@ -34,9 +33,7 @@ const str = (v: unknown): string | undefined => (typeof v === 'string' && v !== 
 export const smsChannel: Channel = {
   type: 'sms',
   validityKey: 'SMSProviderTimeout',
-  validityDefaultSeconds: 300,
   blockingKey: 'SMSBlockingTimeout',
-  blockingDefaultSeconds: 30,
   promptKey: 'SMS_CHALLENGE_PROMPT',
   sentMessage: 'sms submitted',
   resentMessage: 'sms with otp already submitted',
@@ -60,9 +57,7 @@ export const smsChannel: Channel = {
 export const emailChannel: Channel = {
   type: 'email',
   validityKey: 'EmailChallengeValidityTime',
-  validityDefaultSeconds: 600,
   blockingKey: 'EmailBlockingTimeout',
-  blockingDefaultSeconds: 120,
   promptKey: 'EMAIL_CHALLENGE_PROMPT',
   sentMessage: 'e-mail sent successfully',
   resentMessage: 'e-mail with otp already submitted',

@@ -120,16 +120,16 @@ export class OutOfBand {
   }
 
   validitySeconds(channel: Channel): number {
-    const v = this.deps.config.getInt(channel.validityKey, channel.validityDefaultSeconds);
+    const v = this.deps.config.number(channel.validityKey);
     return Math.min(Math.max(v, 1), MAX_VALIDITY_SECONDS);
   }
 
   blockingSeconds(channel: Channel): number {
-    return Math.max(this.deps.config.getInt(channel.blockingKey, channel.blockingDefaultSeconds), 0);
+    return this.deps.config.number(channel.blockingKey);
   }
 
   prompt(channel: Channel): string {
-    return this.deps.config.get(channel.promptKey) || channel.sentMessage;
+    return this.deps.config.string(channel.promptKey) || channel.sentMessage;
   }
 
   /** Builds the challenge and its message (nothing written yet). */
@@ -137,7 +137,7 @@ export class OutOfBand {
     const policies = this.deps.policies();
     const to = channel.destination(token, user, policies, subject);
     if (!to) return { ok: false, reason: channel.type === 'sms' ? 'no phone number defined for this token' : 'No e-mail address was defined for this token.' };
-    const transactionId = this.deps.challenges.newTransactionId(this.deps.config.getInt('TransactionIdLength', 17));
+    const transactionId = this.deps.challenges.newTransactionId(this.deps.config.number('TransactionIdLength'));
     const code = newCode(token.otplen);
     const subjectId = subjectKey(user);
     const providers = String(policies.value('authentication', channel.providerAction, subject) ?? '').split(/[\s,]+/).filter(Boolean);
