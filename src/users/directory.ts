@@ -8,7 +8,7 @@ import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
 import { createHostPolicy, type HostPolicy } from '../util/net.ts';
 import { resolverType, resolverTypeOfSpec } from './registry.ts';
-import { CENSORED, type DirectoryUser, type ResolverType, type StoreHealth, type StoreUser, type UserSearch, type UserStore } from './types.ts';
+import { CENSORED, type DirectoryUser, type ResolverType, type StoreHealth, type StoreUser, type UserInfo, type UserSearch, type UserStore } from './types.ts';
 
 export type { DirectoryUser, UserInfo } from './types.ts';
 
@@ -532,12 +532,15 @@ export class UserDirectory {
   /**
    * `/system/testResolver`: tests a stored resolver by name, or an unsaved
    * configuration (`__CENSORED__` secrets taken from `name` when it exists).
+   * With `login`, a connection that works also looks that user up: `user` is its
+   * attributes, or null when the store does not know the login (`lookupError` when the
+   * lookup itself failed).
    */
-  async testResolver(name: string, typeName?: string, params?: Record<string, string>): Promise<StoreHealth> {
+  async testResolver(name: string, typeName?: string, params?: Record<string, string>, login?: string): Promise<StoreHealth & { user?: UserInfo | null; lookupError?: string }> {
     const existing = this.resolvers.get(name);
     if (!params || Object.keys(params).length === 0) {
       if (!existing) throw new OtpdError(ErrorCodes.resolver, `no resolver named '${name}'`);
-      return existing.store.test();
+      return withLookup(existing.store, await existing.store.test(), login);
     }
     const type = resolverType(typeName ?? existing?.type.type ?? '');
     if (!type) throw new OtpdError(ErrorCodes.resolver, `no such resolver type '${typeName ?? ''}' defined!`);
@@ -550,7 +553,7 @@ export class UserDirectory {
     this.checkHosts(type, config);
     const store = type.create(`${name || 'test'}`, config, this.storeDeps());
     try {
-      return await store.test();
+      return await withLookup(store, await store.test(), login);
     } finally {
       await store.close();
     }
@@ -563,3 +566,13 @@ export class UserDirectory {
   }
 }
 
+/** A test result, with one user looked up by login when the connection works (the resolver test's "look up one user"). */
+async function withLookup(store: UserStore, health: StoreHealth, login: string | undefined): Promise<StoreHealth & { user?: UserInfo | null; lookupError?: string }> {
+  if (!health.ok || login === undefined || login === '') return health;
+  try {
+    const user = await store.lookup(login);
+    return { ...health, user: user ? { ...user.info } : null };
+  } catch (e) {
+    return { ...health, lookupError: e instanceof Error ? e.message : String(e) };
+  }
+}
