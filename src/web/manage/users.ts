@@ -24,6 +24,9 @@ const pattern = (term: string) => (term.includes('*') ? term : `*${term}*`);
 
 const resolverName = (spec: string) => spec.split('.').pop() ?? spec;
 
+/** `/admin/show`'s date text as ISO (the page shows it in the browser's time zone), '' when there is none. */
+const toIso = (text: string) => (text && !Number.isNaN(Date.parse(text)) ? new Date(text).toISOString() : '');
+
 async function realmNames(call: PageCall): Promise<{ names: string[]; defaultRealm?: string; stores: Record<string, string[]> }> {
   const realms = asRecord(await call.api('/system/getRealms'));
   const names = Object.keys(realms).sort();
@@ -113,7 +116,7 @@ async function userView(call: PageCall, realm: string, login: string): Promise<V
     return {
       serial: String(r['LinOtp.TokenSerialnumber'] ?? ''), type: String(r['LinOtp.TokenType'] ?? ''), active: r['LinOtp.Isactive'] === true,
       description: String(r['LinOtp.TokenDesc'] ?? ''), failCount: Number(r['LinOtp.FailCount'] ?? 0), maxFail: Number(r['LinOtp.MaxFail'] ?? 0),
-      created: String(r['LinOtp.CreationDate'] ?? ''),
+      created: toIso(String(r['LinOtp.CreationDate'] ?? '')),
     };
   });
   const total = Number(asRecord(shown.resultset).tokens ?? tokens.length);
