@@ -5,7 +5,8 @@
  * try; a user's page shows the attributes (mail, mobile) and the user's tokens, each linking
  * to its token page; a user without a mobile number is told so; an unknown user is a 404
  * page; a directory that cannot be asked is said on the page (never an empty list); an admin
- * restricted to one realm cannot list or open the users of another. axe-core on every page,
+ * restricted to one realm cannot list or open the users of another, and one without the
+ * system read right gets a refusal page for user stores and realms. axe-core on every page,
  * screenshots of the search and the user's page (also phone-sized).
  */
 import assert from 'node:assert/strict';
@@ -214,6 +215,17 @@ describe('users in the browser', { skip }, () => {
     const alice = await p.request.get(`${base}/manage/users/corp/alice`);
     assert.equal(alice.status(), 404);
     assert.ok(!(await alice.text()).includes(ALICE.mail!));
+
+    // without the system read right, the user stores and realms pages say so (never the configuration)
+    assert.equal((await t.admin('/system/setPolicy', { name: 'sysadmins', scope: 'system', action: '*', user: 'admin', realm: '*' })).json.result.status, true);
+    for (const path of ['/manage/resolvers', '/manage/resolvers/corpldap', '/manage/realms']) {
+      const refused = await p.request.get(`${base}${path}`);
+      assert.equal(refused.status(), 403, path);
+      const body = await refused.text();
+      assert.match(body, /<h1>Not allowed<\/h1>/, path);
+      assert.match(body, /You do not have the administrative right to read/, path);
+      assert.ok(!body.includes('corpldap</a>') && !body.includes(ldap.url), `${path} shows nothing of the configuration`);
+    }
     await other.close();
   });
 });

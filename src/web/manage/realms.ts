@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { OtpdError } from '../../errors.ts';
 import type { ManageKit, View } from './kit.ts';
 import { listPage, queryText } from './list-view.ts';
+import { orRefusal } from './refusal.ts';
 import type { PageCall } from './session.ts';
 import { asRecord } from './stores.ts';
 import { STORE_TYPES, isStoreType } from './store-forms.ts';
@@ -86,7 +87,7 @@ async function realmView(call: PageCall, name: string, selected?: string[], prob
 export function registerRealms(kit: ManageKit): void {
   const { app } = kit;
 
-  app.get('/manage/realms', kit.page(async (call, request) => listView(call, request.query, { name: '', selected: [] })));
+  app.get('/manage/realms', kit.page(orRefusal(async (call, request) => listView(call, request.query, { name: '', selected: [] }))));
 
   app.post('/manage/realms', kit.form(
     async (call, body) => {
@@ -105,7 +106,7 @@ export function registerRealms(kit: ManageKit): void {
     },
   ));
 
-  app.get('/manage/realms/:realm', kit.page(async (call, request) => realmView(call, param(request, 'realm'))));
+  app.get('/manage/realms/:realm', kit.page(orRefusal(async (call, request) => realmView(call, param(request, 'realm')))));
 
   app.post('/manage/realms/:realm', kit.form(
     async (call, body, request) => {

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import type { OtpdError } from '../../errors.ts';
 import type { ManageKit, View, Done } from './kit.ts';
 import { listPage, queryText } from './list-view.ts';
+import { orRefusal } from './refusal.ts';
 import type { PageCall } from './session.ts';
 import { refusalProblem, testProblems, type Problem } from './store-errors.ts';
 import {
@@ -167,7 +168,7 @@ const param = (request: FastifyRequest, name: string) => String((request.params 
 export function registerStores(kit: ManageKit): void {
   const { app } = kit;
 
-  app.get('/manage/resolvers', kit.page(async (call, request) => {
+  app.get('/manage/resolvers', kit.page(orRefusal(async (call, request) => {
     const q = queryText(request.query, 'q').trim();
     const type = queryText(request.query, 'type');
     const all = await resolverRows(call);
@@ -178,14 +179,14 @@ export function registerStores(kit: ManageKit): void {
       realms: { label: 'Used by realms', value: (r) => r.realms.join(', ') },
     });
     return { template: 'manage/stores', data: { title: 'User stores', list, q, type, types: STORE_TYPES, any: all.length > 0 } };
-  }));
+  })));
 
-  app.get('/manage/resolvers/new/:type', kit.page(async (_call, request) => {
+  app.get('/manage/resolvers/new/:type', kit.page(orRefusal(async (_call, request) => {
     const type = param(request, 'type');
     if (!isStoreType(type)) return notFound('No such user store type', `otpd has no user store type ${type}: choose LDAP, SQL or a flat file.`);
     const preset = queryText(request.query, 'preset') === 'ad' ? 'ad' : 'openldap';
     return formView({ type, name: '', values: newValues(type, preset), secrets: {} });
-  }));
+  })));
 
   app.post('/manage/resolvers/new/:type', kit.form(
     async (call, body, request) => {
@@ -196,12 +197,12 @@ export function registerStores(kit: ManageKit): void {
     async (call, body, error, request) => refused(call, body, error, param(request, 'type') as StoreType),
   ));
 
-  app.get('/manage/resolvers/:name', kit.page(async (call, request) => {
+  app.get('/manage/resolvers/:name', kit.page(orRefusal(async (call, request) => {
     const name = param(request, 'name');
     const stored = await storedResolver(call, name);
     if (!stored) return notFound('No such user store', `There is no user store named ${name}.`);
     return formView({ ...stored, stored: name, name, realms: await realmsUsing(call, name) });
-  }));
+  })));
 
   app.post('/manage/resolvers/:name', kit.form(
     async (call, body, request) => {

@@ -2,6 +2,7 @@ import type { FastifyRequest } from 'fastify';
 import { OtpdError } from '../../errors.ts';
 import type { ManageKit, View } from './kit.ts';
 import { listPage, queryText } from './list-view.ts';
+import { orRefusal } from './refusal.ts';
 import type { PageCall } from './session.ts';
 import { asRecord, attributeRows } from './stores.ts';
 
@@ -130,6 +131,6 @@ async function userView(call: PageCall, realm: string, login: string): Promise<V
 }
 
 export function registerUsers(kit: ManageKit): void {
-  kit.app.get('/manage/users', kit.page(async (call, request) => searchView(call, request.query)));
-  kit.app.get('/manage/users/:realm/:login', kit.page(async (call, request) => userView(call, param(request, 'realm').toLowerCase(), param(request, 'login'))));
+  kit.app.get('/manage/users', kit.page(orRefusal(async (call, request) => searchView(call, request.query))));
+  kit.app.get('/manage/users/:realm/:login', kit.page(orRefusal(async (call, request) => userView(call, param(request, 'realm').toLowerCase(), param(request, 'login')))));
 }
