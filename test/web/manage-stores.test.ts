@@ -9,9 +9,14 @@
  * kept when left empty); a realm is made with the store and made the default, refused names
  * and empty choices are said next to the field; deleting a store a realm uses is refused with
  * the API's message, an unused one is deleted after the question; the user is then found on
- * the Users page with mail and mobile. Every page passes axe-core and leaves a screenshot.
+ * the Users page with mail and mobile. A SQLite store is mapped column by column; without
+ * JavaScript the presets and the test are full pages that ask for the password again. Every page passes axe-core and leaves a screenshot.
  */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { createServer, type Server, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -34,9 +39,11 @@ describe('user stores and realms in the browser', { skip }, () => {
   let context: BrowserContext;
   let page: Page;
   let watch: ReturnType<typeof watchPage>;
+  let tmp: string;
 
   before(async () => {
     [t, ldap] = await Promise.all([startTestApp(), startSlapd()]);
+    tmp = mkdtempSync(join(tmpdir(), 'otpd-ui-stores-'));
     await t.app.listen({ host: '127.0.0.1', port: 0 });
     base = `http://127.0.0.1:${(t.app.server.address() as AddressInfo).port}`;
     browser = await launchBrowser();
@@ -56,6 +63,7 @@ describe('user stores and realms in the browser', { skip }, () => {
     await browser?.close();
     await t?.close();
     await ldap?.dispose();
+    if (tmp) rmSync(tmp, { recursive: true, force: true });
   });
 
   const stored = async (name: string) => (await t.admin('/system/getResolver', { resolver: name })).json.result.value;
@@ -235,6 +243,66 @@ describe('user stores and realms in the browser', { skip }, () => {
       silent.close();
     }
     assert.equal((await stored('tlsldap')).type, null, 'tests store nothing');
+  });
+
+  test('SQL (SQLite): the column mapping, a missing table in plain words, then a working test', async () => {
+    const dbFile = join(tmp, 'people.db');
+    const db = new Database(dbFile);
+    db.exec("create table staff (id integer primary key, login text, pw text, mail text, mobile text)");
+    db.prepare('insert into staff (login, pw, mail, mobile) values (?, ?, ?, ?)').run('erin', '', 'erin@example.org', '+4915123456789');
+    db.prepare('insert into staff (login, pw, mail, mobile) values (?, ?, ?, ?)').run('frank', '', 'frank@example.org', '+12015550123');
+    db.close();
+    await page.goto(`${base}/manage/resolvers`);
+    await page.click('a:has-text("SQL database")');
+    await page.waitForURL(`${base}/manage/resolvers/new/sqlresolver`);
+    await page.fill('#f-name', 'sqlpeople');
+    await page.fill('#f-Connect', `sqlite:///${dbFile}`);
+    await page.fill('#f-Table', 'people');
+    for (const [field, column] of [['userid', 'id'], ['username', 'login'], ['password', 'pw'], ['email', 'mail'], ['mobile', 'mobile']]) await page.fill(`#f-Map-${field}`, column!);
+    await assertAccessible(page, 'new SQL user store form');
+    await runTest('Test connection');
+    assert.equal(await page.locator('#test-result .state').innerText(), 'Connection failed');
+    assert.equal(await fieldError('Table'), 'The table does not exist.');
+    await page.fill('#f-Table', 'staff');
+    await page.fill('#f-lookup', 'frank');
+    await runTest('Look up one user');
+    assert.equal(await page.locator('#test-result .count').innerText(), '2 users found.');
+    assert.match(await page.locator('#test-result dl').innerText(), /E-mail\s+email\s+frank@example\.org\s+Mobile\s+mobile\s+\+12015550123/);
+    await page.click('button.primary:has-text("Save")');
+    await page.waitForURL(`${base}/manage/resolvers`);
+    assert.match(await page.locator('tbody tr', { hasText: 'sqlpeople' }).innerText(), /sqlpeople\tSQL sqlresolver\t/);
+    assert.deepEqual(JSON.parse((await stored('sqlpeople')).data.Map), { userid: 'id', username: 'login', password: 'pw', email: 'mail', mobile: 'mobile' });
+  });
+
+  test('without JavaScript: presets and the connection test work as full pages; the password is asked again', async () => {
+    const plain = await browser.newContext({ javaScriptEnabled: false });
+    const p = await plain.newPage();
+    await p.goto(`${base}/manage/login`);
+    await p.fill('#username', 'admin');
+    await p.fill('#password', 'admin-password-1');
+    await p.click('button[type=submit]');
+    await p.waitForURL(`${base}/manage/`);
+    await p.goto(`${base}/manage/resolvers/new/ldapresolver`);
+    await p.fill('#f-name', 'nojsldap');
+    await p.fill('#f-LDAPURI', ldap.url);
+    await p.fill('#f-LDAPBASE', FIXTURE_BASE);
+    await p.click('button:has-text("Active Directory")');
+    await p.waitForLoadState();
+    assert.equal(await p.inputValue('#f-LOGINNAMEATTRIBUTE'), 'sAMAccountName', 'the server filled the preset in');
+    assert.equal(await p.inputValue('#f-LDAPURI'), ldap.url, 'and kept what was typed');
+    await p.click('button:has-text("OpenLDAP")');
+    await p.waitForLoadState();
+    await p.fill('#f-BINDDN', FIXTURE_ADMIN_DN);
+    await p.fill('#f-BINDPW', FIXTURE_ADMIN_PW);
+    await p.setChecked('#f-EnforceTLS', false);
+    await p.click('button:has-text("Test connection")');
+    await p.locator('#test-result').waitFor();
+    assert.equal(await p.locator('#test-result .state').innerText(), 'Connection works');
+    assert.match(await p.locator('p.notice').innerText(), /^Connection test: works — see the result\. Nothing is saved until you press Save\.$/);
+    assert.equal(await p.inputValue('#f-BINDPW'), '', 'the password is not sent back');
+    assert.match(await p.locator('#r-BINDPW').innerText(), /Type the password again before saving/);
+    assert.equal((await stored('nojsldap')).type, null);
+    await plain.close();
   });
 
   test('realms: create with the store, refusals next to the field, make it the default', async () => {
