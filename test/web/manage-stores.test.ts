@@ -106,6 +106,9 @@ describe('user stores and realms in the browser', { skip }, () => {
     assert.match(await page.locator('label[for=f-LDAPURI]').innerText(), /^Server URI \(required\) LDAPURI$/);
     await assertAccessible(page, 'new LDAP user store form');
     await screenshot(page, 'manage-store-form');
+    await page.setViewportSize({ width: 390, height: 800 });
+    await screenshot(page, 'manage-store-form-phone');
+    await page.setViewportSize({ width: 1280, height: 800 });
 
     // the Active Directory preset replaces the mapping in place; OpenLDAP brings it back
     await page.click('button:has-text("Active Directory")');
@@ -344,6 +347,21 @@ describe('user stores and realms in the browser', { skip }, () => {
     assert.equal(await page.isChecked('#use-corpldap'), true);
     await assertAccessible(page, 'realm page');
     await screenshot(page, 'manage-realm');
+    // a second store, asked first: the order numbers decide
+    await page.check('#use-sqlpeople');
+    await page.fill('#pos-sqlpeople', '1');
+    await page.fill('#pos-corpldap', '2');
+    await page.click('button.primary:has-text("Save")');
+    await page.waitForURL(`${base}/manage/realms`);
+    assert.equal(await page.locator('.flash').innerText(), 'Realm corp saved: sqlpeople, corpldap.');
+    assert.deepEqual((await t.admin('/system/getRealms')).json.result.value.corp.useridresolver,
+      ['useridresolver.SQLIdResolver.IdResolver.sqlpeople', 'useridresolver.LDAPIdResolver.IdResolver.corpldap']);
+    await page.goto(`${base}/manage/realms/corp`);
+    assert.deepEqual(await page.locator('.choice input[type=checkbox]').evaluateAll((els) => els.map((e) => (e as unknown as { id: string }).id)), ['use-sqlpeople', 'use-corpldap'], 'shown in lookup order');
+    await page.uncheck('#use-sqlpeople');
+    await page.click('button.primary:has-text("Save")');
+    await page.waitForURL(`${base}/manage/realms`);
+    assert.equal(await page.locator('.flash').innerText(), 'Realm corp saved: corpldap.');
     await page.goto(`${base}/manage/resolvers`);
     assert.match(await page.locator('tbody tr', { hasText: 'corpldap' }).innerText(), /\tcorp$/);
   });
@@ -368,11 +386,18 @@ describe('user stores and realms in the browser', { skip }, () => {
     assert.equal(ask.status(), 200);
     assert.match(await ask.text(), /<h1>Delete user store spare-file\?<\/h1>/);
     assert.equal((await stored('spare-file')).type, 'passwdresolver', 'asking deletes nothing');
+    // renamed on its page, then deleted after the question
     await page.goto(`${base}/manage/resolvers/spare-file`);
-    await page.click('button.danger:has-text("Delete user store spare-file")');
+    await page.fill('#f-name', 'spare-file2');
+    await page.click('button.primary:has-text("Save")');
     await page.waitForURL(`${base}/manage/resolvers`);
-    assert.equal(await page.locator('.flash').innerText(), 'User store spare-file deleted.');
+    assert.equal(await page.locator('.flash').innerText(), 'User store spare-file renamed to spare-file2 and saved.');
     assert.equal((await stored('spare-file')).type, null);
+    await page.goto(`${base}/manage/resolvers/spare-file2`);
+    await page.click('button.danger:has-text("Delete user store spare-file2")');
+    await page.waitForURL(`${base}/manage/resolvers`);
+    assert.equal(await page.locator('.flash').innerText(), 'User store spare-file2 deleted.');
+    assert.equal((await stored('spare-file2')).type, null);
   });
 
   test('the user is found on the Users page with mail and mobile', async () => {
