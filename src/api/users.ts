@@ -10,7 +10,7 @@ import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
  */
 
 /** Parameters that are not resolver configuration. */
-const NOT_CONFIG = new Set(['name', 'type', 'previous_name', 'session', 'csrf_token', 'resolver']);
+const NOT_CONFIG = new Set(['name', 'type', 'previous_name', 'session', 'csrf_token', 'resolver', 'username']);
 const SEARCH_FIELDS = ['username', 'userid', 'givenname', 'surname', 'email', 'mobile', 'phone', 'description'] as const;
 /** Hard cap of one userlist answer. */
 const MAX_USERLIST = 1000;
@@ -87,12 +87,15 @@ export function register(api: Api): void {
         const name = ctx.params.get('name') ?? ctx.params.get('resolver') ?? '';
         const params = configParams(ctx);
         ctx.audit.info = name;
-        const health = await directory(ctx).testResolver(name, ctx.params.get('type'), Object.keys(params).length > 0 ? params : undefined);
+        const login = ctx.params.get('username') || undefined;
+        const health = await directory(ctx).testResolver(name, ctx.params.get('type'), Object.keys(params).length > 0 ? params : undefined, login);
         return ok({
           result: health.ok ? 'success' : 'error',
           steps: health.steps,
           ...(health.userCount !== undefined ? { usercount: health.userCount } : {}),
           ...(health.sample ? { sample: health.sample } : {}),
+          ...(health.user !== undefined ? { user: health.user } : {}),
+          ...(health.lookupError ? { lookupError: health.lookupError } : {}),
           ...(health.error ? { error: health.error } : {}),
         });
       },

@@ -9,7 +9,7 @@ import { systemClock, type Clock } from '../util/clock.ts';
 import { createHostPolicy, type HostPolicy } from '../util/net.ts';
 import { censorSecrets, restoreSecrets, sealSecrets, unsealSecrets } from './config.ts';
 import { resolverType, resolverTypeOfSpec } from './registry.ts';
-import type { DirectoryUser, ResolverType, StoreHealth, StoredResolverConfig, StoreUser, UserSearch, UserStore } from './types.ts';
+import type { DirectoryUser, ResolverType, StoreHealth, StoredResolverConfig, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
 
 export type { DirectoryUser, UserInfo } from './types.ts';
 
@@ -507,12 +507,15 @@ export class UserDirectory {
   /**
    * `/system/testResolver`: tests a stored resolver by name, or an unsaved
    * configuration (`__CENSORED__` secrets taken from `name` when it exists).
+   * With `login`, a connection that works also looks that user up: `user` is its
+   * attributes, or null when the store does not know the login (`lookupError` when the
+   * lookup itself failed).
    */
-  async testResolver(name: string, typeName?: string, params?: Record<string, string>): Promise<StoreHealth> {
+  async testResolver(name: string, typeName?: string, params?: Record<string, string>, login?: string): Promise<StoreHealth & { user?: UserInfo | null; lookupError?: string }> {
     const existing = this.resolvers.get(name);
     if (!params || Object.keys(params).length === 0) {
       if (!existing) throw Errors.unknownResolver({ name });
-      return existing.store.test();
+      return withLookup(existing.store, await existing.store.test(), login);
     }
     const type = resolverType(typeName ?? existing?.type.type ?? '');
     if (!type) throw Errors.unknownResolverType({ type: typeName ?? '' });
@@ -520,7 +523,7 @@ export class UserDirectory {
     this.checkHosts(type, config);
     const store = type.create(`${name || 'test'}`, config, this.storeDeps());
     try {
-      return await store.test();
+      return await withLookup(store, await store.test(), login);
     } finally {
       await store.close();
     }
@@ -533,3 +536,13 @@ export class UserDirectory {
   }
 }
 
+/** A test result, with one user looked up by login when the connection works (the resolver test's "look up one user"). */
+async function withLookup(store: UserStore, health: StoreHealth, login: string | undefined): Promise<StoreHealth & { user?: UserInfo | null; lookupError?: string }> {
+  if (!health.ok || login === undefined || login === '') return health;
+  try {
+    const user = await store.lookup(login);
+    return { ...health, user: user ? { ...user.info } : null };
+  } catch (e) {
+    return { ...health, lookupError: e instanceof Error ? e.message : String(e) };
+  }
+}

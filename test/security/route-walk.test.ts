@@ -101,6 +101,16 @@ const WEB_PAGES: Record<string, 'public' | 'session'> = {
   '/manage/login': 'public',
   '/manage/logout': 'session',
   '/manage/assets/*': 'public',
+  '/manage/users': 'session',
+  '/manage/users/:realm/:login': 'session',
+  '/manage/resolvers': 'session',
+  '/manage/resolvers/new/:type': 'session',
+  '/manage/resolvers/:name': 'session',
+  '/manage/resolvers/:name/delete': 'session',
+  '/manage/realms': 'session',
+  '/manage/realms/:realm': 'session',
+  '/manage/realms/:realm/default': 'session',
+  '/manage/realms/:realm/delete': 'session',
 };
 const isWebPage = (url: string) => url in WEB_PAGES;
 
@@ -423,7 +433,8 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
           assert.equal((await call(t, 'GET', '/manage/', {}, { cookie: session.cookie })).status, 200);
         } else {
           const a = await call(t, method, url, {}, { cookie: session.cookie });
-          assert.equal(a.status, 200, `${where} with a session: ${a.body}`);
+          // a page of one object called with its placeholder (`/manage/realms/:realm`) names no object: 404 is its answer
+          assert.ok(a.status === 200 || (url.includes('/:') && a.status === 404), `${where} with a session: ${a.status} ${a.body}`);
           assertNoSecret(a.body, where);
           assert.doesNotMatch(a.body, STACK, where);
         }

@@ -106,6 +106,22 @@ describe('resolver and realm API', { skip: haveBinary(SLAPD_BIN, 'slapd') }, () 
     assert.match(wrong.json.result.value.error, /user store unavailable: .*service bind failed/);
   });
 
+  test('testResolver with username also looks up that login (stored and unsaved configurations)', async () => {
+    const stored = await t.admin('/system/testResolver', { name: 'ldapusers', username: 'alice' });
+    assert.equal(stored.json.result.value.result, 'success', stored.body);
+    assert.equal(stored.json.result.value.user.username, 'alice');
+    assert.equal(stored.json.result.value.user.email, 'alice@example.org');
+    assert.equal(stored.json.result.value.user.mobile, FIXTURE_USERS[0]!.mobile);
+    const shown = (await t.admin('/system/getResolver', { resolver: 'ldapusers' })).json.result.value;
+    const unknown = await t.admin('/system/testResolver', { name: 'ldapusers', type: 'ldapresolver', ...shown.data, username: 'nobody-here' });
+    assert.equal(unknown.json.result.value.result, 'success', unknown.body);
+    assert.equal(unknown.json.result.value.user, null, 'an unknown login is null, not an error');
+    const file = await t.admin('/system/testResolver', { name: 'myusers', type: 'passwdresolver', fileName: usersFile, username: 'email_only' });
+    assert.equal(file.json.result.value.user.email, 'email.only@example.com');
+    const without = await t.admin('/system/testResolver', { name: 'ldapusers' });
+    assert.equal('user' in without.json.result.value, false, 'no username: no lookup');
+  });
+
   test('errors: duplicate create, bad type, missing params, delResolver refused while used', async () => {
     const dup = await t.admin('/system/setResolver', { name: 'myusers', type: 'passwdresolver', fileName: usersFile });
     assert.equal(dup.json.result.status, false);

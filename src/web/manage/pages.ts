@@ -7,6 +7,9 @@ import { registerPages, renderPage } from '../page.ts';
 import { dashboardFacts } from './dashboard.ts';
 import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
 import { setFlash } from './session.ts';
+import { registerRealms } from './realms.ts';
+import { registerStores } from './stores.ts';
+import { registerUsers } from './users.ts';
 
 /**
  * The management UI at `/manage/`: server-rendered pages over the JSON API's own routes.
@@ -18,10 +21,14 @@ import { setFlash } from './session.ts';
 /** The sections of the left navigation, in UI.md's order; a section appears once its page exists. */
 export const SECTIONS: Section[] = [
   { path: '/manage/', label: 'Dashboard' },
+  { path: '/manage/users', label: 'Users' },
+  { path: '/manage/resolvers', label: 'User stores' }, { path: '/manage/realms', label: 'Realms' },
 ];
 
 /** The management areas; each registers its pages with the kit (an area adds itself here). */
-const AREAS: ((kit: ManageKit) => void)[] = [];
+const AREAS: ((kit: ManageKit) => void)[] = [
+  registerUsers, registerStores, registerRealms,
+];
 
 const LOGIN_CSRF_COOKIE = 'manage_login_csrf';
 
