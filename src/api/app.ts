@@ -42,13 +42,11 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
   });
   const { onRoute } = opts;
   if (onRoute) app.addHook('onRoute', (route) => onRoute({ url: route.url, methods: [route.method].flat().map(String) }));
-  // The request context is entered before parsing and again after it: the body arrives on
-  // the socket's events, which do not carry the context entered before them.
+  // the rest of the request runs in its context (Fastify carries it across body parsing)
   app.addHook('onRequest', (request, reply, done) => {
     reply.header('X-Request-Id', request.id);
     requestContext.run({ reqId: request.id }, done);
   });
-  app.addHook('preValidation', (request, _reply, done) => requestContext.run({ reqId: request.id }, done));
   await app.register(formbody);
   await app.register(cookie);
   app.addHook('onSend', async (_req, reply, payload) => {

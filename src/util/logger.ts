@@ -1,5 +1,5 @@
 import { isatty } from 'node:tty';
-import pino, { type DestinationStream, type Logger } from 'pino';
+import pino, { type DestinationStream, type Logger, type LoggerOptions } from 'pino';
 import pretty from 'pino-pretty';
 import { requestContext } from './request-context.ts';
 
@@ -49,6 +49,11 @@ function withRequestId(_obj: object, _level: number, logger: Logger): object {
   return { reqId: ctx.reqId };
 }
 
+/** otpd's pino options: redaction, serializers, the request id on lines logged during a request. */
+export function loggerOptions(level: string, redact: readonly string[] = BASE_REDACT): LoggerOptions {
+  return { level, redact: { paths: [...redact], censor: '***' }, serializers, mixin: withRequestId };
+}
+
 /**
  * A logger shared by Fastify and every service (services.ts's createLogger passes the full
  * redaction list). CLI commands log to stderr (fd 2) so their stdout stays clean.
@@ -60,5 +65,5 @@ export function createLogger(level: string, fd: 1 | 2 = 1, format: LogFormat = '
   const destination: DestinationStream = human
     ? pretty({ destination: fd, sync: true, colorize: isatty(fd), translateTime: 'SYS:standard', ignore: 'pid,hostname' })
     : pino.destination(fd);
-  return pino({ level, redact: { paths: [...redact], censor: '***' }, serializers, mixin: withRequestId }, destination);
+  return pino(loggerOptions(level, redact), destination);
 }
