@@ -97,9 +97,8 @@ export class RadiusServer {
     this.states = new RadiusStateStore(deps.db, deps.keyring, this.clock);
     this.duplicates = new DuplicateCache(this.clock, deps.duplicateTtlMs);
     loadDictionaries();
-    deps.watcher?.on(RADIUS_REVISION, () => {
-      if (!this.closed) void this.reload().catch((e) => deps.logger.error({ err: e }, 'RADIUS client reload failed'));
-    });
+    // a failed reload is logged and counted by the watcher; the clients loaded before stay
+    deps.watcher?.on(RADIUS_REVISION, () => (this.closed ? undefined : this.reload()));
   }
 
   /** Re-reads the clients from the database; logs a warning for each client that does not require Message-Authenticator. */

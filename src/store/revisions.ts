@@ -33,6 +33,7 @@ export class RevisionWatcher {
   private known = new Map<string, number>();
   private listeners = new Map<string, Set<() => void | Promise<void>>>();
   private timer: NodeJS.Timeout | undefined;
+  private reloads = new Set<Promise<void>>();
   /**
    * Failed reloads by revision name (a listener threw or its promise rejected), and `poll` for
    * failed reads of the revisions table, since this process started: `/metrics` shows them.
@@ -50,8 +51,18 @@ export class RevisionWatcher {
 
   async start(): Promise<void> {
     this.known = await readRevisions(this.db);
-    this.timer = setInterval(() => void this.poll().catch((e: unknown) => this.failed('poll', e)), this.intervalMs);
+    this.timer = setInterval(() => void this.refresh(), this.intervalMs);
     this.timer.unref();
+  }
+
+  /** poll(), with a failure logged and counted (as `poll`) instead of thrown. */
+  async refresh(): Promise<void> {
+    await this.poll().catch((e: unknown) => this.failed('poll', e));
+  }
+
+  /** Resolves when the reloads started so far have finished, failed or not (for tests and the CLI). */
+  async settled(): Promise<void> {
+    while (this.reloads.size > 0) await Promise.all([...this.reloads]);
   }
 
   /** Checks once now (also used after a local write, so this node sees it at once). */
@@ -60,7 +71,10 @@ export class RevisionWatcher {
     for (const [name, rev] of now) {
       if (this.known.get(name) !== rev) {
         this.known.set(name, rev);
-        for (const l of this.listeners.get(name) ?? []) void this.reload(name, l);
+        for (const l of this.listeners.get(name) ?? []) {
+          const reload = this.reload(name, l).finally(() => this.reloads.delete(reload));
+          this.reloads.add(reload);
+        }
       }
     }
   }
