@@ -174,7 +174,7 @@ class LdapStore implements UserStore {
               : `StartTLS failed: ${describe(e)}`;
             this.breaker.fail(uri);
             failures.push(`${uri}: ${why}`);
-            this.logger.warn({ server: uri, reason: why, err: e }, 'LDAP server failed; trying the next one');
+            this.logger.warn({ server: uri, reason: why }, 'LDAP server failed; trying the next one');
             continue;
           }
         }
@@ -185,7 +185,8 @@ class LdapStore implements UserStore {
         if (!isServerFailure(e)) throw e;
         this.breaker.fail(uri);
         failures.push(`${uri}: ${describe(e)}`);
-        this.logger.warn({ server: uri, err: e }, 'LDAP server failed; trying the next one');
+        // an outage the failover handles: its code and message, no stack
+        this.logger.warn({ server: uri, reason: describe(e) }, 'LDAP server failed; trying the next one');
       } finally {
         await closeQuietly(client);
       }
