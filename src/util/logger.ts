@@ -63,7 +63,7 @@ export function loggerOptions(level: string, redact: readonly string[] = BASE_RE
 export function createLogger(level: string, fd: 1 | 2 = 1, format: LogFormat = 'auto', redact: readonly string[] = BASE_REDACT): Logger {
   const human = format === 'pretty' || (format === 'auto' && isatty(fd));
   const destination: DestinationStream = human
-    ? pretty({ destination: fd, sync: true, colorize: isatty(fd), translateTime: 'SYS:standard', ignore: 'pid,hostname' })
+    ? pretty({ destination: fd, sync: true, colorize: isatty(fd), translateTime: 'SYS:standard', ignore: 'pid,hostname', singleLine: true })
     : pino.destination(fd);
   return pino(loggerOptions(level, redact), destination);
 }

@@ -194,7 +194,7 @@ describe('log format', () => {
     const pretty = run('pretty');
     assert.throws(() => JSON.parse(pretty));
     assert.match(pretty, /INFO.*hello there/);
-    assert.match(pretty, /serial: "S1"/);
+    assert.match(pretty, /"serial":"S1"/);
     assert.doesNotMatch(pretty, /never-0815/);
     // script(1) gives the child a terminal as stdout
     const cmd = [process.execPath, '--import', 'tsx', '--input-type=module', '-e', script('auto')].map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
