@@ -23,7 +23,7 @@ function settingsOrExit(): Settings {
 
 async function withServices<T>(fn: (s: Awaited<ReturnType<typeof createServices>>) => Promise<T>): Promise<T> {
   const settings = settingsOrExit();
-  const services = await createServices({ settings, logger: createLogger(settings.logLevel, 2) });
+  const services = await createServices({ settings, logger: createLogger(settings.logLevel, 2, settings.logFormat) });
   try {
     return await fn(services);
   } finally {
@@ -188,7 +188,7 @@ audit
 
 async function openServices() {
   const settings = settingsOrExit();
-  const services = await createServices({ settings, logger: createLogger(settings.logLevel, 2) });
+  const services = await createServices({ settings, logger: createLogger(settings.logLevel, 2, settings.logFormat) });
   return { db: services.db, keyring: services.keyring, policies: services.policies, close: () => services.close() };
 }
 registerPolicyCommands(program, openServices);

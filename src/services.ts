@@ -1,5 +1,5 @@
 import { hostname } from 'node:os';
-import pino, { type Logger } from 'pino';
+import type { Logger } from 'pino';
 import { AdminService } from './admins/service.ts';
 import { AuditWriter, auditChainKey } from './audit/writer.ts';
 import { ConfigService } from './config/service.ts';
@@ -29,6 +29,7 @@ import './tokens/all.ts';
 import { TokenRepository } from './tokens/repository.ts';
 import { TokenService } from './enrollment/tokens.ts';
 import { systemClock, type Clock } from './util/clock.ts';
+import { BASE_REDACT, createLogger as createProcessLogger, type LogFormat } from './util/logger.ts';
 import { AutoEnrollment } from './enrollment/autoenroll.ts';
 import { EnrollmentRepository } from './enrollment/repository.ts';
 import { ChallengeRepository } from './validation/challenges.ts';
@@ -73,15 +74,18 @@ export interface Services {
   close(): Promise<void>;
 }
 
-/** Log redaction: secrets never reach a log line, whatever a caller passes (provider and resolver config fields marked `secret: true` included). */
-export const REDACT = [...new Set([
-  'pass', 'password', 'pin', 'otp', 'otpkey', 'secret', ...logRedactPaths([...providerModules, ...resolverTypes()].flatMap((m) => m.secretKeys)),
-  'req.headers.authorization', 'req.headers.cookie', 'req.headers["x-csrf-token"]', '*.pass', '*.password', '*.pin', '*.otp', '*.secret',
-])];
+/**
+ * Log redaction: secrets never reach a log line, whatever a caller passes: the generic names
+ * and headers of util/logger.ts and every provider and resolver config field marked `secret: true`.
+ */
+export const REDACT = [...new Set([...BASE_REDACT, ...logRedactPaths([...providerModules, ...resolverTypes()].flatMap((m) => m.secretKeys))])];
 
-/** The process logger; CLI commands log to stderr (fd 2) so their stdout stays clean. */
-export function createLogger(level: string, fd: 1 | 2 = 1): Logger {
-  return pino({ level, redact: { paths: REDACT, censor: '***' } }, pino.destination(fd));
+/**
+ * The process logger, with the full redaction list; CLI commands log to stderr (fd 2) so their
+ * stdout stays clean. @param format @default 'auto' (pretty on a terminal, else JSON)
+ */
+export function createLogger(level: string, fd: 1 | 2 = 1, format: LogFormat = 'auto'): Logger {
+  return createProcessLogger(level, fd, format, REDACT);
 }
 
 export interface CreateOptions {
@@ -94,7 +98,7 @@ export interface CreateOptions {
 
 export async function createServices(opts: CreateOptions): Promise<Services & { keyCreated: boolean }> {
   const { settings } = opts;
-  const logger = opts.logger ?? createLogger(settings.logLevel);
+  const logger = opts.logger ?? createLogger(settings.logLevel, 1, settings.logFormat);
   const clock = opts.clock ?? systemClock;
   const { keyring, created } = KeyRing.loadOrCreate(settings.keyFile);
   const db = await openDatabase(settings.databaseUrl);
@@ -105,7 +109,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   };
   await config.load();
   if (config.unknown.length > 0) logger.warn({ keys: config.unknown }, 'stored config keys otpd does not know: nothing reads them (/system/delConfig removes them)');
-  const watcher = new RevisionWatcher(db);
+  const watcher = new RevisionWatcher(db, 1000, logger);
   config.watch(watcher);
   await watcher.start();
   const userDirectory = new UserDirectory({ db, keyring, config, logger, clock });

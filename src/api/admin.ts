@@ -69,7 +69,7 @@ async function notifyRebinding(ctx: RouteContext, before: Token[]): Promise<void
       );
       void delivery.dispatchAndWait(id, 0).catch(() => undefined);
     } catch (e) {
-      ctx.services.logger.warn({ serial: old.serial, err: (e as Error).message }, 'rebinding notice not sent');
+      ctx.request.log.warn({ serial: old.serial, err: e }, 'rebinding notice not sent');
     }
   }
   if (changes.length) ctx.audit.actionDetail = `rebinding: ${changes.join('; ')}`;

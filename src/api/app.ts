@@ -1,6 +1,7 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
-import Fastify, { type FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Errors, OtpdError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { errorEnvelope, serialise, toOtpdError } from './envelope.ts';
@@ -8,9 +9,8 @@ import { authenticateAdmin } from './auth.ts';
 import type { RouteAuthConfig } from './route.ts';
 import { registerAllRoutes } from './routes.ts';
 import { registerManage } from '../web/manage/pages.ts';
-
-/** The path of a request URL: a query string may hold a PIN or an OTP and never goes to the log. */
-const pathOf = (url: string) => url.split('?')[0];
+import { pathOf, serializers } from '../util/logger.ts';
+import { requestContext } from '../util/request-context.ts';
 
 export interface BuildAppOptions {
   /**
@@ -24,16 +24,29 @@ export interface BuildAppOptions {
 /**
  * The Fastify app: form and JSON bodies, cookies, LinOTP envelopes for every
  * error (bad JSON, oversized body, unknown path), never a stack trace.
+ * It logs on the services' logger: an "incoming request" and a "request completed" line
+ * (status, `responseTime` in ms) per request, and every line logged while the request is
+ * served carries its `reqId`, which also goes to the audit rows it writes and to the client
+ * as `X-Request-Id`.
  */
 export async function buildApp(services: Services, opts: BuildAppOptions = {}): Promise<FastifyInstance> {
   const trusted = (services.settings.trustedProxies ?? '').split(',').map((s) => s.trim()).filter(Boolean);
   const app = Fastify({
-    logger: false,
+    // with otpd's serializers whatever logger the services were given: a request is logged by
+    // its path (a query string may carry a PIN or an OTP), never its headers or body
+    loggerInstance: services.logger.child({}, { serializers }) as FastifyBaseLogger,
+    // unique across restarts and nodes (Fastify's default counts from 1 in every process)
+    genReqId: () => randomUUID(),
     bodyLimit: 256 * 1024,
     trustProxy: trusted.length ? trusted : false,
   });
   const { onRoute } = opts;
   if (onRoute) app.addHook('onRoute', (route) => onRoute({ url: route.url, methods: [route.method].flat().map(String) }));
+  // the rest of the request runs in its context (Fastify carries it across body parsing)
+  app.addHook('onRequest', (request, reply, done) => {
+    reply.header('X-Request-Id', request.id);
+    requestContext.run({ reqId: request.id }, done);
+  });
   await app.register(formbody);
   await app.register(cookie);
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -49,7 +62,7 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
       try {
         await authenticateAdmin(services, request);
       } catch (e) {
-        if (!(e instanceof OtpdError)) services.logger.error({ err: (e as Error)?.message, path: pathOf(request.url) }, 'authentication failed');
+        if (!(e instanceof OtpdError)) request.log.error({ err: e, path: pathOf(request.url) }, 'authentication failed');
         const refusal = toOtpdError(e);
         return reply.code(refusal.httpStatus).type('application/json').send(serialise(errorEnvelope(refusal, 1)));
       }
@@ -59,7 +72,7 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
         : err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' ? Errors.unsupportedContentType()
           : err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' ? Errors.requestBodyTooLarge()
             : Errors.invalidRequest({ why: err.message });
-    if (status >= 500) services.logger.error({ err: err.message, path: pathOf(request.url) }, 'unhandled error');
+    if (status >= 500) request.log.error({ err, path: pathOf(request.url) }, 'unhandled error');
     const id = request.url.startsWith('/validate/') ? 0 : 1;
     return reply
       .code(status >= 500 ? 500 : answer.httpStatus)

@@ -1,10 +1,11 @@
 import { defineRoutes, raw, text, type Api } from './route.ts';
 
-const COLUMNS = ['serial', 'user', 'realm', 'action', 'action_detail', 'success', 'tokentype', 'administrator', 'info', 'linotp_server', 'client', 'log_level', 'date', 'number'] as const;
-const DB_COLUMN: Record<string, 'serial' | 'user' | 'realm' | 'action' | 'action_detail' | 'success' | 'token_type' | 'administrator' | 'info' | 'server' | 'client' | 'log_level' | 'ts' | 'id'> = {
+/** Search filters: LinOTP's columns, and otpd's `request_id` (the `reqId` of a log line). */
+const COLUMNS = ['serial', 'user', 'realm', 'action', 'action_detail', 'success', 'tokentype', 'administrator', 'info', 'linotp_server', 'client', 'log_level', 'date', 'number', 'request_id'] as const;
+const DB_COLUMN: Record<string, 'serial' | 'user' | 'realm' | 'action' | 'action_detail' | 'success' | 'token_type' | 'administrator' | 'info' | 'server' | 'client' | 'log_level' | 'ts' | 'id' | 'request_id'> = {
   serial: 'serial', user: 'user', realm: 'realm', action: 'action', action_detail: 'action_detail', success: 'success',
   tokentype: 'token_type', administrator: 'administrator', info: 'info', linotp_server: 'server', client: 'client',
-  log_level: 'log_level', date: 'ts', number: 'id',
+  log_level: 'log_level', date: 'ts', number: 'id', request_id: 'request_id',
 };
 
 /**

@@ -15,7 +15,7 @@ function booleanParam(ctx: RouteContext, name: string, fallback: boolean): boole
 
 /** This node's RADIUS server re-reads its clients at once; other nodes follow through the revision watcher. */
 async function notifyLocalNode(ctx: RouteContext): Promise<void> {
-  await ctx.services.watcher.poll().catch(() => undefined);
+  await ctx.services.watcher.refresh();
 }
 
 /**

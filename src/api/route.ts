@@ -139,10 +139,10 @@ async function execute(
   } catch (e) {
     const err = toOtpdError(e);
     if (!(e instanceof OtpdError)) {
-      services.logger.error({ err: (e as Error)?.message, path: def.path }, 'request failed');
+      request.log.error({ err: e, path: def.path }, 'request failed');
       ctx.audit.info ??= `internal error: ${(e as Error)?.name ?? 'Error'}`;
     } else {
-      services.logger.info({ code: err.code, path: def.path, msg: err.message }, 'request refused');
+      request.log.info({ code: err.code, path: def.path, reason: err.message }, 'request refused');
       ctx.audit.info ??= err.message;
     }
     ctx.audit.success = false;
@@ -208,9 +208,10 @@ async function writeAudit(services: Services, def: RouteDef, ctx: RouteContext):
       actionDetail: ctx.audit.actionDetail,
       info: ctx.audit.info,
       client: ctx.client,
+      requestId: ctx.request.id,
     });
   } catch (e) {
-    services.logger.error({ err: (e as Error).message }, 'audit row not written');
+    ctx.request.log.error({ err: e }, 'audit row not written');
   }
 }
 

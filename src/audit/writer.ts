@@ -9,6 +9,7 @@ import type { Transaction } from 'kysely';
 import type { AuditTable, Database } from '../store/schema.ts';
 import { insertReturningId } from '../store/insert.ts';
 import type { Clock } from '../util/clock.ts';
+import { currentRequestId } from '../util/request-context.ts';
 
 /** One audit event, LinOTP's columns (spec 1.8, 9.1). Never an OTP, PIN or password. */
 export interface AuditEvent {
@@ -23,10 +24,12 @@ export interface AuditEvent {
   info?: string;
   client?: string;
   logLevel?: string;
+  /** The HTTP request that made the event. @default the request being served (util/request-context.ts), else none */
+  requestId?: string;
 }
 
 /** An audit row as hashed: every column but the id and the chain fields. */
-export type AuditRow = Omit<AuditTable, 'id' | 'seq' | 'prev_hash' | 'hash'>;
+export type AuditRow = Omit<AuditTable, 'id' | 'seq' | 'prev_hash' | 'hash' | 'request_id'> & { request_id: string };
 
 /**
  * What keys the chain: `key` (KeyRing.deriveKey('audit-chain'), never in the database) and
@@ -60,11 +63,25 @@ const clip = (s: string | undefined) => {
   return v.length > MAX ? `${v.slice(0, MAX - 1)}…` : v;
 };
 
+/**
+ * Columns added after the keyed chain (migration 0630 on), by name, those that are set only:
+ * a row written before a column existed (or without a value for it) keeps its MAC, and a value
+ * set, changed or cleared later breaks it. A new column joins here under its own name.
+ */
+function laterColumns(row: AuditRow): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (row.request_id) out.request_id = row.request_id;
+  return out;
+}
+
 function canonical(row: AuditRow): string {
-  return JSON.stringify([
+  const columns: unknown[] = [
     row.ts, row.action, row.success, row.serial, row.token_type, row.user, row.realm, row.administrator,
     row.action_detail, row.info, row.server, row.client, row.log_level, Number(row.clearance_level),
-  ]);
+  ];
+  const later = laterColumns(row);
+  if (Object.keys(later).length > 0) columns.push(later);
+  return JSON.stringify(columns);
 }
 
 /** The unkeyed chain of rows written before migration 0610 (seq 0): sha256(prev_hash ‖ "\n" ‖ canonical row). */
@@ -184,6 +201,7 @@ export class AuditWriter {
       client: clip(event.client),
       log_level: event.logLevel ?? 'INFO',
       clearance_level: 0,
+      request_id: (event.requestId ?? currentRequestId() ?? '').slice(0, 64),
     };
   }
 
@@ -205,7 +223,7 @@ export class AuditWriter {
           const rows = batch.map((b) => b.row);
           if (current.mac === '' && headId !== 0) {
             // rows from before migration 0610: the first keyed row seals their last hash
-            rows.unshift(this.row({ action: 'audit/chain-keyed', success: true, info: `keyed chain starts; rows up to id ${headId} use the unkeyed SHA-256 chain` }));
+            rows.unshift(this.row({ action: 'audit/chain-keyed', success: true, requestId: '', info: `keyed chain starts; rows up to id ${headId} use the unkeyed SHA-256 chain` }));
           }
           let prev = current.last_hash;
           let seq = headSeq;
@@ -225,7 +243,7 @@ export class AuditWriter {
         this.scheduleAnchorWrite();
         for (const p of batch) p.done();
       } catch (e) {
-        this.logger?.error({ err: (e as Error).message }, 'audit write failed');
+        this.logger?.error({ err: e }, 'audit write failed');
         for (const p of batch) p.done(e as Error);
       }
     }
@@ -257,7 +275,7 @@ export class AuditWriter {
         await writeAnchor(this.chain, this.anchored!);
       }
     })()
-      .catch((e) => this.logger?.error({ err: (e as Error).message, path: this.chain.anchorPath }, 'audit anchor not written'))
+      .catch((e: unknown) => this.logger?.error({ err: e, path: this.chain.anchorPath }, 'audit anchor not written'))
       .finally(() => {
         this.anchorWriting = null;
         if (this.anchorDirty) this.scheduleAnchorWrite();

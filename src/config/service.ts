@@ -75,8 +75,9 @@ export class ConfigService {
     }
   }
 
+  /** Re-reads when another node changes an entry; a failed reload is logged and counted by the watcher. */
   watch(watcher: RevisionWatcher): void {
-    watcher.on('config', () => void this.load().catch(() => undefined));
+    watcher.on('config', () => this.load());
   }
 
   private plain(entry: { key: string; value: string; type: string }): string {

@@ -34,6 +34,8 @@ export const SettingsSchema = Type.Object(
       [Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')],
       { default: 'info' },
     ),
+    /** `json`, `pretty` (human-readable), or `auto`: pretty when the log goes to a terminal. @default auto */
+    logFormat: Type.Union([Type.Literal('json'), Type.Literal('pretty'), Type.Literal('auto')], { default: 'auto' }),
     /** Name of this node in audit rows. @default hostname */
     nodeName: Type.Optional(Type.String({ minLength: 1 })),
     /** Proxies whose X-Forwarded-For is honoured (comma list of IPs). @default none */
@@ -65,6 +67,7 @@ const ENV: Record<string, string> = {
   OTPD_ADMIN_USER: 'adminUser',
   OTPD_ADMIN_PASSWORD: 'adminPassword',
   OTPD_LOG_LEVEL: 'logLevel',
+  OTPD_LOG_FORMAT: 'logFormat',
   OTPD_NODE_NAME: 'nodeName',
   OTPD_TRUSTED_PROXIES: 'trustedProxies',
   OTPD_SESSION_SECONDS: 'sessionSeconds',

@@ -98,7 +98,7 @@ export class Dispatcher {
         await outbox.pruneLog(now - config.number('DeliveryLogRetentionDays') * 86_400_000);
       }
     } catch (e) {
-      this.deps.logger.error({ err: (e as Error).message }, 'dispatcher pass failed');
+      this.deps.logger.error({ err: e }, 'dispatcher pass failed');
     }
   }
 
@@ -141,7 +141,7 @@ export class Dispatcher {
     const running = this.inflight.get(id);
     if (running) return running;
     const p = this.runDispatch(id)
-      .catch((e) => this.deps.logger.error({ id, err: (e as Error).message }, 'dispatch failed'))
+      .catch((e) => this.deps.logger.error({ id, err: e }, 'dispatch failed'))
       .finally(() => this.inflight.delete(id));
     this.inflight.set(id, p);
     return p;

@@ -112,7 +112,7 @@ export class SendLimits {
       await this.deps.log.recordRefusal(msg, masked, reason);
       await this.deps.audit?.write({ action: 'delivery/refused', success: false, serial: msg.serial, user: msg.user, realm: msg.realm, client: msg.client, info: `${msg.channel} to ${masked}: ${reason}` });
     } catch (e) {
-      logger.error({ err: (e as Error).message }, 'refusal not recorded');
+      logger.error({ err: e }, 'refusal not recorded');
     }
     return { ok: false, reason };
   }

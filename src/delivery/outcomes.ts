@@ -91,7 +91,7 @@ export class Outcomes {
       try {
         l(outcome);
       } catch (e) {
-        this.deps.logger.error({ err: (e as Error).message }, 'outcome listener failed');
+        this.deps.logger.error({ err: e }, 'outcome listener failed');
       }
     }
     const level = status === 'accepted' || status === 'delivered' ? 'info' : 'warn';
@@ -106,6 +106,6 @@ export class Outcomes {
         client: row.client || undefined,
         info: `${row.channel} to ${row.destination_masked}${fields.provider ? ` via ${fields.provider}` : ''}${fields.error ? `: ${fields.error}` : ''}`.slice(0, 500),
       })
-      .catch((e) => this.deps.logger.error({ err: (e as Error).message }, 'delivery audit row not written'));
+      .catch((e) => this.deps.logger.error({ err: e }, 'delivery audit row not written'));
   }
 }

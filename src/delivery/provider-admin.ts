@@ -84,7 +84,7 @@ export class ProviderAdmin {
 
   /** Reloads whenever any node changes a provider. */
   watch(watcher: RevisionWatcher): void {
-    watcher.on('delivery_providers', () => void this.load().catch((e) => this.deps.logger.error({ err: (e as Error).message }, 'provider reload failed')));
+    watcher.on('delivery_providers', () => this.load()); // a failure is logged and counted by the watcher
   }
 
   async listProviders(type: string, name?: string): Promise<ProviderView[]> {
@@ -201,7 +201,7 @@ export class ProviderAdmin {
         imported.push(type);
         logger.info({ type, className }, 'legacy provider configuration imported as imported_default');
       } catch (e) {
-        logger.error({ type, err: (e as Error).message }, `legacy ${classKey}/${configKey} not imported`);
+        logger.error({ type, err: e }, `legacy ${classKey}/${configKey} not imported`);
       }
     }
     return imported;
@@ -238,7 +238,7 @@ export class ProviderAdmin {
     try {
       answer = await this.deps.policiesNaming(`${type}_provider`, name);
     } catch (e) {
-      this.deps.logger.error({ err: (e as Error).message, provider: providerKey(type, name) }, 'policies not readable: provider kept');
+      this.deps.logger.error({ err: e, provider: providerKey(type, name) }, 'policies not readable: provider kept');
       throw Errors.providerUsageUnknown({ name, reason: 'the policies cannot be read' });
     }
     if (answer.naming.length > 0) return [...new Set(answer.naming)].sort();

@@ -22,7 +22,7 @@ export class Receipts {
 
   /** For ProviderCatalog: listens to the receipts of a freshly built provider instance. */
   readonly attach = (entry: ProviderEntry, instance: Provider): void => {
-    instance.onReceipt?.((r) => void this.record(entry.type, entry.name, r).catch((e) => this.deps.logger.error({ err: (e as Error).message }, 'receipt not recorded')));
+    instance.onReceipt?.((r) => void this.record(entry.type, entry.name, r).catch((e) => this.deps.logger.error({ err: e }, 'receipt not recorded')));
   };
 
   async record(channel: string, provider: string, receipt: DeliveryReceipt): Promise<void> {

@@ -133,7 +133,7 @@ export class AutoEnrollment {
       draft = type.init({ get: (k) => params.get(k), has: (k) => params.has(k) }, this.deps.tokens.defaults(), true);
     } catch (e) {
       const reason = `auto_enrollment for user ${who} failed: unusable ${choice.type === 'sms' ? 'mobile number' : 'e-mail address'} in the user store`;
-      logger.info({ user: who, err: (e as Error).message }, 'autoenrollment refused');
+      logger.info({ user: who, err: e }, 'autoenrollment refused');
       return failed(reason, user);
     }
     const serial = await this.deps.tokens.generateSerial(type.prefix);

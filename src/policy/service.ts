@@ -115,7 +115,7 @@ export class PolicyService {
             // invalid for another reason too
           }
         }
-        this.logger.error({ policy: row.name, err: (e as Error).message }, 'stored policy is invalid and is ignored');
+        this.logger.error({ policy: row.name, err: e }, 'stored policy is invalid and is ignored');
       }
     }
     this.index = new PolicyIndex(compiled);
@@ -138,15 +138,14 @@ export class PolicyService {
   }
 
   /** Re-reads the policies whenever any node changes them. */
+  /** Re-reads the policies whenever any node changes them; a failed reload is logged and counted by the watcher. */
   watch(watcher: RevisionWatcher): void {
-    watcher.on('policies', () => {
-      this.loading = this.load().catch((e: unknown) => this.logger.error({ err: (e as Error).message }, 'reloading policies failed'));
-    });
+    watcher.on('policies', () => (this.loading = this.load()));
   }
 
-  /** Resolves when a reload started by the watcher has finished (for tests and the CLI). */
+  /** Resolves when a reload started by the watcher has finished, failed or not (for tests and the CLI). */
   async settled(): Promise<void> {
-    await this.loading;
+    await this.loading?.catch(() => undefined);
   }
 
   /** Typed value of the winning policy, or undefined when no active policy sets it. */

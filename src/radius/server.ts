@@ -97,9 +97,8 @@ export class RadiusServer {
     this.states = new RadiusStateStore(deps.db, deps.keyring, this.clock);
     this.duplicates = new DuplicateCache(this.clock, deps.duplicateTtlMs);
     loadDictionaries();
-    deps.watcher?.on(RADIUS_REVISION, () => {
-      if (!this.closed) void this.reload().catch((e) => deps.logger.error({ err: (e as Error).message }, 'RADIUS client reload failed'));
-    });
+    // a failed reload is logged and counted by the watcher; the clients loaded before stay
+    deps.watcher?.on(RADIUS_REVISION, () => (this.closed ? undefined : this.reload()));
   }
 
   /** Re-reads the clients from the database; logs a warning for each client that does not require Message-Authenticator. */
@@ -136,12 +135,12 @@ export class RadiusServer {
     socket.on('message', (msg, rinfo) => {
       this.handle(msg, rinfo).then(
         (reply) => {
-          if (reply) socket.send(reply, rinfo.port, rinfo.address, (err) => err && this.deps.logger.debug({ err: err.message }, 'RADIUS reply not sent'));
+          if (reply) socket.send(reply, rinfo.port, rinfo.address, (err) => err && this.deps.logger.debug({ err }, 'RADIUS reply not sent'));
         },
-        (e) => this.deps.logger.error({ err: (e as Error).message }, 'RADIUS request failed'),
+        (e: unknown) => this.deps.logger.error({ err: e }, 'RADIUS request failed'),
       );
     });
-    socket.on('error', (err) => this.deps.logger.error({ err: err.message }, 'RADIUS socket error'));
+    socket.on('error', (err) => this.deps.logger.error({ err }, 'RADIUS socket error'));
     await new Promise<void>((resolve, reject) => {
       socket.once('error', reject);
       socket.bind(opts.port, opts.host, () => {
@@ -195,7 +194,7 @@ export class RadiusServer {
     try {
       reply = await this.process(frame, client, formatIp(sourceIp));
     } catch (e) {
-      this.deps.logger.error({ client: client.name, err: (e as Error).message }, 'RADIUS request failed; not answered so the NAS can retry or fail over');
+      this.deps.logger.error({ client: client.name, err: e }, 'RADIUS request failed; not answered so the NAS can retry or fail over');
       reply = this.drop('internal_error');
     } finally {
       if (reply) this.duplicates.complete(key, reply);
@@ -265,7 +264,7 @@ export class RadiusServer {
           return packet;
         } catch (e) {
           // fail closed: an Accept without its authorisation attributes could grant too much
-          this.deps.logger.error({ client: client.name, user, err: (e as Error).message }, 'RADIUS reply attributes invalid; rejecting');
+          this.deps.logger.error({ client: client.name, user, err: e }, 'RADIUS reply attributes invalid; rejecting');
           return reject();
         }
       }

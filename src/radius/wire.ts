@@ -57,7 +57,7 @@ export async function startRadius(services: Services): Promise<(() => Promise<vo
     await services.audit.write({
       action: 'radius/access-request', success: out.ok, user: out.audit.user, realm: out.audit.realm, serial: out.audit.serial,
       tokenType: out.audit.tokenType, actionDetail: out.audit.actionDetail, info: out.audit.info ?? `nas ${r.clientName}`, client: r.client,
-    }).catch((e: unknown) => logger.error({ err: (e as Error).message }, 'audit row not written'));
+    }).catch((e: unknown) => logger.error({ err: e }, 'audit row not written'));
     // A user store outage gets no answer: the NAS retries or fails over, never an Accept.
     if (out.unavailable) throw new Error('user store unavailable');
     return toRadiusResult(out, services.config.string('RadiusReplyAttributes') || undefined);

@@ -1,4 +1,5 @@
 import { sql } from 'kysely';
+import type { Logger } from 'pino';
 import type { Db } from './db.ts';
 
 /**
@@ -30,12 +31,19 @@ export async function readRevisions(db: Db): Promise<Map<string, number>> {
 /** Polls the revisions table and calls the listeners of names whose revision moved. */
 export class RevisionWatcher {
   private known = new Map<string, number>();
-  private listeners = new Map<string, Set<() => void>>();
+  private listeners = new Map<string, Set<() => void | Promise<void>>>();
   private timer: NodeJS.Timeout | undefined;
+  private reloads = new Set<Promise<void>>();
+  /**
+   * Failed reloads by revision name (a listener threw or its promise rejected), and `poll` for
+   * failed reads of the revisions table, since this process started: `/metrics` shows them.
+   */
+  readonly failures = new Map<string, number>();
 
-  constructor(private readonly db: Db, private readonly intervalMs = 1000) {}
+  constructor(private readonly db: Db, private readonly intervalMs = 1000, private readonly logger?: Logger) {}
 
-  on(name: string, listener: () => void): void {
+  /** A listener may return a promise: a rejection is logged and counted, the previous state stays in force. */
+  on(name: string, listener: () => void | Promise<void>): void {
     let set = this.listeners.get(name);
     if (!set) this.listeners.set(name, (set = new Set()));
     set.add(listener);
@@ -43,8 +51,18 @@ export class RevisionWatcher {
 
   async start(): Promise<void> {
     this.known = await readRevisions(this.db);
-    this.timer = setInterval(() => void this.poll().catch(() => undefined), this.intervalMs);
+    this.timer = setInterval(() => void this.refresh(), this.intervalMs);
     this.timer.unref();
+  }
+
+  /** poll(), with a failure logged and counted (as `poll`) instead of thrown. */
+  async refresh(): Promise<void> {
+    await this.poll().catch((e: unknown) => this.failed('poll', e));
+  }
+
+  /** Resolves when the reloads started so far have finished, failed or not (for tests and the CLI). */
+  async settled(): Promise<void> {
+    while (this.reloads.size > 0) await Promise.all([...this.reloads]);
   }
 
   /** Checks once now (also used after a local write, so this node sees it at once). */
@@ -53,9 +71,26 @@ export class RevisionWatcher {
     for (const [name, rev] of now) {
       if (this.known.get(name) !== rev) {
         this.known.set(name, rev);
-        for (const l of this.listeners.get(name) ?? []) l();
+        for (const l of this.listeners.get(name) ?? []) {
+          const reload = this.reload(name, l).finally(() => this.reloads.delete(reload));
+          this.reloads.add(reload);
+        }
       }
     }
+  }
+
+  private async reload(name: string, listener: () => void | Promise<void>): Promise<void> {
+    try {
+      await listener();
+    } catch (e) {
+      this.failed(name, e);
+    }
+  }
+
+  private failed(name: string, err: unknown): void {
+    this.failures.set(name, (this.failures.get(name) ?? 0) + 1);
+    if (name === 'poll') this.logger?.warn({ err }, 'reading the revisions table failed; caches are re-read at the next poll that succeeds');
+    else this.logger?.error({ err, revision: name }, `reloading ${name} failed; the previous ${name} stay in force until a reload succeeds`);
   }
 
   stop(): void {

@@ -140,6 +140,8 @@ export interface AuditTable {
   seq: Generated<number>;
   prev_hash: string;
   hash: string;
+  /** The HTTP request that wrote the row (`reqId` in the log); '' outside a request (migration 0630). */
+  request_id: Generated<string>;
 }
 
 /** One row (id = 1) holding the hash of the newest audit row; its row lock orders writers. */

@@ -131,7 +131,7 @@ export class UserDirectory {
           const config = unsealSecrets(type, JSON.parse(row.config) as StoredResolverConfig, (v) => this.keyring.decryptString('config', v));
           next.set(row.name, { name: row.name, type, config, stored: row.config, store: type.create(row.name, config, this.storeDeps()) });
         } catch (e) {
-          this.logger.error({ resolver: row.name, err: (e as Error).message }, 'resolver configuration unreadable; resolver ignored');
+          this.logger.error({ resolver: row.name, err: e }, 'resolver configuration unreadable; resolver ignored');
         }
       }
       for (const [name, old] of this.resolvers) {
@@ -154,7 +154,7 @@ export class UserDirectory {
 
   /** Re-reads when another node (or this one) changes resolvers or realms. */
   watch(watcher: RevisionWatcher): void {
-    watcher.on('users', () => void this.load().catch((e) => this.logger.error({ err: (e as Error).message }, 'reloading user stores failed')));
+    watcher.on('users', () => this.load());
   }
 
   /** Closes every store's connections. */

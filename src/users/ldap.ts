@@ -152,7 +152,7 @@ class LdapStore implements UserStore {
       const refusal = this.hosts.refuse(host);
       if (refusal) {
         failures.push(`${uri}: ${refusal}`);
-        this.logger.warn({ server: uri, err: refusal }, 'LDAP server refused by the host policy');
+        this.logger.warn({ server: uri, reason: refusal }, 'LDAP server refused by the host policy');
         continue;
       }
       const client = new Client({
@@ -174,7 +174,7 @@ class LdapStore implements UserStore {
               : `StartTLS failed: ${describe(e)}`;
             this.breaker.fail(uri);
             failures.push(`${uri}: ${why}`);
-            this.logger.warn({ server: uri, err: why }, 'LDAP server failed; trying the next one');
+            this.logger.warn({ server: uri, reason: why }, 'LDAP server failed; trying the next one');
             continue;
           }
         }
@@ -185,7 +185,8 @@ class LdapStore implements UserStore {
         if (!isServerFailure(e)) throw e;
         this.breaker.fail(uri);
         failures.push(`${uri}: ${describe(e)}`);
-        this.logger.warn({ server: uri, err: describe(e) }, 'LDAP server failed; trying the next one');
+        // an outage the failover handles: its code and message, no stack
+        this.logger.warn({ server: uri, reason: describe(e) }, 'LDAP server failed; trying the next one');
       } finally {
         await closeQuietly(client);
       }
@@ -305,7 +306,7 @@ class LdapStore implements UserStore {
       } catch (e) {
         if (e instanceof InvalidCredentialsError) return false;
         if (isServerFailure(e)) throw e;
-        this.logger.info({ err: describe(e) }, 'user bind refused');
+        this.logger.info({ reason: describe(e) }, 'user bind refused');
         return false;
       }
       // An unauthenticated bind (DN + empty password) is anonymous on many servers;

@@ -190,7 +190,7 @@ class SqlStore implements UserStore {
         statement_timeout: this.timeoutMs,
         idleTimeoutMillis: 30_000,
       });
-      pool.on('error', (e) => this.logger.warn({ err: e.message }, 'SQL user store connection error'));
+      pool.on('error', (e) => this.logger.warn({ err: e }, 'SQL user store connection error'));
       this.db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
     } else {
       const mysql = await import('mysql2');
@@ -227,7 +227,7 @@ class SqlStore implements UserStore {
     } catch (e) {
       const err = e as NodeJS.ErrnoException;
       const reason = `${err.code ? `${err.code} ` : ''}${err.message ?? String(e)}`.replace(this.config.Password || '\0', '***');
-      this.logger.warn({ err: reason }, 'SQL user store failed');
+      this.logger.warn({ reason }, 'SQL user store failed');
       throw new UserStoreUnavailableError(this.name, reason);
     } finally {
       if (timer) clearTimeout(timer);

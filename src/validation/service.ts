@@ -170,11 +170,11 @@ export class ValidationService {
       return await this.run(req);
     } catch (e) {
       if (e instanceof UserStoreUnavailableError) {
-        this.logger.warn({ err: e.message }, 'validation failed: user store unavailable');
+        this.logger.warn({ err: e }, 'validation failed: user store unavailable');
         return fail('user store unavailable', { unavailable: true, audit: { actionDetail: 'user store unavailable', info: e.message, user: req.user, realm: req.realm } });
       }
       if (e instanceof OtpdError) return fail(e.message, { error: e.message, audit: { actionDetail: e.message, user: req.user, realm: req.realm } });
-      this.logger.error({ err: (e as Error).message }, 'validation failed');
+      this.logger.error({ err: e }, 'validation failed');
       return fail('internal error', { audit: { actionDetail: 'internal error', info: (e as Error).name, user: req.user, realm: req.realm } });
     }
   }

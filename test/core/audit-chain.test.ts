@@ -58,3 +58,31 @@ for (const { dialect, skip } of await availableDialects()) {
     }
   });
 }
+
+for (const { dialect, skip } of await availableDialects()) {
+  test(`the request id of a row is under its MAC on ${dialect}; rows without one verify as before`, { skip }, async () => {
+    const t = await createTestDb(dialect);
+    try {
+      const key = KeyRing.fromBytes().deriveKey('audit-chain');
+      const w = new AuditWriter(t.db, systemClock, 'node-a', { key });
+      await w.write({ action: 'validate/check', success: true, serial: 'R0' });
+      await w.write({ action: 'validate/check', success: true, serial: 'R1', requestId: 'req-one' });
+      await w.write({ action: 'validate/check', success: true, serial: 'R2' });
+      await w.settled();
+      const ids = (await t.db.kysely.selectFrom('audit').select(['serial', 'request_id']).orderBy('id').execute()).map((r) => [r.serial, r.request_id]);
+      assert.deepEqual(ids, [['R0', ''], ['R1', 'req-one'], ['R2', '']]);
+      assert.deepEqual((await verifyAuditChain(t.db, { key })).problems, []);
+      for (const [serial, forged] of [['R1', 'req-two'], ['R1', ''], ['R0', 'req-one']]) {
+        const before = (await t.db.kysely.selectFrom('audit').select('request_id').where('serial', '=', serial).executeTakeFirstOrThrow()).request_id;
+        await t.db.kysely.updateTable('audit').set({ request_id: forged }).where('serial', '=', serial).execute();
+        const res = await verifyAuditChain(t.db, { key });
+        assert.equal(res.ok, false, `request_id of ${serial} set to '${forged}'`);
+        assert.match(res.problems.join('\n'), /content does not match its hash/);
+        await t.db.kysely.updateTable('audit').set({ request_id: before }).where('serial', '=', serial).execute();
+        assert.equal((await verifyAuditChain(t.db, { key })).ok, true);
+      }
+    } finally {
+      await t.drop();
+    }
+  });
+}

@@ -26,7 +26,7 @@ for (const { dialect, skip } of await availableDialects()) {
       assert.equal(nodeA.get('DefaultMaxFailCount'), '7');
       assert.equal(nodeB.get('DefaultMaxFailCount'), '10', 'cached until the revision is seen');
       await watcherB.poll();
-      await new Promise((r) => setTimeout(r, 50));
+      await watcherB.settled();
       assert.equal(nodeB.get('DefaultMaxFailCount'), '7');
       await nodeA.set('smtp.pw', 's3cret-value', 'password');
       const row = await t.db.kysely.selectFrom('config').selectAll().where('key', '=', 'smtp.pw').executeTakeFirstOrThrow();
@@ -34,7 +34,7 @@ for (const { dialect, skip } of await availableDialects()) {
       assert.equal(nodeA.get('smtp.pw'), 's3cret-value');
       await nodeA.delete('DefaultMaxFailCount');
       await watcherB.poll();
-      await new Promise((r) => setTimeout(r, 50));
+      await watcherB.settled();
       assert.equal(nodeB.get('DefaultMaxFailCount'), '10');
       watcherB.stop();
     } finally {

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { createServer } from 'node:net';
 import Database from 'better-sqlite3';
 import { hotp } from '../../src/otp/hotp.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const BIN = join(import.meta.dirname, '../../bin/otpd.mjs');
 const KEY = '3132333435363738393031323334353637383930';
@@ -33,17 +34,10 @@ async function startServer(dir: string, port: number, extraEnv: Record<string, s
   let log = '';
   child.stdout.on('data', (d) => (log += d));
   child.stderr.on('data', (d) => (log += d));
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    try {
-      const r = await fetch(`http://127.0.0.1:${port}/healthz`);
-      if (r.ok) break;
-    } catch {
-      // not yet listening
-    }
-    if (Date.now() > deadline) throw new Error(`server did not start:\n${log}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  const healthy = async () => (await fetch(`http://127.0.0.1:${port}/healthz`).catch(() => undefined))?.ok ?? false;
+  await waitFor(healthy, { what: 'the server to answer /healthz', timeoutMs: 20_000, intervalMs: 50 }).catch((e: Error) => {
+    throw new Error(`${e.message}; its output:\n${log}`);
+  });
   return { child, log: () => log };
 }
 

@@ -56,17 +56,17 @@ test('a failing statement rejects alone; the rest of the group commits', async (
 });
 
 test('explicit transactions are isolated from the group and roll back completely', async () => {
+  let outside: Promise<unknown> | undefined;
   await assert.rejects(
     k().transaction().execute(async (trx: any) => {
       await trx.insertInto('t').values({ id: 200, n: 0, u: 'tx1' }).execute();
-      const outside = k().insertInto('t').values({ id: 201, n: 0, u: 'outside' }).execute();
+      outside = k().insertInto('t').values({ id: 201, n: 0, u: 'outside' }).execute();
       await trx.insertInto('t').values({ id: 202, n: 0, u: 'tx2' }).execute();
-      void outside;
       throw new Error('abort');
     }),
     /abort/,
   );
-  await new Promise((r) => setTimeout(r, 20));
+  await outside;
   assert.equal(observer.prepare('select 1 from t where id = 200').get(), undefined);
   assert.equal(observer.prepare('select 1 from t where id = 202').get(), undefined);
   assert.ok(observer.prepare('select 1 from t where id = 201').get(), 'the outside write waited and then committed on its own');

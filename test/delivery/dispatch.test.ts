@@ -10,6 +10,7 @@ import { createDelivery } from '../../src/services.ts';
 import { HttpGateway } from '../fixtures/http-gateway.ts';
 import { Smsc } from '../fixtures/smsc.ts';
 import { httpProvider, serviceFixture, silentLogger, sms, type ServiceFixture } from './helpers.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const OTP_TEXT = 'Your code 864209';
 
@@ -262,10 +263,9 @@ describe('SMPP delivery receipts update the delivery log', () => {
     const id = await f.enqueue(sms('+4915112345678', OTP_TEXT), { providers: ['smsc'] });
     const r = await f.svc.dispatchAndWait(id, 3000);
     assert.deepEqual(r, { status: 'accepted', provider: 'smsc' });
-    const deadline = Date.now() + 3000;
     // the outcome event follows the durable write (SQLite group commit: a read on the same
     // connection may see the row a moment before its commit has finished)
-    while (((await f.outbox.getOutbox(id))!.status !== 'delivered' || outcomes.length < 2) && Date.now() < deadline) await new Promise((res) => setTimeout(res, 25));
+    await waitFor(async () => (await f.outbox.getOutbox(id))!.status === 'delivered' && outcomes.length >= 2, { what: 'the delivery receipt to be recorded', timeoutMs: 3000 });
     const e = (await f.svc.deliveryLog({})).entries[0]!;
     assert.equal(e.status, 'delivered');
     assert.equal(e.providerMessageId, smsc.submitted[0]!.messageId);

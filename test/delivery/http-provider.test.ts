@@ -133,7 +133,13 @@ describe('HttpSMSProvider against a real HTTP gateway', () => {
   });
 
   test('a slow gateway is cut off at the timeout (transient), an early abort too', async () => {
-    const slowGw = await new HttpGateway({ respond: () => ({ delayMs: 5000 }) }).start();
+    let arrived: (() => void) | undefined;
+    const slowGw = await new HttpGateway({
+      respond: () => {
+        arrived?.();
+        return { delayMs: 5000 };
+      },
+    }).start();
     try {
       const p = build(httpSmsProvider, { URL: slowGw.url }, { timeoutMs: 400, connectTimeoutMs: 400 });
       const t0 = Date.now();
@@ -145,7 +151,7 @@ describe('HttpSMSProvider against a real HTTP gateway', () => {
 
       const ac = new AbortController();
       const p2 = build(httpSmsProvider, { URL: slowGw.url }, { timeoutMs: 10_000 });
-      setTimeout(() => ac.abort(), 100);
+      arrived = () => ac.abort(); // aborted while the gateway holds the request
       const t1 = Date.now();
       const r2 = await p2.send(sms('+4915112345678', 'x'), ac.signal);
       assert.equal(r2.kind, 'transient');

@@ -5,6 +5,7 @@ import { encodeSms, smppSmsProvider } from '../../src/delivery/sms/smpp.ts';
 import type { DeliveryReceipt, Provider } from '../../src/delivery/types.ts';
 import { Smsc } from '../fixtures/smsc.ts';
 import { build, never, sms } from './helpers.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 describe('SMPPSMSProvider against a real SMPP server (smpp package, server mode)', () => {
   let smsc: Smsc;
@@ -44,8 +45,7 @@ describe('SMPPSMSProvider against a real SMPP server (smpp package, server mode)
     assert.equal(sub.registeredDelivery, 1);
     assert.equal(sub.bytes.toString('latin1'), 'Ihr Code: 123456 (gültig 5 min)');
     assert.deepEqual(smsc.binds.at(-1), { systemId: 'otpd', ok: true });
-    const deadline = Date.now() + 3000;
-    while (receipts.length === 0 && Date.now() < deadline) await new Promise((res) => setTimeout(res, 20));
+    await waitFor(() => receipts.length > 0, { what: 'the delivery receipt', timeoutMs: 3000 });
     assert.deepEqual(receipts, [{ providerMessageId: id, status: 'delivered', detail: 'receipt DELIVRD' }]);
   });
 

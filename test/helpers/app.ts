@@ -1,6 +1,6 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { testTmpDir } from './tmp.ts';
 import type { FastifyInstance } from 'fastify';
 import { buildApp } from '../../src/api/app.ts';
 import { loadSettings } from '../../src/config/settings.ts';
@@ -27,7 +27,7 @@ export interface TestApp {
 
 /** A full otpd (services + Fastify app, no socket) on a fresh database of the given dialect. */
 export async function startTestApp(opts: { dialect?: DialectName; clock?: Clock; env?: Record<string, string>; logger?: Logger } = {}): Promise<TestApp> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'otpd-app-'));
+  const dataDir = testTmpDir('otpd-app-');
   let testDb: TestDb | undefined;
   const env: Record<string, string> = { OTPD_DATA_DIR: dataDir, OTPD_LOG_LEVEL: 'silent', ...opts.env };
   if (opts.dialect && opts.dialect !== 'sqlite') {

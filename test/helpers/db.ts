@@ -1,9 +1,9 @@
 import { Client } from 'pg';
 import mysql from 'mysql2/promise';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { testTmpDir } from './tmp.ts';
 import { openDatabase, type Db, type DialectName } from '../../src/store/db.ts';
 import { migrateToLatest } from '../../src/store/migrate.ts';
 import { inCI } from './require.ts';
@@ -22,7 +22,7 @@ export interface TestDb {
 export async function createTestDb(dialect: DialectName): Promise<TestDb> {
   const name = `otpd_t_${randomBytes(5).toString('hex')}`;
   if (dialect === 'sqlite') {
-    const dir = mkdtempSync(join(tmpdir(), 'otpd-db-'));
+    const dir = testTmpDir('otpd-db-');
     const url = `sqlite:${join(dir, 'otpd.sqlite')}`;
     const db = await openDatabase(url);
     await migrateToLatest(db);

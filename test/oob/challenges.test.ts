@@ -9,6 +9,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { haveBinary } from '../helpers/require.ts';
+import { waitFor } from '../helpers/wait.ts';
 import { mailBody, settle, startOobEnv, type OobApp, type OobEnv, initToken } from './harness.ts';
 
 const skip = haveBinary('/usr/sbin/slapd', 'slapd');
@@ -199,9 +200,8 @@ describe('sms and email tokens', { skip }, () => {
     assert.equal((await db.selectFrom('challenges').selectAll().where('status', '=', 'open').execute()).length, 1);
     await app.smsCode();
     await app.delivery.idle();
-    const deadline = Date.now() + 3000;
-    while ((await db.selectFrom('challenges').selectAll().execute()).length > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-    assert.equal((await db.selectFrom('challenges').selectAll().execute()).length, 0, 'challenge removed after the final failure');
+    // the outcome listener removes the challenge after the dispatch has finished
+    await waitFor(async () => (await db.selectFrom('challenges').selectAll().execute()).length === 0, { what: 'the challenge to be removed after the final failure', timeoutMs: 3000 });
   }));
 
   test('codes are DefaultOtpLen digits (at least 6) and differ per challenge', () => withApp(async (app) => {

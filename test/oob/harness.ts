@@ -6,15 +6,16 @@
  *   const env = await startOobEnv();          // once per file (slapd, sink, gateway)
  *   const app = await env.app();              // fresh database per test
  */
-import { Writable } from 'node:stream';
-import pino from 'pino';
+import type { Logger } from 'pino';
 import type { DeliveryService } from '../../src/delivery/service.ts';
-import { REDACT, type Services } from '../../src/services.ts';
+import type { Services } from '../../src/services.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { HttpGateway, type GatewayAnswer, type GatewayRequest } from '../fixtures/http-gateway.ts';
 import { FIXTURE_ADMIN_DN, FIXTURE_ADMIN_PW, FIXTURE_BASE, startSlapd, type Slapd } from '../fixtures/slapd.ts';
 import { SmtpSink, type ReceivedMail, type SmtpSinkOptions } from '../fixtures/smtp-sink.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { captureLogs } from '../helpers/logs.ts';
+import { waitFor } from '../helpers/wait.ts';
 import type { DialectName } from '../../src/store/db.ts';
 
 export const REALM = 'myrealm';
@@ -55,7 +56,7 @@ export interface OobApp {
   delivery: DeliveryService;
   /** POST /validate/check (form). */
   check(form: Record<string, string>): Promise<{ status: number; json: any; body: string }>;
-  /** Every log line written so far (level debug and up), as JSON text. */
+  /** Every log line written so far (level debug and up), as JSON text, one line each. */
   logs: string[];
   policy(name: string, scope: string, action: string, extra?: { user?: string; realm?: string; client?: string }): Promise<void>;
   config(values: Record<string, string>): Promise<void>;
@@ -110,13 +111,8 @@ export async function startOobEnv(): Promise<OobEnv> {
 
 async function startOobApp(env: OobEnv, opts: AppOptions): Promise<OobApp> {
   const clock = new FakeClock(Date.now());
-  const logs: string[] = [];
-  const logger = pino({ level: 'debug', redact: { paths: REDACT, censor: '***' } }, new Writable({
-    write(chunk, _enc, cb) {
-      logs.push(String(chunk));
-      cb();
-    },
-  }));
+  // otpd's own logger options (redaction, serializers, request ids), into memory
+  const { logger, raw: logs } = captureLogs('debug');
   const t = await startApp(clock, logger, opts.dialect ?? 'sqlite');
   const services = t.services;
   const delivery = services.delivery;
@@ -151,13 +147,6 @@ async function startOobApp(env: OobEnv, opts: AppOptions): Promise<OobApp> {
   const smsStart = env.gateway.requests.length;
   const mails = () => env.smtp.mails.slice(mailStart);
   const sms = () => env.gateway.requests.slice(smsStart);
-  const waitUntil = async (pred: () => boolean, what: string) => {
-    const deadline = Date.now() + 5000;
-    while (!pred()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  };
   return {
     t, services, clock, delivery, logs,
     check: (form) => t.post('/validate/check', form),
@@ -167,11 +156,11 @@ async function startOobApp(env: OobEnv, opts: AppOptions): Promise<OobApp> {
     config,
     mails, sms,
     mailCode: async (count) => {
-      await waitUntil(() => mails().length >= (count ?? 1), `${count ?? 1} mail(s)`);
+      await waitFor(() => mails().length >= (count ?? 1), { what: `${count ?? 1} mail(s)` });
       return codeIn(mailBody(mails().at(-1)!));
     },
     smsCode: async (count) => {
-      await waitUntil(() => sms().length >= (count ?? 1), `${count ?? 1} SMS`);
+      await waitFor(() => sms().length >= (count ?? 1), { what: `${count ?? 1} SMS` });
       return codeIn(String(sms().at(-1)!.body.sms ?? ''));
     },
     tokensOf: async (login) => {
@@ -187,12 +176,18 @@ async function startOobApp(env: OobEnv, opts: AppOptions): Promise<OobApp> {
 }
 
 /** Like test/helpers/app.ts, with a given logger so tests can read the log. */
-function startApp(clock: FakeClock, logger: pino.Logger, dialect: DialectName): Promise<TestApp> {
+function startApp(clock: FakeClock, logger: Logger, dialect: DialectName): Promise<TestApp> {
   return startTestApp({ clock, logger, dialect, env: { OTPD_LOG_LEVEL: 'debug' } });
 }
 
-/** Waits for in-flight work that could still send something, then a little more. */
-export async function settle(app: OobApp, ms = 150): Promise<void> {
+/**
+ * Waits until nothing started so far can still send or record anything: the dispatches in
+ * flight on this node (a code's send starts before the answer that announces it; the SMTP sink
+ * and the HTTP gateway record a message before they answer it), then the audit rows written
+ * for their outcomes. A test may then assert that nothing more was sent. No sleep: on a slow
+ * machine a sleep can end too early, on a fast one it only costs time.
+ */
+export async function settle(app: OobApp): Promise<void> {
   await app.delivery.idle();
-  await new Promise((r) => setTimeout(r, ms));
+  await app.services.audit.settled();
 }

@@ -12,6 +12,7 @@ import { haveBinary } from '../helpers/require.ts';
 import { startOtpd, type RunningOtpd } from '../helpers/server.ts';
 import { radclient } from './helpers.ts';
 import { SmtpSink } from '../fixtures/smtp-sink.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 const KEY = '3132333435363738393031323334353637383930';
 const seed = Buffer.from(KEY, 'hex');
@@ -94,8 +95,7 @@ describe('RADIUS end to end with the validation service', { skip: haveBinary('ra
   test('autoenrollment over RADIUS: password → Access-Challenge, empty answer → resend rules, code + State → Accept', async () => {
     const codeOf = (i: number) => /(\d{6,})\s*$/.exec(smtp.mails[i].raw)![1];
     const waitMails = async (n: number) => {
-      const deadline = Date.now() + 5000;
-      while (smtp.mails.length < n && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await waitFor(() => smtp.mails.length >= n, { what: `${n} mail(s)` });
       assert.equal(smtp.mails.length, n);
     };
     assert.equal((await admin('/system/setProvider', { type: 'email', name: 'mail', class: 'SMTPEmailProvider', timeout: '5', default: 'true', config: JSON.stringify({ SMTP_SERVER: '127.0.0.1', SMTP_PORT: smtp.port, EMAIL_FROM: 'otpd@example.org' }) })).result.value, true);
@@ -109,7 +109,7 @@ describe('RADIUS end to end with the validation service', { skip: haveBinary('ra
     const again = await rad(`User-Name=frank,User-Password="",State=${first.attributes.State}`);
     assert.equal(again.reply, 'Access-Challenge', again.output);
     assert.equal(again.attributes['Reply-Message'], 'e-mail with otp already submitted');
-    await new Promise((r) => setTimeout(r, 300));
+    await running.services.delivery.idle(); // a send would have started before the answer
     assert.equal(smtp.mails.length, 1);
     // outside the blocking window: a new code is sent
     await admin('/system/setConfig', { key: 'EmailBlockingTimeout', value: '0' });

@@ -9,6 +9,7 @@ import { RadiusServer, type RadiusAuthRequest, type RadiusAuthResult } from '../
 import { RevisionWatcher } from '../../src/store/revisions.ts';
 import { FakeClock, type Clock } from '../../src/util/clock.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
+import { waitFor } from '../helpers/wait.ts';
 
 export const SECRET = 's3cr3t-for-tests';
 
@@ -169,48 +170,45 @@ export function radclient(args: { target: string; secret: string; input: string;
   });
 }
 
+/** Datagrams the server dropped without an answer so far, whatever the reason. */
+export function droppedTotal(h: { server: RadiusServer }): number {
+  return Object.values(h.server.stats().dropped).reduce((a, b) => a + b, 0);
+}
+
 /**
  * Sends datagrams from one UDP socket (so the source port is the same) and collects the
- * replies that arrive within `waitMs` after the last send (or until `expect` replies came).
- * `gapMs` is the pause after each send (a number, or per packet index).
+ * replies, waiting on outcomes, never for a fixed time:
+ * - `expect`: returns once that many replies came (or after `waitMs`, with fewer: the test's
+ *   count assertion then fails);
+ * - `handled`: for packets that get no answer, a condition on the server's counters that holds
+ *   once it has dealt with them (`stats().dropped`); returns then with the replies so far;
+ * - `afterReplies(i)`: packet `i` is sent only once that many replies came (a retransmission
+ *   after the answer, not while the first copy is processed).
+ * One of `expect` and `handled` is required.
  */
 export async function udpExchange(
   packets: Buffer[],
   port: number,
-  opts: { host?: string; waitMs?: number; gapMs?: number | ((index: number) => number); expect?: number } = {},
+  opts: { host?: string; waitMs?: number; afterReplies?: (index: number) => number; expect?: number; handled?: () => boolean } = {},
 ): Promise<Buffer[]> {
+  if (opts.expect === undefined && !opts.handled) throw new Error('udpExchange: say what ends the exchange (expect or handled)');
   const host = opts.host ?? '127.0.0.1';
+  const timeoutMs = opts.waitMs ?? 3000;
   const socket = dgram.createSocket(host.includes(':') ? 'udp6' : 'udp4');
   const replies: Buffer[] = [];
-  let wake: (() => void) | undefined;
-  socket.on('message', (m) => {
-    replies.push(m);
-    if (opts.expect !== undefined && replies.length >= opts.expect) wake?.();
-  });
+  socket.on('message', (m) => replies.push(m));
   await new Promise<void>((res) => socket.bind(0, host, () => res()));
-  for (const [i, p] of packets.entries()) {
-    await new Promise<void>((res, rej) => socket.send(p, port, host, (e) => (e ? rej(e) : res())));
-    const gap = typeof opts.gapMs === 'function' ? opts.gapMs(i) : opts.gapMs;
-    if (gap) await new Promise((res) => setTimeout(res, gap));
+  try {
+    for (const [i, p] of packets.entries()) {
+      const need = opts.afterReplies?.(i) ?? 0;
+      if (need > 0) await waitFor(() => replies.length >= need, { what: `${need} replies before packet ${i}`, timeoutMs });
+      await new Promise<void>((res, rej) => socket.send(p, port, host, (e) => (e ? rej(e) : res())));
+    }
+    const done = () => (opts.expect !== undefined && replies.length >= opts.expect) || (opts.handled?.() ?? false);
+    if (opts.handled) await waitFor(done, { what: 'the server to handle the packets', timeoutMs });
+    else await waitFor(done, { what: `${opts.expect} replies`, timeoutMs }).catch(() => undefined);
+  } finally {
+    socket.close();
   }
-  if (opts.expect === undefined || replies.length < opts.expect) {
-    await new Promise<void>((res) => {
-      const timer = setTimeout(res, opts.waitMs ?? 300);
-      wake = () => {
-        clearTimeout(timer);
-        res();
-      };
-    });
-  }
-  socket.close();
   return replies;
-}
-
-/** Waits until `predicate` holds (polling), or fails after `timeoutMs`. */
-export async function until(predicate: () => boolean, timeoutMs = 3000): Promise<void> {
-  const start = Date.now();
-  while (!predicate()) {
-    if (Date.now() - start > timeoutMs) throw new Error('condition not reached');
-    await new Promise((res) => setTimeout(res, 10));
-  }
 }

@@ -15,7 +15,7 @@ import radius from 'radius';
 import { Attr, Code, loadDictionaries, parseFrame, verifyReply } from '../../src/radius/codec.ts';
 import type { RadiusAuthRequest, RadiusAuthResult } from '../../src/radius/server.ts';
 import { FakeClock } from '../../src/util/clock.ts';
-import { SECRET, startHarness, udpExchange, type Harness } from './helpers.ts';
+import { SECRET, droppedTotal, startHarness, udpExchange, type Harness } from './helpers.ts';
 
 loadDictionaries();
 let nextId = 0;
@@ -86,7 +86,8 @@ describe('RADIUS security invariants', () => {
     ]) {
       const request = accessRequest(attributes);
       const before = calls.length;
-      const replies = await udpExchange([request, request, request], h.port, { gapMs: 100, expect: 3 });
+      // each retransmission leaves once the previous copy was answered
+      const replies = await udpExchange([request, request, request], h.port, { afterReplies: (i) => i, expect: 3 });
       assert.equal(replies.length, 3);
       assert.deepEqual(replies[1], replies[0]);
       assert.deepEqual(replies[2], replies[0]);
@@ -103,8 +104,8 @@ describe('RADIUS security invariants', () => {
     const request = accessRequest([['User-Name', 'carol'], ['User-Password', 'x']]);
     const before = calls.length;
     const inProgressBefore = h.server.stats().dropped.duplicate_in_progress ?? 0;
-    // eight copies at once, then one more 400 ms later, all from the same source port
-    const replies = await udpExchange(Array.from({ length: 9 }, () => request), h.port, { gapMs: (i) => (i === 7 ? 400 : 0), expect: 2 });
+    // eight copies at once, then one more after the answer, all from the same source port
+    const replies = await udpExchange(Array.from({ length: 9 }, () => request), h.port, { afterReplies: (i) => (i === 8 ? 1 : 0), expect: 2 });
     assert.equal(replies.length, 2);
     assert.deepEqual(replies[1], replies[0]);
     assert.equal(replies[0][0], Code.AccessReject);
@@ -150,11 +151,11 @@ describe('RADIUS security invariants', () => {
     };
     const request = accessRequest([['User-Name', 'frank'], ['User-Password', 'x']]);
     const before = h.server.stats().dropped.internal_error ?? 0;
-    const first = await udpExchange([request], h.port);
+    const first = await udpExchange([request], h.port, { handled: () => (h.server.stats().dropped.internal_error ?? 0) > before });
     assert.equal(first.length, 0);
     assert.equal(h.server.stats().dropped.internal_error, before + 1);
     // same socket → same source port: a true retransmission
-    const both = await udpExchange([request, request], h.port, { gapMs: 150, expect: 2 });
+    const both = await udpExchange([request, request], h.port, { afterReplies: (i) => i, expect: 2 });
     assert.equal(both.length, 2);
     assert.equal(both[0][0], Code.AccessReject);
     assert.deepEqual(both[1], both[0]);
@@ -169,6 +170,7 @@ describe('RADIUS security invariants', () => {
 
   it('wrong secret, unknown code and garbage are never answered', async () => {
     behaviour = async () => ({ kind: 'accept' });
+    const droppedBefore = droppedTotal(h);
     const replies = await udpExchange(
       [
         accessRequest([['User-Name', 'x'], ['User-Password', 'y']], { secret: 'wrong' }),
@@ -178,6 +180,7 @@ describe('RADIUS security invariants', () => {
         Buffer.alloc(0),
       ],
       h.port,
+      { handled: () => droppedTotal(h) === droppedBefore + 5 },
     );
     assert.equal(replies.length, 0);
   });
@@ -194,7 +197,8 @@ describe('client without Message-Authenticator requirement', () => {
       const [reply] = await udpExchange([request], h.port, { expect: 1 });
       assertSignedReply(reply, request, Code.AccessChallenge);
       // a request that does carry one must still carry a valid one
-      const [none] = await udpExchange([accessRequest([['User-Name', 'alice'], ['User-Password', 'x']], { secret: 'wrong' })], h.port);
+      const dropped = droppedTotal(h);
+      const [none] = await udpExchange([accessRequest([['User-Name', 'alice'], ['User-Password', 'x']], { secret: 'wrong' })], h.port, { handled: () => droppedTotal(h) > dropped });
       assert.equal(none, undefined);
     } finally {
       await h.close();

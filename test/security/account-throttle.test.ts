@@ -229,11 +229,13 @@ for (const { dialect, skip } of await availableDialects()) {
   if (dialect === 'sqlite') continue;
   describe(`two nodes on ${dialect} share the account limit`, { skip }, () => {
     test('failures on node A throttle node B; a success on B clears A', async () => {
-      const a = await startValidationFixture({ dialect });
+      // one clock for both nodes, as NTP gives real ones
+      const clock = new FakeClock(Date.now());
+      const a = await startValidationFixture({ dialect, clock });
       try {
         await a.policy('pt', 'authentication', 'passthru');
         const settings = loadSettings({ OTPD_DATA_DIR: a.dataDir, OTPD_LOG_LEVEL: 'silent', OTPD_DATABASE_URL: a.services.settings.databaseUrl! }, a.dataDir);
-        const b = await createServices({ settings });
+        const b = await createServices({ settings, clock });
         try {
           const onB = (pass: string) => b.validation.check({ user: 'carol', pass, client: '127.0.0.1', entry: 'check' });
           for (let i = 0; i < 8; i++) await a.check({ user: 'carol', pass: 'bad' });
@@ -241,7 +243,7 @@ for (const { dialect, skip } of await availableDialects()) {
           const refused = await onB('CarolPw1');
           assert.equal(refused.ok, false);
           assert.match(refused.audit.actionDetail, /throttled/);
-          await new Promise((r) => setTimeout(r, 1100));
+          clock.advance(1000); // the first window (AccountFailDelayBase 1 s) has passed
           assert.equal((await onB('CarolPw1')).ok, true);
           assert.equal((await a.services.accountAttempts.state(carolKey))!.failCount, 0);
         } finally {

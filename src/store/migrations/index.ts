@@ -8,6 +8,7 @@ import * as enrollment from './0500_enrollment.ts';
 import * as accountAttempts from './0600_account_attempts.ts';
 import * as auditKey from './0610_audit_key.ts';
 import * as adminAuth from './0620_admin_auth.ts';
+import * as auditRequestId from './0630_audit_request_id.ts';
 
 /**
  * Every migration, in order. Areas append theirs (`0100_users`, `0200_policy`,
@@ -23,6 +24,7 @@ export const migrations: Record<string, Migration> = {
   '0600_account_attempts': accountAttempts,
   '0610_audit_key': auditKey,
   '0620_admin_auth': adminAuth,
+  '0630_audit_request_id': auditRequestId,
 };
 
 export const migrationProvider: MigrationProvider = {

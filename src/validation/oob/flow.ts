@@ -192,7 +192,7 @@ export class OutOfBand {
     this.watched.add(delivery);
     delivery.onOutcome((o) => {
       if ((o.status !== 'failed' && o.status !== 'expired') || !o.serial) return;
-      void this.dropChallengeOf(o.serial, o.id).catch((e: unknown) => this.deps.logger.error({ err: (e as Error).message }, 'dropping the challenge of a failed message failed'));
+      void this.dropChallengeOf(o.serial, o.id).catch((e: unknown) => this.deps.logger.error({ err: e }, 'dropping the challenge of a failed message failed'));
     });
   }
 
@@ -214,7 +214,7 @@ export class OutOfBand {
       const res = await delivery.dispatchAndWait(outbox.id);
       verdict = res.status === 'failed' ? 'failed' : res.status === 'pending' ? 'pending' : 'sent';
     } catch (e) {
-      this.deps.logger.warn({ err: (e as Error).message, serial: p.token.serial }, 'dispatch failed');
+      this.deps.logger.warn({ err: e, serial: p.token.serial }, 'dispatch failed');
       verdict = 'failed';
     }
     this.deps.logger.info({ serial: p.token.serial, channel: p.channel.type, to: maskDestination(p.channel.type, p.message.to), transactionId: p.transactionId, verdict }, 'one-time code dispatched');
