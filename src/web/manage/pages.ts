@@ -7,6 +7,7 @@ import { registerPages, renderPage } from '../page.ts';
 import { dashboardFacts } from './dashboard.ts';
 import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
 import { setFlash } from './session.ts';
+import { registerTokens } from './tokens.ts';
 
 /**
  * The management UI at `/manage/`: server-rendered pages over the JSON API's own routes.
@@ -18,10 +19,13 @@ import { setFlash } from './session.ts';
 /** The sections of the left navigation, in UI.md's order; a section appears once its page exists. */
 export const SECTIONS: Section[] = [
   { path: '/manage/', label: 'Dashboard' },
+  { path: '/manage/tokens', label: 'Tokens' },
 ];
 
 /** The management areas; each registers its pages with the kit (an area adds itself here). */
-const AREAS: ((kit: ManageKit) => void)[] = [];
+const AREAS: ((kit: ManageKit) => void)[] = [
+  registerTokens,
+];
 
 const LOGIN_CSRF_COOKIE = 'manage_login_csrf';
 
