@@ -160,6 +160,50 @@ test('HOTP enrolled through the UI validates with the seed its otpauth URL showe
   await context.close();
 });
 
+test('TOTP, pw and spass tokens enrolled on the page validate', { skip }, async () => {
+  const { context, page } = await loggedIn();
+  const watch = watchPage(page);
+  await page.goto(`${base}/manage/tokens/enroll`);
+  await page.selectOption('#type', 'totp');
+  await page.selectOption('#timestep', '60');
+  await page.fill('#user', 'carol');
+  await page.fill('#pin', 'tp');
+  await page.click('button:text-is("Enroll")');
+  await page.locator('h1').filter({ hasText: /^Token TOTP[0-9A-F]{8} enrolled$/ }).waitFor();
+  const url = new URL(await page.inputValue('#otpauth-url'));
+  assert.equal(url.protocol, 'otpauth:');
+  assert.equal(url.host, 'totp');
+  assert.equal(url.searchParams.get('period'), '60');
+  const key = base32Decode(url.searchParams.get('secret')!);
+  assert.equal(await check('carol', 'a', `tp${hotp(key, Math.floor(Date.now() / 60_000))}`), true, 'the TOTP of the shown seed validates');
+  const totpSerial = (await page.locator('h1').innerText()).split(' ')[1]!;
+  assert.equal((await t.admin('/admin/remove', { serial: totpSerial })).json.result.value, 1);
+
+  await page.goto(`${base}/manage/tokens/enroll`);
+  await page.selectOption('#type', 'pw');
+  await page.fill('#password', 'static-Pw-1');
+  await page.fill('#pin', 'pp');
+  await page.fill('#serial', 'PW-UI-1');
+  await page.fill('#realm', 'a');
+  await page.click('button:text-is("Enroll")');
+  await page.waitForURL(`${base}/manage/tokens/PW-UI-1`);
+  assert.equal(await flash(page), 'Token PW-UI-1 enrolled (pw)');
+  assert.equal(await fact(page, 'Realms'), 'a');
+  assert.ok(!(await page.content()).includes('static-Pw-1'), 'the static password is never shown');
+  assert.equal((await t.post('/validate/check_s', { serial: 'PW-UI-1', pass: 'ppstatic-Pw-1' })).json.result.value, true);
+
+  await page.goto(`${base}/manage/tokens/enroll`);
+  await page.selectOption('#type', 'spass');
+  await page.fill('#pin', 'only-the-pin');
+  await page.fill('#serial', 'SPASS-UI-1');
+  await page.click('button:text-is("Enroll")');
+  await page.waitForURL(`${base}/manage/tokens/SPASS-UI-1`);
+  assert.equal((await t.post('/validate/check_s', { serial: 'SPASS-UI-1', pass: 'only-the-pin' })).json.result.value, true);
+  for (const serial of ['PW-UI-1', 'SPASS-UI-1']) assert.equal((await t.admin('/admin/remove', { serial })).json.result.value, 1);
+  watch.assertClean('TOTP/pw/spass enrollment');
+  await context.close();
+});
+
 test('SMS and e-mail enrollment: the API\'s refusal next to the field, the input kept', { skip }, async () => {
   const { context, page } = await loggedIn();
   const watch = watchPage(page);
@@ -387,7 +431,7 @@ test('the list filters, sorts and pages with counts', { skip }, async () => {
   await page.click('th a:has-text("Description")');
   assert.equal(new URL(page.url()).search, '?sort=description&dir=desc');
   assert.equal(await page.getAttribute('th:has-text("Description")', 'aria-sort'), 'descending');
-  const descriptions = await page.locator('table.tokens tbody tr td:nth-child(5)').allInnerTexts();
+  const descriptions = await page.locator('table.tokens tbody tr td:nth-child(6)').allInnerTexts();
   assert.deepEqual(descriptions.slice(0, 2), ['bulk0060', 'bulk0059']);
 
   await page.fill('#q', 'bulk001');
@@ -396,7 +440,7 @@ test('the list filters, sorts and pages with counts', { skip }, async () => {
   assert.equal(new URL(page.url()).search, '?q=bulk001&realm=a&sort=description&dir=desc');
   assert.deepEqual(await page.locator('table.tokens tbody tr td:first-child').allInnerTexts(), ['BULK0019', 'BULK0017', 'BULK0015', 'BULK0013', 'BULK0011']);
   assert.equal(await page.locator('p.count').innerText(), '1–5 of 5');
-  assert.deepEqual(await page.locator('table.tokens tbody tr td:nth-child(6)').allInnerTexts(), ['active', 'active', 'active', 'active', 'active']);
+  assert.deepEqual(await page.locator('table.tokens tbody tr td:nth-child(2)').allInnerTexts(), ['active', 'active', 'active', 'active', 'active']);
   await page.fill('#q', 'no such thing');
   await page.click('button:text-is("Filter")');
   assert.match(await page.locator('.empty-state').innerText(), /^No token matches this filter\./);
@@ -408,7 +452,7 @@ test('the list filters, sorts and pages with counts', { skip }, async () => {
   await t.admin('/admin/set', { serial: 'BULK0002', MaxFailCount: '1' });
   await t.services.db.kysely.updateTable('tokens').set({ fail_count: 1 }).where('serial', '=', 'BULK0002').execute();
   await page.goto(`${base}/manage/tokens?q=BULK000`);
-  const rows = await page.locator('table.tokens tbody tr').evaluateAll((trs) => trs.slice(0, 3).map((tr) => `${tr.children[0]!.textContent} ${tr.children[5]!.textContent}`));
+  const rows = await page.locator('table.tokens tbody tr').evaluateAll((trs) => trs.slice(0, 3).map((tr) => `${tr.children[0]!.textContent} ${tr.children[1]!.textContent}`));
   assert.deepEqual(rows, ['BULK0001 disabled', 'BULK0002 locked', 'BULK0003 active']);
   await page.setViewportSize({ width: 390, height: 800 });
   await screenshot(page, 'manage-tokens-list-phone');
@@ -427,7 +471,7 @@ test('an admin limited to realm A sees only realm A\'s tokens and cannot open or
   await page.goto(`${base}/manage/tokens`);
   const visible = (await t.admin('/admin/show', { viewrealm: 'a', pagesize: '1' })).json.result.value.resultset.tokens as number;
   assert.equal(await page.locator('p.count').innerText(), `1–${visible} of ${visible}`);
-  const realms = await page.locator('table.tokens tbody tr td:nth-child(4)').allInnerTexts();
+  const realms = await page.locator('table.tokens tbody tr td:nth-child(5)').allInnerTexts();
   assert.ok(realms.length > 0 && realms.every((r) => r === 'a'), `only realm a: ${realms.join(' ')}`);
   await page.goto(`${base}/manage/tokens?realm=b`);
   assert.match(await page.locator('.empty-state').innerText(), /^No token matches this filter\./);

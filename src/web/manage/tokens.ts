@@ -104,7 +104,7 @@ async function enroll(call: PageCall, body: Record<string, string>): Promise<Vie
   const { detail } = await call.answer('/admin/init', params);
   const serial = String(detail?.serial ?? params.serial ?? '');
   const secret = enrollmentSecret(detail);
-  const label = typeLabel(params.type ?? '');
+  const label = typeLabel(params.type ?? '').split(' (')[0];
   if (!secret) return { redirect: tokenPath(serial), flash: `Token ${serial} enrolled (${label})` };
   // the answer to this form is the only place the seed is ever shown: nothing keeps it
   return { template: 'manage/tokens-enrolled', data: { title: `Token ${serial} enrolled`, serial, type: label, secret, tokenHref: tokenPath(serial) } };
