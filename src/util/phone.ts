@@ -27,6 +27,26 @@ export function requestPhoneProblem(raw: string): string | null {
 }
 
 /**
+ * Why an international number (`+…` or `00…`) cannot be a phone number at all, or null:
+ * an unknown country calling code, or a length the country's numbering plan never uses
+ * (libphonenumber's `isPossible`). National numbers are not judged here (they need a default
+ * country).
+ */
+export function impossibleInternationalNumber(raw: string): string | null {
+  const input = raw.trim();
+  if (!/^(\+|00)/.test(input)) return null;
+  let parsed;
+  try {
+    parsed = parsePhoneNumberFromString(input.replace(/^00/, '+'));
+  } catch {
+    parsed = undefined;
+  }
+  if (!parsed) return 'not a possible phone number (too short, or no such country calling code)';
+  if (!parsed.isPossible()) return `not a possible phone number for +${parsed.countryCallingCode} (wrong number of digits)`;
+  return null;
+}
+
+/**
  * Normalises a number to E.164 with libphonenumber's full metadata and
  * refuses what must not be sent to: unusable numbers, unassigned ranges,
  * premium-rate and shared-cost numbers, configured blocked prefixes.

@@ -111,8 +111,14 @@ const WEB_PAGES: Record<string, 'public' | 'session'> = {
   '/manage/realms/:realm': 'session',
   '/manage/realms/:realm/default': 'session',
   '/manage/realms/:realm/delete': 'session',
+  '/manage/tokens': 'session',
+  '/manage/tokens/enroll': 'session',
+  '/manage/tokens/:serial': 'session',
+  ...Object.fromEntries(['enable', 'disable', 'reset', 'resync', 'pin', 'set', 'assign', 'unassign', 'remove'].map((a) => [`/manage/tokens/:serial/${a}`, 'session' as const])),
 };
 const isWebPage = (url: string) => url in WEB_PAGES;
+/** A page route's URL with its parameters filled in with objects the walk made. */
+const pageUrl = (url: string) => url.replace(':serial', 'HOTP1');
 
 let spareKeyId = 0;
 /**
@@ -419,22 +425,22 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
       for (const method of methods as Method[]) {
         const where = `${method} ${url}`;
         for (const [name, headers] of [['no session', {}], ['an ended session', { cookie: endedSession.cookie }], ['an API key', bearer(t.apiKey)]] as const) {
-          const a = await call(t, method, url, method === 'POST' ? { csrf_token: session.csrf } : {}, headers);
+          const a = await call(t, method, pageUrl(url), method === 'POST' ? { csrf_token: session.csrf } : {}, headers);
           assert.equal(a.status, 303, `${where} with ${name}: ${a.status} ${a.body}`);
           assert.match(String(a.headers.location ?? ''), /^\/manage\/login/, `${where} with ${name}`);
         }
         if (method === 'POST') {
           for (const csrf of [undefined, `${session.csrf}x`]) {
-            const a = await call(t, method, url, csrf === undefined ? {} : { csrf_token: csrf }, { cookie: session.cookie });
+            const a = await call(t, method, pageUrl(url), csrf === undefined ? {} : { csrf_token: csrf }, { cookie: session.cookie });
             assert.equal(a.status, 403, `${where} with a session and ${csrf ? 'a wrong' : 'no'} csrf_token: ${a.body}`);
             assertNoSecret(a.body, where);
           }
           // the session survived the refused posts (the logout form among them)
           assert.equal((await call(t, 'GET', '/manage/', {}, { cookie: session.cookie })).status, 200);
         } else {
-          const a = await call(t, method, url, {}, { cookie: session.cookie });
+          const a = await call(t, method, pageUrl(url), {}, { cookie: session.cookie });
           // a page of one object called with its placeholder (`/manage/realms/:realm`) names no object: 404 is its answer
-          assert.ok(a.status === 200 || (url.includes('/:') && a.status === 404), `${where} with a session: ${a.status} ${a.body}`);
+          assert.ok(a.status === 200 || (pageUrl(url).includes('/:') && a.status === 404), `${where} with a session: ${a.status} ${a.body}`);
           assertNoSecret(a.body, where);
           assert.doesNotMatch(a.body, STACK, where);
         }

@@ -7,6 +7,7 @@ import { registerPages, renderPage } from '../page.ts';
 import { dashboardFacts } from './dashboard.ts';
 import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
 import { setFlash } from './session.ts';
+import { registerTokens } from './tokens.ts';
 import { registerRealms } from './realms.ts';
 import { registerStores } from './stores.ts';
 import { registerUsers } from './users.ts';
@@ -21,12 +22,14 @@ import { registerUsers } from './users.ts';
 /** The sections of the left navigation, in UI.md's order; a section appears once its page exists. */
 export const SECTIONS: Section[] = [
   { path: '/manage/', label: 'Dashboard' },
+  { path: '/manage/tokens', label: 'Tokens' },
   { path: '/manage/users', label: 'Users' },
   { path: '/manage/resolvers', label: 'User stores' }, { path: '/manage/realms', label: 'Realms' },
 ];
 
 /** The management areas; each registers its pages with the kit (an area adds itself here). */
 const AREAS: ((kit: ManageKit) => void)[] = [
+  registerTokens,
   registerUsers, registerStores, registerRealms,
 ];
 
