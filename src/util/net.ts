@@ -18,7 +18,7 @@ import ipaddr from 'ipaddr.js';
  * One file on purpose, although it is a little over 400 lines: parsing,
  * classification and the host policy are one concern (which addresses otpd may
  * trust or connect to), and the rules above hold only while every path runs
- * through the same private helpers (`unmap`, the embedded-IPv4 extraction);
+ * through the same private helpers (`unmap`, `hostLiteral`, the class tables);
  * split apart, those helpers would have to be exported and could be bypassed.
  */
 
