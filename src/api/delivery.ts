@@ -2,7 +2,7 @@ import { ConfigValidationError } from '../delivery/config.ts';
 import { requestPhoneProblem } from '../util/phone.ts';
 import type { DeliveryService } from '../delivery/service.ts';
 import { Errors } from '../errors.ts';
-import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
+import { defineRoutes, ok, type Api, type RouteContext, type RouteResult } from './route.ts';
 
 /** LinOTP provider types; otpd offers sms and email (push/voice are refused with a clear message). */
 function providerType(ctx: RouteContext): 'sms' | 'email' {
@@ -13,6 +13,20 @@ function providerType(ctx: RouteContext): 'sms' | 'email' {
 }
 
 const delivery = (ctx: RouteContext): DeliveryService => ctx.services.delivery;
+
+/** The provider a write names (`type`, `name`), written to the audit row as `type:name`. */
+function namedProvider(ctx: RouteContext): { type: 'sms' | 'email'; name: string } {
+  const type = providerType(ctx);
+  const name = ctx.params.require('name');
+  ctx.audit.info = `${type}:${name}`;
+  return { type, name };
+}
+
+/** A write that did not happen: LinOTP's `value: false` with the reason; the audit row records a failure. */
+function notDone(ctx: RouteContext, message: string): RouteResult {
+  ctx.audit.success = false;
+  return ok(false, { message });
+}
 
 /** Provider config problems (invalid JSON with its position, schema paths) as one LinOTP error. */
 function configError(e: unknown): never {
@@ -44,9 +58,7 @@ export function register(api: Api): void {
       policy: { scope: 'system', action: 'write' },
       handler: async (ctx) => {
         const p = ctx.params;
-        const type = providerType(ctx);
-        const name = p.require('name');
-        ctx.audit.info = `${type}:${name}`;
+        const { type, name } = namedProvider(ctx);
         try {
           await delivery(ctx).setProvider({
             type,
@@ -86,12 +98,9 @@ export function register(api: Api): void {
       methods: ['POST'],
       policy: { scope: 'system', action: 'write' },
       handler: async (ctx) => {
-        const type = providerType(ctx);
-        const name = ctx.params.require('name');
-        ctx.audit.info = `${type}:${name}`;
+        const { type, name } = namedProvider(ctx);
         if (await delivery(ctx).setDefaultProvider(type, name)) return ok(true);
-        ctx.audit.success = false;
-        return ok(false, { message: `Unknown provider! '${name}'` });
+        return notDone(ctx, `Unknown provider! '${name}'`);
       },
     },
     {
@@ -99,13 +108,10 @@ export function register(api: Api): void {
       methods: ['POST'],
       policy: { scope: 'system', action: 'write' },
       handler: async (ctx) => {
-        const type = providerType(ctx);
-        const name = ctx.params.require('name');
-        ctx.audit.info = `${type}:${name}`;
+        const { type, name } = namedProvider(ctx);
         const res = await delivery(ctx).deleteProvider(type, name, ctx.params.get('managed') || undefined);
         if (res.ok) return ok(true);
-        ctx.audit.success = false;
-        return ok(false, { message: res.message });
+        return notDone(ctx, res.message);
       },
     },
     {

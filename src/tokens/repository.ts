@@ -38,25 +38,8 @@ function fromRow(r: Row, realms: string[]): Token {
   };
 }
 
-export interface NewToken {
-  serial: string;
-  type: string;
-  description: string;
-  keyEnc: string;
-  otplen: number;
-  hashlib: string;
-  countWindow: number;
-  syncWindow: number;
-  maxFail: number;
-  pinHash: string;
-  pinSalt: string;
-  userId: string;
-  resolver: string;
-  resolverClass: string;
-  info: Record<string, string>;
-  realms: string[];
-  createdAt: number;
-}
+/** A token to insert: a Token without its id and without what starts fresh (counters, fail count, active, statistics). */
+export type NewToken = Omit<Token, 'id' | 'counter' | 'failCount' | 'active' | 'lastAuthSuccess' | 'lastAuthMatch' | 'countAuth' | 'countAuthSuccess'>;
 
 export interface TokenFilter {
   serial?: string;

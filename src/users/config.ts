@@ -29,6 +29,28 @@ export function invalidResolverConfig(key: string, why: string): OtpdError {
   return Errors.invalidResolverConfig({ problems: `${key}: ${why}` });
 }
 
+/**
+ * A configuration value that maps otpd user fields to store names (LDAP `USERINFO`,
+ * SQL `Map`): a JSON object of strings, each field matching `field` and each name
+ * `name.pattern`. Throws {@link invalidResolverConfig} naming the key (`Map.mobile`).
+ */
+export function parseFieldMap(key: string, raw: string, field: RegExp, name: { pattern: RegExp; what: string }): Record<string, string> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw invalidResolverConfig(key, 'not JSON');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw invalidResolverConfig(key, 'expected a JSON object');
+  const out: Record<string, string> = {};
+  for (const [f, value] of Object.entries(parsed)) {
+    if (!field.test(f)) throw invalidResolverConfig(`${key}.${f}`, 'not a field name');
+    if (typeof value !== 'string' || !name.pattern.test(value)) throw invalidResolverConfig(`${key}.${f}`, `not ${name.what}`);
+    out[f] = value;
+  }
+  return out;
+}
+
 /** What one resolver module declares; {@link defineResolverType} makes the registered type of it. */
 export interface ResolverDefinition<S extends TObject> {
   /** LinOTP type name, e.g. `ldapresolver`. */

@@ -1,6 +1,6 @@
 import { FilterParser } from 'ldapts';
 import { Type, type Static } from 'typebox';
-import { Digits, invalidResolverConfig, TrueFalse } from './config.ts';
+import { Digits, invalidResolverConfig, parseFieldMap, TrueFalse } from './config.ts';
 import type { StoredResolverConfig } from './types.ts';
 
 /**
@@ -99,20 +99,7 @@ function parseTimeout(value: string): [number, number] {
 
 /** `USERINFO`: otpd user field → LDAP attribute. */
 function userInfoMap(raw: string): Record<string, string> {
-  let info: unknown;
-  try {
-    info = JSON.parse(raw);
-  } catch {
-    throw invalidResolverConfig('USERINFO', 'not JSON');
-  }
-  if (typeof info !== 'object' || info === null || Array.isArray(info)) throw invalidResolverConfig('USERINFO', 'expected a JSON object');
-  const out: Record<string, string> = {};
-  for (const [field, attr] of Object.entries(info)) {
-    if (!INFO_FIELD.test(field)) throw invalidResolverConfig(`USERINFO.${field}`, 'not a field name');
-    if (typeof attr !== 'string' || !ATTRIBUTE.test(attr)) throw invalidResolverConfig(`USERINFO.${field}`, 'not an attribute name');
-    out[field] = attr;
-  }
-  return out;
+  return parseFieldMap('USERINFO', raw, INFO_FIELD, { pattern: ATTRIBUTE, what: 'an attribute name' });
 }
 
 /** Before the schema: the preset fills what the request leaves empty; the URI list and USERINFO are written canonically. */

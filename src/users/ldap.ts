@@ -3,13 +3,14 @@ import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
 import { AndFilter, Client, EqualityFilter, FilterParser, InvalidCredentialsError, ResultCodeError, type Entry, type Filter } from 'ldapts';
 import type { Logger } from 'pino';
 import { UserStoreUnavailableError } from '../errors.ts';
-import type { Clock } from '../util/clock.ts';
 import { checkedSocket, connectChecked, createHostPolicy, type HostPolicy } from '../util/net.ts';
+import { CircuitBreaker } from './circuit-breaker.ts';
 import { defineResolverType } from './config.ts';
 import { checkLdapConfig, ldapConfigSchema, ldapSettings, prepareLdapConfig, type LdapConfig, type LdapSettings } from './ldap-config.ts';
 import { escapeFilterPattern, escapeFilterValue, generalizedTime, guidToBytes, guidToString, isUnderBase } from './ldap-values.ts';
 import type { ConfiguredHost, StoreDeps, StoreHealth, StoreUser, UserInfo, UserSearch, UserStore } from './types.ts';
 
+export { CircuitBreaker } from './circuit-breaker.ts';
 export { LDAP_PRESETS } from './ldap-config.ts';
 export { escapeFilterPattern, escapeFilterValue, guidToBytes, guidToString } from './ldap-values.ts';
 
@@ -29,36 +30,6 @@ export { escapeFilterPattern, escapeFilterValue, guidToBytes, guidToString } fro
  */
 
 export const LDAP_CLASS_PREFIX = 'useridresolver.LDAPIdResolver.IdResolver';
-
-/**
- * Skips servers that failed recently. A failed server is blocked for
- * `blockMs`; when every server is blocked, callers fail fast instead of
- * waiting for timeouts again.
- */
-export class CircuitBreaker {
-  private blockedUntil = new Map<string, number>();
-  constructor(private readonly clock: Clock, private readonly blockMs: number) {}
-
-  /** Servers to try now, in configured order. */
-  available(servers: string[]): string[] {
-    const now = this.clock.now();
-    return servers.filter((s) => (this.blockedUntil.get(s) ?? 0) <= now);
-  }
-
-  /** Milliseconds until the first blocked server may be tried again. */
-  retryInMs(servers: string[]): number {
-    const now = this.clock.now();
-    return Math.max(0, Math.min(...servers.map((s) => (this.blockedUntil.get(s) ?? 0) - now)));
-  }
-
-  fail(server: string): void {
-    if (this.blockMs > 0) this.blockedUntil.set(server, this.clock.now() + this.blockMs);
-  }
-
-  succeed(server: string): void {
-    this.blockedUntil.delete(server);
-  }
-}
 
 /** Result codes that mean "this server cannot serve now" (try the next one). */
 const SERVER_RESULT_CODES = new Set([51 /* busy */, 52 /* unavailable */, 80 /* other */]);

@@ -2,7 +2,7 @@ import { Kysely, MysqlDialect, PostgresDialect, SqliteDialect, sql, type RawBuil
 import type { Logger } from 'pino';
 import { Type, type Static } from 'typebox';
 import { Errors, UserStoreUnavailableError } from '../errors.ts';
-import { defineResolverType, Digits, invalidResolverConfig } from './config.ts';
+import { defineResolverType, Digits, invalidResolverConfig, parseFieldMap } from './config.ts';
 import { hashCostProblem, hashScheme, verifyPassword } from './passwords.ts';
 import { PasswordCheckUnavailable } from './password-pool.ts';
 import type { ConfiguredHost, StoreDeps, StoreHealth, StoreUser, StoredResolverConfig, UserInfo, UserSearch, UserStore } from './types.ts';
@@ -123,19 +123,7 @@ function prepare(config: StoredResolverConfig): StoredResolverConfig {
 
 /** `Map`: otpd user field → column, both plain identifiers; userid and username required. */
 function columnMap(raw: string): Record<string, string> {
-  let map: unknown;
-  try {
-    map = JSON.parse(raw);
-  } catch {
-    throw invalidResolverConfig('Map', 'not JSON');
-  }
-  if (typeof map !== 'object' || map === null || Array.isArray(map)) throw invalidResolverConfig('Map', 'expected a JSON object');
-  const out: Record<string, string> = {};
-  for (const [field, column] of Object.entries(map)) {
-    if (!IDENT.test(field)) throw invalidResolverConfig(`Map.${field}`, 'not a field name');
-    if (typeof column !== 'string' || !IDENT.test(column)) throw invalidResolverConfig(`Map.${field}`, 'not a column name');
-    out[field] = column;
-  }
+  const out = parseFieldMap('Map', raw, IDENT, { pattern: IDENT, what: 'a column name' });
   if (!out.userid) throw invalidResolverConfig('Map.userid', 'required');
   if (!out.username) throw invalidResolverConfig('Map.username', 'required');
   return out;

@@ -14,6 +14,12 @@ import ipaddr from 'ipaddr.js';
  * - before an address is classified, IPv4 embedded in IPv6 (mapped, NAT64
  *   `64:ff9b::/96`, IPv4-translated, 6to4, Teredo) is taken out, so no
  *   spelling of 169.254.169.254 or 127.0.0.1 passes as "public".
+ *
+ * One file on purpose, although it is a little over 400 lines: parsing,
+ * classification and the host policy are one concern (which addresses otpd may
+ * trust or connect to), and the rules above hold only while every path runs
+ * through the same private helpers (`unmap`, `hostLiteral`, the class tables);
+ * split apart, those helpers would have to be exported and could be bypassed.
  */
 
 /** An IPv4 or IPv6 address; IPv4-mapped IPv6 addresses are always IPv4 here. */

@@ -23,7 +23,7 @@ describe('DeviceSMSProvider: real gnokii talking to a simulated AT modem on a ps
     const r = await p.send(sms('+4915112345678', 'Your code 123456'), never());
     assert.deepEqual(r, { kind: 'accepted' });
     const sent = modem.pdus().map(decodeSmsSubmit);
-    assert.deepEqual(sent, [{ smsc: '+15550000000', to: '+4915112345678', text: 'Your code 123456' }]);
+    assert.deepEqual(sent, [{ smsc: '+4915123456780', to: '+4915112345678', text: 'Your code 123456' }]);
     assert.ok(modem.commands().some((c) => c.startsWith('AT+CMGS=')));
   });
 

@@ -82,14 +82,14 @@ describe('autoenrollment with otppin 0, 1 and 2', { skip }, () => {
       assert.match(first.json.detail.linotp_tokenserial, /^LSSM/);
       const code = await app.smsCode();
       const req = app.sms()[0]!;
-      assert.equal(req.body.phone, '+15550100003');
+      assert.equal(req.body.phone, '+12015550103');
       assert.equal(req.body.sms, code);
       const wrongPin = otppin === '2' ? `1${code}` : `wrong${code}`;
       assert.equal((await app.check({ user: 'carol', pass: wrongPin })).json.result.value, false, 'wrong password + right OTP');
       const oneStep = otppin === '2' ? code : `carolpw${code}`;
       assert.equal((await app.check({ user: 'carol', pass: oneStep })).json.result.value, true);
       const [token] = await app.tokensOf('carol');
-      assert.equal(JSON.parse(token!.token_info).phone, '+15550100003');
+      assert.equal(JSON.parse(token!.token_info).phone, '+12015550103');
       assert.equal(token!.fail_count, 0, 'success resets the fail counter');
     }));
   }
@@ -165,7 +165,7 @@ describe('refusals leave nothing behind', { skip }, () => {
 
   test('the destination comes from the user store, never from the request', () => withApp(async (app) => {
     await app.policy('ae', 'enrollment', 'autoenrollment=*');
-    const res = await app.check({ user: 'bob', pass: 'bobpw', phone: '+15559999999', email_address: 'attacker@evil.example', email: 'attacker@evil.example', mobile: '+15559999999' });
+    const res = await app.check({ user: 'bob', pass: 'bobpw', phone: '+12015550666', email_address: 'attacker@evil.example', email: 'attacker@evil.example', mobile: '+12015550666' });
     assert.equal(res.json.detail.linotp_tokentype, 'email');
     await app.mailCode();
     assert.deepEqual(app.mails().map((m) => m.to), [['bob@example.org']]);

@@ -24,7 +24,7 @@ after(async () => {
 const withApp = (fn: (app: OobApp) => Promise<void>, opts?: Parameters<OobEnv['app']>[0]) => env.withApp(fn, opts);
 
 const init = initToken;
-const smsFor = (app: OobApp, user: string, pin = '1234', phone = '+15550100001') => init(app, { type: 'sms', phone, user, pin });
+const smsFor = (app: OobApp, user: string, pin = '1234', phone = '+12015550101') => init(app, { type: 'sms', phone, user, pin });
 const mailFor = (app: OobApp, user: string, pin = '1234', address = `${user}@example.org`) => init(app, { type: 'email', email_address: address, user, pin });
 const tokenRow = (app: OobApp, serial: string) => app.services.db.kysely.selectFrom('tokens').selectAll().where('serial', '=', serial).executeTakeFirstOrThrow();
 
@@ -49,7 +49,7 @@ describe('sms and email tokens', { skip }, () => {
     assert.equal(trig.json.detail.linotp_tokenserial, serial);
     const tid = trig.json.detail.transactionid;
     const code = await app.smsCode();
-    assert.equal(app.sms()[0]!.body.phone, '+15550100001');
+    assert.equal(app.sms()[0]!.body.phone, '+12015550101');
     assert.equal((await app.check({ user: 'alice', pass: code, transactionid: tid })).json.result.value, true);
     assert.equal((await app.check({ user: 'alice', pass: code, transactionid: tid })).json.result.value, false, 'replay with tid');
     assert.equal((await app.check({ user: 'alice', pass: `1234${code}` })).json.result.value, false, 'replay one-step');
@@ -254,13 +254,13 @@ describe('policies', { skip }, () => {
   }));
 
   test('sms_dynamic_mobile_number and dynamic_email_address use the user store', () => withApp(async (app) => {
-    await smsFor(app, 'alice', '1234', '+15550109999');
+    await smsFor(app, 'alice', '1234', '+12015550199');
     await mailFor(app, 'bob', '1234', 'old-bob@example.org');
     await app.check({ user: 'alice', pass: '1234' });
     await app.check({ user: 'bob', pass: '1234' });
     await app.smsCode(1);
     await app.mailCode(1);
-    assert.equal(app.sms()[0]!.body.phone, '+15550109999');
+    assert.equal(app.sms()[0]!.body.phone, '+12015550199');
     assert.deepEqual(app.mails()[0]!.to, ['old-bob@example.org']);
     await app.policy('dyn', 'authentication', 'sms_dynamic_mobile_number, dynamic_email_address');
     await app.config({ SMSBlockingTimeout: '0', EmailBlockingTimeout: '0' });
@@ -268,7 +268,7 @@ describe('policies', { skip }, () => {
     await app.check({ user: 'bob', pass: '1234' });
     await app.smsCode(2);
     await app.mailCode(2);
-    assert.equal(app.sms()[1]!.body.phone, '+15550100001');
+    assert.equal(app.sms()[1]!.body.phone, '+12015550101');
     assert.deepEqual(app.mails()[1]!.to, ['bob@example.org']);
   }));
 
@@ -345,16 +345,16 @@ describe('policies', { skip }, () => {
 
   test('rebinding (B.2 #24): changing phone or e-mail is audited and announced to the old destination', () => withApp(async (app) => {
     const mailSerial = await mailFor(app, 'alice', '1234', 'old-address@example.org');
-    const smsSerial = await smsFor(app, 'alice', '1234', '+15550100001');
+    const smsSerial = await smsFor(app, 'alice', '1234', '+12015550101');
     const setMail = await app.t.admin('/admin/set', { serial: mailSerial, email_address: 'new-address@example.org' });
     assert.deepEqual(setMail.json.result.value, { 'set email_address': 1 });
-    await app.t.admin('/admin/set', { serial: smsSerial, phone: '+15550100002' });
+    await app.t.admin('/admin/set', { serial: smsSerial, phone: '+12015550102' });
     await settle(app);
     const notice = app.mails().find((m) => m.to.includes('old-address@example.org'));
     assert.ok(notice, 'the old address is told');
     assert.match(mailBody(notice), new RegExp(`token ${mailSerial} was changed`));
     assert.ok(!app.mails().some((m) => m.to.includes('new-address@example.org')));
-    const sms = app.sms().find((r) => JSON.stringify(r).includes('15550100001'));
+    const sms = app.sms().find((r) => JSON.stringify(r).includes('12015550101'));
     assert.ok(sms, 'the old number is told');
     assert.match(JSON.stringify(sms), /was changed by an administrator/);
     const audit = await app.services.db.kysely.selectFrom('audit').selectAll().where('action', '=', 'admin/set').execute();

@@ -58,7 +58,7 @@ for (const { dialect, skip } of await availableDialects()) {
     }));
 
     test('parallel triggers for one token send one message', () => withApp(async (app) => {
-      await app.t.admin('/admin/init', { type: 'sms', phone: '+15550100001', user: 'alice' });
+      await app.t.admin('/admin/init', { type: 'sms', phone: '+12015550101', user: 'alice' });
       await app.policy('pin', 'authentication', 'otppin=1');
       const results = await Promise.all(Array.from({ length: 8 }, () => app.check({ user: 'alice', pass: 'alicepw' })));
       const tids = new Set(results.map((r) => r.json.detail?.transactionid));
@@ -70,7 +70,7 @@ for (const { dialect, skip } of await availableDialects()) {
     }));
 
     test('parallel answers with the right code: exactly one succeeds', () => withApp(async (app) => {
-      await app.t.admin('/admin/init', { type: 'sms', phone: '+15550100001', user: 'alice' });
+      await app.t.admin('/admin/init', { type: 'sms', phone: '+12015550101', user: 'alice' });
       await app.policy('pin', 'authentication', 'otppin=1');
       const tid = (await app.check({ user: 'alice', pass: 'alicepw' })).json.detail.transactionid;
       const code = await app.smsCode();

@@ -110,7 +110,7 @@ test('otpd policy import / list / export / simulate', async () => {
   assert.equal(json.policies[0].reason, 'policy is inactive');
 
   const attr = JSON.parse(
-    await otpd('policy', 'simulate', '--user', 'bob@myrealm', '--scope', 'enrollment', '--attr', 'mobile=+1555', '--attr', 'email=b@example.org', '--json'),
+    await otpd('policy', 'simulate', '--user', 'bob@myrealm', '--scope', 'enrollment', '--attr', 'mobile=+12015550123', '--attr', 'email=b@example.org', '--json'),
   );
   assert.equal(attr.actions[0].value, 'email');
 

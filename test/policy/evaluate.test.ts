@@ -170,7 +170,7 @@ test('simulator: matching policies, winner per action, defaults, reasons, confli
     { name: 'lab_only', action: 'passthru', realm: 'lab' },
     { name: 'enroll', scope: 'enrollment', action: 'autoenrollment=sms email', realm: '*', user: '*#mobile' },
   );
-  const r = simulate(ps, { user: 'alice@corp', client: '10.1.2.3', userInfo: { mobile: '+15550100' } }, NOW);
+  const r = simulate(ps, { user: 'alice@corp', client: '10.1.2.3', userInfo: { mobile: '+12015550100' } }, NOW);
   assert.equal(r.subject.login, 'alice');
   assert.equal(r.subject.realm, 'corp');
   assert.deepEqual(

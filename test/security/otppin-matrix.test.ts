@@ -84,7 +84,7 @@ describe('challenge tokens (sms, email) × otppin modes', () => {
           await app.config({ AccountFailDelayAfter: '100' });
           const init: Record<string, string> = type === 'email'
             ? { type, email_address: 'alice@example.org', pin: 'tokpin', user: 'alice' }
-            : { type, phone: '+15550100001', pin: 'tokpin', user: 'alice' };
+            : { type, phone: '+12015550101', pin: 'tokpin', user: 'alice' };
           const r = await app.t.admin('/admin/init', init);
           assert.equal(r.json.result.value, true, r.body);
           await app.policy('matrix', 'authentication', `otppin=${mode}`);

@@ -156,7 +156,7 @@ describe('resolver and realm API', { skip: haveBinary(SLAPD_BIN, 'slapd') }, () 
     const alice = all.json.result.value.find((u: Record<string, string>) => u.username === 'alice');
     assert.deepEqual(alice, {
       useridresolver: 'useridresolver.LDAPIdResolver.IdResolver.ldapusers', username: 'alice', userid: `uid=alice,${FIXTURE_BASE}`,
-      email: 'alice@example.org', mobile: '+15550100001', phone: '+15550200001', surname: 'Able', givenname: 'Alice',
+      email: 'alice@example.org', mobile: '+12015550101', phone: '+12015550201', surname: 'Able', givenname: 'Alice',
     });
     const search = await t.admin('/admin/userlist', { realm: 'ldaprealm', username: 'c*' });
     assert.deepEqual(search.json.result.value.map((u: Record<string, string>) => u.username), ['carol']);

@@ -90,11 +90,11 @@ function generateRows(): Row[] {
     id: 100, login: 'u_saltcol', pw: `{SHA}${createHash('sha1').update(saltedClear + salt).digest('base64')}`, salt,
     mail: null, mobile: null, first: null, last: null, active: 1, clear: saltedClear, ok: true,
   });
-  rows.push({ id: 101, login: 'alice', pw: run('openssl', ['passwd', '-6', 'alicepw']), salt: null, mail: 'alice@example.org', mobile: '+15550100001', first: 'Alice', last: 'Able', active: 1, clear: 'alicepw', ok: true });
+  rows.push({ id: 101, login: 'alice', pw: run('openssl', ['passwd', '-6', 'alicepw']), salt: null, mail: 'alice@example.org', mobile: '+12015550101', first: 'Alice', last: 'Able', active: 1, clear: 'alicepw', ok: true });
   rows.push({ id: 102, login: 'bob_x', pw: null, salt: null, mail: 'bob@example.org', mobile: null, first: 'Bob', last: null, active: 1, clear: 'anything', ok: false });
   rows.push({ id: 103, login: 'bobyx', pw: null, salt: null, mail: null, mobile: null, first: null, last: null, active: 1, clear: 'anything', ok: false });
   rows.push({ id: 104, login: 'inactive', pw: run('openssl', ['passwd', '-6', 'inactivepw']), salt: null, mail: 'in@example.org', mobile: null, first: null, last: null, active: 0, clear: 'inactivepw', ok: true });
-  rows.push({ id: 105, login: 'jörg', pw: run('openssl', ['passwd', '-6', 'pässwörd']), salt: null, mail: 'joerg@example.org', mobile: '+15550100005', first: 'Jörg', last: 'Müller', active: 1, clear: 'pässwörd', ok: true });
+  rows.push({ id: 105, login: 'jörg', pw: run('openssl', ['passwd', '-6', 'pässwörd']), salt: null, mail: 'joerg@example.org', mobile: '+12015550105', first: 'Jörg', last: 'Müller', active: 1, clear: 'pässwörd', ok: true });
   return rows;
 }
 
@@ -208,7 +208,7 @@ for (const { dialect, skip } of dialects) {
       const alice = await store.lookup('alice');
       assert.deepEqual(alice, {
         login: 'alice', userId: '101',
-        info: { username: 'alice', userid: '101', email: 'alice@example.org', mobile: '+15550100001', givenname: 'Alice', surname: 'Able' },
+        info: { username: 'alice', userid: '101', email: 'alice@example.org', mobile: '+12015550101', givenname: 'Alice', surname: 'Able' },
       });
       const joerg = await store.lookup('jörg');
       assert.equal(joerg?.info.surname, 'Müller');
