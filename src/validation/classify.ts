@@ -53,8 +53,8 @@ export interface PinCheck {
 
 /**
  * The classify step as a generator: it yields each first-factor check it needs, in the
- * order and only when it needs it (under otppin=1 a wrong OTP costs no directory bind), and
- * returns the classification. Pure: the same input and answers give the same questions and
+ * order and only when it needs it (a directory bind is a network round trip), and returns
+ * the classification. Pure: the same input and answers give the same questions and
  * result. {@link classifyWith} runs it against a checker.
  */
 export function* classify(f: ClassifyInput): Generator<PinCheck, Classification, boolean> {
@@ -88,7 +88,8 @@ export function* classify(f: ClassifyInput): Generator<PinCheck, Classification,
   // authenticate(): PIN + OTP in one step
   const { pin, otp } = split();
   if (mode === 1) {
-    // OTP first, so a wrong OTP costs no directory bind (spec 2.4)
+    // OTP first (spec 2.4): a matching OTP with a wrong password asks the directory once; a
+    // wrong OTP still asks it, to tell a wrong OTP (PIN matched) from a wrong password
     const match = matchOtp(f, otp);
     if (match && (yield* firstFactor(f, pin))) return { kind: 'valid', token: t, ...match };
     if (f.challengeCapable && (yield* firstFactor(f, pass))) return { kind: 'challenge', token: t };

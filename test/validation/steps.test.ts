@@ -1,8 +1,8 @@
 // The pure steps of the validation pipeline, without a database: split and classify for every
 // token type × otppin mode × input shape (the expectations are written out by hand from spec 2.4
 // and the otppin invariant of test/security/otppin-matrix.test.ts, not computed), which
-// first-factor checks classification asks for (under otppin=1 a wrong OTP costs no directory
-// bind), challenge answers, the finish plan, the answer, the policy reads and the token screen.
+// first-factor checks classification asks for (an empty first factor asks no directory bind),
+// challenge answers, the finish plan, the answer, the policy reads and the token screen.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { hotp } from '../../src/otp/hotp.ts';
@@ -148,7 +148,7 @@ describe('classify: every token type × otppin mode × input shape', () => {
   type Row = [string, string[]];
   const oath = (otp: string, valid: string): Record<OtpPinMode, Record<Shape, Row>> => ({
     0: { pinOnly: ['pin', [T(PIN)]], pinOtp: [valid, [T(PIN)]], otpOnly: ['invalid', [T('')]], empty: ['invalid', [T('')]], overLong: ['invalid', [T(JUNK + PIN)]] },
-    // OTP first: no directory bind unless the OTP matched or the pass is all PIN
+    // the user-store password, never when it is empty
     1: { pinOnly: ['pin', [S(DIR)]], pinOtp: [valid, [S(DIR)]], otpOnly: ['invalid', []], empty: ['invalid', []], overLong: ['invalid', [S(JUNK + DIR)]] },
     2: { pinOnly: ['pin', []], pinOtp: ['pin', []], otpOnly: [valid, []], empty: ['pin', []], overLong: ['pin', []] },
     3: { pinOnly: ['pin', []], pinOtp: [valid, []], otpOnly: [valid, []], empty: ['pin', []], overLong: [valid, []] },
@@ -198,6 +198,13 @@ describe('classify: every token type × otppin mode × input shape', () => {
     const used = token('hmac', { counter: 1 });
     assert.equal(summary((await run(input('hmac', 0, `${PIN}755224`, { token: used }))).c), 'pin');
     assert.equal(summary((await run(input('hmac', 0, `${PIN}287082`, { token: used }))).c), 'valid 1->2');
+  });
+
+  test('otppin=1 asks the directory once per pass: wrong OTP (password right) and wrong password (OTP right)', async () => {
+    const wrongOtp = await run(input('hmac', 1, `${DIR}000000`));
+    assert.deepEqual([wrongOtp.c.kind, wrongOtp.asked], ['pin', [S(DIR)]]);
+    const wrongPw = await run(input('hmac', 1, 'nope755224'));
+    assert.deepEqual([wrongPw.c.kind, wrongPw.asked], ['invalid', [S('nope')]]);
   });
 
   test('without a user the store password is never asked and never matches', async () => {
