@@ -36,7 +36,6 @@ import { ChallengeRepository } from './validation/challenges.ts';
 import { emailChannel, smsChannel } from './validation/oob/channels.ts';
 import { OutOfBand } from './validation/oob/flow.ts';
 import { AccountAttempts } from './validation/account-attempts.ts';
-import { noPolicies, type UserPort } from './validation/ports.ts';
 import { PolicyService } from './policy/service.ts';
 import { UserDirectory } from './users/directory.ts';
 import { resolverTypes } from './users/registry.ts';
@@ -66,6 +65,8 @@ export interface Services {
   policies: PolicyService;
   /** SMS/e-mail providers, outbox and dispatcher (started by `serve` only). */
   delivery: DeliveryService;
+  /** The out-of-band challenge flow and autoenrollment behind the validation service. */
+  outOfBand: { oob: OutOfBand; autoenrollment: AutoEnrollment };
   /** RADIUS clients (NAS) and their shared secrets, for /system/*RadiusClient*. */
   radiusClients: RadiusClientService;
   /** The running RADIUS listener's counters (set by startRadius), for /metrics. */
@@ -118,15 +119,30 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const policyService = new PolicyService({ db, logger, clock });
   await policyService.load();
   policyService.watch(watcher);
-  const services = {} as Services & { keyCreated: boolean };
-  const users = (): UserPort | undefined => services.users;
-  const policies = () => services.policies ?? noPolicies;
-  const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, users, policies);
+  const audit = new AuditWriter(db, clock, settings.nodeName ?? hostname(), auditChainKey(keyring, settings.dataDir), logger);
+  const delivery = createDelivery({
+    db, keyring, config, logger, clock, audit,
+    policiesNaming: (action, name) => policyService.policiesNaming(action, name),
+  });
+  const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, () => userDirectory, () => policyService);
   const challenges = new ChallengeRepository(db);
   const accountAttempts = new AccountAttempts(db);
-  Object.assign(services, {
-    settings, db, keyring, config, logger, clock, watcher, keyCreated: created,
-    audit: new AuditWriter(db, clock, settings.nodeName ?? hostname(), auditChainKey(keyring, settings.dataDir), logger),
+  const oob = new OutOfBand({
+    db, keyring, config, clock, logger, challenges, tokens: tokens.repository, policies: policyService, delivery,
+    // a challenge whose code could not be delivered takes its autoenrolled token back
+    challengeDropped: (serial: string): Promise<void> => autoenrollment.undoUnused(serial),
+  });
+  const autoenrollment = new AutoEnrollment({
+    db, keyring, config, clock, logger, tokens, oob, challenges, enrollments: new EnrollmentRepository(db),
+    users: () => userDirectory, policies: () => policyService,
+  });
+  const validation = new ValidationService({
+    tokens, challenges, attempts: accountAttempts, config, clock, logger, users: userDirectory, policies: policyService,
+    challengeHandlers: new Map([['sms', oob.handler(smsChannel)], ['email', oob.handler(emailChannel)]]),
+    noToken: autoenrollment.hook,
+  });
+  const services: Services & { keyCreated: boolean } = {
+    settings, db, keyring, config, logger, clock, watcher, keyCreated: created, audit,
     admins: new AdminService(db, keyring, clock),
     radiusClients: new RadiusClientService({ db, keyring, clock }),
     tokens,
@@ -134,23 +150,20 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     accountAttempts,
     policies: policyService,
     users: userDirectory,
-    validation: new ValidationService(tokens, challenges, accountAttempts, config, clock, logger, users, policies),
+    validation,
+    delivery,
+    outOfBand: { oob, autoenrollment },
     close: async () => {
       watcher.stop();
-      await services.delivery.stop();
-      await services.audit.settled();
+      await delivery.stop();
+      await audit.settled();
       await userDirectory.close();
       await db.close();
     },
-  });
-  services.delivery = createDelivery({
-    db, keyring, config, logger, clock, audit: services.audit,
-    policiesNaming: (action, name) => policyService.policiesNaming(action, name),
-  });
-  await services.delivery.load();
-  await services.delivery.importLegacyProviders();
-  services.delivery.watch(watcher);
-  wireOutOfBand(services);
+  };
+  await delivery.load();
+  await delivery.importLegacyProviders();
+  delivery.watch(watcher);
   return services;
 }
 
@@ -193,24 +206,10 @@ export function createDelivery(deps: DeliveryDeps): DeliveryService {
 }
 
 /**
- * Plugs SMS/e-mail challenges and autoenrollment into the validation service.
- * Called once at the end of createServices() (tests may call it again to reach
- * the instances); the delivery layer is looked up at use, so it may be attached later.
+ * The out-of-band instances of these services: the challenge flow (sms, email) and
+ * autoenrollment, both wired into the validation service by createServices(). Tests reach
+ * them here (e.g. to hold parallel enrollments at the claim).
  */
 export function wireOutOfBand(services: Services): { oob: OutOfBand; autoenrollment: AutoEnrollment } {
-  const policies = () => services.policies ?? noPolicies;
-  const oob = new OutOfBand({
-    db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
-    challenges: services.challenges, tokens: services.tokens.repository, policies, delivery: () => services.delivery,
-    challengeDropped: (serial: string): Promise<void> => auto.undoUnused(serial),
-  });
-  services.validation.challengeHandlers.set('sms', oob.handler(smsChannel));
-  services.validation.challengeHandlers.set('email', oob.handler(emailChannel));
-  const auto = new AutoEnrollment({
-    db: services.db, keyring: services.keyring, config: services.config, clock: services.clock, logger: services.logger,
-    tokens: services.tokens, oob, challenges: services.challenges, enrollments: new EnrollmentRepository(services.db),
-    users: () => services.users, policies,
-  });
-  services.validation.noTokenHook = auto.hook;
-  return { oob, autoenrollment: auto };
+  return services.outOfBand;
 }

@@ -15,6 +15,8 @@ export interface AuditFields {
   realm?: string;
   actionDetail?: string;
   info?: string;
+  /** A stable code for why it ended so: a validation reason (validation/reasons.ts) or an error's catalogue key. */
+  reason?: string;
 }
 
 export interface RouteContext {
@@ -146,6 +148,7 @@ async function execute(
       ctx.audit.info ??= err.message;
     }
     ctx.audit.success = false;
+    ctx.audit.reason ??= err.reason;
     outcome = { error: err, ctx };
   }
   await writeAudit(services, def, ctx);
@@ -207,6 +210,7 @@ async function writeAudit(services: Services, def: RouteDef, ctx: RouteContext):
       administrator: ctx.admin?.name,
       actionDetail: ctx.audit.actionDetail,
       info: ctx.audit.info,
+      reason: ctx.audit.reason,
       client: ctx.client,
       requestId: ctx.request.id,
     });

@@ -1,7 +1,9 @@
 import { Errors, type OtpdError } from '../errors.ts';
 import { errorEnvelope } from './envelope.ts';
 import type { Services } from '../services.ts';
-import { ValidationService, type CheckOutcome, type CheckRequest } from '../validation/service.ts';
+import { answer } from '../validation/answer.ts';
+import type { CheckOutcome, CheckRequest } from '../validation/outcome.ts';
+import { challengeDetail, simplecheckText } from './challenge-detail.ts';
 import { defineRoutes, ok, text, type Api, type RouteContext, type RouteResult } from './route.ts';
 
 function request(ctx: RouteContext, entry: CheckRequest['entry']): CheckRequest {
@@ -31,20 +33,21 @@ function recordAudit(ctx: RouteContext, out: CheckOutcome): void {
     tokenType: out.audit.tokenType,
     actionDetail: out.audit.actionDetail,
     info: out.audit.info,
+    reason: out.reason,
   });
 }
 
 /** spec 1.3.9: detail_on_success / detail_on_fail (authorization scope). */
 function detailFor(services: Services, ctx: RouteContext, out: CheckOutcome): Record<string, unknown> | undefined {
-  const challenge = ValidationService.challengeDetail(out.challenges);
-  if (challenge) return challenge;
+  const a = answer(out);
+  if (a.kind === 'challenge') return challengeDetail(a.challenges);
   const policies = services.policies;
-  if (!policies || !out.user) return undefined;
+  if (!out.user) return undefined;
   const subject = { login: out.user.login, realm: out.user.realm, resolver: out.user.resolver, client: ctx.client, userInfo: out.user.info };
-  if (out.ok && policies.has('authorization', 'detail_on_success', subject)) {
+  if (a.kind === 'accept' && policies.has('authorization', 'detail_on_success', subject)) {
     return { user: out.user.info, realm: out.user.realm, is_linotp_admin: false, tokentype: out.audit.tokenType ?? '', serial: out.audit.serial ?? '' };
   }
-  if (!out.ok && policies.has('authorization', 'detail_on_fail', subject)) return { error: out.error ?? out.audit.actionDetail };
+  if (a.kind === 'reject' && policies.has('authorization', 'detail_on_fail', subject)) return { error: a.error };
   return undefined;
 }
 
@@ -76,9 +79,7 @@ export function register(api: Api): void {
       path: '/validate/simplecheck',
       handler: async (ctx) => {
         const out = await validateCheck(ctx, 'simplecheck');
-        if (out.ok) return text(':-)');
-        const c = out.challenges[0];
-        return text(c ? `:-( ${c.transactionId} ${c.message}` : ':-(');
+        return text(simplecheckText(answer(out)));
       },
       onError: () => text(':-('),
     },
@@ -105,7 +106,7 @@ export function register(api: Api): void {
         const out = await ctx.services.validation.check({ ...request(ctx, 'check_s'), serial, user: serial ? undefined : p.get('user') });
         recordAudit(ctx, out);
         if (out.unavailable) throw storeUnavailable();
-        return ok(out.ok, ValidationService.challengeDetail(out.challenges));
+        return ok(out.ok, challengeDetail(out.challenges));
       },
       // spec 1.3.3: errors here are status false, value false; a store outage is error 2004
       onError: (err) => (err.code === Errors.userStoreUnavailable.code ? errorResult(err, 0) : { kind: 'json', value: false, status: false }),

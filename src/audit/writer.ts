@@ -22,6 +22,8 @@ export interface AuditEvent {
   administrator?: string;
   actionDetail?: string;
   info?: string;
+  /** A stable code for why it ended so (validation/reasons.ts, or an error's catalogue key). */
+  reason?: string;
   client?: string;
   logLevel?: string;
   /** The HTTP request that made the event. @default the request being served (util/request-context.ts), else none */
@@ -29,7 +31,7 @@ export interface AuditEvent {
 }
 
 /** An audit row as hashed: every column but the id and the chain fields. */
-export type AuditRow = Omit<AuditTable, 'id' | 'seq' | 'prev_hash' | 'hash' | 'request_id'> & { request_id: string };
+export type AuditRow = Omit<AuditTable, 'id' | 'seq' | 'prev_hash' | 'hash' | 'request_id' | 'reason'> & { request_id: string; reason: string };
 
 /**
  * What keys the chain: `key` (KeyRing.deriveKey('audit-chain'), never in the database) and
@@ -71,6 +73,7 @@ const clip = (s: string | undefined) => {
 function laterColumns(row: AuditRow): Record<string, string> {
   const out: Record<string, string> = {};
   if (row.request_id) out.request_id = row.request_id;
+  if (row.reason) out.reason = row.reason;
   return out;
 }
 
@@ -197,6 +200,7 @@ export class AuditWriter {
       administrator: clip(event.administrator),
       action_detail: clip(event.actionDetail),
       info: clip(event.info),
+      reason: clip(event.reason),
       server: clip(this.server),
       client: clip(event.client),
       log_level: event.logLevel ?? 'INFO',

@@ -11,8 +11,8 @@ import type { Clock } from '../util/clock.ts';
 import type { ChallengeRepository } from '../validation/challenges.ts';
 import { CHANNELS } from '../validation/oob/channels.ts';
 import { type OutOfBand, subjectKey } from '../validation/oob/flow.ts';
-import type { DirectoryUser, PolicyPort, PolicySubject, UserPort } from '../validation/ports.ts';
-import type { CheckOutcome, CheckRequest, NoTokenHook } from '../validation/service.ts';
+import type { CheckOutcome, CheckRequest } from '../validation/outcome.ts';
+import type { DirectoryUser, NoTokenHook, PolicyPort, PolicySubject, UserPort } from '../validation/ports.ts';
 
 /** The accepted values of `enrollment/autoenrollment` (spec 4.2/4.3); anything else counts as "not configured". */
 export const AUTOENROLLMENT_VALUES = ['sms', 'email', 'sms email', 'email sms', '*'] as const;
@@ -61,7 +61,7 @@ export interface AutoEnrollDeps {
 class LostClaim extends Error {}
 
 const failed = (reason: string, user: DirectoryUser, extra: Partial<CheckOutcome['audit']> = {}): CheckOutcome => ({
-  ok: false, challenges: [], error: reason, user, audit: { actionDetail: reason, user: user.login, realm: user.realm, ...extra },
+  ok: false, reason: 'autoenrollFailed', challenges: [], error: reason, user, audit: { actionDetail: reason, user: user.login, realm: user.realm, ...extra },
 });
 
 /**
@@ -188,7 +188,7 @@ export class AutoEnrollment {
     }
     logger.info({ user: who, serial, type: choice.type }, 'token autoenrolled');
     return {
-      ok: false, challenges: [this.deps.oob.info(p)], user,
+      ok: false, reason: 'tokenAutoenrolled', challenges: [this.deps.oob.info(p)], user,
       audit: { actionDetail: 'challenge created (token autoenrolled)', user: user.login, realm: user.realm, serial, tokenType: choice.type },
     };
   }
@@ -213,7 +213,7 @@ export class AutoEnrollment {
     const newest = open.at(-1);
     if (!token || !newest) return failed(`auto_enrollment for user ${user.login}@${user.realm} failed: concurrent enrollment`, user);
     return {
-      ok: false, challenges: [this.deps.oob.resent(CHANNELS[token.type as 'sms' | 'email'] ?? CHANNELS[type], token, newest)], user,
+      ok: false, reason: 'autoenrollJoined', challenges: [this.deps.oob.resent(CHANNELS[token.type as 'sms' | 'email'] ?? CHANNELS[type], token, newest)], user,
       audit: { actionDetail: 'challenge already submitted (concurrent autoenrollment)', user: user.login, realm: user.realm, serial: token.serial, tokenType: token.type },
     };
   }

@@ -1,5 +1,6 @@
 import type { Services } from '../services.ts';
-import type { CheckOutcome } from '../validation/service.ts';
+import { answer } from '../validation/answer.ts';
+import type { CheckOutcome } from '../validation/outcome.ts';
 import { syncConfiguredClients } from './clients.ts';
 import { RadiusServer, type RadiusAuthRequest, type RadiusAuthResult } from './server.ts';
 
@@ -32,11 +33,19 @@ export function replyAttributes(template: string | undefined, info: Record<strin
   return Object.keys(out).length ? out : undefined;
 }
 
-/** Maps a validation outcome to a RADIUS answer. */
+/**
+ * Maps a validation outcome to a RADIUS answer: Access-Accept (with reply attributes),
+ * Access-Challenge for the first challenge, Access-Reject; a user store outage gets no
+ * answer at all (the NAS retries or fails over, never an Accept).
+ */
 export function toRadiusResult(out: CheckOutcome, attributesTemplate?: string): RadiusAuthResult {
-  if (out.ok) return { kind: 'accept', attributes: replyAttributes(attributesTemplate, out.user?.info) };
-  const c = out.challenges[0];
-  if (c) return { kind: 'challenge', transactionId: c.transactionId, message: c.message, expiresAt: c.expiresAt };
+  const a = answer(out);
+  if (a.kind === 'unavailable') throw new Error('user store unavailable');
+  if (a.kind === 'accept') return { kind: 'accept', attributes: replyAttributes(attributesTemplate, out.user?.info) };
+  if (a.kind === 'challenge') {
+    const c = a.challenges[0];
+    return { kind: 'challenge', transactionId: c.transactionId, message: c.message, expiresAt: c.expiresAt };
+  }
   return { kind: 'reject' };
 }
 
@@ -56,10 +65,8 @@ export async function startRadius(services: Services): Promise<(() => Promise<vo
       : await services.validation.check({ user: r.user, realm: r.realm || undefined, pass: r.password, transactionId: r.transactionId, client: r.client, entry: 'radius' });
     await services.audit.write({
       action: 'radius/access-request', success: out.ok, user: out.audit.user, realm: out.audit.realm, serial: out.audit.serial,
-      tokenType: out.audit.tokenType, actionDetail: out.audit.actionDetail, info: out.audit.info ?? `nas ${r.clientName}`, client: r.client,
+      tokenType: out.audit.tokenType, actionDetail: out.audit.actionDetail, info: out.audit.info ?? `nas ${r.clientName}`, reason: out.reason, client: r.client,
     }).catch((e: unknown) => logger.error({ err: e }, 'audit row not written'));
-    // A user store outage gets no answer: the NAS retries or fails over, never an Accept.
-    if (out.unavailable) throw new Error('user store unavailable');
     return toRadiusResult(out, services.config.string('RadiusReplyAttributes') || undefined);
   };
   const server = new RadiusServer({ db: services.db, keyring: services.keyring, logger, clock: services.clock, authenticate, watcher: services.watcher });

@@ -136,6 +136,8 @@ export interface AuditTable {
   client: string;
   log_level: string;
   clearance_level: number;
+  /** Why it ended so: a validation reason code or an error's catalogue key; '' before migration 0640. */
+  reason: Generated<string>;
   /** 0 for rows of the unkeyed SHA-256 chain (before migration 0610), then 1, 2, … (HMAC chain). */
   seq: Generated<number>;
   prev_hash: string;

@@ -1,10 +1,14 @@
 /**
- * What validation and the token service need from the user-store and policy
- * layers (implemented by users/directory.ts and policy/service.ts). Until a
- * layer is configured, validation uses the defaults below.
+ * What validation needs from other layers, injected by the composition root
+ * (src/services.ts): the user stores (users/directory.ts), the policies
+ * (policy/service.ts), the challenge handlers of out-of-band token types
+ * (validation/oob/) and the no-token hook (enrollment/autoenroll.ts).
  */
 import type { DirectoryUser } from '../users/types.ts';
 import type { PolicySubject, Scope } from '../policy/service.ts';
+import type { Token } from '../tokens/types.ts';
+import type { Challenge } from './challenges.ts';
+import type { ChallengeInfo, CheckOutcome, CheckRequest } from './outcome.ts';
 
 export type { DirectoryUser, UserInfo } from '../users/types.ts';
 export type { PolicySubject, Scope } from '../policy/service.ts';
@@ -26,10 +30,28 @@ export interface PolicyPort {
   adminAllowed(admin: string, scope: 'admin' | 'system' | 'audit', action: string): { allowed: boolean; realms: '*' | string[] };
 }
 
-/** No policies configured: every lookup answers "no policy" and admins may do everything. */
-export const noPolicies: PolicyPort = {
-  value: () => undefined,
-  has: () => false,
-  anyPolicy: () => false,
-  adminAllowed: () => ({ allowed: true, realms: '*' }),
-};
+export interface ChallengeInput {
+  token: Token;
+  user: DirectoryUser | null;
+  subject: PolicySubject;
+  request: CheckRequest;
+  now: number;
+}
+
+/** What a challenge-capable token type (sms, email) plugs in: creating and answering challenges. */
+export interface ChallengeHandler {
+  create(input: ChallengeInput): Promise<{ ok: true; challenge: ChallengeInfo } | { ok: false; reason: string }>;
+  /** Does `otp` answer this open challenge of the token? Constant time. */
+  matches(token: Token, challenge: Challenge, otp: string): boolean;
+  /** After a successful answer to one of this handler's challenges (e.g. `autosms`). */
+  succeeded?(input: ChallengeInput): Promise<void>;
+  /** May this token get a challenge without a PIN (check_s + `challenge`, e.g. policy trigger_sms)? */
+  triggerWithoutPin?(token: Token, subject: PolicySubject): boolean;
+}
+
+/**
+ * Called when a resolved user owns no token at all (autoenrollment plugs in here). An
+ * outcome that accepts or carries a challenge is the answer; otherwise its `error` is kept
+ * for the refusal.
+ */
+export type NoTokenHook = (input: { user: DirectoryUser; subject: PolicySubject; request: CheckRequest; pass: string }) => Promise<CheckOutcome | null>;

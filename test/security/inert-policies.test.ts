@@ -39,10 +39,10 @@ const THIS = 'test/security/inert-policies.test.ts';
  * the test that shows the action taking effect].
  */
 const IMPLEMENTED: Record<string, { read: [string, string]; proof: [string, string] }> = {
-  'authentication/otppin': { read: ['src/validation/service.ts', "value('authentication', 'otppin'"], proof: ['test/core/flow.test.ts', 'otppin 1: the directory password + OTP'] },
+  'authentication/otppin': { read: ['src/validation/policies.ts', "value('authentication', 'otppin'"], proof: ['test/core/flow.test.ts', 'otppin 1: the directory password + OTP'] },
   'authentication/passthru': { read: ['src/validation/service.ts', "has('authentication', 'passthru'"], proof: ['test/core/flow.test.ts', 'passthru checks the directory password'] },
   'authentication/passOnNoToken': { read: ['src/validation/service.ts', "has('authentication', 'passOnNoToken'"], proof: ['test/core/flow.test.ts', 'passOnNoToken lets anyone without a token in'] },
-  'authentication/challenge_response': { read: ['src/validation/service.ts', "value('authentication', 'challenge_response'"], proof: ['test/oob/challenges.test.ts', 'challenge_response: an HOTP token answers a PIN-only request'] },
+  'authentication/challenge_response': { read: ['src/validation/policies.ts', "value('authentication', 'challenge_response'"], proof: ['test/oob/challenges.test.ts', 'challenge_response: an HOTP token answers a PIN-only request'] },
   'authentication/smstext': { read: ['src/validation/oob/channels.ts', "value('authentication', 'smstext'"], proof: ['test/oob/challenges.test.ts', 'smstext, request data/message, enforce_smstext'] },
   'authentication/enforce_smstext': { read: ['src/validation/oob/channels.ts', "has('authentication', 'enforce_smstext'"], proof: ['test/oob/challenges.test.ts', 'smstext, request data/message, enforce_smstext'] },
   'authentication/sms_dynamic_mobile_number': { read: ['src/validation/oob/channels.ts', "has('authentication', 'sms_dynamic_mobile_number'"], proof: ['test/oob/challenges.test.ts', 'sms_dynamic_mobile_number and dynamic_email_address use the user store'] },
@@ -57,8 +57,8 @@ const IMPLEMENTED: Record<string, { read: [string, string]; proof: [string, stri
   'enrollment/maxtoken': { read: ['src/enrollment/tokens.ts', "value('enrollment', 'maxtoken'"], proof: [THIS, 'maxtoken, maxtoken<TYPE> and tokencount limit /admin/init'] },
   'enrollment/maxtoken<TYPE>': { read: ['src/enrollment/tokens.ts', "value('enrollment', `maxtoken${typeName.toUpperCase()}`"], proof: [THIS, 'maxtoken, maxtoken<TYPE> and tokencount limit /admin/init'] },
   'enrollment/tokencount': { read: ['src/enrollment/tokens.ts', "value('enrollment', 'tokencount'"], proof: [THIS, 'maxtoken, maxtoken<TYPE> and tokencount limit /admin/init'] },
-  'authorization/tokentype': { read: ['src/validation/service.ts', "value('authorization', 'tokentype'"], proof: ['test/security/authorization-token-policies.test.ts', 'tokentype: a token of another type neither authenticates nor is used up'] },
-  'authorization/serial': { read: ['src/validation/service.ts', "value('authorization', 'serial'"], proof: ['test/security/authorization-token-policies.test.ts', 'serial: only tokens whose serial matches authenticate'] },
+  'authorization/tokentype': { read: ['src/validation/policies.ts', "value('authorization', 'tokentype'"], proof: ['test/security/authorization-token-policies.test.ts', 'tokentype: a token of another type neither authenticates nor is used up'] },
+  'authorization/serial': { read: ['src/validation/policies.ts', "value('authorization', 'serial'"], proof: ['test/security/authorization-token-policies.test.ts', 'serial: only tokens whose serial matches authenticate'] },
   'authorization/authorize': { read: ['src/validation/service.ts', "has('authorization', 'authorize'"], proof: ['test/core/flow.test.ts', 'authorize by client: only matching clients may authenticate'] },
   'authorization/setrealm': { read: ['src/validation/service.ts', "value('authorization', 'setrealm'"], proof: [THIS, 'setrealm and detail_on_success change /validate/check'] },
   'authorization/detail_on_success': { read: ['src/api/validate.ts', "has('authorization', 'detail_on_success'"], proof: [THIS, 'setrealm and detail_on_success change /validate/check'] },

@@ -9,6 +9,7 @@ import * as accountAttempts from './0600_account_attempts.ts';
 import * as auditKey from './0610_audit_key.ts';
 import * as adminAuth from './0620_admin_auth.ts';
 import * as auditRequestId from './0630_audit_request_id.ts';
+import * as auditReason from './0640_audit_reason.ts';
 
 /**
  * Every migration, in order. Areas append theirs (`0100_users`, `0200_policy`,
@@ -25,6 +26,7 @@ export const migrations: Record<string, Migration> = {
   '0610_audit_key': auditKey,
   '0620_admin_auth': adminAuth,
   '0630_audit_request_id': auditRequestId,
+  '0640_audit_reason': auditReason,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,7 +1,7 @@
 import type { OutgoingMessage } from '../../delivery/types.ts';
 import type { Token } from '../../tokens/types.ts';
 import type { DirectoryUser, PolicyPort, PolicySubject } from '../ports.ts';
-import type { CheckRequest } from '../service.ts';
+import type { CheckRequest } from '../outcome.ts';
 
 /**
  * The two out-of-band channels (SMS and e-mail): where the code goes, the text

@@ -13,8 +13,8 @@ import type { Token } from '../../tokens/types.ts';
 import type { Clock } from '../../util/clock.ts';
 import { maskDestination } from '../../util/phone.ts';
 import type { Challenge, ChallengeRepository } from '../challenges.ts';
-import type { DirectoryUser, PolicyPort, PolicySubject } from '../ports.ts';
-import type { ChallengeHandler, ChallengeInfo, ChallengeInput, CheckRequest } from '../service.ts';
+import type { ChallengeInfo, CheckRequest } from '../outcome.ts';
+import type { ChallengeHandler, ChallengeInput, DirectoryUser, PolicyPort, PolicySubject } from '../ports.ts';
 import { MAX_VALIDITY_SECONDS, type Channel } from './channels.ts';
 import { parseJsonObject } from '../../util/json.ts';
 
@@ -84,8 +84,8 @@ export interface OutOfBandDeps {
   challenges: ChallengeRepository;
   /** The token rows (compare-and-set of `token_info` when a trigger sends). */
   tokens: TokenRepository;
-  policies: () => PolicyPort;
-  delivery: () => DeliveryPort | undefined;
+  policies: PolicyPort;
+  delivery: DeliveryPort;
   /**
    * Called after a challenge was removed because its code could not be delivered
    * (autoenrollment takes its unused token back). @default undefined
@@ -105,7 +105,7 @@ export class OutOfBand {
       create: (input) => this.create(channel, input),
       matches: (token, challenge, otp) => this.matches(token, challenge, otp),
       succeeded: (input) => this.succeeded(channel, input),
-      triggerWithoutPin: (_token, subject) => channel.type === 'sms' && this.deps.policies().has('authentication', 'trigger_sms', subject),
+      triggerWithoutPin: (_token, subject) => channel.type === 'sms' && this.deps.policies.has('authentication', 'trigger_sms', subject),
     };
   }
 
@@ -134,7 +134,7 @@ export class OutOfBand {
 
   /** Builds the challenge and its message (nothing written yet). */
   prepare(channel: Channel, token: Token, user: DirectoryUser | null, subject: PolicySubject, request: CheckRequest, now: number): PrepareResult {
-    const policies = this.deps.policies();
+    const { policies } = this.deps;
     const to = channel.destination(token, user, policies, subject);
     if (!to) return { ok: false, reason: channel.type === 'sms' ? 'no phone number defined for this token' : 'No e-mail address was defined for this token.' };
     const transactionId = this.deps.challenges.newTransactionId(this.deps.config.number('TransactionIdLength'));
@@ -158,9 +158,7 @@ export class OutOfBand {
    * the message goes to the normalised destination (E.164 for SMS).
    */
   async checkLimits(p: PreparedChallenge): Promise<{ ok: true } | { ok: false; reason: string }> {
-    const delivery = this.deps.delivery();
-    if (!delivery) return { ok: false, reason: 'no delivery service configured' };
-    const verdict = await delivery.checkLimits(p.message);
+    const verdict = await this.deps.delivery.checkLimits(p.message);
     if (!verdict.ok) return verdict;
     p.message = { ...p.message, to: verdict.normalizedTo };
     return { ok: true };
@@ -168,8 +166,7 @@ export class OutOfBand {
 
   /** Inside the caller's transaction: supersede older challenges, enqueue the message, insert the challenge. */
   async persist(trx: Transaction<Database>, p: PreparedChallenge): Promise<{ id: number }> {
-    const delivery = this.deps.delivery();
-    if (!delivery) throw new Error('no delivery service configured');
+    const { delivery } = this.deps;
     this.watchOutcomes(delivery);
     await this.deps.challenges.supersede(p.token.id, p.subject, trx);
     const outbox = await delivery.enqueue(trx, p.message, { providers: p.providers, idempotencyKey: `challenge:${p.transactionId}`, expiresAt: p.expiresAt });
@@ -208,7 +205,7 @@ export class OutOfBand {
 
   /** After the commit: hand the message to the dispatcher and wait up to the bound. */
   async deliver(p: PreparedChallenge, outbox: { id: number }): Promise<DeliveryVerdict> {
-    const delivery = this.deps.delivery()!;
+    const { delivery } = this.deps;
     let verdict: DeliveryVerdict;
     try {
       const res = await delivery.dispatchAndWait(outbox.id);
@@ -293,7 +290,7 @@ export class OutOfBand {
 
   /** `autosms`: after a successful SMS answer, send the next code at once. */
   async succeeded(channel: Channel, input: ChallengeInput): Promise<void> {
-    if (channel.type !== 'sms' || !this.deps.policies().has('authentication', 'autosms', input.subject)) return;
+    if (channel.type !== 'sms' || !this.deps.policies.has('authentication', 'autosms', input.subject)) return;
     const res = await this.create(channel, { ...input, request: { ...input.request, message: undefined } });
     if (!res.ok) this.deps.logger.info({ serial: input.token.serial, reason: res.reason }, 'autosms: next code not sent');
   }
