@@ -39,7 +39,13 @@ export type Classification =
   | ({ kind: 'valid'; token: Token; challenge?: Challenge } & OtpMatch)
   | { kind: 'pin'; token: Token; challenges: Challenge[] }
   | { kind: 'challenge'; token: Token }
-  | { kind: 'invalid'; token: Token; challenges: Challenge[] };
+  | { kind: 'invalid'; token: Token; challenges: Challenge[] }
+  /**
+   * The request answers a transaction this token has no open challenge of (closed by an
+   * earlier answer, expired, or another user's): nothing was compared with anything, so the
+   * pass is no guess and spends no attempt.
+   */
+  | { kind: 'notOpen'; token: Token };
 
 /**
  * A first-factor check classification needs answered: against the token PIN (a keyed hash)
@@ -66,7 +72,7 @@ export function* classify(f: ClassifyInput): Generator<PinCheck, Classification,
   if (f.answersTransaction && f.challengeCapable) {
     // An answer to a challenge: the bare OTP, or PIN + OTP when the pass is longer — one
     // reading per pass, so the OTP window is computed once (B.2 #5).
-    if (mine.length === 0) return invalid([]);
+    if (mine.length === 0) return { kind: 'notOpen', token: t };
     if (mode === 2 || pass.length <= otpLength(t, type)) return answerOpen(f, pass) ?? invalid(mine);
     const { pin, otp } = split();
     if (yield* firstFactor(f, pin)) return answerOpen(f, otp) ?? { kind: 'pin', token: t, challenges: mine };

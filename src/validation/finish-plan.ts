@@ -18,8 +18,10 @@ export type FinishPlan =
   | { kind: 'challenge'; tokens: Token[] }
   /** The first factor matched, the OTP did not: only these tokens keep their attempt; their open challenges count a failure. */
   | { kind: 'wrongOtp'; tokens: Token[]; challenges: Challenge[] }
-  /** Nothing matched: every token keeps its attempt; the open challenges answered count a failure. */
-  | { kind: 'wrongFirstFactor'; reason: 'wrongPin' | 'wrongPassword'; detail: string; challenges: Challenge[] };
+  /** Nothing matched: every token that compared something keeps its attempt; the open challenges answered count a failure. */
+  | { kind: 'wrongFirstFactor'; reason: 'wrongPin' | 'wrongPassword'; detail: string; challenges: Challenge[]; compared: Token[] }
+  /** The transaction answered is open for none of the tokens: nothing was compared, every attempt is given back. */
+  | { kind: 'notOpen'; tokens: Token[] };
 
 export function planFinish(classified: Classification[], mode: OtpPinMode): FinishPlan {
   const valid = classified.filter((c): c is Valid => c.kind === 'valid');
@@ -29,8 +31,10 @@ export function planFinish(classified: Classification[], mode: OtpPinMode): Fini
   if (triggering.length > 0) return { kind: 'challenge', tokens: triggering.map((c) => c.token) };
   const pinMatching = classified.filter((c) => c.kind === 'pin');
   if (pinMatching.length > 0) return { kind: 'wrongOtp', tokens: pinMatching.map((c) => c.token), challenges: pinMatching.flatMap((c) => c.challenges) };
+  const compared = classified.filter((c) => c.kind !== 'notOpen').map((c) => c.token);
+  if (compared.length === 0) return { kind: 'notOpen', tokens: classified.map((c) => c.token) };
   const challenges = classified.flatMap((c) => (c.kind === 'invalid' ? c.challenges : []));
   return mode === 1
-    ? { kind: 'wrongFirstFactor', reason: 'wrongPassword', detail: 'wrong user password -1', challenges }
-    : { kind: 'wrongFirstFactor', reason: 'wrongPin', detail: 'wrong otp pin -1', challenges };
+    ? { kind: 'wrongFirstFactor', reason: 'wrongPassword', detail: 'wrong user password -1', challenges, compared }
+    : { kind: 'wrongFirstFactor', reason: 'wrongPin', detail: 'wrong otp pin -1', challenges, compared };
 }

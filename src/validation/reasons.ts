@@ -36,9 +36,10 @@ export const REASONS = {
   noOpenChallenge: 'RADIUS: an empty answer, but the user has no open out-of-band challenge to resend.',
   // refused after a secret was checked
   wrongOtp: 'The first factor matched, the OTP did not (wrong, missing or already used).',
-  wrongPin: 'Nothing matched: the token PIN was wrong for every token, or the challenge answered is not open (any more).',
+  wrongPin: 'Nothing matched: the token PIN was wrong for every token that was compared.',
   wrongPassword: 'As wrongPin, under otppin=1: the user-store password was wrong.',
   replay: 'The OTP matched, but a parallel request used it first (its conditional write lost); no attempt is spent.',
+  challengeNotOpen: 'The request answers a transaction none of the tokens has an open challenge of (answered before, expired, or another user\'s): nothing was compared, no attempt is spent.',
   challengeAlreadyAnswered: 'The answer matched, but a parallel request closed its challenge first; no attempt is spent.',
   multipleMatches: 'More than one token matched the password.',
   challengeFailed: 'A challenge was asked for but could not be created (no destination, send limit, send failed).',

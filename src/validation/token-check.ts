@@ -127,8 +127,13 @@ export class TokenCheck {
         return fail('wrongOtp', 'wrong otp value', { audit: serialsOf(plan.tokens) });
       }
       case 'wrongFirstFactor':
+        await repo.releaseAttempt(involved.filter((id) => !plan.compared.some((t) => t.id === id)));
         await this.recordChallengeFailures(plan.challenges);
-        return fail(plan.reason, plan.detail, { audit: serialsOf(reserved) });
+        return fail(plan.reason, plan.detail, { audit: serialsOf(plan.compared) });
+      case 'notOpen':
+        // e.g. a copy of an answer that arrives after the winner closed the challenge
+        await repo.releaseAttempt(involved);
+        return fail('challengeNotOpen', 'wrong otp value (no open challenge for this transaction)', { notAGuess: true, audit: serialsOf(plan.tokens) });
     }
   }
 

@@ -49,5 +49,26 @@ for (const { dialect, skip } of await availableDialects()) {
         await t.admin('/system/delPolicy', { name: 'cr' });
       }
     });
+
+    test('a copy of a challenge answer that arrives after the winner finished compares nothing and spends nothing', async () => {
+      // the deterministic form of a parallel copy that loses by a whole request: its challenge
+      // is already closed, so no OTP is compared with anything — it is no guess
+      await t.policy('cr', 'authentication', 'challenge_response=hmac');
+      try {
+        const trig = await t.check({ user: 'alice', pass: 'pin' });
+        const tid = trig.json.detail?.transactionid;
+        assert.ok(tid, trig.body);
+        assert.equal((await t.check({ user: 'alice', transactionid: tid, pass: hotp(SEED, 4) })).json.result.value, true);
+        for (const pass of [hotp(SEED, 4), '000000', hotp(SEED, 5)]) {
+          assert.equal((await t.check({ user: 'alice', transactionid: tid, pass })).json.result.value, false, `${pass} on a closed challenge`);
+        }
+        assert.equal(await t.failCount('A1'), 0);
+        assert.equal((await t.services.accountAttempts.state(aliceKey))?.failCount ?? 0, 0);
+        // the next value is still good: nothing on the closed transaction consumed it
+        assert.equal((await t.check({ user: 'alice', pass: `pin${hotp(SEED, 5)}` })).json.result.value, true);
+      } finally {
+        await t.admin('/system/delPolicy', { name: 'cr' });
+      }
+    });
   });
 }

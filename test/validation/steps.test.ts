@@ -258,7 +258,9 @@ describe('classify: challenges', () => {
     assert.equal(summary((await run(input('hmac', 0, `${PIN}755224`, answering))).c), 'valid 0->1');
     assert.equal((await run(input('hmac', 0, '000000', answering))).c.kind, 'invalid');
     assert.equal((await run(input('hmac', 0, `${PIN}000000`, answering))).c.kind, 'pin');
-    assert.equal((await run(input('hmac', 0, '755224', { ...answering, openChallenges: [] }))).c.kind, 'invalid', 'no open challenge of this user');
+    const notOpen = await run(input('hmac', 0, '755224', { ...answering, openChallenges: [] }));
+    assert.equal(notOpen.c.kind, 'notOpen', 'no open challenge of this user: nothing to compare with');
+    assert.deepEqual(notOpen.asked, [], 'and no first factor is checked');
   });
 
   test('an sms answer: the code (by transaction) or PIN+code (without); the first matching challenge wins', async () => {
@@ -293,8 +295,15 @@ describe('finish plan', () => {
   });
   test('nothing matched: wrong PIN, or wrong user password under otppin=1', () => {
     const none = [{ kind: 'invalid', token: t1, challenges: [ch] }] as Classification[];
-    assert.deepEqual(planFinish(none, 0), { kind: 'wrongFirstFactor', reason: 'wrongPin', detail: 'wrong otp pin -1', challenges: [ch] });
+    assert.deepEqual(planFinish(none, 0), { kind: 'wrongFirstFactor', reason: 'wrongPin', detail: 'wrong otp pin -1', challenges: [ch], compared: [t1] });
     assert.equal((planFinish(none, 1) as { reason: string }).reason, 'wrongPassword');
+  });
+  test('an answer to a transaction no token has open: nothing compared, no attempt kept', () => {
+    const notOpen = [{ kind: 'notOpen', token: t1 }, { kind: 'notOpen', token: t2 }] as Classification[];
+    assert.deepEqual(planFinish(notOpen, 0), { kind: 'notOpen', tokens: [t1, t2] });
+    // beside a token that did compare (and failed), only that one keeps its attempt
+    const mixed = [{ kind: 'notOpen', token: t1 }, { kind: 'invalid', token: t2, challenges: [] }] as Classification[];
+    assert.deepEqual(planFinish(mixed, 0), { kind: 'wrongFirstFactor', reason: 'wrongPin', detail: 'wrong otp pin -1', challenges: [], compared: [t2] });
   });
 });
 
