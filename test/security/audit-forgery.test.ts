@@ -120,6 +120,46 @@ for (const { dialect, skip } of await availableDialects()) {
     });
   });
 
+  test(`${dialect}: a head reset to its initial unkeyed state over keyed rows is caught; a verify that raced the first keyed writes is not`, { skip }, async () => {
+    await withChain(dialect, async (t, chain) => {
+      // the race, made deterministic: verify reads the initial head, then the first keyed
+      // rows commit before it reads the rows (a proxy runs the writes before the first row query)
+      const w = new AuditWriter(t.db, systemClock, 'node-a', chain);
+      let injected = false;
+      const later = (q: object): object => new Proxy(q, {
+        get(target, prop, recv) {
+          const v = Reflect.get(target, prop, recv) as unknown;
+          if (typeof v !== 'function') return v;
+          if (prop === 'execute') return async (...a: unknown[]) => {
+            if (!injected) { injected = true; await writeRows(w, 5); }
+            return (v as (...x: unknown[]) => unknown).apply(target, a);
+          };
+          return (...a: unknown[]) => {
+            const r = (v as (...x: unknown[]) => unknown).apply(target, a);
+            return r && typeof r === 'object' ? later(r) : r;
+          };
+        },
+      });
+      const kysely = new Proxy(t.db.kysely, {
+        get(target, prop, recv) {
+          const v = Reflect.get(target, prop, recv) as unknown;
+          if (prop === 'selectFrom') return (table: 'audit') => (table === 'audit' ? later(target.selectFrom(table)) : target.selectFrom(table));
+          return typeof v === 'function' ? (v as (...x: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+      const raced = await verifyAuditChain({ ...t.db, kysely } as typeof t.db, chain);
+      assert.ok(injected, 'the writes ran between the head read and the row read');
+      assert.deepEqual(raced.problems, [], 'a verify racing the first keyed writes sees no false break');
+      assert.equal(raced.rows, 5);
+      assert.equal((await verifyAuditChain(t.db, chain)).ok, true);
+      // the forgery: the head put back to its initial state (hiding that it was keyed) is caught
+      await t.db.kysely.updateTable('audit_head').set({ seq: 0, mac: '', last_id: 0, last_hash: ZERO }).where('id', '=', 1).execute();
+      const forged = await verifyAuditChain(t.db, chain);
+      assert.equal(forged.ok, false);
+      assert.match(forged.problems.join('\n'), /head is unkeyed but the chain is keyed/);
+    });
+  });
+
   test(`${dialect}: a writer never extends a head it cannot authenticate`, { skip }, async () => {
     await withChain(dialect, async (t, chain) => {
       const w = new AuditWriter(t.db, systemClock, 'node-a', chain);
