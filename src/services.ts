@@ -124,7 +124,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     db, keyring, config, logger, clock, audit,
     policiesNaming: (action, name) => policyService.policiesNaming(action, name),
   });
-  const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, () => userDirectory, () => policyService);
+  const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, userDirectory, policyService);
   const challenges = new ChallengeRepository(db);
   const accountAttempts = new AccountAttempts(db);
   const oob = new OutOfBand({
@@ -134,7 +134,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   });
   const autoenrollment = new AutoEnrollment({
     db, keyring, config, clock, logger, tokens, oob, challenges, enrollments: new EnrollmentRepository(db),
-    users: () => userDirectory, policies: () => policyService,
+    users: userDirectory, policies: policyService,
   });
   const validation = new ValidationService({
     tokens, challenges, attempts: accountAttempts, config, clock, logger, users: userDirectory, policies: policyService,

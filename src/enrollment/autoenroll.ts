@@ -54,8 +54,8 @@ export interface AutoEnrollDeps {
   challenges: ChallengeRepository;
   /** Claims and taking an unused token back. */
   enrollments: EnrollmentRepository;
-  users: () => UserPort | undefined;
-  policies: () => PolicyPort;
+  users: UserPort | undefined;
+  policies: PolicyPort;
 }
 
 class LostClaim extends Error {}
@@ -94,14 +94,14 @@ export class AutoEnrollment {
 
   async run({ user, subject, request, pass }: { user: DirectoryUser; subject: PolicySubject; request: CheckRequest; pass: string }): Promise<CheckOutcome | null> {
     const { logger } = this.deps;
-    const raw = this.deps.policies().value('enrollment', 'autoenrollment', subject, { ignoreTime: true });
+    const raw = this.deps.policies.value('enrollment', 'autoenrollment', subject, { ignoreTime: true });
     const preference = policyPreference(raw);
     if (!preference) {
       if (raw !== undefined && raw !== false) logger.warn({ value: String(raw) }, 'autoenrollment policy value not usable; autoenrollment skipped');
       return null;
     }
     const who = `${user.login}@${user.realm}`;
-    const users = this.deps.users();
+    const users = this.deps.users;
     // 1. The password first, whatever otppin says: nothing happens for a wrong one.
     if (!users || pass === '' || !(await users.checkPassword(user, pass))) {
       const reason = `User '${user.login}'@'${user.realm}' failed to authenticate against userstore`;

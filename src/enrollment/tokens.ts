@@ -66,8 +66,8 @@ export class TokenService {
     private readonly keyring: KeyRing,
     private readonly config: ConfigService,
     private readonly clock: Clock,
-    private readonly users: () => UserPort | undefined,
-    private readonly policies: () => PolicyPort,
+    private readonly users: UserPort | undefined,
+    private readonly policies: PolicyPort,
   ) {}
 
   get repository(): TokenRepository {
@@ -121,7 +121,7 @@ export class TokenService {
 
   /** Resolves `user` (+ `realm`) to a directory user, or a clear error. */
   async requireUser(userParam: string, realmParam?: string): Promise<DirectoryUser> {
-    const users = this.users();
+    const users = this.users;
     if (!users) throw Errors.noUserStore();
     const { login, realm } = users.splitUser(userParam, realmParam);
     const user = await users.findUser(login, realm);
@@ -202,7 +202,7 @@ export class TokenService {
   }
 
   private async checkMaxToken(owner: DirectoryUser, typeName: string): Promise<void> {
-    const policies = this.policies();
+    const policies = this.policies;
     const subject = { login: owner.login, realm: owner.realm, resolver: owner.resolver };
     const owned = await this.repo.find({ owner: { resolver: owner.resolver, userId: owner.userId } });
     const max = policies.value('enrollment', 'maxtoken', subject);
@@ -366,7 +366,7 @@ export class TokenService {
 
   async owner(token: Token): Promise<DirectoryUser | null> {
     if (!token.userId) return null;
-    const users = this.users();
+    const users = this.users;
     if (!users) return null;
     return users.findById(token.resolver, token.userId, token.realms[0] ?? '');
   }
