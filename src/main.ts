@@ -3,7 +3,8 @@ import { loadSettings, SettingsError, type Settings } from './config/settings.ts
 import { readPassword } from './cli/prompt.ts';
 import { createLogger, createServices } from './services.ts';
 import { startServer } from './server.ts';
-import { auditChainKey, verifyAuditChain } from './audit/writer.ts';
+import { auditChainKey } from './audit/writer.ts';
+import { verifyAuditChain } from './audit/verify.ts';
 import { OTPD_VERSION } from './api/envelope.ts';
 import { registerPolicyCommands } from './policy/cli.ts';
 import { registerRadiusCommands } from './radius/cli.ts';

@@ -9,7 +9,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { availableDialects, createTestDb } from '../helpers/db.ts';
-import { AuditWriter, verifyAuditChain } from '../../src/audit/writer.ts';
+import { AuditWriter } from '../../src/audit/writer.ts';
+import { verifyAuditChain } from '../../src/audit/verify.ts';
 import { KeyRing } from '../../src/crypto/keyring.ts';
 import { systemClock } from '../../src/util/clock.ts';
 

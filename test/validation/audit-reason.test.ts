@@ -5,7 +5,8 @@
 // verifying.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { auditChainKey, verifyAuditChain } from '../../src/audit/writer.ts';
+import { auditChainKey } from '../../src/audit/writer.ts';
+import { verifyAuditChain } from '../../src/audit/verify.ts';
 import { hotp } from '../../src/otp/hotp.ts';
 import { REASONS, type Reason } from '../../src/validation/reasons.ts';
 import { KEY, SEED, startValidationFixture, type ValidationFixture } from '../security/validation-fixture.ts';
