@@ -64,6 +64,11 @@ test('login → dashboard → logout, under the strict CSP and accessible', { sk
   assert.match(flash, /^Logged in as admin\. Warning: /, 'no admin policy restricts administrators: the warning is shown');
   const states = await page.locator('.checklist li').evaluateAll((items) => items.map((li) => `${li.querySelector('strong')!.textContent}: ${li.querySelector('.state')!.textContent}`));
   assert.deepEqual(states, ['User store: missing', 'Realm: missing', 'Autoenrollment policy: missing', 'otppin policy: missing', 'SMS or e-mail provider: missing']);
+  // each missing item links to the page that sets it
+  await page.click('.checklist li.missing a:has-text("Add a user store")');
+  await page.waitForURL(`${base}/manage/resolvers`);
+  await page.goBack();
+  assert.equal(await page.locator('.checklist a.fix[href="/manage/realms"]').count(), 1);
   await assertAccessible(page, 'dashboard');
   await screenshot(page, 'manage-dashboard-empty');
 

@@ -7,6 +7,8 @@ export interface CheckItem {
   detail: string;
   /** The API call (LinOTP's name) that sets it, as a hint for the seed's guide. */
   hint: string;
+  /** The page that sets it (shown once that page exists). */
+  fix?: { path: string; label: string };
 }
 
 interface PolicyRow { scope: string; action: string; realm: string; active?: string }
@@ -19,7 +21,8 @@ const asRecord = (v: unknown): Record<string, unknown> => (v && typeof v === 'ob
  * store, a realm, the autoenrollment and otppin policies, an SMS or e-mail provider — then
  * recent failed deliveries and failed logins.
  */
-export async function dashboardFacts(call: PageCall): Promise<Record<string, unknown>> {
+export async function dashboardFacts(call: PageCall, pages: ReadonlySet<string> = new Set()): Promise<Record<string, unknown>> {
+  const link = (section: string, path: string, label: string) => (pages.has(section) ? { fix: { path, label } } : {});
   const resolvers = Object.keys(asRecord(await call.api('/system/getResolvers')));
   const realms = asRecord(await call.api('/system/getRealms'));
   const defaultRealm = Object.entries(realms).find(([, r]) => asRecord(r).default === 'true')?.[0];
@@ -34,18 +37,18 @@ export async function dashboardFacts(call: PageCall): Promise<Record<string, unk
   const autoenroll = withAction('enrollment', 'autoenrollment');
   const otppin = withAction('authentication', 'otppin');
   const checklist: CheckItem[] = [
-    { label: 'User store', done: resolvers.length > 0, detail: resolvers.length ? resolvers.join(', ') : 'No LDAP, SQL or file user store yet.', hint: '/system/setResolver' },
+    { label: 'User store', done: resolvers.length > 0, detail: resolvers.length ? resolvers.join(', ') : 'No LDAP, SQL or file user store yet.', hint: '/system/setResolver', ...link('/manage/resolvers', '/manage/resolvers', 'Add a user store') },
     {
       label: 'Realm', done: Object.keys(realms).length > 0,
       detail: Object.keys(realms).length ? `${Object.keys(realms).join(', ')}${defaultRealm ? ` (default: ${defaultRealm})` : ' — no default realm'}` : 'No realm groups the user stores yet.',
-      hint: '/system/setRealm, /system/setDefaultRealm',
+      hint: '/system/setRealm, /system/setDefaultRealm', ...link('/manage/realms', '/manage/realms', 'Set up realms'),
     },
-    { label: 'Autoenrollment policy', done: autoenroll.length > 0, detail: autoenroll.length ? autoenroll.map((p) => `${p.action} (realm ${p.realm})`).join('; ') : 'Users without a token are not enrolled on their first login.', hint: 'scope=enrollment, action=autoenrollment' },
-    { label: 'otppin policy', done: otppin.length > 0, detail: otppin.length ? otppin.map((p) => `${p.action} (realm ${p.realm})`).join('; ') : 'The PIN is the token PIN (otppin=0); the seed scenario uses the directory password (otppin=1).', hint: 'scope=authentication, action=otppin' },
+    { label: 'Autoenrollment policy', done: autoenroll.length > 0, detail: autoenroll.length ? autoenroll.map((p) => `${p.action} (realm ${p.realm})`).join('; ') : 'Users without a token are not enrolled on their first login.', hint: 'scope=enrollment, action=autoenrollment', ...link('/manage/policies', '/manage/policies', 'Add a policy') },
+    { label: 'otppin policy', done: otppin.length > 0, detail: otppin.length ? otppin.map((p) => `${p.action} (realm ${p.realm})`).join('; ') : 'The PIN is the token PIN (otppin=0); the seed scenario uses the directory password (otppin=1).', hint: 'scope=authentication, action=otppin', ...link('/manage/policies', '/manage/policies', 'Add a policy') },
     {
       label: 'SMS or e-mail provider', done: defaults('sms').length + defaults('email').length > 0,
       detail: [['SMS', defaults('sms')], ['E-mail', defaults('email')]].map(([k, v]) => `${k}: ${(v as string[]).length ? (v as string[]).join(', ') : 'none'}`).join(' · '),
-      hint: '/system/setProvider, /system/setDefaultProvider',
+      hint: '/system/setProvider, /system/setDefaultProvider', ...link('/manage/providers', '/manage/providers', 'Set up a provider'),
     },
   ];
   const log = asRecord(await call.api('/system/deliveryLog', { status: 'failed', pagesize: '5' }));

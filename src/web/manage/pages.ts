@@ -87,6 +87,6 @@ export async function registerManage(app: FastifyInstance, services: Services): 
     async () => ({ template: 'manage/refused', data: { title: 'Form expired' } }),
   ));
 
-  app.get('/manage/', kit.page(async (call) => ({ template: 'manage/dashboard', data: { title: 'Dashboard', ...(await dashboardFacts(call)) } })));
+  app.get('/manage/', kit.page(async (call) => ({ template: 'manage/dashboard', data: { title: 'Dashboard', ...(await dashboardFacts(call, new Set(SECTIONS.map((x) => x.path)))) } })));
   for (const area of AREAS) area(kit);
 }
