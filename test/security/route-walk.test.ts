@@ -111,6 +111,14 @@ const WEB_PAGES: Record<string, 'public' | 'session'> = {
   '/manage/realms/:realm': 'session',
   '/manage/realms/:realm/default': 'session',
   '/manage/realms/:realm/delete': 'session',
+  '/manage/policies': 'session',
+  '/manage/policies/new': 'session',
+  '/manage/policies/import': 'session',
+  '/manage/policies/export': 'session',
+  '/manage/policies/simulate': 'session',
+  '/manage/policies/:name': 'session',
+  '/manage/policies/edit/:name': 'session',
+  '/manage/policies/:name/delete': 'session',
 };
 const isWebPage = (url: string) => url in WEB_PAGES;
 
