@@ -10,7 +10,7 @@
  * alice@corp that otppin=1 applies and names the policy, and for carol@lab why it does not;
  * an administrator without the system write right cannot save (the API's refusal on the page,
  * input kept). axe-core on every page; screenshots of the list, the form, the error, the
- * simulator.
+ * simulator. Without JavaScript the scope button, the fields and the confirm page do the same.
  */
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -305,6 +305,62 @@ describe('policies in the browser', { skip }, () => {
     assert.match(await page.locator('#e-s-action').innerText(), /unknown action 'otppin' in scope 'enrollment'/i);
     await assertAccessible(page, 'simulator refusal');
     watch.assertClean('simulator');
+  });
+
+  test('without JavaScript: the scope button, the fields written into the action string, the confirm page', async () => {
+    const plain = await browser.newContext({ javaScriptEnabled: false });
+    const p = await plain.newPage();
+    const w = watchPage(p);
+    await login(p, 'admin', 'admin-password-1');
+    await p.goto(`${base}/manage/policies/new`);
+    await p.fill('#f-name', 'enroll_lab');
+    await p.selectOption('#f-scope', 'enrollment');
+    await p.click('button:has-text("Show the actions of this scope")');
+    assert.equal(await p.locator('.notice').innerText(), 'Scope enrollment: choose its actions below.');
+    assert.equal(await p.inputValue('#f-name'), 'enroll_lab');
+    await p.selectOption('#f-a-autoenrollment', 'email');
+    await p.fill('#f-a-maxtokenSMS', '1');
+    await p.fill('#f-realm', 'lab');
+    await p.click('button.primary:has-text("Save")');
+    await p.waitForURL(`${base}/manage/policies`);
+    assert.equal((await stored('enroll_lab')).action, 'autoenrollment=email, maxtokenSMS=1');
+    await p.goto(`${base}/manage/policies/enroll_lab`);
+    await p.fill('#f-a-maxtokenSMS', '');
+    await p.selectOption('#f-a-autoenrollment', 'sms');
+    await p.click('button.primary:has-text("Save")');
+    await p.waitForURL(`${base}/manage/policies`);
+    assert.equal((await stored('enroll_lab')).action, 'autoenrollment=sms');
+
+    // an item with a quoted value keeps its quotes when another field changes
+    await p.goto(`${base}/manage/policies/vpn_challenge`);
+    assert.equal(await p.isChecked('#f-a-challenge_response-email'), true);
+    assert.equal(await p.inputValue('#f-a-smstext'), 'Your code: <otp>, valid 5 minutes');
+    await p.setChecked('#f-a-challenge_response-email', false);
+    await p.click('button.primary:has-text("Save")');
+    await p.waitForURL(`${base}/manage/policies`);
+    assert.equal((await stored('vpn_challenge')).action, "challenge_response=sms, smstext='Your code: <otp>, valid 5 minutes'");
+
+    // delete asks on a page of its own
+    await p.goto(`${base}/manage/policies/enroll_lab`);
+    await p.click('button:has-text("Delete policy enroll_lab")');
+    assert.equal(await p.locator('h1').innerText(), 'Delete policy enroll_lab?');
+    assert.ok(await stored('enroll_lab'), 'asked, not yet deleted');
+    await p.click('button.danger:has-text("Delete policy enroll_lab")');
+    await p.waitForURL(`${base}/manage/policies`);
+    assert.equal(await p.locator('.flash').innerText(), 'Policy enroll_lab deleted.');
+    assert.equal(await stored('enroll_lab'), undefined);
+    w.assertClean('without JavaScript');
+    await plain.close();
+
+    // axe needs script in the page: the confirm page again, reached the same way with JavaScript on
+    await page.goto(`${base}/manage/policies/vpn_challenge`);
+    await page.locator('form[data-js-confirmed] input[name=confirmed]').evaluate((input) => (input as unknown as { remove(): void }).remove());
+    page.once('dialog', (d) => void d.accept());
+    await page.click('button:has-text("Delete policy vpn_challenge")');
+    await page.waitForURL(`${base}/manage/policies/vpn_challenge/delete`);
+    assert.equal(await page.locator('h1').innerText(), 'Delete policy vpn_challenge?');
+    await assertAccessible(page, 'delete confirmation');
+    assert.ok(await stored('vpn_challenge'), 'asked, not yet deleted');
   });
 
   test('an administrator without the system write right cannot save: the refusal is on the page', async () => {
