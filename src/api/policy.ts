@@ -1,12 +1,14 @@
 /**
  * Policy administration, LinOTP-compatible (spec 1.5): /system/setPolicy,
  * getPolicy (filters, export=true → policy.cfg), delPolicy, importPolicy,
- * checkPolicy (LinOTP's `allowed`/`policy` plus otpd's simulation) and
+ * checkPolicy (LinOTP's `allowed`/`policy` plus otpd's simulation and its explanation in
+ * plain sentences) and
  * getPolicyDef (the action catalogue).
  */
 import { Errors } from '../errors.ts';
 import { ACTIONS, SCOPES, type Scope, type ValueType, isScope } from '../policy/catalogue.ts';
 import type { Policy, PolicyInput } from '../policy/match.ts';
+import { explainSimulation } from '../policy/explain.ts';
 import { formatPolicyFile, parsePolicyFile, withImportDefaults } from '../policy/policyfile.ts';
 import type { Params } from './params.ts';
 import { type Api, defineRoutes, ok, raw } from './route.ts';
@@ -185,6 +187,8 @@ export function register(api: Api): void {
           value.policy = byName(svc.list().filter((x) => winners.has(x.name)));
         }
         value.simulation = simulation;
+        // the same answer in plain sentences (the management UI's simulator shows them)
+        value.explanation = explainSimulation(simulation);
         ctx.audit.actionDetail = `action = ${action}, realm = ${realm}, scope = ${scope}`;
         return ok(value);
       },

@@ -115,7 +115,7 @@ type Outcome = { result: RouteResult; ctx: RouteContext } | { error: OtpdError; 
  */
 async function execute(
   services: Services, def: RouteDef, request: FastifyRequest, reply: FastifyReply,
-  identify: () => Promise<AdminIdentity | undefined>, source: { query: unknown; body: unknown },
+  identify: () => Promise<AdminIdentity | undefined>, source: { query: unknown; body: unknown; inProcess?: boolean },
 ): Promise<Outcome> {
   const ctx: RouteContext = { params: new Params(new Map()), client: request.ip, services, request, reply, audit: {} };
   let outcome: Outcome;
@@ -134,7 +134,8 @@ async function execute(
       ctx.admin = { ...admin, realms };
     }
     ctx.params = Params.from(source.query, source.body);
-    ctx.client = clientAddress(services, request, ctx.params);
+    // a page's `client` is a value of the call (a policy's client field), never the caller's address
+    ctx.client = source.inProcess ? request.ip : clientAddress(services, request, ctx.params);
     const result = await def.handler(ctx);
     ctx.audit.success ??= result.kind !== 'json' || result.status !== false;
     outcome = { result, ctx };
@@ -179,8 +180,7 @@ export async function invokeRoute(
 ): Promise<RouteResult> {
   const def = routeTable(app).get(path);
   if (!def) throw Errors.noSuchEndpoint({ path });
-  const { client: _ignored, ...params } = call.params;
-  const outcome = await execute(services, def, call.request, call.reply, async () => call.admin, { query: undefined, body: params });
+  const outcome = await execute(services, def, call.request, call.reply, async () => call.admin, { query: undefined, body: call.params, inProcess: true });
   if ('error' in outcome) throw outcome.error;
   return outcome.result;
 }

@@ -146,11 +146,16 @@ describe('policy API', () => {
     const lost = otppin.explanations.find((e: { policy: string }) => e.policy === 'otppin_userpw');
     assert.equal(lost.outcome, 'outranked');
     assert.match(lost.reason, /client match is \*/);
+    // the same answer in plain sentences, beside the structured simulation
+    assert.match(v.explanation.actions[0].decision, /^authentication\/otppin is 'only_otp' .* for alice in realm myrealm, from client 10\.1\.2\.3: set by policy pin_vpn\.$/);
+    assert.ok(v.explanation.actions[0].details.some((d: string) => d.startsWith('otppin_userpw matches too')), v.explanation.actions[0].details.join('; '));
 
     const none = await t.admin('/system/checkPolicy', { user: 'alice', realm: 'other', scope: 'authentication', action: 'otppin', client: '10.1.2.3' });
     assert.equal(none.json.result.value.allowed, false);
     assert.deepEqual(none.json.result.value.policy, {});
     assert.equal(none.json.result.value.simulation.actions[0].source, 'default');
+    assert.match(none.json.result.value.explanation.actions[0].decision, /^No policy sets authentication\/otppin for alice in realm other, from client 10\.1\.2\.3, so otpd uses its default: 'token_pin'/);
+    assert.ok(none.json.result.value.explanation.policies.some((p: { name: string; applies: boolean; text: string }) => p.name === 'pin_vpn' && !p.applies && /realm 'other' is not in 'myrealm'/.test(p.text)));
 
     const sys = await t.admin('/system/checkPolicy', { user: 'admin', realm: '', scope: 'system', action: 'write', client: '127.0.0.1' });
     assert.deepEqual([sys.json.result.value.allowed, sys.json.result.value.policy], [true, 'No policies in scope system']);

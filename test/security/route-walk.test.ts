@@ -115,6 +115,14 @@ const WEB_PAGES: Record<string, 'public' | 'session'> = {
   '/manage/tokens/enroll': 'session',
   '/manage/tokens/:serial': 'session',
   ...Object.fromEntries(['enable', 'disable', 'reset', 'resync', 'pin', 'set', 'assign', 'unassign', 'remove'].map((a) => [`/manage/tokens/:serial/${a}`, 'session' as const])),
+  '/manage/policies': 'session',
+  '/manage/policies/new': 'session',
+  '/manage/policies/import': 'session',
+  '/manage/policies/export': 'session',
+  '/manage/policies/simulate': 'session',
+  '/manage/policies/:name': 'session',
+  '/manage/policies/edit/:name': 'session',
+  '/manage/policies/:name/delete': 'session',
 };
 const isWebPage = (url: string) => url in WEB_PAGES;
 /** A page route's URL with its parameters filled in with objects the walk made. */

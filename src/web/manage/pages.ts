@@ -8,6 +8,7 @@ import { dashboardFacts } from './dashboard.ts';
 import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
 import { setFlash } from './session.ts';
 import { registerTokens } from './tokens.ts';
+import { registerPolicies } from './policies.ts';
 import { registerRealms } from './realms.ts';
 import { registerStores } from './stores.ts';
 import { registerUsers } from './users.ts';
@@ -24,13 +25,14 @@ export const SECTIONS: Section[] = [
   { path: '/manage/', label: 'Dashboard' },
   { path: '/manage/tokens', label: 'Tokens' },
   { path: '/manage/users', label: 'Users' },
+  { path: '/manage/policies', label: 'Policies' },
   { path: '/manage/resolvers', label: 'User stores' }, { path: '/manage/realms', label: 'Realms' },
 ];
 
 /** The management areas; each registers its pages with the kit (an area adds itself here). */
 const AREAS: ((kit: ManageKit) => void)[] = [
   registerTokens,
-  registerUsers, registerStores, registerRealms,
+  registerUsers, registerStores, registerRealms, registerPolicies,
 ];
 
 const LOGIN_CSRF_COOKIE = 'manage_login_csrf';
