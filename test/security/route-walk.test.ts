@@ -47,6 +47,7 @@ const RADIUS_SECRET = 'radiusSecret-d04i';
 /** USERNAME:PASSWORD as the HTTP gateway receives them (Basic authentication). */
 const SMS_BASIC = Buffer.from(`otpd:${SMS_PASSWORD}`).toString('base64');
 const ADMIN_PASSWORD = 'admin-password-1';
+const NEW_ADMIN_PASSWORD = 'walkAdminPw-t58k';
 
 const base32 = (b: Buffer) => {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -72,7 +73,7 @@ const plant = (label: string, ...values: string[]) => values.forEach((v, i) => S
 plant('HOTP seed', ...keyForms(HOTP_KEY));
 plant('spare HOTP seed', ...keyForms(SPARE_KEY));
 plant('SMS gateway Basic credentials', SMS_BASIC);
-for (const [label, v] of Object.entries({ HOTP_PIN, NEW_PIN, SPASS_PIN, PW_PASSWORD, PW_PIN, SMS_PASSWORD, SMS_APIKEY, SMS_BEARER, MAIL_PASSWORD, MANAGED_PASSWORD, BINDPW, SQL_PASSWORD, TYPED_PASSWORD, LEGACY_PASSWORD, RADIUS_SECRET, ADMIN_PASSWORD })) plant(label, v);
+for (const [label, v] of Object.entries({ HOTP_PIN, NEW_PIN, SPASS_PIN, PW_PASSWORD, PW_PIN, SMS_PASSWORD, SMS_APIKEY, SMS_BEARER, MAIL_PASSWORD, MANAGED_PASSWORD, BINDPW, SQL_PASSWORD, TYPED_PASSWORD, LEGACY_PASSWORD, RADIUS_SECRET, ADMIN_PASSWORD, NEW_ADMIN_PASSWORD })) plant(label, v);
 
 function assertNoSecret(text: string, where: string): void {
   for (const [secret, label] of SECRETS) assert.ok(!text.includes(secret), `${where} holds the secret ${label}`);
@@ -138,6 +139,9 @@ const PARAMS: Record<string, () => Form> = {
   '/admin/apikey/list': () => ({ admin: 'admin' }),
   '/admin/apikey/create': () => ({ admin: 'admin', label: 'walk' }),
   '/admin/apikey/revoke': () => ({ id: String(spareKeyId) }),
+  '/admin/admins/list': () => ({}),
+  '/admin/admins/create': () => ({ name: 'walkadmin', password: NEW_ADMIN_PASSWORD }),
+  '/admin/admins/delete': () => ({ name: 'nosuchadmin' }),
   '/admin/init': () => ({ type: 'hmac', serial: 'WALK1', otpkey: HOTP_KEY.toString('hex'), pin: HOTP_PIN, description: 'walk' }),
   '/admin/show': () => ({ serial: 'HOTP1' }),
   '/admin/remove': () => ({ serial: 'SPARE2' }),
@@ -151,8 +155,10 @@ const PARAMS: Record<string, () => Form> = {
   '/admin/getTokenOwner': () => ({ serial: 'HOTP1' }),
   '/admin/userlist': () => ({ realm: 'corp', username: '*' }),
   '/audit/search': () => ({ rp: '1000' }),
+  '/audit/verify': () => ({}),
   '/system/setConfig': () => ({ key: 'walk.password', value: TYPED_PASSWORD, type: 'password' }),
   '/system/getConfig': () => ({}),
+  '/system/getConfigCatalogue': () => ({}),
   '/system/delConfig': () => ({ key: 'walk.nothing' }),
   '/system/setDefault': () => ({ DefaultMaxFailCount: '10' }),
   '/system/setPolicy': () => ({ name: 'walkpol', scope: 'enrollment', action: 'maxtoken=50', realm: 'corp', user: '*', client: '' }),
