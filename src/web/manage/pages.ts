@@ -7,6 +7,7 @@ import { registerPages, renderPage } from '../page.ts';
 import { dashboardFacts } from './dashboard.ts';
 import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
 import { setFlash } from './session.ts';
+import { registerRadius } from './radius.ts';
 import { registerRealms } from './realms.ts';
 import { registerStores } from './stores.ts';
 import { registerUsers } from './users.ts';
@@ -23,11 +24,13 @@ export const SECTIONS: Section[] = [
   { path: '/manage/', label: 'Dashboard' },
   { path: '/manage/users', label: 'Users' },
   { path: '/manage/resolvers', label: 'User stores' }, { path: '/manage/realms', label: 'Realms' },
+  { path: '/manage/radius', label: 'RADIUS' },
 ];
 
 /** The management areas; each registers its pages with the kit (an area adds itself here). */
 const AREAS: ((kit: ManageKit) => void)[] = [
   registerUsers, registerStores, registerRealms,
+  registerRadius,
 ];
 
 const LOGIN_CSRF_COOKIE = 'manage_login_csrf';
