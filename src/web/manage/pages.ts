@@ -9,6 +9,7 @@ import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
 import { setFlash } from './session.ts';
 import { registerRadius } from './radius.ts';
 import { registerRealms } from './realms.ts';
+import { registerSettings } from './settings.ts';
 import { registerStores } from './stores.ts';
 import { registerUsers } from './users.ts';
 
@@ -24,13 +25,13 @@ export const SECTIONS: Section[] = [
   { path: '/manage/', label: 'Dashboard' },
   { path: '/manage/users', label: 'Users' },
   { path: '/manage/resolvers', label: 'User stores' }, { path: '/manage/realms', label: 'Realms' },
-  { path: '/manage/radius', label: 'RADIUS' },
+  { path: '/manage/radius', label: 'RADIUS' }, { path: '/manage/settings', label: 'Settings' },
 ];
 
 /** The management areas; each registers its pages with the kit (an area adds itself here). */
 const AREAS: ((kit: ManageKit) => void)[] = [
   registerUsers, registerStores, registerRealms,
-  registerRadius,
+  registerRadius, registerSettings,
 ];
 
 const LOGIN_CSRF_COOKIE = 'manage_login_csrf';
