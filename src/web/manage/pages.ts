@@ -5,6 +5,7 @@ import { invokeRoute } from '../../api/route.ts';
 import type { Services } from '../../services.ts';
 import { registerPages, renderPage } from '../page.ts';
 import { dashboardFacts } from './dashboard.ts';
+import { registerAdmins } from './admins.ts';
 import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
 import { setFlash } from './session.ts';
 import { registerRadius } from './radius.ts';
@@ -26,12 +27,13 @@ export const SECTIONS: Section[] = [
   { path: '/manage/users', label: 'Users' },
   { path: '/manage/resolvers', label: 'User stores' }, { path: '/manage/realms', label: 'Realms' },
   { path: '/manage/radius', label: 'RADIUS' }, { path: '/manage/settings', label: 'Settings' },
+  { path: '/manage/admins', label: 'Administrators' },
 ];
 
 /** The management areas; each registers its pages with the kit (an area adds itself here). */
 const AREAS: ((kit: ManageKit) => void)[] = [
   registerUsers, registerStores, registerRealms,
-  registerRadius, registerSettings,
+  registerRadius, registerSettings, registerAdmins,
 ];
 
 const LOGIN_CSRF_COOKIE = 'manage_login_csrf';
