@@ -37,7 +37,10 @@ const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{
  */
 function timeRange(p: Params): { from?: string; before?: string; until?: string } {
   const at = (name: string, v: string, endOfDay: boolean): string => {
-    const ms = DATE.test(v) ? Date.parse(`${v}T00:00:00Z`) + (endOfDay ? 86_400_000 : 0) : DATE_TIME.test(v) ? Date.parse(v) : Number.NaN;
+    const day = DATE.test(v) ? Date.parse(`${v}T00:00:00Z`) : Number.NaN;
+    // a date that does not exist (2026-02-30) is refused, not rolled over into the next month
+    const ms = DATE.test(v) ? (Number.isFinite(day) && new Date(day).toISOString().startsWith(v) ? day + (endOfDay ? 86_400_000 : 0) : Number.NaN)
+      : DATE_TIME.test(v) ? Date.parse(v) : Number.NaN;
     if (!Number.isFinite(ms)) throw Errors.invalidParameter({ name, why: 'use a date (2025-03-01) or a date and time with zone (2025-03-01T12:00:00Z)' });
     return new Date(ms).toISOString();
   };

@@ -112,6 +112,23 @@ const WEB_PAGES: Record<string, 'public' | 'session'> = {
   '/manage/realms/:realm': 'session',
   '/manage/realms/:realm/default': 'session',
   '/manage/realms/:realm/delete': 'session',
+  '/manage/radius': 'session',
+  '/manage/radius/new': 'session',
+  '/manage/radius/:name': 'session',
+  '/manage/radius/:name/secret': 'session',
+  '/manage/radius/:name/delete': 'session',
+  '/manage/settings': 'session',
+  '/manage/settings/reset': 'session',
+  '/manage/settings/add': 'session',
+  '/manage/admins': 'session',
+  '/manage/admins/:name': 'session',
+  '/manage/admins/:name/keys': 'session',
+  '/manage/admins/:name/key': 'session',
+  '/manage/admins/:name/keys/:id/revoke': 'session',
+  '/manage/admins/:name/delete': 'session',
+  '/manage/audit': 'session',
+  '/manage/audit/export': 'session',
+  '/manage/audit/verify': 'session',
 };
 const isWebPage = (url: string) => url in WEB_PAGES;
 

@@ -6,6 +6,7 @@ import type { Services } from '../../services.ts';
 import { registerPages, renderPage } from '../page.ts';
 import { dashboardFacts } from './dashboard.ts';
 import { registerAdmins } from './admins.ts';
+import { registerAudit } from './audit.ts';
 import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
 import { setFlash } from './session.ts';
 import { registerRadius } from './radius.ts';
@@ -27,13 +28,13 @@ export const SECTIONS: Section[] = [
   { path: '/manage/users', label: 'Users' },
   { path: '/manage/resolvers', label: 'User stores' }, { path: '/manage/realms', label: 'Realms' },
   { path: '/manage/radius', label: 'RADIUS' }, { path: '/manage/settings', label: 'Settings' },
-  { path: '/manage/admins', label: 'Administrators' },
+  { path: '/manage/admins', label: 'Administrators' }, { path: '/manage/audit', label: 'Audit' },
 ];
 
 /** The management areas; each registers its pages with the kit (an area adds itself here). */
 const AREAS: ((kit: ManageKit) => void)[] = [
   registerUsers, registerStores, registerRealms,
-  registerRadius, registerSettings, registerAdmins,
+  registerRadius, registerSettings, registerAdmins, registerAudit,
 ];
 
 const LOGIN_CSRF_COOKIE = 'manage_login_csrf';
