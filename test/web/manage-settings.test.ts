@@ -174,4 +174,27 @@ describe('system settings in the browser', { skip }, () => {
     await page.locator('#g-other').screenshot({ path: `${process.cwd()}/.test-tmp/screenshots/manage-settings-other.png` });
     watch.assertClean('settings pages');
   });
+
+  test('an administrator whose policies do not grant system read gets the refusal, not the system pages', async () => {
+    await t.services.admins.add('viewer', 'viewer-password-1');
+    await t.admin('/system/setPolicy', { name: 'sysadmin', scope: 'system', action: 'read, write', realm: '*', user: 'admin', client: '*', active: 'True' });
+    const other = await browser.newContext();
+    try {
+      const p = await other.newPage();
+      await p.goto(`${base}/manage/login`);
+      await p.fill('#username', 'viewer');
+      await p.fill('#password', 'viewer-password-1');
+      await p.click('button[type=submit]');
+      await p.waitForURL(`${base}/manage/`);
+      // fetched, not opened: Chromium logs a console error for a page answered 403
+      for (const path of ['/manage/settings', '/manage/radius', '/manage/admins']) {
+        const r = await other.request.get(`${base}${path}`);
+        assert.equal(r.status(), 403, path);
+        assert.match(await r.text(), /<h1>Not allowed<\/h1>[\s\S]*You do not have the administrative right to read/, path);
+      }
+    } finally {
+      await other.close();
+      await t.admin('/system/delPolicy', { name: 'sysadmin' });
+    }
+  });
 });
