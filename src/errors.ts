@@ -82,6 +82,11 @@ const DEFINITIONS = {
   noSuchAdmin: { code: 2601, message: "no admin '{name}'", doc: 'No local administrator has this name (API key creation, password change, removal).' },
   apiKeyRevoked: { code: 2602, message: 'API key {id} is already revoked', doc: '`/admin/apikey/revoke` of a key that was revoked before.' },
   sessionRequired: { code: 2603, message: 'API keys are created from a login session (or the otpd command line), not with an API key', doc: '`/admin/apikey/create` called with an API key: a leaked key cannot mint more.' },
+  cannotRemoveSelf: { code: 2604, message: "admin '{name}' cannot remove itself: log in as another administrator", doc: '`/admin/admins/delete` of the calling administrator (that would lock it out mid-session, or leave no administrator).' },
+  adminSessionRequired: {
+    code: 2605, message: 'administrators are created from a login session (or the otpd command line), not with an API key',
+    doc: '`/admin/admins/create` called with an API key: a leaked key cannot make itself a lasting login.',
+  },
 
   // policies
   notAllowed: { code: 410, message: 'You do not have the administrative right {what}', doc: 'An admin policy does not grant this administrator the action, realm or token (LinOTP\'s PolicyException).' },

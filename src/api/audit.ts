@@ -1,4 +1,8 @@
-import { defineRoutes, raw, text, type Api } from './route.ts';
+import { auditChainKey } from '../audit/writer.ts';
+import { verifyAuditChain } from '../audit/verify.ts';
+import { Errors } from '../errors.ts';
+import type { Params } from './params.ts';
+import { defineRoutes, ok, raw, text, type Api } from './route.ts';
 
 /** Search filters: LinOTP's columns, and otpd's `request_id` (the `reqId` of a log line). */
 const COLUMNS = ['serial', 'user', 'realm', 'action', 'action_detail', 'success', 'tokentype', 'administrator', 'info', 'linotp_server', 'client', 'log_level', 'date', 'number', 'request_id'] as const;
@@ -25,7 +29,31 @@ export function csvCell(v: unknown): string {
   return `"${s.replaceAll('"', '""')}"`;
 }
 
-/** `/audit/search`: flexigrid output outside the envelope (spec 1.8). */
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+/**
+ * The time range of a search (otpd's own `from`/`to`): a date (`2025-03-01`, UTC; `to` then
+ * takes in that whole day) or a date and time with zone. As stored ISO texts, compared as such.
+ */
+function timeRange(p: Params): { from?: string; before?: string; until?: string } {
+  const at = (name: string, v: string, endOfDay: boolean): string => {
+    const day = DATE.test(v) ? Date.parse(`${v}T00:00:00Z`) : Number.NaN;
+    // a date that does not exist (2026-02-30) is refused, not rolled over into the next month
+    const ms = DATE.test(v) ? (Number.isFinite(day) && new Date(day).toISOString().startsWith(v) ? day + (endOfDay ? 86_400_000 : 0) : Number.NaN)
+      : DATE_TIME.test(v) ? Date.parse(v) : Number.NaN;
+    if (!Number.isFinite(ms)) throw Errors.invalidParameter({ name, why: 'use a date (2025-03-01) or a date and time with zone (2025-03-01T12:00:00Z)' });
+    return new Date(ms).toISOString();
+  };
+  const from = p.get('from')?.trim();
+  const to = p.get('to')?.trim();
+  return {
+    ...(from ? { from: at('from', from, false) } : {}),
+    ...(to ? (DATE.test(to) ? { before: at('to', to, true) } : { until: at('to', to, false) }) : {}),
+  };
+}
+
+/** `/audit/search`: flexigrid output outside the envelope (spec 1.8); `/audit/verify`: the chain check of `otpd audit verify`. */
 export function register(api: Api): void {
   defineRoutes(api, [
     {
@@ -45,7 +73,11 @@ export function register(api: Api): void {
         }
         const useOr = p.bool('or');
         const like = (v: string) => (v.includes('*') ? v.replace(/[\\%_]/g, (c) => `\\${c}`).replaceAll('*', '%') : v);
+        const range = timeRange(p);
         let q = ctx.services.db.kysely.selectFrom('audit');
+        if (range.from) q = q.where('ts', '>=', range.from);
+        if (range.before) q = q.where('ts', '<', range.before);
+        if (range.until) q = q.where('ts', '<=', range.until);
         if (filters.length) {
           q = q.where((eb) => {
             const conds = filters.map(([col, v]) => (v.includes('*') ? eb(col as 'serial', 'like', like(v)) : eb(col as 'serial', '=', v)));
@@ -66,6 +98,16 @@ export function register(api: Api): void {
           return text(cells.map((c) => c.map(csvCell).join(d)).join('\n') + '\n', 'text/csv; charset=utf-8');
         }
         return raw({ page, rows: cells.map((cell) => ({ id: cell[0], cell })), total });
+      },
+    },
+    {
+      path: '/audit/verify',
+      policy: { scope: 'audit', action: 'view' },
+      handler: async (ctx) => {
+        const { settings, db, keyring } = ctx.services;
+        const result = await verifyAuditChain(db, auditChainKey(keyring, settings.dataDir));
+        ctx.audit.actionDetail = result.ok ? `chain intact: ${result.rows} rows` : `chain BROKEN: ${result.problems[0]}`;
+        return ok(result);
       },
     },
   ]);

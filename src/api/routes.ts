@@ -1,5 +1,6 @@
 import type { Api } from './route.ts';
 import { register as admin } from './admin.ts';
+import { register as administrators } from './administrators.ts';
 import { register as audit } from './audit.ts';
 import { register as delivery } from './delivery.ts';
 import { register as authPages } from './auth-pages.ts';
@@ -13,5 +14,5 @@ import { register as validate } from './validate.ts';
 
 /** Every API area; an area adds its `register` here. */
 export async function registerAllRoutes(api: Api): Promise<void> {
-  for (const register of [health, metrics, validate, admin, system, policy, users, delivery, audit, authPages, radius]) register(api);
+  for (const register of [health, metrics, validate, admin, administrators, system, policy, users, delivery, audit, authPages, radius]) register(api);
 }

@@ -1,4 +1,6 @@
-import { configDefaults, lookup, specProblem, type ConfigSpec } from '../config/catalogue.ts';
+import { Type } from 'typebox';
+import { CONFIG, FAMILIES, configDefaults, lookup, specProblem, type ConfigSpec } from '../config/catalogue.ts';
+import { describeType, isSecretSchema } from '../config/values.ts';
 import { Errors } from '../errors.ts';
 import { defineRoutes, ok, type Api } from './route.ts';
 import { PlaceholderWithoutSecretError } from '../config/secrets.ts';
@@ -37,6 +39,28 @@ function planWrite(config: ConfigService, param: string, key: string, value: str
   }
   if (write) checkValue(spec, key, write.value);
   return write;
+}
+
+/** How a form asks for a value of this type. */
+type ValueKind = 'integer' | 'boolean' | 'choice' | 'list' | 'text' | 'secret';
+
+/** One catalogue entry as `/system/getConfigCatalogue` shows it (a family has `family: true` and no default). */
+function entryView(key: string, s: ConfigSpec, stored?: boolean) {
+  const schema = s.type as { minimum?: number; maximum?: number; enum?: readonly (string | number)[]; description?: string };
+  const kind: ValueKind = isSecretSchema(s.type) ? 'secret'
+    : Array.isArray(schema.enum) ? 'choice'
+      : Type.IsInteger(s.type) ? 'integer'
+        : Type.IsBoolean(s.type) ? 'boolean'
+          : Type.IsArray(s.type) ? 'list' : 'text';
+  return {
+    key, kind, type: s.refused ? null : describeType(s.type),
+    ...(kind === 'integer' ? { minimum: schema.minimum, maximum: schema.maximum } : {}),
+    ...(kind === 'choice' ? { choices: schema.enum!.map(String) } : {}),
+    ...(kind === 'text' && schema.description ? { format: schema.description } : {}),
+    default: s.default ?? null, help: s.help, origin: s.origin,
+    ...(s.refused ? { refused: s.refused } : {}),
+    ...(stored === undefined ? { family: true } : { stored }),
+  };
 }
 
 export function register(api: Api): void {
@@ -87,6 +111,18 @@ export function register(api: Api): void {
         const all: Record<string, string> = configDefaults();
         for (const e of config.shownEntries()) all[e.key] = e.value;
         return ok(Object.fromEntries(Object.entries(all).sort(([a], [b]) => a.localeCompare(b))));
+      },
+    },
+    {
+      // the catalogue itself (otpd's own; LinOTP has none), so a form can offer each key with its type
+      path: '/system/getConfigCatalogue',
+      policy: { scope: 'system', action: 'read' },
+      handler: async (ctx) => {
+        const stored = new Set(ctx.services.config.shownEntries().map((e) => e.key));
+        return ok({
+          keys: Object.entries(CONFIG).map(([key, s]) => entryView(key, s as ConfigSpec, stored.has(key))),
+          families: FAMILIES.map((f) => entryView(f.key, f)),
+        });
       },
     },
     {

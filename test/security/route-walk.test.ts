@@ -47,6 +47,7 @@ const RADIUS_SECRET = 'radiusSecret-d04i';
 /** USERNAME:PASSWORD as the HTTP gateway receives them (Basic authentication). */
 const SMS_BASIC = Buffer.from(`otpd:${SMS_PASSWORD}`).toString('base64');
 const ADMIN_PASSWORD = 'admin-password-1';
+const NEW_ADMIN_PASSWORD = 'walkAdminPw-t58k';
 
 const base32 = (b: Buffer) => {
   const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
@@ -72,7 +73,7 @@ const plant = (label: string, ...values: string[]) => values.forEach((v, i) => S
 plant('HOTP seed', ...keyForms(HOTP_KEY));
 plant('spare HOTP seed', ...keyForms(SPARE_KEY));
 plant('SMS gateway Basic credentials', SMS_BASIC);
-for (const [label, v] of Object.entries({ HOTP_PIN, NEW_PIN, SPASS_PIN, PW_PASSWORD, PW_PIN, SMS_PASSWORD, SMS_APIKEY, SMS_BEARER, MAIL_PASSWORD, MANAGED_PASSWORD, BINDPW, SQL_PASSWORD, TYPED_PASSWORD, LEGACY_PASSWORD, RADIUS_SECRET, ADMIN_PASSWORD })) plant(label, v);
+for (const [label, v] of Object.entries({ HOTP_PIN, NEW_PIN, SPASS_PIN, PW_PASSWORD, PW_PIN, SMS_PASSWORD, SMS_APIKEY, SMS_BEARER, MAIL_PASSWORD, MANAGED_PASSWORD, BINDPW, SQL_PASSWORD, TYPED_PASSWORD, LEGACY_PASSWORD, RADIUS_SECRET, ADMIN_PASSWORD, NEW_ADMIN_PASSWORD })) plant(label, v);
 
 function assertNoSecret(text: string, where: string): void {
   for (const [secret, label] of SECRETS) assert.ok(!text.includes(secret), `${where} holds the secret ${label}`);
@@ -123,6 +124,23 @@ const WEB_PAGES: Record<string, 'public' | 'session'> = {
   '/manage/policies/:name': 'session',
   '/manage/policies/edit/:name': 'session',
   '/manage/policies/:name/delete': 'session',
+  '/manage/radius': 'session',
+  '/manage/radius/new': 'session',
+  '/manage/radius/:name': 'session',
+  '/manage/radius/:name/secret': 'session',
+  '/manage/radius/:name/delete': 'session',
+  '/manage/settings': 'session',
+  '/manage/settings/reset': 'session',
+  '/manage/settings/add': 'session',
+  '/manage/admins': 'session',
+  '/manage/admins/:name': 'session',
+  '/manage/admins/:name/keys': 'session',
+  '/manage/admins/:name/key': 'session',
+  '/manage/admins/:name/keys/:id/revoke': 'session',
+  '/manage/admins/:name/delete': 'session',
+  '/manage/audit': 'session',
+  '/manage/audit/export': 'session',
+  '/manage/audit/verify': 'session',
 };
 const isWebPage = (url: string) => url in WEB_PAGES;
 /** A page route's URL with its parameters filled in with objects the walk made. */
@@ -152,6 +170,9 @@ const PARAMS: Record<string, () => Form> = {
   '/admin/apikey/list': () => ({ admin: 'admin' }),
   '/admin/apikey/create': () => ({ admin: 'admin', label: 'walk' }),
   '/admin/apikey/revoke': () => ({ id: String(spareKeyId) }),
+  '/admin/admins/list': () => ({}),
+  '/admin/admins/create': () => ({ name: 'walkadmin', password: NEW_ADMIN_PASSWORD }),
+  '/admin/admins/delete': () => ({ name: 'nosuchadmin' }),
   '/admin/init': () => ({ type: 'hmac', serial: 'WALK1', otpkey: HOTP_KEY.toString('hex'), pin: HOTP_PIN, description: 'walk' }),
   '/admin/show': () => ({ serial: 'HOTP1' }),
   '/admin/remove': () => ({ serial: 'SPARE2' }),
@@ -165,8 +186,10 @@ const PARAMS: Record<string, () => Form> = {
   '/admin/getTokenOwner': () => ({ serial: 'HOTP1' }),
   '/admin/userlist': () => ({ realm: 'corp', username: '*' }),
   '/audit/search': () => ({ rp: '1000' }),
+  '/audit/verify': () => ({}),
   '/system/setConfig': () => ({ key: 'walk.password', value: TYPED_PASSWORD, type: 'password' }),
   '/system/getConfig': () => ({}),
+  '/system/getConfigCatalogue': () => ({}),
   '/system/delConfig': () => ({ key: 'walk.nothing' }),
   '/system/setDefault': () => ({ DefaultMaxFailCount: '10' }),
   '/system/setPolicy': () => ({ name: 'walkpol', scope: 'enrollment', action: 'maxtoken=50', realm: 'corp', user: '*', client: '' }),

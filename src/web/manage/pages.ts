@@ -5,11 +5,15 @@ import { invokeRoute } from '../../api/route.ts';
 import type { Services } from '../../services.ts';
 import { registerPages, renderPage } from '../page.ts';
 import { dashboardFacts } from './dashboard.ts';
+import { registerAdmins } from './admins.ts';
+import { registerAudit } from './audit.ts';
 import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
 import { setFlash } from './session.ts';
 import { registerTokens } from './tokens.ts';
 import { registerPolicies } from './policies.ts';
+import { registerRadius } from './radius.ts';
 import { registerRealms } from './realms.ts';
+import { registerSettings } from './settings.ts';
 import { registerStores } from './stores.ts';
 import { registerUsers } from './users.ts';
 
@@ -27,12 +31,15 @@ export const SECTIONS: Section[] = [
   { path: '/manage/users', label: 'Users' },
   { path: '/manage/policies', label: 'Policies' },
   { path: '/manage/resolvers', label: 'User stores' }, { path: '/manage/realms', label: 'Realms' },
+  { path: '/manage/radius', label: 'RADIUS' }, { path: '/manage/settings', label: 'Settings' },
+  { path: '/manage/admins', label: 'Administrators' }, { path: '/manage/audit', label: 'Audit' },
 ];
 
 /** The management areas; each registers its pages with the kit (an area adds itself here). */
 const AREAS: ((kit: ManageKit) => void)[] = [
   registerTokens,
   registerUsers, registerStores, registerRealms, registerPolicies,
+  registerRadius, registerSettings, registerAdmins, registerAudit,
 ];
 
 const LOGIN_CSRF_COOKIE = 'manage_login_csrf';
