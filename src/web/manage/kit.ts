@@ -72,6 +72,10 @@ export function createKit(app: FastifyInstance, services: Services, sections: Se
   const callFor = (session: PageSession, request: FastifyRequest, reply: FastifyReply): PageCall => ({
     session,
     api: async (path, params = {}) => valueOf(await invokeRoute(app, services, path, { admin: session.admin, params, request, reply })),
+    answer: async (path, params = {}) => {
+      const r = await invokeRoute(app, services, path, { admin: session.admin, params, request, reply });
+      return { value: valueOf(r), detail: r.kind === 'json' ? r.detail : undefined };
+    },
   });
   const toLogin = (request: FastifyRequest, reply: FastifyReply) => {
     const expired = request.cookies?.access_token_cookie ? '&expired=1' : '';

@@ -19,6 +19,8 @@ export interface PageSession {
 export interface PageCall {
   /** Calls a declared API route as the logged-in admin: its value, or the refusal thrown. */
   api(path: string, params?: Record<string, string | string[]>): Promise<unknown>;
+  /** Like `api`, with the envelope's `detail` too (e.g. `/admin/init`'s once-shown otpauth URL). */
+  answer(path: string, params?: Record<string, string | string[]>): Promise<{ value: unknown; detail?: Record<string, unknown> }>;
   session: PageSession;
 }
 
