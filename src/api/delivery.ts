@@ -2,6 +2,7 @@ import { ConfigValidationError } from '../delivery/config.ts';
 import { requestPhoneProblem } from '../util/phone.ts';
 import type { DeliveryService, ProviderView } from '../delivery/service.ts';
 import { parseActions } from '../policy/parse.ts';
+import { providerModules } from '../delivery/registry.ts';
 import { Errors } from '../errors.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
 
@@ -120,6 +121,20 @@ export function register(api: Api): void {
         }
         // LinOTP's value stays as it was; otpd's health and failover order ride in `detail`
         return ok(out, { health, default: all.find((p) => p.isDefault)?.name ?? null, failover: failoverChains(ctx, type) });
+      },
+    },
+    {
+      path: '/system/getProviderDef',
+      policy: { scope: 'system', action: 'read' },
+      audit: false,
+      handler: async (ctx) => {
+        const type = ctx.params.get('type') ? providerType(ctx) : undefined;
+        const out: Record<string, unknown> = {};
+        for (const m of providerModules.filter((x) => !type || x.type === type)) {
+          // the TypeBox schema is JSON Schema: sent as JSON, so a page in-process sees what a client sees
+          out[m.className] = { type: m.type, name: m.displayName, aliases: [...m.aliases], schema: JSON.parse(JSON.stringify(m.schema)) as unknown };
+        }
+        return ok(out);
       },
     },
     {

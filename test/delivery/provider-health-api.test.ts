@@ -3,6 +3,7 @@
 // backing off with its connection error, the one that took the message is healthy), the
 // default provider, and the failover chains of the `sms_provider` policies in the order the
 // dispatcher tries them. /system/deliveryLog pages oldest first with `sortorder=asc`.
+// /system/getProviderDef gives each class's config schema (JSON Schema with `secret: true`).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { Errors } from '../../src/errors.ts';
@@ -79,5 +80,22 @@ describe('/system/getProvider detail: health, default, failover order', () => {
     assert.deepEqual(oldest, [...newest].reverse());
     const bad = await t.admin('/system/deliveryLog', { sortorder: 'sideways' });
     assert.equal(bad.json.result.error.code, Errors.invalidParameter.code);
+  });
+
+  test('getProviderDef: every class with its type, name and JSON schema; secrets marked', async () => {
+    const sms = (await t.admin('/system/getProviderDef', { type: 'sms' })).json.result.value;
+    assert.deepEqual(Object.keys(sms).sort(), ['DeviceSMSProvider', 'HttpSMSProvider', 'RestSMSProvider', 'SMPPSMSProvider', 'SmtpSMSProvider']);
+    const http = sms.HttpSMSProvider;
+    assert.equal(http.type, 'sms');
+    assert.equal(http.name, 'HTTP SMS gateway');
+    assert.ok(http.aliases.includes('linotp.provider.smsprovider.HttpSMSProvider'));
+    assert.deepEqual(http.schema.required, ['URL']);
+    assert.equal(http.schema.properties.PASSWORD.secret, true);
+    assert.equal(http.schema.properties.SMS_TEXT_KEY.default, 'sms');
+    const all = (await t.admin('/system/getProviderDef')).json.result.value;
+    assert.equal(all.SMTPEmailProvider.type, 'email');
+    assert.equal(all.SMTPEmailProvider.schema.properties.SMTP_PASSWORD.secret, true);
+    assert.equal((await t.admin('/system/getProviderDef', { type: 'voice' })).json.result.error.code, Errors.providerRefused.code);
+    assert.equal((await t.post('/system/getProviderDef', {})).status, 401);
   });
 });

@@ -163,6 +163,7 @@ const PARAMS: Record<string, () => Form> = {
   '/system/getPolicyDef': () => ({}),
   '/system/setProvider': () => ({ type: 'sms', name: 'smsgw', class: 'HttpSMSProvider', timeout: '5', config: smsProviderConfig() }),
   '/system/getProvider': () => ({ type: 'sms' }),
+  '/system/getProviderDef': () => ({}),
   '/system/setDefaultProvider': () => ({ type: 'sms', name: 'smsgw' }),
   '/system/delProvider': () => ({ type: 'sms', name: 'nosuchprovider' }),
   '/system/testProvider': () => ({ type: 'sms', name: 'smsgw', to: '+4915123456789' }),
