@@ -111,6 +111,13 @@ const WEB_PAGES: Record<string, 'public' | 'session'> = {
   '/manage/realms/:realm': 'session',
   '/manage/realms/:realm/default': 'session',
   '/manage/realms/:realm/delete': 'session',
+  '/manage/providers': 'session',
+  '/manage/providers/new/:class': 'session',
+  '/manage/providers/:type/:name': 'session',
+  '/manage/providers/:type/:name/test': 'session',
+  '/manage/providers/:type/:name/default': 'session',
+  '/manage/providers/:type/:name/delete': 'session',
+  '/manage/delivery': 'session',
 };
 const isWebPage = (url: string) => url in WEB_PAGES;
 

@@ -7,6 +7,8 @@ import { registerPages, renderPage } from '../page.ts';
 import { dashboardFacts } from './dashboard.ts';
 import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
 import { setFlash } from './session.ts';
+import { registerDeliveryLog } from './delivery-log.ts';
+import { registerProviders } from './providers.ts';
 import { registerRealms } from './realms.ts';
 import { registerStores } from './stores.ts';
 import { registerUsers } from './users.ts';
@@ -22,12 +24,14 @@ import { registerUsers } from './users.ts';
 export const SECTIONS: Section[] = [
   { path: '/manage/', label: 'Dashboard' },
   { path: '/manage/users', label: 'Users' },
+  { path: '/manage/providers', label: 'Providers' }, { path: '/manage/delivery', label: 'Delivery log' },
   { path: '/manage/resolvers', label: 'User stores' }, { path: '/manage/realms', label: 'Realms' },
 ];
 
 /** The management areas; each registers its pages with the kit (an area adds itself here). */
 const AREAS: ((kit: ManageKit) => void)[] = [
   registerUsers, registerStores, registerRealms,
+  registerProviders, registerDeliveryLog,
 ];
 
 const LOGIN_CSRF_COOKIE = 'manage_login_csrf';
