@@ -104,10 +104,17 @@ describe('providers and the delivery log in the browser', { skip }, () => {
       await openNew(className);
       // a field for every key of the schema, required ones marked, secrets as password fields
       const schema = defs[className].schema;
-      for (const [key, node] of Object.entries<{ secret?: boolean; default?: unknown }>(schema.properties)) {
+      for (const [key, node] of Object.entries<{ secret?: boolean; default?: unknown; type?: string; anyOf?: { type?: string; pattern?: string; const?: unknown }[] }>(schema.properties)) {
         const input = page.locator(`#f-${key}`);
         assert.equal(await input.count(), 1, `${className}: no field for ${key}`);
         if (node.secret) assert.equal(await input.getAttribute('type'), 'password', `${className}.${key} is write-only`);
+        // BoolLike (true/false, also written as "yes", "on", …) is a checkbox; a choice of constants a select
+        const branches = node.anyOf ?? [];
+        if (branches.some((b) => b.type === 'boolean') && branches.every((b) => b.type === 'boolean' || /TRUE/.test(b.pattern ?? ''))) {
+          assert.equal(await input.getAttribute('type'), 'checkbox', `${className}.${key} is yes/no`);
+        }
+        if (branches.length > 1 && branches.every((b) => 'const' in b)) assert.equal(await input.evaluate((el) => el.tagName), 'SELECT', `${className}.${key}`);
+        if (node.type === 'object') assert.equal(await input.evaluate((el) => el.tagName), 'TEXTAREA', `${className}.${key} is JSON`);
         const label = (await page.locator(`label[for="f-${key}"]`).textContent() ?? '').replace(/\s+/g, ' ').trim();
         assert.ok(label.endsWith(key), `${className}.${key}: the LinOTP key stands beside the label (${label})`);
         if ((schema.required ?? []).includes(key) && node.default === undefined) assert.match(label, /\(required\)/, `${className}.${key}`);
@@ -253,10 +260,17 @@ describe('providers and the delivery log in the browser', { skip }, () => {
   test('the list shows health, the default per channel and the failover order; a provider a policy uses is not deleted', async () => {
     const pol = await t.admin('/system/setPolicy', { name: 'smsroute', scope: 'authentication', action: 'sms_provider=flaky gw ghost', realm: '*', user: '*', client: '' });
     assert.equal(pol.json.result.status, true, pol.body);
+    // a code sent along the chain, as a login's challenge sends it: flaky answers 500 and backs off, gw takes it
+    const delivery = t.services.delivery;
+    const { id } = await t.services.db.kysely.transaction().execute((trx) =>
+      delivery.enqueue(trx, { channel: 'sms', to: '+4915123456789', text: 'Your code 123456', user: 'alice', realm: 'corp', serial: 'LSSM0001' }, { providers: ['flaky', 'gw'], idempotencyKey: 'ui-chain-1', expiresAt: Date.now() + 120_000 }));
+    assert.equal((await delivery.dispatchAndWait(id, 10_000)).status, 'accepted');
+
     await page.goto(`${base}/manage/providers`);
     const row = (name: string) => page.locator('tbody tr', { has: page.locator(`a:text-is("${name}")`) });
     assert.match(await row('gw').innerText(), /^gw\tSMS\tHTTP SMS gateway HttpSMSProvider\thealthy\tdefault\tsmsroute$/);
-    assert.match(await row('flaky').innerText(), /Make flaky the default\tsmsroute$/);
+    assert.ok(Date.parse((await row('flaky').locator('time').getAttribute('datetime'))!) > Date.now(), 'the back-off ends later');
+    assert.match(await row('flaky').innerText(), /\tbacking off until [^\n]+\n1 failure in a row; skipped until the back-off ends\. Last error: .*500.*\tMake flaky the default\tsmsroute$/);
     assert.match(await page.locator('table.providers caption').innerText(), /1–4 of 4/);
     const failover = page.locator('section[aria-labelledby=failover-h]');
     assert.match(await failover.innerText(), /Default SMS provider: gw\./);
@@ -318,11 +332,18 @@ describe('providers and the delivery log in the browser', { skip }, () => {
     assert.equal(await page.locator('h1').innerText(), 'Delivery log');
     assert.equal(await page.locator('nav.side a[aria-current=page]').innerText(), 'Delivery log');
     const rows = page.locator('table.delivery-log tbody tr');
-    // the five test messages, newest first: flaky (500), gw, backup (closed port), mail twice
-    assert.equal(await rows.count(), 5);
-    assert.equal(await page.locator('table.delivery-log caption').innerText(), 'Messages 1–5 of 5');
+    // newest first: the code sent along the chain, then the test messages: flaky (500), gw, backup (closed port), mail twice
+    assert.equal(await rows.count(), 6);
+    assert.equal(await page.locator('table.delivery-log caption').innerText(), 'Messages 1–6 of 6');
     const cells = async (i: number) => (await rows.nth(i).locator('td').allInnerTexts()).map((s) => s.trim());
-    const [flaky, gwRow, backup] = [await cells(0), await cells(1), await cells(2)];
+    const chain = await cells(0);
+    assert.deepEqual([chain[1], chain[3], chain[4], chain[8], chain[9]], ['SMS', 'accepted', 'gw', 'alice@corp', 'LSSM0001']);
+    await rows.nth(0).locator('details summary').click();
+    assert.deepEqual(await rows.nth(0).locator('ol.attempts li').allInnerTexts(), [
+      await rows.nth(0).locator('ol.attempts li').nth(0).innerText().then((x) => { assert.match(x, /^flaky: transient — .*500/); return x; }),
+      'gw: accepted (gw-msg-77)',
+    ]);
+    const [flaky, gwRow, backup] = [await cells(1), await cells(2), await cells(3)];
     assert.deepEqual([flaky[1], flaky[2], flaky[3], flaky[4]], ['SMS', '+1201*****23', 'failed', 'flaky']);
     assert.match(flaky[6]!, /transient: .*500/);
     assert.deepEqual([gwRow[3], gwRow[4], gwRow[5]], ['accepted', 'gw', 'gw-msg-77']);
@@ -346,7 +367,7 @@ describe('providers and the delivery log in the browser', { skip }, () => {
     await page.goto(`${base}/manage/delivery?since=${tomorrow}`);
     assert.match(await page.locator('.empty').innerText(), /No message matches these filters/);
     await page.goto(`${base}/manage/delivery?until=${tomorrow}`);
-    assert.equal(await rows.count(), 5);
+    assert.equal(await rows.count(), 6);
     await page.fill('#since', 'last tuesday');
     await page.click('form.filters button');
     await page.locator('#e-since').waitFor();
@@ -358,7 +379,7 @@ describe('providers and the delivery log in the browser', { skip }, () => {
     await page.goto(`${base}/manage/delivery`);
     await page.click('th a:has-text("Time")');
     await page.waitForURL(/order=asc/);
-    assert.deepEqual(await page.locator('table.delivery-log tbody td:nth-child(5)').allInnerTexts(), ['mail', 'mail', 'backup', 'gw', 'flaky']);
+    assert.deepEqual(await page.locator('table.delivery-log tbody td:nth-child(5)').allInnerTexts(), ['mail', 'mail', 'backup', 'gw', 'flaky', 'gw']);
     assert.equal(await page.locator('th[aria-sort]').getAttribute('aria-sort'), 'ascending');
     await page.setViewportSize({ width: 390, height: 800 });
     await screenshot(page, 'manage-delivery-log-phone');

@@ -136,7 +136,7 @@ function branches(node: SchemaNode): SchemaNode[] {
   return node.anyOf ? node.anyOf.flatMap(branches) : [node];
 }
 const accepts = (node: SchemaNode, type: string) => branches(node).some((b) => b.type === type);
-const isBoolLike = (node: SchemaNode) => accepts(node, 'boolean') && branches(node).every((b) => b.type === 'boolean' || (b.type === 'string' && /True/.test(b.pattern ?? '')));
+const isBoolLike = (node: SchemaNode) => accepts(node, 'boolean') && branches(node).every((b) => b.type === 'boolean' || (b.type === 'string' && /TRUE/.test(b.pattern ?? '')));
 const isNumberLike = (node: SchemaNode) => accepts(node, 'number') && branches(node).every((b) => b.type === 'number' || (b.type === 'string' && b.pattern !== undefined));
 /** A free-form JSON object (HEADERS, PARAMETER, PAYLOAD): an object without named properties. */
 const isJsonMap = (node: SchemaNode) => branches(node).some((b) => b.type === 'object' && !b.properties) && branches(node).every((b) => b.type === 'object' || (b.type === 'string' && !b.pattern));
