@@ -226,7 +226,11 @@ export function postedValues(form: ProviderForm, body: Record<string, string>): 
 export const typedSecrets = (form: ProviderForm, body: Record<string, string>) =>
   allFields(form).filter((f) => f.kind === 'password' && (body[`config.${f.key}`] ?? '') !== '').map((f) => f.key);
 
-/** A problem of the form: the input it concerns (a config key, `name`, `timeout`, `to`) and a sentence. */
+/**
+ * A problem of the form: the input it concerns and a sentence. Config keys by name; the
+ * provider's own fields and the test message's as `@name`, `@timeout`, `@to`, `@message` (a
+ * config key may be called `timeout`).
+ */
 export interface Problem { field?: string; text: string; detail?: string }
 
 /** Parser problem of a JSON text with line and column, in people's words. */
@@ -306,9 +310,9 @@ function because(why: string): string {
  * (`providers.sms.main.config.URL: required; providers.sms.main.timeout: …`), ERR2501 is the name.
  */
 export function refusalProblems(form: ProviderForm, type: string, name: string, message: string, code: number): Problem[] {
-  if (code === 2501) return [{ field: 'name', text: 'Use 1 to 64 letters, digits, _ . or -.', detail: message }];
+  if (code === 2501) return [{ field: '@name', text: 'Use 1 to 64 letters, digits, _ . or -.', detail: message }];
   const missing = /^Missing parameter: '([^']+)'$/.exec(message);
-  if (missing) return [{ ...(['name', 'timeout'].includes(missing[1]!) ? { field: missing[1] } : {}), text: 'Required.', detail: message }];
+  if (missing) return [{ ...(['name', 'timeout'].includes(missing[1]!) ? { field: `@${missing[1]}` } : {}), text: 'Required.', detail: message }];
   const list = message.replace(/^Invalid provider config: /, '');
   const prefix = `providers.${type}.${name}.`;
   const keys = new Set(allFields(form).map((f) => f.key));
@@ -321,9 +325,10 @@ export function refusalProblems(form: ProviderForm, type: string, name: string, 
     }
     const [, path, why] = m as unknown as [string, string, string];
     const key = path.startsWith('config.') ? path.slice('config.'.length).split('.')[0]! : path;
-    const field = key === 'timeout' && !path.startsWith('config.') ? 'timeout' : keys.has(key) ? key : undefined;
+    const field = key === 'timeout' && !path.startsWith('config.') ? '@timeout' : keys.has(key) ? key : undefined;
     const sub = path.startsWith('config.') ? path.slice('config.'.length + key.length + 1) : '';
-    out.push({ ...(field ? { field } : {}), text: `${sub ? `${sub}: ` : ''}${because(why)}`, detail: part });
+    const where = field ? sub : path.replace(/^config\./, '');
+    out.push({ ...(field ? { field } : {}), text: `${where ? `${where}: ` : ''}${because(why)}`, detail: part });
   }
   return out;
 }

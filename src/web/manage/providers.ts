@@ -46,7 +46,7 @@ function formView(s: FormState, status?: number): View {
   const problems = s.problems ?? [];
   const fieldErrors: Record<string, string> = {};
   for (const p of [...problems, ...(s.testProblems ?? [])]) if (p.field && !fieldErrors[p.field]) fieldErrors[p.field] = p.text;
-  const labelOf = (field: string) => ({ name: 'Name', timeout: 'Timeout', to: 'Send to', message: 'Message' } as Record<string, string>)[field] ?? allFields(form).find((f) => f.key === field)?.label ?? field;
+  const labelOf = (field: string) => ({ '@name': 'Name', '@timeout': 'Timeout', '@to': 'Send to', '@message': 'Message' } as Record<string, string>)[field] ?? allFields(form).find((f) => f.key === field)?.label ?? field;
   const channel = CHANNELS[s.cls.type];
   const editing = s.row !== undefined;
   return {
@@ -101,7 +101,7 @@ async function save(call: PageCall, body: Record<string, string>, cls: ProviderC
   if ('problems' in built) return formView({ ...state, problems: built.problems });
   const name = row?.name ?? state.name;
   if (!row && name !== '' && (await oneProvider(call, cls.type, name, [cls]))) {
-    return formView({ ...state, problems: [{ field: 'name', text: `A ${CHANNELS[cls.type].lower} provider of this name exists already: choose another name, or edit that one.` }] });
+    return formView({ ...state, problems: [{ field: '@name', text: `An ${CHANNELS[cls.type].lower} provider of this name exists already: choose another name, or edit that one.` }] });
   }
   await call.api('/system/setProvider', {
     type: cls.type, name, class: cls.className, config: JSON.stringify(built.config), timeout: state.timeout === '' ? '5' : state.timeout,
@@ -121,7 +121,7 @@ async function sendTest(call: PageCall, body: Record<string, string>, row: Provi
   const to = (body.to ?? '').trim();
   const message = body.message ?? '';
   const base = { ...editState(row, cls), testTo: to, testMessage: message };
-  if (to === '') return formView({ ...base, testProblems: [{ field: 'to', text: row.type === 'sms' ? 'Type a phone number, e.g. +4915123456789.' : 'Type an e-mail address.' }] });
+  if (to === '') return formView({ ...base, testProblems: [{ field: '@to', text: row.type === 'sms' ? 'Type a phone number, e.g. +4915123456789.' : 'Type an e-mail address.' }] });
   try {
     const { value, detail } = await call.answer('/system/testProvider', { type: row.type, name: row.name, to, ...(message.trim() ? { message } : {}) });
     const ok = value === true;
@@ -133,7 +133,7 @@ async function sendTest(call: PageCall, body: Record<string, string>, row: Provi
     const err = e as OtpdError;
     if (err.code === Errors.invalidRecipient.code || err.code === Errors.invalidParameter.code) {
       const why = err.message.replace(/^Invalid parameter '[^']+': /, '');
-      return formView({ ...base, testProblems: [{ field: /'message'/.test(err.message) ? 'message' : 'to', text: `${why[0]!.toUpperCase()}${why.slice(1)}.` }] });
+      return formView({ ...base, testProblems: [{ field: /'message'/.test(err.message) ? '@message' : '@to', text: `${why[0]!.toUpperCase()}${why.slice(1)}.` }] });
     }
     throw e;
   }
