@@ -9,7 +9,8 @@
  * stored; saved, its test message reaches the gateway with the provider's message id shown; a
  * number otpd cannot use is said next to "Send to". A provider on a closed port and a gateway
  * answering 500 fail their test messages; both failures are in the delivery log page with their
- * errors, and its filters (status, channel, times) and order work. Health and the failover order
+ * errors (a code sent along a failover chain shows both attempts), and its filters (status,
+ * channel, user, realm, serial, times), order and paging with counts work. Health and the failover order
  * of an sms_provider policy are on the list; deleting a provider a policy names is refused with
  * the API's message, an unused one is deleted (with a confirm page when JavaScript is off). Every
  * form kind, the test result and the log pass axe-core and leave a screenshot.
@@ -381,6 +382,30 @@ describe('providers and the delivery log in the browser', { skip }, () => {
     await page.waitForURL(/order=asc/);
     assert.deepEqual(await page.locator('table.delivery-log tbody td:nth-child(5)').allInnerTexts(), ['mail', 'mail', 'backup', 'gw', 'flaky', 'gw']);
     assert.equal(await page.locator('th[aria-sort]').getAttribute('aria-sort'), 'ascending');
+
+    // user, realm and serial filters
+    await page.goto(`${base}/manage/delivery`);
+    await page.fill('#user', 'alice');
+    await page.fill('#realm', 'corp');
+    await page.fill('#serial', 'LSSM0001');
+    await page.click('form.filters button');
+    await page.waitForURL(/serial=LSSM0001/);
+    assert.equal(await rows.count(), 1);
+    await page.fill('#user', 'bob');
+    await page.click('form.filters button');
+    await page.waitForURL(/user=bob/);
+    assert.match(await page.locator('.empty').innerText(), /No message matches/);
+
+    // paging with counts: 50 more test messages
+    for (let i = 0; i < 50; i++) assert.equal((await t.admin('/system/testProvider', { type: 'sms', name: 'gw', to: '+4915123456789' })).json.result.value, true);
+    await page.goto(`${base}/manage/delivery`);
+    assert.equal(await page.locator('table.delivery-log caption').innerText(), 'Messages 1–50 of 56');
+    await page.click('a[rel=next]');
+    await page.waitForURL(/page=2/);
+    assert.equal(await page.locator('table.delivery-log caption').innerText(), 'Messages 51–56 of 56');
+    assert.equal(await page.locator('nav.pager span').innerText(), 'Page 2 of 2');
+    await page.click('a[rel=prev]');
+    await page.waitForURL(`${base}/manage/delivery`);
     await page.setViewportSize({ width: 390, height: 800 });
     await screenshot(page, 'manage-delivery-log-phone');
     await page.setViewportSize({ width: 1280, height: 800 });
