@@ -1,6 +1,8 @@
 import { ConfigValidationError } from '../delivery/config.ts';
 import { requestPhoneProblem } from '../util/phone.ts';
-import type { DeliveryService } from '../delivery/service.ts';
+import type { DeliveryService, ProviderView } from '../delivery/service.ts';
+import { parseActions } from '../policy/parse.ts';
+import { providerModules } from '../delivery/registry.ts';
 import { Errors } from '../errors.ts';
 import { defineRoutes, ok, type Api, type RouteContext, type RouteResult } from './route.ts';
 
@@ -44,6 +46,41 @@ function timeParam(ctx: RouteContext, name: string): number | undefined {
   return t;
 }
 
+/** A provider's health in getProvider's `detail.health` (see docs/delivery.md, "Failover chain"). */
+interface ProviderHealthAnswer {
+  /** `healthy`; `backing-off` (skipped until `down_until`); `probing` (back-off over, the next probe or send decides); `unusable` (see `error`). */
+  status: 'healthy' | 'backing-off' | 'probing' | 'unusable';
+  failures: number;
+  /** Epoch ms the back-off ends; 0 when healthy. */
+  down_until: number;
+  last_error: string;
+  error?: string;
+}
+
+function healthAnswer(v: ProviderView, now: number): ProviderHealthAnswer {
+  const h = v.health;
+  const status = v.error ? 'unusable' : h.failures === 0 ? 'healthy' : h.downUntil > now ? 'backing-off' : 'probing';
+  return { status, failures: h.failures, down_until: h.failures === 0 ? 0 : h.downUntil, last_error: h.lastError, ...(v.error ? { error: v.error } : {}) };
+}
+
+/**
+ * The failover chains the `authentication` policies give (`sms_provider=a b`), in the order the
+ * dispatcher tries them; a message whose user no such policy matches goes to the default provider.
+ */
+function failoverChains(ctx: RouteContext, type: 'sms' | 'email') {
+  const action = `${type}_provider`;
+  return ctx.services.policies.list({ scope: 'authentication', action, includeInactive: true }).map((p) => {
+    let value: unknown;
+    try {
+      value = parseActions('authentication', p.action, { onUnsupported: () => undefined }).get(action);
+    } catch {
+      value = undefined; // a stored policy that does not parse applies to nobody
+    }
+    const providers = [...new Set(String(value ?? '').split(/[\s,]+/).filter(Boolean))];
+    return { policy: p.name, active: p.active, realm: p.realm, user: p.user, client: p.client, providers };
+  });
+}
+
 /**
  * Provider administration (spec 1.5, 6.1): /system/setProvider, getProvider,
  * setDefaultProvider, delProvider, testProvider; and otpd's delivery log
@@ -81,14 +118,33 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const type = providerType(ctx);
         const name = ctx.params.get('name') || undefined;
+        const all = await delivery(ctx).listProviders(type);
+        const now = ctx.services.clock.now();
         const out: Record<string, Record<string, unknown>> = {};
-        for (const v of await delivery(ctx).listProviders(type, name)) {
+        const health: Record<string, ProviderHealthAnswer> = {};
+        for (const v of all.filter((p) => !name || p.name === name)) {
           out[v.name] = {
             Class: v.className,
             Timeout: v.timeout,
             ...(v.managed ? { Managed: true } : { Config: JSON.stringify(v.config) }),
             Default: v.isDefault,
           };
+          health[v.name] = healthAnswer(v, now);
+        }
+        // LinOTP's value stays as it was; otpd's health and failover order ride in `detail`
+        return ok(out, { health, default: all.find((p) => p.isDefault)?.name ?? null, failover: failoverChains(ctx, type) });
+      },
+    },
+    {
+      path: '/system/getProviderDef',
+      policy: { scope: 'system', action: 'read' },
+      audit: false,
+      handler: async (ctx) => {
+        const type = ctx.params.get('type') ? providerType(ctx) : undefined;
+        const out: Record<string, unknown> = {};
+        for (const m of providerModules.filter((x) => !type || x.type === type)) {
+          // the TypeBox schema is JSON Schema: sent as JSON, so a page in-process sees what a client sees
+          out[m.className] = { type: m.type, name: m.displayName, aliases: [...m.aliases], schema: JSON.parse(JSON.stringify(m.schema)) as unknown };
         }
         return ok(out);
       },
@@ -141,6 +197,8 @@ export function register(api: Api): void {
         const p = ctx.params;
         const channel = p.get('type') ?? p.get('channel');
         if (channel !== undefined && channel !== '' && channel !== 'sms' && channel !== 'email') throw Errors.invalidParameter({ name: 'type', why: 'use sms or email' });
+        const order = (p.get('sortorder') ?? '').toLowerCase();
+        if (order !== '' && order !== 'asc' && order !== 'desc') throw Errors.invalidParameter({ name: 'sortorder', why: 'use asc or desc' });
         const log = await delivery(ctx).deliveryLog({
           status: p.get('status') || undefined,
           channel: channel || undefined,
@@ -151,6 +209,7 @@ export function register(api: Api): void {
           until: timeParam(ctx, 'until'),
           page: p.int('page', 1, 1, 1_000_000),
           size: p.int('pagesize', p.int('rp', 50, 1, 500), 1, 500),
+          ...(order === 'asc' ? { order: 'asc' as const } : {}),
         });
         return ok(log);
       },

@@ -37,6 +37,8 @@ export interface DeliveryLogFilter {
   page?: number;
   /** 1–500. @default 50 */
   size?: number;
+  /** By creation: `desc` newest first. @default 'desc' */
+  order?: 'asc' | 'desc';
 }
 
 export interface DeliveryLogDeps {

@@ -221,8 +221,8 @@ export class OutboxRepository {
     return this.k.selectFrom('delivery_attempts').selectAll().where('outbox_id', 'in', ids).orderBy('outbox_id').orderBy('attempt_no').execute();
   }
 
-  /** The delivery log, newest first. */
-  async log(filter: { status?: string; channel?: string; user?: string; realm?: string; serial?: string; since?: number; until?: number; offset: number; limit: number }): Promise<{ rows: OutboxRow[]; total: number }> {
+  /** The delivery log, newest first (`order: 'asc'`: oldest first). */
+  async log(filter: { status?: string; channel?: string; user?: string; realm?: string; serial?: string; since?: number; until?: number; offset: number; limit: number; order?: 'asc' | 'desc' }): Promise<{ rows: OutboxRow[]; total: number }> {
     let q = this.k.selectFrom('delivery_outbox');
     if (filter.status) q = q.where('status', '=', filter.status);
     if (filter.channel) q = q.where('channel', '=', filter.channel);
@@ -232,7 +232,7 @@ export class OutboxRepository {
     if (filter.since !== undefined) q = q.where('created_at', '>=', filter.since);
     if (filter.until !== undefined) q = q.where('created_at', '<', filter.until);
     const total = await q.select((eb) => eb.fn.countAll<number>().as('c')).executeTakeFirstOrThrow();
-    const rows = await q.selectAll().orderBy('id', 'desc').offset(filter.offset).limit(filter.limit).execute();
+    const rows = await q.selectAll().orderBy('id', filter.order === 'asc' ? 'asc' : 'desc').offset(filter.offset).limit(filter.limit).execute();
     return { rows, total: n(total.c) };
   }
 

@@ -141,6 +141,13 @@ const WEB_PAGES: Record<string, 'public' | 'session'> = {
   '/manage/audit': 'session',
   '/manage/audit/export': 'session',
   '/manage/audit/verify': 'session',
+  '/manage/providers': 'session',
+  '/manage/providers/new/:class': 'session',
+  '/manage/providers/:type/:name': 'session',
+  '/manage/providers/:type/:name/test': 'session',
+  '/manage/providers/:type/:name/default': 'session',
+  '/manage/providers/:type/:name/delete': 'session',
+  '/manage/delivery': 'session',
 };
 const isWebPage = (url: string) => url in WEB_PAGES;
 /** A page route's URL with its parameters filled in with objects the walk made. */
@@ -200,6 +207,7 @@ const PARAMS: Record<string, () => Form> = {
   '/system/getPolicyDef': () => ({}),
   '/system/setProvider': () => ({ type: 'sms', name: 'smsgw', class: 'HttpSMSProvider', timeout: '5', config: smsProviderConfig() }),
   '/system/getProvider': () => ({ type: 'sms' }),
+  '/system/getProviderDef': () => ({}),
   '/system/setDefaultProvider': () => ({ type: 'sms', name: 'smsgw' }),
   '/system/delProvider': () => ({ type: 'sms', name: 'nosuchprovider' }),
   '/system/testProvider': () => ({ type: 'sms', name: 'smsgw', to: '+4915123456789' }),

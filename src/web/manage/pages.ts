@@ -12,6 +12,8 @@ import { setFlash } from './session.ts';
 import { registerTokens } from './tokens.ts';
 import { registerPolicies } from './policies.ts';
 import { registerRadius } from './radius.ts';
+import { registerDeliveryLog } from './delivery-log.ts';
+import { registerProviders } from './providers.ts';
 import { registerRealms } from './realms.ts';
 import { registerSettings } from './settings.ts';
 import { registerStores } from './stores.ts';
@@ -30,6 +32,7 @@ export const SECTIONS: Section[] = [
   { path: '/manage/tokens', label: 'Tokens' },
   { path: '/manage/users', label: 'Users' },
   { path: '/manage/policies', label: 'Policies' },
+  { path: '/manage/providers', label: 'Providers' }, { path: '/manage/delivery', label: 'Delivery log' },
   { path: '/manage/resolvers', label: 'User stores' }, { path: '/manage/realms', label: 'Realms' },
   { path: '/manage/radius', label: 'RADIUS' }, { path: '/manage/settings', label: 'Settings' },
   { path: '/manage/admins', label: 'Administrators' }, { path: '/manage/audit', label: 'Audit' },
@@ -39,6 +42,7 @@ export const SECTIONS: Section[] = [
 const AREAS: ((kit: ManageKit) => void)[] = [
   registerTokens,
   registerUsers, registerStores, registerRealms, registerPolicies,
+  registerProviders, registerDeliveryLog,
   registerRadius, registerSettings, registerAdmins, registerAudit,
 ];
 
