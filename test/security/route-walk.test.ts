@@ -101,6 +101,7 @@ const WEB_PAGES: Record<string, 'public' | 'session'> = {
   '/manage/': 'session',
   '/manage/login': 'public',
   '/manage/logout': 'session',
+  '/manage/check-stores': 'session',
   '/manage/assets/*': 'public',
   '/manage/users': 'session',
   '/manage/users/:realm/:login': 'session',

@@ -132,7 +132,13 @@ test('the seed scenario, configured in the browser only', { skip }, async () => 
   // the dashboard: everything the scenario needs is there
   await page.click('nav.side a:has-text("Dashboard")');
   assert.deepEqual(await states(), ['configured', 'configured', 'configured', 'configured', 'configured']);
-  assert.match(await page.locator('.ok-text').innerText(), /Everything the seed scenario needs is configured/);
+  assert.match(await page.locator('p.ok-text').innerText(), /Everything the seed scenario needs is configured/);
+  // health: the provider as the dispatcher saw it; the user stores on request
+  assert.match(await page.locator('section[aria-labelledby=health-h] tbody tr').first().innerText(), /^mail\tE-mail\thealthy/);
+  await page.click('button:has-text("Check the user stores")');
+  await page.waitForURL(`${base}/manage/check-stores`);
+  assert.match(await page.locator('.store-checks li').first().innerText(), /^corpldap: works — reachable, \d+ users$/);
+  await page.goto(`${base}/manage/`);
   await assertAccessible(page, 'dashboard, configured');
   await screenshot(page, 'seed-5-dashboard');
   watch.assertClean('configuration through the UI');

@@ -21,6 +21,25 @@ const asRecord = (v: unknown): Record<string, unknown> => (v && typeof v === 'ob
  * store, a realm, the autoenrollment and otppin policies, an SMS or e-mail provider — then
  * recent failed deliveries and failed logins.
  */
+/** One user store's answer to a connection test, for the dashboard's "Check the user stores". */
+export interface StoreCheck { name: string; ok: boolean; detail: string }
+
+/** Tests every user store the admin may read (`/system/testResolver` by name): on request only, since each test connects. */
+export async function checkStores(call: PageCall): Promise<StoreCheck[]> {
+  const names = Object.keys(asRecord(await call.api('/system/getResolvers')));
+  const out: StoreCheck[] = [];
+  for (const name of names) {
+    try {
+      const r = asRecord(await call.api('/system/testResolver', { name }));
+      const ok = r.result === 'success';
+      out.push({ name, ok, detail: ok ? `reachable${r.usercount !== undefined ? `, ${Number(r.usercount).toLocaleString('en')} users` : ''}` : String(r.error ?? 'failed') });
+    } catch (e) {
+      out.push({ name, ok: false, detail: e instanceof Error ? e.message : String(e) });
+    }
+  }
+  return out;
+}
+
 export async function dashboardFacts(call: PageCall, pages: ReadonlySet<string> = new Set()): Promise<Record<string, unknown>> {
   const link = (section: string, path: string, label: string) => (pages.has(section) ? { fix: { path, label } } : {});
   const resolvers = Object.keys(asRecord(await call.api('/system/getResolvers')));
@@ -29,10 +48,16 @@ export async function dashboardFacts(call: PageCall, pages: ReadonlySet<string> 
   const policies = Object.values(asRecord(await call.api('/system/getPolicy'))) as PolicyRow[];
   const active = policies.filter((p) => p.active !== 'False');
   const withAction = (scope: string, action: string) => active.filter((p) => p.scope === scope && p.action.split(',').some((a) => a.trim().split('=')[0]!.trim() === action));
-  const providers = {
-    sms: asRecord(await call.api('/system/getProvider', { type: 'sms' })),
-    email: asRecord(await call.api('/system/getProvider', { type: 'email' })),
+  const answers = {
+    sms: await call.answer('/system/getProvider', { type: 'sms' }),
+    email: await call.answer('/system/getProvider', { type: 'email' }),
   };
+  const providers = { sms: asRecord(answers.sms.value), email: asRecord(answers.email.value) };
+  const providerHealth = (['sms', 'email'] as const).flatMap((channel) =>
+    Object.entries(asRecord(answers[channel].detail?.health)).map(([name, h]) => {
+      const health = asRecord(h);
+      return { channel, name, status: String(health.status ?? 'unknown'), error: String(health.error ?? health.last_error ?? '') };
+    }));
   const defaults = (type: 'sms' | 'email') => Object.entries(providers[type]).filter(([, p]) => asRecord(p).Default === true).map(([n]) => n);
   const autoenroll = withAction('enrollment', 'autoenrollment');
   const otppin = withAction('authentication', 'otppin');
@@ -58,6 +83,8 @@ export async function dashboardFacts(call: PageCall, pages: ReadonlySet<string> 
     time: String(cell[1]), action: String(cell[4]), user: String(cell[8] ?? ''), realm: String(cell[9] ?? ''), detail: String(cell[11] ?? ''), client: String(cell[14] ?? ''),
   }));
   return {
+    providerHealth,
+    resolverNames: resolvers,
     // with no admin-scope policy every administrator may do everything in every realm
     adminUnrestricted: !policies.some((p) => p.scope === 'admin'),
     checklist,

@@ -4,11 +4,11 @@ import { OtpdError } from '../../errors.ts';
 import { invokeRoute } from '../../api/route.ts';
 import type { Services } from '../../services.ts';
 import { registerPages, renderPage } from '../page.ts';
-import { dashboardFacts } from './dashboard.ts';
+import { checkStores, dashboardFacts } from './dashboard.ts';
 import { registerAdmins } from './admins.ts';
 import { registerAudit } from './audit.ts';
 import { createKit, safeNext, type ManageKit, type Section } from './kit.ts';
-import { setFlash } from './session.ts';
+import { setFlash, type PageCall } from './session.ts';
 import { registerTokens } from './tokens.ts';
 import { registerPolicies } from './policies.ts';
 import { registerRadius } from './radius.ts';
@@ -100,6 +100,13 @@ export async function registerManage(app: FastifyInstance, services: Services): 
     async () => ({ template: 'manage/refused', data: { title: 'Form expired' } }),
   ));
 
-  app.get('/manage/', kit.page(async (call) => ({ template: 'manage/dashboard', data: { title: 'Dashboard', ...(await dashboardFacts(call, new Set(SECTIONS.map((x) => x.path)))) } })));
+  const dashboard = async (call: PageCall, extra: Record<string, unknown> = {}) =>
+    ({ template: 'manage/dashboard', data: { title: 'Dashboard', ...(await dashboardFacts(call, new Set(SECTIONS.map((x) => x.path)))), ...extra } });
+  app.get('/manage/', kit.page(async (call) => dashboard(call)));
+  // "Check the user stores": a POST, since each test connects to a directory or database
+  app.post('/manage/check-stores', kit.form(
+    async (call) => dashboard(call, { storeChecks: await checkStores(call) }),
+    async (call) => dashboard(call),
+  ));
   for (const area of AREAS) area(kit);
 }
