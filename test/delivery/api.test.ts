@@ -143,4 +143,24 @@ describe('/system/*Provider and /system/deliveryLog', () => {
     const bad = await t.admin('/system/deliveryLog', { since: 'yesterday-ish' });
     assert.equal(bad.json.result.error.code, Errors.invalidParameter.code);
   });
+  test("LinOTP keys otpd keeps only with the value it implements: CHECK_SSL and raise_exception false are refused, true accepted", async () => {
+    const http = (extra: Record<string, unknown>) => t.admin('/system/setProvider', {
+      type: 'sms', name: 'linotpkeys', class: 'HttpSMSProvider', timeout: '5', config: JSON.stringify({ URL: 'http://127.0.0.1:9/send', ...extra }),
+    });
+    for (const off of [false, 'False', '0']) {
+      const res = await http({ CHECK_SSL: off });
+      assert.equal(res.json.result.error?.code, Errors.providerRefused.code, res.body);
+      assert.match(res.json.result.error.message, /providers\.sms\.linotpkeys\.config\.CHECK_SSL: false is not supported: .*SERVER_CERTIFICATE/);
+    }
+    assert.equal((await t.admin('/system/getProvider', { type: 'sms' })).json.result.value.linotpkeys, undefined, 'nothing stored');
+    assert.equal((await http({ CHECK_SSL: 'True' })).json.result.value, true);
+    const smtp = (extra: Record<string, unknown>) => t.admin('/system/setProvider', {
+      type: 'sms', name: 'mailgw', class: 'SmtpSMSProvider', timeout: '5',
+      config: JSON.stringify({ mailserver: '127.0.0.1', mailsender: 'otpd@example.org', mailto: '<phone>@sms.example.org', ...extra }),
+    });
+    const refused = await smtp({ raise_exception: false });
+    assert.equal(refused.json.result.error?.code, Errors.providerRefused.code, refused.body);
+    assert.match(refused.json.result.error.message, /config\.raise_exception: false is not supported/);
+    assert.equal((await smtp({ raise_exception: true })).json.result.value, true);
+  });
 });

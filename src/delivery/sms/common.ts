@@ -97,3 +97,11 @@ export function gatewayUrl(raw: string, ctx: ProviderContext): URL {
   if (refusal) throw new ConfigValidationError([`config.URL: ${refusal}`]);
   return parsed;
 }
+
+/**
+ * A LinOTP key kept so LinOTP configurations import, with only the value that says what otpd
+ * does anyway: the other value would be stored and ignored, so it is refused with the reason.
+ */
+export function onlyTrue(key: string, value: unknown, why: string): void {
+  if (value !== undefined && value !== '' && !asBool(value, true)) throw new ConfigValidationError([`config.${key}: false is not supported: ${why}`]);
+}

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 import { asStringMap, BoolLike, defineProvider, StringMap } from '../config.ts';
 import { classifyHttpError, httpRequest, type HttpResponse } from '../net/http-client.ts';
 import type { Provider, ProviderContext, ProbeResult, SendResult } from '../types.ts';
-import { authScheme, checkProxy, commonSmsKeys, compileRegex, gatewayUrl, messageText, preparePhone, proxySchema, serverCertificate } from './common.ts';
+import { authScheme, checkProxy, onlyTrue, commonSmsKeys, compileRegex, gatewayUrl, messageText, preparePhone, proxySchema, serverCertificate } from './common.ts';
 
 /** HttpSMSProvider config (spec 6.3): LinOTP's keys, unchanged. */
 export const httpSmsSchema = Type.Object(
@@ -23,7 +23,7 @@ export const httpSmsSchema = Type.Object(
     RETURN_SUCCESS_REGEX: Type.Optional(Type.String()),
     RETURN_FAIL: Type.Optional(Type.String({ description: 'failure iff the body starts with this' })),
     RETURN_FAIL_REGEX: Type.Optional(Type.String()),
-    CHECK_SSL: Type.Optional(BoolLike()),
+    CHECK_SSL: Type.Optional(BoolLike('LinOTP\'s key; only true (otpd always verifies certificates unless SERVER_CERTIFICATE is false)')),
     ...commonSmsKeys,
   },
   { additionalProperties: false },
@@ -53,6 +53,7 @@ export function isTransientStatus(status: number): boolean {
 }
 
 function create(config: HttpSmsConfig, ctx: ProviderContext): Provider {
+  onlyTrue('CHECK_SSL', config.CHECK_SSL, "otpd always verifies the gateway's certificate; to skip verification set SERVER_CERTIFICATE to false");
   const url = config.URL;
   const parsedUrl = gatewayUrl(url, ctx);
   checkProxy(config.PROXY, ctx);

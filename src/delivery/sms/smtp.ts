@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import { BoolLike, defineProvider, NumberLike } from '../config.ts';
 import { smtpProbe, smtpSend, smtpSettingsFrom } from '../net/smtp.ts';
 import type { Provider, ProviderContext } from '../types.ts';
-import { commonSmsKeys, messageText, preparePhone } from './common.ts';
+import { commonSmsKeys, messageText, onlyTrue, preparePhone } from './common.ts';
 
 /** SmtpSMSProvider config (spec 6.5): SMS through an e-mail-to-SMS gateway. */
 export const smtpSmsSchema = Type.Object(
@@ -19,7 +19,7 @@ export const smtpSmsSchema = Type.Object(
     mailto: Type.String({ minLength: 1, description: 'recipient, <phone> is replaced, e.g. <phone>@sms.example.com' }),
     subject: Type.Optional(Type.String({ default: '[LinOTP]' })),
     body: Type.Optional(Type.String({ default: '<otp>' })),
-    raise_exception: Type.Optional(BoolLike()),
+    raise_exception: Type.Optional(BoolLike('LinOTP\'s key; only true (every failed send counts as a failure)')),
     SERVER_CERTIFICATE: Type.Optional(Type.Union([Type.String(), Type.Boolean()], { description: 'otpd: CA file for the server, or false' })),
     ...commonSmsKeys,
   },
@@ -29,6 +29,7 @@ export const smtpSmsSchema = Type.Object(
 export type SmtpSmsConfig = Static<typeof smtpSmsSchema>;
 
 function create(config: SmtpSmsConfig, ctx: ProviderContext): Provider {
+  onlyTrue('raise_exception', config.raise_exception, 'otpd treats every failed send as a failure: recorded in the delivery log, a transient one retried and failed over');
   const settings = smtpSettingsFrom(
     {
       server: config.mailserver, port: config.mailserver_port, ssl: config.use_ssl, startTls: config.start_tls, user: config.mailuser,
