@@ -10,6 +10,7 @@ import * as auditKey from './0610_audit_key.ts';
 import * as adminAuth from './0620_admin_auth.ts';
 import * as auditRequestId from './0630_audit_request_id.ts';
 import * as auditReason from './0640_audit_reason.ts';
+import * as auditSearch from './0650_audit_search.ts';
 
 /**
  * Every migration, in order. Areas append theirs (`0100_users`, `0200_policy`,
@@ -27,6 +28,7 @@ export const migrations: Record<string, Migration> = {
   '0620_admin_auth': adminAuth,
   '0630_audit_request_id': auditRequestId,
   '0640_audit_reason': auditReason,
+  '0650_audit_search': auditSearch,
 };
 
 export const migrationProvider: MigrationProvider = {
