@@ -180,6 +180,8 @@ export async function invokeRoute(
 ): Promise<RouteResult> {
   const def = routeTable(app).get(path);
   if (!def) throw Errors.noSuchEndpoint({ path });
+  // fail closed: an admin route is never run in-process without an authenticated admin
+  if ((def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none')) === 'admin' && !call.admin) throw Errors.notAuthenticated();
   const outcome = await execute(services, def, call.request, call.reply, async () => call.admin, { query: undefined, body: call.params, inProcess: true });
   if ('error' in outcome) throw outcome.error;
   return outcome.result;

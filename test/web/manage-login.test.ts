@@ -11,6 +11,8 @@ import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
+import { invokeRoute } from '../../src/api/route.ts';
+import { Errors, OtpdError } from '../../src/errors.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
 import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
@@ -149,4 +151,16 @@ test('a login never sends the browser to another site', { skip }, async () => {
   await page.goto(`${base}/manage/login?next=${encodeURIComponent('//example.org/manage/')}`);
   assert.equal(await page.inputValue('input[name=next]'), '/manage/');
   await context.close();
+});
+
+test('an in-process call of an admin route without an authenticated admin is refused before anything runs', { skip }, async () => {
+  const rows = Number((await t.services.db.kysely.selectFrom('audit').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst())?.n);
+  for (const path of ['/admin/show', '/system/getConfig', '/audit/search', '/admin/apikey/list']) {
+    await assert.rejects(
+      invokeRoute(t.app, t.services, path, { params: {}, request: {} as never, reply: {} as never }),
+      (e: unknown) => e instanceof OtpdError && e.code === Errors.notAuthenticated.code,
+      path,
+    );
+  }
+  assert.equal(Number((await t.services.db.kysely.selectFrom('audit').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst())?.n), rows, 'no handler ran, nothing audited');
 });
