@@ -25,6 +25,8 @@ import {
 } from './codec.ts';
 import { DuplicateCache } from './dedupe.ts';
 import { RadiusStateStore } from './states.ts';
+import { randomUUID } from 'node:crypto';
+import { requestContext } from '../util/request-context.ts';
 
 /** One PAP Access-Request, as the validation service sees it. */
 export interface RadiusAuthRequest {
@@ -133,7 +135,8 @@ export class RadiusServer {
     const type = isIP(opts.host) === 6 ? 'udp6' : 'udp4';
     const socket = dgram.createSocket({ type, reuseAddr: false });
     socket.on('message', (msg, rinfo) => {
-      this.handle(msg, rinfo).then(
+      // one id per datagram, like an HTTP request's: in every log line of its handling and in its audit row
+      requestContext.run({ reqId: `radius-${randomUUID()}` }, () => this.handle(msg, rinfo)).then(
         (reply) => {
           if (reply) socket.send(reply, rinfo.port, rinfo.address, (err) => err && this.deps.logger.debug({ err }, 'RADIUS reply not sent'));
         },

@@ -57,6 +57,16 @@ describe('RADIUS end to end with the validation service', { skip: haveBinary('ra
     assert.equal(replay.reply, 'Access-Reject');
   });
 
+  test('each Access-Request has its own request id in its audit row, like an HTTP request', async () => {
+    const before = Number((await running.services.db.kysely.selectFrom('audit').select((eb) => eb.fn.max('id').as('m')).executeTakeFirst())?.m ?? 0);
+    for (let i = 0; i < 2; i++) assert.equal((await rad(`User-Name=erin,User-Password=pin${hotp(seed, counter++)}`)).reply, 'Access-Accept');
+    await running.services.audit.settled();
+    const rows = await running.services.db.kysely.selectFrom('audit').select(['action', 'request_id']).where('id', '>', before).where('action', 'like', 'radius%').execute();
+    assert.equal(rows.length, 2, JSON.stringify(rows));
+    for (const r of rows) assert.match(r.request_id, /^radius-[0-9a-f-]{36}$/);
+    assert.notEqual(rows[0]!.request_id, rows[1]!.request_id);
+  });
+
   test('challenge: PIN alone → Access-Challenge with State; the OTP with that State → Accept', async () => {
     assert.equal((await admin('/system/setPolicy', { name: 'cr', scope: 'authentication', action: 'challenge_response=hmac', realm: '*', user: '*', client: '*' })).result.status, true);
     const ch = await rad('User-Name=erin,User-Password=pin');
