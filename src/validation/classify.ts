@@ -45,7 +45,12 @@ export type Classification =
    * earlier answer, expired, or another user's): nothing was compared with anything, so the
    * pass is no guess and spends no attempt.
    */
-  | { kind: 'notOpen'; token: Token };
+  | { kind: 'notOpen'; token: Token }
+  /**
+   * The first factor matched and the OTP is the value this token accepted last (a copy of a
+   * login that lost its race by a whole request): refused like any used value, but no guess.
+   */
+  | { kind: 'replay'; token: Token };
 
 /**
  * A first-factor check classification needs answered: against the token PIN (a keyed hash)
@@ -100,15 +105,32 @@ export function* classify(f: ClassifyInput): Generator<PinCheck, Classification,
     if (match && (yield* firstFactor(f, pin))) return { kind: 'valid', token: t, ...match };
     if (f.challengeCapable && (yield* firstFactor(f, pass))) return { kind: 'challenge', token: t };
     if (match) return invalid([]);
-    return (yield* firstFactor(f, pin)) ? { kind: 'pin', token: t, challenges: [] } : invalid([]);
+    return (yield* firstFactor(f, pin)) ? pinMatched(f, otp) : invalid([]);
   }
   const pinMatches = yield* firstFactor(f, pin);
   // the OTP is checked whether or not the PIN matched: no timing difference tells which was wrong
   const match = matchOtp(f, otp);
   if (pinMatches && match) return { kind: 'valid', token: t, ...match };
   if (f.challengeCapable && (yield* firstFactor(f, mode === 2 ? '' : pass)) && (mode !== 2 || pass === '')) return { kind: 'challenge', token: t };
-  if (pinMatches) return { kind: 'pin', token: t, challenges: [] };
+  if (pinMatches) return pinMatched(f, otp);
   return invalid([]);
+}
+
+/** The first factor matched, the OTP did not: a wrong OTP, or the value accepted last sent again. */
+function pinMatched(f: ClassifyInput, otp: string): Classification {
+  return isLastAccepted(f, otp) ? { kind: 'replay', token: f.token } : { kind: 'pin', token: f.token, challenges: [] };
+}
+
+/**
+ * Is `otp` the value the token accepted last? Its counter (HOTP) or step (TOTP) is one below
+ * the token's next acceptable one; that value is used, so it is refused — but sending it again
+ * is no guess at an unknown value.
+ */
+export function isLastAccepted(f: Pick<ClassifyInput, 'token' | 'type' | 'now' | 'seed'>, otp: string): boolean {
+  const t = f.token;
+  if (!f.type.hasOtp || otp === '' || t.counter <= 0) return false;
+  const m = f.type.verify({ ...t, counter: t.counter - 1, countWindow: 1 }, f.seed(), otp, f.now);
+  return m !== null && m.nextCounter === t.counter;
 }
 
 /** Runs {@link classify}, answering each check with `check` (which may be async: a directory bind). */

@@ -21,7 +21,9 @@ export type FinishPlan =
   /** Nothing matched: every token that compared something keeps its attempt; the open challenges answered count a failure. */
   | { kind: 'wrongFirstFactor'; reason: 'wrongPin' | 'wrongPassword'; detail: string; challenges: Challenge[]; compared: Token[] }
   /** The transaction answered is open for none of the tokens: nothing was compared, every attempt is given back. */
-  | { kind: 'notOpen'; tokens: Token[] };
+  | { kind: 'notOpen'; tokens: Token[] }
+  /** The first factor matched and the OTP is the value accepted last: refused, no guess, every attempt is given back. */
+  | { kind: 'replay'; tokens: Token[] };
 
 export function planFinish(classified: Classification[], mode: OtpPinMode): FinishPlan {
   const valid = classified.filter((c): c is Valid => c.kind === 'valid');
@@ -31,6 +33,8 @@ export function planFinish(classified: Classification[], mode: OtpPinMode): Fini
   if (triggering.length > 0) return { kind: 'challenge', tokens: triggering.map((c) => c.token) };
   const pinMatching = classified.filter((c) => c.kind === 'pin');
   if (pinMatching.length > 0) return { kind: 'wrongOtp', tokens: pinMatching.map((c) => c.token), challenges: pinMatching.flatMap((c) => c.challenges) };
+  const replays = classified.filter((c) => c.kind === 'replay');
+  if (replays.length > 0) return { kind: 'replay', tokens: replays.map((c) => c.token) };
   const compared = classified.filter((c) => c.kind !== 'notOpen').map((c) => c.token);
   if (compared.length === 0) return { kind: 'notOpen', tokens: classified.map((c) => c.token) };
   const challenges = classified.flatMap((c) => (c.kind === 'invalid' ? c.challenges : []));

@@ -38,7 +38,7 @@ export const REASONS = {
   wrongOtp: 'The first factor matched, the OTP did not (wrong, missing or already used).',
   wrongPin: 'Nothing matched: the token PIN was wrong for every token that was compared.',
   wrongPassword: 'As wrongPin, under otppin=1: the user-store password was wrong.',
-  replay: 'The OTP matched, but a parallel request used it first (its conditional write lost); no attempt is spent.',
+  replay: 'The OTP was the value the token accepted last: a parallel request used it first (its conditional write lost, or it finished before this one read the token); no attempt is spent.',
   challengeNotOpen: 'The request answers a transaction none of the tokens has an open challenge of (answered before, expired, or another user\'s): nothing was compared, no attempt is spent.',
   challengeAlreadyAnswered: 'The answer matched, but a parallel request closed its challenge first; no attempt is spent.',
   multipleMatches: 'More than one token matched the password.',

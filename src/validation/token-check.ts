@@ -130,6 +130,10 @@ export class TokenCheck {
         await repo.releaseAttempt(involved.filter((id) => !plan.compared.some((t) => t.id === id)));
         await this.recordChallengeFailures(plan.challenges);
         return fail(plan.reason, plan.detail, { audit: serialsOf(plan.compared) });
+      case 'replay':
+        // e.g. a parallel copy of a login that arrives after the winner finished
+        await repo.releaseAttempt(involved);
+        return fail('replay', 'wrong otp value (already used)', { notAGuess: true, audit: serialsOf(plan.tokens) });
       case 'notOpen':
         // e.g. a copy of an answer that arrives after the winner closed the challenge
         await repo.releaseAttempt(involved);

@@ -59,7 +59,8 @@ describe('authenticate-type tokens × otppin modes', () => {
           if (type === 'hmac' || type === 'totp') assert.equal(again, false, 'single use');
           else assert.equal(again, true, 'a static password stays valid');
           const tok = await t.services.tokens.repository.bySerial(serial);
-          assert.equal(tok!.failCount, type === 'hmac' || type === 'totp' ? 1 : 0, 'the replay of the value just accepted counts no failure; only the wrong ones did and were reset');
+          // the wrong ones counted and the success reset them; the value just accepted, sent again, is no guess
+          assert.equal(tok!.failCount, 0, 'the replay of the value just accepted counts no failure; only the wrong ones did and were reset');
         } finally {
           await t.admin('/system/delPolicy', { name: 'matrix' });
           await t.admin('/admin/remove', { serial });

@@ -70,5 +70,21 @@ for (const { dialect, skip } of await availableDialects()) {
         await t.admin('/system/delPolicy', { name: 'cr' });
       }
     });
+
+    test('a copy that arrives after the winner finished: the value accepted last is refused and spends nothing', async () => {
+      // the deterministic form of a parallel copy that loses by a whole request (the winner's
+      // write committed before the copy read the token)
+      const otp = hotp(SEED, 20);
+      await t.admin('/admin/resync', { serial: 'A1', otp1: hotp(SEED, 18), otp2: hotp(SEED, 19) });
+      assert.equal((await t.check({ user: 'alice', pass: `pin${otp}` })).json.result.value, true);
+      for (let i = 0; i < 3; i++) assert.equal((await t.check({ user: 'alice', pass: `pin${otp}` })).json.result.value, false);
+      assert.equal(await t.failCount('A1'), 0, 'the value accepted last, sent again, is no guess');
+      assert.equal((await t.services.accountAttempts.state(aliceKey))?.failCount ?? 0, 0);
+      // a wrong PIN with that value is a guess at the PIN: it counts
+      assert.equal((await t.check({ user: 'alice', pass: `nip${otp}` })).json.result.value, false);
+      assert.equal(await t.failCount('A1'), 1);
+      assert.equal((await t.check({ user: 'alice', pass: `pin${hotp(SEED, 21)}` })).json.result.value, true);
+      assert.equal(await t.failCount('A1'), 0);
+    });
   });
 }

@@ -36,7 +36,8 @@ describe('audit reason codes', () => {
   test('success, a used OTP, a wrong PIN', async () => {
     const otp = hotp(SEED, counter++);
     await expect({ user: 'alice', pass: `tokpin${otp}` }, 'authenticated', "user 'alice'@'staff' successfully authenticated.");
-    await expect({ user: 'alice', pass: `tokpin${otp}` }, 'wrongOtp', 'wrong otp value');
+    await expect({ user: 'alice', pass: `tokpin${otp}` }, 'replay', 'wrong otp value (already used)');
+    await expect({ user: 'alice', pass: 'tokpin000000' }, 'wrongOtp', 'wrong otp value');
     await expect({ user: 'alice', pass: `nopin${hotp(SEED, counter)}` }, 'wrongPin', 'wrong otp pin -1');
     await expect({ user: 'alice', pass: `tokpin${hotp(SEED, counter++)}` }, 'authenticated', "user 'alice'@'staff' successfully authenticated.");
   });

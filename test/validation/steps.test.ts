@@ -196,7 +196,12 @@ describe('classify: every token type × otppin mode × input shape', () => {
 
   test('a used HOTP counter does not match again; the next one does', async () => {
     const used = token('hmac', { counter: 1 });
-    assert.equal(summary((await run(input('hmac', 0, `${PIN}755224`, { token: used }))).c), 'pin');
+    // the value accepted last (counter 0), sent again: refused, but no guess
+    assert.equal(summary((await run(input('hmac', 0, `${PIN}755224`, { token: used }))).c), 'replay');
+    // an older used value is a wrong OTP like any other
+    assert.equal(summary((await run(input('hmac', 0, `${PIN}755224`, { token: token('hmac', { counter: 2 }) }))).c), 'pin');
+    // with a wrong PIN the value accepted last is a wrong guess at the PIN
+    assert.equal(summary((await run(input('hmac', 0, `9999755224`, { token: used }))).c), 'invalid');
     assert.equal(summary((await run(input('hmac', 0, `${PIN}287082`, { token: used }))).c), 'valid 1->2');
   });
 
