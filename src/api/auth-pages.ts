@@ -1,12 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { defineRoutes, raw, type Api } from './route.ts';
+import { answer } from '../validation/answer.ts';
+import type { CheckOutcome } from '../validation/outcome.ts';
+import { defineRoutes, raw, type Api, type RouteResult } from './route.ts';
+import { checkAndAudit } from './validate.ts';
 
 /**
  * `/auth/index` (spec 1.7): the test login page. Server-rendered HTML with no
  * inline script or style, so it runs under a strict Content-Security-Policy;
- * `auth.js` posts user, realm and pass to `/validate/check` and shows
- * "User successfully authenticated!", the challenge message, or
- * "User failed to authenticate!".
+ * `auth.js` posts user, realm and pass to `/auth/check` (the very call of
+ * `/validate/check`, audited the same, counted the same) and shows the reason
+ * class the user can act on (issue 13).
  */
 
 const WEB = new URL('../../web/auth/', import.meta.url);
@@ -19,6 +22,33 @@ export const AUTH_PAGE_CSP = [
 ].join('; ');
 
 const html = (s: string) => s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+
+/**
+ * What the login page tells the user. Every refusal that is the user's input (wrong password or
+ * code, unknown user, locked token or account, not authorized) is one class, `wrongCredentials`,
+ * with one body: no user-existence oracle. `deliveryFailed` only follows a matched first factor.
+ */
+export type LoginResult =
+  | { result: 'ok' }
+  | { result: 'wrongCredentials' }
+  | { result: 'codeSent' | 'codePending'; destination?: string }
+  | { result: 'deliveryFailed' }
+  | { result: 'directoryUnavailable' };
+
+export function loginResult(out: CheckOutcome): LoginResult {
+  const a = answer(out);
+  if (a.kind === 'unavailable') return { result: 'directoryUnavailable' };
+  if (a.kind === 'accept') return { result: 'ok' };
+  if (a.kind === 'challenge') {
+    // the masked destinations only: never the transaction id, the serial or the full address
+    const destinations = [...new Set(a.challenges.map((c) => c.destination).filter((d): d is string => !!d))];
+    const pending = a.challenges.some((c) => c.delivery === 'pending') && !a.challenges.some((c) => c.delivery === 'sent');
+    return { result: pending ? 'codePending' : 'codeSent', ...(destinations.length ? { destination: destinations.join(', ') } : {}) };
+  }
+  return out.notSent ? { result: 'deliveryFailed' } : { result: 'wrongCredentials' };
+}
+
+const json = (body: LoginResult): RouteResult => raw(body, 'application/json');
 
 /** The page; a realm drop-down only when config `realmbox` is true (LinOTP's rule). */
 export function renderAuthIndex(opts: { realms?: string[]; defaultRealm?: string }): string {
@@ -42,7 +72,7 @@ export function renderAuthIndex(opts: { realms?: string[]; defaultRealm?: string
   <main>
     <h1>Login test</h1>
     <p class="hint">Log in with your password. If an OTP is sent to you, log in again with your password followed by the OTP.</p>
-    <form id="login" method="post" action="/validate/check" autocomplete="off">
+    <form id="login" method="post" action="/auth/check" autocomplete="off">
       <label for="user">User</label>
       <input id="user" name="user" autocomplete="username" required>${realmField}
       <label for="pass">Password (or password + OTP)</label>
@@ -72,6 +102,14 @@ export function register(api: Api): void {
         const realms = ctx.services.config.bool('realmbox') && users ? users.realmNames() : undefined;
         return raw(renderAuthIndex({ realms, defaultRealm: users?.defaultRealm() }), 'text/html; charset=utf-8', headers);
       },
+    },
+    {
+      // The page's own answer: the same call and audit as /validate/check, dressed as a reason class.
+      path: '/auth/check',
+      methods: ['POST'],
+      handler: async (ctx) => json(loginResult(await checkAndAudit(ctx, 'check'))),
+      // a thrown error is no reason the user can act on; it tells nothing about the user either
+      onError: () => json({ result: 'wrongCredentials' }),
     },
     { path: '/auth/auth.js', methods: ['GET'], audit: false, handler: async () => raw(script, 'text/javascript; charset=utf-8', headers) },
     { path: '/auth/auth.css', methods: ['GET'], audit: false, handler: async () => raw(style, 'text/css; charset=utf-8', headers) },
