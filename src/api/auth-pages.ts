@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { answer } from '../validation/answer.ts';
 import type { CheckOutcome } from '../validation/outcome.ts';
-import { defineRoutes, raw, type Api, type RouteResult } from './route.ts';
+import { defineRoutes, raw, type Api, type RouteContext, type RouteResult } from './route.ts';
 import { checkAndAudit } from './validate.ts';
 
 /**
@@ -50,8 +50,11 @@ export function loginResult(out: CheckOutcome): LoginResult {
 
 const json = (body: LoginResult): RouteResult => raw(body, 'application/json');
 
-/** The page; a realm drop-down only when config `realmbox` is true (LinOTP's rule). */
-export function renderAuthIndex(opts: { realms?: string[]; defaultRealm?: string }): string {
+/**
+ * The page; a realm drop-down only when config `realmbox` is true (LinOTP's rule).
+ * `separateOtp` (`/auth/index3`): a password field and an OTP field, which auth.js joins into `pass`.
+ */
+export function renderAuthIndex(opts: { realms?: string[]; defaultRealm?: string; separateOtp?: boolean }): string {
   const realmField = opts.realms
     ? `
       <label for="realm">Realm</label>
@@ -71,12 +74,20 @@ export function renderAuthIndex(opts: { realms?: string[]; defaultRealm?: string
 <body>
   <main>
     <h1>Login test</h1>
-    <p class="hint">Log in with your password. If an OTP is sent to you, log in again with your password followed by the OTP.</p>
+    <p class="hint">${opts.separateOtp
+    ? 'Log in with your password and the OTP. If an OTP is sent to you, log in again with your password and the OTP.'
+    : 'Log in with your password. If an OTP is sent to you, log in again with your password followed by the OTP.'}</p>
     <form id="login" method="post" action="/auth/check" autocomplete="off">
       <label for="user">User</label>
       <input id="user" name="user" autocomplete="username" required>${realmField}
-      <label for="pass">Password (or password + OTP)</label>
+${opts.separateOtp ? `
+      <label for="pass">Password</label>
       <input id="pass" name="pass" type="password" autocomplete="current-password">
+      <label for="otp">One-time password (OTP)</label>
+      <input id="otp" name="otp" inputmode="numeric" autocomplete="one-time-code" aria-describedby="otp-hint">
+      <p id="otp-hint" class="hint">Empty on the first try when the code is sent to you.</p>` : `
+      <label for="pass">Password (or password + OTP)</label>
+      <input id="pass" name="pass" type="password" autocomplete="current-password">`}
       <button id="submit" type="submit">Log in</button>
     </form>
     <p id="result" role="status" aria-live="polite"></p>
@@ -92,16 +103,17 @@ export function register(api: Api): void {
   const style = asset('auth.css');
   const icon = asset('favicon.svg');
   const headers = { 'Content-Security-Policy': AUTH_PAGE_CSP, 'X-Frame-Options': 'DENY', 'Referrer-Policy': 'no-referrer' };
+  const page = (ctx: RouteContext, separateOtp: boolean): RouteResult => {
+    const users = ctx.services.users;
+    const realms = ctx.services.config.bool('realmbox') && users ? users.realmNames() : undefined;
+    return raw(renderAuthIndex({ realms, defaultRealm: users?.defaultRealm(), separateOtp }), 'text/html; charset=utf-8', headers);
+  };
   defineRoutes(api, [
     {
       path: '/auth/index',
       methods: ['GET'],
       audit: false,
-      handler: async (ctx) => {
-        const users = ctx.services.users;
-        const realms = ctx.services.config.bool('realmbox') && users ? users.realmNames() : undefined;
-        return raw(renderAuthIndex({ realms, defaultRealm: users?.defaultRealm() }), 'text/html; charset=utf-8', headers);
-      },
+      handler: async (ctx) => page(ctx, false),
     },
     {
       // The page's own answer: the same call and audit as /validate/check, dressed as a reason class.
@@ -110,6 +122,13 @@ export function register(api: Api): void {
       handler: async (ctx) => json(loginResult(await checkAndAudit(ctx, 'check'))),
       // a thrown error is no reason the user can act on; it tells nothing about the user either
       onError: () => json({ result: 'wrongCredentials' }),
+    },
+    {
+      // LinOTP's sibling page: password and OTP in separate fields, joined into `pass`
+      path: '/auth/index3',
+      methods: ['GET'],
+      audit: false,
+      handler: async (ctx) => page(ctx, true),
     },
     { path: '/auth/auth.js', methods: ['GET'], audit: false, handler: async () => raw(script, 'text/javascript; charset=utf-8', headers) },
     { path: '/auth/auth.css', methods: ['GET'], audit: false, handler: async () => raw(style, 'text/css; charset=utf-8', headers) },

@@ -4,7 +4,8 @@
  * as `{ result, destination? }`. Attack first: an unknown user, a wrong password, a wrong code
  * and a locked token get the same body and status; no transaction id, serial or full
  * destination ever appears. Then in Chromium, with real slapd, SMTP sink and HTTP gateway:
- * each reason class shown, the strict CSP kept (no violation), axe-core clean, a screenshot.
+ * each reason class shown, the strict CSP kept (no violation), axe-core clean, a screenshot;
+ * /auth/index3 (separate password and OTP fields) sends them joined as `pass`.
  */
 import assert from 'node:assert/strict';
 import type { AddressInfo } from 'node:net';
@@ -157,7 +158,56 @@ describe('/auth/index in Chromium', { skip }, () => {
     env.gatewayAnswer = () => ({});
     await login(page, 'carol', 'carolpw', 'A code was sent to +1 201 ****03.');
     await app.smsCode();
+    await settle(app);
+    watch.assertClean('/auth/index');
+    await context.close();
+  });
 
+  test('/auth/index3: password and OTP in separate fields, joined into pass', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const watch = watchPage(page);
+    const posted: string[] = [];
+    page.on('request', (r) => {
+      if (r.url().endsWith('/auth/check')) posted.push(r.postData() ?? '');
+    });
+    const res = await page.goto(`${base}/auth/index3`);
+    assert.equal(res?.status(), 200);
+    assert.match(res!.headers()['content-security-policy'] ?? '', /default-src 'none'/);
+    assert.equal(await page.locator('#otp').count(), 1);
+    await assertAccessible(page, '/auth/index3');
+
+    // joerg has no token yet: the password alone autoenrolls (the policy prefers e-mail)
+    const mailsBefore = app.mails().length;
+    await page.fill('#user', 'jörg');
+    await page.fill('#pass', 'pässwörd');
+    await page.click('#submit');
+    await page.locator('#result').filter({ hasText: 'A code was sent to j***@example.org.' }).waitFor({ timeout: 10_000 });
+    const code = await app.mailCode(mailsBefore + 1);
+    await page.fill('#pass', 'pässwörd');
+    await page.fill('#otp', '000000' === code ? '111111' : '000000');
+    await page.click('#submit');
+    await page.locator('#result').filter({ hasText: 'Wrong password or code.' }).waitFor({ timeout: 10_000 });
+    await page.fill('#pass', 'pässwörd');
+    await page.fill('#otp', code);
+    await page.click('#submit');
+    await page.locator('#result').filter({ hasText: 'You are logged in' }).waitFor({ timeout: 10_000 });
+    assert.equal(await page.inputValue('#otp'), '', 'the OTP field is cleared');
+    await assertAccessible(page, '/auth/index3, logged in');
+    await screenshot(page, 'auth-index3-ok');
+    const last = new URLSearchParams(posted.at(-1));
+    assert.equal(last.get('pass'), `pässwörd${code}`);
+    assert.equal(last.has('otp'), false, 'only pass is sent');
+    watch.assertClean('/auth/index3');
+    await context.close();
+  });
+
+  // last: the resolver takes a while to trust the directory again after slapd is back
+  test('the directory is not reachable (slapd stopped): ERR2004 shown as its own class', async () => {
+    const context = await browser.newContext();
+    const page = await context.newPage();
+    const watch = watchPage(page);
+    await page.goto(`${base}/auth/index`);
     await env.ldap.stop();
     try {
       await login(page, 'dave', 'davepw', 'The user directory is not reachable');
@@ -166,8 +216,7 @@ describe('/auth/index in Chromium', { skip }, () => {
     } finally {
       await env.ldap.restart();
     }
-    await settle(app);
-    watch.assertClean('/auth/index');
+    watch.assertClean('/auth/index, directory unreachable');
     await context.close();
   });
 });

@@ -6,6 +6,8 @@
   var form = document.getElementById('login');
   var result = document.getElementById('result');
   var pass = document.getElementById('pass');
+  // /auth/index3: the OTP has its own field; the check gets password followed by OTP as `pass`
+  var otp = document.getElementById('otp');
   var button = document.getElementById('submit');
 
   var FAILED = 'Wrong password or code.';
@@ -34,6 +36,10 @@
   form.addEventListener('submit', function (event) {
     event.preventDefault();
     var body = new URLSearchParams(new FormData(form));
+    if (otp) {
+      body.set('pass', pass.value + otp.value);
+      body.delete('otp');
+    }
     button.disabled = true;
     show('Checking…', 'pending');
     fetch('/auth/check', {
@@ -50,6 +56,7 @@
       .catch(function () { show('The check could not be done — try again.', 'failure'); })
       .then(function () {
         pass.value = '';
+        if (otp) otp.value = '';
         button.disabled = false;
         pass.focus();
       });
