@@ -57,9 +57,15 @@ function detailFor(services: Services, ctx: RouteContext, out: CheckOutcome): Re
  */
 const storeUnavailable = () => Errors.userStoreUnavailable();
 
-async function validateCheck(ctx: RouteContext, entry: CheckRequest['entry']): Promise<CheckOutcome> {
+/** The validation call of /validate/check and its audit, for every face that offers it (also /auth/check). */
+export async function checkAndAudit(ctx: RouteContext, entry: CheckRequest['entry']): Promise<CheckOutcome> {
   const out = await ctx.services.validation.check(request(ctx, entry));
   recordAudit(ctx, out);
+  return out;
+}
+
+async function validateCheck(ctx: RouteContext, entry: CheckRequest['entry']): Promise<CheckOutcome> {
+  const out = await checkAndAudit(ctx, entry);
   if (out.unavailable) throw storeUnavailable();
   return out;
 }

@@ -60,8 +60,10 @@ export interface AutoEnrollDeps {
 
 class LostClaim extends Error {}
 
-const failed = (reason: string, user: DirectoryUser, extra: Partial<CheckOutcome['audit']> = {}): CheckOutcome => ({
+/** A refusal after the password matched: no code went out (`notSent`), unless `notSent` is false (the password was wrong). */
+const failed = (reason: string, user: DirectoryUser, extra: Partial<CheckOutcome['audit']> = {}, notSent = true): CheckOutcome => ({
   ok: false, reason: 'autoenrollFailed', challenges: [], error: reason, user, audit: { actionDetail: reason, user: user.login, realm: user.realm, ...extra },
+  ...(notSent ? { notSent } : {}),
 });
 
 /**
@@ -106,7 +108,7 @@ export class AutoEnrollment {
     if (!users || pass === '' || !(await users.checkPassword(user, pass))) {
       const reason = `User '${user.login}'@'${user.realm}' failed to authenticate against userstore`;
       logger.info({ user: who }, 'autoenrollment refused: wrong user-store password');
-      return failed(reason, user);
+      return failed(reason, user, {}, false);
     }
     // 2. The type and destination, from the user store only.
     const choice = chooseType(preference, user.info);
@@ -188,7 +190,7 @@ export class AutoEnrollment {
     }
     logger.info({ user: who, serial, type: choice.type }, 'token autoenrolled');
     return {
-      ok: false, reason: 'tokenAutoenrolled', challenges: [this.deps.oob.info(p)], user,
+      ok: false, reason: 'tokenAutoenrolled', challenges: [this.deps.oob.info(p, p.prompt, undefined, verdict)], user,
       audit: { actionDetail: 'challenge created (token autoenrolled)', user: user.login, realm: user.realm, serial, tokenType: choice.type },
     };
   }

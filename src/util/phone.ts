@@ -103,6 +103,19 @@ export function maskDestination(channel: 'sms' | 'email', destination: string): 
   return d.slice(0, keep) + '*'.repeat(d.length - keep - 2) + d.slice(-2);
 }
 
+/**
+ * A destination to show its owner: `+49 151 ****78` (country code, the first three national
+ * digits, the last two; always four stars, so the length is not told), `a***@example.org`.
+ */
+export function maskForOwner(channel: 'sms' | 'email', destination: string): string {
+  if (channel === 'email') return maskDestination('email', destination);
+  const parsed = parsePhoneNumberFromString(destination.trim());
+  if (!parsed) return maskDestination('sms', destination);
+  const national = String(parsed.nationalNumber);
+  if (national.length < 7) return `+${parsed.countryCallingCode} ****`;
+  return `+${parsed.countryCallingCode} ${national.slice(0, 3)} ****${national.slice(-2)}`;
+}
+
 const EMAIL = /^[^\s@<>()",;:\\[\]]{1,64}@[A-Za-z0-9.-]{1,253}\.[A-Za-z0-9-]{2,63}$/;
 
 /** A plain addr-spec: no display name, no line breaks, a dotted domain. Returns it with the domain lower-cased. */

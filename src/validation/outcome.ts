@@ -34,6 +34,10 @@ export interface ChallengeInfo {
   description: string;
   info?: string;
   expiresAt: number;
+  /** Out-of-band: where the code went, masked (`+49 151 ****78`, `a***@example.org`); never the full address. */
+  destination?: string;
+  /** Out-of-band: the provider accepted the code (`sent`) or the bounded wait ran out first (`pending`). */
+  delivery?: 'sent' | 'pending';
 }
 
 /** The audit fields of an outcome: never secrets. */
@@ -62,6 +66,11 @@ export interface CheckOutcome {
    * allowed) or a replay of the value just accepted: it spends no attempt of the account.
    */
   notAGuess?: boolean;
+  /**
+   * A challenge was due after the first factor matched, but no code went out (no destination,
+   * a send limit, the provider refused): the user can try again or ask for help.
+   */
+  notSent?: boolean;
   /** A failure that went the whole way (tokens reserved and checked): its time sets the failure floor. */
   fullCheck?: boolean;
 }

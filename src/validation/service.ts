@@ -211,7 +211,7 @@ export class ValidationService {
     const res = await handler.create({ token: t, user, subject, request: req, now });
     const audit = { serial: t.serial, tokenType: t.type };
     if (res.ok) return { ok: false, reason: 'challengeCreated', challenges: [res.challenge], audit: { actionDetail: 'challenge created', ...audit } };
-    return fail('challengeFailed', res.reason, { audit });
+    return fail('challengeFailed', res.reason, { audit, notSent: true });
   }
 
   /**
@@ -252,10 +252,12 @@ export class ValidationService {
     // every answer below may check the directory password: it is an attempt of the account
     if (!(await account.reserve())) return account.refused();
     let autoenrollError: string | undefined;
+    let notSent: boolean | undefined;
     if (this.deps.noToken && req.pass !== undefined && req.entry !== 'check_s') {
       const out = await this.deps.noToken({ user, subject, request: req, pass: req.pass });
       if (out && (out.ok || out.challenges.length > 0)) return out;
       autoenrollError = out?.error;
+      notSent = out?.notSent;
     }
     if (this.deps.config.bool('PassOnUserNoToken')) return accept('passOnUserNoToken', { actionDetail: 'accepted by PassOnUserNoToken' });
     if (policies.has('authentication', 'passthru', subject)) {
@@ -268,7 +270,7 @@ export class ValidationService {
       return accept('passOnNoToken', { actionDetail: 'Authenticated by passOnNoToken policy' });
     }
     return autoenrollError !== undefined
-      ? fail('autoenrollFailed', autoenrollError, { error: autoenrollError })
+      ? fail('autoenrollFailed', autoenrollError, { error: autoenrollError, ...(notSent ? { notSent } : {}) })
       : fail('noTokenAssigned', 'User has no tokens assigned', { error: autoenrollError });
   }
 }

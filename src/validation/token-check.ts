@@ -118,7 +118,7 @@ export class TokenCheck {
           if (res.ok) created.push(res.challenge);
           else error = res.reason;
         }
-        if (created.length === 0) return fail('challengeFailed', error ?? 'challenge could not be created', { error, audit: { actionDetail: error ?? 'challenge failed', ...serialsOf(plan.tokens) } });
+        if (created.length === 0) return fail('challengeFailed', error ?? 'challenge could not be created', { error, notSent: true, audit: { actionDetail: error ?? 'challenge failed', ...serialsOf(plan.tokens) } });
         return { ok: false, reason: 'challengeCreated', challenges: created, audit: { actionDetail: 'challenge created', ...serialsOf(created.map((c) => ({ serial: c.serial, type: c.tokenType }))) } };
       }
       case 'wrongOtp': {

@@ -87,7 +87,7 @@ const STACK = /\bat [\w$.<>]+ \(|\bat (file|node):|\/src\/[\w/-]+\.ts|\.ts:\d+|n
 const PUBLIC = new Set([
   '/healthz', '/readyz',
   '/validate/check', '/validate/simplecheck', '/validate/samlcheck', '/validate/check_s', '/validate/check_t',
-  '/auth/index', '/auth/auth.js', '/auth/auth.css', '/auth/favicon.svg',
+  '/auth/index', '/auth/index3', '/auth/check', '/auth/auth.js', '/auth/auth.css', '/auth/favicon.svg',
   '/admin/login',
 ]);
 
@@ -170,6 +170,9 @@ const PARAMS: Record<string, () => Form> = {
   '/validate/check_s': () => ({ serial: 'PW1', pass: `${PW_PIN}${PW_PASSWORD}` }),
   '/validate/check_t': () => ({ transactionid: '123456789012', pass: `${SPASS_PIN}` }),
   '/auth/index': () => ({}),
+  '/auth/index3': () => ({}),
+  // the login page's check: a wrong value (the walk's HOTP counters belong to /validate/*)
+  '/auth/check': () => ({ user: 'alice', realm: 'corp', pass: `${HOTP_PIN}000000` }),
   '/auth/auth.js': () => ({}),
   '/auth/auth.css': () => ({}),
   '/auth/favicon.svg': () => ({}),

@@ -11,7 +11,7 @@ import { destinationChanged } from '../../tokens/destination.ts';
 import type { TokenRepository } from '../../tokens/repository.ts';
 import type { Token } from '../../tokens/types.ts';
 import type { Clock } from '../../util/clock.ts';
-import { maskDestination } from '../../util/phone.ts';
+import { maskDestination, maskForOwner } from '../../util/phone.ts';
 import type { Challenge, ChallengeRepository } from '../challenges.ts';
 import type { ChallengeInfo, CheckRequest } from '../outcome.ts';
 import type { ChallengeHandler, ChallengeInput, DirectoryUser, PolicyPort, PolicySubject } from '../ports.ts';
@@ -218,10 +218,12 @@ export class OutOfBand {
     return verdict;
   }
 
-  info(p: PreparedChallenge, message = p.prompt, extra?: string): ChallengeInfo {
+  /** `delivery`: the verdict of {@link deliver} when this request sent the code. */
+  info(p: PreparedChallenge, message = p.prompt, extra?: string, delivery?: 'sent' | 'pending'): ChallengeInfo {
     return {
       transactionId: p.transactionId, message, state: p.transactionId, serial: p.token.serial, tokenType: p.token.type,
       description: p.token.description, expiresAt: p.expiresAt, ...(extra ? { info: extra } : {}),
+      destination: maskForOwner(p.channel.type, p.message.to), ...(delivery ? { delivery } : {}),
     };
   }
 
@@ -285,7 +287,7 @@ export class OutOfBand {
       await this.deps.challenges.deleteByTransaction(p.transactionId);
       return { ok: false, reason: `the one-time code could not be sent (${channel.type})` };
     }
-    return { ok: true, challenge: this.info(p) };
+    return { ok: true, challenge: this.info(p, p.prompt, undefined, verdict) };
   }
 
   /** `autosms`: after a successful SMS answer, send the next code at once. */
