@@ -188,7 +188,6 @@ const DEFINITIONS = {
   },
   // self-service (/userservice)
   noUserSession: { code: 2900, message: 'No valid session', status: 401, doc: 'A `/userservice` call without a live `user_selfservice` session cookie and an equal `session` parameter (admin sessions and API keys do not count).' },
-  mfaLoginUnsupported: { code: 2901, message: 'selfservice policy mfa_login is not supported yet: self-service login refused', doc: '`/userservice/login` for a user a selfservice `mfa_login` policy applies to; otpd refuses rather than let the password alone in.' },
 } as const satisfies Record<string, Definition>;
 
 /** The catalogue: `throw Errors.missingParameter({ name: 'user' })`. */

@@ -1,4 +1,3 @@
-import type { PolicyService } from '../policy/service.ts';
 import type { UserDirectory } from '../users/directory.ts';
 import type { DirectoryUser } from '../users/types.ts';
 import type { Clock } from '../util/clock.ts';
@@ -22,7 +21,7 @@ export type LoginOutcome = { outcome: CheckOutcome; user?: DirectoryUser };
  * gets the same answer and the decoy work of an unknown account.
  */
 export class UserLogin {
-  constructor(private readonly deps: { users: UserDirectory; guard: AccountGuard; policies: PolicyService; clock: Clock }) {}
+  constructor(private readonly deps: { users: UserDirectory; guard: AccountGuard; clock: Clock }) {}
 
   /** LinOTP `_identify_user`: the named realm if it exists, else the default realm; the directory splits `login@realm` when the login is not found there. */
   async identify(login: string, realm: string): Promise<DirectoryUser | null> {
@@ -31,11 +30,6 @@ export class UserLogin {
     // a realm that exists is the only one asked (a user of realm A is not found through B's name)
     const target = named && users.realmExists(named) ? named : (users.defaultRealm() ?? '');
     return users.findUser(login, target);
-  }
-
-  /** Whether the selfservice policy `mfa_login` applies to the user (then a second factor is required). */
-  mfaLogin(user: DirectoryUser, client: string): boolean {
-    return this.deps.policies.has('selfservice', 'mfa_login', { login: user.login, realm: user.realm, resolver: user.resolver, client, userInfo: user.info });
   }
 
   async checkPassword(req: LoginRequest): Promise<LoginOutcome> {
