@@ -8,7 +8,7 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { FakeClock } from '../../src/util/clock.ts';
-import { Errors } from '../../src/errors.ts';
+import { Errors, UserStoreUnavailableError } from '../../src/errors.ts';
 import { USER_SESSION_SECONDS } from '../../src/userservice/sessions.ts';
 import { actionSpec } from '../../src/policy/catalogue.ts';
 import { KEY, KEY2, startValidationFixture, type ValidationFixture } from './validation-fixture.ts';
@@ -186,6 +186,35 @@ describe('/userservice login and session (attack tests)', () => {
     for (const s of [alice, carol, dave]) assert.doesNotMatch((await asUser('/userservice/usertokenlist', s)).body, /BobTok1|otpkey|pin1/);
     const audit = await t.lastAudit('userservice/usertokenlist');
     assert.equal(audit.user, 'dave');
+  });
+
+  test('fault injection: a user store down answers ERR2004, spends no attempt, opens no session; a session store failing serves nothing', async () => {
+    const users = t.services.users;
+    const original = users.checkPassword.bind(users);
+    users.checkPassword = async () => { throw new UserStoreUnavailableError('stafffiles', 'injected'); };
+    try {
+      const before = await attempts('alice');
+      const a = await login({ login: 'alice', password: 'AlicePw1', realm: 'staff' });
+      assert.equal(a.json.result.status, false, a.body);
+      assert.equal(a.json.result.error.code, Errors.userStoreUnavailable.code);
+      assert.equal(a.cookie, undefined);
+      assert.equal(await attempts('alice'), before, 'an infrastructure error spends no attempt');
+      assert.equal((await t.lastAudit('userservice/login')).success, '0');
+    } finally {
+      users.checkPassword = original;
+    }
+    const s = await session('alice', 'AlicePw1');
+    const sessions = t.services.userSessions;
+    const find = sessions.find.bind(sessions);
+    sessions.find = async () => { throw new Error('database gone'); };
+    try {
+      const a = await asUser('/userservice/usertokenlist', s);
+      assert.ok(a.status >= 500 || a.json?.result?.status === false, a.body);
+      assert.doesNotMatch(a.body, /AliceTok|database gone/);
+    } finally {
+      sessions.find = find;
+    }
+    assert.equal((await asUser('/userservice/usertokenlist', s)).status, 200);
   });
 
   test('a session ends at its expiry and at logout', async () => {
