@@ -186,6 +186,8 @@ const DEFINITIONS = {
     message: 'invalid runtime configuration in the database, refusing to start: {problems} (fix each value with /system/setConfig on a running node or in the config table, or delete it to use the default)',
     doc: '`otpd serve` found stored config values that setConfig would refuse (start-up only, never an API answer).',
   },
+  // self-service (/userservice)
+  noUserSession: { code: 2900, message: 'No valid session', status: 401, doc: 'A `/userservice` call without a live `user_selfservice` session cookie and an equal `session` parameter (admin sessions and API keys do not count).' },
 } as const satisfies Record<string, Definition>;
 
 /** The catalogue: `throw Errors.missingParameter({ name: 'user' })`. */

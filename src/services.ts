@@ -40,6 +40,7 @@ import { PolicyService } from './policy/service.ts';
 import { UserDirectory } from './users/directory.ts';
 import { resolverTypes } from './users/registry.ts';
 import { ValidationService } from './validation/service.ts';
+import { UserSessions } from './userservice/sessions.ts';
 
 /**
  * Everything a request handler, the RADIUS server or the CLI needs, built once.
@@ -56,6 +57,8 @@ export interface Services {
   watcher: RevisionWatcher;
   audit: AuditWriter;
   admins: AdminService;
+  /** Self-service sessions (`/userservice/login`). */
+  userSessions: UserSessions;
   tokens: TokenService;
   challenges: ChallengeRepository;
   /** Consecutive failed authentications per account (realm + user). */
@@ -144,6 +147,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const services: Services & { keyCreated: boolean } = {
     settings, db, keyring, config, logger, clock, watcher, keyCreated: created, audit,
     admins: new AdminService(db, keyring, clock),
+    userSessions: new UserSessions(db, keyring, clock),
     radiusClients: new RadiusClientService({ db, keyring, clock }),
     tokens,
     challenges,

@@ -7,6 +7,7 @@ import type { Services } from '../services.ts';
 import { errorEnvelope, serialise, toOtpdError } from './envelope.ts';
 import { authenticateAdmin } from './auth.ts';
 import type { RouteAuthConfig } from './route.ts';
+import { authenticateUser } from './user-auth.ts';
 import { registerAllRoutes } from './routes.ts';
 import { registerManage } from '../web/manage/pages.ts';
 import { pathOf, serializers } from '../util/logger.ts';
@@ -58,9 +59,10 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
     const status = err.statusCode && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     // a body Fastify refused (bad JSON, foreign type, too large) on an admin route: credentials
     // first, as for every other admin call, so a refused caller learns nothing from its body
-    if (status < 500 && (request.routeOptions.config as Partial<RouteAuthConfig> | undefined)?.adminAuth) {
+    const auth = request.routeOptions.config as Partial<RouteAuthConfig> | undefined;
+    if (status < 500 && (auth?.adminAuth || auth?.userAuth)) {
       try {
-        await authenticateAdmin(services, request);
+        await (auth.userAuth ? authenticateUser(services, request) : authenticateAdmin(services, request));
       } catch (e) {
         if (!(e instanceof OtpdError)) request.log.error({ err: e, path: pathOf(request.url) }, 'authentication failed');
         const refusal = toOtpdError(e);

@@ -3,6 +3,7 @@ import { isIP } from 'node:net';
 import { Errors, OtpdError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { authenticateAdmin, type AdminIdentity } from './auth.ts';
+import { authenticateUser, type UserIdentity } from './user-auth.ts';
 import { errorEnvelope, resultEnvelope, serialise, toOtpdError } from './envelope.ts';
 import { Params } from './params.ts';
 
@@ -25,6 +26,8 @@ export interface RouteContext {
   client: string;
   /** Set on admin routes. `realms` is '*' or the realms the admin policies allow. */
   admin?: AdminIdentity & { realms: '*' | string[] };
+  /** Set on self-service routes (`auth: 'user'`): the user of the `user_selfservice` session. */
+  user?: UserIdentity;
   services: Services;
   request: FastifyRequest;
   reply: FastifyReply;
@@ -47,8 +50,12 @@ export interface RouteDef {
   path: string;
   /** @default ['GET', 'POST'] */
   methods?: ('GET' | 'POST')[];
-  /** @default 'admin' for /admin, /system, /audit paths (except /admin/login), else 'none' */
-  auth?: 'none' | 'admin';
+  /**
+   * 'user': a self-service session (cookie `user_selfservice` and an equal `session` parameter),
+   * checked before any parameter is looked at; admin credentials do not count.
+   * @default 'admin' for /admin, /system, /audit paths (except /admin/login), else 'none'
+   */
+  auth?: 'none' | 'admin' | 'user';
   /** Envelope id. @default 0 for /validate, 1 otherwise */
   id?: number;
   /** Write an audit row for this call. @default true */
@@ -68,6 +75,8 @@ export interface Api {
 /** Fastify route config of a declared route: the app's error handler asks for credentials first on admin routes. */
 export interface RouteAuthConfig {
   adminAuth: boolean;
+  /** A self-service route: a refused body is answered as an unauthenticated call unless the user session holds. */
+  userAuth?: boolean;
 }
 
 const isAdminPath = (path: string) => /^\/(admin|system|audit)\//.test(path) && path !== '/admin/login';
@@ -96,7 +105,8 @@ export function defineRoutes(api: Api, routes: RouteDef[]): void {
   if (!table) tables.set(api.app, (table = new Map()));
   for (const def of routes) {
     table.set(def.path, def);
-    const config: RouteAuthConfig = { adminAuth: (def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none')) === 'admin' };
+    const auth = def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none');
+    const config: RouteAuthConfig = { adminAuth: auth === 'admin', userAuth: auth === 'user' };
     api.app.route({
       method: def.methods ?? ['GET', 'POST'],
       url: def.path,
@@ -116,11 +126,17 @@ type Outcome = { result: RouteResult; ctx: RouteContext } | { error: OtpdError; 
 async function execute(
   services: Services, def: RouteDef, request: FastifyRequest, reply: FastifyReply,
   identify: () => Promise<AdminIdentity | undefined>, source: { query: unknown; body: unknown; inProcess?: boolean },
+  identifyUser?: () => Promise<UserIdentity>,
 ): Promise<Outcome> {
   const ctx: RouteContext = { params: new Params(new Map()), client: request.ip, services, request, reply, audit: {} };
   let outcome: Outcome;
   try {
     // credentials first: a refused caller learns nothing from how its parameters are judged
+    if (identifyUser) {
+      ctx.user = await identifyUser();
+      ctx.audit.user = ctx.user.login;
+      ctx.audit.realm = ctx.user.realm;
+    }
     const admin = await identify();
     if (admin) {
       let realms: '*' | string[] = '*';
@@ -160,7 +176,8 @@ async function handle(services: Services, def: RouteDef, request: FastifyRequest
   const id = def.id ?? (def.path.startsWith('/validate/') ? 0 : 1);
   const auth = def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none');
   const identify = async () => (auth === 'admin' ? authenticateAdmin(services, request) : undefined);
-  const outcome = await execute(services, def, request, reply, identify, { query: request.query, body: request.body });
+  const identifyUser = auth === 'user' ? async () => authenticateUser(services, request) : undefined;
+  const outcome = await execute(services, def, request, reply, identify, { query: request.query, body: request.body }, identifyUser);
   if ('result' in outcome) return send(reply, outcome.result, id);
   if (!def.onError) {
     reply.code(outcome.error.httpStatus).type('application/json').send(serialise(errorEnvelope(outcome.error, id)));

@@ -10,9 +10,10 @@ import { register as policy } from './policy.ts';
 import { register as radius } from './radius.ts';
 import { register as system } from './system.ts';
 import { register as users } from './users.ts';
+import { register as userservice } from './userservice.ts';
 import { register as validate } from './validate.ts';
 
 /** Every API area; an area adds its `register` here. */
 export async function registerAllRoutes(api: Api): Promise<void> {
-  for (const register of [health, metrics, validate, admin, administrators, system, policy, users, delivery, audit, authPages, radius]) register(api);
+  for (const register of [health, metrics, validate, admin, administrators, system, policy, users, delivery, audit, authPages, radius, userservice]) register(api);
 }

@@ -120,6 +120,17 @@ export interface SessionTable {
   expires_at: number;
 }
 
+/** Self-service sessions from /userservice/login (cookie `user_selfservice`), shared by all nodes. */
+export interface UserSessionTable {
+  id: string; // keyed hash of the cookie value
+  realm: string;
+  resolver: string;
+  user_id: string;
+  login: string;
+  created_at: number;
+  expires_at: number;
+}
+
 export interface AuditTable {
   id: Generated<number>;
   ts: string;
@@ -322,6 +333,7 @@ export interface Database {
   admins: AdminTable;
   api_keys: ApiKeyTable;
   sessions: SessionTable;
+  user_sessions: UserSessionTable;
   admin_login_throttle: AdminLoginThrottleTable;
   audit: AuditTable;
   audit_head: AuditHeadTable;

@@ -89,7 +89,14 @@ const PUBLIC = new Set([
   '/validate/check', '/validate/simplecheck', '/validate/samlcheck', '/validate/check_s', '/validate/check_t',
   '/auth/index', '/auth/index3', '/auth/check', '/auth/auth.js', '/auth/auth.css', '/auth/favicon.svg',
   '/admin/login',
+  '/userservice/pre_context', '/userservice/login', '/userservice/logout',
 ]);
+
+/**
+ * The self-service routes: they answer only a user session (cookie `user_selfservice` plus an
+ * equal `session` parameter); every admin credential is refused there as no credential (2900).
+ */
+const USER_ROUTES = new Set(['/userservice/userinfo', '/userservice/usertokenlist', '/userservice/context']);
 
 /**
  * The management pages (HTML, not the JSON API): `public` ones answer anyone (the login form
@@ -177,6 +184,12 @@ const PARAMS: Record<string, () => Form> = {
   '/auth/auth.css': () => ({}),
   '/auth/favicon.svg': () => ({}),
   '/admin/login': () => ({ username: 'admin', password: ADMIN_PASSWORD }),
+  '/userservice/pre_context': () => ({}),
+  '/userservice/login': () => ({ login: 'alice', password: 'alice-dir-pw', realm: 'corp' }),
+  '/userservice/logout': () => ({}),
+  '/userservice/userinfo': () => ({}),
+  '/userservice/usertokenlist': () => ({}),
+  '/userservice/context': () => ({}),
   '/admin/logout': () => ({}),
   '/admin/apikey/list': () => ({ admin: 'admin' }),
   '/admin/apikey/create': () => ({ admin: 'admin', label: 'walk' }),
@@ -308,6 +321,14 @@ async function call(t: TestApp, method: Method, url: string, form: Form, headers
 
 const bearer = (key: string) => ({ authorization: `Bearer ${key}` });
 
+/** A self-service session of alice (realm corp): the `user_selfservice` cookie value. */
+async function userSession(t: TestApp): Promise<string> {
+  const res = await t.app.inject({ method: 'POST', url: '/userservice/login', payload: new URLSearchParams({ login: 'alice', password: 'alice-dir-pw', realm: 'corp' }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+  const cookie = res.cookies.find((c) => c.name === 'user_selfservice')?.value;
+  assert.ok(cookie, `no user session: ${res.body}`);
+  return cookie;
+}
+
 async function loginSession(t: TestApp): Promise<{ cookie: string; csrf: string }> {
   const res = await t.app.inject({ method: 'POST', url: '/admin/login', payload: new URLSearchParams({ username: 'admin', password: ADMIN_PASSWORD }).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded' } });
   assert.equal(res.statusCode, 200, res.body);
@@ -322,8 +343,8 @@ function routeMethods(t: TestApp): { url: string; method: Method }[] {
   return out;
 }
 
-function assertRefused(a: Answer, code: 2001 | 2002, where: string): void {
-  assert.equal(a.status, code === 2001 ? 401 : 403, `${where}: HTTP ${a.status} ${a.body}`);
+function assertRefused(a: Answer, code: 2001 | 2002 | 2900, where: string): void {
+  assert.equal(a.status, code === 2002 ? 403 : 401, `${where}: HTTP ${a.status} ${a.body}`);
   if (a.body === '') return; // HEAD: the status is the answer
   assert.ok(a.json, `${where}: not JSON: ${a.body}`);
   assert.equal(a.json.result.status, false, `${where}: ${a.body}`);
@@ -446,6 +467,20 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
         assert.ok(anon.status < 500, `${where}: ${anon.status} ${anon.body}`);
         continue;
       }
+      if (USER_ROUTES.has(url)) {
+        // no admin credential is a user session, valid or not, with or without CSRF token
+        for (const [name, h] of [['no credentials', {}], ['the API key', bearer(t.apiKey)], ['a revoked API key', bearer(revokedKey)],
+          ['an admin session', { cookie: session.cookie, 'x-csrf-token': session.csrf }], ['an admin session without CSRF token', { cookie: session.cookie }],
+          ['an ended admin session', { cookie: endedSession.cookie, 'x-csrf-token': endedSession.csrf }]] as const) {
+          assertRefused(await call(t, method, url, form, h), 2900, `${where} with ${name}`);
+        }
+        const user = await userSession(t);
+        assert.notEqual((await call(t, method, url, { ...form, session: user }, { cookie: `user_selfservice=${user}` })).status, 401, `${where} with a user session`);
+        assertRefused(await call(t, method, url, form, { cookie: `user_selfservice=${user}` }), 2900, `${where} with a user session and no session parameter`);
+        assertRefused(await call(t, method, url, { ...form, session: `${user}x` }, { cookie: `user_selfservice=${user}` }), 2900, `${where} with a user session and a wrong session parameter`);
+        assertRefused(await call(t, method, url, { ...form, session: user }, {}), 2900, `${where} with the session parameter and no cookie`);
+        continue;
+      }
       assertRefused(anon, 2001, `${where} without credentials`);
       assertRefused(await call(t, method, url, form, bearer(revokedKey)), 2001, `${where} with a revoked API key`);
       assertRefused(await call(t, method, url, form, bearer(expiringKey)), 2001, `${where} with an expired API key`);
@@ -533,8 +568,15 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
         // a session without CSRF token learns nothing from its body either
         const session = await loginSession(t);
         const csrfLess = await t.app.inject({ method, url, payload: '{"serial": ', headers: { 'content-type': 'application/json', cookie: session.cookie } });
-        assert.equal(csrfLess.statusCode, 403, `${where} with broken JSON and a session without CSRF token: ${csrfLess.body}`);
-        assert.equal(JSON.parse(csrfLess.body).result.error.code, 2002);
+        const [status, code] = USER_ROUTES.has(url) ? [401, 2900] : [403, 2002];
+        assert.equal(csrfLess.statusCode, status, `${where} with broken JSON and a session without CSRF token: ${csrfLess.body}`);
+        assert.equal(JSON.parse(csrfLess.body).result.error.code, code);
+        if (USER_ROUTES.has(url)) {
+          const user = await userSession(t);
+          const noParam = await t.app.inject({ method, url, payload: `{"session": "${user}", `, headers: { 'content-type': 'application/json', cookie: `user_selfservice=${user}` } });
+          assert.equal(noParam.statusCode, 401, `${where} with broken JSON and a user session cookie: ${noParam.body}`);
+          assert.equal(noParam.body, real.body);
+        }
       }
     }
     // concretely: an unauthenticated caller cannot tell an existing serial from a missing one
@@ -549,7 +591,7 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
       call(t, method, url, PARAMS[url]()).then((a) => ({ a, where: `${method} ${url} anonymous` })),
       call(t, method, url, PARAMS[url](), bearer(revokedKey)).then((a) => ({ a, where: `${method} ${url} revoked key` })),
     ]));
-    for (const { a, where } of answers) assertRefused(a, 2001, where);
+    for (const { a, where } of answers) assertRefused(a, USER_ROUTES.has(where.split(' ')[1]) ? 2900 : 2001, where);
     // nothing was changed by them: the spare API key is still active, the throwaway token still there
     const keys = await t.services.admins.listApiKeys('admin');
     assert.equal(keys.find((k) => k.id === spareKeyId)?.state, 'active');
@@ -583,6 +625,16 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
     for (const [url, form] of EXTRA) walk.push({ url, method: 'POST', by: 'API key', form });
     // and once more through a session, the way the web UI calls (a new one after each logout)
     for (const r of routeMethods(t)) walk.push({ ...r, by: 'session' });
+    // the self-service routes once more as the user, the only credential they take
+    const user = await userSession(t);
+    for (const r of routeMethods(t)) if (USER_ROUTES.has(r.url)) {
+      const a = await call(t, r.method, r.url, { ...PARAMS[r.url](), session: user }, { cookie: `user_selfservice=${user}` });
+      const where = `${r.method} ${r.url} (user session)`;
+      assert.equal(a.status, 200, `${where}: ${a.body}`);
+      assert.doesNotMatch(a.body, STACK, where);
+      assertNoSecret(a.body, `${where} body`);
+      assertNoSecret(JSON.stringify(a.headers), `${where} headers`);
+    }
     let served = 0;
     let current = session;
     for (const { url, method, by, form } of walk) {

@@ -11,6 +11,7 @@ import * as adminAuth from './0620_admin_auth.ts';
 import * as auditRequestId from './0630_audit_request_id.ts';
 import * as auditReason from './0640_audit_reason.ts';
 import * as auditSearch from './0650_audit_search.ts';
+import * as userSessions from './0660_user_sessions.ts';
 
 /**
  * Every migration, in order. Areas append theirs (`0100_users`, `0200_policy`,
@@ -29,6 +30,7 @@ export const migrations: Record<string, Migration> = {
   '0630_audit_request_id': auditRequestId,
   '0640_audit_reason': auditReason,
   '0650_audit_search': auditSearch,
+  '0660_user_sessions': userSessions,
 };
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,47 @@
+import '@fastify/cookie';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { timingSafeEqual } from 'node:crypto';
+import { Errors } from '../errors.ts';
+import type { Services } from '../services.ts';
+import type { SessionUser } from '../userservice/sessions.ts';
+
+/** The user of a self-service session. */
+export interface UserIdentity extends SessionUser {
+  /** The session cookie's value (logout ends it). */
+  session: string;
+}
+
+export const USER_SESSION_COOKIE = 'user_selfservice';
+
+/** The raw `session` parameter (query or form), before the route's parameters are parsed. */
+function sessionParam(request: FastifyRequest): string | undefined {
+  for (const source of [request.body, request.query]) {
+    const v = source && typeof source === 'object' ? (source as Record<string, unknown>).session : undefined;
+    if (typeof v === 'string') return v;
+  }
+  return undefined;
+}
+
+const same = (a: string, b: string) => a.length === b.length && timingSafeEqual(Buffer.from(a), Buffer.from(b));
+
+/**
+ * LinOTP's self-service check (spec 1.6): the `user_selfservice` cookie of a live session and
+ * a `session` parameter equal to it (the CSRF rule: another site can send the cookie, not read
+ * it). Admin sessions and API keys are no user session.
+ */
+export async function authenticateUser(services: Services, request: FastifyRequest): Promise<UserIdentity> {
+  const cookie = request.cookies?.[USER_SESSION_COOKIE];
+  const session = sessionParam(request);
+  if (!cookie || session === undefined || !same(cookie, session)) throw Errors.noUserSession();
+  const user = await services.userSessions.find(cookie);
+  if (!user) throw Errors.noUserSession();
+  return { ...user, session: cookie };
+}
+
+export function setUserSessionCookie(reply: FastifyReply, cookie: string, maxAgeSeconds: number, secure: boolean): void {
+  reply.setCookie(USER_SESSION_COOKIE, cookie, { httpOnly: true, path: '/', maxAge: maxAgeSeconds, sameSite: 'strict', secure });
+}
+
+export function clearUserSessionCookie(reply: FastifyReply): void {
+  reply.clearCookie(USER_SESSION_COOKIE, { path: '/' });
+}

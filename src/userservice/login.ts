@@ -1,0 +1,51 @@
+import type { UserDirectory } from '../users/directory.ts';
+import type { DirectoryUser } from '../users/types.ts';
+import type { Clock } from '../util/clock.ts';
+import type { AccountGuard } from '../validation/account-guard.ts';
+import { accept, fail, type CheckOutcome } from '../validation/outcome.ts';
+
+export interface LoginRequest {
+  login: string;
+  realm: string;
+  password: string;
+  client: string;
+}
+
+/** How a `/userservice/login` ended: `user` only when the password was right. */
+export type LoginOutcome = { outcome: CheckOutcome; user?: DirectoryUser };
+
+/**
+ * The user-store password check of `/userservice/login`, under the same per-account attempt
+ * limit as `/validate/check` (validation/account-guard.ts): a throttled or locked account is
+ * refused before its password is checked, a wrong password spends an attempt, an unknown user
+ * gets the same answer and the decoy work of an unknown account.
+ */
+export class UserLogin {
+  constructor(private readonly deps: { users: UserDirectory; guard: AccountGuard; clock: Clock }) {}
+
+  /** LinOTP `_identify_user`: the named realm if it exists, else the default realm; the directory splits `login@realm` when the login is not found there. */
+  async identify(login: string, realm: string): Promise<DirectoryUser | null> {
+    const users = this.deps.users;
+    const named = realm.trim().toLowerCase();
+    // a realm that exists is the only one asked (a user of realm A is not found through B's name)
+    const target = named && users.realmExists(named) ? named : (users.defaultRealm() ?? '');
+    return users.findUser(login, target);
+  }
+
+  async checkPassword(req: LoginRequest): Promise<LoginOutcome> {
+    const now = this.deps.clock.now();
+    const user = await this.identify(req.login, req.realm);
+    if (!user) {
+      await this.deps.guard.unknownAccount(now, req.password);
+      return { outcome: fail('userNotFound', 'user not found') };
+    }
+    const audit = { user: user.login, realm: user.realm };
+    let good = false;
+    const outcome = await this.deps.guard.guarded(user, now, async (account) => {
+      if (!(await account.reserve())) return account.refused();
+      good = await this.deps.users.checkPassword(user, req.password);
+      return good ? accept('authenticated', { ...audit, actionDetail: 'user-store password verified' }) : fail('wrongPassword', 'wrong user-store password', { audit });
+    });
+    return outcome.ok && good ? { outcome, user } : { outcome };
+  }
+}
