@@ -15,6 +15,15 @@ export async function launchBrowser(): Promise<Browser> {
   });
 }
 
+/** Logs in on /manage/login as an administrator and waits for the dashboard. */
+export async function logInToManage(page: Page, base: string, name = 'admin', password = 'admin-password-1'): Promise<void> {
+  await page.goto(`${base}/manage/login`);
+  await page.fill('#username', name);
+  await page.fill('#password', password);
+  await page.click('button[type=submit]');
+  await page.waitForURL(`${base}/manage/`);
+}
+
 /** Screenshots of every main page go here (looked at before a page is called done; not committed). */
 export const SCREENSHOTS = join(process.cwd(), '.test-tmp', 'screenshots');
 

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
-import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
+import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage, logInToManage } from './browser.ts';
 
 const skip = haveBinary(CHROMIUM, 'chromium');
 
@@ -26,13 +26,6 @@ describe('administrators and API keys in the browser', { skip }, () => {
   let base: string;
   let uiKey = '';
 
-  async function login(p: Page, username: string, password: string) {
-    await p.goto(`${base}/manage/login`);
-    await p.fill('#username', username);
-    await p.fill('#password', password);
-    await p.click('button[type=submit]');
-    await p.waitForURL(`${base}/manage/`);
-  }
 
   before(async () => {
     t = await startTestApp();
@@ -43,7 +36,7 @@ describe('administrators and API keys in the browser', { skip }, () => {
     page = await context.newPage();
     watch = watchPage(page);
     page.on('dialog', (d) => void d.accept());
-    await login(page, 'admin', 'admin-password-1');
+    await logInToManage(page, base, 'admin', 'admin-password-1');
   });
 
   after(async () => {
@@ -161,7 +154,7 @@ describe('administrators and API keys in the browser', { skip }, () => {
     const plain = await browser.newContext({ javaScriptEnabled: false });
     try {
       const p = await plain.newPage();
-      await login(p, 'admin', 'admin-password-1');
+      await logInToManage(p, base, 'admin', 'admin-password-1');
       await p.goto(`${base}/manage/admins/ops`);
       await p.locator('tbody tr', { hasText: 'nojs' }).locator('button').click();
       await p.waitForURL(`${base}/manage/admins/ops/keys/${id}/revoke`);

@@ -15,7 +15,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { FakeClock } from '../../src/util/clock.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
-import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
+import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage, logInToManage } from './browser.ts';
 
 const skip = haveBinary(CHROMIUM, 'chromium');
 
@@ -46,11 +46,7 @@ describe('audit in the browser', { skip }, () => {
     context = await browser.newContext({ acceptDownloads: true });
     page = await context.newPage();
     watch = watchPage(page);
-    await page.goto(`${base}/manage/login`);
-    await page.fill('#username', 'admin');
-    await page.fill('#password', 'admin-password-1');
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${base}/manage/`);
+    await logInToManage(page, base);
   });
 
   after(async () => {

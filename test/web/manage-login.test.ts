@@ -15,7 +15,7 @@ import { invokeRoute } from '../../src/api/route.ts';
 import { Errors, OtpdError } from '../../src/errors.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
-import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
+import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage, logInToManage } from './browser.ts';
 
 const skip = haveBinary(CHROMIUM, 'chromium');
 let t: TestApp;
@@ -98,11 +98,7 @@ test('the dashboard reflects the configuration and recent failures', { skip }, a
   await t.post('/validate/check', { user: 'root', pass: 'wrong' });
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${base}/manage/login`);
-  await page.fill('#username', 'admin');
-  await page.fill('#password', 'admin-password-1');
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${base}/manage/`);
+  await logInToManage(page, base);
   const states = await page.locator('.checklist li').evaluateAll((items) => items.map((li) => `${li.querySelector('strong')!.textContent}: ${li.querySelector('.state')!.textContent}`));
   assert.deepEqual(states, ['User store: configured', 'Realm: configured', 'Autoenrollment policy: configured', 'otppin policy: missing', 'SMS or e-mail provider: missing']);
   assert.match(await page.locator('.checklist li').nth(1).innerText(), /staff \(default: staff\)/);
@@ -117,11 +113,7 @@ test('forms without the right CSRF token change nothing', { skip }, async () => 
   // a logged-in session, then a cross-site style post of the logout form without the token
   const context = await browser.newContext();
   const page = await context.newPage();
-  await page.goto(`${base}/manage/login`);
-  await page.fill('#username', 'admin');
-  await page.fill('#password', 'admin-password-1');
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${base}/manage/`);
+  await logInToManage(page, base);
   const forged = await page.request.post(`${base}/manage/logout`, { form: { csrf_token: 'forged' }, maxRedirects: 0 });
   assert.equal(forged.status(), 403);
   await page.goto(`${base}/manage/`);

@@ -21,7 +21,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { Errors } from '../../src/errors.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
-import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
+import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage, logInToManage } from './browser.ts';
 
 const skip = haveBinary(CHROMIUM, 'chromium');
 /** The API's error message as the page says it: without the `ERR<code>: ` of the JSON envelope, as a sentence. */
@@ -58,13 +58,6 @@ describe('policies in the browser', { skip }, () => {
   let page: Page;
   let watch: ReturnType<typeof watchPage>;
 
-  async function login(p: Page, name: string, password: string) {
-    await p.goto(`${base}/manage/login`);
-    await p.fill('#username', name);
-    await p.fill('#password', password);
-    await p.click('button[type=submit]');
-    await p.waitForURL(`${base}/manage/`);
-  }
 
   before(async () => {
     t = await startTestApp();
@@ -81,7 +74,7 @@ describe('policies in the browser', { skip }, () => {
     context = await browser.newContext({ acceptDownloads: true });
     page = await context.newPage();
     watch = watchPage(page);
-    await login(page, 'admin', 'admin-password-1');
+    await logInToManage(page, base, 'admin', 'admin-password-1');
   });
 
   after(async () => {
@@ -311,7 +304,7 @@ describe('policies in the browser', { skip }, () => {
     const plain = await browser.newContext({ javaScriptEnabled: false });
     const p = await plain.newPage();
     const w = watchPage(p);
-    await login(p, 'admin', 'admin-password-1');
+    await logInToManage(p, base, 'admin', 'admin-password-1');
     await p.goto(`${base}/manage/policies/new`);
     await p.fill('#f-name', 'enroll_lab');
     await p.selectOption('#f-scope', 'enrollment');
@@ -375,7 +368,7 @@ describe('policies in the browser', { skip }, () => {
     const helpdesk = await browser.newContext();
     const p = await helpdesk.newPage();
     const w = watchPage(p);
-    await login(p, 'helpdesk', 'helpdesk-password-1');
+    await logInToManage(p, base, 'helpdesk', 'helpdesk-password-1');
     await p.goto(`${base}/manage/policies`);
     assert.match(await p.locator('table caption').innerText(), /^Policies 1–\d of \d$/, 'the helpdesk may read the policies');
     await p.goto(`${base}/manage/policies/new`);

@@ -24,7 +24,7 @@ import { HttpGateway } from '../fixtures/http-gateway.ts';
 import { SmtpSink } from '../fixtures/smtp-sink.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
-import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
+import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage, logInToManage } from './browser.ts';
 
 const skip = haveBinary(CHROMIUM, 'chromium');
 const MAIL_USER = 'otpd-mailer';
@@ -44,13 +44,6 @@ describe('providers and the delivery log in the browser', { skip }, () => {
   let page: Page;
   let watch: ReturnType<typeof watchPage>;
 
-  async function login(p: Page) {
-    await p.goto(`${base}/manage/login`);
-    await p.fill('#username', 'admin');
-    await p.fill('#password', 'admin-password-1');
-    await p.click('button[type=submit]');
-    await p.waitForURL(`${base}/manage/`);
-  }
 
   before(async () => {
     t = await startTestApp();
@@ -65,7 +58,7 @@ describe('providers and the delivery log in the browser', { skip }, () => {
     page = await context.newPage();
     watch = watchPage(page);
     page.on('dialog', (d) => void d.accept());
-    await login(page);
+    await logInToManage(page, base);
   });
 
   after(async () => {
@@ -311,7 +304,7 @@ describe('providers and the delivery log in the browser', { skip }, () => {
     const p = await plain.newPage();
     const plainWatch = watchPage(p);
     try {
-      await login(p);
+      await logInToManage(p, base);
       await p.goto(`${base}/manage/providers/email/backup`);
       await p.click('button.danger');
       await p.waitForURL(`${base}/manage/providers/email/backup/delete`);

@@ -19,7 +19,7 @@ import { startServer, type Running } from '../../src/server.ts';
 import { freePort } from '../fixtures/slapd.ts';
 import { haveBinary } from '../helpers/require.ts';
 import { radclient } from '../radius/helpers.ts';
-import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
+import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage, logInToManage } from './browser.ts';
 
 const skip = haveBinary(CHROMIUM, 'chromium') || haveBinary('radclient', 'freeradius-utils');
 
@@ -51,11 +51,7 @@ describe('RADIUS clients in the browser', { skip }, () => {
     page = await context.newPage();
     watch = watchPage(page);
     page.on('dialog', (d) => void d.accept());
-    await page.goto(`${base}/manage/login`);
-    await page.fill('#username', 'admin');
-    await page.fill('#password', 'admin-password-1');
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${base}/manage/`);
+    await logInToManage(page, base);
   });
 
   after(async () => {

@@ -13,7 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
-import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
+import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage, logInToManage } from './browser.ts';
 
 const skip = haveBinary(CHROMIUM, 'chromium');
 
@@ -33,11 +33,7 @@ describe('system settings in the browser', { skip }, () => {
     context = await browser.newContext();
     page = await context.newPage();
     watch = watchPage(page);
-    await page.goto(`${base}/manage/login`);
-    await page.fill('#username', 'admin');
-    await page.fill('#password', 'admin-password-1');
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${base}/manage/`);
+    await logInToManage(page, base);
   });
 
   after(async () => {
@@ -181,11 +177,7 @@ describe('system settings in the browser', { skip }, () => {
     const other = await browser.newContext();
     try {
       const p = await other.newPage();
-      await p.goto(`${base}/manage/login`);
-      await p.fill('#username', 'viewer');
-      await p.fill('#password', 'viewer-password-1');
-      await p.click('button[type=submit]');
-      await p.waitForURL(`${base}/manage/`);
+      await logInToManage(p, base, 'viewer', 'viewer-password-1');
       // fetched, not opened: Chromium logs a console error for a page answered 403
       for (const path of ['/manage/settings', '/manage/radius', '/manage/admins']) {
         const r = await other.request.get(`${base}${path}`);

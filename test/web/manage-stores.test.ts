@@ -24,7 +24,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { FIXTURE_ADMIN_DN, FIXTURE_ADMIN_PW, FIXTURE_BASE, FIXTURE_USERS, freePort, SLAPD_BIN, startSlapd, type Slapd } from '../fixtures/slapd.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
-import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
+import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage, logInToManage } from './browser.ts';
 
 const skip = haveBinary(CHROMIUM, 'chromium') || haveBinary(SLAPD_BIN, 'slapd');
 const ALICE = FIXTURE_USERS.find((u) => u.uid === 'alice')!;
@@ -51,11 +51,7 @@ describe('user stores and realms in the browser', { skip }, () => {
     page = await context.newPage();
     watch = watchPage(page);
     page.on('dialog', (d) => void d.accept());
-    await page.goto(`${base}/manage/login`);
-    await page.fill('#username', 'admin');
-    await page.fill('#password', 'admin-password-1');
-    await page.click('button[type=submit]');
-    await page.waitForURL(`${base}/manage/`);
+    await logInToManage(page, base);
   });
 
   after(async () => {
@@ -280,11 +276,7 @@ describe('user stores and realms in the browser', { skip }, () => {
   test('without JavaScript: presets and the connection test work as full pages; the password is asked again', async () => {
     const plain = await browser.newContext({ javaScriptEnabled: false });
     const p = await plain.newPage();
-    await p.goto(`${base}/manage/login`);
-    await p.fill('#username', 'admin');
-    await p.fill('#password', 'admin-password-1');
-    await p.click('button[type=submit]');
-    await p.waitForURL(`${base}/manage/`);
+    await logInToManage(p, base);
     await p.goto(`${base}/manage/resolvers/new/ldapresolver`);
     await p.fill('#f-name', 'nojsldap');
     await p.fill('#f-LDAPURI', ldap.url);

@@ -21,7 +21,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { hotp } from '../../src/otp/hotp.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
-import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
+import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage, logInToManage } from './browser.ts';
 
 const skip = haveBinary(CHROMIUM, 'chromium');
 let t: TestApp;
@@ -81,11 +81,7 @@ after(async () => {
 async function loggedIn(name = 'admin', password = 'admin-password-1', options: { javaScriptEnabled?: boolean } = {}): Promise<{ context: BrowserContext; page: Page }> {
   const context = await browser.newContext(options);
   const page = await context.newPage();
-  await page.goto(`${base}/manage/login`);
-  await page.fill('#username', name);
-  await page.fill('#password', password);
-  await page.click('button[type=submit]');
-  await page.waitForURL(`${base}/manage/`);
+  await logInToManage(page, base, name, password);
   return { context, page };
 }
 

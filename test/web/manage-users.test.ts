@@ -19,7 +19,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { FIXTURE_ADMIN_DN, FIXTURE_ADMIN_PW, FIXTURE_BASE, FIXTURE_USERS, SLAPD_BIN, startSlapd, type Slapd } from '../fixtures/slapd.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
-import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
+import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage, logInToManage } from './browser.ts';
 
 const skip = haveBinary(CHROMIUM, 'chromium') || haveBinary(SLAPD_BIN, 'slapd');
 const ALICE = FIXTURE_USERS.find((u) => u.uid === 'alice')!;
@@ -37,13 +37,6 @@ describe('users in the browser', { skip }, () => {
   let page: Page;
   let watch: ReturnType<typeof watchPage>;
 
-  async function login(p: Page, name: string, password: string) {
-    await p.goto(`${base}/manage/login`);
-    await p.fill('#username', name);
-    await p.fill('#password', password);
-    await p.click('button[type=submit]');
-    await p.waitForURL(`${base}/manage/`);
-  }
 
   before(async () => {
     [t, ldap] = await Promise.all([startTestApp(), startSlapd()]);
@@ -73,7 +66,7 @@ describe('users in the browser', { skip }, () => {
     context = await browser.newContext();
     page = await context.newPage();
     watch = watchPage(page);
-    await login(page, 'admin', 'admin-password-1');
+    await logInToManage(page, base, 'admin', 'admin-password-1');
   });
 
   after(async () => {
@@ -205,7 +198,7 @@ describe('users in the browser', { skip }, () => {
     ]) assert.equal((await t.admin('/system/setPolicy', form)).json.result.status, true);
     const other = await browser.newContext();
     const p = await other.newPage();
-    await login(p, 'helpdesk', 'helpdesk-password-1');
+    await logInToManage(p, base, 'helpdesk', 'helpdesk-password-1');
     await p.goto(`${base}/manage/users?realm=staff`);
     assert.equal(await p.locator('table caption').innerText(), `Users of staff: 1–50 of ${FILE_USERS}`);
     await p.goto(`${base}/manage/users?realm=corp`);
