@@ -150,6 +150,8 @@ export class TokenCheck {
     // An answer to a challenge: the pass is the bare OTP (or PIN+OTP).
     const open = capable ? await this.deps.challenges.open(t.id, now, tid) : [];
     const subjectKey = user ? `${user.login}@${user.realm}` : '';
+    // opened once per token and request: a wrong OTP checks it twice (the window, then the value accepted last)
+    let seed: Buffer | undefined;
     return classifyWith({
       token: t, type: requireTokenType(t.type), pass, mode, now,
       prependPin: this.deps.config.bool('PrependPin'),
@@ -157,7 +159,7 @@ export class TokenCheck {
       challengeCapable: capable,
       answersTransaction: tid !== undefined,
       openChallenges: open.filter((c) => c.subject === subjectKey),
-      seed: () => this.deps.tokens.secretOf(t),
+      seed: () => (seed ??= this.deps.tokens.secretOf(t)),
       matchesChallenge: handler && ((ch, otp) => handler.matches(t, ch, otp)),
     }, (q) => (q.against === 'tokenPin' ? Promise.resolve(this.deps.tokens.checkPin(t, q.pin)) : check(q)));
   }
