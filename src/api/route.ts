@@ -81,6 +81,9 @@ export interface RouteAuthConfig {
 
 const isAdminPath = (path: string) => /^\/(admin|system|audit)\//.test(path) && path !== '/admin/login';
 
+/** Who a route needs: its declared `auth`, else an admin for the admin areas. */
+const authOf = (def: RouteDef): 'none' | 'admin' | 'user' => def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none');
+
 /**
  * Registers declarative routes: admin authentication + CSRF + policy (before any
  * parameter is looked at), parameters parsed and checked, the handler, an audit row,
@@ -105,7 +108,7 @@ export function defineRoutes(api: Api, routes: RouteDef[]): void {
   if (!table) tables.set(api.app, (table = new Map()));
   for (const def of routes) {
     table.set(def.path, def);
-    const auth = def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none');
+    const auth = authOf(def);
     const config: RouteAuthConfig = { adminAuth: auth === 'admin', userAuth: auth === 'user' };
     api.app.route({
       method: def.methods ?? ['GET', 'POST'],
@@ -174,7 +177,7 @@ async function execute(
 
 async function handle(services: Services, def: RouteDef, request: FastifyRequest, reply: FastifyReply): Promise<void> {
   const id = def.id ?? (def.path.startsWith('/validate/') ? 0 : 1);
-  const auth = def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none');
+  const auth = authOf(def);
   const identify = async () => (auth === 'admin' ? authenticateAdmin(services, request) : undefined);
   const identifyUser = auth === 'user' ? async () => authenticateUser(services, request) : undefined;
   const outcome = await execute(services, def, request, reply, identify, { query: request.query, body: request.body }, identifyUser);
@@ -197,8 +200,10 @@ export async function invokeRoute(
 ): Promise<RouteResult> {
   const def = routeTable(app).get(path);
   if (!def) throw Errors.noSuchEndpoint({ path });
-  // fail closed: an admin route is never run in-process without an authenticated admin
-  if ((def.auth ?? (isAdminPath(def.path) ? 'admin' : 'none')) === 'admin' && !call.admin) throw Errors.notAuthenticated();
+  // fail closed: an admin route is never run in-process without an authenticated admin, and a
+  // user-session route never in-process at all (the pages act as administrators)
+  const auth = authOf(def);
+  if (auth === 'user' || (auth === 'admin' && !call.admin)) throw Errors.notAuthenticated();
   const outcome = await execute(services, def, call.request, call.reply, async () => call.admin, { query: undefined, body: call.params, inProcess: true });
   if ('error' in outcome) throw outcome.error;
   return outcome.result;

@@ -145,11 +145,16 @@ test('a login never sends the browser to another site', { skip }, async () => {
   await context.close();
 });
 
-test('an in-process call of an admin route without an authenticated admin is refused before anything runs', { skip }, async () => {
+test('an in-process call of an admin route without an authenticated admin, or of a user-session route, is refused before anything runs', { skip }, async () => {
   const rows = Number((await t.services.db.kysely.selectFrom('audit').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst())?.n);
-  for (const path of ['/admin/show', '/system/getConfig', '/audit/search', '/admin/apikey/list']) {
+  const cases: [string, { name: string; via: 'session' } | undefined][] = [
+    ...['/admin/show', '/system/getConfig', '/audit/search', '/admin/apikey/list'].map((p): [string, undefined] => [p, undefined]),
+    // a user-session route is never run in-process, not even for an administrator
+    ['/userservice/userinfo', { name: 'admin', via: 'session' }], ['/userservice/usertokenlist', undefined],
+  ];
+  for (const [path, admin] of cases) {
     await assert.rejects(
-      invokeRoute(t.app, t.services, path, { params: {}, request: {} as never, reply: {} as never }),
+      invokeRoute(t.app, t.services, path, { admin, params: {}, request: {} as never, reply: {} as never }),
       (e: unknown) => e instanceof OtpdError && e.code === Errors.notAuthenticated.code,
       path,
     );
