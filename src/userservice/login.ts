@@ -32,7 +32,12 @@ export class UserLogin {
     return users.findUser(login, target);
   }
 
-  async checkPassword(req: LoginRequest): Promise<LoginOutcome> {
+  /**
+   * With `secondFactorFollows` (selfservice mfa_login) a right password is not yet a success
+   * for the account's failure count: its attempt is given back, and only the second factor
+   * resets the count, so a known password does not buy fresh OTP guesses.
+   */
+  async checkPassword(req: LoginRequest, opts: { secondFactorFollows?: (user: DirectoryUser) => boolean } = {}): Promise<LoginOutcome> {
     const now = this.deps.clock.now();
     const user = await this.identify(req.login, req.realm);
     if (!user) {
@@ -44,8 +49,12 @@ export class UserLogin {
     const outcome = await this.deps.guard.guarded(user, now, async (account) => {
       if (!(await account.reserve())) return account.refused();
       good = await this.deps.users.checkPassword(user, req.password);
-      return good ? accept('authenticated', { ...audit, actionDetail: 'user-store password verified' }) : fail('wrongPassword', 'wrong user-store password', { audit });
+      if (!good) return fail('wrongPassword', 'wrong user-store password', { audit });
+      const actionDetail = 'user-store password verified';
+      return opts.secondFactorFollows?.(user)
+        ? fail('credentialsVerified', actionDetail, { notAGuess: true, audit: { ...audit, actionDetail } })
+        : accept('authenticated', { ...audit, actionDetail });
     });
-    return outcome.ok && good ? { outcome, user } : { outcome };
+    return good && (outcome.ok || outcome.reason === 'credentialsVerified') ? { outcome, user } : { outcome };
   }
 }
