@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
+import { sendNotice } from '../delivery/notice.ts';
 import type { DeliveryService } from '../delivery/service.ts';
 import type { TokenService } from '../enrollment/tokens.ts';
 import { Errors } from '../errors.ts';
@@ -246,16 +247,10 @@ export class SelfService {
     const what = kind === 'sms' ? `phone number ${maskForOwner('sms', destination)}` : `e-mail address ${maskForOwner('email', destination)}`;
     const text = `A new ${what} was added to the sign-in of ${u.login} on ${new Date(now).toISOString().slice(0, 16).replace('T', ' ')} UTC. If this was not you, contact your help desk now.`;
     for (const [to, channel] of old) {
-      try {
-        const queued = await this.deps.db.kysely.transaction().execute((trx) => this.deps.delivery.enqueue(trx, {
-          channel, to, text, subject: 'A new sign-in method was added to your account', user: u.login, realm: u.realm, client: actor.client, serial,
-        }, { providers: [], idempotencyKey: `rebind:${serial}:${channel}:${norm(to)}`, expiresAt: now + 3600_000 }));
-        // sent now, like a code; the answer does not wait for it (the outbox retries a failure)
-        void this.deps.delivery.dispatchAndWait(queued.id, 0);
-      } catch (err) {
-        // the token exists already: a notice that cannot be queued is logged, not a failed enrollment
-        this.deps.logger.warn({ err, serial, channel }, 'could not queue the notice of a new sign-in method');
-      }
+      await sendNotice(this.deps, {
+        channel, to, text, subject: 'A new sign-in method was added to your account', user: u.login, realm: u.realm, client: actor.client, serial,
+        key: `rebind:${serial}:${channel}:${norm(to)}`,
+      });
     }
   }
 
