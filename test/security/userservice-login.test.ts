@@ -222,4 +222,22 @@ describe('/userservice login and session (attack tests)', () => {
     refused(await asUser('/userservice/userinfo', s2), 'after logout');
     assert.equal((await t.lastAudit('userservice/logout')).user, 'alice');
   });
+  // last: it leaves carol's account with failures
+  test('an unknown user is not told apart by time: its refusal waits as long as a wrong password usually takes', async () => {
+    // a directory whose password check takes 40 ms (an LDAP bind over a slow link)
+    const users = t.services.users;
+    const original = users.checkPassword.bind(users);
+    users.checkPassword = async (u, pw) => { await new Promise((r) => setTimeout(r, 40)); return original(u, pw); };
+    try {
+      for (let i = 0; i < 12; i++) assert.equal((await login({ login: 'carol', password: `wrong${i}`, realm: 'staff' })).json.result.value, false);
+      const started = performance.now();
+      const unknown = await login({ login: 'nobody-at-all', password: 'whatever', realm: 'staff' });
+      const took = performance.now() - started;
+      assert.equal(unknown.json.result.value, false);
+      assert.ok(took >= 35, `an unknown user answered in ${took.toFixed(1)} ms, a wrong password takes 40 ms`);
+    } finally {
+      users.checkPassword = original;
+    }
+  });
+
 });
