@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { Forwarder } from './forward/forwarder.ts';
 import type { Logger } from 'pino';
 import { AdminService } from './admins/service.ts';
 import { AuditWriter, auditChainKey } from './audit/writer.ts';
@@ -139,10 +140,12 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     db, keyring, config, clock, logger, tokens, oob, challenges, enrollments: new EnrollmentRepository(db),
     users: userDirectory, policies: policyService,
   });
+  const forwarder = new Forwarder(logger, clock);
   const validation = new ValidationService({
     tokens, challenges, attempts: accountAttempts, config, clock, logger, users: userDirectory, policies: policyService,
     challengeHandlers: new Map([['sms', oob.handler(smsChannel)], ['email', oob.handler(emailChannel)]]),
     noToken: autoenrollment.hook,
+    forward: (req, target) => forwarder.forward(req, target),
   });
   const services: Services & { keyCreated: boolean } = {
     settings, db, keyring, config, logger, clock, watcher, keyCreated: created, audit,

@@ -1,3 +1,5 @@
+import { forwardTargetsProblem } from '../forward/targets.ts';
+
 /**
  * The policy action catalogue as data: every action otpd knows per scope, with
  * its value type, default and meaning (spec section 3.1). `parse.ts` validates
@@ -184,8 +186,8 @@ export const ACTIONS: readonly ActionSpec[] = [
   A('authentication', 'dynamic_email_address', bool, "Send the e-mail to the owner's current address from the user store instead of the address stored in the token.", { default: false }),
   A('authentication', 'disable_on_authentication_exceed', bool, 'Disable a token whose usage counters are exhausted.', notInOtpd('otpd tokens have no usage limits (count_auth_max, validity period), so no token is ever exhausted.')),
   A('authentication', 'delete_on_authentication_exceed', bool, 'Delete a token whose usage counters are exhausted.', notInOtpd('otpd tokens have no usage limits (count_auth_max, validity period), so no token is ever exhausted.')),
-  unsupported('authentication', 'forward_server', text, 'Forward authentication requests to another LinOTP or RADIUS server.', 'otpd does not forward requests.'),
-  unsupported('authentication', 'forward_on_no_token', bool, 'Forward only when the user has no token.', 'otpd does not forward requests.'),
+  A('authentication', 'forward_server', { kind: 'string', hint: 'linotp://host[:port][/path][?timeout=5]', check: forwardTargetsProblem }, 'Forward the requests of matching users (after the user is found) to the old LinOTP server of a switch-over over its HTTP API, and answer with its answer: linotp://host (https), https://… or http://…, several tried in order; timeout 1-30 s (default 5).'),
+  A('authentication', 'forward_on_no_token', bool, 'With forward_server: forward only the users who own no token in otpd (after autoenrollment, passthru and passOnNoToken), so otpd answers for the users it knows.'),
   unsupported('authentication', 'voice_provider', { kind: 'names' }, 'Voice provider for voice tokens.', 'otpd has no voice tokens.'),
   unsupported('authentication', 'push_provider', { kind: 'names' }, 'Push provider for push tokens.', 'otpd has no push tokens.'),
   unsupported('authentication', 'qrtanurl', text, 'Callback URL of QR tokens.', 'otpd has no QR tokens.'),

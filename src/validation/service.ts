@@ -11,7 +11,7 @@ import type { ChallengeRepository } from './challenges.ts';
 import { FailureTimes } from './failure-times.ts';
 import { accept, fail, serialsOf, type ChallengeInfo, type CheckOutcome, type CheckRequest } from './outcome.ts';
 import { otppinMode, tokenRefusal } from './policies.ts';
-import type { ChallengeHandler, DirectoryUser, NoTokenHook, PolicyPort, PolicySubject, UserPort } from './ports.ts';
+import type { ChallengeHandler, DirectoryUser, ForwardPort, NoTokenHook, PolicyPort, PolicySubject, UserPort } from './ports.ts';
 import type { Reason } from './reasons.ts';
 import { ownedBy } from './select.ts';
 import { TokenCheck } from './token-check.ts';
@@ -29,6 +29,8 @@ export interface ValidationDeps {
   challengeHandlers?: ReadonlyMap<string, ChallengeHandler>;
   /** What a user who owns no token gets first (autoenrollment). @default none */
   noToken?: NoTokenHook;
+  /** Policy forward_server (a switch-over from LinOTP). @default none: the policy then fails closed */
+  forward?: ForwardPort;
 }
 
 /** The tokens a request names, or why none may be checked. */
@@ -126,6 +128,11 @@ export class ValidationService {
       return withBase(fail('notAuthorized', 'user is not authorized by the authorization policies', { error: 'user is not authorized (authorize policy)' }));
     }
     const mode = req.entry === 'userservice' ? 2 : otppinMode(policies, subject, realms);
+    // spec 2.1 step 2: forward_server without forward_on_no_token forwards every request of the user
+    const forwardTo = user ? this.forwardTarget(subject, req) : undefined;
+    if (forwardTo !== undefined && !policies.has('authentication', 'forward_on_no_token', subject)) {
+      return withBase(await this.forwardRequest(req, forwardTo));
+    }
 
     if (tokens.length === 0 && mismatch) {
       // a try like a wrong password, with the same work: the account's attempt is spent
@@ -276,7 +283,19 @@ export class ValidationService {
     }
   }
 
-  /** spec 2.1 step 5: autoenrollment, PassOnUserNoToken, passthru, passOnNoToken. */
+  /** The forward_server value for this request, or undefined (no policy, or an entry that never forwards). */
+  private forwardTarget(subject: PolicySubject, req: CheckRequest): string | undefined {
+    if (req.entry === 'check_s' || req.entry === 'userservice') return undefined;
+    const v = this.deps.policies.value('authentication', 'forward_server', subject);
+    return typeof v === 'string' && v.trim() !== '' ? v : undefined;
+  }
+
+  private async forwardRequest(req: CheckRequest, target: string): Promise<CheckOutcome> {
+    if (!this.deps.forward) return fail('forwardUnavailable', 'forward_server: no forwarder in this process', { unavailable: true });
+    return this.deps.forward(req, target);
+  }
+
+  /** spec 2.1 step 5: autoenrollment, PassOnUserNoToken, passthru, passOnNoToken, forward_on_no_token. */
   private async noToken(user: DirectoryUser, subject: PolicySubject, req: CheckRequest, account: AccountReservation): Promise<CheckOutcome> {
     const { policies } = this.deps;
     // every answer below may check the directory password: it is an attempt of the account
@@ -298,6 +317,13 @@ export class ValidationService {
     }
     if (policies.has('authentication', 'passOnNoToken', subject)) {
       return accept('passOnNoToken', { actionDetail: 'Authenticated by passOnNoToken policy' });
+    }
+    // spec 2.1 step 5.6: forward_on_no_token sends the users otpd has no token for to the old server
+    const forwardTo = this.forwardTarget(subject, req);
+    if (forwardTo !== undefined && policies.has('authentication', 'forward_on_no_token', subject)) {
+      const out = await this.forwardRequest(req, forwardTo);
+      // the old server decided, not this account's password: only its refusal is a failed try here
+      return out;
     }
     return autoenrollError !== undefined
       ? fail('autoenrollFailed', autoenrollError, { error: autoenrollError, ...(notSent ? { notSent } : {}) })
