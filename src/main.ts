@@ -9,6 +9,8 @@ import { OTPD_VERSION } from './api/envelope.ts';
 import { registerPolicyCommands } from './policy/cli.ts';
 import { registerRadiusCommands } from './radius/cli.ts';
 import { registerConfigCommands } from './declared/cli.ts';
+import { registerResolverCommands } from './users/cli.ts';
+import { registerProviderCommands } from './delivery/cli.ts';
 import { parseExpiry } from './admins/expiry.ts';
 
 function settingsOrExit(): Settings {
@@ -195,5 +197,7 @@ async function openServices() {
 registerPolicyCommands(program, openServices);
 registerRadiusCommands(program, openServices);
 registerConfigCommands(program, openServices);
+registerResolverCommands(program, openServices);
+registerProviderCommands(program, openServices);
 
 await program.parseAsync(process.argv);
