@@ -11,6 +11,7 @@ import { registerRadiusCommands } from './radius/cli.ts';
 import { registerConfigCommands } from './declared/cli.ts';
 import { registerResolverCommands } from './users/cli.ts';
 import { registerProviderCommands } from './delivery/cli.ts';
+import { registerBackupCommands } from './cli/backup.ts';
 import { parseExpiry } from './admins/expiry.ts';
 
 function settingsOrExit(): Settings {
@@ -199,5 +200,6 @@ registerRadiusCommands(program, openServices);
 registerConfigCommands(program, openServices);
 registerResolverCommands(program, openServices);
 registerProviderCommands(program, openServices);
+registerBackupCommands(program, settingsOrExit);
 
 await program.parseAsync(process.argv);
