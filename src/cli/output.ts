@@ -19,3 +19,26 @@ export const processOutput: CliOutput = {
 export function describeError(e: unknown): string {
   return e instanceof OtpdError ? `ERR${e.code}: ${e.message}` : e instanceof Error ? e.message : String(e);
 }
+
+/**
+ * Runs a command against a handle `open` gives (the configured instance's services) and closes
+ * it; a failure prints `otpd: <reason>` (then `footer`, if any) on standard error and sets exit
+ * code 1. `describe` turns the error into the reason. @default describeError
+ */
+export async function runWith<H extends { close(): Promise<void> }>(
+  open: () => Promise<H>,
+  io: CliOutput,
+  fn: (handle: H) => Promise<void>,
+  opts: { describe?: (e: unknown) => string; footer?: string } = {},
+): Promise<void> {
+  let handle: H | undefined;
+  try {
+    handle = await open();
+    await fn(handle);
+  } catch (e) {
+    io.err(`otpd: ${(opts.describe ?? describeError)(e)}\n${opts.footer ?? ''}`);
+    io.failed(1);
+  } finally {
+    await handle?.close();
+  }
+}

@@ -1,6 +1,6 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { describeError, processOutput, type CliOutput } from '../cli/output.ts';
+import { describeError, processOutput, runWith, type CliOutput } from '../cli/output.ts';
 import { applyDeclaredFile } from './apply.ts';
 import { exportState } from './export.ts';
 import { formatDeclaredFile, isJsonName } from './file.ts';
@@ -11,20 +11,6 @@ type Open = () => Promise<DeclaredDeps & { close(): Promise<void> }>;
 /** A refusal as one line; a plan's refusals carry each object's code in the message already. */
 function describe(e: unknown): string {
   return e instanceof PlanRefused ? e.message : describeError(e);
-}
-
-/** Runs a command against the configured instance; a refusal prints its reason and exits 1. */
-async function run(open: Open, io: CliOutput, fn: (deps: DeclaredDeps) => Promise<void>, onError = ''): Promise<void> {
-  let handle: Awaited<ReturnType<Open>> | undefined;
-  try {
-    handle = await open();
-    await fn(handle);
-  } catch (e) {
-    io.err(`otpd: ${describe(e)}\n${onError}`);
-    io.failed(1);
-  } finally {
-    await handle?.close();
-  }
 }
 
 /**
@@ -42,11 +28,11 @@ export function registerConfigCommands(program: Command, open: Open, io: CliOutp
     .option('--prune', 'also remove stored objects of the sections in the file that the file does not name')
     .option('--enforce', 'store policies even if no administrator may write the system configuration afterwards')
     .action((file: string, opts: { dryRun?: boolean; prune?: boolean; enforce?: boolean }) =>
-      run(open, io, async (deps) => {
+      runWith(open, io, async (deps) => {
         const { plan, diff } = await applyDeclaredFile(file, deps, opts);
         io.out(diff);
         if (plan.changes.length > 0) io.out(opts.dryRun ? 'dry run: nothing written\n' : 'applied\n');
-      }, 'nothing was changed\n'));
+      }, { describe, footer: 'nothing was changed\n' }));
 
   config
     .command('export')
@@ -54,7 +40,7 @@ export function registerConfigCommands(program: Command, open: Open, io: CliOutp
     .argument('[file]', 'output file (YAML, or JSON by its .json name); standard output when omitted')
     .option('--format <format>', 'yaml or json (default: by the file name, else yaml)')
     .action((file: string | undefined, opts: { format?: string }) =>
-      run(open, io, async (deps) => {
+      runWith(open, io, async (deps) => {
         const format = opts.format ?? (file && isJsonName(file) ? 'json' : 'yaml');
         if (format !== 'yaml' && format !== 'json') throw new Error(`--format: '${format}' is not yaml or json`);
         const { file: state, notes } = await exportState(deps);
@@ -62,5 +48,5 @@ export function registerConfigCommands(program: Command, open: Open, io: CliOutp
         for (const n of notes) io.err(`note: ${n}\n`);
         if (file) await writeFile(file, text, { mode: 0o600 });
         else io.out(text);
-      }));
+      }, { describe }));
 }

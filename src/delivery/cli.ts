@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { describeError, processOutput, type CliOutput } from '../cli/output.ts';
+import { processOutput, runWith, type CliOutput } from '../cli/output.ts';
 import { Errors } from '../errors.ts';
 import type { DeliveryService } from './service.ts';
 
@@ -19,26 +19,18 @@ export function registerProviderCommands(program: Command, open: Open, io: CliOu
     .requiredOption('--to <destination>', 'phone number (sms) or e-mail address (email)')
     .option('--type <type>', 'sms or email (needed only when both types have a provider of this name)')
     .option('--text <text>', 'message text', 'otpd test message')
-    .action(async (name: string, opts: { to: string; type?: string; text: string }) => {
-      let handle: Awaited<ReturnType<Open>> | undefined;
-      try {
-        handle = await open();
-        const stored = (await handle.delivery.storedProviders()).filter((p) => p.name === name && (opts.type === undefined || p.type === opts.type));
+    .action((name: string, opts: { to: string; type?: string; text: string }) =>
+      runWith(open, io, async ({ delivery }) => {
+        const stored = (await delivery.storedProviders()).filter((p) => p.name === name && (opts.type === undefined || p.type === opts.type));
         if (opts.type !== undefined && opts.type !== 'sms' && opts.type !== 'email') throw Errors.unknownProviderType({ type: opts.type });
         if (stored.length === 0) throw Errors.providerRefused({ reason: `Unknown provider! '${name}'` });
         if (stored.length > 1) throw Errors.invalidParameter({ name: 'type', why: `an sms and an email provider are both named ${name}: give --type sms or --type email` });
         const type = stored[0]!.type;
-        const r = await handle.delivery.testProvider(type, name, opts.to, opts.text);
+        const r = await delivery.testProvider(type, name, opts.to, opts.text);
         if (r.ok) io.out(`${type} provider ${name}: accepted${r.providerMessageId ? ` (message id ${r.providerMessageId})` : ''}\n`);
         else {
           io.out(`${type} provider ${name}: FAILED: ${r.error}\n`);
           io.failed(1);
         }
-      } catch (e) {
-        io.err(`otpd: ${describeError(e)}\n`);
-        io.failed(1);
-      } finally {
-        await handle?.close();
-      }
-    });
+      }));
 }

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { describeError, processOutput, type CliOutput } from '../cli/output.ts';
+import { processOutput, runWith, type CliOutput } from '../cli/output.ts';
 import type { UserDirectory } from './directory.ts';
 import type { UserInfo } from './types.ts';
 
@@ -21,11 +21,9 @@ export function registerResolverCommands(program: Command, open: Open, io: CliOu
     .argument('<name>', 'resolver name')
     .option('--user <login>', 'also look up this login')
     .option('--json', 'print the result as JSON (the value of /system/testResolver)')
-    .action(async (name: string, opts: { user?: string; json?: boolean }) => {
-      let handle: Awaited<ReturnType<Open>> | undefined;
-      try {
-        handle = await open();
-        const r = await handle.users.testResolver(name, undefined, undefined, opts.user);
+    .action((name: string, opts: { user?: string; json?: boolean }) =>
+      runWith(open, io, async ({ users }) => {
+        const r = await users.testResolver(name, undefined, undefined, opts.user);
         const userMissing = opts.user !== undefined && (r.user === null || r.lookupError !== undefined);
         if (opts.json) io.out(`${JSON.stringify(r, null, 2)}\n`);
         else {
@@ -41,11 +39,5 @@ export function registerResolverCommands(program: Command, open: Open, io: CliOu
           }
         }
         if (!r.ok || userMissing) io.failed(1);
-      } catch (e) {
-        io.err(`otpd: ${describeError(e)}\n`);
-        io.failed(1);
-      } finally {
-        await handle?.close();
-      }
-    });
+      }));
 }
