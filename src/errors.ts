@@ -186,6 +186,11 @@ const DEFINITIONS = {
     message: 'invalid runtime configuration in the database, refusing to start: {problems} (fix each value with /system/setConfig on a running node or in the config table, or delete it to use the default)',
     doc: '`otpd serve` found stored config values that setConfig would refuse (start-up only, never an API answer).',
   },
+  invalidConfigFile: {
+    code: 2707,
+    message: 'config file {file}: {problems}',
+    doc: '`otpd config apply` (or `OTPD_APPLY_FILE` at start) was given a file that does not parse, does not fit the file\'s schema, holds a secret as a value instead of an `{env: NAME}` / `{file: PATH}` reference, or names a reference that cannot be read; nothing is written.',
+  },
   // self-service (/userservice)
   noUserSession: { code: 2900, message: 'No valid session', status: 401, doc: 'A `/userservice` call without a live `user_selfservice` session cookie and an equal `session` parameter (admin sessions and API keys do not count).' },
   selfserviceNotAllowed: { code: 2908, message: 'The policy settings do not allow you to {what}', doc: 'No selfservice policy grants the user this action (LinOTP answers 410); with no selfservice policy a user may only log in and read.' },

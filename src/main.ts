@@ -8,6 +8,10 @@ import { verifyAuditChain } from './audit/verify.ts';
 import { OTPD_VERSION } from './api/envelope.ts';
 import { registerPolicyCommands } from './policy/cli.ts';
 import { registerRadiusCommands } from './radius/cli.ts';
+import { registerConfigCommands } from './declared/cli.ts';
+import { registerResolverCommands } from './users/cli.ts';
+import { registerProviderCommands } from './delivery/cli.ts';
+import { registerBackupCommands } from './cli/backup.ts';
 import { parseExpiry } from './admins/expiry.ts';
 
 function settingsOrExit(): Settings {
@@ -189,10 +193,13 @@ audit
 
 async function openServices() {
   const settings = settingsOrExit();
-  const services = await createServices({ settings, logger: createLogger(settings.logLevel, 2, settings.logFormat) });
-  return { db: services.db, keyring: services.keyring, policies: services.policies, close: () => services.close() };
+  return createServices({ settings, logger: createLogger(settings.logLevel, 2, settings.logFormat) });
 }
 registerPolicyCommands(program, openServices);
 registerRadiusCommands(program, openServices);
+registerConfigCommands(program, openServices);
+registerResolverCommands(program, openServices);
+registerProviderCommands(program, openServices);
+registerBackupCommands(program, settingsOrExit);
 
 await program.parseAsync(process.argv);

@@ -5,6 +5,7 @@ import type { Settings } from './config/settings.ts';
 import { createServices, type Services } from './services.ts';
 import { startRadius } from './radius/wire.ts';
 import { validateStoredConfig } from './config/validate-stored.ts';
+import { applyAtStart } from './declared/apply.ts';
 
 export interface Running {
   services: Services;
@@ -15,13 +16,14 @@ export interface Running {
 
 /**
  * Starts otpd: key file and database (created and migrated on first start),
- * the admin from OTPD_ADMIN_USER/OTPD_ADMIN_PASSWORD, the HTTP API, and the
+ * the declarative config file of OTPD_APPLY_FILE (before listening), the admin from OTPD_ADMIN_USER/OTPD_ADMIN_PASSWORD, the HTTP API, and the
  * optional RADIUS listener.
  */
 export async function startServer(settings: Settings): Promise<Running> {
   const services = await createServices({ settings });
   try {
     validateStoredConfig(services.config);
+    if (settings.applyFile) await applyAtStart(settings.applyFile, services, { prune: settings.applyPrune, logger: services.logger });
   } catch (e) {
     await services.close();
     throw e;

@@ -1,4 +1,4 @@
-import { ConfigValidationError } from '../delivery/config.ts';
+import { providerConfigRefusal } from '../delivery/config.ts';
 import { requestPhoneProblem } from '../util/phone.ts';
 import type { DeliveryService, ProviderView } from '../delivery/service.ts';
 import { parseActions } from '../policy/parse.ts';
@@ -32,8 +32,7 @@ function notDone(ctx: RouteContext, message: string): RouteResult {
 
 /** Provider config problems (invalid JSON with its position, schema paths) as one LinOTP error. */
 function configError(e: unknown): never {
-  if (e instanceof ConfigValidationError) throw Errors.providerRefused({ reason: `Invalid provider config: ${e.problems.join('; ')}` });
-  throw e;
+  throw providerConfigRefusal(e);
 }
 
 /** Epoch milliseconds or an ISO date. */

@@ -42,6 +42,13 @@ export const SettingsSchema = Type.Object(
     trustedProxies: Type.Optional(Type.String()),
     /** Seconds an admin session lasts. @default 1800 */
     sessionSeconds: Type.Integer({ minimum: 60, maximum: 86400, default: 1800 }),
+    /**
+     * A declarative configuration file (docs/config-as-code.md) that `serve` applies before it
+     * listens; an invalid file stops the start with the reason. @default none
+     */
+    applyFile: Type.Optional(Type.String({ minLength: 1 })),
+    /** Also remove what the file's sections do not name (`otpd config apply --prune`). @default false */
+    applyPrune: Type.Boolean({ default: false }),
     radius: Type.Object(
       {
         /** UDP port; unset = RADIUS off. */
@@ -71,6 +78,8 @@ const ENV: Record<string, string> = {
   OTPD_NODE_NAME: 'nodeName',
   OTPD_TRUSTED_PROXIES: 'trustedProxies',
   OTPD_SESSION_SECONDS: 'sessionSeconds',
+  OTPD_APPLY_FILE: 'applyFile',
+  OTPD_APPLY_PRUNE: 'applyPrune',
   OTPD_RADIUS_PORT: 'radius.port',
   OTPD_RADIUS_HOST: 'radius.host',
 };
@@ -134,6 +143,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
   s.databaseUrl ??= `sqlite:${join(s.dataDir, 'otpd.sqlite')}`;
   s.keyFile = resolve(cwd, s.keyFile ?? join(s.dataDir, 'otpd.key'));
   s.configFile = configFile;
+  if (s.applyFile !== undefined) s.applyFile = resolve(cwd, s.applyFile);
   if ((s.adminUser === undefined) !== (s.adminPassword === undefined)) {
     throw new SettingsError('invalid settings:\n  OTPD_ADMIN_USER and OTPD_ADMIN_PASSWORD must be set together');
   }

@@ -8,7 +8,7 @@ import { createHostPolicy, type HostPolicy } from '../util/net.ts';
 import { LoadedResolvers, type ResolverEntry } from './loaded-resolvers.ts';
 import { RealmAdmin, type RealmSummary } from './realm-admin.ts';
 import { ResolverAdmin, type ResolverDescription, type ResolverSummary, type ResolverTest } from './resolver-admin.ts';
-import type { DirectoryUser, StoreDeps, StoreUser, UserSearch } from './types.ts';
+import type { DirectoryUser, StoreDeps, StoredResolverConfig, StoreUser, UserSearch } from './types.ts';
 import { UserCache } from './user-cache.ts';
 
 export type { DirectoryUser, UserInfo } from './types.ts';
@@ -256,6 +256,18 @@ export class UserDirectory {
     return this.resolverAdmin.setResolver(name, typeName, params, previousName);
   }
 
+  /** Every check of setResolver without writing; the configuration as it would be stored (in clear). See ResolverAdmin.prepare. */
+  checkResolver(name: string, typeName: string, params: Record<string, string>, previousName?: string): { type: string; config: StoredResolverConfig } {
+    const { type, config } = this.resolverAdmin.prepare(name, typeName, params, previousName);
+    return { type: type.type, config };
+  }
+
+  /** A stored resolver's type name and configuration, secrets in clear (in memory only, for config apply/export). */
+  storedResolver(name: string): { type: string; secretKeys: readonly string[]; config: StoredResolverConfig } | undefined {
+    const r = this.resolverAdmin.stored(name);
+    return r ? { type: r.type.type, secretKeys: r.type.secretKeys, config: r.config } : undefined;
+  }
+
   /** Deletes a resolver; refused while a realm uses it. False when it did not exist. */
   deleteResolver(name: string): Promise<boolean> {
     return this.resolverAdmin.deleteResolver(name);
@@ -269,6 +281,14 @@ export class UserDirectory {
   /** Defines a realm (`/system/setRealm`) with resolver specs or plain resolver names, in order. */
   setRealm(realm: string, specs: string[]): Promise<void> {
     return this.realmAdmin.setRealm(realm, specs);
+  }
+
+  /**
+   * Every check of setRealm without writing; `typeOf` names the type of each resolver the
+   * realm may list (default: the stored ones). See RealmAdmin.prepare.
+   */
+  checkRealm(realm: string, specs: string[], typeOf?: (resolver: string) => string | undefined): { name: string; resolvers: string[] } {
+    return this.realmAdmin.prepare(realm, specs, typeOf ?? ((r) => this.loaded.resolver(r)?.type.type));
   }
 
   /** Deletes a realm; clears DefaultRealm when it was the default. False when it did not exist. */
