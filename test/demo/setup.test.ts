@@ -124,7 +124,7 @@ test('when the demo ends: what the administrator changed or added stays, the res
 test('demo mode refuses a non-loopback host (HTTP or RADIUS) before anything listens; localhost is loopback', async () => {
   const dir = testTmpDir('otpd-demo-host-');
   try {
-    for (const env of [{ OTPD_HOST: '0.0.0.0' }, { OTPD_RADIUS_HOST: '192.0.2.1' }]) {
+    for (const env of [{ OTPD_HOST: '0.0.0.0' }, { OTPD_RADIUS_HOST: '192.0.2.1' }] as Record<string, string>[]) {
       const refused = await startServer(settingsFor(dir, env)).then(async (r) => {
         await r.stop();
         return undefined;
