@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { loadSettings } from '../../src/config/settings.ts';
 import { startServer, type Running } from '../../src/server.ts';
+import { createServices } from '../../src/services.ts';
 import { hotp } from '../../src/otp/hotp.ts';
 import { testTmpDir } from '../helpers/tmp.ts';
 
@@ -52,6 +53,26 @@ test('set-up once: a second start creates nothing, a deleted demo object stays d
       assert.equal(setups.length, 1, 'one set-up, audited once');
     } finally {
       await second.stop();
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an administrator added before the first start (otpd admin add) still gets the demo', async () => {
+  const dir = testTmpDir('otpd-demo-admin-');
+  try {
+    const cli = await createServices({ settings: settingsFor(dir) });
+    await cli.admins.add('admin', 'admin-password-1');
+    await cli.close();
+    const r = await startServer(settingsFor(dir));
+    try {
+      assert.ok(r.services.demo);
+      const key = await r.services.admins.createApiKey('admin');
+      const defs = await (await fetch(`${r.url}/system/getProviderDef?type=sms`, { headers: { authorization: `Bearer ${key}` } })).json() as any;
+      assert.ok('otpd.demo.CaptureSMS' in defs.result.value, 'offered in demo mode');
+    } finally {
+      await r.stop();
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
@@ -113,6 +134,15 @@ test('when the demo ends: what the administrator changed or added stays, the res
       const removal = await s.db.kysely.selectFrom('audit').select('info').where('action', '=', 'demo/remove').executeTakeFirstOrThrow();
       assert.match(removal.info, /^demo mode off \(a user store is configured \(staff\)\): removed 1 token\(s\) of the demo users, user store demo-users, file demo-users.sqlite, policy demo_otppin, provider sms:demo-sms, provider email:demo-mail, RADIUS client demo, 1 captured message\(s\); kept realm demo \(it holds staff\), policy demo_autoenroll \(changed by an administrator\)$/);
       assert.equal((await fetch(`${after.url}/demo/messages.json`)).status, 404);
+      // the capture classes exist only in demo mode: not offered, and refused
+      await assert.rejects(
+        s.delivery.setProvider({ type: 'sms', name: 'again', className: 'otpd.demo.CaptureSMS', config: '{}', timeout: '5' }),
+        (e: Error) => /^providers\.sms\.again\.config: otpd\.demo\.CaptureSMS keeps messages for \/demo\/messages and exists only in demo mode \(docs\/demo\.md\)$/.test(e.message),
+      );
+      await s.admins.add('admin', 'admin-password-1');
+      const key = await s.admins.createApiKey('admin');
+      const defs = await (await fetch(`${after.url}/system/getProviderDef`, { headers: { authorization: `Bearer ${key}` } })).json() as any;
+      assert.deepEqual(Object.keys(defs.result.value).filter((c) => c.startsWith('otpd.demo.')), []);
     } finally {
       await after.stop();
     }

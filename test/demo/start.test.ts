@@ -184,6 +184,11 @@ describe('npm start on an empty data directory: demo mode', { skip: haveBinary('
       const accept = await rad(`User-Name=bob,User-Password=${codeIn(radiusSms)},State=${challenge.attributes.State}`);
       assert.equal(accept.reply, 'Access-Accept', accept.output);
       assert.equal((await rad('User-Name=bob,User-Password=wrong')).reply, 'Access-Reject');
+      // one step: the demo password followed by the code of the open challenge
+      assert.equal((await rad('User-Name=alice,User-Password=demo')).reply, 'Access-Challenge');
+      const [radiusMail] = await messages(s.base);
+      assert.equal(radiusMail.to, 'alice@example.org');
+      assert.equal((await rad(`User-Name=alice,User-Password=demo${codeIn(radiusMail)}`)).reply, 'Access-Accept');
 
       // the pages are marked
       const page = await fetch(`${s.base}/demo/messages`);
