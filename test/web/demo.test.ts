@@ -85,6 +85,22 @@ describe('demo mode in the browser', { skip }, () => {
     await page.close();
   });
 
+  test('attack: a message text chosen by the caller is shown as text, never run', async () => {
+    // /validate/check may choose the SMS text (`data`, unless enforce_smstext): it reaches the page
+    const planted = '<img src=x onerror="document.title=\'pwned\'"><script>document.title="pwned"</script> <otp>';
+    const res = await fetch(`${base}/validate/check`, { method: 'POST', body: new URLSearchParams({ user: 'bob', pass: 'demo', data: planted }) });
+    assert.equal(((await res.json()) as any).detail.linotp_tokentype, 'sms');
+    const page = await browser.newPage();
+    const watch = watchPage(page);
+    await page.goto(`${base}/demo/messages`);
+    const text = await page.locator('table.demo-messages tbody tr').first().locator('.demo-text').innerText();
+    assert.match(text, /^<img src=x onerror="document\.title='pwned'"><script>document\.title="pwned"<\/script> \d{6}$/);
+    assert.equal(await page.locator('main img, main script').count(), 0);
+    assert.notEqual(await page.title(), 'pwned');
+    watch.assertClean('/demo/messages with planted markup');
+    await page.close();
+  });
+
   test('the banner is on every /manage page: login and dashboard', async () => {
     const page = await browser.newPage();
     const watch = watchPage(page);
