@@ -10,6 +10,7 @@ import type { RouteAuthConfig } from './route.ts';
 import { authenticateUser } from './user-auth.ts';
 import { registerAllRoutes } from './routes.ts';
 import { registerManage } from '../web/manage/pages.ts';
+import { registerSelfService } from '../web/selfservice/pages.ts';
 import { registerDemoPages } from '../web/demo/messages.ts';
 import { pathOf, serializers } from '../util/logger.ts';
 import { requestContext } from '../util/request-context.ts';
@@ -88,6 +89,7 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
   });
   await registerAllRoutes({ app, services });
   await registerManage(app, services);
+  await registerSelfService(app, services);
   await registerDemoPages(app, services);
   return app;
 }

@@ -129,6 +129,12 @@ export interface UserSessionTable {
   login: string;
   created_at: number;
   expires_at: number;
+  /** 'credentials_verified' | 'challenge_triggered' | 'authenticated' (migration 0661). */
+  state: Generated<string>;
+  /** 1 when the session was opened with a second factor. */
+  mfa: Generated<number>;
+  /** The open challenge of a `challenge_triggered` login ('' otherwise). */
+  transaction_id: Generated<string>;
 }
 
 export interface AuditTable {

@@ -33,6 +33,8 @@ export const REASONS = {
   tokenLocked: 'Every token that could match has reached its fail counter limit.',
   accountThrottled: 'The account is inside a refusal window after consecutive failures.',
   accountLocked: 'The account reached the hard limit of consecutive failures (an administrator resets it).',
+  credentialsVerified: 'Self-service login under mfa_login: the user-store password was right; the second factor is still owed.',
+  otpRequired: 'Self-service login: the password was right; the user has no out-of-band token to send a code to, so the current code of an app token is asked for.',
   noOpenChallenge: 'RADIUS: an empty answer, but the user has no open out-of-band challenge to resend.',
   // refused after a secret was checked
   wrongOtp: 'The first factor matched, the OTP did not (wrong, missing or already used).',

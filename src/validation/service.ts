@@ -125,7 +125,7 @@ export class ValidationService {
     if (policies.anyPolicy('authorization', 'authorize') && !realms.every(authorized)) {
       return withBase(fail('notAuthorized', 'user is not authorized by the authorization policies', { error: 'user is not authorized (authorize policy)' }));
     }
-    const mode = otppinMode(policies, subject, realms);
+    const mode = req.entry === 'userservice' ? 2 : otppinMode(policies, subject, realms);
 
     if (tokens.length === 0 && mismatch) {
       // a try like a wrong password, with the same work: the account's attempt is spent
@@ -140,6 +140,7 @@ export class ValidationService {
         return withBase(fail('noTokenFound', 'no token found'));
       }
       if (req.entry === 'check_s') return withBase(fail('noTokenFound', 'No token found!'));
+      if (req.entry === 'userservice') return withBase(fail('noTokenAssigned', 'User has no tokens assigned'));
       const owner = user;
       return withBase(await this.guard.guarded(owner, now, (account) => this.noToken(owner, subject, req, account)));
     }
@@ -212,6 +213,35 @@ export class ValidationService {
     const audit = { serial: t.serial, tokenType: t.type };
     if (res.ok) return { ok: false, reason: 'challengeCreated', challenges: [res.challenge], audit: { actionDetail: 'challenge created', ...audit } };
     return fail('challengeFailed', res.reason, { audit, notSent: true });
+  }
+
+  /**
+   * The self-service login's second step without an OTP (spec 1.6): the login verified the
+   * user-store password, so a challenge is created without a PIN, on the named token or else on
+   * every usable out-of-band token of the user. Tokens that are locked, disabled or refused by the
+   * authorization policies get none. A usable HOTP/TOTP token needs no challenge: the user enters
+   * its current code (reason `otpRequired`).
+   */
+  async triggerSecondFactor(user: DirectoryUser, serial: string | undefined, client: string): Promise<CheckOutcome> {
+    const now = this.deps.clock.now();
+    const subject: PolicySubject = { login: user.login, realm: user.realm, resolver: user.resolver, client, userInfo: user.info };
+    const base = { user: user.login, realm: user.realm };
+    let tokens = await this.deps.tokens.repository.find({ owner: { resolver: user.resolver, userId: user.userId } });
+    if (serial !== undefined && serial !== '') tokens = tokens.filter((t) => t.serial === serial);
+    if (tokens.length === 0) return fail(serial ? 'ownerMismatch' : 'noTokenAssigned', serial ? 'serial does not belong to the user' : 'User has no tokens assigned', { user, audit: { ...base, serial } });
+    const usable = tokens.filter((t) => t.active && t.failCount < t.maxFail && !tokenRefusal(this.deps.policies, t, subject));
+    if (usable.length === 0) return fail('tokenLocked', 'no usable token: disabled, locked or not authorized', { user, audit: { ...base, ...serialsOf(tokens) } });
+    const outOfBand = usable.filter((t) => this.challengeHandlers.has(t.type));
+    if (outOfBand.length === 0) return fail('otpRequired', 'enter the current code of the token', { user, audit: { ...base, ...serialsOf(usable) } });
+    const created: ChallengeInfo[] = [];
+    let error: string | undefined;
+    for (const t of outOfBand) {
+      const res = await this.challengeHandlers.get(t.type)!.create({ token: t, user, subject, request: { user: user.login, realm: user.realm, client, entry: 'userservice' }, now });
+      if (res.ok) created.push(res.challenge);
+      else error = res.reason;
+    }
+    if (created.length === 0) return fail('challengeFailed', error ?? 'challenge could not be created', { user, notSent: true, error, audit: { ...base, ...serialsOf(outOfBand) } });
+    return { ok: false, reason: 'challengeCreated', challenges: created, user, audit: { ...base, actionDetail: 'challenge created', ...serialsOf(created.map((c) => ({ serial: c.serial, type: c.tokenType }))) } };
   }
 
   /**

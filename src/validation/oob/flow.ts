@@ -228,10 +228,11 @@ export class OutOfBand {
   }
 
   /** The answer for a trigger inside the blocking window: the open challenge again, nothing sent. */
-  resent(channel: Channel, token: Token, c: Challenge): ChallengeInfo {
+  resent(channel: Channel, token: Token, c: Challenge, destination?: string): ChallengeInfo {
     return {
       transactionId: c.transactionId, message: channel.resentMessage, state: c.transactionId, info: 'challenge already submitted',
       serial: token.serial, tokenType: token.type, description: token.description, expiresAt: c.expiresAt,
+      ...(destination ? { destination: maskForOwner(channel.type, destination) } : {}),
     };
   }
 
@@ -257,7 +258,9 @@ export class OutOfBand {
     const { token, user, subject, request, now } = input;
     const subjectId = subjectKey(user);
     const open = await this.recentOpen(channel, token.id, subjectId, now);
-    if (open) return { ok: true, challenge: this.resent(channel, token, open) };
+    // where the open challenge's code went: the page says so again (masked)
+    const to = () => channel.destination(token, user, this.deps.policies, subject);
+    if (open) return { ok: true, challenge: this.resent(channel, token, open, to()) };
     const prep = this.prepare(channel, token, user, subject, request, now);
     if (!prep.ok) return prep;
     const p = prep.prepared;
@@ -280,7 +283,7 @@ export class OutOfBand {
     });
     if (tx.kind === 'busy') {
       const other = await this.recentOpen(channel, token.id, subjectId, now);
-      return other ? { ok: true, challenge: this.resent(channel, token, other) } : { ok: false, reason: 'challenge could not be created (concurrent request)' };
+      return other ? { ok: true, challenge: this.resent(channel, token, other, to()) } : { ok: false, reason: 'challenge could not be created (concurrent request)' };
     }
     const verdict = await this.deliver(p, tx.outbox);
     if (verdict === 'failed') {
