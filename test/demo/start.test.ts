@@ -134,6 +134,7 @@ async function assertDemoRoutesGone(base: string): Promise<void> {
   const auth = await (await fetch(`${base}/auth/index`)).text();
   assert.doesNotMatch(auth, /demo-banner|Demo mode/);
   assert.doesNotMatch(await (await fetch(`${base}/manage/login`)).text(), /demo-banner/);
+  assert.doesNotMatch(await (await fetch(`${base}/selfservice/login`)).text(), /demo-banner/);
   // no demo user exists: alice with the demo password is refused and nothing is captured
   assert.equal((await post(base, '/validate/check', { user: 'alice', pass: 'demo' })).result.value, false);
 }
@@ -198,6 +199,7 @@ describe('npm start on an empty data directory: demo mode', { skip: haveBinary('
       assert.match(html, /\+4915123456789/);
       assert.match(await (await fetch(`${s.base}/auth/index`)).text(), /class="demo-banner"[\s\S]*href="\/demo\/messages"/);
       assert.match(await (await fetch(`${s.base}/manage/login`)).text(), /class="demo-banner"[\s\S]*href="\/demo\/messages"/);
+      assert.match(await (await fetch(`${s.base}/selfservice/login`)).text(), /class="demo-banner"[\s\S]*href="\/demo\/messages"/);
     } finally {
       await stop(s);
     }

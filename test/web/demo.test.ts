@@ -1,8 +1,8 @@
 /**
  * Demo mode in Chromium (docs/demo.md): /demo/messages lists the captured messages (empty
  * state, then alice's e-mail with the code) under the strict CSP, accessible; the yellow banner
- * with a link to the captured messages is on /auth/index and every /manage page (login and
- * dashboard); the seed scenario done by hand: /auth/index as alice with `demo` → the code at
+ * with a link to the captured messages is on /auth/index, every /manage page (login and
+ * dashboard) and the self-service portal; the seed scenario done by hand: /auth/index as alice with `demo` → the code at
  * /demo/messages → `demo` + code → logged in. Screenshots under .test-tmp/screenshots/.
  */
 import assert from 'node:assert/strict';
@@ -115,6 +115,18 @@ describe('demo mode in the browser', { skip }, () => {
     assert.equal(await banner(page).count(), 1);
     assert.match(await page.locator('main').innerText(), /demo-users/);
     watch.assertClean('/manage in demo mode');
+    await page.close();
+  });
+
+  test('the banner is on the self-service portal', async () => {
+    const page = await browser.newPage();
+    const watch = watchPage(page);
+    await page.goto(`${base}/selfservice/login`);
+    assert.match(await banner(page).innerText(), /^Demo mode — log in as alice or bob with password demo; codes are not sent: see the captured messages\.$/);
+    assert.equal(await banner(page).locator('a').getAttribute('href'), '/demo/messages');
+    await assertAccessible(page, '/selfservice/login, demo');
+    await screenshot(page, 'demo-selfservice-login');
+    watch.assertClean('/selfservice in demo mode');
     await page.close();
   });
 });
