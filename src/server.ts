@@ -6,6 +6,8 @@ import { createServices, type Services } from './services.ts';
 import { startRadius } from './radius/wire.ts';
 import { validateStoredConfig } from './config/validate-stored.ts';
 import { applyAtStart } from './declared/apply.ts';
+import { DEMO, demoHostProblem } from './demo/mode.ts';
+import { installDemo, removeDemo } from './demo/setup.ts';
 
 export interface Running {
   services: Services;
@@ -20,9 +22,12 @@ export interface Running {
  * optional RADIUS listener.
  */
 export async function startServer(settings: Settings): Promise<Running> {
-  const services = await createServices({ settings });
+  const services = await createServices({ settings, demo: true });
+  const demo = services.demoDecision;
   try {
     validateStoredConfig(services.config);
+    const problem = demo?.on ? demoHostProblem(settings) : undefined;
+    if (problem) throw new Error(problem);
     if (settings.applyFile) await applyAtStart(settings.applyFile, services, { prune: settings.applyPrune, logger: services.logger });
   } catch (e) {
     await services.close();
@@ -31,6 +36,15 @@ export async function startServer(settings: Settings): Promise<Running> {
   const log = services.logger;
   if (services.keyCreated) log.info({ keyFile: settings.keyFile }, 'generated a new key file (mode 0600); back it up: without it token seeds cannot be decrypted');
   log.info({ database: services.db.safeUrl }, 'database ready');
+  if (demo?.on) {
+    const created = await installDemo(services);
+    if (created.length > 0) log.info({ created }, 'demo mode: demo objects created');
+  } else if (demo?.installed) {
+    const { removed, kept } = await removeDemo(services, demo);
+    log.warn({ removed, kept }, `demo mode is off (${demo.reason}): removed what the demo had created${kept.length ? '; kept what an administrator changed' : ''} (docs/demo.md)`);
+  } else if (demo && settings.demo) {
+    log.debug({ reason: demo.reason }, 'demo mode off');
+  }
   if (settings.adminUser && settings.adminPassword && !(await services.admins.exists(settings.adminUser))) {
     await services.admins.add(settings.adminUser, settings.adminPassword);
     log.info({ admin: settings.adminUser }, 'created admin from OTPD_ADMIN_USER');
@@ -44,8 +58,10 @@ export async function startServer(settings: Settings): Promise<Running> {
   log.info({ address }, 'otpd listening');
   const extraStops: (() => Promise<void>)[] = [];
   for (const start of startHooks) extraStops.push(await start(services));
-  const stopRadius = await startRadius(services);
+  // demo mode: RADIUS on loopback even when OTPD_RADIUS_PORT is unset (1812, or nothing if it is taken)
+  const stopRadius = await startRadius(services, demo?.on && settings.radius.port === undefined ? { defaultPort: DEMO.radiusPort, optional: true } : {});
   if (stopRadius) extraStops.push(stopRadius);
+  if (demo?.on) logDemoBanner(services, address, stopRadius ? settings.radius.port ?? DEMO.radiusPort : undefined);
   return {
     services,
     app,
@@ -56,6 +72,21 @@ export async function startServer(settings: Settings): Promise<Running> {
       await services.close();
     },
   };
+}
+
+/**
+ * The start-up banner of demo mode, at warn level so it shows at any usual log level. It names
+ * the users and where their codes are, never the demo password or RADIUS secret (those are in
+ * docs/demo.md and the README).
+ */
+function logDemoBanner(services: Services, address: string, radiusPort: number | undefined): void {
+  const radius = radiusPort === undefined ? 'RADIUS off' : `RADIUS on ${services.settings.radius.host}:${radiusPort} with the demo client for ${DEMO.radiusClient.address}`;
+  services.logger.warn(
+    { demo: true, messages: `${address}/demo/messages`, radiusPort: radiusPort ?? null },
+    `DEMO MODE, not for production: realm ${DEMO.realm} with users alice (e-mail) and bob (SMS) and the demo password; `
+    + `codes are not sent but kept at ${address}/demo/messages; ${radius}; loopback only. `
+    + 'It ends when you configure a user store (then restart) or set OTPD_DEMO=0: see docs/demo.md',
+  );
 }
 
 /** Components started with the server (RADIUS listener, delivery dispatcher); each returns its stop. */

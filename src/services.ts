@@ -42,6 +42,9 @@ import { UserDirectory } from './users/directory.ts';
 import { resolverTypes } from './users/registry.ts';
 import { ValidationService } from './validation/service.ts';
 import { UserSessions } from './userservice/sessions.ts';
+import { CapturedMessages } from './demo/messages.ts';
+import { decideDemo, type DemoDecision } from './demo/mode.ts';
+import type { CaptureSink } from './delivery/types.ts';
 
 /**
  * Everything a request handler, the RADIUS server or the CLI needs, built once.
@@ -73,6 +76,8 @@ export interface Services {
   outOfBand: { oob: OutOfBand; autoenrollment: AutoEnrollment };
   /** RADIUS clients (NAS) and their shared secrets, for /system/*RadiusClient*. */
   radiusClients: RadiusClientService;
+  /** Set in demo mode only (docs/demo.md): the messages the capture providers kept. */
+  demo?: { messages: CapturedMessages };
   /** The running RADIUS listener's counters (set by startRadius), for /metrics. */
   radiusStats?: () => RadiusStats;
   /** Stops timers and closes the database. */
@@ -99,15 +104,23 @@ export interface CreateOptions {
   clock?: Clock;
   /** Migrate the database (serve, init, migrate). @default true */
   migrate?: boolean;
+  /**
+   * Decide whether this is a demo start (demo/mode.ts) and, when it is, wire the capture
+   * providers and `services.demo`. Only `serve` asks; the demo's objects are set up or
+   * removed by startServer. @default false
+   */
+  demo?: boolean;
 }
 
-export async function createServices(opts: CreateOptions): Promise<Services & { keyCreated: boolean }> {
+export async function createServices(opts: CreateOptions): Promise<Services & { keyCreated: boolean; demoDecision?: DemoDecision }> {
   const { settings } = opts;
   const logger = opts.logger ?? createLogger(settings.logLevel, 1, settings.logFormat);
   const clock = opts.clock ?? systemClock;
   const { keyring, created } = KeyRing.loadOrCreate(settings.keyFile);
   const db = await openDatabase(settings.databaseUrl);
   if (opts.migrate !== false) await migrateToLatest(db);
+  const demoDecision = opts.demo ? await decideDemo(settings, db) : undefined;
+  const demoMessages = demoDecision?.on ? new CapturedMessages({ db, keyring, clock }) : undefined;
   const config = new ConfigService(db, keyring);
   config.onRejected = (problems) => {
     for (const p of problems) logger.error({ key: p.key }, `config ${p.key} in the database is invalid (${p.problem}); keeping its previous value or the default`);
@@ -127,6 +140,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const delivery = createDelivery({
     db, keyring, config, logger, clock, audit,
     policiesNaming: (action, name) => policyService.policiesNaming(action, name),
+    capture: demoMessages?.add,
   });
   const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, userDirectory, policyService);
   const challenges = new ChallengeRepository(db);
@@ -147,8 +161,9 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     noToken: autoenrollment.hook,
     forward: (req, target) => forwarder.forward(req, target),
   });
-  const services: Services & { keyCreated: boolean } = {
-    settings, db, keyring, config, logger, clock, watcher, keyCreated: created, audit,
+  const services: Services & { keyCreated: boolean; demoDecision?: DemoDecision } = {
+    settings, db, keyring, config, logger, clock, watcher, keyCreated: created, audit, demoDecision,
+    ...(demoMessages ? { demo: { messages: demoMessages } } : {}),
     admins: new AdminService(db, keyring, clock),
     userSessions: new UserSessions(db, keyring, clock),
     radiusClients: new RadiusClientService({ db, keyring, clock }),
@@ -184,6 +199,8 @@ export interface DeliveryDeps {
   audit?: DeliveryAudit;
   /** The policy service's answer to "which policies name this provider" (delProvider). */
   policiesNaming: PoliciesNaming;
+  /** Demo mode only: where the capture providers keep messages. @default undefined */
+  capture?: CaptureSink;
 }
 
 /**
@@ -199,7 +216,7 @@ export function createDelivery(deps: DeliveryDeps): DeliveryService {
   const providerRepo = new ProviderRepository(db);
   const outcomes = new Outcomes({ logger, audit });
   const receipts = new Receipts({ outbox: outboxRepo, outcomes, clock, logger });
-  const catalog = new ProviderCatalog(keyring, config, logger, receipts.attach);
+  const catalog = new ProviderCatalog(keyring, config, logger, receipts.attach, deps.capture);
   const health = new ProviderHealth({ providers: providerRepo, catalog, config, logger, clock });
   const log = new DeliveryLog({ outbox: outboxRepo, clock });
   return new DeliveryService({
@@ -208,7 +225,7 @@ export function createDelivery(deps: DeliveryDeps): DeliveryService {
     limits: new SendLimits({ counters, log, keyring, config, logger, clock, audit }),
     outbox: new Outbox({ outbox: outboxRepo, keyring, clock }),
     dispatcher: new Dispatcher({ outbox: outboxRepo, counters, catalog, health, outcomes, keyring, config, logger, clock }),
-    providers: new ProviderAdmin({ providers: providerRepo, catalog, health, log, policiesNaming: deps.policiesNaming, keyring, config, logger, clock }),
+    providers: new ProviderAdmin({ providers: providerRepo, catalog, health, log, policiesNaming: deps.policiesNaming, keyring, config, logger, clock, capture: deps.capture }),
   });
 }
 

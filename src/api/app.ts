@@ -11,6 +11,7 @@ import { authenticateUser } from './user-auth.ts';
 import { registerAllRoutes } from './routes.ts';
 import { registerManage } from '../web/manage/pages.ts';
 import { registerSelfService } from '../web/selfservice/pages.ts';
+import { registerDemoPages } from '../web/demo/messages.ts';
 import { pathOf, serializers } from '../util/logger.ts';
 import { requestContext } from '../util/request-context.ts';
 
@@ -89,5 +90,6 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
   await registerAllRoutes({ app, services });
   await registerManage(app, services);
   await registerSelfService(app, services);
+  await registerDemoPages(app, services);
   return app;
 }

@@ -53,8 +53,9 @@ const json = (body: LoginResult): RouteResult => raw(body, 'application/json');
 /**
  * The page; a realm drop-down only when config `realmbox` is true (LinOTP's rule).
  * `separateOtp` (`/auth/index3`): a password field and an OTP field, which auth.js joins into `pass`.
+ * `demo`: the demo-mode banner with the demo users and a link to the captured messages. @default false
  */
-export function renderAuthIndex(opts: { realms?: string[]; defaultRealm?: string; separateOtp?: boolean }): string {
+export function renderAuthIndex(opts: { realms?: string[]; defaultRealm?: string; separateOtp?: boolean; demo?: boolean }): string {
   const realmField = opts.realms
     ? `
       <label for="realm">Realm</label>
@@ -71,7 +72,8 @@ export function renderAuthIndex(opts: { realms?: string[]; defaultRealm?: string
   <link rel="stylesheet" href="/auth/auth.css">
   <link rel="icon" href="/auth/favicon.svg" type="image/svg+xml">
 </head>
-<body>
+<body>${opts.demo ? `
+  <aside class="demo-banner" aria-label="Demo mode"><strong>Demo mode</strong> — log in as <code>alice</code> or <code>bob</code> with password <code>demo</code>; codes are not sent: <a href="/demo/messages">see the captured messages</a>.</aside>` : ''}
   <main>
     <h1>Login test</h1>
     <p class="hint">${opts.separateOtp
@@ -106,7 +108,7 @@ export function register(api: Api): void {
   const page = (ctx: RouteContext, separateOtp: boolean): RouteResult => {
     const users = ctx.services.users;
     const realms = ctx.services.config.bool('realmbox') && users ? users.realmNames() : undefined;
-    return raw(renderAuthIndex({ realms, defaultRealm: users?.defaultRealm(), separateOtp }), 'text/html; charset=utf-8', headers);
+    return raw(renderAuthIndex({ realms, defaultRealm: users?.defaultRealm(), separateOtp, demo: ctx.services.demo !== undefined }), 'text/html; charset=utf-8', headers);
   };
   defineRoutes(api, [
     {

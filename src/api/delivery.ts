@@ -141,7 +141,8 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const type = ctx.params.get('type') ? providerType(ctx) : undefined;
         const out: Record<string, unknown> = {};
-        for (const m of providerModules.filter((x) => !type || x.type === type)) {
+        // the demo's capture providers exist only in demo mode
+        for (const m of providerModules.filter((x) => (!type || x.type === type) && (!x.demoOnly || ctx.services.demo))) {
           // the TypeBox schema is JSON Schema: sent as JSON, so a page in-process sees what a client sees
           out[m.className] = { type: m.type, name: m.displayName, aliases: [...m.aliases], schema: JSON.parse(JSON.stringify(m.schema)) as unknown };
         }

@@ -40,6 +40,11 @@ export const SettingsSchema = Type.Object(
     nodeName: Type.Optional(Type.String({ minLength: 1 })),
     /** Proxies whose X-Forwarded-For is honoured (comma list of IPs). @default none */
     trustedProxies: Type.Optional(Type.String()),
+    /**
+     * Demo mode on a first start with nothing configured (docs/demo.md); false never starts it
+     * and removes what an earlier demo created. @default true
+     */
+    demo: Type.Boolean({ default: true }),
     /** Seconds an admin session lasts. @default 1800 */
     sessionSeconds: Type.Integer({ minimum: 60, maximum: 86400, default: 1800 }),
     /**
@@ -63,7 +68,13 @@ export const SettingsSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export type Settings = Static<typeof SettingsSchema> & { databaseUrl: string; keyFile: string; configFile?: string };
+export type Settings = Static<typeof SettingsSchema> & {
+  databaseUrl: string;
+  keyFile: string;
+  configFile?: string;
+  /** The database URL was set (file or OTPD_DATABASE_URL), not derived from the data directory: no demo mode. @default false */
+  databaseUrlConfigured?: boolean;
+};
 
 const ENV: Record<string, string> = {
   OTPD_HOST: 'host',
@@ -80,6 +91,7 @@ const ENV: Record<string, string> = {
   OTPD_SESSION_SECONDS: 'sessionSeconds',
   OTPD_APPLY_FILE: 'applyFile',
   OTPD_APPLY_PRUNE: 'applyPrune',
+  OTPD_DEMO: 'demo',
   OTPD_RADIUS_PORT: 'radius.port',
   OTPD_RADIUS_HOST: 'radius.host',
 };
@@ -140,6 +152,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
   }
   const s = withDefaults as Settings;
   s.dataDir = resolve(cwd, s.dataDir);
+  s.databaseUrlConfigured = s.databaseUrl !== undefined;
   s.databaseUrl ??= `sqlite:${join(s.dataDir, 'otpd.sqlite')}`;
   s.keyFile = resolve(cwd, s.keyFile ?? join(s.dataDir, 'otpd.key'));
   s.configFile = configFile;

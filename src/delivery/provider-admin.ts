@@ -14,7 +14,7 @@ import { censorConfig, findProviderModule, refuseClass, restoreCensored } from '
 import { sendBounded } from './send.ts';
 import { allowedCallingCodes, defaultCountry } from './settings.ts';
 import type { ProviderRow } from './repository.ts';
-import type { ChannelType, ProviderModule, SendResult } from './types.ts';
+import type { CaptureSink, ChannelType, ProviderModule, SendResult } from './types.ts';
 
 /** Admin view of a provider (secrets censored). */
 export interface ProviderView {
@@ -62,6 +62,8 @@ export interface ProviderAdminDeps {
   config: ConfigService;
   logger: Logger;
   clock: Clock;
+  /** Demo mode only: where the capture providers keep messages. @default undefined */
+  capture?: CaptureSink;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -170,7 +172,7 @@ export class ProviderAdmin {
     // Build once: semantic checks (URL, host policy, regexes, files) fail now, not at the first send.
     let built;
     try {
-      built = module.create(config, providerContext(this.deps.config, this.deps.logger, timeouts, input.name));
+      built = module.create(config, providerContext(this.deps.config, this.deps.logger, timeouts, input.name, this.deps.capture));
     } catch (e) {
       if (e instanceof ConfigValidationError) throw new ConfigValidationError(e.problems.map((p) => p.replace(/^config(?=[.:])/, path)));
       throw e;

@@ -330,6 +330,22 @@ export interface AccountAttemptTable {
   last_attempt: number;
 }
 
+/** Demo mode: a message a capture provider kept instead of sending (text sealed with the key ring). */
+export interface DemoMessageTable {
+  id: Generated<number>;
+  channel: string; // 'sms' | 'email'
+  recipient: string;
+  text_enc: string;
+  created_at: number;
+}
+
+/** Demo mode: what the demo created (kind resolver | realm | policy | provider | radius_client | file), removed when it ends. */
+export interface DemoObjectTable {
+  kind: string;
+  name: string;
+  created_at: number;
+}
+
 export interface Database {
   tokens: TokenTable;
   token_realms: TokenRealmTable;
@@ -355,4 +371,6 @@ export interface Database {
   delivery_health: DeliveryHealthTable;
   enrollment_claims: EnrollmentClaimTable;
   account_attempts: AccountAttemptTable;
+  demo_messages: DemoMessageTable;
+  demo_objects: DemoObjectTable;
 }

@@ -56,7 +56,7 @@ export async function registerSelfService(app: FastifyInstance, services: Servic
     answerOf(await invokeUserRoute(app, services, path, { user, params, request, reply }));
 
   const layout = (request: FastifyRequest, reply: FastifyReply, user: UserIdentity | null, data: Record<string, unknown>) => ({
-    user: user?.login, csrf: user ? userCsrfToken(services, user) : undefined, flash: takeFlash(request, reply), ...data,
+    user: user?.login, csrf: user ? userCsrfToken(services, user) : undefined, flash: takeFlash(request, reply), demo: services.demo !== undefined, ...data,
   });
   const show = (request: FastifyRequest, reply: FastifyReply, user: UserIdentity | null, template: string, data: Record<string, unknown>, status = 200) =>
     renderPage(reply, `selfservice/${template}`, layout(request, reply, user, data), status);
