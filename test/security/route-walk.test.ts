@@ -88,6 +88,7 @@ const PUBLIC = new Set([
   '/healthz', '/readyz',
   '/validate/check', '/validate/simplecheck', '/validate/samlcheck', '/validate/check_s', '/validate/check_t',
   '/auth/index', '/auth/index3', '/auth/check', '/auth/auth.js', '/auth/auth.css', '/auth/favicon.svg',
+  '/auth/challenge_response', '/auth/challenge', '/auth/challenge.js',
   '/admin/login',
   '/userservice/pre_context', '/userservice/login', '/userservice/logout',
 ]);
@@ -96,7 +97,9 @@ const PUBLIC = new Set([
  * The self-service routes: they answer only a user session (cookie `user_selfservice` plus an
  * equal `session` parameter); every admin credential is refused there as no credential (2900).
  */
-const USER_ROUTES = new Set(['/userservice/userinfo', '/userservice/usertokenlist', '/userservice/context']);
+const USER_ROUTES = new Set(['/userservice/userinfo', '/userservice/usertokenlist', '/userservice/context',
+  '/userservice/enable', '/userservice/disable', '/userservice/delete', '/userservice/reset', '/userservice/unassign', '/userservice/setpin', '/userservice/setdescription', '/userservice/resync', '/userservice/verify', '/userservice/assign', '/userservice/getSerialByOtp', '/userservice/enroll', '/userservice/history',
+]);
 
 /**
  * The management pages (HTML, not the JSON API): `public` ones answer anyone (the login form
@@ -180,6 +183,9 @@ const PARAMS: Record<string, () => Form> = {
   '/auth/index3': () => ({}),
   // the login page's check: a wrong value (the walk's HOTP counters belong to /validate/*)
   '/auth/check': () => ({ user: 'alice', realm: 'corp', pass: `${HOTP_PIN}000000` }),
+  '/auth/challenge_response': () => ({}),
+  '/auth/challenge': () => ({ user: 'alice', realm: 'corp', pass: `${HOTP_PIN}000000` }),
+  '/auth/challenge.js': () => ({}),
   '/auth/auth.js': () => ({}),
   '/auth/auth.css': () => ({}),
   '/auth/favicon.svg': () => ({}),
@@ -190,6 +196,19 @@ const PARAMS: Record<string, () => Form> = {
   '/userservice/userinfo': () => ({}),
   '/userservice/usertokenlist': () => ({}),
   '/userservice/context': () => ({}),
+  '/userservice/enable': () => ({}),
+  '/userservice/disable': () => ({}),
+  '/userservice/delete': () => ({}),
+  '/userservice/reset': () => ({}),
+  '/userservice/unassign': () => ({}),
+  '/userservice/setpin': () => ({}),
+  '/userservice/setdescription': () => ({}),
+  '/userservice/resync': () => ({}),
+  '/userservice/verify': () => ({}),
+  '/userservice/assign': () => ({}),
+  '/userservice/getSerialByOtp': () => ({}),
+  '/userservice/enroll': () => ({}),
+  '/userservice/history': () => ({}),
   '/admin/logout': () => ({}),
   '/admin/apikey/list': () => ({ admin: 'admin' }),
   '/admin/apikey/create': () => ({ admin: 'admin', label: 'walk' }),
