@@ -276,7 +276,7 @@ export function register(api: Api): void {
     }),
     tokenCall('/userservice/assign', async (a, ctx) => {
       const p = ctx.params;
-      await self.assign(a, p.get('serial'), p.get('otp'), p.get('pin'));
+      await self.assign(a, p.get('serial'), p.get('otp'), p.get('pin'), p.get('description'));
       return ok({ 'assign token': true });
     }),
     tokenCall('/userservice/getSerialByOtp', async (a, ctx) => {

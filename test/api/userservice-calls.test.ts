@@ -422,7 +422,10 @@ for (const { dialect, skip } of await availableDialects()) {
       // already assigned: carol cannot take it
       assert.equal((await as('assign', carol, { serial: free, otp: hotp(SEED3, 1, 6) })).json.result.error?.code, Errors.notOwnToken.code);
       const carolFree = await init({ type: 'hmac', serial: 'Free2', otpkey: KEY, realm: 'staff' });
-      assert.deepEqual((await as('assign', carol, { serial: carolFree, otp: hotp(SEED, 0, 6) })).json.result.value, { 'assign token': true });
+      // LinOTP's optional description comes with it
+      assert.deepEqual((await as('assign', carol, { serial: carolFree, otp: hotp(SEED, 0, 6), description: 'found in a drawer' })).json.result.value, { 'assign token': true });
+      assert.equal((await token(carolFree))!.description, 'found in a drawer');
+      assert.equal((await token(carolFree))!.userId, '1003');
     });
 
     test('getSerialByOtp: an unassigned token of the own realm only; an account attempt per call; a burst is bounded', async () => {
