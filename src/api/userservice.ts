@@ -1,3 +1,5 @@
+import type { Selectable } from 'kysely';
+import type { AuditTable } from '../store/schema.ts';
 import { Errors } from '../errors.ts';
 import { tokenDict } from '../enrollment/tokens.ts';
 import type { Services } from '../services.ts';
@@ -10,13 +12,21 @@ import { maskForOwner } from '../util/phone.ts';
 import { AccountGuard } from '../validation/account-guard.ts';
 import type { CheckOutcome } from '../validation/outcome.ts';
 import type { DirectoryUser, PolicySubject } from '../validation/ports.ts';
-import { auditCells } from './audit.ts';
 import { challengeDetail } from './challenge-detail.ts';
 import { clearUserSessionCookie, setUserSessionCookie, USER_SESSION_COOKIE } from './user-auth.ts';
 import { defineRoutes, ok, raw, type Api, type RouteContext, type RouteDef, type RouteResult } from './route.ts';
 
 /** LinOTP's `detail.message` when the password was right and the second factor is owed. */
 export const CREDENTIALS_VERIFIED = 'credential verified - additional authentication parameter required';
+
+/**
+ * A `history` row's cells: LinOTP's self-service columns (`date, action, success, serial,
+ * token_type, administrator, action_detail, info`), not the 17 of `/audit/search`; the server
+ * name and client addresses are no business of the user's.
+ */
+function historyCells(r: Selectable<AuditTable>): unknown[] {
+  return [r.ts, r.action, r.success, r.serial, r.token_type, r.administrator, r.action_detail, r.info];
+}
 
 /** LinOTP `get_pre_context`: realms and the selfservice settings of the default realm's users. */
 function preContext(services: Services, rights: SelfServiceRights, subject?: PolicySubject): Record<string, unknown> {
@@ -266,7 +276,7 @@ export function register(api: Api): void {
     }),
     tokenCall('/userservice/assign', async (a, ctx) => {
       const p = ctx.params;
-      await self.assign(a, p.get('serial'), p.get('otp'), p.get('pin'));
+      await self.assign(a, p.get('serial'), p.get('otp'), p.get('pin'), p.get('description'));
       return ok({ 'assign token': true });
     }),
     tokenCall('/userservice/getSerialByOtp', async (a, ctx) => {
@@ -296,7 +306,7 @@ export function register(api: Api): void {
         const q = ctx.services.db.kysely.selectFrom('audit').where('user', '=', actor.user.login).where('realm', '=', actor.user.realm);
         const total = Number((await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst())?.n ?? 0);
         const rows = await q.selectAll().orderBy('id', 'desc').limit(rp).offset((page - 1) * rp).execute();
-        return raw({ page, total, rows: rows.map((r) => ({ id: Number(r.id), cell: auditCells(r) })) });
+        return raw({ page, total, rows: rows.map((r) => ({ id: Number(r.id), cell: historyCells(r) })) });
       },
     },
   ]);

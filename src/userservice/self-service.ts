@@ -254,10 +254,11 @@ export class SelfService {
     }
   }
 
-  /** `assign`: an unassigned token of the user's realm (or of none), proven with one of its codes. */
-  async assign(actor: Actor, serial: string | undefined, otp: string | undefined, pin: string | undefined): Promise<void> {
+  /** `assign`: an unassigned token of the user's realm (or of none), proven with one of its codes; LinOTP's optional `description` is set with it. */
+  async assign(actor: Actor, serial: string | undefined, otp: string | undefined, pin: string | undefined, description?: string): Promise<void> {
     this.allow(actor, 'assign');
     if (serial === undefined || serial === '') throw Errors.missingParameter({ name: 'serial' });
+    if (description !== undefined && description.length > 255) throw Errors.invalidParameter({ name: 'description', why: 'longer than 255 characters' });
     await this.requireSecondFactor(actor, 'assign a token');
     const u = actor.user;
     const t = await this.deps.tokens.repository.bySerial(serial);
@@ -269,6 +270,7 @@ export class SelfService {
     }
     await this.proveWithCode(actor, t, otp);
     await this.deps.tokens.assign([t], u, pin, { realms: [u.realm] });
+    if (description !== undefined && description !== '') await this.deps.tokens.repository.update(t.id, { description });
   }
 
   /** The holder of an unassigned token proves it with a current code (spends an account attempt). */

@@ -88,6 +88,7 @@ const PUBLIC = new Set([
   '/healthz', '/readyz',
   '/validate/check', '/validate/simplecheck', '/validate/samlcheck', '/validate/check_s', '/validate/check_t',
   '/auth/index', '/auth/index3', '/auth/check', '/auth/auth.js', '/auth/auth.css', '/auth/favicon.svg',
+  '/auth/challenge_response', '/auth/challenge', '/auth/challenge.js',
   '/admin/login',
   '/userservice/pre_context', '/userservice/login', '/userservice/logout',
 ]);
@@ -191,6 +192,9 @@ const PARAMS: Record<string, () => Form> = {
   '/auth/index3': () => ({}),
   // the login page's check: a wrong value (the walk's HOTP counters belong to /validate/*)
   '/auth/check': () => ({ user: 'alice', realm: 'corp', pass: `${HOTP_PIN}000000` }),
+  '/auth/challenge_response': () => ({}),
+  '/auth/challenge': () => ({ user: 'alice', realm: 'corp', pass: `${HOTP_PIN}000000` }),
+  '/auth/challenge.js': () => ({}),
   '/auth/auth.js': () => ({}),
   '/auth/auth.css': () => ({}),
   '/auth/favicon.svg': () => ({}),

@@ -247,7 +247,8 @@ export async function registerSelfService(app: FastifyInstance, services: Servic
     try {
       const a = await call(request, reply, '/userservice/history', { page: String(pageNo), rp: '20' }, user);
       const grid = a.value as { total: number; rows: { cell: unknown[] }[] };
-      const rows = grid.rows.map(({ cell }) => ({ time: String(cell[1]), action: String(cell[4]), ok: cell[5] === '1' || cell[5] === 1 || cell[5] === true, serial: String(cell[6] ?? ''), client: String(cell[14] ?? '') }));
+      // LinOTP's self-service columns: date, action, success, serial, token type, administrator, detail, info
+      const rows = grid.rows.map(({ cell }) => ({ time: String(cell[0]), action: String(cell[1]), ok: cell[2] === '1' || cell[2] === 1 || cell[2] === true, serial: String(cell[3] ?? '') }));
       return show(request, reply, user, 'history', { title: 'My recent activity', rows, total: grid.total, page: pageNo, pages: Math.max(1, Math.ceil(grid.total / 20)) });
     } catch (e) {
       if (!(e instanceof OtpdError)) throw e;
