@@ -198,6 +198,18 @@ describe('/selfservice/ in Chromium', { skip }, () => {
     await screenshot(page, 'selfservice-tokens-unlocked');
     assert.equal((await app.check({ user: 'alice', pass: `alicepw${hotp(seed, 0, 6)}` })).json.result.value, true, 'the token works again');
 
+    // test the e-mail token: a code is sent, the page asks for it
+    const mailSerial = (await app.tokensOf('alice')).find((t) => t.type === 'email')!.serial;
+    const mails = app.mails().length;
+    app.clock.advance(121_000);
+    await page.locator(`#token-${mailSerial}`).getByRole('button', { name: 'Send a test code' }).click();
+    await page.getByText('A code was sent to a***@example.org').waitFor();
+    await assertAccessible(page, 'test code page');
+    await screenshot(page, 'selfservice-verify');
+    await page.fill('#otp', await app.mailCode(mails + 1));
+    await page.getByRole('button', { name: 'Check the code' }).click();
+    await page.locator('.flash').filter({ hasText: `Token ${mailSerial} works` }).waitFor();
+
     // a forged form (another site, no CSRF token) changes nothing
     const before = (await app.services.tokens.repository.bySerial(serial))!;
     const forged = await page.evaluate(async (s) => (await fetch(`/selfservice/tokens/${s}/disable`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'csrf_token=x' })).status, serial);
