@@ -30,6 +30,7 @@ import { TokenRepository } from './tokens/repository.ts';
 import { TokenService } from './enrollment/tokens.ts';
 import { systemClock, type Clock } from './util/clock.ts';
 import { BASE_REDACT, createLogger as createProcessLogger, type LogFormat } from './util/logger.ts';
+import { Metrics } from './util/metrics.ts';
 import { AutoEnrollment } from './enrollment/autoenroll.ts';
 import { EnrollmentRepository } from './enrollment/repository.ts';
 import { ChallengeRepository } from './validation/challenges.ts';
@@ -74,6 +75,8 @@ export interface Services {
   radiusClients: RadiusClientService;
   /** The running RADIUS listener's counters (set by startRadius), for /metrics. */
   radiusStats?: () => RadiusStats;
+  /** This instance's Prometheus series and registry (`/metrics`). */
+  metrics: Metrics;
   /** Stops timers and closes the database. */
   close(): Promise<void>;
 }
@@ -105,6 +108,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const logger = opts.logger ?? createLogger(settings.logLevel, 1, settings.logFormat);
   const clock = opts.clock ?? systemClock;
   const { keyring, created } = KeyRing.loadOrCreate(settings.keyFile);
+  const metrics = new Metrics();
   const db = await openDatabase(settings.databaseUrl);
   if (opts.migrate !== false) await migrateToLatest(db);
   const config = new ConfigService(db, keyring);
@@ -116,7 +120,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const watcher = new RevisionWatcher(db, 1000, logger);
   config.watch(watcher);
   await watcher.start();
-  const userDirectory = new UserDirectory({ db, keyring, config, logger, clock });
+  const userDirectory = new UserDirectory({ db, keyring, config, logger, clock, metrics });
   await userDirectory.load();
   userDirectory.watch(watcher);
   const policyService = new PolicyService({ db, logger, clock });
@@ -124,14 +128,14 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   policyService.watch(watcher);
   const audit = new AuditWriter(db, clock, settings.nodeName ?? hostname(), auditChainKey(keyring, settings.dataDir), logger);
   const delivery = createDelivery({
-    db, keyring, config, logger, clock, audit,
+    db, keyring, config, logger, clock, audit, metrics,
     policiesNaming: (action, name) => policyService.policiesNaming(action, name),
   });
   const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, userDirectory, policyService);
   const challenges = new ChallengeRepository(db);
   const accountAttempts = new AccountAttempts(db);
   const oob = new OutOfBand({
-    db, keyring, config, clock, logger, challenges, tokens: tokens.repository, policies: policyService, delivery,
+    db, keyring, config, clock, logger, challenges, tokens: tokens.repository, policies: policyService, delivery, metrics,
     // a challenge whose code could not be delivered takes its autoenrolled token back
     challengeDropped: (serial: string): Promise<void> => autoenrollment.undoUnused(serial),
   });
@@ -140,12 +144,12 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     users: userDirectory, policies: policyService,
   });
   const validation = new ValidationService({
-    tokens, challenges, attempts: accountAttempts, config, clock, logger, users: userDirectory, policies: policyService,
+    tokens, challenges, attempts: accountAttempts, config, clock, logger, users: userDirectory, policies: policyService, metrics,
     challengeHandlers: new Map([['sms', oob.handler(smsChannel)], ['email', oob.handler(emailChannel)]]),
     noToken: autoenrollment.hook,
   });
   const services: Services & { keyCreated: boolean } = {
-    settings, db, keyring, config, logger, clock, watcher, keyCreated: created, audit,
+    settings, db, keyring, config, logger, clock, watcher, keyCreated: created, audit, metrics,
     admins: new AdminService(db, keyring, clock),
     userSessions: new UserSessions(db, keyring, clock),
     radiusClients: new RadiusClientService({ db, keyring, clock }),
@@ -168,6 +172,12 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   await delivery.load();
   await delivery.importLegacyProviders();
   delivery.watch(watcher);
+  metrics.readFrom({
+    delivery: () => delivery.metrics(),
+    reloadFailures: () => watcher.failures,
+    radius: () => services.radiusStats?.(),
+    db: () => db.stats(),
+  });
   return services;
 }
 
@@ -181,6 +191,8 @@ export interface DeliveryDeps {
   audit?: DeliveryAudit;
   /** The policy service's answer to "which policies name this provider" (delProvider). */
   policiesNaming: PoliciesNaming;
+  /** Provider attempts are counted here when given. @default undefined */
+  metrics?: Metrics;
 }
 
 /**
@@ -204,7 +216,7 @@ export function createDelivery(deps: DeliveryDeps): DeliveryService {
     log,
     limits: new SendLimits({ counters, log, keyring, config, logger, clock, audit }),
     outbox: new Outbox({ outbox: outboxRepo, keyring, clock }),
-    dispatcher: new Dispatcher({ outbox: outboxRepo, counters, catalog, health, outcomes, keyring, config, logger, clock }),
+    dispatcher: new Dispatcher({ outbox: outboxRepo, counters, catalog, health, outcomes, keyring, config, logger, clock, metrics: deps.metrics }),
     providers: new ProviderAdmin({ providers: providerRepo, catalog, health, log, policiesNaming: deps.policiesNaming, keyring, config, logger, clock }),
   });
 }

@@ -1,0 +1,276 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+/**
+ * What the Prometheus series of `/metrics` read from modules that keep their own counts
+ * (delivery outcomes and send-limit refusals, failed reloads, the RADIUS listener, the
+ * database). Structural types, so this helper imports no domain module.
+ */
+export interface MetricSources {
+  /** Final (or, for `transient`, per attempt) message outcomes and refusals by limit kind. */
+  delivery?: () => { accepted: number; delivered: number; failed: number; expired: number; transient: number; refusedByLimit: Record<string, number> };
+  /** Failed re-reads of shared state by what (config, policies, users, …). */
+  reloadFailures?: () => ReadonlyMap<string, number>;
+  /** The RADIUS listener's counters; undefined while no listener runs. */
+  radius?: () => { accepted: number; rejected: number; challenged: number; duplicates: number; dropped: Record<string, number> } | undefined;
+  /** What the database layer can report of its connections. */
+  db?: () => DbMetrics;
+}
+
+/** The database layer's state: a connection pool (PostgreSQL, MariaDB) or SQLite's group commit. */
+export interface DbMetrics {
+  pool?: { total: number; idle: number; waiting: number; max: number };
+  sqlite?: { waitingStatements: number; commits: number; groupedWrites: number };
+}
+
+/** How a validation ended for the caller (validation/answer.ts). */
+export type ValidationResult = 'accept' | 'challenge' | 'reject' | 'unavailable';
+
+/** The user-store calls that reach a store (cache hits do not). */
+export type UserStoreOperation = 'lookup' | 'byId' | 'checkPassword' | 'search';
+
+/** Reloads shown even before one fails, so an alert rule has a series to watch. */
+const RELOADED = ['config', 'policies', 'users', 'delivery_providers', 'poll'];
+const DELIVERY_STATUSES = ['accepted', 'delivered', 'failed', 'expired', 'transient'] as const;
+const RADIUS_RESULTS = ['accepted', 'rejected', 'challenged', 'duplicates'] as const;
+const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS']);
+
+/**
+ * The Prometheus series of one otpd instance, in its own registry: several instances in
+ * one process (tests) never share or collide in prom-client's global registry.
+ *
+ * Labels stay bounded: route patterns (never a raw URL), reason codes, token and resolver
+ * types, provider and resolver names an administrator configured. Never a user name, a
+ * serial, an address or a secret.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  private readonly httpRequests: Counter<'route' | 'method' | 'code' | 'envelope_status'>;
+  private readonly httpDuration: Histogram<'route' | 'method' | 'envelope_status'>;
+  private readonly validations: Counter<'reason' | 'result'>;
+  private readonly challengesCreated: Counter<'type'>;
+  private readonly challengesAnswered: Counter<'type' | 'result'>;
+  private readonly deliveryAttempts: Counter<'channel' | 'provider' | 'result'>;
+  private readonly userStoreDuration: Histogram<'resolver' | 'type' | 'operation'>;
+  private readonly userStoreErrors: Counter<'resolver' | 'type' | 'operation'>;
+  private sources: MetricSources = {};
+
+  /** @param opts.process Node.js process series (CPU, memory, event loop, GC). @default true */
+  constructor(opts: { process?: boolean } = {}) {
+    const registers = [this.registry];
+    if (opts.process !== false) collectDefaultMetrics({ register: this.registry });
+    this.httpRequests = new Counter({
+      name: 'otpd_http_requests_total', registers,
+      help: 'HTTP requests by route pattern, method, HTTP status code and LinOTP envelope status (true, false; none for answers outside the envelope).',
+      labelNames: ['route', 'method', 'code', 'envelope_status'],
+    });
+    this.httpDuration = new Histogram({
+      name: 'otpd_http_request_duration_seconds', registers,
+      help: 'Time from the request to the answer, by route pattern, method and envelope status.',
+      labelNames: ['route', 'method', 'envelope_status'],
+      buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    });
+    this.validations = new Counter({
+      name: 'otpd_validation_total', registers,
+      help: 'Authentications (HTTP and RADIUS) by reason code (docs/api.md, "Reason codes") and result (accept, challenge, reject, unavailable).',
+      labelNames: ['reason', 'result'],
+    });
+    this.challengesCreated = new Counter({
+      name: 'otpd_challenges_created_total', registers,
+      help: 'Challenges created, by token type (sms and email ones after their row committed).',
+      labelNames: ['type'],
+    });
+    this.challengesAnswered = new Counter({
+      name: 'otpd_challenges_answered_total', registers,
+      help: 'Answers to open challenges by token type and result: valid (the challenge closed with a success) or wrong (counted against its attempt cap).',
+      labelNames: ['type', 'result'],
+    });
+    this.deliveryAttempts = new Counter({
+      name: 'otpd_delivery_attempts_total', registers,
+      help: 'Provider attempts to send a message, by channel, provider and result (accepted, transient, permanent).',
+      labelNames: ['channel', 'provider', 'result'],
+    });
+    this.userStoreDuration = new Histogram({
+      name: 'otpd_user_store_request_duration_seconds', registers,
+      help: 'User-store calls that reached the store (cache hits do not), by resolver, resolver type and operation; failed calls included.',
+      labelNames: ['resolver', 'type', 'operation'],
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    });
+    this.userStoreErrors = new Counter({
+      name: 'otpd_user_store_errors_total', registers,
+      help: 'User-store calls that failed (store unreachable, timeout, query error), by resolver, resolver type and operation.',
+      labelNames: ['resolver', 'type', 'operation'],
+    });
+    this.definePulledSeries();
+  }
+
+  /** Where the series kept by other modules are read at scrape time (src/services.ts wires them). */
+  readFrom(sources: MetricSources): void {
+    if (sources.db && !this.sources.db) this.defineDbSeries(sources.db);
+    this.sources = { ...this.sources, ...sources };
+  }
+
+  /** The Prometheus text exposition of every series. */
+  async text(): Promise<{ body: string; contentType: string }> {
+    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
+  }
+
+  /**
+   * One answered HTTP request. `route` is the route pattern Fastify matched (undefined: none
+   * matched, counted as `unmatched`); `envelope` is the LinOTP envelope's `result.status`.
+   */
+  httpRequest(r: { route: string | undefined; method: string; code: number; envelope: boolean | undefined; seconds: number }): void {
+    const route = r.route ?? 'unmatched';
+    const method = METHODS.has(r.method) ? r.method : 'other';
+    const envelope = r.envelope === undefined ? 'none' : String(r.envelope);
+    this.httpRequests.inc({ route, method, code: String(r.code), envelope_status: envelope });
+    this.httpDuration.observe({ route, method, envelope_status: envelope }, r.seconds);
+  }
+
+  validation(reason: string, result: ValidationResult): void {
+    this.validations.inc({ reason, result });
+  }
+
+  challengeCreated(type: string): void {
+    this.challengesCreated.inc({ type });
+  }
+
+  challengeAnswered(type: string, result: 'valid' | 'wrong'): void {
+    this.challengesAnswered.inc({ type, result });
+  }
+
+  deliveryAttempt(channel: string, provider: string, result: 'accepted' | 'transient' | 'permanent'): void {
+    this.deliveryAttempts.inc({ channel, provider, result });
+  }
+
+  /** Times one user-store call; a thrown error is counted and rethrown. */
+  async userStoreCall<T>(labels: { resolver: string; type: string; operation: UserStoreOperation }, call: () => Promise<T>): Promise<T> {
+    const end = this.userStoreDuration.startTimer(labels);
+    try {
+      return await call();
+    } catch (e) {
+      this.userStoreErrors.inc(labels);
+      throw e;
+    } finally {
+      end();
+    }
+  }
+
+  /** Series whose values other modules keep: read at scrape time from {@link MetricSources}. */
+  private definePulledSeries(): void {
+    const registers = [this.registry];
+    const sources = () => this.sources;
+    new Counter({
+      name: 'otpd_delivery_messages_total', registers, labelNames: ['status'],
+      help: 'Out-of-band messages by final or intermediate outcome.',
+      collect() {
+        const d = sources().delivery?.();
+        this.reset();
+        for (const status of DELIVERY_STATUSES) this.inc({ status }, d?.[status] ?? 0);
+      },
+    });
+    new Counter({
+      name: 'otpd_delivery_refused_by_limit_total', registers, labelNames: ['limit'],
+      help: 'Messages refused by a send limit or destination rule, by limit (limit:<scope>, number, country, address).',
+      collect() {
+        this.reset();
+        for (const [limit, n] of Object.entries(sources().delivery?.().refusedByLimit ?? {})) this.inc({ limit }, n);
+      },
+    });
+    new Counter({
+      name: 'otpd_reload_failures_total', registers, labelNames: ['what'],
+      help: 'Failed re-reads of shared state another node changed (config, policies, users, …; poll: the revisions table), by what.',
+      collect() {
+        const failures = sources().reloadFailures?.() ?? new Map<string, number>();
+        this.reset();
+        for (const what of new Set([...RELOADED, ...failures.keys()])) this.inc({ what }, failures.get(what) ?? 0);
+      },
+    });
+    new Counter({
+      name: 'otpd_radius_requests_total', registers, labelNames: ['result'],
+      help: 'RADIUS Access-Requests by answer (duplicates: retransmissions answered from the duplicate cache).',
+      collect() {
+        const r = sources().radius?.();
+        this.reset();
+        if (r) for (const result of RADIUS_RESULTS) this.inc({ result }, r[result]);
+      },
+    });
+    new Counter({
+      name: 'otpd_radius_dropped_total', registers, labelNames: ['reason'],
+      help: 'RADIUS packets dropped without an answer, by reason.',
+      collect() {
+        this.reset();
+        for (const [reason, n] of Object.entries(sources().radius?.()?.dropped ?? {})) this.inc({ reason }, n);
+      },
+    });
+  }
+
+  /**
+   * The database's series, only those of its kind: pool series for PostgreSQL/MariaDB,
+   * group-commit series for SQLite (a pool gauge stuck at 0 on SQLite would mislead).
+   */
+  private defineDbSeries(db: () => DbMetrics): void {
+    const registers = [this.registry];
+    const kind = db();
+    if (kind.pool) {
+      new Gauge({
+        name: 'otpd_db_pool_connections', registers, labelNames: ['state'],
+        help: 'PostgreSQL/MariaDB pool connections by state (in_use, idle).',
+        collect() {
+          const pool = db().pool;
+          this.reset();
+          if (pool) {
+            this.set({ state: 'in_use' }, pool.total - pool.idle);
+            this.set({ state: 'idle' }, pool.idle);
+          }
+        },
+      });
+      new Gauge({
+        name: 'otpd_db_pool_max_connections', registers,
+        help: 'PostgreSQL/MariaDB pool size limit.',
+        collect() {
+          const pool = db().pool;
+          this.reset();
+          if (pool) this.set(pool.max);
+        },
+      });
+      new Gauge({
+        name: 'otpd_db_pool_waiting_requests', registers,
+        help: 'Queries waiting for a free PostgreSQL/MariaDB pool connection.',
+        collect() {
+          const pool = db().pool;
+          this.reset();
+          if (pool) this.set(pool.waiting);
+        },
+      });
+    }
+    if (kind.sqlite) {
+      new Gauge({
+        name: 'otpd_db_sqlite_waiting_statements', registers,
+        help: 'SQLite statements queued behind an explicit transaction (the group commit queue).',
+        collect() {
+          const s = db().sqlite;
+          this.reset();
+          if (s) this.set(s.waitingStatements);
+        },
+      });
+      new Counter({
+        name: 'otpd_db_sqlite_group_commits_total', registers,
+        help: 'SQLite group commits (one COMMIT for the writes of one event-loop turn).',
+        collect() {
+          const s = db().sqlite;
+          this.reset();
+          if (s) this.inc(s.commits);
+        },
+      });
+      new Counter({
+        name: 'otpd_db_sqlite_group_writes_total', registers,
+        help: 'SQLite writes committed in groups (divided by otpd_db_sqlite_group_commits_total: the mean group size).',
+        collect() {
+          const s = db().sqlite;
+          this.reset();
+          if (s) this.inc(s.groupedWrites);
+        },
+      });
+    }
+  }
+}
