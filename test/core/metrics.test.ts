@@ -282,6 +282,35 @@ describe('/metrics on prom-client', () => {
   });
 });
 
+describe('/metrics: a scraper administrator limited by policies (docs/metrics.md)', () => {
+  test('system read lets it scrape; with policies in every admin scope it may change and read nothing else', async () => {
+    const t = await startTestApp();
+    try {
+      await t.services.admins.add('prometheus', 'scraper-password-1');
+      const key = await t.services.admins.createApiKey('prometheus', 'prometheus scrape');
+      for (const [name, scope, action, user] of [
+        ['sysadmins', 'system', '*', 'admin'], ['scraper', 'system', 'read', 'prometheus'],
+        ['tokenadmins', 'admin', '*', 'admin'], ['auditors', 'audit', 'view', 'admin'],
+      ]) {
+        const res = await t.admin('/system/setPolicy', { name, scope, action, user, realm: '*', client: '*' });
+        assert.equal(res.json.result.status, true, res.body);
+      }
+      const as = (method: 'GET' | 'POST', url: string) => t.app.inject({ method, url, headers: { authorization: `Bearer ${key}` } });
+      const scraped = await as('GET', '/metrics');
+      assert.equal(scraped.statusCode, 200, scraped.body);
+      assert.match(scraped.body, /^otpd_http_requests_total\{/m);
+      for (const url of ['/system/setConfig?key=splitAtSign&value=false', '/admin/init?type=hmac&otpkey=3132&serial=X1', '/audit/search']) {
+        const res = await as(url.startsWith('/audit') ? 'GET' : 'POST', url);
+        assert.equal(JSON.parse(res.body).result.error?.code, 410, `${url}: refused by the policies, ${res.body}`);
+      }
+      assert.equal(t.services.config.bool('splitAtSign'), true);
+      assert.equal(await t.services.tokens.repository.bySerial('X1'), undefined);
+    } finally {
+      await t.close();
+    }
+  });
+});
+
 describe('/metrics: the connection pool of PostgreSQL and MariaDB', async () => {
   for (const { dialect, skip } of (await availableDialects()).filter((d) => d.dialect !== 'sqlite')) {
     test(`${dialect}: in-use and idle connections, the limit and the queue; no SQLite series`, { skip }, async () => {
