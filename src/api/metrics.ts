@@ -36,6 +36,7 @@ const envelopes = new WeakMap<FastifyReply, boolean>();
  * a user name or an OTP in its query), method, HTTP status and envelope status.
  */
 export function instrumentHttp(app: FastifyInstance, metrics: Metrics): void {
+  metrics.start();
   app.addHook('onSend', async (_request, reply, payload) => {
     if (typeof payload === 'string') {
       const status = ENVELOPE_STATUS.exec(payload.slice(0, 200))?.[1];

@@ -1,4 +1,13 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { createRequire } from 'node:module';
+import type { Counter, Histogram, Registry } from 'prom-client';
+
+type PromClient = typeof import('prom-client');
+/**
+ * prom-client is loaded when an instance starts serving ({@link Metrics.start}, from the HTTP
+ * app) or first counts: a CLI command builds the services too, and pays neither for loading it
+ * (tens of ms) nor for the process monitors (event-loop delay, GC observer).
+ */
+const loadPromClient = (): PromClient => createRequire(import.meta.url)('prom-client') as PromClient;
 
 /**
  * What the Prometheus series of `/metrics` read from modules that keep their own counts
@@ -43,21 +52,100 @@ const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIO
  * serial, an address or a secret.
  */
 export class Metrics {
-  readonly registry = new Registry();
-  private readonly httpRequests: Counter<'route' | 'method' | 'code' | 'envelope_status'>;
-  private readonly httpDuration: Histogram<'route' | 'method' | 'envelope_status'>;
-  private readonly validations: Counter<'reason' | 'result'>;
-  private readonly challengesCreated: Counter<'type'>;
-  private readonly challengesAnswered: Counter<'type' | 'result'>;
-  private readonly deliveryAttempts: Counter<'channel' | 'provider' | 'result'>;
-  private readonly userStoreDuration: Histogram<'resolver' | 'type' | 'operation'>;
-  private readonly userStoreErrors: Counter<'resolver' | 'type' | 'operation'>;
+  private made: Series | undefined;
   private sources: MetricSources = {};
 
   /** @param opts.process Node.js process series (CPU, memory, event loop, GC). @default true */
-  constructor(opts: { process?: boolean } = {}) {
+  constructor(private readonly opts: { process?: boolean } = {}) {}
+
+  private get series(): Series {
+    this.made ??= new Series(loadPromClient(), this.opts.process !== false, () => this.sources);
+    return this.made;
+  }
+
+  /** This instance's registry (prom-client is loaded on first use). */
+  get registry(): Registry {
+    return this.series.registry;
+  }
+
+  /** Loads prom-client and starts the process series now (the HTTP app calls it when it is built). */
+  start(): void {
+    void this.series;
+  }
+
+  /** Where the series kept by other modules are read at scrape time (src/services.ts wires them). */
+  readFrom(sources: MetricSources): void {
+    this.sources = { ...this.sources, ...sources };
+    if (this.made && sources.db) this.made.defineDbSeries(sources.db);
+  }
+
+  /** The Prometheus text exposition of every series. */
+  async text(): Promise<{ body: string; contentType: string }> {
+    const { registry } = this.series;
+    return { body: await registry.metrics(), contentType: registry.contentType };
+  }
+
+  /**
+   * One answered HTTP request. `route` is the route pattern Fastify matched (undefined: none
+   * matched, counted as `unmatched`); `envelope` is the LinOTP envelope's `result.status`.
+   */
+  httpRequest(r: { route: string | undefined; method: string; code: number; envelope: boolean | undefined; seconds: number }): void {
+    const route = r.route ?? 'unmatched';
+    const method = METHODS.has(r.method) ? r.method : 'other';
+    const envelope = r.envelope === undefined ? 'none' : String(r.envelope);
+    this.series.httpRequests.inc({ route, method, code: String(r.code), envelope_status: envelope });
+    this.series.httpDuration.observe({ route, method, envelope_status: envelope }, r.seconds);
+  }
+
+  validation(reason: string, result: ValidationResult): void {
+    this.series.validations.inc({ reason, result });
+  }
+
+  challengeCreated(type: string): void {
+    this.series.challengesCreated.inc({ type });
+  }
+
+  challengeAnswered(type: string, result: 'valid' | 'wrong'): void {
+    this.series.challengesAnswered.inc({ type, result });
+  }
+
+  deliveryAttempt(channel: string, provider: string, result: 'accepted' | 'transient' | 'permanent'): void {
+    this.series.deliveryAttempts.inc({ channel, provider, result });
+  }
+
+  /** Times one user-store call; a thrown error is counted and rethrown. */
+  async userStoreCall<T>(labels: { resolver: string; type: string; operation: UserStoreOperation }, call: () => Promise<T>): Promise<T> {
+    const { userStoreDuration, userStoreErrors } = this.series;
+    const end = userStoreDuration.startTimer(labels);
+    try {
+      return await call();
+    } catch (e) {
+      userStoreErrors.inc(labels);
+      throw e;
+    } finally {
+      end();
+    }
+  }
+}
+
+/** The prom-client objects of one instance. */
+class Series {
+  readonly registry: Registry;
+  readonly httpRequests: Counter<'route' | 'method' | 'code' | 'envelope_status'>;
+  readonly httpDuration: Histogram<'route' | 'method' | 'envelope_status'>;
+  readonly validations: Counter<'reason' | 'result'>;
+  readonly challengesCreated: Counter<'type'>;
+  readonly challengesAnswered: Counter<'type' | 'result'>;
+  readonly deliveryAttempts: Counter<'channel' | 'provider' | 'result'>;
+  readonly userStoreDuration: Histogram<'resolver' | 'type' | 'operation'>;
+  readonly userStoreErrors: Counter<'resolver' | 'type' | 'operation'>;
+  private dbDefined = false;
+
+  constructor(private readonly prom: PromClient, processSeries: boolean, private readonly sources: () => MetricSources) {
+    const { Counter, Histogram } = prom;
+    this.registry = new prom.Registry();
     const registers = [this.registry];
-    if (opts.process !== false) collectDefaultMetrics({ register: this.registry });
+    if (processSeries) prom.collectDefaultMetrics({ register: this.registry });
     this.httpRequests = new Counter({
       name: 'otpd_http_requests_total', registers,
       help: 'HTTP requests by route pattern, method, HTTP status code and LinOTP envelope status (true, false; none for answers outside the envelope).',
@@ -101,64 +189,16 @@ export class Metrics {
       labelNames: ['resolver', 'type', 'operation'],
     });
     this.definePulledSeries();
+    const db = sources().db;
+    if (db) this.defineDbSeries(db);
   }
 
-  /** Where the series kept by other modules are read at scrape time (src/services.ts wires them). */
-  readFrom(sources: MetricSources): void {
-    if (sources.db && !this.sources.db) this.defineDbSeries(sources.db);
-    this.sources = { ...this.sources, ...sources };
-  }
-
-  /** The Prometheus text exposition of every series. */
-  async text(): Promise<{ body: string; contentType: string }> {
-    return { body: await this.registry.metrics(), contentType: this.registry.contentType };
-  }
-
-  /**
-   * One answered HTTP request. `route` is the route pattern Fastify matched (undefined: none
-   * matched, counted as `unmatched`); `envelope` is the LinOTP envelope's `result.status`.
-   */
-  httpRequest(r: { route: string | undefined; method: string; code: number; envelope: boolean | undefined; seconds: number }): void {
-    const route = r.route ?? 'unmatched';
-    const method = METHODS.has(r.method) ? r.method : 'other';
-    const envelope = r.envelope === undefined ? 'none' : String(r.envelope);
-    this.httpRequests.inc({ route, method, code: String(r.code), envelope_status: envelope });
-    this.httpDuration.observe({ route, method, envelope_status: envelope }, r.seconds);
-  }
-
-  validation(reason: string, result: ValidationResult): void {
-    this.validations.inc({ reason, result });
-  }
-
-  challengeCreated(type: string): void {
-    this.challengesCreated.inc({ type });
-  }
-
-  challengeAnswered(type: string, result: 'valid' | 'wrong'): void {
-    this.challengesAnswered.inc({ type, result });
-  }
-
-  deliveryAttempt(channel: string, provider: string, result: 'accepted' | 'transient' | 'permanent'): void {
-    this.deliveryAttempts.inc({ channel, provider, result });
-  }
-
-  /** Times one user-store call; a thrown error is counted and rethrown. */
-  async userStoreCall<T>(labels: { resolver: string; type: string; operation: UserStoreOperation }, call: () => Promise<T>): Promise<T> {
-    const end = this.userStoreDuration.startTimer(labels);
-    try {
-      return await call();
-    } catch (e) {
-      this.userStoreErrors.inc(labels);
-      throw e;
-    } finally {
-      end();
-    }
-  }
 
   /** Series whose values other modules keep: read at scrape time from {@link MetricSources}. */
   private definePulledSeries(): void {
     const registers = [this.registry];
-    const sources = () => this.sources;
+    const { sources } = this;
+    const { Counter, Gauge } = this.prom;
     new Counter({
       name: 'otpd_delivery_messages_total', registers, labelNames: ['status'],
       help: 'Out-of-band messages by final or intermediate outcome.',
@@ -208,8 +248,11 @@ export class Metrics {
    * The database's series, only those of its kind: pool series for PostgreSQL/MariaDB,
    * group-commit series for SQLite (a pool gauge stuck at 0 on SQLite would mislead).
    */
-  private defineDbSeries(db: () => DbMetrics): void {
+  defineDbSeries(db: () => DbMetrics): void {
+    if (this.dbDefined) return;
+    this.dbDefined = true;
     const registers = [this.registry];
+    const { Counter, Gauge } = this.prom;
     const kind = db();
     if (kind.pool) {
       new Gauge({

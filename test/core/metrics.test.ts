@@ -5,8 +5,10 @@
 // a serial, an address, a PIN, an OTP, a password or a raw URL: labels stay bounded. Two
 // instances in one process count apart.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import SQLite from 'better-sqlite3';
 import { hotp } from '../../src/otp/hotp.ts';
@@ -17,6 +19,7 @@ import { availableDialects } from '../helpers/db.ts';
 import { testTmpDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '../..');
 const KEY = '3132333435363738393031323334353637383930';
 const seed = Buffer.from(KEY, 'hex');
 const HMAC_PIN = 'hmacpin-4711';
@@ -307,6 +310,29 @@ describe('/metrics: a scraper administrator limited by policies (docs/metrics.md
       assert.equal(await t.services.tokens.repository.bySerial('X1'), undefined);
     } finally {
       await t.close();
+    }
+  });
+});
+
+describe('metrics cost a CLI command nothing', () => {
+  test('the services without the HTTP app do not load prom-client; the first count does', () => {
+    const dir = testTmpDir('otpd-metrics-cli-');
+    try {
+      const script = `
+        import { createRequire } from 'node:module';
+        import { loadSettings } from './src/config/settings.ts';
+        import { createServices } from './src/services.ts';
+        const loaded = () => Object.keys(createRequire(import.meta.url).cache).some((k) => k.includes('/prom-client/'));
+        const s = await createServices({ settings: loadSettings({ OTPD_DATA_DIR: ${JSON.stringify(dir)}, OTPD_LOG_LEVEL: 'silent' }, ${JSON.stringify(dir)}) });
+        const before = loaded();
+        await s.validation.check({ user: 'nobody', pass: 'x', client: '127.0.0.1', entry: 'check' });
+        console.log(JSON.stringify({ before, after: loaded() }));
+        await s.close();`;
+      const res = spawnSync(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: ROOT, encoding: 'utf8' });
+      assert.equal(res.status, 0, res.stderr);
+      assert.deepEqual(JSON.parse(res.stdout.trim().split('\n').at(-1)!), { before: false, after: true });
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 });
