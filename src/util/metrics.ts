@@ -194,54 +194,47 @@ class Series {
   }
 
 
+  /**
+   * A series whose values another module keeps: `read` gives every sample at scrape time
+   * (labels and value); a series with no sample shows only its HELP and TYPE lines.
+   */
+  private pulled(type: 'counter' | 'gauge', name: string, help: string, labelNames: string[], read: () => [Record<string, string>, number][]): void {
+    const config = { name, help, labelNames, registers: [this.registry] };
+    if (type === 'counter') {
+      new this.prom.Counter({ ...config, collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.inc(labels, value);
+      } });
+    } else {
+      new this.prom.Gauge({ ...config, collect() {
+        this.reset();
+        for (const [labels, value] of read()) this.set(labels, value);
+      } });
+    }
+  }
+
   /** Series whose values other modules keep: read at scrape time from {@link MetricSources}. */
   private definePulledSeries(): void {
-    const registers = [this.registry];
     const { sources } = this;
-    const { Counter, Gauge } = this.prom;
-    new Counter({
-      name: 'otpd_delivery_messages_total', registers, labelNames: ['status'],
-      help: 'Out-of-band messages by final or intermediate outcome.',
-      collect() {
-        const d = sources().delivery?.();
-        this.reset();
-        for (const status of DELIVERY_STATUSES) this.inc({ status }, d?.[status] ?? 0);
-      },
+    this.pulled('counter', 'otpd_delivery_messages_total', 'Out-of-band messages by final or intermediate outcome.', ['status'], () => {
+      const d = sources().delivery?.();
+      return DELIVERY_STATUSES.map((status) => [{ status }, d?.[status] ?? 0]);
     });
-    new Counter({
-      name: 'otpd_delivery_refused_by_limit_total', registers, labelNames: ['limit'],
-      help: 'Messages refused by a send limit or destination rule, by limit (limit:<scope>, number, country, address).',
-      collect() {
-        this.reset();
-        for (const [limit, n] of Object.entries(sources().delivery?.().refusedByLimit ?? {})) this.inc({ limit }, n);
-      },
-    });
-    new Counter({
-      name: 'otpd_reload_failures_total', registers, labelNames: ['what'],
-      help: 'Failed re-reads of shared state another node changed (config, policies, users, …; poll: the revisions table), by what.',
-      collect() {
+    this.pulled('counter', 'otpd_delivery_refused_by_limit_total',
+      'Messages refused by a send limit or destination rule, by limit (limit:<scope>, number, country, address).', ['limit'],
+      () => Object.entries(sources().delivery?.().refusedByLimit ?? {}).map(([limit, n]) => [{ limit }, n]));
+    this.pulled('counter', 'otpd_reload_failures_total',
+      'Failed re-reads of shared state another node changed (config, policies, users, …; poll: the revisions table), by what.', ['what'], () => {
         const failures = sources().reloadFailures?.() ?? new Map<string, number>();
-        this.reset();
-        for (const what of new Set([...RELOADED, ...failures.keys()])) this.inc({ what }, failures.get(what) ?? 0);
-      },
-    });
-    new Counter({
-      name: 'otpd_radius_requests_total', registers, labelNames: ['result'],
-      help: 'RADIUS Access-Requests by answer (duplicates: retransmissions answered from the duplicate cache).',
-      collect() {
+        return [...new Set([...RELOADED, ...failures.keys()])].map((what) => [{ what }, failures.get(what) ?? 0]);
+      });
+    this.pulled('counter', 'otpd_radius_requests_total',
+      'RADIUS Access-Requests by answer (duplicates: retransmissions answered from the duplicate cache).', ['result'], () => {
         const r = sources().radius?.();
-        this.reset();
-        if (r) for (const result of RADIUS_RESULTS) this.inc({ result }, r[result]);
-      },
-    });
-    new Counter({
-      name: 'otpd_radius_dropped_total', registers, labelNames: ['reason'],
-      help: 'RADIUS packets dropped without an answer, by reason.',
-      collect() {
-        this.reset();
-        for (const [reason, n] of Object.entries(sources().radius?.()?.dropped ?? {})) this.inc({ reason }, n);
-      },
-    });
+        return r ? RADIUS_RESULTS.map((result) => [{ result }, r[result]]) : [];
+      });
+    this.pulled('counter', 'otpd_radius_dropped_total', 'RADIUS packets dropped without an answer, by reason.', ['reason'],
+      () => Object.entries(sources().radius?.()?.dropped ?? {}).map(([reason, n]) => [{ reason }, n]));
   }
 
   /**
@@ -251,69 +244,28 @@ class Series {
   defineDbSeries(db: () => DbMetrics): void {
     if (this.dbDefined) return;
     this.dbDefined = true;
-    const registers = [this.registry];
-    const { Counter, Gauge } = this.prom;
     const kind = db();
+    const pool = (pick: (p: NonNullable<DbMetrics['pool']>) => [Record<string, string>, number][]) => () => {
+      const p = db().pool;
+      return p ? pick(p) : [];
+    };
+    const sqlite = (pick: (s: NonNullable<DbMetrics['sqlite']>) => number) => (): [Record<string, string>, number][] => {
+      const s = db().sqlite;
+      return s ? [[{}, pick(s)]] : [];
+    };
     if (kind.pool) {
-      new Gauge({
-        name: 'otpd_db_pool_connections', registers, labelNames: ['state'],
-        help: 'PostgreSQL/MariaDB pool connections by state (in_use, idle).',
-        collect() {
-          const pool = db().pool;
-          this.reset();
-          if (pool) {
-            this.set({ state: 'in_use' }, pool.total - pool.idle);
-            this.set({ state: 'idle' }, pool.idle);
-          }
-        },
-      });
-      new Gauge({
-        name: 'otpd_db_pool_max_connections', registers,
-        help: 'PostgreSQL/MariaDB pool size limit.',
-        collect() {
-          const pool = db().pool;
-          this.reset();
-          if (pool) this.set(pool.max);
-        },
-      });
-      new Gauge({
-        name: 'otpd_db_pool_waiting_requests', registers,
-        help: 'Queries waiting for a free PostgreSQL/MariaDB pool connection.',
-        collect() {
-          const pool = db().pool;
-          this.reset();
-          if (pool) this.set(pool.waiting);
-        },
-      });
+      this.pulled('gauge', 'otpd_db_pool_connections', 'PostgreSQL/MariaDB pool connections by state (in_use, idle).', ['state'],
+        pool((p) => [[{ state: 'in_use' }, p.total - p.idle], [{ state: 'idle' }, p.idle]]));
+      this.pulled('gauge', 'otpd_db_pool_max_connections', 'PostgreSQL/MariaDB pool size limit.', [], pool((p) => [[{}, p.max]]));
+      this.pulled('gauge', 'otpd_db_pool_waiting_requests', 'Queries waiting for a free PostgreSQL/MariaDB pool connection.', [], pool((p) => [[{}, p.waiting]]));
     }
     if (kind.sqlite) {
-      new Gauge({
-        name: 'otpd_db_sqlite_waiting_statements', registers,
-        help: 'SQLite statements queued behind an explicit transaction (the group commit queue).',
-        collect() {
-          const s = db().sqlite;
-          this.reset();
-          if (s) this.set(s.waitingStatements);
-        },
-      });
-      new Counter({
-        name: 'otpd_db_sqlite_group_commits_total', registers,
-        help: 'SQLite group commits (one COMMIT for the writes of one event-loop turn).',
-        collect() {
-          const s = db().sqlite;
-          this.reset();
-          if (s) this.inc(s.commits);
-        },
-      });
-      new Counter({
-        name: 'otpd_db_sqlite_group_writes_total', registers,
-        help: 'SQLite writes committed in groups (divided by otpd_db_sqlite_group_commits_total: the mean group size).',
-        collect() {
-          const s = db().sqlite;
-          this.reset();
-          if (s) this.inc(s.groupedWrites);
-        },
-      });
+      this.pulled('gauge', 'otpd_db_sqlite_waiting_statements', 'SQLite statements queued behind an explicit transaction (the group commit queue).', [],
+        sqlite((s) => s.waitingStatements));
+      this.pulled('counter', 'otpd_db_sqlite_group_commits_total', 'SQLite group commits (one COMMIT for the writes of one event-loop turn).', [],
+        sqlite((s) => s.commits));
+      this.pulled('counter', 'otpd_db_sqlite_group_writes_total',
+        'SQLite writes committed in groups (divided by otpd_db_sqlite_group_commits_total: the mean group size).', [], sqlite((s) => s.groupedWrites));
     }
   }
 }
