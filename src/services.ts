@@ -31,6 +31,7 @@ import { TokenRepository } from './tokens/repository.ts';
 import { TokenService } from './enrollment/tokens.ts';
 import { systemClock, type Clock } from './util/clock.ts';
 import { BASE_REDACT, createLogger as createProcessLogger, type LogFormat } from './util/logger.ts';
+import { Metrics } from './util/metrics.ts';
 import { AutoEnrollment } from './enrollment/autoenroll.ts';
 import { EnrollmentRepository } from './enrollment/repository.ts';
 import { ChallengeRepository } from './validation/challenges.ts';
@@ -80,6 +81,8 @@ export interface Services {
   demo?: { messages: CapturedMessages };
   /** The running RADIUS listener's counters (set by startRadius), for /metrics. */
   radiusStats?: () => RadiusStats;
+  /** This instance's Prometheus series and registry (`/metrics`). */
+  metrics: Metrics;
   /** Stops timers and closes the database. */
   close(): Promise<void>;
 }
@@ -117,6 +120,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const logger = opts.logger ?? createLogger(settings.logLevel, 1, settings.logFormat);
   const clock = opts.clock ?? systemClock;
   const { keyring, created } = KeyRing.loadOrCreate(settings.keyFile);
+  const metrics = new Metrics();
   const db = await openDatabase(settings.databaseUrl);
   if (opts.migrate !== false) await migrateToLatest(db);
   const demoDecision = opts.demo ? await decideDemo(settings, db) : undefined;
@@ -130,7 +134,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const watcher = new RevisionWatcher(db, 1000, logger);
   config.watch(watcher);
   await watcher.start();
-  const userDirectory = new UserDirectory({ db, keyring, config, logger, clock });
+  const userDirectory = new UserDirectory({ db, keyring, config, logger, clock, metrics });
   await userDirectory.load();
   userDirectory.watch(watcher);
   const policyService = new PolicyService({ db, logger, clock });
@@ -138,7 +142,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   policyService.watch(watcher);
   const audit = new AuditWriter(db, clock, settings.nodeName ?? hostname(), auditChainKey(keyring, settings.dataDir), logger);
   const delivery = createDelivery({
-    db, keyring, config, logger, clock, audit,
+    db, keyring, config, logger, clock, audit, metrics,
     policiesNaming: (action, name) => policyService.policiesNaming(action, name),
     capture: demoMessages?.add,
   });
@@ -146,7 +150,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const challenges = new ChallengeRepository(db);
   const accountAttempts = new AccountAttempts(db);
   const oob = new OutOfBand({
-    db, keyring, config, clock, logger, challenges, tokens: tokens.repository, policies: policyService, delivery,
+    db, keyring, config, clock, logger, challenges, tokens: tokens.repository, policies: policyService, delivery, metrics,
     // a challenge whose code could not be delivered takes its autoenrolled token back
     challengeDropped: (serial: string): Promise<void> => autoenrollment.undoUnused(serial),
   });
@@ -156,13 +160,13 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   });
   const forwarder = new Forwarder(logger, clock);
   const validation = new ValidationService({
-    tokens, challenges, attempts: accountAttempts, config, clock, logger, users: userDirectory, policies: policyService,
+    tokens, challenges, attempts: accountAttempts, config, clock, logger, users: userDirectory, policies: policyService, metrics,
     challengeHandlers: new Map([['sms', oob.handler(smsChannel)], ['email', oob.handler(emailChannel)]]),
     noToken: autoenrollment.hook,
     forward: (req, target) => forwarder.forward(req, target),
   });
   const services: Services & { keyCreated: boolean; demoDecision?: DemoDecision } = {
-    settings, db, keyring, config, logger, clock, watcher, keyCreated: created, audit, demoDecision,
+    settings, db, keyring, config, logger, clock, watcher, keyCreated: created, audit, metrics, demoDecision,
     ...(demoMessages ? { demo: { messages: demoMessages } } : {}),
     admins: new AdminService(db, keyring, clock),
     userSessions: new UserSessions(db, keyring, clock),
@@ -186,6 +190,12 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   await delivery.load();
   await delivery.importLegacyProviders();
   delivery.watch(watcher);
+  metrics.readFrom({
+    delivery: () => delivery.metrics(),
+    reloadFailures: () => watcher.failures,
+    radius: () => services.radiusStats?.(),
+    db: () => db.stats(),
+  });
   return services;
 }
 
@@ -201,6 +211,8 @@ export interface DeliveryDeps {
   policiesNaming: PoliciesNaming;
   /** Demo mode only: where the capture providers keep messages. @default undefined */
   capture?: CaptureSink;
+  /** Provider attempts are counted here when given. @default undefined */
+  metrics?: Metrics;
 }
 
 /**
@@ -224,7 +236,7 @@ export function createDelivery(deps: DeliveryDeps): DeliveryService {
     log,
     limits: new SendLimits({ counters, log, keyring, config, logger, clock, audit }),
     outbox: new Outbox({ outbox: outboxRepo, keyring, clock }),
-    dispatcher: new Dispatcher({ outbox: outboxRepo, counters, catalog, health, outcomes, keyring, config, logger, clock }),
+    dispatcher: new Dispatcher({ outbox: outboxRepo, counters, catalog, health, outcomes, keyring, config, logger, clock, metrics: deps.metrics }),
     providers: new ProviderAdmin({ providers: providerRepo, catalog, health, log, policiesNaming: deps.policiesNaming, keyring, config, logger, clock, capture: deps.capture }),
   });
 }

@@ -7,6 +7,7 @@ import type { Services } from '../services.ts';
 import { errorEnvelope, serialise, toOtpdError } from './envelope.ts';
 import { authenticateAdmin } from './auth.ts';
 import type { RouteAuthConfig } from './route.ts';
+import { instrumentHttp } from './metrics.ts';
 import { authenticateUser } from './user-auth.ts';
 import { registerAllRoutes } from './routes.ts';
 import { registerManage } from '../web/manage/pages.ts';
@@ -50,6 +51,7 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
     reply.header('X-Request-Id', request.id);
     requestContext.run({ reqId: request.id }, done);
   });
+  instrumentHttp(app, services.metrics);
   await app.register(formbody);
   await app.register(cookie);
   app.addHook('onSend', async (_req, reply, payload) => {

@@ -5,7 +5,9 @@ import { canonicalType } from '../tokens/registry.ts';
 import type { TokenService } from '../enrollment/tokens.ts';
 import type { Token } from '../tokens/types.ts';
 import type { Clock } from '../util/clock.ts';
+import type { Metrics } from '../util/metrics.ts';
 import type { AccountAttempts } from './account-attempts.ts';
+import { answer } from './answer.ts';
 import { AccountGuard, type AccountReservation } from './account-guard.ts';
 import type { ChallengeRepository } from './challenges.ts';
 import { FailureTimes } from './failure-times.ts';
@@ -31,6 +33,8 @@ export interface ValidationDeps {
   noToken?: NoTokenHook;
   /** Policy forward_server (a switch-over from LinOTP). @default none: the policy then fails closed */
   forward?: ForwardPort;
+  /** Outcomes by reason, challenges created and answered are counted here. @default undefined */
+  metrics?: Metrics;
 }
 
 /** The tokens a request names, or why none may be checked. */
@@ -63,7 +67,7 @@ export class ValidationService {
 
   async check(req: CheckRequest): Promise<CheckOutcome> {
     const started = performance.now();
-    const outcome = await this.runSafely(req);
+    const outcome = this.counted(await this.runSafely(req));
     // A failure answers no sooner than a wrong OTP usually takes (B.2 #9), so its time does not
     // say whether the user exists, the token is locked or the account is throttled.
     if (!outcome.ok && outcome.challenges.length === 0 && !outcome.unavailable) {
@@ -258,6 +262,16 @@ export class ValidationService {
    * factor was checked when the challenge was created.
    */
   async resend(req: { user: string; realm?: string; transactionId: string; client: string }): Promise<CheckOutcome> {
+    return this.counted(await this.resendUncounted(req));
+  }
+
+  /** Counts an outcome by its reason code and what it means for the caller. */
+  private counted(outcome: CheckOutcome): CheckOutcome {
+    this.deps.metrics?.validation(outcome.reason, answer(outcome).kind);
+    return outcome;
+  }
+
+  private async resendUncounted(req: { user: string; realm?: string; transactionId: string; client: string }): Promise<CheckOutcome> {
     try {
       const { login, realm } = this.deps.users.splitUser(req.user, req.realm);
       const user = await this.deps.users.findUser(login, realm);

@@ -11,6 +11,7 @@ import { destinationChanged } from '../../tokens/destination.ts';
 import type { TokenRepository } from '../../tokens/repository.ts';
 import type { Token } from '../../tokens/types.ts';
 import type { Clock } from '../../util/clock.ts';
+import type { Metrics } from '../../util/metrics.ts';
 import { maskDestination, maskForOwner } from '../../util/phone.ts';
 import type { Challenge, ChallengeRepository } from '../challenges.ts';
 import type { ChallengeInfo, CheckRequest } from '../outcome.ts';
@@ -91,6 +92,8 @@ export interface OutOfBandDeps {
    * (autoenrollment takes its unused token back). @default undefined
    */
   challengeDropped?: (serial: string) => Promise<void>;
+  /** Challenges are counted here once their row committed. @default undefined */
+  metrics?: Metrics;
 }
 
 /**
@@ -203,9 +206,14 @@ export class OutOfBand {
     }
   }
 
-  /** After the commit: hand the message to the dispatcher and wait up to the bound. */
+  /**
+   * After the commit: hand the message to the dispatcher and wait up to the bound. Both
+   * paths that persist a challenge (a trigger, autoenrollment) come here once it committed,
+   * so the challenge is counted here.
+   */
   async deliver(p: PreparedChallenge, outbox: { id: number }): Promise<DeliveryVerdict> {
     const { delivery } = this.deps;
+    this.deps.metrics?.challengeCreated(p.token.type);
     let verdict: DeliveryVerdict;
     try {
       const res = await delivery.dispatchAndWait(outbox.id);
