@@ -28,6 +28,8 @@ export const REASONS = {
   realmMismatch: 'The token is not in the realm of the user.',
   unknownTokenType: 'The token has a type this otpd does not know.',
   tokenDisabled: 'The token is disabled (inactive).',
+  tokenNotValid: 'The token is outside its validity period (validityPeriodStart / validityPeriodEnd): it neither authenticates nor gets a challenge.',
+  tokenUsageExceeded: 'The token reached its countAuthMax (attempts) or countAuthSuccessMax (successful logins): it neither authenticates nor gets a challenge.',
   tokenTypeNotAuthorized: 'Policy authorization/tokentype does not allow the token type.',
   serialNotAuthorized: 'Policy authorization/serial does not match the serial.',
   tokenLocked: 'Every token that could match has reached its fail counter limit.',

@@ -4,6 +4,7 @@ import { OtpdError, UserStoreUnavailableError } from '../errors.ts';
 import { canonicalType } from '../tokens/registry.ts';
 import type { TokenService } from '../enrollment/tokens.ts';
 import type { Token } from '../tokens/types.ts';
+import { usageRefusal } from '../tokens/usage.ts';
 import type { Clock } from '../util/clock.ts';
 import type { AccountAttempts } from './account-attempts.ts';
 import { AccountGuard, type AccountReservation } from './account-guard.ts';
@@ -208,7 +209,7 @@ export class ValidationService {
    */
   private async triggerWithoutPin(t: Token, user: DirectoryUser | null, subject: PolicySubject, req: CheckRequest, now: number): Promise<CheckOutcome | null> {
     const handler = this.challengeHandlers.get(t.type);
-    if (!t.active || t.failCount >= t.maxFail || tokenRefusal(this.deps.policies, t, subject) || !handler?.triggerWithoutPin?.(t, subject)) return null;
+    if (!t.active || t.failCount >= t.maxFail || tokenRefusal(this.deps.policies, t, subject) || usageRefusal(t, now) || !handler?.triggerWithoutPin?.(t, subject)) return null;
     const res = await handler.create({ token: t, user, subject, request: req, now });
     const audit = { serial: t.serial, tokenType: t.type };
     if (res.ok) return { ok: false, reason: 'challengeCreated', challenges: [res.challenge], audit: { actionDetail: 'challenge created', ...audit } };
@@ -229,7 +230,7 @@ export class ValidationService {
     let tokens = await this.deps.tokens.repository.find({ owner: { resolver: user.resolver, userId: user.userId } });
     if (serial !== undefined && serial !== '') tokens = tokens.filter((t) => t.serial === serial);
     if (tokens.length === 0) return fail(serial ? 'ownerMismatch' : 'noTokenAssigned', serial ? 'serial does not belong to the user' : 'User has no tokens assigned', { user, audit: { ...base, serial } });
-    const usable = tokens.filter((t) => t.active && t.failCount < t.maxFail && !tokenRefusal(this.deps.policies, t, subject));
+    const usable = tokens.filter((t) => t.active && t.failCount < t.maxFail && !tokenRefusal(this.deps.policies, t, subject) && !usageRefusal(t, now));
     if (usable.length === 0) return fail('tokenLocked', 'no usable token: disabled, locked or not authorized', { user, audit: { ...base, ...serialsOf(tokens) } });
     const outOfBand = usable.filter((t) => this.challengeHandlers.has(t.type));
     if (outOfBand.length === 0) return fail('otpRequired', 'enter the current code of the token', { user, audit: { ...base, ...serialsOf(usable) } });
@@ -263,7 +264,7 @@ export class ValidationService {
       for (const c of open) {
         const token = await this.deps.tokens.repository.byId(c.tokenId);
         const handler = token && this.challengeHandlers.get(token.type);
-        if (!token || !handler || !token.active || token.failCount >= token.maxFail) continue;
+        if (!token || !handler || !token.active || token.failCount >= token.maxFail || usageRefusal(token, now)) continue;
         const res = await handler.create({ token, user, subject, request: { user: req.user, client: req.client, entry: 'radius' }, now });
         if (res.ok) created.push(res.challenge);
       }

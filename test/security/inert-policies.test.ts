@@ -74,6 +74,13 @@ const IMPLEMENTED: Record<string, { read: [string, string]; proof: [string, stri
   'admin/remove': { read: ['src/api/admin.ts', "policy: { scope: 'admin', action: 'remove' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'admin/show': { read: ['src/api/admin.ts', "policy: { scope: 'admin', action: 'show' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'admin/tokenowner': { read: ['src/api/admin.ts', "policy: { scope: 'admin', action: 'tokenowner' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
+  'admin/getserial': { read: ['src/api/helpdesk.ts', "policy: { scope: 'admin', action: 'getserial' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
+  'admin/copytokenpin': { read: ['src/api/helpdesk.ts', "policy: { scope: 'admin', action: 'copytokenpin' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
+  'admin/copytokenuser': { read: ['src/api/helpdesk.ts', "policy: { scope: 'admin', action: 'copytokenuser' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
+  'admin/losttoken': { read: ['src/api/helpdesk.ts', "policy: { scope: 'admin', action: 'losttoken' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
+  'enrollment/lostTokenPWLen': { read: ['src/enrollment/helpdesk.ts', "value('enrollment', 'lostTokenPWLen'"], proof: ['test/api/helpdesk.test.ts', 'a password replacement: shown once, PIN copied, original disabled, never audited'] },
+  'enrollment/lostTokenPWContents': { read: ['src/enrollment/helpdesk.ts', "value('enrollment', 'lostTokenPWContents'"], proof: ['test/api/helpdesk.test.ts', 'a password replacement: shown once, PIN copied, original disabled, never audited'] },
+  'enrollment/lostTokenValid': { read: ['src/enrollment/helpdesk.ts', "value('enrollment', 'lostTokenValid'"], proof: ['test/api/helpdesk.test.ts', 'a password replacement: shown once, PIN copied, original disabled, never audited'] },
   'admin/userlist': { read: ['src/api/users.ts', "policy: { scope: 'admin', action: 'userlist' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'system/read': { read: ['src/api/policy.ts', "const READ = { scope: 'system' as const, action: 'read' }"], proof: ['test/policy/api.test.ts', 'system policies restrict administrators'] },
   'system/write': { read: ['src/api/policy.ts', "const WRITE = { scope: 'system' as const, action: 'write' }"], proof: ['test/policy/api.test.ts', 'system policies restrict administrators'] },
@@ -149,7 +156,7 @@ describe('policy administration refuses unsupported actions', () => {
 
   test('setPolicy: each unsupported action (and its negation) → 2012 "not supported by otpd", nothing stored', async () => {
     assert.ok(UNSUPPORTED.length > 60, `catalogue lists ${UNSUPPORTED.length} unsupported actions`);
-    const expected = ['setOTPPIN', 'autoassignment', 'otp_pin_random', 'tokenissuer', 'tokenlabel', 'lostTokenValid', 'disable_on_authentication_exceed', 'delete_on_authentication_exceed', 'enrollSMS'];
+    const expected = ['setOTPPIN', 'autoassignment', 'otp_pin_random', 'tokenissuer', 'tokenlabel', 'disable_on_authentication_exceed', 'delete_on_authentication_exceed', 'enrollSMS'];
     for (const name of expected) assert.ok(UNSUPPORTED.some((u) => u.name === name), name);
     for (const scope of ['notification', 'selfservice'] as Scope[]) {
       assert.ok(ACTIONS.filter((a) => a.scope === scope).every((a) => a.status === 'unsupported'), scope);
@@ -237,7 +244,7 @@ describe('policy administration refuses unsupported actions', () => {
     // no admin policy exists, so every admin right is allowed, but setOTPPIN guards nothing
     const pin = (await t.admin('/system/checkPolicy', { user: 'admin', realm: '', scope: 'admin', action: 'setOTPPIN', client: '127.0.0.1' })).json.result.value;
     assert.equal(pin.allowed, false);
-    assert.match(pin.policy, /not supported by otpd: otpd has no \/admin\/setPin/);
+    assert.match(pin.policy, /not supported by otpd: \/admin\/setPin sets the user PIN of mOTP\/OCRA tokens/);
     assert.equal(pin.simulation.actions[0].admin, undefined);
   });
 });
@@ -440,6 +447,10 @@ describe('supported actions take effect', () => {
       ['admin', 'unassign', '/admin/unassign', { serial: 'T1' }],
       ['admin', 'assign', '/admin/assign', { serial: 'T1', user: 'alice', realm: 'staff' }],
       ['admin', 'initTOTP', '/admin/init', { type: 'totp', serial: 'T3', otpkey: KEY }],
+      ['admin', 'getserial', '/admin/getSerialByOtp', { otp: hotp(seed, 9) }],
+      ['admin', 'copytokenpin', '/admin/copyTokenPin', { from: 'T1', to: 'T2' }],
+      ['admin', 'losttoken', '/admin/losttoken', { serial: 'T1' }],
+      ['admin', 'copytokenuser', '/admin/copyTokenUser', { from: 'T1', to: 'T2' }],
       ['admin', 'remove', '/admin/remove', { serial: 'T2' }],
       ['audit', 'view', '/audit/search', {}],
     ];
