@@ -203,3 +203,42 @@ describe('lost token', () => {
     assert.match(r.json.result.error.message, /\/admin\/set pin=/);
   });
 });
+
+describe('importPolicy: LinOTP\'s multipart upload, each refused policy reported', () => {
+  let t: ValidationFixture;
+  before(async () => {
+    t = await startValidationFixture();
+  });
+  after(async () => t?.close());
+  const upload = (file: string, boundary = '----otpdBoundary7MA4YWxk') => t.app.inject({
+    method: 'POST', url: '/system/importPolicy',
+    headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': `multipart/form-data; boundary=${boundary}` },
+    payload: `--${boundary}\r\nContent-Disposition: form-data; name="file"; filename="policy.cfg"\r\nContent-Type: application/octet-stream\r\n\r\n${file}\r\n--${boundary}--\r\n`,
+  });
+
+  test('the file field of a multipart body is imported; the refused policy is listed, the others stored', async () => {
+    const file = '[lab_passthru]\nscope = authentication\naction = passthru\nrealm = lab\nuser = *\nclient = \n\n[bad]\nscope = enrollment\naction = tokenissuer=corp\nrealm = *\n\n[typo]\nscope = authentication\naction = otppin=7\nrealm = *\n';
+    const res = await upload(file);
+    const json = JSON.parse(res.body);
+    assert.equal(json.result.status, true, res.body);
+    assert.equal(json.result.value, 1);
+    assert.deepEqual(json.detail.imported, ['lab_passthru']);
+    assert.deepEqual(json.detail.refused.map((r: { name: string }) => r.name), ['bad', 'typo']);
+    assert.match(json.detail.refused[0].reason, /tokenissuer.*not supported by otpd/);
+    assert.match(json.detail.refused[1].reason, /otppin/);
+    const names = (await t.services.db.kysely.selectFrom('policies').select('name').execute()).map((r) => r.name);
+    assert.deepEqual(names, ['lab_passthru']);
+  });
+
+  test('a malformed multipart body is a 400 in the envelope, never a 500; credentials first', async () => {
+    const broken = await t.app.inject({ method: 'POST', url: '/system/importPolicy', headers: { authorization: `Bearer ${t.apiKey}`, 'content-type': 'multipart/form-data; boundary=abc' }, payload: '--abc\r\nno headers here' });
+    assert.equal(broken.statusCode, 400, broken.body);
+    assert.equal(JSON.parse(broken.body).result.error.code, 2101);
+    const anonymous = await t.app.inject({ method: 'POST', url: '/system/importPolicy', headers: { 'content-type': 'multipart/form-data; boundary=abc' }, payload: '--abc\r\nno headers here' });
+    assert.equal(anonymous.statusCode, 401);
+    const bigFile = Array.from({ length: 200 }, (_, i) => `[p${i}]\nscope = enrollment\naction = maxtoken=${i + 1}\nrealm = lab\nuser = u${i}\n`).join('\n');
+    assert.ok(bigFile.length > 8192);
+    const big = JSON.parse((await upload(bigFile)).body);
+    assert.equal(big.result.value, 200, 'a file larger than an ordinary parameter');
+  });
+});
