@@ -38,6 +38,8 @@ export const REASONS = {
   credentialsVerified: 'Self-service login under mfa_login: the user-store password was right; the second factor is still owed.',
   otpRequired: 'Self-service login: the password was right; the user has no out-of-band token to send a code to, so the current code of an app token is asked for.',
   noOpenChallenge: 'RADIUS: an empty answer, but the user has no open out-of-band challenge to resend.',
+  noSuchTransaction: 'check_status: the transaction has no challenge of the user or serial named (or does not exist); the same work and answer as a wrong pass.',
+  transactionStatus: 'check_status: the pass matched the first factor of the challenge\'s owner; the transaction\'s challenges are shown (no attempt is spent, nothing is reset).',
   // refused after a secret was checked
   wrongOtp: 'The first factor matched, the OTP did not (wrong, missing or already used).',
   wrongPin: 'Nothing matched: the token PIN was wrong for every token that was compared.',

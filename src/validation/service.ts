@@ -16,6 +16,7 @@ import type { ChallengeHandler, DirectoryUser, NoTokenHook, PolicyPort, PolicySu
 import type { Reason } from './reasons.ts';
 import { ownedBy } from './select.ts';
 import { TokenCheck } from './token-check.ts';
+import { checkStatus, type StatusRequest, type TransactionStatus } from './status.ts';
 
 export interface ValidationDeps {
   tokens: TokenService;
@@ -61,8 +62,28 @@ export class ValidationService {
   }
 
   async check(req: CheckRequest): Promise<CheckOutcome> {
+    return this.withFailureFloor(() => this.runSafely(req));
+  }
+
+  /** spec 1.3.6 `/validate/check_status` (validation/status.ts), with the failure floor of check. */
+  async checkStatus(req: StatusRequest): Promise<{ outcome: CheckOutcome; transactions: TransactionStatus[] }> {
+    let transactions: TransactionStatus[] = [];
+    const outcome = await this.withFailureFloor(async () => {
+      try {
+        const res = await checkStatus({ ...this.deps, guard: this.guard }, req, this.deps.clock.now());
+        transactions = res.transactions;
+        return res.outcome;
+      } catch (e) {
+        if (e instanceof UserStoreUnavailableError) return fail('userStoreUnavailable', 'user store unavailable', { unavailable: true, audit: { info: e.message } });
+        throw e;
+      }
+    });
+    return { outcome, transactions };
+  }
+
+  private async withFailureFloor(run: () => Promise<CheckOutcome>): Promise<CheckOutcome> {
     const started = performance.now();
-    const outcome = await this.runSafely(req);
+    const outcome = await run();
     // A failure answers no sooner than a wrong OTP usually takes (B.2 #9), so its time does not
     // say whether the user exists, the token is locked or the account is throttled.
     if (!outcome.ok && outcome.challenges.length === 0 && !outcome.unavailable) {

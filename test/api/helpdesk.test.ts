@@ -242,3 +242,78 @@ describe('importPolicy: LinOTP\'s multipart upload, each refused policy reported
     assert.equal(big.result.value, 200, 'a file larger than an ordinary parameter');
   });
 });
+
+describe('check_status polls a challenge for its owner only; LinOTP\'s health probes', () => {
+  let t: ValidationFixture;
+  before(async () => {
+    t = await startValidationFixture();
+    const init = (form: Record<string, string>) => t.admin('/admin/init', form).then((r) => assert.equal(value(r), true, r.body));
+    await init({ type: 'hmac', serial: 'A1', otpkey: KEY, pin: 'apin', user: 'alice', realm: 'staff' });
+    await init({ type: 'hmac', serial: 'B1', otpkey: KEY2, pin: 'bpin', user: 'bob', realm: 'staff' });
+    await init({ type: 'hmac', serial: 'D1', otpkey: KEY2, pin: 'dpin', user: 'dave', realm: 'lab' });
+    await t.policy('cr', 'authentication', 'challenge_response=hmac');
+    await t.policy('pw_lab', 'authentication', 'otppin=1', { realm: 'lab' });
+  });
+  after(async () => t?.close());
+  const status = (form: Record<string, string>) => t.check(form, '/validate/check_status');
+
+  test('the owner\'s PIN shows the transaction; wrong PIN, other users and unknown ids all answer false', async () => {
+    const tid = (await t.check({ user: 'alice', pass: 'apin' })).json.detail.transactionid;
+    assert.ok(tid);
+    const seen = await status({ user: 'alice', transactionid: tid, pass: 'apin' });
+    assert.equal(value(seen), true, seen.body);
+    assert.equal(seen.json.id, 0);
+    assert.deepEqual(seen.json.detail.transactions[tid], {
+      received_count: 0, received_tan: false, valid_tan: false, message: 'Please enter your otp value: ', status: 'open', token: { serial: 'A1', type: 'hmac' },
+    });
+    assert.equal(value(await status({ serial: 'A1', transactionid: tid, pass: 'apin' })), true, 'by serial');
+    assert.equal(value(await status({ transactionid: tid, pass: 'apin' })), true, 'the owner of the challenge');
+    const before = await t.failCount('A1');
+    const refusals = [
+      await status({ user: 'alice', transactionid: tid, pass: 'wrong' }),
+      await status({ user: 'bob', transactionid: tid, pass: 'bpin' }),
+      await status({ serial: 'B1', transactionid: tid, pass: 'bpin' }),
+      await status({ user: 'alice', transactionid: '12345678901234567', pass: 'apin' }),
+      await status({ user: 'nobody', transactionid: tid, pass: 'apin' }),
+      await status({ user: 'alice', transactionid: tid }),
+    ];
+    for (const r of refusals) {
+      assert.equal(r.body, refusals[1].body.replace(/"id": \d+/, `"id": 0`), 'one answer for every refusal');
+      assert.equal(value(r), false);
+      assert.equal(r.json.detail, undefined);
+    }
+    assert.equal(await t.failCount('A1'), before + 1, 'the wrong PIN was an attempt; the others touched nothing of alice');
+    assert.equal(await t.failCount('B1'), 0);
+    // answered: closed, valid
+    assert.equal(value(await t.check({ user: 'alice', transactionid: tid, pass: hotp(SEED, 0) })), true);
+    const done = await status({ user: 'alice', transactionid: tid, pass: 'apin' });
+    assert.equal(done.json.detail.transactions[tid].status, 'closed');
+    assert.equal(done.json.detail.transactions[tid].valid_tan, true);
+    assert.equal(done.json.detail.transactions[tid].received_tan, true);
+    assert.equal(await t.failCount('A1'), 0);
+  });
+
+  test('otppin=1: the user-store password, not the PIN', async () => {
+    const tid = (await t.check({ user: 'dave', realm: 'lab', pass: 'DavePw1' })).json.detail.transactionid;
+    assert.ok(tid);
+    assert.equal(value(await status({ user: 'dave', realm: 'lab', transactionid: tid, pass: 'dpin' })), false);
+    assert.equal(value(await status({ user: 'dave', realm: 'lab', transactionid: tid, pass: 'DavePw1' })), true);
+  });
+
+  test('a parallel burst of wrong PINs spends at most MaxFail attempts', async () => {
+    await t.admin('/admin/set', { serial: 'B1', MaxFailCount: '3' });
+    const tid = (await t.check({ user: 'bob', pass: 'bpin' })).json.detail.transactionid;
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => status({ user: 'bob', transactionid: tid, pass: `guess${i}` })));
+    assert.ok(results.every((r) => value(r) === false));
+    assert.equal(await t.failCount('B1'), 3);
+    assert.equal(value(await status({ user: 'bob', transactionid: tid, pass: 'bpin' })), false, 'locked');
+  });
+
+  test('/maintenance/check_status and /healthcheck/status answer like /readyz, without credentials', async () => {
+    for (const url of ['/readyz', '/maintenance/check_status', '/healthcheck/status']) {
+      const r = await t.app.inject({ url });
+      assert.equal(r.statusCode, 200, url);
+      assert.deepEqual(JSON.parse(r.body), { status: 'ready' }, url);
+    }
+  });
+});

@@ -239,7 +239,7 @@ describe('classify: every token type × otppin mode × input shape', () => {
 describe('classify: challenges', () => {
   const challenge = (id: number, code = CODE): Challenge => ({
     id, transactionId: `T${id}`, tokenId: 1, serial: 'S', subject: 'alice@staff', otpHash: '', counter: -1, status: 'open',
-    receivedCount: 0, failCount: 0, message: '', client: '', createdAt: 0, expiresAt: 1e12, data: { code },
+    receivedCount: 0, validTan: false, failCount: 0, message: '', client: '', createdAt: 0, expiresAt: 1e12, data: { code },
   });
 
   test('challenge_response: a PIN-only pass asks for a challenge (otppin 0, 1, 3; under 2 only the empty pass)', async () => {
