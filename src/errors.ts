@@ -114,6 +114,13 @@ const DEFINITIONS = {
   unknownTokenType: { code: 1610, message: 'type {type} not supported', doc: '`/admin/init` with a token type otpd does not have.' },
   noFreeSerial: { code: 2200, message: 'could not generate a free serial', doc: 'Ten generated serials in a row were taken; send a `serial` or another `prefix`.' },
   noSuchToken: { code: 2201, message: 'no matching token: {selector}', doc: 'No token (visible to this administrator) has the serial or owner given.' },
+  lostTokenExists: { code: 2202, message: 'a lost-token replacement {serial} exists already: remove it first to issue a new one', doc: '`/admin/losttoken` for a token that has its replacement `lost<serial>` (also when a parallel call made it a moment ago).' },
+  lostTokenNoDestination: { code: 2203, message: 'the user store has no {what} for {user}: issue a password replacement (type=password) instead', doc: '`/admin/losttoken` with type email or sms for an owner without that attribute in the user store.' },
+  tokenNotAssigned: { code: 2204, message: 'token {serial} has no owner', doc: '`/admin/losttoken` or `/admin/copyTokenUser` of a token that belongs to nobody.' },
+  noUserPin: {
+    code: 2205, message: 'token {serial} ({type}) has no user PIN: /admin/setPin sets the user PIN of mOTP and OCRA tokens, which otpd does not have; set the OTP PIN with /admin/set pin=',
+    doc: '`/admin/setPin` (LinOTP: the user or SO PIN of mOTP/OCRA2 tokens); every otpd token type has only the OTP PIN of `/admin/set`.',
+  },
 
   // users, resolvers, realms
   userStoreUnavailable: { code: 2004, message: 'user store unavailable', doc: 'A user store (LDAP, SQL, file) could not be asked; never "authenticated". Details are in the log.' },

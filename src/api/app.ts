@@ -1,5 +1,6 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
+import { registerMultipart } from './multipart.ts';
 import { randomUUID } from 'node:crypto';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Errors, OtpdError } from '../errors.ts';
@@ -53,6 +54,7 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
   });
   instrumentHttp(app, services.metrics);
   await app.register(formbody);
+  registerMultipart(app);
   await app.register(cookie);
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('X-Content-Type-Options', 'nosniff');

@@ -179,23 +179,26 @@ export class TokenRepository {
 
   /**
    * The single-use write: moves the counter to `nextCounter` only if nobody moved it
-   * past `matched` meanwhile; resets the fail counter. True when this request won.
+   * past `matched` meanwhile (and, with `successMax`, only below that many successes); resets
+   * the fail counter. True when this request won.
    */
-  async consume(id: number, matched: number, nextCounter: number, now: number): Promise<boolean> {
-    const res = await this.db.kysely
+  async consume(id: number, matched: number, nextCounter: number, now: number, successMax?: number): Promise<boolean> {
+    let q = this.db.kysely
       .updateTable('tokens')
       .set({
         counter: nextCounter,
         fail_count: 0,
         last_auth_success: now,
         last_auth_match: now,
-        count_auth: sql`count_auth + 1`,
+        // the attempt was counted in count_auth when it was reserved (reserveAttempt)
         count_auth_success: sql`count_auth_success + 1`,
       })
       .where('id', '=', id)
       .where('counter', '<=', matched)
-      .where('active', '=', 1)
-      .executeTakeFirst();
+      .where('active', '=', 1);
+    // countAuthSuccessMax: parallel successes of a static value (pw) cannot pass the limit
+    if (successMax !== undefined) q = q.where('count_auth_success', '<', successMax);
+    const res = await q.executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 
@@ -214,14 +217,18 @@ export class TokenRepository {
     return Number(res.numUpdatedRows) === 1;
   }
 
-  /** Reserves one attempt: fail_count + 1 only while below max_fail. False = locked. */
-  async reserveAttempt(id: number): Promise<boolean> {
-    const res = await this.db.kysely
+  /**
+   * Reserves one attempt: fail_count + 1 only while below max_fail (and count_auth below
+   * `authMax`, the token's countAuthMax). False = locked or used up.
+   */
+  async reserveAttempt(id: number, authMax?: number): Promise<boolean> {
+    let q = this.db.kysely
       .updateTable('tokens')
       .set({ fail_count: sql`fail_count + 1`, count_auth: sql`count_auth + 1` })
       .where('id', '=', id)
-      .where(sql<boolean>`fail_count < max_fail`)
-      .executeTakeFirst();
+      .where(sql<boolean>`fail_count < max_fail`);
+    if (authMax !== undefined) q = q.where('count_auth', '<', authMax);
+    const res = await q.executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 
