@@ -114,6 +114,9 @@ const DEFINITIONS = {
   unknownTokenType: { code: 1610, message: 'type {type} not supported', doc: '`/admin/init` with a token type otpd does not have.' },
   noFreeSerial: { code: 2200, message: 'could not generate a free serial', doc: 'Ten generated serials in a row were taken; send a `serial` or another `prefix`.' },
   noSuchToken: { code: 2201, message: 'no matching token: {selector}', doc: 'No token (visible to this administrator) has the serial or owner given.' },
+  tokenFileRefused: { code: 2210, message: 'token file refused, nothing imported: {why}', doc: '`/admin/loadtokens` or `otpd tokens import`: the file does not parse, a token in it is not one otpd can take, or its serial exists with another type; no token of the file is stored.' },
+  tokenFileType: { code: 2211, message: "token file type '{type}' is not supported: use {types}", doc: '`/admin/loadtokens` with a `type` otpd does not read (see docs/migration.md for the formats).' },
+  tokenFileKeyNeeded: { code: 2212, message: 'the PSKC file is encrypted with {mode}: give the {param}', doc: 'An encrypted PSKC file without its pre-shared key (`psk`, hex) or password (`password`).' },
 
   // users, resolvers, realms
   userStoreUnavailable: { code: 2004, message: 'user store unavailable', doc: 'A user store (LDAP, SQL, file) could not be asked; never "authenticated". Details are in the log.' },

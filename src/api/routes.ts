@@ -5,6 +5,7 @@ import { register as audit } from './audit.ts';
 import { register as delivery } from './delivery.ts';
 import { register as authPages } from './auth-pages.ts';
 import { register as health } from './health.ts';
+import { register as loadtokens } from './loadtokens.ts';
 import { register as metrics } from './metrics.ts';
 import { register as policy } from './policy.ts';
 import { register as radius } from './radius.ts';
@@ -15,5 +16,5 @@ import { register as validate } from './validate.ts';
 
 /** Every API area; an area adds its `register` here. */
 export async function registerAllRoutes(api: Api): Promise<void> {
-  for (const register of [health, metrics, validate, admin, administrators, system, policy, users, delivery, audit, authPages, radius, userservice]) register(api);
+  for (const register of [health, metrics, validate, admin, administrators, system, policy, users, delivery, audit, authPages, radius, userservice, loadtokens]) register(api);
 }

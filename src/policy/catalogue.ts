@@ -305,12 +305,12 @@ export const ACTIONS: readonly ActionSpec[] = [
       ['userlist', 'list users (/admin/userlist)'],
       ['tokenowner', 'look up the owner of a token (/admin/getTokenOwner)'],
       ['show', 'list tokens (/admin/show)'],
+      ['import', 'import token seed files (/admin/loadtokens)'],
     ] as const
   ).map(([name, what]) => A('admin', name, bool, `The administrator may ${what}, in the realms of the policy.`)),
   ...(
     [
       ['setOTPPIN', 'set token PINs', "otpd has no /admin/setPin; PINs are set through /admin/set and /admin/init, which the rights 'set' and 'init<TYPE>' govern (so '!setOTPPIN' would not stop an administrator who has 'set')."],
-      ['import', 'import tokens', 'otpd has no token import endpoint.'],
       ['checkstatus', 'see open challenges', 'otpd has no /admin/checkstatus.'],
       ['manageToken', 'use the token management pages', 'otpd has no token management pages.'],
       ['getserial', 'find a token by OTP value', 'otpd has no /admin/getSerialByOtp.'],
