@@ -8,6 +8,7 @@ import { verifyAuditChain } from './audit/verify.ts';
 import { OTPD_VERSION } from './api/envelope.ts';
 import { registerPolicyCommands } from './policy/cli.ts';
 import { registerRadiusCommands } from './radius/cli.ts';
+import { registerImportCommands } from './import/cli.ts';
 import { parseExpiry } from './admins/expiry.ts';
 
 function settingsOrExit(): Settings {
@@ -194,5 +195,6 @@ async function openServices() {
 }
 registerPolicyCommands(program, openServices);
 registerRadiusCommands(program, openServices);
+registerImportCommands(program, withServices);
 
 await program.parseAsync(process.argv);
