@@ -121,6 +121,9 @@ const DEFINITIONS = {
     code: 2205, message: 'token {serial} ({type}) has no user PIN: /admin/setPin sets the user PIN of mOTP and OCRA tokens, which otpd does not have; set the OTP PIN with /admin/set pin=',
     doc: '`/admin/setPin` (LinOTP: the user or SO PIN of mOTP/OCRA2 tokens); every otpd token type has only the OTP PIN of `/admin/set`.',
   },
+  tokenFileRefused: { code: 2210, message: 'token file refused, nothing imported: {why}', doc: '`/admin/loadtokens` or `otpd tokens import`: the file does not parse, a token in it is not one otpd can take, or its serial exists with another type; no token of the file is stored.' },
+  tokenFileType: { code: 2211, message: "token file type '{type}' is not supported: use {types}", doc: '`/admin/loadtokens` with a `type` otpd does not read (see docs/migration.md for the formats).' },
+  tokenFileKeyNeeded: { code: 2212, message: 'the PSKC file is encrypted with {mode}: give the {param}', doc: 'An encrypted PSKC file without its pre-shared key (`psk`, hex) or password (`password`).' },
 
   // users, resolvers, realms
   userStoreUnavailable: { code: 2004, message: 'user store unavailable', doc: 'A user store (LDAP, SQL, file) could not be asked; never "authenticated". Details are in the log.' },

@@ -12,6 +12,7 @@ import { registerConfigCommands } from './declared/cli.ts';
 import { registerResolverCommands } from './users/cli.ts';
 import { registerProviderCommands } from './delivery/cli.ts';
 import { registerBackupCommands } from './cli/backup.ts';
+import { registerImportCommands } from './import/cli.ts';
 import { parseExpiry } from './admins/expiry.ts';
 
 function settingsOrExit(): Settings {
@@ -201,5 +202,6 @@ registerConfigCommands(program, openServices);
 registerResolverCommands(program, openServices);
 registerProviderCommands(program, openServices);
 registerBackupCommands(program, settingsOrExit);
+registerImportCommands(program, withServices);
 
 await program.parseAsync(process.argv);

@@ -4,6 +4,7 @@ import type { ConfigService } from '../config/service.ts';
 import { LIMITS } from '../tokens/limits.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { randomHex } from '../crypto/random.ts';
+import { LINOTP_PIN_MARKER, linotpPinMatches } from '../crypto/linotp.ts';
 import { Errors } from '../errors.ts';
 import { findCounter } from '../otp/hotp.ts';
 import type { Clock } from '../util/clock.ts';
@@ -121,10 +122,28 @@ export class TokenService {
     return { pinHash: this.keyring.hash('pin', `${salt}\0${pin}`), pinSalt: salt };
   }
 
-  /** Constant-time PIN check; an empty stored PIN matches only the empty input. */
+  /**
+   * Constant-time PIN check; an empty stored PIN matches only the empty input. A PIN imported
+   * from LinOTP (`pin_salt` marked LINOTP_PIN_MARKER) is checked in LinOTP's format.
+   */
   checkPin(token: Token, pin: string): boolean {
     if (token.pinHash === '') return pin === '';
+    if (token.pinSalt.startsWith(LINOTP_PIN_MARKER)) return linotpPinMatches(pin, token.pinSalt.slice(LINOTP_PIN_MARKER.length), token.pinHash);
     return this.keyring.verifyHash('pin', `${token.pinSalt}\0${pin}`, token.pinHash);
+  }
+
+  /**
+   * checkPin, and a matching PIN still in LinOTP's format (an imported token) is re-hashed into
+   * otpd's keyed hash at once: a conditional write on the old hash, so a parallel check that
+   * already upgraded it is left alone.
+   */
+  async checkPinUpgrading(token: Token, pin: string): Promise<boolean> {
+    const matched = this.checkPin(token, pin);
+    if (matched && token.pinSalt.startsWith(LINOTP_PIN_MARKER)) {
+      const { pinHash, pinSalt } = this.pinFields(pin);
+      await this.repo.replacePin(token.id, { hash: token.pinHash, salt: token.pinSalt }, { hash: pinHash, salt: pinSalt });
+    }
+    return matched;
   }
 
   private decoy: Token | undefined;

@@ -315,12 +315,12 @@ export const ACTIONS: readonly ActionSpec[] = [
       ['copytokenpin', 'copy the PIN of one token to another (/admin/copyTokenPin)'],
       ['copytokenuser', 'copy the owner of one token to another (/admin/copyTokenUser)'],
       ['losttoken', 'issue lost-token replacements (/admin/losttoken)'],
+      ['import', 'import token seed files (/admin/loadtokens)'],
     ] as const
   ).map(([name, what]) => A('admin', name, bool, `The administrator may ${what}, in the realms of the policy.`)),
   ...(
     [
       ['setOTPPIN', 'set token PINs', "/admin/setPin sets the user PIN of mOTP/OCRA tokens, which otpd does not have, so it refuses every token; OTP PINs are set through /admin/set and /admin/init, which the rights 'set' and 'init<TYPE>' govern (so '!setOTPPIN' would not stop an administrator who has 'set')."],
-      ['import', 'import tokens', 'otpd has no token import endpoint.'],
       ['checkstatus', 'see open challenges', 'otpd has no /admin/checkstatus.'],
       ['manageToken', 'use the token management pages', 'otpd has no token management pages.'],
       ['setMOTPPIN', 'set mOTP PINs', 'otpd has no mOTP tokens.'],

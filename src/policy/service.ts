@@ -211,6 +211,20 @@ export class PolicyService {
   }
 
   /**
+   * Why setPolicy would refuse this policy (the catalogue's actions and values, the
+   * conditions), or undefined when it would be stored. Nothing is written.
+   */
+  refusal(input: PolicyInput): string | undefined {
+    try {
+      compilePolicy(input);
+      return undefined;
+    } catch (e) {
+      if (e instanceof PolicyDefinitionError) return e.message;
+      throw e;
+    }
+  }
+
+  /**
    * Validates every policy first, then stores all of them in one transaction
    * (all or none). A file with refused policies stores nothing, and the
    * error lists every refused policy with its reason (not only the first):

@@ -166,7 +166,7 @@ export class TokenCheck {
       openChallenges: open.filter((c) => c.subject === subjectKey),
       seed: () => (seed ??= this.deps.tokens.secretOf(t)),
       matchesChallenge: handler && ((ch, otp) => handler.matches(t, ch, otp)),
-    }, (q) => (q.against === 'tokenPin' ? Promise.resolve(this.deps.tokens.checkPin(t, q.pin)) : check(q)));
+    }, (q) => (q.against === 'tokenPin' ? this.deps.tokens.checkPinUpgrading(t, q.pin) : check(q)));
   }
 
   /** The user-store password checks of one request, each asked once (spec 2.4: memoised per request). */

@@ -29,6 +29,7 @@ type Form = Record<string, string>;
 // ---- the secrets this test plants (each unique, so a hit is never a coincidence) ----
 const HOTP_KEY = Buffer.from('route-walk-hotp-seed-0001', 'utf8');
 const SPARE_KEY = Buffer.from('route-walk-spare-seed-002', 'utf8');
+const LOADED_KEY = Buffer.from('route-walk-loaded-seed-03', 'utf8');
 const HOTP_PIN = 'hotpPin-k41z';
 const NEW_PIN = 'setPin-q08v';
 const SPASS_PIN = 'spassPin-m27d';
@@ -72,6 +73,7 @@ const SECRETS = new Map<string, string>();
 const plant = (label: string, ...values: string[]) => values.forEach((v, i) => SECRETS.set(v, values.length > 1 ? `${label}#${i}` : label));
 plant('HOTP seed', ...keyForms(HOTP_KEY));
 plant('spare HOTP seed', ...keyForms(SPARE_KEY));
+plant('loaded (seed file) HOTP seed', ...keyForms(LOADED_KEY));
 plant('SMS gateway Basic credentials', SMS_BASIC);
 for (const [label, v] of Object.entries({ HOTP_PIN, NEW_PIN, SPASS_PIN, PW_PASSWORD, PW_PIN, SMS_PASSWORD, SMS_APIKEY, SMS_BEARER, MAIL_PASSWORD, MANAGED_PASSWORD, BINDPW, SQL_PASSWORD, TYPED_PASSWORD, LEGACY_PASSWORD, RADIUS_SECRET, ADMIN_PASSWORD, NEW_ADMIN_PASSWORD })) plant(label, v);
 
@@ -230,6 +232,7 @@ const PARAMS: Record<string, () => Form> = {
   '/admin/admins/delete': () => ({ name: 'nosuchadmin' }),
   '/admin/init': () => ({ type: 'hmac', serial: 'WALK1', otpkey: HOTP_KEY.toString('hex'), pin: HOTP_PIN, description: 'walk' }),
   '/admin/show': () => ({ serial: 'HOTP1' }),
+  '/admin/loadtokens': () => ({ type: 'oathcsv', file: `WALKCSV1,${LOADED_KEY.toString('hex')},hotp,6\n` }),
   '/admin/remove': () => ({ serial: 'SPARE2' }),
   '/admin/enable': () => ({ serial: 'SPARE1' }),
   '/admin/disable': () => ({ serial: 'SPARE1' }),
