@@ -65,7 +65,7 @@ function content(usersFile: string): FixtureContent {
         passthru_not_corp: { scope: 'authentication', action: 'passthru', realm: '*, !corp', user: '*', client: '' },
         maxtok_pattern: { scope: 'enrollment', action: 'maxtoken=2', realm: 'myrealm', user: 'b.*', client: '' },
         maxtok_all: { scope: 'enrollment', action: 'maxtoken=5', realm: 'myrealm', user: '*', client: '' },
-        lost_pw: { scope: 'admin', action: 'losttoken', realm: '*', user: '*', client: '' },
+        lost_pw: { scope: 'admin', action: 'checkstatus', realm: '*', user: '*', client: '' },
         bad_action: { scope: 'authentication', action: 'nosuchaction=1', realm: '*', user: '*', client: '' },
       }).flatMap(([name, p]) => Object.entries(p).map(([attr, v]) => cfg(`Policy.${name}.${attr}`, v))),
       // providers
@@ -164,7 +164,7 @@ for (const { dialect, skip } of await availableDialects()) {
       for (const line of [
         /resolver webusers: resolver type httpresolver is not supported/,
         /realm web: its resolver webusers was not imported/,
-        /policy lost_pw: .*losttoken/,
+        /policy lost_pw: .*checkstatus/,
         /policy bad_action: .*nosuchaction/,
         /provider pusher: Push providers: otpd has no push tokens/,
         /config AutoResync: otpd does not resynchronise automatically/,

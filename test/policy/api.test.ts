@@ -175,7 +175,8 @@ describe('policy API', () => {
     assert.deepEqual(defs.otppin.type, 'set');
     assert.deepEqual(defs.otppin.value, ['0', '1', '2', '3', 'token_pin', 'password', 'only_otp', 'ignore_pin']);
     assert.equal(defs.passthru.type, 'bool');
-    assert.equal(defs.forward_server, undefined);
+    assert.equal(defs.forward_server.type, 'str');
+    assert.equal(defs.voice_provider, undefined);
     const all = (await t.admin('/system/getPolicyDef', {})).json.result.value;
     assert.equal(all.enrollment.maxtokenSMS.type, 'int');
     assert.equal(all.admin.initHMAC.type, 'bool');

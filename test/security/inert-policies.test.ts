@@ -99,6 +99,7 @@ const IMPLEMENTED: Record<string, { read: [string, string]; proof: [string, stri
   'admin/remove': { read: ['src/api/admin.ts', "policy: { scope: 'admin', action: 'remove' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'admin/show': { read: ['src/api/admin.ts', "policy: { scope: 'admin', action: 'show' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'admin/tokenowner': { read: ['src/api/admin.ts', "policy: { scope: 'admin', action: 'tokenowner' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
+  'admin/import': { read: ['src/api/loadtokens.ts', "policy: { scope: 'admin', action: 'import' }"], proof: ['test/import/seedfiles.test.ts', 'the admin policy import gates the endpoint'] },
   'admin/getserial': { read: ['src/api/helpdesk.ts', "policy: { scope: 'admin', action: 'getserial' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'admin/copytokenpin': { read: ['src/api/helpdesk.ts', "policy: { scope: 'admin', action: 'copytokenpin' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
   'admin/copytokenuser': { read: ['src/api/helpdesk.ts', "policy: { scope: 'admin', action: 'copytokenuser' }"], proof: [THIS, 'every admin right is enforced on its endpoint'] },
