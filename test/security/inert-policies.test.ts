@@ -237,11 +237,10 @@ describe('policy administration refuses unsupported actions', () => {
     assert.match(audit.info, /^Policies imported: fine; refused: inert_0, inert_1, /);
 
     const one = await t.admin('/system/importPolicy', { file: '[vpn]\nscope = enrollment\naction = "maxtoken=2, tokenissuer=corp"\n' });
-    assert.equal(one.json.result.value, 0);
-    assert.deepEqual(one.json.detail, {
-      imported: [],
-      refused: [{ name: 'vpn', reason: "action 'tokenissuer' (scope enrollment) is not supported by otpd: otpd's enrollment URLs always carry the issuer 'otpd'; it is not configurable." }],
-    });
+    // nothing of the file could be stored: an error, like setPolicy's
+    assert.equal(one.json.result.status, false, one.body);
+    assert.equal(one.json.result.error.code, 2012);
+    assert.match(one.json.result.error.message, /action 'tokenissuer' \(scope enrollment\) is not supported by otpd: otpd's enrollment URLs always carry the issuer 'otpd'/);
     assert.deepEqual(await rows(), ['fine']);
     await t.admin('/system/delPolicy', { name: 'fine' });
     assert.deepEqual(await rows(), []);
