@@ -168,7 +168,7 @@ export const TYPED: readonly Value[] = [
 
 /** Values for secret fields: the secret with garbage that makes the field invalid (an error must not quote it). */
 export const secretVariants = (secret: string): Value[] => [
-  `${secret}\u0000`, `${secret}\u0001`, secret.repeat(1000), [secret, secret], { v: secret }, `${secret}\ufffd`, ` ${secret} `, new Raw(`${encodeURIComponent(secret)}%FF`),
+  `${secret}\u0000`, `${secret}\u0001`, secret.repeat(1000), [secret, secret], { v: secret }, `${secret}\ufffd`, ` ${secret} `, new Raw(`${encodeLoose(secret)}%FF`),
 ];
 
 /** Parameter names that are not parameters. */

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Params } from '../../src/api/params.ts';
 import {
   ADMIN_PASSWORD, ALICE_PASSWORD, BINDPW, BOB_PASSWORD, HOTP_KEY, HOTP_PIN, HotpCounter, PW_PASSWORD, PW_PIN, RADIUS_SECRET, SMS_PASSWORD, SPARE_KEY, SPASS_PIN,
-  Secrets, makeRequest, plausible, problemWith, type Answer, type FuzzRequest, type Rnd, type Target, type Value,
+  Secrets, formEncode, makeRequest, plausible, problemWith, type Answer, type FuzzRequest, type Rnd, type Target, type Value,
 } from './fuzz-kit.ts';
 
 export { ADMIN_PASSWORD };
@@ -201,6 +201,67 @@ export async function walk(opts: {
     }
   }
   return result;
+}
+
+/** Cookies a response set, by name. */
+export function cookiesOf(headers: Record<string, unknown>): Record<string, string> {
+  const raw = headers['set-cookie'];
+  const list = Array.isArray(raw) ? raw : typeof raw === 'string' ? [raw] : [];
+  return Object.fromEntries(list.map((c: string) => c.split(';')[0].split('=')).map(([k, ...v]) => [k.trim(), v.join('=')]));
+}
+
+/**
+ * The walk's credentials over any transport: the API key (a new one when the walk revoked it),
+ * an admin session, alice's self-service session and its portal CSRF token (new ones when
+ * the walk ended them). `check` false answers the last ones without a request.
+ */
+export function credentialsVia(send: (r: FuzzRequest) => Promise<Answer>, apiKey: string, newApiKey: () => Promise<string>): (check: boolean) => Promise<Credentials> {
+  let creds: Credentials | undefined;
+  const form = (url: string, f: Record<string, string>, headers: Record<string, string> = {}) =>
+    send({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(f).toString(), what: 'credentials' });
+  const get = (url: string, cookie: string) => send({ method: 'GET', url, headers: { cookie }, what: 'credentials' });
+  return async (check) => {
+    if (creds && !check) return creds;
+    if (creds) {
+      if ((await form('/admin/show', { serial: 'HOTP1' }, { authorization: `Bearer ${creds.apiKey}` })).status === 401) creds.apiKey = await newApiKey();
+      const page = await get('/manage/', creds.admin.cookie);
+      const portal = await get('/selfservice/', `user_selfservice=${creds.user.session}`);
+      if (page.status === 200 && portal.status === 200) return creds;
+    }
+    const c = cookiesOf((await form('/admin/login', { username: 'admin', password: ADMIN_PASSWORD })).headers);
+    const session = cookiesOf((await form('/userservice/login', { login: 'alice', password: ALICE_PASSWORD, realm: 'corp' })).headers).user_selfservice ?? '';
+    const portal = await get('/selfservice/', `user_selfservice=${session}`);
+    const csrf = /name="csrf_token" value="([^"]+)"/.exec(portal.body)?.[1] ?? '';
+    creds = {
+      apiKey: creds?.apiKey ?? apiKey,
+      admin: { cookie: `access_token_cookie=${c.access_token_cookie}; csrf_access_token=${c.csrf_access_token}`, csrf: c.csrf_access_token },
+      user: { session, csrf },
+    };
+    return creds;
+  };
+}
+
+/** The route methods of an app as fuzz targets (each once; path parameters filled in). */
+export function targetsOf(routes: { url: string; methods: string[] }[]): Target[] {
+  const seen = new Set<string>();
+  const targets: Target[] = [];
+  for (const r of routes) for (const m of r.methods) {
+    const key = `${m} ${r.url}`;
+    if (seen.has(key) || !['GET', 'POST', 'HEAD'].includes(m)) continue;
+    seen.add(key);
+    targets.push({ method: m as Target['method'], url: fillPath(r.url), route: r.url });
+  }
+  return targets;
+}
+
+/** `discoverNames` through a transport: each round as a form (POST) or query (GET, HEAD) with the route's credentials. */
+export function discoverVia(targets: Target[], send: (r: FuzzRequest) => Promise<Answer>, credentials: (check: boolean) => Promise<Credentials>, otp: () => string): Promise<Map<string, string[]>> {
+  return discoverNames(targets, async (t) => authFor(kindOf(t.route), await credentials(MAY_END_CREDENTIALS.test(t.route))), async (t, f, auth) => {
+    const body = formEncode([...Object.entries(f), ...auth.fields]);
+    await send(t.method === 'POST'
+      ? { method: 'POST', url: t.url, headers: { ...auth.headers, 'content-type': 'application/x-www-form-urlencoded' }, body, what: 'discovery' }
+      : { method: t.method, url: `${t.url}?${body}`, headers: auth.headers, what: 'discovery' });
+  }, otp);
 }
 
 export { HotpCounter, Secrets };

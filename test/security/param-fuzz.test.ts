@@ -17,8 +17,8 @@ import { after, before, describe, test } from 'node:test';
 import { captureLogs } from '../helpers/logs.ts';
 import { HttpGateway } from '../fixtures/http-gateway.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
-import { ALICE_PASSWORD, HOTP_KEY, HOTP_PIN, SPASS_PIN, formEncode, prng, type Answer, type FuzzRequest, type Target, type Value } from './fuzz-kit.ts';
-import { ADMIN_PASSWORD, MAY_END_CREDENTIALS, HotpCounter, Secrets, discoverNames, authFor, fillPath, kindOf, setupCalls, walk, writeUsers, type Credentials } from './fuzz-setup.ts';
+import { HOTP_KEY, HOTP_PIN, SPASS_PIN, prng, type Answer, type FuzzRequest } from './fuzz-kit.ts';
+import { ADMIN_PASSWORD, HotpCounter, Secrets, credentialsVia, discoverVia, setupCalls, targetsOf, walk, writeUsers, type Credentials } from './fuzz-setup.ts';
 
 const SEED = Number(process.env.OTPD_FUZZ_SEED ?? (Date.now() % 2 ** 31));
 const PER_ROUTE = Number(process.env.OTPD_FUZZ_PER_ROUTE ?? 4);
@@ -37,7 +37,7 @@ describe('HTTP parameter fuzz (in-process)', () => {
   };
   let t: TestApp;
   let gateway: HttpGateway;
-  let creds: Credentials;
+  let credentials: (check: boolean) => Promise<Credentials>;
 
   const send = async (r: FuzzRequest): Promise<Answer> => {
     const started = performance.now();
@@ -46,30 +46,6 @@ describe('HTTP parameter fuzz (in-process)', () => {
   };
   const form = (path: string, f: Record<string, string>, headers: Record<string, string> = {}) =>
     t.app.inject({ method: 'POST', url: path, payload: new URLSearchParams(f).toString(), headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers } });
-
-  /** Valid credentials of every kind; made again when the walk revoked or ended its own. */
-  async function credentials(check = true): Promise<Credentials> {
-    if (creds && !check) return creds;
-    if (creds) {
-      const key = await form('/admin/show', { serial: 'HOTP1' }, { authorization: `Bearer ${creds.apiKey}` });
-      if (key.statusCode === 401) creds.apiKey = await t.services.admins.createApiKey('admin', 'fuzz');
-      const page = await t.app.inject({ method: 'GET', url: '/manage/', headers: { cookie: creds.admin.cookie } });
-      const portal = await t.app.inject({ method: 'GET', url: '/selfservice/', headers: { cookie: `user_selfservice=${creds.user.session}` } });
-      if (page.statusCode === 200 && portal.statusCode === 200) return creds;
-    }
-    const login = await form('/admin/login', { username: 'admin', password: ADMIN_PASSWORD });
-    const c = Object.fromEntries(login.cookies.map((x) => [x.name, x.value]));
-    const user = await form('/userservice/login', { login: 'alice', password: ALICE_PASSWORD, realm: 'corp' });
-    const session = user.cookies.find((x) => x.name === 'user_selfservice')?.value ?? '';
-    const portal = await t.app.inject({ method: 'GET', url: '/selfservice/', headers: { cookie: `user_selfservice=${session}` } });
-    const csrf = /name="csrf_token" value="([^"]+)"/.exec(portal.body)?.[1] ?? '';
-    creds = {
-      apiKey: creds?.apiKey ?? t.apiKey,
-      admin: { cookie: `access_token_cookie=${c.access_token_cookie}; csrf_access_token=${c.csrf_access_token}`, csrf: c.csrf_access_token },
-      user: { session, csrf },
-    };
-    return creds;
-  }
 
   before(async () => {
     process.stdout.write(`# fuzz seed ${SEED}\n`);
@@ -83,8 +59,9 @@ describe('HTTP parameter fuzz (in-process)', () => {
       const res = await form(path, f, { authorization: `Bearer ${t.apiKey}` });
       assert.equal(JSON.parse(res.body).result.status, true, `${path}: ${res.body}`);
     }
-    await credentials();
-    assert.ok(creds.user.session && creds.user.csrf, 'a user session with its portal CSRF token');
+    credentials = credentialsVia(send, t.apiKey, () => t.services.admins.createApiKey('admin', 'fuzz'));
+    const creds = await credentials(true);
+    assert.ok(creds.user.session && creds.user.csrf && creds.admin.csrf, 'an admin session, a user session with its portal CSRF token');
   });
   after(async () => {
     await t?.close();
@@ -93,23 +70,10 @@ describe('HTTP parameter fuzz (in-process)', () => {
 
   test('every route, every carrier: bounded, below 500, no stack, no secret, the envelope; the log holds no secret', { timeout: 120_000 }, async () => {
     await t.app.ready();
-    const seen = new Set<string>();
-    const targets: Target[] = [];
-    for (const r of t.routes) for (const m of r.methods) {
-      const key = `${m} ${r.url}`;
-      if (seen.has(key) || !['GET', 'POST', 'HEAD'].includes(m)) continue;
-      seen.add(key);
-      targets.push({ method: m as Target['method'], url: fillPath(r.url), route: r.url });
-    }
+    const targets = targetsOf(t.routes);
     assert.ok(targets.length > 150, `only ${targets.length} route methods`);
     const discoveryStarted = Date.now();
-    const names = await discoverNames(targets, async (target) => authFor(kindOf(target.route), await credentials(MAY_END_CREDENTIALS.test(target.route))), async (target, f, auth) => {
-      const pairs: [string, Value][] = [...Object.entries(f), ...auth.fields];
-      const body = formEncode(pairs);
-      await t.app.inject(target.method === 'POST'
-        ? { method: 'POST', url: target.url, payload: body, headers: { ...auth.headers, 'content-type': 'application/x-www-form-urlencoded' } }
-        : { method: target.method, url: `${target.url}?${body}`, headers: auth.headers });
-    }, otp);
+    const names = await discoverVia(targets, send, credentials, otp);
     process.stdout.write(`# discovery ${Date.now() - discoveryStarted} ms\n`);
     const withNames = [...names.values()].filter((n) => n.length > 1).length;
     // the routes with parameters make themselves known: the walk fuzzes what they really read
