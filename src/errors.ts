@@ -72,6 +72,8 @@ const DEFINITIONS = {
   tooManyParameters: { code: 2105, message: 'more than {max} parameters', doc: 'The request carries more parameters than any endpoint takes.' },
   invalidParameterName: { code: 2106, message: "invalid parameter name '{name}'", doc: 'A parameter name outside 1-128 of A-Z a-z 0-9 _ . : - (with an optional `[]`).' },
   noSuchEndpoint: { code: 2107, message: 'no such endpoint: {path}', status: 404, doc: 'No endpoint has this path, or not for this method.' },
+  requestHeadersTooLarge: { code: 2108, message: 'request line and headers too large', status: 431, doc: 'The URL (with its query string) and headers are larger than 16 KiB; send long parameters in a POST body.' },
+  malformedHttp: { code: 2109, message: 'malformed HTTP request', status: 400, doc: 'The request is not valid HTTP/1.1 (a broken request line, header or chunked body); the connection is closed.' },
 
   // admins, sessions, API keys
   notAuthenticated: { code: 2001, message: 'authentication required', status: 401, doc: 'No valid credentials: no session or API key, an unknown, revoked or expired key, an ended session.' },
