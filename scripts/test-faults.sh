@@ -10,4 +10,5 @@ cd "$(dirname "$0")/.."
 shopt -s globstar nullglob
 files=(test/faults/**/*.test.ts)
 if [ "$#" -gt 0 ]; then files=("$@"); fi
-exec node --import tsx --test --test-concurrency=1 --test-timeout=420000 "${files[@]}"
+if [ "${#files[@]}" -eq 0 ]; then echo "no test files under test/faults/" >&2; exit 1; fi
+exec node --import tsx --test --test-concurrency=1 --test-timeout=900000 "${files[@]}"

@@ -45,8 +45,8 @@ export async function startServer(settings: Settings): Promise<Running> {
   } else if (demo && settings.demo) {
     log.debug({ reason: demo.reason }, 'demo mode off');
   }
-  if (settings.adminUser && settings.adminPassword && !(await services.admins.exists(settings.adminUser))) {
-    await services.admins.add(settings.adminUser, settings.adminPassword);
+  // several nodes may start at once with the same OTPD_ADMIN_USER: the first insert wins, the others keep it
+  if (settings.adminUser && settings.adminPassword && (await services.admins.addIfMissing(settings.adminUser, settings.adminPassword))) {
     log.info({ admin: settings.adminUser }, 'created admin from OTPD_ADMIN_USER');
   }
   if ((await services.admins.count()) === 0) {

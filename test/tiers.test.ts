@@ -21,9 +21,9 @@ test(`every test file is listed once in ${LIST}, and every listed file exists`, 
   assert.deepEqual(listed.filter((f) => !onDisk.includes(f)), [], `in ${LIST} but not under test/ (moved or deleted?)`);
 });
 
-test('faults files live in test/faults/ and only there (npm test skips that folder, npm run test:faults runs it)', () => {
-  const misplaced = entries.filter((l) => l.startsWith('faults ') !== l.split(' ')[1].startsWith('test/faults/'));
-  assert.deepEqual(misplaced, [], 'tier faults <=> folder test/faults/');
+test('the faults tier is exactly the files under test/faults/ (npm test skips that folder, npm run test:faults runs it)', () => {
+  const misplaced = entries.filter((l) => l.startsWith('faults ') !== l.split(' ')[1]!.startsWith('test/faults/'));
+  assert.deepEqual(misplaced, [], 'a faults file lives under test/faults/, and a file there is in the faults tier');
 });
 
 test('unit files import no server, database, child process, socket or integration helper', () => {

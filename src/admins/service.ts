@@ -4,6 +4,7 @@ import type { Clock } from '../util/clock.ts';
 import { hashAdminPassword, verifyAdminPassword } from '../crypto/password.ts';
 import { randomToken } from '../crypto/random.ts';
 import { Errors } from '../errors.ts';
+import { insertIgnore } from '../store/insert.ts';
 import { LoginThrottle } from './throttle.ts';
 
 const NAME = /^[A-Za-z0-9_.@-]{1,64}$/;
@@ -35,6 +36,19 @@ export class AdminService {
     const exists = await this.db.kysely.selectFrom('admins').select('name').where('name', '=', name).executeTakeFirst();
     if (exists) throw Errors.adminExists({ name });
     await this.db.kysely.insertInto('admins').values({ name, password_hash: await hashAdminPassword(password), created_at: this.clock.now() }).execute();
+  }
+
+  /**
+   * Creates the admin unless one of that name exists (the admin of OTPD_ADMIN_USER at start):
+   * one conditional insert, so nodes started together on one database do not race into a
+   * duplicate key. True when this call created it.
+   */
+  async addIfMissing(name: string, password: string): Promise<boolean> {
+    AdminService.checkName(name);
+    checkPassword(password);
+    if (await this.exists(name)) return false;
+    const res = await insertIgnore(this.db.dialect, this.db.kysely, 'admins', { name, password_hash: await hashAdminPassword(password), created_at: this.clock.now() }).executeTakeFirst();
+    return Number(res.numInsertedOrUpdatedRows ?? 0) === 1;
   }
 
   /**

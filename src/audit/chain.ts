@@ -1,7 +1,7 @@
-import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import type { KeyRing } from '../crypto/keyring.ts';
 import type { AuditTable } from '../store/schema.ts';
 
@@ -115,7 +115,10 @@ export async function writeAnchor(chain: AuditChainKey, anchor: Anchor): Promise
   const path = chain.anchorPath!;
   const current = readAnchor(chain);
   if (current.kind === 'ok' && current.anchor.seq >= anchor.seq) return;
-  const tmp = `${path}.${process.pid}.tmp`;
+  // The data directory holds nothing else when the database and the key file live elsewhere
+  // (a node of several on PostgreSQL/MariaDB): nobody may have created it yet.
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const tmp = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.tmp`;
   await writeFile(tmp, `${JSON.stringify({ ...anchor, mac: anchorMac(chain.key, anchor) })}\n`, { mode: 0o600 });
   await rename(tmp, path);
 }

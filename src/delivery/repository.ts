@@ -23,8 +23,4 @@ export type Executor = Kysely<Database> | Transaction<Database>;
 /** A count or id column as a number (drivers give bigint or string for some). */
 export const n = (v: unknown) => Number(v ?? 0);
 
-/** INSERT … that does nothing when the key exists, on all three dialects. */
-export function insertIgnore<T extends keyof Database>(dialect: DialectName, exec: Executor, table: T, values: any) {
-  const q = exec.insertInto(table).values(values);
-  return dialect === 'mysql' ? q.ignore() : q.onConflict((oc) => oc.doNothing());
-}
+export { insertIgnore } from '../store/insert.ts';

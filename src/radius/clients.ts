@@ -207,6 +207,7 @@ export class RadiusClientService {
     source: 'api' | 'config',
     mode: 'create' | 'upsert',
     bump = true,
+    retried = false,
   ): Promise<{ created: boolean; changed: boolean }> {
     const { name, range, address, realm, requireMessageAuthenticator, secret } = normalizeClient(input);
     const existing = await this.db.kysely.selectFrom('radius_clients').selectAll().where('name', '=', name).executeTakeFirst();
@@ -265,7 +266,10 @@ export class RadiusClientService {
         })
         .execute();
     } catch (e) {
-      // a concurrent writer created the same name or address
+      // A concurrent writer created the same name or address. For the config file's clients
+      // that is usually another node starting with the same file: write again over its row
+      // (once), which finds it unchanged or updates it, or names the address conflict.
+      if (mode === 'upsert' && !retried) return this.write(input, source, mode, bump, true);
       throw Errors.radiusClientConflict({ name });
     }
     if (bump) await bumpRevision(this.db, RADIUS_REVISION);
