@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { SETTINGS_ENV } from './environment.ts';
 
 const RadiusClientSetting = Type.Object(
   {
@@ -58,22 +59,7 @@ export const SettingsSchema = Type.Object(
 
 export type Settings = Static<typeof SettingsSchema> & { databaseUrl: string; keyFile: string; configFile?: string };
 
-const ENV: Record<string, string> = {
-  OTPD_HOST: 'host',
-  OTPD_PORT: 'port',
-  OTPD_DATA_DIR: 'dataDir',
-  OTPD_DATABASE_URL: 'databaseUrl',
-  OTPD_KEY_FILE: 'keyFile',
-  OTPD_ADMIN_USER: 'adminUser',
-  OTPD_ADMIN_PASSWORD: 'adminPassword',
-  OTPD_LOG_LEVEL: 'logLevel',
-  OTPD_LOG_FORMAT: 'logFormat',
-  OTPD_NODE_NAME: 'nodeName',
-  OTPD_TRUSTED_PROXIES: 'trustedProxies',
-  OTPD_SESSION_SECONDS: 'sessionSeconds',
-  OTPD_RADIUS_PORT: 'radius.port',
-  OTPD_RADIUS_HOST: 'radius.host',
-};
+const ENV: Record<string, string> = Object.fromEntries(SETTINGS_ENV.filter((e) => e.key !== '').map((e) => [e.name, e.key]));
 
 /** Where the error names the key: `OTPD_PORT (port): must be <= 65535`. */
 export class SettingsError extends Error {
