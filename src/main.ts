@@ -70,6 +70,7 @@ program
       };
       process.once('SIGINT', stop);
       process.once('SIGTERM', stop);
+      process.on('SIGHUP', () => running.reload());
     } catch (e) {
       fail(e);
     }

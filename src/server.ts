@@ -5,11 +5,14 @@ import type { Settings } from './config/settings.ts';
 import { createServices, type Services } from './services.ts';
 import { startRadius } from './radius/wire.ts';
 import { validateStoredConfig } from './config/validate-stored.ts';
+import { reopenLogFile } from './util/logger.ts';
 
 export interface Running {
   services: Services;
   app: FastifyInstance;
   url: string;
+  /** What SIGHUP does: reopens the log file (logrotate). */
+  reload(): void;
   stop(): Promise<void>;
 }
 
@@ -48,6 +51,10 @@ export async function startServer(settings: Settings): Promise<Running> {
     services,
     app,
     url: address,
+    reload: () => {
+      const reopened = reopenLogFile(log);
+      log.info({ logFile: reopened ? settings.logFile : undefined }, reopened ? 'SIGHUP: log file reopened' : 'SIGHUP: no log file to reopen');
+    },
     stop: async () => {
       for (const s of extraStops.reverse()) await s();
       await app.close();

@@ -14,6 +14,7 @@ export const SETTINGS_ENV: readonly { name: string; key: string; help: string }[
   { name: 'OTPD_ADMIN_PASSWORD', key: 'adminPassword', help: "that admin's password" },
   { name: 'OTPD_LOG_LEVEL', key: 'logLevel', help: 'fatal, error, warn, info (default), debug, trace, silent' },
   { name: 'OTPD_LOG_FORMAT', key: 'logFormat', help: 'json, pretty, auto (default: pretty on a terminal)' },
+  { name: 'OTPD_LOG_FILE', key: 'logFile', help: 'serve logs to this file (mode 0640), reopened on SIGHUP' },
   { name: 'OTPD_NODE_NAME', key: 'nodeName', help: 'node name in audit rows (default host name)' },
   { name: 'OTPD_TRUSTED_PROXIES', key: 'trustedProxies', help: 'proxy IPs whose X-Forwarded-For is honoured' },
   { name: 'OTPD_SESSION_SECONDS', key: 'sessionSeconds', help: 'admin session lifetime (default 1800)' },

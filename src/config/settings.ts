@@ -37,6 +37,11 @@ export const SettingsSchema = Type.Object(
     ),
     /** `json`, `pretty` (human-readable), or `auto`: pretty when the log goes to a terminal. @default auto */
     logFormat: Type.Union([Type.Literal('json'), Type.Literal('pretty'), Type.Literal('auto')], { default: 'auto' }),
+    /**
+     * `serve` appends its log to this file (created mode 0640) instead of stdout, and reopens it
+     * on SIGHUP (logrotate). CLI commands keep logging to stderr. @default none (stdout)
+     */
+    logFile: Type.Optional(Type.String({ minLength: 1 })),
     /** Name of this node in audit rows. @default hostname */
     nodeName: Type.Optional(Type.String({ minLength: 1 })),
     /** Proxies whose X-Forwarded-For is honoured (comma list of IPs). @default none */
@@ -119,6 +124,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
   s.dataDir = resolve(cwd, s.dataDir);
   s.databaseUrl ??= `sqlite:${join(s.dataDir, 'otpd.sqlite')}`;
   s.keyFile = resolve(cwd, s.keyFile ?? join(s.dataDir, 'otpd.key'));
+  if (s.logFile !== undefined) s.logFile = resolve(cwd, s.logFile);
   s.configFile = configFile;
   if ((s.adminUser === undefined) !== (s.adminPassword === undefined)) {
     throw new SettingsError('invalid settings:\n  OTPD_ADMIN_USER and OTPD_ADMIN_PASSWORD must be set together');
