@@ -64,8 +64,24 @@ program
     try {
       const { startServer } = await import('./server.ts');
       const running = await startServer(settings);
-      const stop = async () => {
-        await running.stop();
+      const log = running.services.logger;
+      const stop = async (signal: NodeJS.Signals) => {
+        log.info({ signal, shutdownSeconds: settings.shutdownSeconds }, `${signal}: shutting down (requests and deliveries in flight finish, at most ${settings.shutdownSeconds} s)`);
+        // a second signal does not wait
+        process.once('SIGINT', () => process.exit(1));
+        process.once('SIGTERM', () => process.exit(1));
+        const deadline = setTimeout(() => {
+          log.error(`shutdown took longer than OTPD_SHUTDOWN_SECONDS (${settings.shutdownSeconds} s): exiting with work unfinished`);
+          process.exit(1);
+        }, settings.shutdownSeconds * 1000);
+        try {
+          await running.stop();
+        } catch (e) {
+          log.error({ err: e }, 'shutdown failed');
+          process.exit(1);
+        }
+        clearTimeout(deadline);
+        log.info('shutdown complete');
         process.exit(0);
       };
       process.once('SIGINT', stop);

@@ -13,6 +13,12 @@ export interface Running {
   url: string;
   /** What SIGHUP does: reopens the log file (logrotate). */
   reload(): void;
+  /**
+   * Graceful stop: the HTTP and RADIUS listeners stop accepting, HTTP requests in flight get
+   * their answers (including those waiting for a provider's acceptance), the dispatcher
+   * finishes the sends in flight, then the database closes. Bounding it is the caller's
+   * (`serve`: OTPD_SHUTDOWN_SECONDS).
+   */
   stop(): Promise<void>;
 }
 
@@ -43,10 +49,9 @@ export async function startServer(settings: Settings): Promise<Running> {
   const app = await buildApp(services);
   const address = await app.listen({ host: settings.host, port: settings.port });
   log.info({ address }, 'otpd listening');
-  const extraStops: (() => Promise<void>)[] = [];
-  for (const start of startHooks) extraStops.push(await start(services));
+  const hookStops: (() => Promise<void>)[] = [];
+  for (const start of startHooks) hookStops.push(await start(services));
   const stopRadius = await startRadius(services);
-  if (stopRadius) extraStops.push(stopRadius);
   return {
     services,
     app,
@@ -56,8 +61,19 @@ export async function startServer(settings: Settings): Promise<Running> {
       log.info({ logFile: reopened ? settings.logFile : undefined }, reopened ? 'SIGHUP: log file reopened' : 'SIGHUP: no log file to reopen');
     },
     stop: async () => {
-      for (const s of extraStops.reverse()) await s();
-      await app.close();
+      // New work stops first (RADIUS packets, HTTP connections; Fastify answers 503 on a
+      // kept-alive connection meanwhile), then what is in flight finishes: HTTP requests
+      // before the dispatcher, since a request may be waiting for a dispatch.
+      await stopRadius?.();
+      // A kept-alive connection whose request finishes during the close becomes idle only then:
+      // close those as they appear, or the listener waits for the clients to hang up.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweep);
+      }
+      for (const s of hookStops.reverse()) await s();
       await services.close();
     },
   };

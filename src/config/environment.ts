@@ -18,6 +18,7 @@ export const SETTINGS_ENV: readonly { name: string; key: string; help: string }[
   { name: 'OTPD_NODE_NAME', key: 'nodeName', help: 'node name in audit rows (default host name)' },
   { name: 'OTPD_TRUSTED_PROXIES', key: 'trustedProxies', help: 'proxy IPs whose X-Forwarded-For is honoured' },
   { name: 'OTPD_SESSION_SECONDS', key: 'sessionSeconds', help: 'admin session lifetime (default 1800)' },
+  { name: 'OTPD_SHUTDOWN_SECONDS', key: 'shutdownSeconds', help: 'on SIGTERM: longest wait for work in flight (default 10)' },
   { name: 'OTPD_RADIUS_PORT', key: 'radius.port', help: 'RADIUS UDP port (unset: RADIUS off)' },
   { name: 'OTPD_RADIUS_HOST', key: 'radius.host', help: 'RADIUS listen address (default 127.0.0.1)' },
 ];

@@ -46,6 +46,11 @@ export const SettingsSchema = Type.Object(
     nodeName: Type.Optional(Type.String({ minLength: 1 })),
     /** Proxies whose X-Forwarded-For is honoured (comma list of IPs). @default none */
     trustedProxies: Type.Optional(Type.String()),
+    /**
+     * On SIGTERM/SIGINT `serve` stops accepting and lets requests and deliveries in flight
+     * finish for at most this long, then exits (1 when the time ran out). @default 10
+     */
+    shutdownSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
     /** Seconds an admin session lasts. @default 1800 */
     sessionSeconds: Type.Integer({ minimum: 60, maximum: 86400, default: 1800 }),
     radius: Type.Object(
