@@ -6,12 +6,14 @@ import { createServices, type Services } from './services.ts';
 import { startRadius } from './radius/wire.ts';
 import { validateStoredConfig } from './config/validate-stored.ts';
 import { reopenLogFile } from './util/logger.ts';
+import { readFileSync } from 'node:fs';
+import { createSecureContext, type Server as TlsServer } from 'node:tls';
 
 export interface Running {
   services: Services;
   app: FastifyInstance;
   url: string;
-  /** What SIGHUP does: reopens the log file (logrotate). */
+  /** What SIGHUP does: reopens the log file (logrotate) and re-reads the TLS certificate and key. */
   reload(): void;
   /**
    * Graceful stop: the HTTP and RADIUS listeners stop accepting, HTTP requests in flight get
@@ -46,7 +48,14 @@ export async function startServer(settings: Settings): Promise<Running> {
     log.warn('no administrator exists yet: create one with `npx otpd admin add NAME` (or set OTPD_ADMIN_USER and OTPD_ADMIN_PASSWORD)');
   }
   if (!services.policies.anyPolicy('admin')) log.warn(ADMIN_POLICY_WARNING);
-  const app = await buildApp(services);
+  let https: TlsFiles | undefined;
+  try {
+    https = settings.tlsCert && settings.tlsKey ? readTlsFiles(settings.tlsCert, settings.tlsKey) : undefined;
+  } catch (e) {
+    await services.close();
+    throw e;
+  }
+  const app = await buildApp(services, { https });
   const address = await app.listen({ host: settings.host, port: settings.port });
   log.info({ address }, 'otpd listening');
   const hookStops: (() => Promise<void>)[] = [];
@@ -59,6 +68,15 @@ export async function startServer(settings: Settings): Promise<Running> {
     reload: () => {
       const reopened = reopenLogFile(log);
       log.info({ logFile: reopened ? settings.logFile : undefined }, reopened ? 'SIGHUP: log file reopened' : 'SIGHUP: no log file to reopen');
+      if (!https || !settings.tlsCert || !settings.tlsKey) return;
+      try {
+        const next = readTlsFiles(settings.tlsCert, settings.tlsKey);
+        (app.server as unknown as TlsServer).setSecureContext(next);
+        https = next;
+        log.info({ cert: settings.tlsCert }, 'SIGHUP: TLS certificate and key reloaded (new connections use them)');
+      } catch (e) {
+        log.error(`SIGHUP: TLS certificate not reloaded, the previous one stays in use: ${(e as Error).message}`);
+      }
     },
     stop: async () => {
       // New work stops first (RADIUS packets, HTTP connections; Fastify answers 503 on a
@@ -77,6 +95,32 @@ export async function startServer(settings: Settings): Promise<Running> {
       await services.close();
     },
   };
+}
+
+interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+}
+
+/**
+ * Reads the PEM certificate and key and checks that they make a TLS context (parseable, key
+ * matching the certificate), so a bad pair stops start-up, or a reload, with the file named.
+ */
+export function readTlsFiles(certPath: string, keyPath: string): TlsFiles {
+  const read = (path: string, setting: string) => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new Error(`${setting} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const files = { cert: read(certPath, 'TLS certificate (OTPD_TLS_CERT)'), key: read(keyPath, 'TLS key (OTPD_TLS_KEY)') };
+  try {
+    createSecureContext(files);
+  } catch (e) {
+    throw new Error(`TLS certificate ${certPath} and key ${keyPath} (OTPD_TLS_CERT, OTPD_TLS_KEY) do not make a TLS context: ${(e as Error).message}`);
+  }
+  return files;
 }
 
 /** Components started with the server (RADIUS listener, delivery dispatcher); each returns its stop. */

@@ -15,6 +15,8 @@ export const SETTINGS_ENV: readonly { name: string; key: string; help: string }[
   { name: 'OTPD_LOG_LEVEL', key: 'logLevel', help: 'fatal, error, warn, info (default), debug, trace, silent' },
   { name: 'OTPD_LOG_FORMAT', key: 'logFormat', help: 'json, pretty, auto (default: pretty on a terminal)' },
   { name: 'OTPD_LOG_FILE', key: 'logFile', help: 'serve logs to this file (mode 0640), reopened on SIGHUP' },
+  { name: 'OTPD_TLS_CERT', key: 'tlsCert', help: 'PEM certificate file: serve HTTPS (with OTPD_TLS_KEY)' },
+  { name: 'OTPD_TLS_KEY', key: 'tlsKey', help: 'PEM private key file of that certificate' },
   { name: 'OTPD_NODE_NAME', key: 'nodeName', help: 'node name in audit rows (default host name)' },
   { name: 'OTPD_TRUSTED_PROXIES', key: 'trustedProxies', help: 'proxy IPs whose X-Forwarded-For is honoured' },
   { name: 'OTPD_SESSION_SECONDS', key: 'sessionSeconds', help: 'admin session lifetime (default 1800)' },

@@ -42,6 +42,12 @@ export const SettingsSchema = Type.Object(
      * on SIGHUP (logrotate). CLI commands keep logging to stderr. @default none (stdout)
      */
     logFile: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * PEM certificate (chain) and private key files: with both, HTTP is served over TLS (HTTPS)
+     * on `port`; re-read on SIGHUP. One without the other is refused. @default none (plain HTTP)
+     */
+    tlsCert: Type.Optional(Type.String({ minLength: 1 })),
+    tlsKey: Type.Optional(Type.String({ minLength: 1 })),
     /** Name of this node in audit rows. @default hostname */
     nodeName: Type.Optional(Type.String({ minLength: 1 })),
     /** Proxies whose X-Forwarded-For is honoured (comma list of IPs). @default none */
@@ -130,6 +136,11 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
   s.databaseUrl ??= `sqlite:${join(s.dataDir, 'otpd.sqlite')}`;
   s.keyFile = resolve(cwd, s.keyFile ?? join(s.dataDir, 'otpd.key'));
   if (s.logFile !== undefined) s.logFile = resolve(cwd, s.logFile);
+  if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
+    throw new SettingsError(`invalid settings:\n  OTPD_TLS_CERT (tlsCert) and OTPD_TLS_KEY (tlsKey) must be set together: ${s.tlsCert === undefined ? 'a key without a certificate' : 'a certificate without its key'} would serve plain HTTP`);
+  }
+  if (s.tlsCert !== undefined) s.tlsCert = resolve(cwd, s.tlsCert);
+  if (s.tlsKey !== undefined) s.tlsKey = resolve(cwd, s.tlsKey);
   s.configFile = configFile;
   if ((s.adminUser === undefined) !== (s.adminPassword === undefined)) {
     throw new SettingsError('invalid settings:\n  OTPD_ADMIN_USER and OTPD_ADMIN_PASSWORD must be set together');
