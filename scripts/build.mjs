@@ -33,7 +33,8 @@ function sourceFiles() {
 
 /**
  * Why dist/ is out of date, or null when it is current: missing, built from another set of
- * files (one added or deleted), or older than a source or a build input.
+ * files (one added or deleted), or older than a source or a build input. Without src/ (an
+ * installation of the build alone) a built dist/ is current.
  */
 export function staleReason() {
   let stamp;
@@ -42,10 +43,12 @@ export function staleReason() {
   } catch {
     return 'dist/ has not been built';
   }
+  // an installation of the build alone (the Docker image ships dist/ without src/) is current
+  if (!existsSync(SRC)) return null;
   const files = sourceFiles();
   if (files.length !== stamp.files?.length || files.some((f, i) => f !== stamp.files[i])) return 'files were added to or removed from src/';
   for (const f of files) if (statSync(join(SRC, f)).mtimeMs > stamp.builtAtMs) return `src/${f} changed`;
-  for (const f of BUILD_INPUTS) if (statSync(f).mtimeMs > stamp.builtAtMs) return `${relative(ROOT, f)} changed`;
+  for (const f of BUILD_INPUTS) if (existsSync(f) && statSync(f).mtimeMs > stamp.builtAtMs) return `${relative(ROOT, f)} changed`;
   return null;
 }
 

@@ -98,6 +98,20 @@ test('an edited, added or removed source, or a changed build script, rebuilds be
   }
 });
 
+test('an installation of dist/ without src/ (the Docker image) runs it as it is', async () => {
+  const dir = project();
+  try {
+    assert.equal((await node(dir, START)).status, 0);
+    rmSync(join(dir, 'src'), { recursive: true });
+    const r = await node(dir, START);
+    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.stdout, 'hello otpd true\n');
+    assert.equal(r.stderr, '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('processes starting together on a stale build rebuild it once and all run the new code', async () => {
   const dir = project();
   try {
