@@ -186,8 +186,21 @@ const DEFINITIONS = {
     message: 'invalid runtime configuration in the database, refusing to start: {problems} (fix each value with /system/setConfig on a running node or in the config table, or delete it to use the default)',
     doc: '`otpd serve` found stored config values that setConfig would refuse (start-up only, never an API answer).',
   },
+  invalidConfigFile: {
+    code: 2707,
+    message: 'config file {file}: {problems}',
+    doc: '`otpd config apply` (or `OTPD_APPLY_FILE` at start) was given a file that does not parse, does not fit the file\'s schema, holds a secret as a value instead of an `{env: NAME}` / `{file: PATH}` reference, or names a reference that cannot be read; nothing is written.',
+  },
   // self-service (/userservice)
   noUserSession: { code: 2900, message: 'No valid session', status: 401, doc: 'A `/userservice` call without a live `user_selfservice` session cookie and an equal `session` parameter (admin sessions and API keys do not count).' },
+  selfserviceNotAllowed: { code: 2908, message: 'The policy settings do not allow you to {what}', doc: 'No selfservice policy grants the user this action (LinOTP answers 410); with no selfservice policy a user may only log in and read.' },
+  notOwnToken: { code: 2901, message: 'You have no token {serial}', doc: 'A self-service call names a serial the user does not own (the same answer whether the serial exists or not).' },
+  secondFactorNeeded: { code: 2902, message: 'To {what}, log in with one of your tokens first: this session was opened with the password alone', doc: 'Adding, removing or weakening a factor (enroll, assign, delete, unassign, setpin, reset) needs a session opened with a second factor while the user owns a token (security B.2 #24); turn on selfservice `mfa_login`.' },
+  noDestinationInDirectory: { code: 2903, message: 'The user directory has no {what} for you: ask your administrator to add it, then enroll again', doc: 'Self-service SMS/e-mail enrollment uses the user-store mobile number or e-mail address only, and it is empty.' },
+  destinationNotEditable: { code: 2904, message: '{what} must be the one in the user directory ({masked}); otpd does not let users choose it', doc: 'A self-service enroll of an SMS/e-mail token named a phone or address other than the user-store value.' },
+  pinRefused: { code: 2905, message: 'PIN refused: {why}', doc: 'setpin: the PIN breaks the selfservice otp_pin_minlength / otp_pin_maxlength / otp_pin_contents policy.' },
+  enrollmentNotConfirmed: { code: 2906, message: 'Token {serial} is waiting for its first code: confirm it with verify before enabling it', doc: 'enable on a self-enrolled HOTP/TOTP token that was never confirmed with a first code.' },
+  selfserviceTypeRefused: { code: 2907, message: 'Token type {type} cannot be enrolled in self-service (use hmac, totp, sms or email)', doc: 'A self-service enroll names a token type otpd does not let users enroll.' },
 } as const satisfies Record<string, Definition>;
 
 /** The catalogue: `throw Errors.missingParameter({ name: 'user' })`. */

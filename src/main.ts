@@ -9,11 +9,20 @@ import { environmentHelp } from './config/environment.ts';
 import { OTPD_VERSION } from './api/envelope.ts';
 import { registerPolicyCommands } from './policy/cli.ts';
 import { registerRadiusCommands } from './radius/cli.ts';
+import { registerConfigCommands } from './declared/cli.ts';
+import { registerResolverCommands } from './users/cli.ts';
+import { registerProviderCommands } from './delivery/cli.ts';
+import { registerBackupCommands } from './cli/backup.ts';
 
+let loadedSettings: Settings | undefined;
+
+/** The settings (loaded once, on first use); invalid ones end the process with exit code 2. */
 async function settingsOrExit(): Promise<Settings> {
+  if (loadedSettings) return loadedSettings;
   const { loadSettings, SettingsError } = await import('./config/settings.ts');
   try {
-    return loadSettings();
+    loadedSettings = loadSettings();
+    return loadedSettings;
   } catch (e) {
     if (e instanceof SettingsError) {
       process.stderr.write(`otpd: ${e.message}\n`);
@@ -54,7 +63,9 @@ program
   .name('otpd')
   .description('One-time-password authentication server with a LinOTP-compatible API.\nSettings: OTPD_* environment variables or a JSON config file (OTPD_CONFIG, default ./otpd.json); see docs/configuration.md.')
   .version(OTPD_VERSION)
-  .addHelpText('after', environmentHelp());
+  .addHelpText('after', environmentHelp())
+  // every command works on the configured instance: its settings are loaded (and checked) first
+  .hook('preAction', async () => void (await settingsOrExit()));
 
 program
   .command('serve')
@@ -225,8 +236,7 @@ audit
 async function openServices() {
   const settings = await settingsOrExit();
   const { createLogger, createServices } = await import('./services.ts');
-  const services = await createServices({ settings, logger: createLogger(settings.logLevel, 2, settings.logFormat) });
-  return { policies: services.policies, close: () => services.close() };
+  return createServices({ settings, logger: createLogger(settings.logLevel, 2, settings.logFormat) });
 }
 async function openStoreForCli() {
   const { openStore } = await import('./cli/store.ts');
@@ -234,5 +244,10 @@ async function openStoreForCli() {
 }
 registerPolicyCommands(program, openServices);
 registerRadiusCommands(program, openStoreForCli);
+registerConfigCommands(program, openServices);
+registerResolverCommands(program, openServices);
+registerProviderCommands(program, openServices);
+// backup and restore read the settings synchronously: the preAction hook has loaded them
+registerBackupCommands(program, () => loadedSettings!);
 
 await program.parseAsync(process.argv);

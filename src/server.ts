@@ -5,6 +5,9 @@ import type { Settings } from './config/settings.ts';
 import { createServices, type Services } from './services.ts';
 import { startRadius } from './radius/wire.ts';
 import { validateStoredConfig } from './config/validate-stored.ts';
+import { applyAtStart } from './declared/apply.ts';
+import { DEMO, demoHostProblem } from './demo/mode.ts';
+import { installDemo, removeDemo } from './demo/setup.ts';
 import { reopenLogFile } from './util/logger.ts';
 import { readFileSync } from 'node:fs';
 import { createSecureContext, type Server as TlsServer } from 'node:tls';
@@ -26,13 +29,19 @@ export interface Running {
 
 /**
  * Starts otpd: key file and database (created and migrated on first start),
- * the admin from OTPD_ADMIN_USER/OTPD_ADMIN_PASSWORD, the HTTP API, and the
+ * the declarative config file of OTPD_APPLY_FILE (before listening), the admin from OTPD_ADMIN_USER/OTPD_ADMIN_PASSWORD, the HTTP API, and the
  * optional RADIUS listener.
  */
 export async function startServer(settings: Settings): Promise<Running> {
-  const services = await createServices({ settings });
+  const services = await createServices({ settings, demo: true });
+  const demo = services.demoDecision;
+  let https: TlsFiles | undefined;
   try {
+    https = settings.tlsCert && settings.tlsKey ? readTlsFiles(settings.tlsCert, settings.tlsKey) : undefined;
     validateStoredConfig(services.config);
+    const problem = demo?.on ? demoHostProblem(settings) : undefined;
+    if (problem) throw new Error(problem);
+    if (settings.applyFile) await applyAtStart(settings.applyFile, services, { prune: settings.applyPrune, logger: services.logger });
   } catch (e) {
     await services.close();
     throw e;
@@ -40,6 +49,15 @@ export async function startServer(settings: Settings): Promise<Running> {
   const log = services.logger;
   if (services.keyCreated) log.info({ keyFile: settings.keyFile }, 'generated a new key file (mode 0600); back it up: without it token seeds cannot be decrypted');
   log.info({ database: services.db.safeUrl }, 'database ready');
+  if (demo?.on) {
+    const created = await installDemo(services);
+    if (created.length > 0) log.info({ created }, 'demo mode: demo objects created');
+  } else if (demo?.installed) {
+    const { removed, kept } = await removeDemo(services, demo);
+    log.warn({ removed, kept }, `demo mode is off (${demo.reason}): removed what the demo had created${kept.length ? '; kept what an administrator changed' : ''} (docs/demo.md)`);
+  } else if (demo && settings.demo) {
+    log.debug({ reason: demo.reason }, 'demo mode off');
+  }
   if (settings.adminUser && settings.adminPassword && !(await services.admins.exists(settings.adminUser))) {
     await services.admins.add(settings.adminUser, settings.adminPassword);
     log.info({ admin: settings.adminUser }, 'created admin from OTPD_ADMIN_USER');
@@ -48,19 +66,14 @@ export async function startServer(settings: Settings): Promise<Running> {
     log.warn('no administrator exists yet: create one with `npx otpd admin add NAME` (or set OTPD_ADMIN_USER and OTPD_ADMIN_PASSWORD)');
   }
   if (!services.policies.anyPolicy('admin')) log.warn(ADMIN_POLICY_WARNING);
-  let https: TlsFiles | undefined;
-  try {
-    https = settings.tlsCert && settings.tlsKey ? readTlsFiles(settings.tlsCert, settings.tlsKey) : undefined;
-  } catch (e) {
-    await services.close();
-    throw e;
-  }
   const app = await buildApp(services, { https });
   const address = await app.listen({ host: settings.host, port: settings.port });
   log.info({ address }, 'otpd listening');
   const hookStops: (() => Promise<void>)[] = [];
   for (const start of startHooks) hookStops.push(await start(services));
-  const stopRadius = await startRadius(services);
+  // demo mode: RADIUS on loopback even when OTPD_RADIUS_PORT is unset (1812, or nothing if it is taken)
+  const stopRadius = await startRadius(services, demo?.on && settings.radius.port === undefined ? { defaultPort: DEMO.radiusPort, optional: true } : {});
+  if (demo?.on) logDemoBanner(services, address, stopRadius ? settings.radius.port ?? DEMO.radiusPort : undefined);
   return {
     services,
     app,
@@ -95,6 +108,21 @@ export async function startServer(settings: Settings): Promise<Running> {
       await services.close();
     },
   };
+}
+
+/**
+ * The start-up banner of demo mode, at warn level so it shows at any usual log level. It names
+ * the users and where their codes are, never the demo password or RADIUS secret (those are in
+ * docs/demo.md and the README).
+ */
+function logDemoBanner(services: Services, address: string, radiusPort: number | undefined): void {
+  const radius = radiusPort === undefined ? 'RADIUS off' : `RADIUS on ${services.settings.radius.host}:${radiusPort} with the demo client for ${DEMO.radiusClient.address}`;
+  services.logger.warn(
+    { demo: true, messages: `${address}/demo/messages`, radiusPort: radiusPort ?? null },
+    `DEMO MODE, not for production: realm ${DEMO.realm} with users alice (e-mail) and bob (SMS) and the demo password; `
+    + `codes are not sent but kept at ${address}/demo/messages; ${radius}; loopback only. `
+    + 'It ends when you configure a user store (then restart) or set OTPD_DEMO=0: see docs/demo.md',
+  );
 }
 
 interface TlsFiles {

@@ -1,4 +1,5 @@
 import { hostname } from 'node:os';
+import { Forwarder } from './forward/forwarder.ts';
 import type { Logger } from 'pino';
 import { AdminService } from './admins/service.ts';
 import { AuditWriter, auditChainKey } from './audit/writer.ts';
@@ -30,6 +31,7 @@ import { TokenRepository } from './tokens/repository.ts';
 import { TokenService } from './enrollment/tokens.ts';
 import { systemClock, type Clock } from './util/clock.ts';
 import { BASE_REDACT, createLogger as createProcessLogger, type LogFormat, type LogTarget } from './util/logger.ts';
+import { Metrics } from './util/metrics.ts';
 import { AutoEnrollment } from './enrollment/autoenroll.ts';
 import { EnrollmentRepository } from './enrollment/repository.ts';
 import { ChallengeRepository } from './validation/challenges.ts';
@@ -41,6 +43,9 @@ import { UserDirectory } from './users/directory.ts';
 import { resolverTypes } from './users/registry.ts';
 import { ValidationService } from './validation/service.ts';
 import { UserSessions } from './userservice/sessions.ts';
+import { CapturedMessages } from './demo/messages.ts';
+import { decideDemo, type DemoDecision } from './demo/mode.ts';
+import type { CaptureSink } from './delivery/types.ts';
 
 /**
  * Everything a request handler, the RADIUS server or the CLI needs, built once.
@@ -72,8 +77,12 @@ export interface Services {
   outOfBand: { oob: OutOfBand; autoenrollment: AutoEnrollment };
   /** RADIUS clients (NAS) and their shared secrets, for /system/*RadiusClient*. */
   radiusClients: RadiusClientService;
+  /** Set in demo mode only (docs/demo.md): the messages the capture providers kept. */
+  demo?: { messages: CapturedMessages };
   /** The running RADIUS listener's counters (set by startRadius), for /metrics. */
   radiusStats?: () => RadiusStats;
+  /** This instance's Prometheus series and registry (`/metrics`). */
+  metrics: Metrics;
   /** Stops timers and closes the database. */
   close(): Promise<void>;
 }
@@ -99,15 +108,24 @@ export interface CreateOptions {
   clock?: Clock;
   /** Migrate the database (serve, init, migrate). @default true */
   migrate?: boolean;
+  /**
+   * Decide whether this is a demo start (demo/mode.ts) and, when it is, wire the capture
+   * providers and `services.demo`. Only `serve` asks; the demo's objects are set up or
+   * removed by startServer. @default false
+   */
+  demo?: boolean;
 }
 
-export async function createServices(opts: CreateOptions): Promise<Services & { keyCreated: boolean }> {
+export async function createServices(opts: CreateOptions): Promise<Services & { keyCreated: boolean; demoDecision?: DemoDecision }> {
   const { settings } = opts;
   const logger = opts.logger ?? createLogger(settings.logLevel, settings.logFile ? { file: settings.logFile } : 1, settings.logFormat);
   const clock = opts.clock ?? systemClock;
   const { keyring, created } = KeyRing.loadOrCreate(settings.keyFile);
+  const metrics = new Metrics();
   const db = await openDatabase(settings.databaseUrl);
   if (opts.migrate !== false) await migrateToLatest(db);
+  const demoDecision = opts.demo ? await decideDemo(settings, db) : undefined;
+  const demoMessages = demoDecision?.on ? new CapturedMessages({ db, keyring, clock }) : undefined;
   const config = new ConfigService(db, keyring);
   config.onRejected = (problems) => {
     for (const p of problems) logger.error({ key: p.key }, `config ${p.key} in the database is invalid (${p.problem}); keeping its previous value or the default`);
@@ -117,7 +135,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const watcher = new RevisionWatcher(db, 1000, logger);
   config.watch(watcher);
   await watcher.start();
-  const userDirectory = new UserDirectory({ db, keyring, config, logger, clock });
+  const userDirectory = new UserDirectory({ db, keyring, config, logger, clock, metrics });
   await userDirectory.load();
   userDirectory.watch(watcher);
   const policyService = new PolicyService({ db, logger, clock });
@@ -125,14 +143,15 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   policyService.watch(watcher);
   const audit = new AuditWriter(db, clock, settings.nodeName ?? hostname(), auditChainKey(keyring, settings.dataDir), logger);
   const delivery = createDelivery({
-    db, keyring, config, logger, clock, audit,
+    db, keyring, config, logger, clock, audit, metrics,
     policiesNaming: (action, name) => policyService.policiesNaming(action, name),
+    capture: demoMessages?.add,
   });
   const tokens = new TokenService(new TokenRepository(db), keyring, config, clock, userDirectory, policyService);
   const challenges = new ChallengeRepository(db);
   const accountAttempts = new AccountAttempts(db);
   const oob = new OutOfBand({
-    db, keyring, config, clock, logger, challenges, tokens: tokens.repository, policies: policyService, delivery,
+    db, keyring, config, clock, logger, challenges, tokens: tokens.repository, policies: policyService, delivery, metrics,
     // a challenge whose code could not be delivered takes its autoenrolled token back
     challengeDropped: (serial: string): Promise<void> => autoenrollment.undoUnused(serial),
   });
@@ -140,13 +159,16 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
     db, keyring, config, clock, logger, tokens, oob, challenges, enrollments: new EnrollmentRepository(db),
     users: userDirectory, policies: policyService,
   });
+  const forwarder = new Forwarder(logger, clock);
   const validation = new ValidationService({
-    tokens, challenges, attempts: accountAttempts, config, clock, logger, users: userDirectory, policies: policyService,
+    tokens, challenges, attempts: accountAttempts, config, clock, logger, users: userDirectory, policies: policyService, metrics,
     challengeHandlers: new Map([['sms', oob.handler(smsChannel)], ['email', oob.handler(emailChannel)]]),
     noToken: autoenrollment.hook,
+    forward: (req, target) => forwarder.forward(req, target),
   });
-  const services: Services & { keyCreated: boolean } = {
-    settings, db, keyring, config, logger, clock, watcher, keyCreated: created, audit,
+  const services: Services & { keyCreated: boolean; demoDecision?: DemoDecision } = {
+    settings, db, keyring, config, logger, clock, watcher, keyCreated: created, audit, metrics, demoDecision,
+    ...(demoMessages ? { demo: { messages: demoMessages } } : {}),
     admins: new AdminService(db, keyring, clock),
     userSessions: new UserSessions(db, keyring, clock),
     radiusClients: new RadiusClientService({ db, keyring, clock }),
@@ -169,6 +191,12 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   await delivery.load();
   await delivery.importLegacyProviders();
   delivery.watch(watcher);
+  metrics.readFrom({
+    delivery: () => delivery.metrics(),
+    reloadFailures: () => watcher.failures,
+    radius: () => services.radiusStats?.(),
+    db: () => db.stats(),
+  });
   return services;
 }
 
@@ -182,6 +210,10 @@ export interface DeliveryDeps {
   audit?: DeliveryAudit;
   /** The policy service's answer to "which policies name this provider" (delProvider). */
   policiesNaming: PoliciesNaming;
+  /** Demo mode only: where the capture providers keep messages. @default undefined */
+  capture?: CaptureSink;
+  /** Provider attempts are counted here when given. @default undefined */
+  metrics?: Metrics;
 }
 
 /**
@@ -197,7 +229,7 @@ export function createDelivery(deps: DeliveryDeps): DeliveryService {
   const providerRepo = new ProviderRepository(db);
   const outcomes = new Outcomes({ logger, audit });
   const receipts = new Receipts({ outbox: outboxRepo, outcomes, clock, logger });
-  const catalog = new ProviderCatalog(keyring, config, logger, receipts.attach);
+  const catalog = new ProviderCatalog(keyring, config, logger, receipts.attach, deps.capture);
   const health = new ProviderHealth({ providers: providerRepo, catalog, config, logger, clock });
   const log = new DeliveryLog({ outbox: outboxRepo, clock });
   return new DeliveryService({
@@ -205,8 +237,8 @@ export function createDelivery(deps: DeliveryDeps): DeliveryService {
     log,
     limits: new SendLimits({ counters, log, keyring, config, logger, clock, audit }),
     outbox: new Outbox({ outbox: outboxRepo, keyring, clock }),
-    dispatcher: new Dispatcher({ outbox: outboxRepo, counters, catalog, health, outcomes, keyring, config, logger, clock }),
-    providers: new ProviderAdmin({ providers: providerRepo, catalog, health, log, policiesNaming: deps.policiesNaming, keyring, config, logger, clock }),
+    dispatcher: new Dispatcher({ outbox: outboxRepo, counters, catalog, health, outcomes, keyring, config, logger, clock, metrics: deps.metrics }),
+    providers: new ProviderAdmin({ providers: providerRepo, catalog, health, log, policiesNaming: deps.policiesNaming, keyring, config, logger, clock, capture: deps.capture }),
   });
 }
 

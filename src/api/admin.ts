@@ -1,3 +1,4 @@
+import { sendNotice } from '../delivery/notice.ts';
 import { Errors } from '../errors.ts';
 import { parseExpiry } from '../admins/expiry.ts';
 import type { ApiKeyInfo } from '../admins/service.ts';
@@ -52,25 +53,12 @@ async function notifyRebinding(ctx: RouteContext, before: Token[]): Promise<void
     const now = await ctx.services.tokens.repository.byId(old.id);
     if (!now || now.info[key] === old.info[key]) continue;
     changes.push(`${old.serial}: ${key} changed`);
-    const delivery = ctx.services.delivery;
     const channel = old.type === 'sms' ? 'sms' : 'email';
     const text = `The ${channel === 'sms' ? 'phone number' : 'e-mail address'} of your authentication token ${old.serial} was changed by an administrator. If you did not ask for this, contact your help desk.`;
-    try {
-      const limits = await delivery.checkLimits({ channel, to: old.info[key], text, serial: old.serial, client: ctx.client });
-      if (!limits.ok) {
-        ctx.services.logger.warn({ serial: old.serial, reason: limits.reason }, 'rebinding notice not sent');
-        continue;
-      }
-      const at = ctx.services.clock.now();
-      const { id } = await ctx.services.db.kysely.transaction().execute((trx) =>
-        delivery.enqueue(trx, { channel, to: limits.normalizedTo, text, subject: 'Your authentication token was changed', serial: old.serial, client: ctx.client }, {
-          providers: [], idempotencyKey: `rebind:${old.serial}:${at}`, expiresAt: at + 3_600_000,
-        }),
-      );
-      void delivery.dispatchAndWait(id, 0).catch(() => undefined);
-    } catch (e) {
-      ctx.request.log.warn({ serial: old.serial, err: e }, 'rebinding notice not sent');
-    }
+    await sendNotice(ctx.services, {
+      channel, to: old.info[key], text, subject: 'Your authentication token was changed', serial: old.serial, client: ctx.client,
+      key: `rebind:${old.serial}:${ctx.services.clock.now()}`,
+    });
   }
   if (changes.length) ctx.audit.actionDetail = `rebinding: ${changes.join('; ')}`;
 }

@@ -7,9 +7,12 @@ import type { Services } from '../services.ts';
 import { errorEnvelope, serialise, toOtpdError } from './envelope.ts';
 import { authenticateAdmin } from './auth.ts';
 import type { RouteAuthConfig } from './route.ts';
+import { instrumentHttp } from './metrics.ts';
 import { authenticateUser } from './user-auth.ts';
 import { registerAllRoutes } from './routes.ts';
 import { registerManage } from '../web/manage/pages.ts';
+import { registerSelfService } from '../web/selfservice/pages.ts';
+import { registerDemoPages } from '../web/demo/messages.ts';
 import { pathOf, serializers } from '../util/logger.ts';
 import { requestContext } from '../util/request-context.ts';
 
@@ -51,6 +54,7 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
     reply.header('X-Request-Id', request.id);
     requestContext.run({ reqId: request.id }, done);
   });
+  instrumentHttp(app, services.metrics);
   await app.register(formbody);
   await app.register(cookie);
   app.addHook('onSend', async (_req, reply, payload) => {
@@ -90,5 +94,7 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
   });
   await registerAllRoutes({ app, services });
   await registerManage(app, services);
+  await registerSelfService(app, services);
+  await registerDemoPages(app, services);
   return app;
 }

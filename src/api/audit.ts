@@ -1,6 +1,8 @@
 import { auditChainKey } from '../audit/writer.ts';
 import { verifyAuditChain } from '../audit/verify.ts';
+import type { Selectable } from 'kysely';
 import { Errors } from '../errors.ts';
+import type { AuditTable } from '../store/schema.ts';
 import type { Params } from './params.ts';
 import { defineRoutes, ok, raw, text, type Api } from './route.ts';
 
@@ -53,6 +55,14 @@ function timeRange(p: Params): { from?: string; before?: string; until?: string 
   };
 }
 
+/** One audit row as the cells of a flexigrid row (`/audit/search`, `/userservice/history`), in LinOTP's column order. */
+export function auditCells(r: Selectable<AuditTable>): unknown[] {
+  return [
+    Number(r.id), r.ts, 'OK', '', r.action, r.success, r.serial, r.token_type, r.user, r.realm, r.administrator,
+    r.action_detail, r.info, r.server, r.client, r.log_level, Number(r.clearance_level),
+  ];
+}
+
 /** `/audit/search`: flexigrid output outside the envelope (spec 1.8); `/audit/verify`: the chain check of `otpd audit verify`. */
 export function register(api: Api): void {
   defineRoutes(api, [
@@ -89,10 +99,7 @@ export function register(api: Api): void {
         const page = p.int('page', 1, 1, 1_000_000);
         const sortCol = DB_COLUMN[p.get('sortname') ?? 'number'] ?? 'id';
         const rows = await q.selectAll().orderBy(sortCol, p.get('sortorder') === 'asc' ? 'asc' : 'desc').limit(rp).offset((page - 1) * rp).execute();
-        const cells = rows.map((r) => [
-          Number(r.id), r.ts, 'OK', '', r.action, r.success, r.serial, r.token_type, r.user, r.realm, r.administrator,
-          r.action_detail, r.info, r.server, r.client, r.log_level, Number(r.clearance_level),
-        ]);
+        const cells = rows.map(auditCells);
         if (p.get('outform') === 'csv') {
           const d = p.get('delimiter') ?? ',';
           return text(cells.map((c) => c.map(csvCell).join(d)).join('\n') + '\n', 'text/csv; charset=utf-8');

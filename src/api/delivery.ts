@@ -1,4 +1,4 @@
-import { ConfigValidationError } from '../delivery/config.ts';
+import { providerConfigRefusal } from '../delivery/config.ts';
 import { requestPhoneProblem } from '../util/phone.ts';
 import type { DeliveryService, ProviderView } from '../delivery/service.ts';
 import { parseActions } from '../policy/parse.ts';
@@ -32,8 +32,7 @@ function notDone(ctx: RouteContext, message: string): RouteResult {
 
 /** Provider config problems (invalid JSON with its position, schema paths) as one LinOTP error. */
 function configError(e: unknown): never {
-  if (e instanceof ConfigValidationError) throw Errors.providerRefused({ reason: `Invalid provider config: ${e.problems.join('; ')}` });
-  throw e;
+  throw providerConfigRefusal(e);
 }
 
 /** Epoch milliseconds or an ISO date. */
@@ -142,7 +141,8 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const type = ctx.params.get('type') ? providerType(ctx) : undefined;
         const out: Record<string, unknown> = {};
-        for (const m of providerModules.filter((x) => !type || x.type === type)) {
+        // the demo's capture providers exist only in demo mode
+        for (const m of providerModules.filter((x) => (!type || x.type === type) && (!x.demoOnly || ctx.services.demo))) {
           // the TypeBox schema is JSON Schema: sent as JSON, so a page in-process sees what a client sees
           out[m.className] = { type: m.type, name: m.displayName, aliases: [...m.aliases], schema: JSON.parse(JSON.stringify(m.schema)) as unknown };
         }

@@ -209,6 +209,27 @@ export async function invokeRoute(
   return outcome.result;
 }
 
+/**
+ * Calls a declared self-service route in-process for a portal page, as the given user (the
+ * page checked the `user_selfservice` session and its own CSRF token): the same selfservice
+ * rights, handler and audit row as the HTTP call. Only `auth: 'user'` routes and the public
+ * ones (login) run so; an admin route never does. A refusal is thrown.
+ */
+export async function invokeUserRoute(
+  app: FastifyInstance, services: Services, path: string,
+  call: { user?: UserIdentity; params: Record<string, string | string[]>; request: FastifyRequest; reply: FastifyReply },
+): Promise<RouteResult> {
+  const def = routeTable(app).get(path);
+  if (!def) throw Errors.noSuchEndpoint({ path });
+  const auth = authOf(def);
+  if (auth === 'admin' || (auth === 'user' && !call.user)) throw Errors.noUserSession();
+  const user = call.user;
+  const outcome = await execute(services, def, call.request, call.reply, async () => undefined, { query: undefined, body: call.params, inProcess: true },
+    auth === 'user' && user ? async () => user : undefined);
+  if ('error' in outcome) throw outcome.error;
+  return outcome.result;
+}
+
 function send(reply: FastifyReply, result: RouteResult, id: number): void {
   if (result.httpStatus) reply.code(result.httpStatus);
   if (result.kind === 'json') {

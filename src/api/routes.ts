@@ -3,6 +3,7 @@ import { register as admin } from './admin.ts';
 import { register as administrators } from './administrators.ts';
 import { register as audit } from './audit.ts';
 import { register as delivery } from './delivery.ts';
+import { register as demo } from './demo.ts';
 import { register as authPages } from './auth-pages.ts';
 import { register as health } from './health.ts';
 import { register as metrics } from './metrics.ts';
@@ -15,5 +16,5 @@ import { register as validate } from './validate.ts';
 
 /** Every API area; an area adds its `register` here. */
 export async function registerAllRoutes(api: Api): Promise<void> {
-  for (const register of [health, metrics, validate, admin, administrators, system, policy, users, delivery, audit, authPages, radius, userservice]) register(api);
+  for (const register of [health, metrics, validate, admin, administrators, system, policy, users, delivery, audit, authPages, radius, userservice, demo]) register(api);
 }

@@ -1,45 +1,12 @@
 import { Type } from 'typebox';
-import { CONFIG, FAMILIES, configDefaults, lookup, specProblem, type ConfigSpec } from '../config/catalogue.ts';
+import { CONFIG, FAMILIES, configDefaults, type ConfigSpec } from '../config/catalogue.ts';
+import { checkConfigValue, planConfigWrite, settableConfigKey } from '../config/admin-write.ts';
 import { describeType, isSecretSchema } from '../config/values.ts';
 import { Errors } from '../errors.ts';
 import { defineRoutes, ok, type Api } from './route.ts';
-import { PlaceholderWithoutSecretError } from '../config/secrets.ts';
-import type { ConfigService } from '../config/service.ts';
 
-const KEY = /^[A-Za-z0-9_.:-]{1,128}$/;
 /** LinOTP's legacy provider keys: setting them imports the provider (DeliveryService.importLegacyProviders). */
 const LEGACY_PROVIDER_KEYS = new Set(['SMSProvider', 'SMSProviderConfig', 'EmailProvider', 'EmailProviderConfig']);
-
-/** The catalogue entry of a key a client may set; refusals name the parameter (`key`, or the key itself in the name=value form). */
-function settable(param: string, key: string): ConfigSpec {
-  if (!KEY.test(key)) throw Errors.invalidConfigKey({ key: param });
-  const spec = lookup(key);
-  if (!spec) throw Errors.unknownConfigKey({ key });
-  if (spec.refused) throw Errors.unsupportedConfigKey({ key, reason: spec.refused });
-  return spec;
-}
-
-function checkValue(spec: ConfigSpec, key: string, value: string): void {
-  const problem = specProblem(spec, value);
-  if (problem) throw Errors.invalidConfigValue({ key, problem });
-}
-
-/**
- * The admin write for one key, checked against the catalogue with placeholders resolved
- * (null: the stored entry stays as it is); nothing is written here.
- */
-function planWrite(config: ConfigService, param: string, key: string, value: string, type: string) {
-  const spec = settable(param, key);
-  let write: { value: string; type: string } | null;
-  try {
-    write = config.resolveAdminWrite(key, value, type);
-  } catch (e) {
-    if (e instanceof PlaceholderWithoutSecretError) throw Errors.configPlaceholderWithoutSecret({ path: e.path });
-    throw e;
-  }
-  if (write) checkValue(spec, key, write.value);
-  return write;
-}
 
 /** How a form asks for a value of this type. */
 type ValueKind = 'integer' | 'boolean' | 'choice' | 'list' | 'text' | 'secret';
@@ -75,7 +42,7 @@ export function register(api: Api): void {
         const out: Record<string, boolean> = {};
         if (p.has('key')) {
           const key = p.require('key').replace(/^linotp\./, '');
-          const write = planWrite(config, 'key', key, p.require('value'), p.get('type') ?? '');
+          const write = planConfigWrite(config, 'key', key, p.require('value'), p.get('type') ?? '');
           if (write) await config.set(key, write.value, write.type, p.get('description') ?? '');
           out[`setConfig ${key}`] = true;
           ctx.audit.info = key;
@@ -87,7 +54,7 @@ export function register(api: Api): void {
         // every key is checked (placeholders resolved) before any is written
         const writes = names.map((raw) => {
           const key = raw.replace(/^linotp\./, '');
-          return { key, write: planWrite(config, raw, key, p.get(raw) ?? '', p.get(`${raw}.type`) ?? ''), description: p.get(`${raw}.desc`) ?? '' };
+          return { key, write: planConfigWrite(config, raw, key, p.get(raw) ?? '', p.get(`${raw}.type`) ?? ''), description: p.get(`${raw}.desc`) ?? '' };
         });
         for (const { key, write, description } of writes) {
           if (write) await config.set(key, write.value, write.type, description);
@@ -144,7 +111,7 @@ export function register(api: Api): void {
         const known = ['DefaultMaxFailCount', 'DefaultSyncWindow', 'DefaultCountWindow', 'DefaultOtpLen', 'DefaultResetFailCount'];
         const given = known.filter((k) => ctx.params.has(k));
         if (given.length === 0) throw Errors.usage({ usage: `set one of ${known.join(', ')}` });
-        for (const k of given) checkValue(settable(k, k), k, ctx.params.get(k)!);
+        for (const k of given) checkConfigValue(settableConfigKey(k, k), k, ctx.params.get(k)!);
         const out: Record<string, boolean> = {};
         for (const k of given) {
           await ctx.services.config.set(k, ctx.params.get(k)!);

@@ -38,6 +38,29 @@ export async function authenticateUser(services: Services, request: FastifyReque
   return { ...user, session: cookie };
 }
 
+/**
+ * The portal's check (`/selfservice/` pages): the live `user_selfservice` session of the
+ * cookie alone, or null. The page then checks its own CSRF token ({@link userCsrfToken}) on
+ * every form; the cookie value itself never goes into a page.
+ */
+export async function userSessionOf(services: Services, request: FastifyRequest): Promise<UserIdentity | null> {
+  const cookie = request.cookies?.[USER_SESSION_COOKIE];
+  if (!cookie) return null;
+  const user = await services.userSessions.find(cookie);
+  return user ? { ...user, session: cookie } : null;
+}
+
+/** The CSRF token of a portal session: derived from the cookie with the key ring, so a page shows it and not the cookie. */
+export function userCsrfToken(services: Services, user: UserIdentity): string {
+  return services.keyring.hash('user-csrf', user.session);
+}
+
+/** True when a posted portal form carries its session's CSRF token. */
+export function userCsrfMatches(services: Services, user: UserIdentity, body: unknown): boolean {
+  const sent = (body as Record<string, unknown> | undefined)?.csrf_token;
+  return typeof sent === 'string' && sent.length > 0 && same(sent, userCsrfToken(services, user));
+}
+
 export function setUserSessionCookie(reply: FastifyReply, cookie: string, maxAgeSeconds: number, secure: boolean): void {
   reply.setCookie(USER_SESSION_COOKIE, cookie, { httpOnly: true, path: '/', maxAge: maxAgeSeconds, sameSite: 'strict', secure });
 }

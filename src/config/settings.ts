@@ -57,8 +57,20 @@ export const SettingsSchema = Type.Object(
      * finish for at most this long, then exits (1 when the time ran out). @default 10
      */
     shutdownSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
+    /**
+     * Demo mode on a first start with nothing configured (docs/demo.md); false never starts it
+     * and removes what an earlier demo created. @default true
+     */
+    demo: Type.Boolean({ default: true }),
     /** Seconds an admin session lasts. @default 1800 */
     sessionSeconds: Type.Integer({ minimum: 60, maximum: 86400, default: 1800 }),
+    /**
+     * A declarative configuration file (docs/config-as-code.md) that `serve` applies before it
+     * listens; an invalid file stops the start with the reason. @default none
+     */
+    applyFile: Type.Optional(Type.String({ minLength: 1 })),
+    /** Also remove what the file's sections do not name (`otpd config apply --prune`). @default false */
+    applyPrune: Type.Boolean({ default: false }),
     radius: Type.Object(
       {
         /** UDP port; unset = RADIUS off. */
@@ -73,7 +85,13 @@ export const SettingsSchema = Type.Object(
   { additionalProperties: false },
 );
 
-export type Settings = Static<typeof SettingsSchema> & { databaseUrl: string; keyFile: string; configFile?: string };
+export type Settings = Static<typeof SettingsSchema> & {
+  databaseUrl: string;
+  keyFile: string;
+  configFile?: string;
+  /** The database URL was set (file or OTPD_DATABASE_URL), not derived from the data directory: no demo mode. @default false */
+  databaseUrlConfigured?: boolean;
+};
 
 const ENV: Record<string, string> = Object.fromEntries(SETTINGS_ENV.filter((e) => e.key !== '').map((e) => [e.name, e.key]));
 
@@ -133,6 +151,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
   }
   const s = withDefaults as Settings;
   s.dataDir = resolve(cwd, s.dataDir);
+  s.databaseUrlConfigured = s.databaseUrl !== undefined;
   s.databaseUrl ??= `sqlite:${join(s.dataDir, 'otpd.sqlite')}`;
   s.keyFile = resolve(cwd, s.keyFile ?? join(s.dataDir, 'otpd.key'));
   if (s.logFile !== undefined) s.logFile = resolve(cwd, s.logFile);
@@ -142,6 +161,7 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
   if (s.tlsCert !== undefined) s.tlsCert = resolve(cwd, s.tlsCert);
   if (s.tlsKey !== undefined) s.tlsKey = resolve(cwd, s.tlsKey);
   s.configFile = configFile;
+  if (s.applyFile !== undefined) s.applyFile = resolve(cwd, s.applyFile);
   if ((s.adminUser === undefined) !== (s.adminPassword === undefined)) {
     throw new SettingsError('invalid settings:\n  OTPD_ADMIN_USER and OTPD_ADMIN_PASSWORD must be set together');
   }

@@ -1,6 +1,7 @@
 import { Type, type Static, type TSchema } from 'typebox';
 import { Value } from 'typebox/value';
 import { secretPaths } from '../config/secret-fields.ts';
+import { Errors } from '../errors.ts';
 import type { ProviderDefinition, ProviderModule } from './types.ts';
 
 /**
@@ -37,6 +38,11 @@ export class ConfigValidationError extends Error {
     super(problems.join('; '));
     this.name = 'ConfigValidationError';
   }
+}
+
+/** The API's answer to a provider config problem: ConfigValidationError (invalid JSON with its position, schema paths) as one providerRefused (2007); anything else unchanged. */
+export function providerConfigRefusal(e: unknown): unknown {
+  return e instanceof ConfigValidationError ? Errors.providerRefused({ reason: `Invalid provider config: ${e.problems.join('; ')}` }) : e;
 }
 
 /**

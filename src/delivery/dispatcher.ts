@@ -4,6 +4,7 @@ import type { ConfigService } from '../config/service.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { randomHex } from '../crypto/random.ts';
 import type { Clock } from '../util/clock.ts';
+import type { Metrics } from '../util/metrics.ts';
 import type { SendCounterRepository } from './counter-repository.ts';
 import type { ProviderHealth } from './health.ts';
 import type { OutboxRepository } from './outbox-repository.ts';
@@ -28,6 +29,8 @@ export interface DispatcherDeps {
   config: ConfigService;
   logger: Logger;
   clock: Clock;
+  /** Counts each provider attempt by channel, provider and result. @default undefined */
+  metrics?: Metrics;
 }
 
 /**
@@ -199,6 +202,7 @@ export class Dispatcher {
       if (!begun) return; // lease lost: another dispatcher owns the message now
       attempts = begun.attemptNo;
       const result = await sendBounded(instance, message, entry.timeoutMs);
+      this.deps.metrics?.deliveryAttempt(channel, pick, result.kind);
       now = clock.now();
       const key = providerKey(channel, pick);
       if (result.kind === 'accepted') {

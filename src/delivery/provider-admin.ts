@@ -13,7 +13,8 @@ import { providerContext, providerKey, providerTimeouts, type ProviderCatalog, t
 import { censorConfig, findProviderModule, refuseClass, restoreCensored } from './registry.ts';
 import { sendBounded } from './send.ts';
 import { allowedCallingCodes, defaultCountry } from './settings.ts';
-import type { ChannelType, SendResult } from './types.ts';
+import type { ProviderRow } from './repository.ts';
+import type { CaptureSink, ChannelType, ProviderModule, SendResult } from './types.ts';
 
 /** Admin view of a provider (secrets censored). */
 export interface ProviderView {
@@ -61,6 +62,8 @@ export interface ProviderAdminDeps {
   config: ConfigService;
   logger: Logger;
   clock: Clock;
+  /** Demo mode only: where the capture providers keep messages. @default undefined */
+  capture?: CaptureSink;
 }
 
 const NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -85,6 +88,23 @@ export class ProviderAdmin {
   /** Reloads whenever any node changes a provider. */
   watch(watcher: RevisionWatcher): void {
     watcher.on('delivery_providers', () => this.load()); // a failure is logged and counted by the watcher
+  }
+
+  /**
+   * Every stored provider with its config in clear (in memory only: `otpd config apply`
+   * compares against it and `otpd config export` writes references for its secrets);
+   * `config` is undefined when it cannot be decrypted.
+   */
+  async storedProviders(): Promise<{ type: ChannelType; name: string; className: string; timeout: string; isDefault: boolean; managed: boolean; config: Record<string, unknown> | undefined }[]> {
+    return (await this.deps.providers.listProviders()).map((r) => {
+      let config: Record<string, unknown> | undefined;
+      try {
+        config = JSON.parse(this.deps.keyring.decryptString('config', r.config_enc)) as Record<string, unknown>;
+      } catch {
+        config = undefined;
+      }
+      return { type: r.type as ChannelType, name: r.name, className: r.class_name, timeout: r.timeout, isDefault: r.is_default === 1, managed: r.managed_hash !== '', config };
+    });
   }
 
   async listProviders(type: string, name?: string): Promise<ProviderView[]> {
@@ -116,13 +136,13 @@ export class ProviderAdmin {
   }
 
   /**
-   * Creates or replaces a provider. The config JSON is parsed (errors name
-   * the position), secrets sent as the placeholder keep their stored value,
-   * the result is checked against the class's schema and built once, then
-   * stored sealed with the key ring.
+   * Every check of {@link setProvider} without writing: type, name, class, the managed
+   * password, the config (placeholders restored, schema, timeouts) and one build of the
+   * provider. Returns the config as it would be stored (in clear) and the stored row, if any.
+   * Throws the API's errors (ConfigValidationError for config problems, see providerConfigError).
    */
-  async setProvider(input: SetProviderInput): Promise<void> {
-    const { keyring, clock } = this.deps;
+  async prepareProvider(input: SetProviderInput): Promise<{ type: ChannelType; module: ProviderModule; config: Record<string, unknown>; existing: ProviderRow | undefined }> {
+    const { keyring } = this.deps;
     const type = checkType(input.type);
     if (!NAME.test(input.name)) throw Errors.invalidProviderName();
     const classProblem = refuseClass(input.className, type);
@@ -152,12 +172,24 @@ export class ProviderAdmin {
     // Build once: semantic checks (URL, host policy, regexes, files) fail now, not at the first send.
     let built;
     try {
-      built = module.create(config, providerContext(this.deps.config, this.deps.logger, timeouts, input.name));
+      built = module.create(config, providerContext(this.deps.config, this.deps.logger, timeouts, input.name, this.deps.capture));
     } catch (e) {
       if (e instanceof ConfigValidationError) throw new ConfigValidationError(e.problems.map((p) => p.replace(/^config(?=[.:])/, path)));
       throw e;
     }
     await built.close?.();
+    return { type, module, config, existing };
+  }
+
+  /**
+   * Creates or replaces a provider. The config JSON is parsed (errors name
+   * the position), secrets sent as the placeholder keep their stored value,
+   * the result is checked against the class's schema and built once
+   * (prepareProvider), then stored sealed with the key ring.
+   */
+  async setProvider(input: SetProviderInput): Promise<void> {
+    const { keyring, clock } = this.deps;
+    const { type, module, config, existing } = await this.prepareProvider(input);
     await this.deps.providers.saveProvider(
       {
         type,

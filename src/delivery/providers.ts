@@ -4,7 +4,7 @@ import type { KeyRing } from '../crypto/keyring.ts';
 import { ConfigValidationError, parseTimeout } from './config.ts';
 import { findProviderModule } from './registry.ts';
 import type { ProviderRow } from './repository.ts';
-import type { ChannelType, Provider, ProviderContext, ProviderModule } from './types.ts';
+import type { CaptureSink, ChannelType, Provider, ProviderContext, ProviderModule } from './types.ts';
 import { createHostPolicy, type HostPolicy } from '../util/net.ts';
 
 export interface ProviderEntry {
@@ -51,13 +51,15 @@ export function providerTimeouts(row: { timeout: string }, config: Record<string
   return { totalMs: t.totalMs, connectMs: t.connectMs };
 }
 
-export function providerContext(config: ConfigService, logger: Logger, timeouts: { totalMs: number; connectMs: number }, name: string): ProviderContext {
+/** @param capture the demo's message store, demo mode only @default undefined */
+export function providerContext(config: ConfigService, logger: Logger, timeouts: { totalMs: number; connectMs: number }, name: string, capture?: CaptureSink): ProviderContext {
   return {
     logger: logger.child({ provider: name }),
     timeoutMs: timeouts.totalMs,
     connectTimeoutMs: Math.min(timeouts.connectMs, timeouts.totalMs),
     hosts: hostPolicyFrom(config),
     templateRoot: config.string('email_provider_template_root'),
+    ...(capture ? { capture } : {}),
   };
 }
 
@@ -74,6 +76,8 @@ export class ProviderCatalog {
     private readonly config: ConfigService,
     private readonly logger: Logger,
     private readonly onInstance: (entry: ProviderEntry, instance: Provider) => void,
+    /** Demo mode only: where the capture providers keep messages. @default undefined */
+    private readonly capture?: CaptureSink,
   ) {}
 
   async replace(rows: ProviderRow[]): Promise<void> {
@@ -129,7 +133,7 @@ export class ProviderCatalog {
     if (entry.error || !entry.module) return entry.error ?? 'unknown provider class';
     if (entry.instance) return entry.instance;
     try {
-      const ctx = providerContext(this.config, this.logger, { totalMs: entry.timeoutMs, connectMs: entry.connectTimeoutMs }, entry.name);
+      const ctx = providerContext(this.config, this.logger, { totalMs: entry.timeoutMs, connectMs: entry.connectTimeoutMs }, entry.name, this.capture);
       entry.instance = entry.module.create(entry.config, ctx);
       this.onInstance(entry, entry.instance);
       return entry.instance;

@@ -1,4 +1,6 @@
+import { captureEmailProvider } from './email/capture.ts';
 import { smtpEmailProvider } from './email/smtp.ts';
+import { captureSmsProvider } from './sms/capture.ts';
 import { deviceSmsProvider } from './sms/device.ts';
 import { httpSmsProvider } from './sms/http.ts';
 import { restSmsProvider } from './sms/rest.ts';
@@ -15,6 +17,8 @@ export const providerModules: readonly ProviderModule[] = [
   smppSmsProvider,
   deviceSmsProvider,
   smtpEmailProvider,
+  captureSmsProvider,
+  captureEmailProvider,
 ];
 
 const byName = new Map<string, ProviderModule>();

@@ -104,6 +104,17 @@ export class DeliveryService {
     return this.parts.providers.setProvider(input);
   }
 
+  /** Every check of setProvider without writing; the config as it would be stored (in clear) and the class's name. */
+  async checkProvider(input: SetProviderInput): Promise<{ className: string; config: Record<string, unknown>; secretKeys: readonly string[] }> {
+    const { module, config } = await this.parts.providers.prepareProvider(input);
+    return { className: module.className, config, secretKeys: module.secretKeys };
+  }
+
+  /** Every stored provider with its config in clear (in memory only, for config apply/export). */
+  storedProviders(): ReturnType<ProviderAdmin['storedProviders']> {
+    return this.parts.providers.storedProviders();
+  }
+
   importLegacyProviders(): Promise<string[]> {
     return this.parts.providers.importLegacyProviders();
   }

@@ -61,6 +61,20 @@ export interface Provider {
   close?(): Promise<void>;
 }
 
+/** A message a demo capture provider keeps instead of sending it (demo mode, docs/demo.md). */
+export interface CapturedMessage {
+  channel: ChannelType;
+  /** The destination as the message had it (E.164 number or e-mail address). */
+  to: string;
+  /** What the user would have received, code included. */
+  text: string;
+  /** E-mail only. */
+  subject?: string;
+}
+
+/** Where the capture providers put a message; the composition root gives one only in demo mode. */
+export type CaptureSink = (message: CapturedMessage) => Promise<void>;
+
 export interface ProviderContext {
   logger: Logger;
   /** Provider-level timeout (`Timeout` of setProvider) in milliseconds. */
@@ -70,6 +84,8 @@ export interface ProviderContext {
   hosts: HostPolicy;
   /** Directory for `TEMPLATE: "file://<name>"` e-mail templates. */
   templateRoot: string;
+  /** Demo mode only: where the capture providers keep messages. @default undefined (no demo) */
+  capture?: CaptureSink;
 }
 
 export type ChannelType = 'sms' | 'email';
@@ -82,6 +98,8 @@ export interface ProviderDefinition<S extends TSchema = TSchema> {
   aliases: string[];
   type: ChannelType;
   displayName: string;
+  /** Offered only in demo mode (the capture providers); hidden from `/system/getProviderDef` otherwise. @default false */
+  demoOnly?: boolean;
   /**
    * TypeBox schema of the `config` JSON. Fields marked `secret: true` are censored in
    * answers and redacted in logs (the whole config is stored encrypted).

@@ -137,7 +137,11 @@ export class TokenService {
     throw Errors.noFreeSerial();
   }
 
-  async init(params: ParamReader & { list?(k: string): string[] }, scope: AdminScope, draftOverride?: TokenDraft): Promise<InitResult> {
+  /**
+   * `/admin/init`, and the self-service enroll with `pending`: a new token that stays inactive,
+   * marked `rollout: pending`, until its owner confirms it with a first code (userservice verify).
+   */
+  async init(params: ParamReader & { list?(k: string): string[] }, scope: AdminScope, draftOverride?: TokenDraft, opts: { pending?: boolean } = {}): Promise<InitResult> {
     const typeName = canonicalType(params.get('type') ?? 'hmac');
     const type = requireTokenType(typeName);
     const genkey = ['1', 'true'].includes((params.get('genkey') ?? '').toLowerCase());
@@ -163,6 +167,7 @@ export class TokenService {
     const syncWindow = this.config.number('DefaultSyncWindow');
     const maxFail = this.config.number('DefaultMaxFailCount');
     const keyEnc = this.keyring.encrypt('seed', draft.secret);
+    if (existing && opts.pending) throw Errors.invalidParameter({ name: 'serial', why: 'a token with this serial exists' });
     if (existing) {
       if (existing.type !== typeName) {
         throw Errors.tokenTypeClash({ serial, type: existing.type, newType: typeName });
@@ -184,7 +189,8 @@ export class TokenService {
         serial, type: typeName, description, keyEnc, otplen: draft.otplen, hashlib: draft.hashlib,
         countWindow, syncWindow, maxFail, pinHash, pinSalt,
         userId: owner?.userId ?? '', resolver: owner?.resolver ?? '', resolverClass: owner?.resolverClass ?? '',
-        info: draft.info, realms: tokenRealms, createdAt: this.clock.now(),
+        info: opts.pending ? { ...draft.info, rollout: 'pending' } : draft.info, realms: tokenRealms, createdAt: this.clock.now(),
+        ...(opts.pending ? { active: false } : {}),
       });
     }
     const detail: Record<string, unknown> = { serial };

@@ -1,3 +1,5 @@
+import { forwardTargetsProblem } from '../forward/targets.ts';
+
 /**
  * The policy action catalogue as data: every action otpd knows per scope, with
  * its value type, default and meaning (spec section 3.1). `parse.ts` validates
@@ -45,7 +47,7 @@ export const EMPTY_MEANS_ALL_SCOPES: ReadonlySet<Scope> = new Set([
  * Scopes in which the action `*` ("every action") is allowed. These hold
  * rights only; in the others `*` would silently switch on every flag
  * (passthru, passOnNoToken, ...), so otpd refuses it there. LinOTP also
- * allows it in `selfservice`, a scope no otpd action of which is supported.
+ * allows it in `selfservice`, where it would switch on mfa_passOnNoToken too.
  */
 export const STAR_ACTION_SCOPES: ReadonlySet<Scope> = new Set(['admin', 'system', 'audit']);
 
@@ -144,14 +146,13 @@ function unsupported(scope: Scope, name: string, type: ValueType, description: s
 const notInOtpd = (note: string) => ({ status: 'unsupported' as const, note });
 
 const NO_AUTOASSIGNMENT = notInOtpd('otpd does not implement autoassignment (a user taking an unassigned token at login).');
+const NO_AUTOASSIGNMENT_NOTE = NO_AUTOASSIGNMENT.note;
 const NO_RANDOM_PIN = notInOtpd('otpd does not set random PINs on enrollment.');
 const NO_LOST_TOKEN = notInOtpd('otpd has no lost-token procedure.');
-const NO_SELFSERVICE = 'otpd has no self-service portal; nothing reads selfservice policies.';
 const NO_NOTIFICATION = 'otpd sends no notification e-mails; nothing reads notification policies.';
 
 /** Scopes none of whose actions otpd supports, with the reason (for `*` and the docs). */
 export const UNSUPPORTED_SCOPES: Readonly<Partial<Record<Scope, string>>> = {
-  selfservice: NO_SELFSERVICE,
   notification: NO_NOTIFICATION,
 };
 
@@ -185,8 +186,8 @@ export const ACTIONS: readonly ActionSpec[] = [
   A('authentication', 'dynamic_email_address', bool, "Send the e-mail to the owner's current address from the user store instead of the address stored in the token.", { default: false }),
   A('authentication', 'disable_on_authentication_exceed', bool, 'Disable a token whose usage counters are exhausted.', notInOtpd('otpd tokens have no usage limits (count_auth_max, validity period), so no token is ever exhausted.')),
   A('authentication', 'delete_on_authentication_exceed', bool, 'Delete a token whose usage counters are exhausted.', notInOtpd('otpd tokens have no usage limits (count_auth_max, validity period), so no token is ever exhausted.')),
-  unsupported('authentication', 'forward_server', text, 'Forward authentication requests to another LinOTP or RADIUS server.', 'otpd does not forward requests.'),
-  unsupported('authentication', 'forward_on_no_token', bool, 'Forward only when the user has no token.', 'otpd does not forward requests.'),
+  A('authentication', 'forward_server', { kind: 'string', hint: 'linotp://host[:port][/path][?timeout=5]', check: forwardTargetsProblem }, 'Forward the requests of matching users (after the user is found) to the old LinOTP server of a switch-over over its HTTP API, and answer with its answer: linotp://host (https), https://… or http://…, several tried in order; timeout 1-30 s (default 5).'),
+  A('authentication', 'forward_on_no_token', bool, 'With forward_server: forward only the users who own no token in otpd (after autoenrollment, passthru and passOnNoToken), so otpd answers for the users it knows.'),
   unsupported('authentication', 'voice_provider', { kind: 'names' }, 'Voice provider for voice tokens.', 'otpd has no voice tokens.'),
   unsupported('authentication', 'push_provider', { kind: 'names' }, 'Push provider for push tokens.', 'otpd has no push tokens.'),
   unsupported('authentication', 'qrtanurl', text, 'Callback URL of QR tokens.', 'otpd has no QR tokens.'),
@@ -243,42 +244,46 @@ export const ACTIONS: readonly ActionSpec[] = [
   A('notification', 'setPin', { kind: 'string', hint: 'email::<provider>', check: checkEmailNotification }, 'E-mail the user when their token PIN is set.', notInOtpd(NO_NOTIFICATION)),
 
   // ---------------------------------------------------------------- selfservice
+  // Read by /userservice and the /selfservice/ portal (src/userservice/): every action is a right
+  // the user has only when a matching policy grants it (no selfservice policy: nothing allowed).
   {
     scope: 'selfservice',
     name: 'enroll<TYPE>',
     type: bool,
-    description: 'The user may enroll tokens of this type, e.g. enrollSMS.',
-    family: family('enroll'),
-    ...notInOtpd(NO_SELFSERVICE),
+    description: 'The user may enroll tokens of this type: enrollHMAC, enrollTOTP (an authenticator app, active after its first code), enrollSMS, enrollEMAIL (to the user-store mobile number or e-mail address only).',
+    family: ['HMAC', 'TOTP', 'SMS', 'EMAIL'].map((t) => `enroll${t}`),
+    status: 'supported',
   },
-  A('selfservice', 'assign', bool, 'The user may assign an unassigned token by its serial.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'disable', bool, 'The user may disable own tokens.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'enable', bool, 'The user may enable own tokens.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'delete', bool, 'The user may delete own tokens.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'unassign', bool, 'The user may give up own tokens.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'resync', bool, 'The user may resynchronise own tokens.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'verify', bool, 'The user may test own tokens.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'reset', bool, 'The user may reset the fail counter of own tokens.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'setOTPPIN', bool, 'The user may set the PIN of own tokens.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'setDescription', bool, 'The user may change the description of own tokens.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'setMOTPPIN', bool, 'The user may set mOTP PINs.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'getotp', bool, 'The user may read OTP values.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'otp_pin_minlength', { kind: 'int', min: 0, max: 99 }, 'Shortest PIN a user may set.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'otp_pin_maxlength', { kind: 'int', min: 0, max: 99 }, 'Longest PIN a user may set.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'otp_pin_contents', { kind: 'string', hint: '[+|-] letters of c n s u o', check: (v) => (/^[+-]?[cnsuo]+$/.test(v) ? undefined : 'optional + or - followed by the letters c (letters), n (digits), s (special), u (upper case), o (others)') }, 'Which characters a PIN must (or, with +, may; with -, must not) contain.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'history', bool, 'The user may read the audit trail of own tokens.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'getserial', bool, 'The user may look up an unassigned token by an OTP value.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'mfa_login', bool, 'Self-service login requires an OTP, not only the password.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'mfa_3_fields', bool, 'The self-service login form has a separate OTP field.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'mfa_passOnNoToken', bool, 'With mfa_login, users without a token may log in with the password alone.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'edit_sms', { kind: 'int', min: 0, max: 1 }, '1 = the user may choose the phone number of an SMS token; 0 = it must be the user-store mobile number.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'edit_email', { kind: 'int', min: 0, max: 1 }, '1 = the user may choose the address of an e-mail token; 0 = it must be the user-store address.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'autoassignment', bool, 'The MFA login may autoassign a token (the enrollment scope decides how).', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'autoenrollment', bool, 'The MFA login may autoenroll a token (the enrollment scope decides the type).', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'show_landing_page', bool, 'Show the landing page as the first tab.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'footer_text', text, 'Footer text of the self-service pages.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'imprint_url', text, 'Link to an imprint page.', notInOtpd(NO_SELFSERVICE)),
-  A('selfservice', 'privacy_notice_url', text, 'Link to a privacy notice.', notInOtpd(NO_SELFSERVICE)),
+  A('selfservice', 'enrollSPASS', bool, 'The user may enroll simple-pass tokens.', notInOtpd('a user-chosen static password is no second factor; otpd does not let users enroll spass tokens.')),
+  A('selfservice', 'enrollPW', bool, 'The user may enroll password tokens.', notInOtpd('a user-chosen static password is no second factor; otpd does not let users enroll pw tokens.')),
+  A('selfservice', 'assign', bool, 'The user may assign an unassigned token by its serial (and an OTP of it).'),
+  A('selfservice', 'disable', bool, 'The user may disable own tokens.'),
+  A('selfservice', 'enable', bool, 'The user may enable own tokens.'),
+  A('selfservice', 'delete', bool, 'The user may delete own tokens.'),
+  A('selfservice', 'unassign', bool, 'The user may give up own tokens.'),
+  A('selfservice', 'resync', bool, 'The user may resynchronise own HOTP/TOTP tokens with two consecutive codes.'),
+  A('selfservice', 'verify', bool, 'The user may test own tokens (an OTP, or a code sent to the phone or address).'),
+  A('selfservice', 'reset', bool, 'The user may reset the fail counter of own tokens.'),
+  A('selfservice', 'setOTPPIN', bool, 'The user may set the PIN of own tokens.'),
+  A('selfservice', 'setDescription', bool, 'The user may change the description of own tokens.'),
+  A('selfservice', 'setMOTPPIN', bool, 'The user may set mOTP PINs.', notInOtpd('otpd has no mOTP tokens.')),
+  A('selfservice', 'getotp', bool, 'The user may read OTP values.', notInOtpd('otpd never shows OTP values to users.')),
+  A('selfservice', 'otp_pin_minlength', { kind: 'int', min: 0, max: 99 }, 'Shortest PIN a user may set (setpin).'),
+  A('selfservice', 'otp_pin_maxlength', { kind: 'int', min: 0, max: 99 }, 'Longest PIN a user may set (setpin).'),
+  A('selfservice', 'otp_pin_contents', { kind: 'string', hint: '[+|-] letters of c n s u o', check: (v) => (/^[+-]?[cnsuo]+$/.test(v) ? undefined : 'optional + or - followed by the letters c (letters), n (digits), s (special), u (upper case), o (others)') }, 'Which characters a PIN the user sets must contain (no sign: one of each; +: one of the group; -: none of them).'),
+  A('selfservice', 'history', bool, 'The user may read the audit trail of own logins and tokens.'),
+  A('selfservice', 'getserial', bool, 'The user may look up an unassigned token by an OTP value (getSerialByOtp).'),
+  A('selfservice', 'mfa_login', bool, 'Self-service login requires a second factor after the password: an OTP, or a code sent to the user\'s SMS or e-mail token.'),
+  A('selfservice', 'mfa_3_fields', bool, 'The self-service login form has a separate OTP field.'),
+  A('selfservice', 'mfa_passOnNoToken', bool, 'With mfa_login, users without a token may log in with the password alone.'),
+  A('selfservice', 'edit_sms', { kind: 'int', min: 0, max: 1 }, '1 = the user may choose the phone number of an SMS token; 0 = it must be the user-store mobile number.', notInOtpd('otpd always enrolls the user-store mobile number (LinOTP\'s edit_sms=0); a user-chosen number would let a stolen password bind a new phone.')),
+  A('selfservice', 'edit_email', { kind: 'int', min: 0, max: 1 }, '1 = the user may choose the address of an e-mail token; 0 = it must be the user-store address.', notInOtpd('otpd always enrolls the user-store e-mail address (LinOTP\'s edit_email=0); a user-chosen address would let a stolen password bind a new mailbox.')),
+  A('selfservice', 'autoassignment', bool, 'The MFA login may autoassign a token (the enrollment scope decides how).', notInOtpd(NO_AUTOASSIGNMENT_NOTE)),
+  A('selfservice', 'autoenrollment', bool, 'The MFA login may autoenroll a token (the enrollment scope decides the type).', notInOtpd('the first /validate/check login autoenrolls (enrollment scope); the self-service login does not.')),
+  A('selfservice', 'show_landing_page', bool, 'Show the landing page as the first tab.', notInOtpd('the otpd portal has one page per task and no landing tab.')),
+  A('selfservice', 'footer_text', text, 'Footer text of the self-service pages.'),
+  A('selfservice', 'imprint_url', text, 'Link to an imprint page (footer of the self-service pages).'),
+  A('selfservice', 'privacy_notice_url', text, 'Link to a privacy notice (footer of the self-service pages).'),
 
   // ---------------------------------------------------------------- admin
   {

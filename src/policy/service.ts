@@ -218,6 +218,58 @@ export class PolicyService {
    * Returns the names stored.
    */
   async import(inputs: PolicyInput[], opts: WriteOptions = {}): Promise<string[]> {
+    const compiled = this.compileAll(inputs, 'imported');
+    const names = new Set(compiled.map((p) => p.name));
+    this.checkLockout([...this.index.all.filter((x) => !names.has(x.name)), ...compiled], opts);
+    await this.db.kysely.transaction().execute(async (trx) => {
+      for (const p of compiled) {
+        await trx.deleteFrom('policies').where('name', '=', p.name).execute();
+        await trx.insertInto('policies').values(toRow(p)).execute();
+      }
+    });
+    await this.changed();
+    return compiled.map((p) => p.name);
+  }
+
+  /**
+   * Every check of {@link replace} without writing: each policy compiles (all refusals listed
+   * together, as in import), no name twice, and the policies after the change (these stored or
+   * replaced, `deletions` gone) leave an administrator with system/write unless `enforce`.
+   * Returns the policies as they would be stored (normalized fields).
+   */
+  checkReplace(inputs: PolicyInput[], deletions: string[], opts: WriteOptions = {}): Policy[] {
+    return this.compileReplace(inputs, deletions, opts).map(publicPolicy);
+  }
+
+  /**
+   * Stores `inputs` (created or replaced) and deletes `deletions` in one transaction, after
+   * {@link checkReplace}'s checks (`otpd config apply`): all or nothing.
+   */
+  async replace(inputs: PolicyInput[], deletions: string[], opts: WriteOptions = {}): Promise<void> {
+    const compiled = this.compileReplace(inputs, deletions, opts);
+    if (compiled.length === 0 && deletions.length === 0) return;
+    await this.db.kysely.transaction().execute(async (trx) => {
+      for (const name of deletions) await trx.deleteFrom('policies').where('name', '=', name).execute();
+      for (const p of compiled) {
+        await trx.deleteFrom('policies').where('name', '=', p.name).execute();
+        await trx.insertInto('policies').values(toRow(p)).execute();
+      }
+    });
+    await this.changed();
+  }
+
+  private compileReplace(inputs: PolicyInput[], deletions: string[], opts: WriteOptions): CompiledPolicy[] {
+    const compiled = this.compileAll(inputs, 'stored');
+    const gone = new Set([...deletions, ...compiled.map((p) => p.name)]);
+    this.checkLockout([...this.index.all.filter((x) => !gone.has(x.name)), ...compiled], opts);
+    return compiled;
+  }
+
+  /**
+   * Compiles every policy; refusals (and names given twice) are collected and thrown together
+   * as one PolicyDefinitionError, so nothing is stored when any is refused.
+   */
+  private compileAll(inputs: PolicyInput[], verb: 'imported' | 'stored'): CompiledPolicy[] {
     const compiled: CompiledPolicy[] = [];
     const names = new Set<string>();
     const refused: { name: string; error: PolicyDefinitionError }[] = [];
@@ -244,18 +296,10 @@ export class PolicyService {
       const message =
         refused.length === 1 && inputs.length === 1
           ? list
-          : `${refused.length} of ${inputs.length} policies refused (${refused.map((r) => r.name).join(', ')}), nothing imported: ${list}`;
+          : `${refused.length} of ${inputs.length} policies refused (${refused.map((r) => r.name).join(', ')}), nothing ${verb}: ${list}`;
       throw new PolicyDefinitionError(refused[0].error.field, message);
     }
-    this.checkLockout([...this.index.all.filter((x) => !names.has(x.name)), ...compiled], opts);
-    await this.db.kysely.transaction().execute(async (trx) => {
-      for (const p of compiled) {
-        await trx.deleteFrom('policies').where('name', '=', p.name).execute();
-        await trx.insertInto('policies').values(toRow(p)).execute();
-      }
-    });
-    await this.changed();
-    return compiled.map((p) => p.name);
+    return compiled;
   }
 
   /** Deletes policies by name; returns the names that existed and were deleted. */

@@ -3,22 +3,11 @@ import { randomBytes } from 'node:crypto';
 import type { KeyRing } from '../crypto/keyring.ts';
 import type { Db } from '../store/db.ts';
 import type { RadiusClientService, RadiusClientView } from './clients.ts';
+import { processOutput, type CliOutput } from '../cli/output.ts';
 
 type Open = () => Promise<{ db: Db; keyring: KeyRing; close(): Promise<void> }>;
 
-/** Where the commands print; tests pass their own. @default process.stdout / process.stderr */
-export interface CliOutput {
-  out(text: string): void;
-  err(text: string): void;
-  /** The command failed: sets the process exit code. */
-  failed(code: number): void;
-}
-
-const processOutput: CliOutput = {
-  out: (text) => void process.stdout.write(text),
-  err: (text) => void process.stderr.write(text),
-  failed: (code) => void (process.exitCode = code),
-};
+export type { CliOutput } from '../cli/output.ts';
 
 interface AddOptions {
   address: string;

@@ -51,6 +51,35 @@ const MAX_SECRET_BYTES = 128;
 
 const invalid = (field: string, why: string) => Errors.invalidRadiusClient({ field, why });
 
+/**
+ * The checks of a client definition that need no database (name, address, realm, flag,
+ * secret), the fields as stored. `otpd config apply` runs them before writing anything.
+ * @throws OtpdError 2010 naming the field
+ */
+export function normalizeClient(input: RadiusClientInput): { name: string; range: Cidr; address: string; realm: string; requireMessageAuthenticator: boolean; secret: string } {
+  const name = typeof input.name === 'string' ? input.name.trim() : '';
+  if (!NAME.test(name)) throw invalid('name', '1-64 letters, digits, "_", "." or "-"');
+  let range: Cidr;
+  try {
+    range = parseCidr(String(input.address ?? ''));
+  } catch (e) {
+    if (e instanceof CidrError) throw invalid('address', e.message);
+    throw e;
+  }
+  const address = formatCidr(range);
+  const realm = (input.realm ?? '').trim();
+  if (realm.length > 255 || /[\x00-\x1f\x7f]/.test(realm)) throw invalid('realm', 'at most 255 printable characters');
+  const requireMessageAuthenticator = input.require_message_authenticator ?? true;
+  if (typeof requireMessageAuthenticator !== 'boolean') throw invalid('require_message_authenticator', 'must be true or false');
+  const secret = typeof input.secret === 'string' ? input.secret : '';
+  if (secret !== CENSORED) {
+    if (secret.length === 0) throw invalid('secret', 'required');
+    if (Buffer.byteLength(secret) > MAX_SECRET_BYTES) throw invalid('secret', `at most ${MAX_SECRET_BYTES} bytes`);
+    if (/[\x00-\x1f\x7f]/.test(secret)) throw invalid('secret', 'control characters are not allowed');
+  }
+  return { name, range, address, realm, requireMessageAuthenticator, secret };
+}
+
 /** RADIUS clients (NAS) in the `radius_clients` table; shared secrets sealed with the key ring. */
 export class RadiusClientService {
   private readonly db: Db;
@@ -85,6 +114,28 @@ export class RadiusClientService {
       require_message_authenticator: Number(r.require_message_authenticator) === 1,
       source: r.source === 'config' ? 'config' : 'api',
     }));
+  }
+
+  /**
+   * Every client with its secret in clear (in memory only: `otpd config apply` compares against
+   * it, `otpd config export` writes a reference instead); `secret` is undefined when it cannot be
+   * decrypted.
+   */
+  async stored(): Promise<(Omit<RadiusClientView, 'secret'> & { secret: string | undefined })[]> {
+    const rows = await this.db.kysely.selectFrom('radius_clients').selectAll().orderBy('name').execute();
+    return rows.map((r) => {
+      let secret: string | undefined;
+      try {
+        secret = this.keyring.decryptString('config', r.secret_enc);
+      } catch {
+        secret = undefined;
+      }
+      return {
+        name: r.name, address: r.address, secret, realm: r.realm,
+        require_message_authenticator: Number(r.require_message_authenticator) === 1,
+        source: r.source === 'config' ? 'config' as const : 'api' as const,
+      };
+    });
   }
 
   /** True when a client of that name was removed. */
@@ -157,30 +208,10 @@ export class RadiusClientService {
     mode: 'create' | 'upsert',
     bump = true,
   ): Promise<{ created: boolean; changed: boolean }> {
-    const name = typeof input.name === 'string' ? input.name.trim() : '';
-    if (!NAME.test(name)) throw invalid('name', '1-64 letters, digits, "_", "." or "-"');
-    let range: Cidr;
-    try {
-      range = parseCidr(String(input.address ?? ''));
-    } catch (e) {
-      if (e instanceof CidrError) throw invalid('address', e.message);
-      throw e;
-    }
-    const address = formatCidr(range);
-    const realm = (input.realm ?? '').trim();
-    if (realm.length > 255 || /[\x00-\x1f\x7f]/.test(realm)) throw invalid('realm', 'at most 255 printable characters');
-    const requireMessageAuthenticator = input.require_message_authenticator ?? true;
-    if (typeof requireMessageAuthenticator !== 'boolean') throw invalid('require_message_authenticator', 'must be true or false');
-    const secret = typeof input.secret === 'string' ? input.secret : '';
-
+    const { name, range, address, realm, requireMessageAuthenticator, secret } = normalizeClient(input);
     const existing = await this.db.kysely.selectFrom('radius_clients').selectAll().where('name', '=', name).executeTakeFirst();
     if (existing && mode === 'create') return { created: false, changed: false };
     if (secret === CENSORED && !existing) throw invalid('secret', 'required for a new client');
-    if (secret !== CENSORED) {
-      if (secret.length === 0) throw invalid('secret', 'required');
-      if (Buffer.byteLength(secret) > MAX_SECRET_BYTES) throw invalid('secret', `at most ${MAX_SECRET_BYTES} bytes`);
-      if (/[\x00-\x1f\x7f]/.test(secret)) throw invalid('secret', 'control characters are not allowed');
-    }
 
     const others = await this.db.kysely.selectFrom('radius_clients').select(['name', 'address']).where('name', '!=', name).execute();
     for (const other of others) {

@@ -49,14 +49,26 @@ export function toRadiusResult(out: CheckOutcome, attributesTemplate?: string): 
   return { kind: 'reject' };
 }
 
+/** How startServer runs the listener in demo mode (docs/demo.md). */
+export interface StartRadiusOptions {
+  /** The port when `radius.port` is unset (demo mode: 1812). @default undefined (RADIUS off) */
+  defaultPort?: number;
+  /**
+   * A port that cannot be bound (in use, not permitted) is logged as a warning and otpd runs
+   * without RADIUS instead of refusing to start; only for the demo's default port. @default false
+   */
+  optional?: boolean;
+}
+
 /**
- * Starts the RADIUS listener when `radius.port` is set: the same validation service as
- * HTTP (policies, fail counters, limits, audit), config-file clients applied first.
- * Returns its stop function, or undefined when RADIUS is off.
+ * Starts the RADIUS listener when `radius.port` is set (or a default port is given): the same
+ * validation service as HTTP (policies, fail counters, limits, audit), config-file clients
+ * applied first. Returns its stop function, or undefined when RADIUS is off.
  */
-export async function startRadius(services: Services): Promise<(() => Promise<void>) | undefined> {
+export async function startRadius(services: Services, opts: StartRadiusOptions = {}): Promise<(() => Promise<void>) | undefined> {
   const { settings, logger } = services;
-  if (settings.radius.port === undefined) return undefined;
+  const port = settings.radius.port ?? opts.defaultPort;
+  if (port === undefined) return undefined;
   await syncConfiguredClients(settings.radius.clients, { db: services.db, keyring: services.keyring, logger, clock: services.clock });
   const authenticate = async (r: RadiusAuthRequest): Promise<RadiusAuthResult> => {
     // An empty answer to a challenge asks for the code again (within the blocking rules).
@@ -70,7 +82,14 @@ export async function startRadius(services: Services): Promise<(() => Promise<vo
     return toRadiusResult(out, services.config.string('RadiusReplyAttributes') || undefined);
   };
   const server = new RadiusServer({ db: services.db, keyring: services.keyring, logger, clock: services.clock, authenticate, watcher: services.watcher });
-  await server.listen({ host: settings.radius.host, port: settings.radius.port });
+  try {
+    await server.listen({ host: settings.radius.host, port });
+  } catch (e) {
+    await server.close();
+    if (!opts.optional) throw e;
+    logger.warn({ host: settings.radius.host, port, err: e }, `RADIUS not started: ${settings.radius.host}:${port} cannot be bound (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); set OTPD_RADIUS_PORT to a free port`);
+    return undefined;
+  }
   services.radiusStats = () => server.stats();
   return async () => {
     services.radiusStats = undefined;

@@ -1,5 +1,5 @@
 import { Kysely, MysqlDialect, PostgresDialect, sql } from 'kysely';
-import { GroupCommitSqliteDialect } from './sqlite-group.ts';
+import { GroupCommitSqliteDialect, type GroupCommitStats } from './sqlite-group.ts';
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Database } from './schema.ts';
@@ -11,8 +11,28 @@ export interface Db {
   dialect: DialectName;
   /** URL with any password removed, safe for logs. */
   safeUrl: string;
+  /** What the connections are doing, for /metrics: the pool (PostgreSQL, MariaDB) or SQLite's group commit. */
+  stats(): DbStats;
   close(): Promise<void>;
 }
+
+export interface PoolStats {
+  /** Connections open, in use or idle. */
+  total: number;
+  idle: number;
+  /** Queries waiting for a connection. */
+  waiting: number;
+  /** The pool's size limit. */
+  max: number;
+}
+
+export interface DbStats {
+  pool?: PoolStats;
+  sqlite?: GroupCommitStats;
+}
+
+/** The pool size of PostgreSQL and MariaDB. */
+const POOL_MAX = 10;
 
 /** Removes the password from a database URL so it can be logged. */
 export function redactUrl(url: string): string {
@@ -45,8 +65,9 @@ async function openSqlite(path: string): Promise<Db> {
   database.pragma('synchronous = FULL');
   const sync = database.pragma('synchronous', { simple: true });
   if (Number(sync) !== 2) throw new Error(`SQLite synchronous is ${sync}, expected 2 (FULL)`);
-  const kysely = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(database) });
-  return { kysely, dialect: 'sqlite', safeUrl: `sqlite:${path}`, close: () => kysely.destroy() };
+  const dialect = new GroupCommitSqliteDialect(database);
+  const kysely = new Kysely<Database>({ dialect });
+  return { kysely, dialect: 'sqlite', safeUrl: `sqlite:${path}`, stats: () => ({ sqlite: dialect.stats() }), close: () => kysely.destroy() };
 }
 
 /**
@@ -69,20 +90,21 @@ async function openPostgres(url: string): Promise<Db> {
   const pg = await import('pg');
   // int8 (COUNT, BIGINT timestamps) as numbers; our values stay far below 2^53.
   pg.default.types.setTypeParser(20, (v: string) => Number(v));
-  const pool = new pg.default.Pool({ connectionString: url, max: 10, connectionTimeoutMillis: 5000 });
+  const pool = new pg.default.Pool({ connectionString: url, max: POOL_MAX, connectionTimeoutMillis: 5000 });
   // An idle connection dropped by the server (restart, failover) must not crash the process;
   // the pool replaces it on the next query.
   pool.on('error', () => undefined);
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   await sql`select 1`.execute(kysely);
-  return { kysely, dialect: 'postgres', safeUrl: redactUrl(url), close: () => kysely.destroy() };
+  const stats = (): DbStats => ({ pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: POOL_MAX } });
+  return { kysely, dialect: 'postgres', safeUrl: redactUrl(url), stats, close: () => kysely.destroy() };
 }
 
 async function openMysql(url: string): Promise<Db> {
   const mysql = await import('mysql2');
   const pool = mysql.createPool({
     uri: url.replace(/^mariadb:/, 'mysql:'),
-    connectionLimit: 10,
+    connectionLimit: POOL_MAX,
     connectTimeout: 5000,
     supportBigNumbers: true,
     bigNumberStrings: false,
@@ -90,5 +112,18 @@ async function openMysql(url: string): Promise<Db> {
   });
   const kysely = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
   await sql`select 1`.execute(kysely);
-  return { kysely, dialect: 'mysql', safeUrl: redactUrl(url), close: () => kysely.destroy() };
+  return { kysely, dialect: 'mysql', safeUrl: redactUrl(url), stats: () => ({ pool: mysqlPoolStats(pool) }), close: () => kysely.destroy() };
+}
+
+/**
+ * mysql2 has no public pool counters: its pool keeps queues of all connections, free ones and
+ * waiting callbacks (`_allConnections`, `_freeConnections`, `_connectionQueue`, each with a
+ * `length`). Read when present; a mysql2 without them reports no pool (test/core/metrics.test.ts
+ * notices on MariaDB).
+ */
+function mysqlPoolStats(pool: object): PoolStats | undefined {
+  const p = pool as { _allConnections?: { length?: unknown }; _freeConnections?: { length?: unknown }; _connectionQueue?: { length?: unknown } };
+  const [total, idle, waiting] = [p._allConnections?.length, p._freeConnections?.length, p._connectionQueue?.length];
+  if (typeof total !== 'number' || typeof idle !== 'number' || typeof waiting !== 'number') return undefined;
+  return { total, idle, waiting, max: POOL_MAX };
 }

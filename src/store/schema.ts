@@ -129,6 +129,12 @@ export interface UserSessionTable {
   login: string;
   created_at: number;
   expires_at: number;
+  /** 'credentials_verified' | 'challenge_triggered' | 'authenticated' (migration 0661). */
+  state: Generated<string>;
+  /** 1 when the session was opened with a second factor. */
+  mfa: Generated<number>;
+  /** The open challenge of a `challenge_triggered` login ('' otherwise). */
+  transaction_id: Generated<string>;
 }
 
 export interface AuditTable {
@@ -324,6 +330,22 @@ export interface AccountAttemptTable {
   last_attempt: number;
 }
 
+/** Demo mode: a message a capture provider kept instead of sending (text sealed with the key ring). */
+export interface DemoMessageTable {
+  id: Generated<number>;
+  channel: string; // 'sms' | 'email'
+  recipient: string;
+  text_enc: string;
+  created_at: number;
+}
+
+/** Demo mode: what the demo created (kind resolver | realm | policy | provider | radius_client | file), removed when it ends. */
+export interface DemoObjectTable {
+  kind: string;
+  name: string;
+  created_at: number;
+}
+
 export interface Database {
   tokens: TokenTable;
   token_realms: TokenRealmTable;
@@ -349,4 +371,6 @@ export interface Database {
   delivery_health: DeliveryHealthTable;
   enrollment_claims: EnrollmentClaimTable;
   account_attempts: AccountAttemptTable;
+  demo_messages: DemoMessageTable;
+  demo_objects: DemoObjectTable;
 }

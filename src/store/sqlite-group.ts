@@ -19,12 +19,17 @@ import {
  * it. Should a COMMIT fail, every write of the group fails with it.
  */
 export class GroupCommitSqliteDialect implements Dialect {
+  private driver: GroupCommitDriver | undefined;
   constructor(private readonly database: BetterSqlite3.Database) {}
   createAdapter() {
     return new SqliteAdapter();
   }
   createDriver(): Driver {
-    return new GroupCommitDriver(this.database);
+    return (this.driver = new GroupCommitDriver(this.database));
+  }
+  /** The group commit's counts since the database was opened (zeros before the first query). */
+  stats(): GroupCommitStats {
+    return this.driver?.stats() ?? { waitingStatements: 0, commits: 0, groupedWrites: 0 };
   }
   createQueryCompiler() {
     return new SqliteQueryCompiler();
@@ -34,8 +39,20 @@ export class GroupCommitSqliteDialect implements Dialect {
   }
 }
 
+/** For /metrics: the queue behind explicit transactions and the commits of grouped writes. */
+export interface GroupCommitStats {
+  /** Statements waiting for an explicit transaction to end. */
+  waitingStatements: number;
+  /** Group COMMITs that succeeded. */
+  commits: number;
+  /** Writes those commits made durable. */
+  groupedWrites: number;
+}
+
 interface Group {
   done: Promise<void>;
+  /** Writes that joined the group. */
+  writes: number;
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -49,17 +66,38 @@ class GroupCommitDriver implements Driver {
   private releaseExclusive: (() => void) | undefined;
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
   private closed = false;
+  private waiting = 0;
+  private commits = 0;
+  private groupedWrites = 0;
 
   constructor(private readonly db: BetterSqlite3.Database) {}
 
   async init(): Promise<void> {}
+
+  stats(): GroupCommitStats {
+    return { waitingStatements: this.waiting, commits: this.commits, groupedWrites: this.groupedWrites };
+  }
+
+  /**
+   * Waits for the explicit transaction holding the connection, counted as queued. Callers
+   * loop on `this.exclusive` themselves: the check and what follows it stay in one
+   * synchronous step, so two waiters never both take the connection.
+   */
+  private async queued(exclusive: Promise<void>): Promise<void> {
+    this.waiting++;
+    try {
+      await exclusive;
+    } finally {
+      this.waiting--;
+    }
+  }
 
   async acquireConnection(): Promise<DatabaseConnection> {
     return new GroupConnection(this);
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    while (this.exclusive) await this.exclusive;
+    while (this.exclusive) await this.queued(this.exclusive);
     this.exclusive = new Promise((r) => (this.releaseExclusive = r));
     (connection as GroupConnection).owner = true;
     this.flush();
@@ -109,13 +147,14 @@ class GroupCommitDriver implements Driver {
   }
 
   async execute(conn: GroupConnection, compiled: CompiledQuery): Promise<QueryResult<any>> {
-    if (!conn.owner) while (this.exclusive) await this.exclusive;
+    if (!conn.owner) while (this.exclusive) await this.queued(this.exclusive);
     if (this.closed) throw new Error('database is closed');
     const stmt = this.prepare(compiled.sql);
     const params = compiled.parameters as unknown[];
     if (conn.owner || stmt.readonly) return run(stmt, params);
     const group = this.openGroup();
     const result = run(stmt, params);
+    group.writes++;
     await group.done;
     return result;
   }
@@ -129,7 +168,7 @@ class GroupCommitDriver implements Driver {
       reject = rej;
     });
     this.db.exec('BEGIN IMMEDIATE');
-    this.group = { done, resolve, reject };
+    this.group = { done, resolve, reject, writes: 0 };
     setImmediate(() => this.flush());
     return this.group;
   }
@@ -141,6 +180,8 @@ class GroupCommitDriver implements Driver {
     this.group = undefined;
     try {
       this.db.exec('COMMIT');
+      this.commits++;
+      this.groupedWrites += group.writes;
       group.resolve();
     } catch (e) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');

@@ -39,7 +39,10 @@ function fromRow(r: Row, realms: string[]): Token {
 }
 
 /** A token to insert: a Token without its id and without what starts fresh (counters, fail count, active, statistics). */
-export type NewToken = Omit<Token, 'id' | 'counter' | 'failCount' | 'active' | 'lastAuthSuccess' | 'lastAuthMatch' | 'countAuth' | 'countAuthSuccess'>;
+export type NewToken = Omit<Token, 'id' | 'counter' | 'failCount' | 'active' | 'lastAuthSuccess' | 'lastAuthMatch' | 'countAuth' | 'countAuthSuccess'> & {
+  /** @default true; false for a self-enrolled app token waiting for its first code. */
+  active?: boolean;
+};
 
 export interface TokenFilter {
   serial?: string;
@@ -65,7 +68,7 @@ export class TokenRepository {
     const id = await insertReturningId(this.db.dialect, trx.insertInto('tokens').values({
       serial: t.serial, type: t.type, description: t.description, key_enc: t.keyEnc, otplen: t.otplen,
       hashlib: t.hashlib, counter: 0, count_window: t.countWindow, sync_window: t.syncWindow, max_fail: t.maxFail,
-      fail_count: 0, active: 1, pin_hash: t.pinHash, pin_salt: t.pinSalt, user_id: t.userId, resolver: t.resolver,
+      fail_count: 0, active: t.active === false ? 0 : 1, pin_hash: t.pinHash, pin_salt: t.pinSalt, user_id: t.userId, resolver: t.resolver,
       resolver_class: t.resolverClass, token_info: JSON.stringify(t.info), created_at: t.createdAt,
       last_auth_success: null, last_auth_match: null, count_auth: 0, count_auth_success: 0,
     }));
@@ -192,6 +195,21 @@ export class TokenRepository {
       .where('id', '=', id)
       .where('counter', '<=', matched)
       .where('active', '=', 1)
+      .executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
+  /**
+   * The first code of a self-enrolled token: activates it and stores its counter, once (the
+   * compare-and-set on `active = 0` and the counter makes a parallel copy lose). True when this request won.
+   */
+  async activatePending(id: number, matched: number, nextCounter: number, tokenInfo: string, now: number): Promise<boolean> {
+    const res = await this.db.kysely
+      .updateTable('tokens')
+      .set({ active: 1, counter: nextCounter, fail_count: 0, token_info: tokenInfo, last_auth_success: now, last_auth_match: now, count_auth_success: sql`count_auth_success + 1` })
+      .where('id', '=', id)
+      .where('active', '=', 0)
+      .where('counter', '<=', matched)
       .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }

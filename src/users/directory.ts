@@ -4,11 +4,12 @@ import type { KeyRing } from '../crypto/keyring.ts';
 import type { Db } from '../store/db.ts';
 import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import { systemClock, type Clock } from '../util/clock.ts';
+import type { Metrics, UserStoreOperation } from '../util/metrics.ts';
 import { createHostPolicy, type HostPolicy } from '../util/net.ts';
 import { LoadedResolvers, type ResolverEntry } from './loaded-resolvers.ts';
 import { RealmAdmin, type RealmSummary } from './realm-admin.ts';
 import { ResolverAdmin, type ResolverDescription, type ResolverSummary, type ResolverTest } from './resolver-admin.ts';
-import type { DirectoryUser, StoreDeps, StoreUser, UserSearch } from './types.ts';
+import type { DirectoryUser, StoreDeps, StoredResolverConfig, StoreUser, UserSearch } from './types.ts';
 import { UserCache } from './user-cache.ts';
 
 export type { DirectoryUser, UserInfo } from './types.ts';
@@ -52,9 +53,12 @@ export class UserDirectory {
   private readonly loaded: LoadedResolvers;
   private readonly resolverAdmin: ResolverAdmin;
   private readonly realmAdmin: RealmAdmin;
+  private readonly metrics: Metrics | undefined;
 
-  constructor(deps: { db: Db; keyring: KeyRing; config: ConfigService; logger: Logger; clock?: Clock }) {
+  /** `metrics`: times every call that reaches a store and counts the failed ones. @default undefined */
+  constructor(deps: { db: Db; keyring: KeyRing; config: ConfigService; logger: Logger; clock?: Clock; metrics?: Metrics }) {
     this.db = deps.db;
+    this.metrics = deps.metrics;
     this.config = deps.config;
     this.logger = deps.logger.child({ area: 'users' });
     this.clock = deps.clock ?? systemClock;
@@ -160,10 +164,16 @@ export class UserDirectory {
     };
   }
 
+  /** A call that reaches the store, timed and (when it throws) counted by resolver and operation. */
+  private ask<T>(entry: ResolverEntry, operation: UserStoreOperation, call: () => Promise<T>): Promise<T> {
+    if (!this.metrics) return call();
+    return this.metrics.userStoreCall({ resolver: entry.name, type: entry.type.type, operation }, call);
+  }
+
   private async lookupIn(entry: ResolverEntry, login: string): Promise<StoreUser | null> {
     const cached = this.cache.byLogin(entry.name, login);
     if (cached) return cached;
-    const user = await entry.store.lookup(login);
+    const user = await this.ask(entry, 'lookup', () => entry.store.lookup(login));
     if (user) this.cache.put(entry.name, user, login);
     return user;
   }
@@ -171,7 +181,7 @@ export class UserDirectory {
   private async byIdIn(entry: ResolverEntry, userId: string): Promise<StoreUser | null> {
     const cached = this.cache.byId(entry.name, userId);
     if (cached) return cached;
-    const user = await entry.store.byId(userId);
+    const user = await this.ask(entry, 'byId', () => entry.store.byId(userId));
     if (user) this.cache.put(entry.name, user);
     return user;
   }
@@ -214,7 +224,7 @@ export class UserDirectory {
     if (!entry) return false;
     const storeUser = await this.byIdIn(entry, user.userId);
     if (!storeUser) return false;
-    return entry.store.checkPassword(storeUser, password);
+    return this.ask(entry, 'checkPassword', () => entry.store.checkPassword(storeUser, password));
   }
 
   /**
@@ -228,7 +238,7 @@ export class UserDirectory {
       if (onlyResolver && name !== onlyResolver) continue;
       const entry = this.loaded.resolver(name);
       if (!entry) continue;
-      const users = await entry.store.search(search, limit - out.length);
+      const users = await this.ask(entry, 'search', () => entry.store.search(search, limit - out.length));
       for (const u of users) out.push(this.toDirectoryUser(entry, u, realmName));
       if (out.length >= limit) break;
     }
@@ -256,6 +266,18 @@ export class UserDirectory {
     return this.resolverAdmin.setResolver(name, typeName, params, previousName);
   }
 
+  /** Every check of setResolver without writing; the configuration as it would be stored (in clear). See ResolverAdmin.prepare. */
+  checkResolver(name: string, typeName: string, params: Record<string, string>, previousName?: string): { type: string; config: StoredResolverConfig } {
+    const { type, config } = this.resolverAdmin.prepare(name, typeName, params, previousName);
+    return { type: type.type, config };
+  }
+
+  /** A stored resolver's type name and configuration, secrets in clear (in memory only, for config apply/export). */
+  storedResolver(name: string): { type: string; secretKeys: readonly string[]; config: StoredResolverConfig } | undefined {
+    const r = this.resolverAdmin.stored(name);
+    return r ? { type: r.type.type, secretKeys: r.type.secretKeys, config: r.config } : undefined;
+  }
+
   /** Deletes a resolver; refused while a realm uses it. False when it did not exist. */
   deleteResolver(name: string): Promise<boolean> {
     return this.resolverAdmin.deleteResolver(name);
@@ -269,6 +291,14 @@ export class UserDirectory {
   /** Defines a realm (`/system/setRealm`) with resolver specs or plain resolver names, in order. */
   setRealm(realm: string, specs: string[]): Promise<void> {
     return this.realmAdmin.setRealm(realm, specs);
+  }
+
+  /**
+   * Every check of setRealm without writing; `typeOf` names the type of each resolver the
+   * realm may list (default: the stored ones). See RealmAdmin.prepare.
+   */
+  checkRealm(realm: string, specs: string[], typeOf?: (resolver: string) => string | undefined): { name: string; resolvers: string[] } {
+    return this.realmAdmin.prepare(realm, specs, typeOf ?? ((r) => this.loaded.resolver(r)?.type.type));
   }
 
   /** Deletes a realm; clears DefaultRealm when it was the default. False when it did not exist. */

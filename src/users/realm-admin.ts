@@ -43,23 +43,34 @@ export class RealmAdmin {
   }
 
   /**
-   * Defines a realm (`/system/setRealm`) with resolver specs
-   * (`useridresolver.LDAPIdResolver.IdResolver.<name>`) or plain resolver names, in order.
+   * Every check of {@link setRealm} without writing: the realm name (lower-cased) and its
+   * resolver specs or names, each known to `typeOf` (a resolver name → its type name, or
+   * undefined when there is none; `otpd config apply` also knows the resolvers it is about to
+   * create). Returns the realm name and resolver names in order, duplicates dropped.
    */
-  async setRealm(realm: string, specs: string[]): Promise<void> {
+  prepare(realm: string, specs: string[], typeOf: (resolver: string) => string | undefined): { name: string; resolvers: string[] } {
     const name = realm.trim().toLowerCase();
     if (!REALM_NAME.test(name)) throw Errors.invalidParameter({ name: 'realm', why: 'realm names have 1-64 of a-z 0-9 _ . -' });
     const names: string[] = [];
     for (const raw of specs.map((s) => s.trim().replace(/"/g, '')).filter(Boolean)) {
       const type = resolverTypeOfSpec(raw);
       const resolver = type ? raw.slice(type.classPrefix.length + 1) : raw;
-      const entry = this.loaded.resolver(resolver);
-      if (!entry || (type && entry.type !== type)) {
+      const typeName = typeOf(resolver);
+      if (typeName === undefined || (type && typeName !== type.type)) {
         throw Errors.unknownResolverSpec({ spec: raw });
       }
       if (!names.includes(resolver)) names.push(resolver);
     }
     if (names.length === 0) throw Errors.missingParameter({ name: 'resolvers' });
+    return { name, resolvers: names };
+  }
+
+  /**
+   * Defines a realm (`/system/setRealm`) with resolver specs
+   * (`useridresolver.LDAPIdResolver.IdResolver.<name>`) or plain resolver names, in order.
+   */
+  async setRealm(realm: string, specs: string[]): Promise<void> {
+    const { name, resolvers: names } = this.prepare(realm, specs, (resolver) => this.loaded.resolver(resolver)?.type.type);
     const resolvers = JSON.stringify(names);
     await this.db.kysely.transaction().execute(async (trx) => {
       const updated = await trx.updateTable('realms').set({ resolvers }).where('name', '=', name).executeTakeFirst();

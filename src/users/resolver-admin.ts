@@ -93,12 +93,11 @@ export class ResolverAdmin {
   }
 
   /**
-   * Creates, updates or renames a resolver (`/system/setResolver`).
-   * `previousName` absent = create (the name must be new); equal = update;
-   * different = rename (realms and token owners follow). Secret values sent
-   * as `__CENSORED__` keep the stored value.
+   * Every check of {@link setResolver} without writing: the name, the type (and no type
+   * change), the configuration (placeholders restored, normalized by the type's schema) and
+   * its hosts against the host policy. Returns the configuration as it would be stored (in clear).
    */
-  async setResolver(name: string, typeName: string, params: Record<string, string>, previousName?: string): Promise<void> {
+  prepare(name: string, typeName: string, params: Record<string, string>, previousName?: string): { type: ResolverType; config: StoredResolverConfig; mode: 'create' | 'update' | 'rename' } {
     if (!RESOLVER_NAME.test(name)) {
       throw Errors.invalidParameter({ name: 'name', why: 'resolver names have at least 4 characters of A-Z a-z 0-9 _ -' });
     }
@@ -117,6 +116,23 @@ export class ResolverAdmin {
     });
     const config = type.normalize(merged);
     this.checkHosts(type, config);
+    return { type, config, mode };
+  }
+
+  /** A stored resolver's type and configuration with its secrets in clear (in memory only: config apply/export compare and reference them). */
+  stored(name: string): { type: ResolverType; config: StoredResolverConfig } | undefined {
+    const r = this.loaded.resolver(name);
+    return r ? { type: r.type, config: { ...r.config } } : undefined;
+  }
+
+  /**
+   * Creates, updates or renames a resolver (`/system/setResolver`).
+   * `previousName` absent = create (the name must be new); equal = update;
+   * different = rename (realms and token owners follow). Secret values sent
+   * as `__CENSORED__` keep the stored value.
+   */
+  async setResolver(name: string, typeName: string, params: Record<string, string>, previousName?: string): Promise<void> {
+    const { type, config, mode } = this.prepare(name, typeName, params, previousName);
     const stored = JSON.stringify(sealSecrets(type, config, (v) => this.keyring.encrypt('config', v)));
     const now = this.clock.now();
     await this.db.kysely.transaction().execute(async (trx) => {

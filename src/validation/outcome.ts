@@ -20,8 +20,13 @@ export interface CheckRequest {
   message?: string;
   /** `challenge` parameter: with check_s and no pass, asks for a challenge (policy trigger_sms). */
   challenge?: string;
-  /** Which entry point asks: check_s has no user and never autoenrolls. */
-  entry: 'check' | 'simplecheck' | 'check_s' | 'samlcheck' | 'radius';
+  /**
+   * Which entry point asks: check_s has no user and never autoenrolls. `userservice` is the
+   * second step of the self-service login: the login checked the user-store password itself, so
+   * the pass is the OTP alone (otppin 2), and a user without tokens is refused (no
+   * autoenrollment, passthru or passOnNoToken: those are for /validate, not for the portal).
+   */
+  entry: 'check' | 'simplecheck' | 'check_s' | 'samlcheck' | 'radius' | 'userservice';
 }
 
 export interface ChallengeInfo {

@@ -55,3 +55,6 @@ export interface ChallengeHandler {
  * for the refusal.
  */
 export type NoTokenHook = (input: { user: DirectoryUser; subject: PolicySubject; request: CheckRequest; pass: string }) => Promise<CheckOutcome | null>;
+
+/** Policy `forward_server`: sends the request to the old server of a switch-over and returns its answer as an outcome. */
+export type ForwardPort = (req: CheckRequest, policyValue: string) => Promise<CheckOutcome>;

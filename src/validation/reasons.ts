@@ -11,7 +11,9 @@ export const REASONS = {
   passOnUserNoToken: 'The user owns no token and config PassOnUserNoToken accepts that.',
   passthru: 'The user owns no token; policy passthru checked the user-store password, which was right.',
   passOnNoToken: 'The user owns no token and policy passOnNoToken accepts that.',
+  forwarded: 'Policy forward_server: the old server of a switch-over accepted the forwarded request.',
   // challenges (value false, with a challenge to answer)
+  forwardedChallenge: 'Policy forward_server: the old server answered the forwarded request with a challenge.',
   challengeCreated: 'A challenge was created (PIN-only request, challenge_response, sms/email, trigger_sms).',
   tokenAutoenrolled: 'The user owned no token: autoenrollment created one and sent its first code.',
   autoenrollJoined: 'A parallel first login enrolled the user a moment ago: its open challenge is the answer.',
@@ -33,6 +35,8 @@ export const REASONS = {
   tokenLocked: 'Every token that could match has reached its fail counter limit.',
   accountThrottled: 'The account is inside a refusal window after consecutive failures.',
   accountLocked: 'The account reached the hard limit of consecutive failures (an administrator resets it).',
+  credentialsVerified: 'Self-service login under mfa_login: the user-store password was right; the second factor is still owed.',
+  otpRequired: 'Self-service login: the password was right; the user has no out-of-band token to send a code to, so the current code of an app token is asked for.',
   noOpenChallenge: 'RADIUS: an empty answer, but the user has no open out-of-band challenge to resend.',
   // refused after a secret was checked
   wrongOtp: 'The first factor matched, the OTP did not (wrong, missing or already used).',
@@ -43,6 +47,8 @@ export const REASONS = {
   challengeAlreadyAnswered: 'The answer matched, but a parallel request closed its challenge first; no attempt is spent.',
   multipleMatches: 'More than one token matched the password.',
   challengeFailed: 'A challenge was asked for but could not be created (no destination, send limit, send failed).',
+  forwardedRefused: 'Policy forward_server: the old server refused the forwarded request.',
+  forwardUnavailable: 'Policy forward_server: no old server answered within its timeout (an outage, like an unreachable user store).',
   noTokenAssigned: 'The user owns no token and nothing else (autoenrollment, passthru, passOnNoToken) applies.',
   autoenrollFailed: 'The user owns no token and autoenrollment refused (wrong password, no destination, send failed).',
   passthruWrongPassword: 'The user owns no token; policy passthru checked the user-store password, which was wrong.',

@@ -5,13 +5,15 @@ import { canonicalType } from '../tokens/registry.ts';
 import type { TokenService } from '../enrollment/tokens.ts';
 import type { Token } from '../tokens/types.ts';
 import type { Clock } from '../util/clock.ts';
+import type { Metrics } from '../util/metrics.ts';
 import type { AccountAttempts } from './account-attempts.ts';
+import { answer } from './answer.ts';
 import { AccountGuard, type AccountReservation } from './account-guard.ts';
 import type { ChallengeRepository } from './challenges.ts';
 import { FailureTimes } from './failure-times.ts';
 import { accept, fail, serialsOf, type ChallengeInfo, type CheckOutcome, type CheckRequest } from './outcome.ts';
 import { otppinMode, tokenRefusal } from './policies.ts';
-import type { ChallengeHandler, DirectoryUser, NoTokenHook, PolicyPort, PolicySubject, UserPort } from './ports.ts';
+import type { ChallengeHandler, DirectoryUser, ForwardPort, NoTokenHook, PolicyPort, PolicySubject, UserPort } from './ports.ts';
 import type { Reason } from './reasons.ts';
 import { ownedBy } from './select.ts';
 import { TokenCheck } from './token-check.ts';
@@ -29,6 +31,10 @@ export interface ValidationDeps {
   challengeHandlers?: ReadonlyMap<string, ChallengeHandler>;
   /** What a user who owns no token gets first (autoenrollment). @default none */
   noToken?: NoTokenHook;
+  /** Policy forward_server (a switch-over from LinOTP). @default none: the policy then fails closed */
+  forward?: ForwardPort;
+  /** Outcomes by reason, challenges created and answered are counted here. @default undefined */
+  metrics?: Metrics;
 }
 
 /** The tokens a request names, or why none may be checked. */
@@ -61,7 +67,7 @@ export class ValidationService {
 
   async check(req: CheckRequest): Promise<CheckOutcome> {
     const started = performance.now();
-    const outcome = await this.runSafely(req);
+    const outcome = this.counted(await this.runSafely(req));
     // A failure answers no sooner than a wrong OTP usually takes (B.2 #9), so its time does not
     // say whether the user exists, the token is locked or the account is throttled.
     if (!outcome.ok && outcome.challenges.length === 0 && !outcome.unavailable) {
@@ -126,7 +132,12 @@ export class ValidationService {
     if (policies.anyPolicy('authorization', 'authorize') && !realms.every(authorized)) {
       return withBase(fail('notAuthorized', 'user is not authorized by the authorization policies', { error: 'user is not authorized (authorize policy)' }));
     }
-    const mode = otppinMode(policies, subject, realms);
+    const mode = req.entry === 'userservice' ? 2 : otppinMode(policies, subject, realms);
+    // spec 2.1 step 2: forward_server without forward_on_no_token forwards every request of the user
+    const forwardTo = user ? this.forwardTarget(subject, req) : undefined;
+    if (forwardTo !== undefined && !policies.has('authentication', 'forward_on_no_token', subject)) {
+      return withBase(await this.forwardRequest(req, forwardTo));
+    }
 
     if (tokens.length === 0 && mismatch) {
       // a try like a wrong password, with the same work: the account's attempt is spent
@@ -141,6 +152,7 @@ export class ValidationService {
         return withBase(fail('noTokenFound', 'no token found'));
       }
       if (req.entry === 'check_s') return withBase(fail('noTokenFound', 'No token found!'));
+      if (req.entry === 'userservice') return withBase(fail('noTokenAssigned', 'User has no tokens assigned'));
       const owner = user;
       return withBase(await this.guard.guarded(owner, now, (account) => this.noToken(owner, subject, req, account)));
     }
@@ -216,12 +228,51 @@ export class ValidationService {
   }
 
   /**
+   * The self-service login's second step without an OTP (spec 1.6): the login verified the
+   * user-store password, so a challenge is created without a PIN, on the named token or else on
+   * every usable out-of-band token of the user. Tokens that are locked, disabled or refused by the
+   * authorization policies get none. A usable HOTP/TOTP token needs no challenge: the user enters
+   * its current code (reason `otpRequired`).
+   */
+  async triggerSecondFactor(user: DirectoryUser, serial: string | undefined, client: string): Promise<CheckOutcome> {
+    const now = this.deps.clock.now();
+    const subject: PolicySubject = { login: user.login, realm: user.realm, resolver: user.resolver, client, userInfo: user.info };
+    const base = { user: user.login, realm: user.realm };
+    let tokens = await this.deps.tokens.repository.find({ owner: { resolver: user.resolver, userId: user.userId } });
+    if (serial !== undefined && serial !== '') tokens = tokens.filter((t) => t.serial === serial);
+    if (tokens.length === 0) return fail(serial ? 'ownerMismatch' : 'noTokenAssigned', serial ? 'serial does not belong to the user' : 'User has no tokens assigned', { user, audit: { ...base, serial } });
+    const usable = tokens.filter((t) => t.active && t.failCount < t.maxFail && !tokenRefusal(this.deps.policies, t, subject));
+    if (usable.length === 0) return fail('tokenLocked', 'no usable token: disabled, locked or not authorized', { user, audit: { ...base, ...serialsOf(tokens) } });
+    const outOfBand = usable.filter((t) => this.challengeHandlers.has(t.type));
+    if (outOfBand.length === 0) return fail('otpRequired', 'enter the current code of the token', { user, audit: { ...base, ...serialsOf(usable) } });
+    const created: ChallengeInfo[] = [];
+    let error: string | undefined;
+    for (const t of outOfBand) {
+      const res = await this.challengeHandlers.get(t.type)!.create({ token: t, user, subject, request: { user: user.login, realm: user.realm, client, entry: 'userservice' }, now });
+      if (res.ok) created.push(res.challenge);
+      else error = res.reason;
+    }
+    if (created.length === 0) return fail('challengeFailed', error ?? 'challenge could not be created', { user, notSent: true, error, audit: { ...base, ...serialsOf(outOfBand) } });
+    return { ok: false, reason: 'challengeCreated', challenges: created, user, audit: { ...base, actionDetail: 'challenge created', ...serialsOf(created.map((c) => ({ serial: c.serial, type: c.tokenType }))) } };
+  }
+
+  /**
    * An empty answer to an out-of-band challenge (RADIUS): asks the token's handler again
    * for the same user, which resends outside the blocking window and reuses the open
    * challenge inside it. Only open, unexpired challenges of this user count; the first
    * factor was checked when the challenge was created.
    */
   async resend(req: { user: string; realm?: string; transactionId: string; client: string }): Promise<CheckOutcome> {
+    return this.counted(await this.resendUncounted(req));
+  }
+
+  /** Counts an outcome by its reason code and what it means for the caller. */
+  private counted(outcome: CheckOutcome): CheckOutcome {
+    this.deps.metrics?.validation(outcome.reason, answer(outcome).kind);
+    return outcome;
+  }
+
+  private async resendUncounted(req: { user: string; realm?: string; transactionId: string; client: string }): Promise<CheckOutcome> {
     try {
       const { login, realm } = this.deps.users.splitUser(req.user, req.realm);
       const user = await this.deps.users.findUser(login, realm);
@@ -247,7 +298,19 @@ export class ValidationService {
     }
   }
 
-  /** spec 2.1 step 5: autoenrollment, PassOnUserNoToken, passthru, passOnNoToken. */
+  /** The forward_server value for this request, or undefined (no policy, or an entry that never forwards). */
+  private forwardTarget(subject: PolicySubject, req: CheckRequest): string | undefined {
+    if (req.entry === 'check_s' || req.entry === 'userservice') return undefined;
+    const v = this.deps.policies.value('authentication', 'forward_server', subject);
+    return typeof v === 'string' && v.trim() !== '' ? v : undefined;
+  }
+
+  private async forwardRequest(req: CheckRequest, target: string): Promise<CheckOutcome> {
+    if (!this.deps.forward) return fail('forwardUnavailable', 'forward_server: no forwarder in this process', { unavailable: true });
+    return this.deps.forward(req, target);
+  }
+
+  /** spec 2.1 step 5: autoenrollment, PassOnUserNoToken, passthru, passOnNoToken, forward_on_no_token. */
   private async noToken(user: DirectoryUser, subject: PolicySubject, req: CheckRequest, account: AccountReservation): Promise<CheckOutcome> {
     const { policies } = this.deps;
     // every answer below may check the directory password: it is an attempt of the account
@@ -269,6 +332,13 @@ export class ValidationService {
     }
     if (policies.has('authentication', 'passOnNoToken', subject)) {
       return accept('passOnNoToken', { actionDetail: 'Authenticated by passOnNoToken policy' });
+    }
+    // spec 2.1 step 5.6: forward_on_no_token sends the users otpd has no token for to the old server
+    const forwardTo = this.forwardTarget(subject, req);
+    if (forwardTo !== undefined && policies.has('authentication', 'forward_on_no_token', subject)) {
+      const out = await this.forwardRequest(req, forwardTo);
+      // the old server decided, not this account's password: only its refusal is a failed try here
+      return out;
     }
     return autoenrollError !== undefined
       ? fail('autoenrollFailed', autoenrollError, { error: autoenrollError, ...(notSent ? { notSent } : {}) })

@@ -2,6 +2,7 @@ import type { ConfigService } from '../config/service.ts';
 import type { TokenService } from '../enrollment/tokens.ts';
 import { requireTokenType } from '../tokens/registry.ts';
 import type { Token } from '../tokens/types.ts';
+import type { Metrics } from '../util/metrics.ts';
 import type { AccountReservation } from './account-guard.ts';
 import type { ChallengeRepository } from './challenges.ts';
 import { classifyWith, type Classification, type PinCheck } from './classify.ts';
@@ -20,6 +21,8 @@ export interface TokenCheckDeps {
   policies: PolicyPort;
   /** By token type (sms, email). */
   challengeHandlers: ReadonlyMap<string, ChallengeHandler>;
+  /** Challenges created here and answers to open challenges are counted. @default undefined */
+  metrics?: Metrics;
 }
 
 /** One request's tokens and what it knows about them by the time secrets are checked. */
@@ -97,6 +100,7 @@ export class TokenCheck {
           await repo.releaseAttempt(involved);
           return fail('challengeAlreadyAnswered', 'wrong otp value (challenge already answered)', { notAGuess: true, audit });
         }
+        if (v.challenge) this.deps.metrics?.challengeAnswered(v.token.type, 'valid');
         if (!(await repo.consume(v.token.id, v.matched, v.next, now))) {
           await repo.releaseAttempt(involved);
           return fail('replay', 'wrong otp value (already used)', { notAGuess: true, audit });
@@ -123,12 +127,12 @@ export class TokenCheck {
       }
       case 'wrongOtp': {
         await repo.releaseAttempt(involved.filter((id) => !plan.tokens.some((t) => t.id === id)));
-        await this.recordChallengeFailures(plan.challenges);
+        await this.recordChallengeFailures(plan.challenges, reserved);
         return fail('wrongOtp', 'wrong otp value', { audit: serialsOf(plan.tokens) });
       }
       case 'wrongFirstFactor':
         await repo.releaseAttempt(involved.filter((id) => !plan.compared.some((t) => t.id === id)));
-        await this.recordChallengeFailures(plan.challenges);
+        await this.recordChallengeFailures(plan.challenges, reserved);
         return fail(plan.reason, plan.detail, { audit: serialsOf(plan.compared) });
       case 'replay':
         // e.g. a parallel copy of a login that arrives after the winner finished
@@ -175,9 +179,13 @@ export class TokenCheck {
     };
   }
 
-  private async recordChallengeFailures(challenges: { id: number }[]): Promise<void> {
+  /** Wrong answers to open challenges; `tokens` name the challenges' token types for the metrics. */
+  private async recordChallengeFailures(challenges: { id: number; tokenId: number }[], tokens: Token[]): Promise<void> {
     const maxAttempts = this.deps.config.number('ChallengeMaxAttempts');
-    for (const ch of challenges) await this.deps.challenges.recordFailure(ch.id, maxAttempts);
+    for (const ch of challenges) {
+      await this.deps.challenges.recordFailure(ch.id, maxAttempts);
+      this.deps.metrics?.challengeAnswered(tokens.find((t) => t.id === ch.tokenId)?.type ?? 'unknown', 'wrong');
+    }
   }
 
   /** A challenge for a token: its handler's (sms, email), or a prompt for the token's own OTP (challenge_response). */
@@ -193,6 +201,7 @@ export class TokenCheck {
       transactionId, tokenId: token.id, serial: token.serial, subject: user ? `${user.login}@${user.realm}` : '', otpHash: '', counter: -1,
       message: prompt, client: req.client, createdAt: now, expiresAt, data: {},
     });
+    this.deps.metrics?.challengeCreated(token.type);
     return { ok: true, challenge: { transactionId, message: prompt, serial: token.serial, tokenType: token.type, description: token.description, expiresAt } };
   }
 }

@@ -111,17 +111,18 @@ const RULES: Rule[] = [
     forbidden: (to) => /^delivery\/([\w-]+-)?repository\.ts$/.test(to) || DELIVERY_SERVICES.includes(to),
   },
   {
-    // The web faces (/manage, later /selfservice and /demo) sit beside api/: only the app that
+    // The web faces (/manage, /selfservice, later /demo) sit beside api/: only the app that
     // composes the faces (api/app.ts) registers them; no service depends on a page.
     name: 'only api/app.ts imports web/',
     from: (p) => !inArea(p, 'web') && p !== 'api/app.ts', forbidden: (to) => inArea(to, 'web'),
   },
   {
-    // Pages change state only by calling the API's declared routes (api/route.ts invokeRoute),
-    // so a rule is never implemented twice: no SQL, no RADIUS, no service internals.
+    // Pages change state only by calling the API's declared routes (api/route.ts invokeRoute,
+    // invokeUserRoute), so a rule is never implemented twice: no SQL, no RADIUS, no service
+    // internals. api/auth.ts and api/user-auth.ts tell a page whose session it serves.
     name: 'web/ reaches the API routes, not the store, RADIUS or the services behind them',
     from: (p) => inArea(p, 'web'),
-    forbidden: (to) => inArea(to, 'store', 'radius', 'validation', 'delivery', 'enrollment', 'admins', 'audit') || (inArea(to, 'api') && !['api/route.ts', 'api/auth.ts'].includes(to)),
+    forbidden: (to) => inArea(to, 'store', 'radius', 'validation', 'delivery', 'enrollment', 'admins', 'audit') || (inArea(to, 'api') && !['api/route.ts', 'api/auth.ts', 'api/user-auth.ts'].includes(to)),
   },
 ];
 

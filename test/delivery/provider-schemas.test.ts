@@ -43,7 +43,11 @@ const SECRETS: Record<string, string[]> = {
   SMPPSMSProvider: ['password'],
   DeviceSMSProvider: [],
   SMTPEmailProvider: ['SMTP_PASSWORD'],
+  'otpd.demo.CaptureSMS': [],
+  'otpd.demo.CaptureEmail': [],
 };
+/** The demo's capture classes: no required key, built only with a capture sink (demo mode). */
+const DEMO_ONLY = ['otpd.demo.CaptureSMS', 'otpd.demo.CaptureEmail'];
 
 function problems(f: () => unknown): string[] {
   try {
@@ -57,7 +61,26 @@ function problems(f: () => unknown): string[] {
 
 describe('provider schemas', () => {
   test('every class is covered here', () => {
-    assert.deepEqual(providerModules.map((m) => m.className).sort(), Object.keys(REQUIRED).sort());
+    assert.deepEqual(providerModules.map((m) => m.className).sort(), [...Object.keys(REQUIRED), ...DEMO_ONLY].sort());
+    assert.deepEqual(providerModules.filter((m) => m.demoOnly).map((m) => m.className).sort(), [...DEMO_ONLY].sort());
+  });
+
+  test('the capture classes build only with the demo capture sink, and keep what they are given', async () => {
+    for (const className of DEMO_ONLY) {
+      assert.deepEqual(problems(() => findProviderModule(className)!.create({}, ctx)), [`config: ${className} keeps messages for /demo/messages and exists only in demo mode (docs/demo.md)`]);
+    }
+    const kept: unknown[] = [];
+    const demoCtx: ProviderContext = { ...ctx, capture: async (m) => void kept.push(m) };
+    assert.deepEqual(problems(() => findProviderModule('otpd.demo.CaptureSMS')!.create({ URL: 'x' }, demoCtx)), ['config.URL: unknown key']);
+    const sms = findProviderModule('otpd.demo.CaptureSMS')!.create({}, demoCtx);
+    const email = findProviderModule('otpd.demo.CaptureEmail')!.create({ timeout: '5' }, demoCtx);
+    const signal = new AbortController().signal;
+    assert.deepEqual(await sms.send({ channel: 'sms', to: '+4915123456789', text: 'Code <otp>', otp: '123456' }, signal), { kind: 'accepted' });
+    assert.deepEqual(await email.send({ channel: 'email', to: 'alice@example.org', text: 'Hello ${givenname}: <otp>', otp: '654321', userInfo: { givenname: 'Alice' } }, signal), { kind: 'accepted' });
+    assert.deepEqual(kept, [
+      { channel: 'sms', to: '+4915123456789', text: 'Code 123456' },
+      { channel: 'email', to: 'alice@example.org', text: 'Hello Alice: 654321', subject: 'Your OTP' },
+    ]);
   });
 
   test('a good config builds an instance', async () => {

@@ -112,7 +112,10 @@ const refused: [Scope, string, RegExp][] = [
   ['authentication', 'sms_provider=bad/name', /sms_provider.*'bad\/name'/],
   ['authentication', 'passonnotoken', /unknown action 'passonnotoken'.*did you mean 'passOnNoToken'/],
   ['authentication', 'maxtoken=2', /unknown action 'maxtoken' in scope 'authentication'.*belongs to scope enrollment/],
-  ['authentication', 'forward_server=radius://10.0.0.1', /forward_server.*not supported by otpd: otpd does not forward/],
+  ['authentication', 'forward_server=radius://secret@10.0.0.1:1812', /forward_server.*otpd forwards over LinOTP's HTTP API only.*radius:\/\/ targets are not supported/],
+  ['authentication', 'forward_server=ftp://old.example.org', /forward_server.*is no server: use linotp:\/\//],
+  ['authentication', 'forward_server=linotp://old.example.org?timeout=90', /timeout must be 1 to 30 seconds/],
+  ['authentication', 'forward_server=https://admin:pw@old.example.org', /no credentials in the URL/],
   ['authentication', 'voice_provider=x', /voice_provider.*not supported by otpd/],
   ['authentication', '*', /action '\*'.*only allowed/],
   ['enrollment', 'maxtoken=-1', /maxtoken.*out of range/],
@@ -123,7 +126,9 @@ const refused: [Scope, string, RegExp][] = [
   ['authorization', 'serial=([', /serial.*regular expression/],
   ['enrollment', 'maxtoken=2, tokenissuer=corp', /^action 'tokenissuer' \(scope enrollment\) is not supported by otpd: otpd's enrollment URLs always carry the issuer/],
   ['admin', 'show, !setOTPPIN', /^action 'setOTPPIN' \(scope admin\) is not supported by otpd: otpd has no \/admin\/setPin/],
-  ['selfservice', '*', /^action '\*' \(scope selfservice\) is not supported by otpd: otpd has no self-service portal/],
+  ['selfservice', '*', /action '\*' \(every action\) is only allowed in the scopes admin, system, audit; in scope 'selfservice' name the actions/],
+  ['selfservice', 'enrollSPASS', /^action 'enrollSPASS' \(scope selfservice\) is not supported by otpd: a user-chosen static password is no second factor/],
+  ['selfservice', 'edit_sms=1', /^action 'edit_sms' \(scope selfservice\) is not supported by otpd: otpd always enrolls the user-store mobile number/],
   ['notification', 'setPin=email::m', /^action 'setPin' \(scope notification\) is not supported by otpd/],
   ['admin', '!*', /'\*' takes no value and cannot be negated/],
   ['bogus' as Scope, 'x', /unknown action/],
@@ -191,9 +196,12 @@ test('catalogue: every <TYPE> family covers every token type and names are uniqu
   for (const prefix of ['maxtoken', 'init', 'enroll']) {
     const spec = ACTIONS.find((a) => a.name === `${prefix}<TYPE>`);
     assert.ok(spec, prefix);
-    assert.deepEqual(spec.family, TOKEN_TYPES.map((t) => `${prefix}${t.toUpperCase()}`));
+    // a user may enroll only the types with a real second factor; spass and pw have their own refused entries
+    const types = prefix === 'enroll' ? TOKEN_TYPES.filter((t) => t !== 'spass' && t !== 'pw') : TOKEN_TYPES;
+    assert.deepEqual(spec.family, types.map((t) => `${prefix}${t.toUpperCase()}`));
     for (const name of spec.family!) assert.equal(actionSpec(spec.scope, name), spec);
   }
+  for (const name of ['enrollSPASS', 'enrollPW']) assert.equal(actionSpec('selfservice', name)?.status, 'unsupported', name);
   for (const scope of ['authentication', 'enrollment', 'authorization', 'selfservice', 'admin', 'system', 'audit', 'notification'] as Scope[]) {
     const names = actionNames(scope);
     assert.equal(new Set(names).size, names.length, scope);

@@ -88,6 +88,7 @@ const PUBLIC = new Set([
   '/healthz', '/readyz',
   '/validate/check', '/validate/simplecheck', '/validate/samlcheck', '/validate/check_s', '/validate/check_t',
   '/auth/index', '/auth/index3', '/auth/check', '/auth/auth.js', '/auth/auth.css', '/auth/favicon.svg',
+  '/auth/challenge_response', '/auth/challenge', '/auth/challenge.js',
   '/admin/login',
   '/userservice/pre_context', '/userservice/login', '/userservice/logout',
 ]);
@@ -96,14 +97,15 @@ const PUBLIC = new Set([
  * The self-service routes: they answer only a user session (cookie `user_selfservice` plus an
  * equal `session` parameter); every admin credential is refused there as no credential (2900).
  */
-const USER_ROUTES = new Set(['/userservice/userinfo', '/userservice/usertokenlist', '/userservice/context']);
+const USER_ROUTES = new Set(['/userservice/userinfo', '/userservice/usertokenlist', '/userservice/context',
+  ...['enable', 'disable', 'delete', 'reset', 'unassign', 'setpin', 'setdescription', 'resync', 'verify', 'assign', 'getSerialByOtp', 'enroll', 'history'].map((c) => `/userservice/${c}`)]);
 
 /**
  * The management pages (HTML, not the JSON API): `public` ones answer anyone (the login form
  * and its assets); `session` ones send a browser without a session to the login page (303)
  * and refuse a POST without the session's CSRF token (403), before looking at anything else.
  */
-const WEB_PAGES: Record<string, 'public' | 'session'> = {
+const WEB_PAGES: Record<string, 'public' | 'session' | 'portal'> = {
   '/manage': 'public',
   '/manage/': 'session',
   '/manage/login': 'public',
@@ -156,6 +158,16 @@ const WEB_PAGES: Record<string, 'public' | 'session'> = {
   '/manage/providers/:type/:name/default': 'session',
   '/manage/providers/:type/:name/delete': 'session',
   '/manage/delivery': 'session',
+  // the self-service portal: `portal` pages need a user session (cookie `user_selfservice`)
+  '/selfservice': 'public',
+  '/selfservice/login': 'public',
+  '/selfservice/login/second': 'public',
+  '/selfservice/assets/*': 'public',
+  '/selfservice/': 'portal',
+  '/selfservice/logout': 'portal',
+  '/selfservice/enroll': 'portal',
+  '/selfservice/history': 'portal',
+  ...Object.fromEntries(['enable', 'disable', 'reset', 'delete', 'description', 'resync', 'verify'].map((a) => [`/selfservice/tokens/:serial/${a}`, 'portal' as const])),
 };
 const isWebPage = (url: string) => url in WEB_PAGES;
 /** A page route's URL with its parameters filled in with objects the walk made. */
@@ -180,6 +192,9 @@ const PARAMS: Record<string, () => Form> = {
   '/auth/index3': () => ({}),
   // the login page's check: a wrong value (the walk's HOTP counters belong to /validate/*)
   '/auth/check': () => ({ user: 'alice', realm: 'corp', pass: `${HOTP_PIN}000000` }),
+  '/auth/challenge_response': () => ({}),
+  '/auth/challenge': () => ({ user: 'alice', realm: 'corp', pass: `${HOTP_PIN}000000` }),
+  '/auth/challenge.js': () => ({}),
   '/auth/auth.js': () => ({}),
   '/auth/auth.css': () => ({}),
   '/auth/favicon.svg': () => ({}),
@@ -190,6 +205,19 @@ const PARAMS: Record<string, () => Form> = {
   '/userservice/userinfo': () => ({}),
   '/userservice/usertokenlist': () => ({}),
   '/userservice/context': () => ({}),
+  '/userservice/enable': () => ({ serial: 'HOTP1' }),
+  '/userservice/disable': () => ({ serial: 'HOTP1' }),
+  '/userservice/delete': () => ({ serial: 'HOTP1' }),
+  '/userservice/reset': () => ({ serial: 'HOTP1' }),
+  '/userservice/unassign': () => ({ serial: 'HOTP1' }),
+  '/userservice/setpin': () => ({ serial: 'HOTP1', userpin: 'walk-pin' }),
+  '/userservice/setdescription': () => ({ serial: 'HOTP1', description: 'walk' }),
+  '/userservice/resync': () => ({ serial: 'HOTP1', otp1: '123456', otp2: '234567' }),
+  '/userservice/verify': () => ({ serial: 'HOTP1', otp: '123456' }),
+  '/userservice/assign': () => ({ serial: 'HOTP1', otp: '123456' }),
+  '/userservice/getSerialByOtp': () => ({ otp: '123456' }),
+  '/userservice/enroll': () => ({ type: 'totp' }),
+  '/userservice/history': () => ({}),
   '/admin/logout': () => ({}),
   '/admin/apikey/list': () => ({ admin: 'admin' }),
   '/admin/apikey/create': () => ({ admin: 'admin', label: 'walk' }),
@@ -521,6 +549,39 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
           assert.ok(a.status === 200 || (pageUrl(url).includes('/:') && a.status === 404), `${where} with a session: ${a.status} ${a.body}`);
           assertNoSecret(a.body, where);
           assert.doesNotMatch(a.body, STACK, where);
+        }
+      }
+    }
+  });
+
+  test('portal pages: without a user session to the portal login, a POST without the portal CSRF token changes nothing; admin credentials are no user session', async () => {
+    const pages = t.routes.filter((r) => WEB_PAGES[r.url] === 'portal');
+    assert.ok(pages.length >= 5);
+    const admin = await loginSession(t);
+    const user = await userSession(t);
+    for (const { url, methods } of pages) {
+      for (const method of methods as Method[]) {
+        const where = `${method} ${url}`;
+        for (const [name, headers] of [['no session', {}], ['an admin session', { cookie: admin.cookie }], ['an API key', bearer(t.apiKey)],
+          ['an unknown user session', { cookie: `user_selfservice=${'A'.repeat(43)}` }]] as const) {
+          const a = await call(t, method, pageUrl(url), method === 'POST' ? { csrf_token: admin.csrf } : {}, headers);
+          assert.equal(a.status, 303, `${where} with ${name}: ${a.status} ${a.body}`);
+          assert.match(String(a.headers.location ?? ''), /^\/selfservice\/login/, `${where} with ${name}`);
+        }
+        if (method === 'POST') {
+          // the cookie value itself is no CSRF token, nor is an admin's
+          for (const csrf of [undefined, user, admin.csrf]) {
+            const a = await call(t, method, pageUrl(url), csrf === undefined ? {} : { csrf_token: csrf }, { cookie: `user_selfservice=${user}` });
+            assert.equal(a.status, 403, `${where} with a user session and ${csrf ? 'a wrong' : 'no'} csrf_token: ${a.body}`);
+            assertNoSecret(a.body, where);
+          }
+          assert.equal((await call(t, 'GET', '/selfservice/', {}, { cookie: `user_selfservice=${user}` })).status, 200);
+        } else {
+          const a = await call(t, method, pageUrl(url), {}, { cookie: `user_selfservice=${user}` });
+          assert.equal(a.status, 200, `${where} with a user session: ${a.status} ${a.body}`);
+          assertNoSecret(a.body, where);
+          assert.doesNotMatch(a.body, STACK, where);
+          assert.ok(!a.body.includes(user), `${where} shows the session cookie`);
         }
       }
     }

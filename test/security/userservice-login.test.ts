@@ -10,7 +10,6 @@ import assert from 'node:assert/strict';
 import { FakeClock } from '../../src/util/clock.ts';
 import { Errors, UserStoreUnavailableError } from '../../src/errors.ts';
 import { USER_SESSION_SECONDS } from '../../src/userservice/sessions.ts';
-import { actionSpec } from '../../src/policy/catalogue.ts';
 import { KEY, KEY2, startValidationFixture, type ValidationFixture } from './validation-fixture.ts';
 
 type Answer = { status: number; json: any; body: string; cookie?: string; setCookie: string };
@@ -53,13 +52,6 @@ describe('/userservice login and session (attack tests)', () => {
   });
   after(async () => t?.close());
 
-  test('selfservice mfa_login stays refused until /userservice/login enforces the second factor', async () => {
-    // LinOTP lets the password alone in only without mfa_login; this login is password-only, so
-    // a stored mfa_login policy would be silently ignored. Mark it supported only with the second step.
-    assert.equal(actionSpec('selfservice', 'mfa_login')?.status, 'unsupported');
-    const r = await t.admin('/system/setPolicy', { name: 'mfa', scope: 'selfservice', action: 'mfa_login', realm: '*', user: '*', client: '' });
-    assert.equal(r.json.result.status, false, r.body);
-  });
 
   test('the right password opens a session: HttpOnly, SameSite=Strict cookie, audited with the user', async () => {
     const a = await login({ login: 'alice', password: 'AlicePw1', realm: 'staff' });
@@ -230,4 +222,22 @@ describe('/userservice login and session (attack tests)', () => {
     refused(await asUser('/userservice/userinfo', s2), 'after logout');
     assert.equal((await t.lastAudit('userservice/logout')).user, 'alice');
   });
+  // last: it leaves carol's account with failures
+  test('an unknown user is not told apart by time: its refusal waits as long as a wrong password usually takes', async () => {
+    // a directory whose password check takes 40 ms (an LDAP bind over a slow link)
+    const users = t.services.users;
+    const original = users.checkPassword.bind(users);
+    users.checkPassword = async (u, pw) => { await new Promise((r) => setTimeout(r, 40)); return original(u, pw); };
+    try {
+      for (let i = 0; i < 12; i++) assert.equal((await login({ login: 'carol', password: `wrong${i}`, realm: 'staff' })).json.result.value, false);
+      const started = performance.now();
+      const unknown = await login({ login: 'nobody-at-all', password: 'whatever', realm: 'staff' });
+      const took = performance.now() - started;
+      assert.equal(unknown.json.result.value, false);
+      assert.ok(took >= 35, `an unknown user answered in ${took.toFixed(1)} ms, a wrong password takes 40 ms`);
+    } finally {
+      users.checkPassword = original;
+    }
+  });
+
 });

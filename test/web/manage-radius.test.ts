@@ -43,7 +43,7 @@ describe('RADIUS clients in the browser', { skip }, () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'otpd-ui-radius-'));
     radiusPort = await freePort();
-    running = await startServer(loadSettings({ OTPD_DATA_DIR: join(dir, 'data'), OTPD_PORT: '0', OTPD_LOG_LEVEL: 'silent', OTPD_RADIUS_PORT: String(radiusPort) }, dir));
+    running = await startServer(loadSettings({ OTPD_DATA_DIR: join(dir, 'data'), OTPD_PORT: '0', OTPD_LOG_LEVEL: 'silent', OTPD_RADIUS_PORT: String(radiusPort), OTPD_DEMO: '0' }, dir));
     await running.services.admins.add('admin', 'admin-password-1');
     base = running.url;
     browser = await launchBrowser();

@@ -12,6 +12,8 @@ import * as auditRequestId from './0630_audit_request_id.ts';
 import * as auditReason from './0640_audit_reason.ts';
 import * as auditSearch from './0650_audit_search.ts';
 import * as userSessions from './0660_user_sessions.ts';
+import * as userSessionState from './0661_user_session_state.ts';
+import * as demo from './0700_demo.ts';
 
 /**
  * Every migration, in order. Areas append theirs (`0100_users`, `0200_policy`,
@@ -31,6 +33,8 @@ export const migrations: Record<string, Migration> = {
   '0640_audit_reason': auditReason,
   '0650_audit_search': auditSearch,
   '0660_user_sessions': userSessions,
+  '0661_user_session_state': userSessionState,
+  '0700_demo': demo,
 };
 
 export const migrationProvider: MigrationProvider = {

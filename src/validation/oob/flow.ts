@@ -11,6 +11,7 @@ import { destinationChanged } from '../../tokens/destination.ts';
 import type { TokenRepository } from '../../tokens/repository.ts';
 import type { Token } from '../../tokens/types.ts';
 import type { Clock } from '../../util/clock.ts';
+import type { Metrics } from '../../util/metrics.ts';
 import { maskDestination, maskForOwner } from '../../util/phone.ts';
 import type { Challenge, ChallengeRepository } from '../challenges.ts';
 import type { ChallengeInfo, CheckRequest } from '../outcome.ts';
@@ -91,6 +92,8 @@ export interface OutOfBandDeps {
    * (autoenrollment takes its unused token back). @default undefined
    */
   challengeDropped?: (serial: string) => Promise<void>;
+  /** Challenges are counted here once their row committed. @default undefined */
+  metrics?: Metrics;
 }
 
 /**
@@ -203,9 +206,14 @@ export class OutOfBand {
     }
   }
 
-  /** After the commit: hand the message to the dispatcher and wait up to the bound. */
+  /**
+   * After the commit: hand the message to the dispatcher and wait up to the bound. Both
+   * paths that persist a challenge (a trigger, autoenrollment) come here once it committed,
+   * so the challenge is counted here.
+   */
   async deliver(p: PreparedChallenge, outbox: { id: number }): Promise<DeliveryVerdict> {
     const { delivery } = this.deps;
+    this.deps.metrics?.challengeCreated(p.token.type);
     let verdict: DeliveryVerdict;
     try {
       const res = await delivery.dispatchAndWait(outbox.id);
@@ -228,10 +236,11 @@ export class OutOfBand {
   }
 
   /** The answer for a trigger inside the blocking window: the open challenge again, nothing sent. */
-  resent(channel: Channel, token: Token, c: Challenge): ChallengeInfo {
+  resent(channel: Channel, token: Token, c: Challenge, destination?: string): ChallengeInfo {
     return {
       transactionId: c.transactionId, message: channel.resentMessage, state: c.transactionId, info: 'challenge already submitted',
       serial: token.serial, tokenType: token.type, description: token.description, expiresAt: c.expiresAt,
+      ...(destination ? { destination: maskForOwner(channel.type, destination) } : {}),
     };
   }
 
@@ -257,7 +266,9 @@ export class OutOfBand {
     const { token, user, subject, request, now } = input;
     const subjectId = subjectKey(user);
     const open = await this.recentOpen(channel, token.id, subjectId, now);
-    if (open) return { ok: true, challenge: this.resent(channel, token, open) };
+    // where the open challenge's code went: the page says so again (masked)
+    const to = () => channel.destination(token, user, this.deps.policies, subject);
+    if (open) return { ok: true, challenge: this.resent(channel, token, open, to()) };
     const prep = this.prepare(channel, token, user, subject, request, now);
     if (!prep.ok) return prep;
     const p = prep.prepared;
@@ -280,7 +291,7 @@ export class OutOfBand {
     });
     if (tx.kind === 'busy') {
       const other = await this.recentOpen(channel, token.id, subjectId, now);
-      return other ? { ok: true, challenge: this.resent(channel, token, other) } : { ok: false, reason: 'challenge could not be created (concurrent request)' };
+      return other ? { ok: true, challenge: this.resent(channel, token, other, to()) } : { ok: false, reason: 'challenge could not be created (concurrent request)' };
     }
     const verdict = await this.deliver(p, tx.outbox);
     if (verdict === 'failed') {

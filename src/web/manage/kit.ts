@@ -67,6 +67,7 @@ export function createKit(app: FastifyInstance, services: Services, sections: Se
     admin: session?.admin.name,
     csrf: session?.csrf,
     flash: takeFlash(request, reply),
+    demo: services.demo !== undefined,
     ...extra,
   });
   const callFor = (session: PageSession, request: FastifyRequest, reply: FastifyReply): PageCall => ({
