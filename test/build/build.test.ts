@@ -160,3 +160,16 @@ test('a stale build that cannot be rewritten fails naming `npm run build`; a cur
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the compiled build checks crypt passwords in its worker thread (plain node, no TypeScript loader)', () => {
+  // the worker is a copied .mjs: from dist/ it must load the compiled passwords.js
+  assert.equal(spawnSync(process.execPath, [join(REPO, 'bin/otpd.mjs'), '--version']).status, 0, 'dist/ is current');
+  const stored = spawnSync('openssl', ['passwd', '-6', '-salt', 'otpdtest', 'demo-password'], { encoding: 'utf8' }).stdout.trim();
+  assert.match(stored, /^\$6\$otpdtest\$/);
+  const code = `import { verifyPassword } from ${JSON.stringify(join(REPO, 'dist/users/passwords.js'))};
+    console.log(await verifyPassword('demo-password', ${JSON.stringify(stored)}), await verifyPassword('wrong', ${JSON.stringify(stored)}));
+    process.exit(0);`;
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', code], { encoding: 'utf8', timeout: 20_000 });
+  assert.equal(r.stderr, '');
+  assert.equal(r.stdout, 'true false\n');
+});
