@@ -72,6 +72,8 @@ const DEFINITIONS = {
   tooManyParameters: { code: 2105, message: 'more than {max} parameters', doc: 'The request carries more parameters than any endpoint takes.' },
   invalidParameterName: { code: 2106, message: "invalid parameter name '{name}'", doc: 'A parameter name outside 1-128 of A-Z a-z 0-9 _ . : - (with an optional `[]`).' },
   noSuchEndpoint: { code: 2107, message: 'no such endpoint: {path}', status: 404, doc: 'No endpoint has this path, or not for this method.' },
+  requestHeadersTooLarge: { code: 2108, message: 'request line and headers too large', status: 431, doc: 'The URL (with its query string) and headers are larger than 16 KiB; send long parameters in a POST body.' },
+  malformedHttp: { code: 2109, message: 'malformed HTTP request', status: 400, doc: 'The request is not valid HTTP/1.1 (a broken request line, header or chunked body); the connection is closed.' },
 
   // admins, sessions, API keys
   notAuthenticated: { code: 2001, message: 'authentication required', status: 401, doc: 'No valid credentials: no session or API key, an unknown, revoked or expired key, an ended session.' },
@@ -114,6 +116,16 @@ const DEFINITIONS = {
   unknownTokenType: { code: 1610, message: 'type {type} not supported', doc: '`/admin/init` with a token type otpd does not have.' },
   noFreeSerial: { code: 2200, message: 'could not generate a free serial', doc: 'Ten generated serials in a row were taken; send a `serial` or another `prefix`.' },
   noSuchToken: { code: 2201, message: 'no matching token: {selector}', doc: 'No token (visible to this administrator) has the serial or owner given.' },
+  lostTokenExists: { code: 2202, message: 'a lost-token replacement {serial} exists already: remove it first to issue a new one', doc: '`/admin/losttoken` for a token that has its replacement `lost<serial>` (also when a parallel call made it a moment ago).' },
+  lostTokenNoDestination: { code: 2203, message: 'the user store has no {what} for {user}: issue a password replacement (type=password) instead', doc: '`/admin/losttoken` with type email or sms for an owner without that attribute in the user store.' },
+  tokenNotAssigned: { code: 2204, message: 'token {serial} has no owner', doc: '`/admin/losttoken` or `/admin/copyTokenUser` of a token that belongs to nobody.' },
+  noUserPin: {
+    code: 2205, message: 'token {serial} ({type}) has no user PIN: /admin/setPin sets the user PIN of mOTP and OCRA tokens, which otpd does not have; set the OTP PIN with /admin/set pin=',
+    doc: '`/admin/setPin` (LinOTP: the user or SO PIN of mOTP/OCRA2 tokens); every otpd token type has only the OTP PIN of `/admin/set`.',
+  },
+  tokenFileRefused: { code: 2210, message: 'token file refused, nothing imported: {why}', doc: '`/admin/loadtokens` or `otpd tokens import`: the file does not parse, a token in it is not one otpd can take, or its serial exists with another type; no token of the file is stored.' },
+  tokenFileType: { code: 2211, message: "token file type '{type}' is not supported: use {types}", doc: '`/admin/loadtokens` with a `type` otpd does not read (see docs/migration.md for the formats).' },
+  tokenFileKeyNeeded: { code: 2212, message: 'the PSKC file is encrypted with {mode}: give the {param}', doc: 'An encrypted PSKC file without its pre-shared key (`psk`, hex) or password (`password`).' },
 
   // users, resolvers, realms
   userStoreUnavailable: { code: 2004, message: 'user store unavailable', doc: 'A user store (LDAP, SQL, file) could not be asked; never "authenticated". Details are in the log.' },

@@ -13,6 +13,7 @@ import { registerConfigCommands } from './declared/cli.ts';
 import { registerResolverCommands } from './users/cli.ts';
 import { registerProviderCommands } from './delivery/cli.ts';
 import { registerBackupCommands } from './cli/backup.ts';
+import { registerImportCommands } from './import/cli.ts';
 
 let loadedSettings: Settings | undefined;
 
@@ -233,6 +234,16 @@ audit
     }
   });
 
+/** Runs `fn` on every service of the configured instance (logging to stderr), then closes them. */
+async function withServices<T>(fn: (s: Awaited<ReturnType<typeof openServices>>) => Promise<T>): Promise<T> {
+  const services = await openServices();
+  try {
+    return await fn(services);
+  } finally {
+    await services.close();
+  }
+}
+
 async function openServices() {
   const settings = await settingsOrExit();
   const { createLogger, createServices } = await import('./services.ts');
@@ -249,5 +260,6 @@ registerResolverCommands(program, openServices);
 registerProviderCommands(program, openServices);
 // backup and restore read the settings synchronously: the preAction hook has loaded them
 registerBackupCommands(program, () => loadedSettings!);
+registerImportCommands(program, withServices);
 
 await program.parseAsync(process.argv);

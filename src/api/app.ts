@@ -1,7 +1,10 @@
 import cookie from '@fastify/cookie';
 import formbody from '@fastify/formbody';
+import { registerMultipart } from './multipart.ts';
 import { randomUUID } from 'node:crypto';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import Fastify, { type ConnectionError, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { Errors, OtpdError } from '../errors.ts';
 import type { Services } from '../services.ts';
 import { errorEnvelope, serialise, toOtpdError } from './envelope.ts';
@@ -15,6 +18,31 @@ import { registerSelfService } from '../web/selfservice/pages.ts';
 import { registerDemoPages } from '../web/demo/messages.ts';
 import { pathOf, serializers } from '../util/logger.ts';
 import { requestContext } from '../util/request-context.ts';
+
+/**
+ * What Node's HTTP parser refuses before Fastify sees a request (a URL and headers over 16 KiB,
+ * a broken request line, header or chunked body): LinOTP's envelope like every other error
+ * (Fastify's default answers its own JSON), no body for a HEAD request, and a log line without
+ * the raw packet (which may hold a query string's PIN or OTP).
+ */
+function clientError(services: Services): (err: ConnectionError, socket: Socket) => void {
+  return (err, socket) => {
+    if (err.code === 'ECONNRESET' || socket.destroyed) return;
+    const answer = err.code === 'HPE_HEADER_OVERFLOW' ? Errors.requestHeadersTooLarge()
+      : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? null : Errors.malformedHttp();
+    services.logger.debug({ code: err.code }, 'malformed HTTP request refused');
+    if (socket.writable) {
+      if (answer === null) socket.write('HTTP/1.1 408 Request Timeout\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
+      else {
+        const head = Buffer.isBuffer(err.rawPacket) && err.rawPacket.subarray(0, 5).toString('latin1') === 'HEAD ';
+        const body = head ? '' : serialise(errorEnvelope(answer, 1));
+        socket.write(`HTTP/1.1 ${answer.httpStatus} ${STATUS_CODES[answer.httpStatus]}\r\nContent-Type: application/json; charset=utf-8\r\n`
+          + `Content-Length: ${Buffer.byteLength(body)}\r\nX-Content-Type-Options: nosniff\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`);
+      }
+    }
+    socket.destroy();
+  };
+}
 
 export interface BuildAppOptions {
   /**
@@ -45,6 +73,7 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
     genReqId: () => randomUUID(),
     bodyLimit: 256 * 1024,
     trustProxy: trusted.length ? trusted : false,
+    clientErrorHandler: clientError(services),
     ...(opts.https ? { https: opts.https } : {}),
   }) as unknown as FastifyInstance;
   const { onRoute } = opts;
@@ -56,6 +85,7 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
   });
   instrumentHttp(app, services.metrics);
   await app.register(formbody);
+  registerMultipart(app);
   await app.register(cookie);
   app.addHook('onSend', async (_req, reply, payload) => {
     reply.header('X-Content-Type-Options', 'nosniff');

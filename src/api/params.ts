@@ -5,6 +5,9 @@ export class Params {
   constructor(private readonly values: Map<string, string | string[]>) {}
 
   static readonly MAX_VALUE = 8192;
+  /** Parameters that carry a whole file (`/system/importPolicy`'s policy file): up to the body limit. */
+  static readonly FILE_KEYS: ReadonlySet<string> = new Set(['file']);
+  static readonly MAX_FILE_VALUE = 256 * 1024;
   static readonly MAX_KEYS = 200;
 
   /**
@@ -22,7 +25,7 @@ export class Params {
         const isList = rawKey.endsWith('[]');
         const key = isList ? rawKey.slice(0, -2) : rawKey;
         const list = Array.isArray(rawValue) ? rawValue : [rawValue];
-        const strings = list.map((v) => scalar(key, v));
+        const strings = list.map((v) => scalar(key, v, Params.FILE_KEYS.has(key) ? Params.MAX_FILE_VALUE : Params.MAX_VALUE));
         if (isList) values.set(key, strings);
         else values.set(key, strings.length === 1 ? strings[0] : strings);
       }
@@ -82,13 +85,13 @@ export class Params {
   }
 }
 
-function scalar(key: string, v: unknown): string {
+function scalar(key: string, v: unknown, max: number): string {
   let s: string;
   if (typeof v === 'string') s = v;
   else if (typeof v === 'number' || typeof v === 'boolean') s = String(v);
   else if (v === null) s = '';
   else throw Errors.invalidParameter({ name: key, why: 'must be a string' });
-  if (s.length > Params.MAX_VALUE) throw Errors.invalidParameter({ name: key, why: `longer than ${Params.MAX_VALUE} characters` });
+  if (s.length > max) throw Errors.invalidParameter({ name: key, why: `longer than ${max} characters` });
   if (s.includes('\0')) throw Errors.invalidParameter({ name: key, why: 'contains a NUL character' });
   // eslint-disable-next-line no-control-regex
   if (/[\u0001-\u0008\u000b\u000c\u000e-\u001f\u007f\ufffd]/.test(s)) throw Errors.invalidParameter({ name: key, why: 'contains control characters or invalid UTF-8' });

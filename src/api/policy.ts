@@ -128,14 +128,18 @@ export function register(api: Api): void {
       methods: ['POST'],
       policy: WRITE,
       handler: async (ctx) => {
-        // LinOTP takes a multipart upload or the file's text in `file`; otpd takes the text
+        // `file`: LinOTP's multipart upload (api/multipart.ts) or the file's text as a form field.
+        // The policies that compile are stored; each refused one is listed with its reason.
         const file = ctx.params.get('file');
         if (file === undefined) throw Errors.missingParameter({ name: 'file' });
         if (file.trim() === '') throw Errors.policyFileEmpty();
         const inputs = withImportDefaults(parsePolicyFile(file));
-        const names = await ctx.services.policies.import(inputs, { enforce: ctx.params.bool('enforce') });
-        ctx.audit.info = `Policies imported: ${names.join(', ')}`.slice(0, 500);
-        return ok(names.length);
+        const { imported, refused } = await ctx.services.policies.importEach(inputs, { enforce: ctx.params.bool('enforce') });
+        // nothing of the file could be stored: an error naming every refusal (2012), as setPolicy answers
+        if (imported.length === 0 && refused.length > 0) await ctx.services.policies.import(inputs, { enforce: ctx.params.bool('enforce') });
+        ctx.audit.info = `Policies imported: ${imported.join(', ')}${refused.length ? `; refused: ${refused.map((r) => r.name).join(', ')}` : ''}`.slice(0, 500);
+        ctx.audit.success = refused.length === 0;
+        return ok(imported.length, { imported, refused });
       },
     },
     {

@@ -6,6 +6,8 @@ import { register as delivery } from './delivery.ts';
 import { register as demo } from './demo.ts';
 import { register as authPages } from './auth-pages.ts';
 import { register as health } from './health.ts';
+import { register as helpdesk } from './helpdesk.ts';
+import { register as loadtokens } from './loadtokens.ts';
 import { register as metrics } from './metrics.ts';
 import { register as policy } from './policy.ts';
 import { register as radius } from './radius.ts';
@@ -16,5 +18,5 @@ import { register as validate } from './validate.ts';
 
 /** Every API area; an area adds its `register` here. */
 export async function registerAllRoutes(api: Api): Promise<void> {
-  for (const register of [health, metrics, validate, admin, administrators, system, policy, users, delivery, audit, authPages, radius, userservice, demo]) register(api);
+  for (const register of [health, metrics, validate, admin, helpdesk, administrators, system, policy, users, delivery, audit, authPages, radius, userservice, demo, loadtokens]) register(api);
 }

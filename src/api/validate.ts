@@ -118,6 +118,30 @@ export function register(api: Api): void {
       onError: (err) => (err.code === Errors.userStoreUnavailable.code ? errorResult(err, 0) : { kind: 'json', value: false, status: false }),
     },
     {
+      // spec 1.3.6: polling; value true only for the owner's first factor (per otppin)
+      path: '/validate/check_status',
+      handler: async (ctx) => {
+        const p = ctx.params;
+        const tid = p.get('transactionid') ?? p.get('state');
+        if (!tid) throw Errors.missingParameter({ name: 'transactionid' });
+        const pass = p.require('pass');
+        const { outcome, transactions } = await ctx.services.validation.checkStatus({ transactionId: tid, pass, user: p.get('user') || undefined, realm: p.get('realm'), serial: p.get('serial') || undefined, client: ctx.client });
+        recordAudit(ctx, outcome);
+        ctx.audit.success = transactions.length > 0;
+        if (outcome.unavailable) throw storeUnavailable();
+        if (transactions.length === 0) return ok(false);
+        const out: Record<string, unknown> = {};
+        for (const { challenge: c, token, status } of transactions) {
+          out[c.transactionId] = {
+            received_count: c.receivedCount, received_tan: c.receivedCount > 0, valid_tan: c.validTan,
+            message: c.message, status, token: { serial: token.serial, type: token.type },
+          };
+        }
+        return ok(true, { transactions: out });
+      },
+      onError: (err) => (err.code === Errors.userStoreUnavailable.code ? errorResult(err, 0) : ok(false)),
+    },
+    {
       path: '/validate/check_t',
       handler: async (ctx) => {
         const p = ctx.params;

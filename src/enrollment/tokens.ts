@@ -4,6 +4,7 @@ import type { ConfigService } from '../config/service.ts';
 import { LIMITS } from '../tokens/limits.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { randomHex } from '../crypto/random.ts';
+import { LINOTP_PIN_MARKER, linotpPinMatches } from '../crypto/linotp.ts';
 import { Errors } from '../errors.ts';
 import { findCounter } from '../otp/hotp.ts';
 import type { Clock } from '../util/clock.ts';
@@ -14,6 +15,47 @@ import { checkPhone } from '../tokens/sms.ts';
 import { checkEmailAddress } from '../tokens/email.ts';
 import { destinationChanged } from '../tokens/destination.ts';
 import type { ParamReader, Token, TokenDraft } from '../tokens/types.ts';
+import { USAGE_INFO, parseUsageTime } from '../tokens/usage.ts';
+
+/** The usage settings of /admin/set and /admin/setValidity (LinOTP's names, case-insensitive). */
+export const USAGE_PARAMS = ['countAuth', 'countAuthMax', 'countAuthSuccess', 'countAuthSuccessMax', 'validityPeriodStart', 'validityPeriodEnd'] as const;
+
+/**
+ * Reads the usage settings: `countAuth` / `countAuthSuccess` set the counters, `countAuthMax` /
+ * `countAuthSuccessMax` the limits and `validityPeriodStart` / `validityPeriodEnd` the period
+ * (stored as ISO 8601 in the token info). An empty value clears a limit or a period end.
+ */
+export function usageSettings(params: { getCaseInsensitive(k: string): string | undefined }): {
+  names: string[]; columns: { count_auth?: number; count_auth_success?: number }; info: Record<string, string>; clear: string[];
+} {
+  const names: string[] = [];
+  const columns: { count_auth?: number; count_auth_success?: number } = {};
+  const info: Record<string, string> = {};
+  const clear: string[] = [];
+  const count = (name: string, v: string): number => {
+    if (!/^\d{1,9}$/.test(v.trim())) throw Errors.invalidParameter({ name, why: 'not a whole number (0-999999999)' });
+    return Number(v.trim());
+  };
+  const infoKey: Record<string, string> = {
+    countAuthMax: USAGE_INFO.authMax, countAuthSuccessMax: USAGE_INFO.successMax,
+    validityPeriodStart: USAGE_INFO.validityStart, validityPeriodEnd: USAGE_INFO.validityEnd,
+  };
+  for (const name of USAGE_PARAMS) {
+    const v = params.getCaseInsensitive(name);
+    if (v === undefined) continue;
+    names.push(name);
+    if (name === 'countAuth') columns.count_auth = count(name, v);
+    else if (name === 'countAuthSuccess') columns.count_auth_success = count(name, v);
+    else if (v.trim() === '') clear.push(infoKey[name]);
+    else if (name === 'countAuthMax' || name === 'countAuthSuccessMax') info[infoKey[name]] = String(count(name, v));
+    else {
+      const ms = parseUsageTime(v);
+      if (ms === null) throw Errors.invalidParameter({ name, why: 'use ISO 8601 (2026-12-31T23:59:00Z), DD/MM/YY HH:MM (UTC) or Unix seconds' });
+      info[infoKey[name]] = new Date(ms).toISOString();
+    }
+  }
+  return { names, columns, info, clear };
+}
 
 export interface AdminScope {
   /** '*' or the realms an admin may touch (admin policies). */
@@ -80,10 +122,28 @@ export class TokenService {
     return { pinHash: this.keyring.hash('pin', `${salt}\0${pin}`), pinSalt: salt };
   }
 
-  /** Constant-time PIN check; an empty stored PIN matches only the empty input. */
+  /**
+   * Constant-time PIN check; an empty stored PIN matches only the empty input. A PIN imported
+   * from LinOTP (`pin_salt` marked LINOTP_PIN_MARKER) is checked in LinOTP's format.
+   */
   checkPin(token: Token, pin: string): boolean {
     if (token.pinHash === '') return pin === '';
+    if (token.pinSalt.startsWith(LINOTP_PIN_MARKER)) return linotpPinMatches(pin, token.pinSalt.slice(LINOTP_PIN_MARKER.length), token.pinHash);
     return this.keyring.verifyHash('pin', `${token.pinSalt}\0${pin}`, token.pinHash);
+  }
+
+  /**
+   * checkPin, and a matching PIN still in LinOTP's format (an imported token) is re-hashed into
+   * otpd's keyed hash at once: a conditional write on the old hash, so a parallel check that
+   * already upgraded it is left alone.
+   */
+  async checkPinUpgrading(token: Token, pin: string): Promise<boolean> {
+    const matched = this.checkPin(token, pin);
+    if (matched && token.pinSalt.startsWith(LINOTP_PIN_MARKER)) {
+      const { pinHash, pinSalt } = this.pinFields(pin);
+      await this.repo.replacePin(token.id, { hash: token.pinHash, salt: token.pinSalt }, { hash: pinHash, salt: pinSalt });
+    }
+    return matched;
   }
 
   private decoy: Token | undefined;
@@ -104,6 +164,11 @@ export class TokenService {
     this.checkPin(this.decoy, pass.slice(0, -6));
     tokenType('hmac')?.verify(this.decoy, secret, pass.slice(-6), now);
     return false;
+  }
+
+  /** Seals a seed or static password for the token row (the key ring's `seed` key). */
+  sealSecret(secret: Buffer): string {
+    return this.keyring.encrypt('seed', secret);
   }
 
   secretOf(token: Token): Buffer {
@@ -319,16 +384,19 @@ export class TokenService {
     const email = rawEmail === undefined ? undefined : checkEmailAddress(rawEmail);
     if (hashlib !== undefined && !['sha1', 'sha256', 'sha512'].includes(hashlib.toLowerCase())) throw Errors.invalidParameter({ name: 'hashlib', why: 'use sha1, sha256 or sha512' });
     if (description !== undefined && description.length > 255) throw Errors.invalidParameter({ name: 'description', why: 'longer than 255 characters' });
+    const usage = usageSettings(params);
     const changes: [string, boolean][] = [
       ['pin', pin !== undefined], ['MaxFailCount', maxFail !== undefined], ['SyncWindow', syncWindow !== undefined],
       ['OtpLen', otpLen !== undefined], ['CounterWindow', countWindow !== undefined], ['description', description !== undefined],
       ['hashlib', hashlib !== undefined], ['timeWindow', timeWindow !== undefined], ['phone', phone !== undefined], ['email_address', email !== undefined],
+      ...usage.names.map((n): [string, boolean] => [n, true]),
     ];
     if (!changes.some(([, c]) => c)) {
-      throw Errors.usage({ usage: 'set pin, MaxFailCount, SyncWindow, OtpLen, CounterWindow, hashlib, timeWindow, description, phone or email_address' });
+      throw Errors.usage({ usage: `set pin, MaxFailCount, SyncWindow, OtpLen, CounterWindow, hashlib, timeWindow, description, phone, email_address, ${USAGE_PARAMS.join(', ')}` });
     }
     for (const t of tokens) {
-      const info = { ...t.info };
+      const info = { ...t.info, ...usage.info };
+      for (const k of usage.clear) delete info[k];
       if (hashlib !== undefined) info.hashlib = hashlib.toLowerCase();
       if (timeWindow !== undefined) info.timeWindow = String(timeWindow);
       if (phone !== undefined) info.phone = phone;
@@ -342,11 +410,27 @@ export class TokenService {
         ...(countWindow !== undefined ? { count_window: countWindow } : {}),
         ...(description !== undefined ? { description } : {}),
         ...(hashlib !== undefined ? { hashlib: hashlib.toLowerCase() } : {}),
+        ...usage.columns,
         token_info: JSON.stringify(info),
       });
     }
     for (const [name, changed] of changes) if (changed) out[`set ${name}`] = tokens.length;
     return out;
+  }
+
+  /**
+   * `/admin/setValidity`: only the usage settings of {@link usageSettings} (validity period and
+   * count limits), LinOTP's `{"set <name>": count}` dict.
+   */
+  async setValidity(tokens: Token[], params: ParamReader & { getCaseInsensitive(k: string): string | undefined }): Promise<Record<string, number>> {
+    const usage = usageSettings(params);
+    if (usage.names.length === 0) throw Errors.usage({ usage: `setValidity ${USAGE_PARAMS.join(', ')}` });
+    for (const t of tokens) {
+      const info = { ...t.info, ...usage.info };
+      for (const k of usage.clear) delete info[k];
+      await this.repo.update(t.id, { ...usage.columns, token_info: JSON.stringify(info) });
+    }
+    return Object.fromEntries(usage.names.map((n) => [`set ${n}`, tokens.length]));
   }
 
   async assign(tokens: Token[], owner: DirectoryUser, pin: string | undefined, scope: AdminScope): Promise<void> {

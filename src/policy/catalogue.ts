@@ -148,8 +148,12 @@ const notInOtpd = (note: string) => ({ status: 'unsupported' as const, note });
 const NO_AUTOASSIGNMENT = notInOtpd('otpd does not implement autoassignment (a user taking an unassigned token at login).');
 const NO_AUTOASSIGNMENT_NOTE = NO_AUTOASSIGNMENT.note;
 const NO_RANDOM_PIN = notInOtpd('otpd does not set random PINs on enrollment.');
-const NO_LOST_TOKEN = notInOtpd('otpd has no lost-token procedure.');
 const NO_NOTIFICATION = 'otpd sends no notification e-mails; nothing reads notification policies.';
+
+/** Scopes in which `*` is refused although some actions are supported, with the reason. */
+export const STAR_REFUSED: Readonly<Partial<Record<Scope, string>>> = {
+  selfservice: 'each selfservice right is granted by name: * would also switch on mfa_passOnNoToken and the other flags',
+};
 
 /** Scopes none of whose actions otpd supports, with the reason (for `*` and the docs). */
 export const UNSUPPORTED_SCOPES: Readonly<Partial<Record<Scope, string>>> = {
@@ -184,8 +188,8 @@ export const ACTIONS: readonly ActionSpec[] = [
   A('authentication', 'emailtext', text, 'Body of the OTP e-mail; placeholders <otp>, <serial>.', { default: '<otp>' }),
   A('authentication', 'emailsubject', text, "Subject of the OTP e-mail; empty = the provider's EMAIL_SUBJECT.", { default: '' }),
   A('authentication', 'dynamic_email_address', bool, "Send the e-mail to the owner's current address from the user store instead of the address stored in the token.", { default: false }),
-  A('authentication', 'disable_on_authentication_exceed', bool, 'Disable a token whose usage counters are exhausted.', notInOtpd('otpd tokens have no usage limits (count_auth_max, validity period), so no token is ever exhausted.')),
-  A('authentication', 'delete_on_authentication_exceed', bool, 'Delete a token whose usage counters are exhausted.', notInOtpd('otpd tokens have no usage limits (count_auth_max, validity period), so no token is ever exhausted.')),
+  A('authentication', 'disable_on_authentication_exceed', bool, 'Disable a token whose usage counters are exhausted.', notInOtpd('otpd refuses a token past its validity period or count limits (it neither authenticates nor gets a challenge) and leaves it as it is; an administrator disables or removes it.')),
+  A('authentication', 'delete_on_authentication_exceed', bool, 'Delete a token whose usage counters are exhausted.', notInOtpd('otpd refuses a token past its validity period or count limits (it neither authenticates nor gets a challenge) and leaves it as it is; an administrator disables or removes it.')),
   A('authentication', 'forward_server', { kind: 'string', hint: 'linotp://host[:port][/path][?timeout=5]', check: forwardTargetsProblem }, 'Forward the requests of matching users (after the user is found) to the old LinOTP server of a switch-over over its HTTP API, and answer with its answer: linotp://host (https), https://… or http://…, several tried in order; timeout 1-30 s (default 5).'),
   A('authentication', 'forward_on_no_token', bool, 'With forward_server: forward only the users who own no token in otpd (after autoenrollment, passthru and passOnNoToken), so otpd answers for the users it knows.'),
   unsupported('authentication', 'voice_provider', { kind: 'names' }, 'Voice provider for voice tokens.', 'otpd has no voice tokens.'),
@@ -223,9 +227,9 @@ export const ACTIONS: readonly ActionSpec[] = [
   A('enrollment', 'otp_pin_random', { kind: 'int', min: 0, max: 99 }, 'Set a random PIN of this length on enrollment.', NO_RANDOM_PIN),
   A('enrollment', 'otp_pin_random_content', { kind: 'string', hint: 'letters of C c n s', check: checkCharClasses }, 'Characters of the random PIN: C upper case, c lower case, n digits, s special.', NO_RANDOM_PIN),
   A('enrollment', 'otp_pin_encrypt', { kind: 'int', min: 0, max: 1 }, 'Store the PIN encrypted (1) instead of hashed (0).', notInOtpd('otpd always stores PINs as keyed hashes; they are never stored encrypted.')),
-  A('enrollment', 'lostTokenPWLen', { kind: 'int', min: 1, max: 128 }, 'Length of the password of a lost-token replacement.', NO_LOST_TOKEN),
-  A('enrollment', 'lostTokenPWContents', { kind: 'string', hint: 'letters of C c n s', check: checkCharClasses }, 'Characters of the lost-token password: C upper case, c lower case, n digits, s special.', NO_LOST_TOKEN),
-  A('enrollment', 'lostTokenValid', { kind: 'string', hint: 'days or duration', check: checkDuration }, 'Validity of a lost-token replacement: days, or a duration with d/h/m/s (e.g. 1d12h).', NO_LOST_TOKEN),
+  A('enrollment', 'lostTokenPWLen', { kind: 'int', min: 4, max: 128 }, 'Length of the password of a lost-token replacement (/admin/losttoken type=password).', { default: 10 }),
+  A('enrollment', 'lostTokenPWContents', { kind: 'string', hint: 'letters of C c n s', check: checkCharClasses }, 'Characters of the lost-token password: C upper case, c lower case, n digits, s special (at least one of each).', { default: 'cCn', note: 'otpd leaves out look-alike characters (0 O 1 l I), since a help desk reads the password out.' }),
+  A('enrollment', 'lostTokenValid', { kind: 'string', hint: 'days or duration', check: checkDuration }, 'Validity of a lost-token replacement: days, or a duration with d/h/m/s (e.g. 1d12h); the replacement stops working after it.', { default: '1d' }),
   A('enrollment', 'tokenlabel', text, 'Label of the enrollment URL (authenticator apps); placeholders <s> serial, <u> user, <r> realm.', notInOtpd("otpd's enrollment URLs carry the label given to /admin/init (else the serial); no policy changes it.")),
   A('enrollment', 'tokenissuer', text, 'Issuer of the enrollment URL (authenticator apps).', notInOtpd("otpd's enrollment URLs always carry the issuer 'otpd'; it is not configurable.")),
   A('enrollment', 'purge_rollout_token', bool, 'Remove the rollout token after the first login with another token.', notInOtpd('otpd has no rollout tokens.')),
@@ -307,18 +311,18 @@ export const ACTIONS: readonly ActionSpec[] = [
       ['userlist', 'list users (/admin/userlist)'],
       ['tokenowner', 'look up the owner of a token (/admin/getTokenOwner)'],
       ['show', 'list tokens (/admin/show)'],
+      ['getserial', 'find a token by one of its OTP values (/admin/getSerialByOtp)'],
+      ['copytokenpin', 'copy the PIN of one token to another (/admin/copyTokenPin)'],
+      ['copytokenuser', 'copy the owner of one token to another (/admin/copyTokenUser)'],
+      ['losttoken', 'issue lost-token replacements (/admin/losttoken)'],
+      ['import', 'import token seed files (/admin/loadtokens)'],
     ] as const
   ).map(([name, what]) => A('admin', name, bool, `The administrator may ${what}, in the realms of the policy.`)),
   ...(
     [
-      ['setOTPPIN', 'set token PINs', "otpd has no /admin/setPin; PINs are set through /admin/set and /admin/init, which the rights 'set' and 'init<TYPE>' govern (so '!setOTPPIN' would not stop an administrator who has 'set')."],
-      ['import', 'import tokens', 'otpd has no token import endpoint.'],
+      ['setOTPPIN', 'set token PINs', "/admin/setPin sets the user PIN of mOTP/OCRA tokens, which otpd does not have, so it refuses every token; OTP PINs are set through /admin/set and /admin/init, which the rights 'set' and 'init<TYPE>' govern (so '!setOTPPIN' would not stop an administrator who has 'set')."],
       ['checkstatus', 'see open challenges', 'otpd has no /admin/checkstatus.'],
       ['manageToken', 'use the token management pages', 'otpd has no token management pages.'],
-      ['getserial', 'find a token by OTP value', 'otpd has no /admin/getSerialByOtp.'],
-      ['copytokenpin', 'copy a PIN between tokens', 'otpd has no /admin/copyTokenPin.'],
-      ['copytokenuser', 'copy the owner between tokens', 'otpd has no /admin/copyTokenUser.'],
-      ['losttoken', 'issue lost-token replacements', 'otpd has no lost-token procedure.'],
       ['setMOTPPIN', 'set mOTP PINs', 'otpd has no mOTP tokens.'],
       ['setOCRAPIN', 'set OCRA PINs', 'otpd has no OCRA tokens.'],
       ['getotp', 'read OTP values of tokens', 'otpd never shows OTP values.'],
@@ -396,7 +400,7 @@ export function actionDefault(scope: Scope, action: string): ActionValue | undef
 
 /** Why otpd refuses `action` (or `*`) in `scope`, or undefined when it is supported or unknown. */
 export function unsupportedReason(scope: Scope, action: string): string | undefined {
-  if (action === '*') return UNSUPPORTED_SCOPES[scope];
+  if (action === '*') return UNSUPPORTED_SCOPES[scope] ?? STAR_REFUSED[scope];
   const spec = actionSpec(scope, action);
   return spec?.status === 'unsupported' ? spec.note : undefined;
 }

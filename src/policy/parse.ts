@@ -5,6 +5,7 @@ import {
   type Scope,
   SCOPES,
   STAR_ACTION_SCOPES,
+  STAR_REFUSED,
   UNSUPPORTED_SCOPES,
   actionSpec,
   describeType,
@@ -180,7 +181,7 @@ export function parseActions(scope: Scope, action: string, opts: ParseActionsOpt
       if (item.negated || item.value !== undefined) {
         throw new PolicyDefinitionError('action', "action '*' takes no value and cannot be negated");
       }
-      const scopeReason = UNSUPPORTED_SCOPES[scope];
+      const scopeReason = UNSUPPORTED_SCOPES[scope] ?? STAR_REFUSED[scope];
       if (scopeReason) {
         refuse(item, scopeReason);
         continue;

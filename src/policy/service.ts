@@ -211,6 +211,20 @@ export class PolicyService {
   }
 
   /**
+   * Why setPolicy would refuse this policy (the catalogue's actions and values, the
+   * conditions), or undefined when it would be stored. Nothing is written.
+   */
+  refusal(input: PolicyInput): string | undefined {
+    try {
+      compilePolicy(input);
+      return undefined;
+    } catch (e) {
+      if (e instanceof PolicyDefinitionError) return e.message;
+      throw e;
+    }
+  }
+
+  /**
    * Validates every policy first, then stores all of them in one transaction
    * (all or none). A file with refused policies stores nothing, and the
    * error lists every refused policy with its reason (not only the first):
@@ -218,17 +232,18 @@ export class PolicyService {
    * Returns the names stored.
    */
   async import(inputs: PolicyInput[], opts: WriteOptions = {}): Promise<string[]> {
-    const compiled = this.compileAll(inputs, 'imported');
-    const names = new Set(compiled.map((p) => p.name));
-    this.checkLockout([...this.index.all.filter((x) => !names.has(x.name)), ...compiled], opts);
-    await this.db.kysely.transaction().execute(async (trx) => {
-      for (const p of compiled) {
-        await trx.deleteFrom('policies').where('name', '=', p.name).execute();
-        await trx.insertInto('policies').values(toRow(p)).execute();
-      }
-    });
-    await this.changed();
-    return compiled.map((p) => p.name);
+    return this.store(this.compileAll(inputs, 'imported'), opts);
+  }
+
+  /**
+   * `/system/importPolicy`: stores every policy of the file that compiles and reports each
+   * refused one with its reason (nothing refused is stored). The lock-out check covers the
+   * stored ones; when it fails, nothing is stored.
+   */
+  async importEach(inputs: PolicyInput[], opts: WriteOptions = {}): Promise<{ imported: string[]; refused: { name: string; reason: string }[] }> {
+    const { compiled, refused } = this.compileEach(inputs);
+    const imported = compiled.length ? await this.store(compiled, opts) : [];
+    return { imported, refused: refused.map((r) => ({ name: r.name, reason: r.error.message })) };
   }
 
   /**
@@ -270,6 +285,20 @@ export class PolicyService {
    * as one PolicyDefinitionError, so nothing is stored when any is refused.
    */
   private compileAll(inputs: PolicyInput[], verb: 'imported' | 'stored'): CompiledPolicy[] {
+    const { compiled, refused } = this.compileEach(inputs);
+    if (refused.length > 0) {
+      const list = refused.map((r) => `policy '${r.name}': ${r.error.message}`).join('; ');
+      const message =
+        refused.length === 1 && inputs.length === 1
+          ? list
+          : `${refused.length} of ${inputs.length} policies refused (${refused.map((r) => r.name).join(', ')}), nothing ${verb}: ${list}`;
+      throw new PolicyDefinitionError(refused[0].error.field, message);
+    }
+    return compiled;
+  }
+
+  /** Compiles each policy; the refused ones (and names given twice) are listed, not thrown. */
+  private compileEach(inputs: PolicyInput[]): { compiled: CompiledPolicy[]; refused: { name: string; error: PolicyDefinitionError }[] } {
     const compiled: CompiledPolicy[] = [];
     const names = new Set<string>();
     const refused: { name: string; error: PolicyDefinitionError }[] = [];
@@ -291,15 +320,20 @@ export class PolicyService {
       names.add(p.name);
       compiled.push(p);
     }
-    if (refused.length > 0) {
-      const list = refused.map((r) => `policy '${r.name}': ${r.error.message}`).join('; ');
-      const message =
-        refused.length === 1 && inputs.length === 1
-          ? list
-          : `${refused.length} of ${inputs.length} policies refused (${refused.map((r) => r.name).join(', ')}), nothing ${verb}: ${list}`;
-      throw new PolicyDefinitionError(refused[0].error.field, message);
-    }
-    return compiled;
+    return { compiled, refused };
+  }
+
+  private async store(compiled: CompiledPolicy[], opts: WriteOptions): Promise<string[]> {
+    const names = new Set(compiled.map((p) => p.name));
+    this.checkLockout([...this.index.all.filter((x) => !names.has(x.name)), ...compiled], opts);
+    await this.db.kysely.transaction().execute(async (trx) => {
+      for (const p of compiled) {
+        await trx.deleteFrom('policies').where('name', '=', p.name).execute();
+        await trx.insertInto('policies').values(toRow(p)).execute();
+      }
+    });
+    await this.changed();
+    return compiled.map((p) => p.name);
   }
 
   /** Deletes policies by name; returns the names that existed and were deleted. */

@@ -44,6 +44,12 @@ export type NewToken = Omit<Token, 'id' | 'counter' | 'failCount' | 'active' | '
   active?: boolean;
 };
 
+/** A token brought over from another system (seed files, LinOTP): its counters and state come with it. */
+export type ImportedToken = NewToken & { counter: number; failCount: number; active: boolean };
+
+/** What insertImported did with one token. */
+export type ImportWrite = 'created' | 'kept' | 'counterAdvanced';
+
 export interface TokenFilter {
   serial?: string;
   serials?: string[];
@@ -75,6 +81,38 @@ export class TokenRepository {
     // A new token has no realm rows: no DELETE first (on MariaDB its gap lock deadlocks parallel inserts).
     await this.insertRealms(id, t.realms, trx);
     return id;
+  }
+
+  /**
+   * Writes imported tokens in one transaction (all or none). A serial that exists already is
+   * kept as it is, except that its counter moves forward to the imported one when that is
+   * higher (a conditional write): a second import changes nothing, and one taken while the
+   * old server went on counting never lets a code through that the old server already used.
+   * A serial of another type is refused before anything is written (`clash`).
+   */
+  async insertImported(tokens: ImportedToken[], clash: (serial: string, type: string) => Error): Promise<ImportWrite[]> {
+    return this.db.kysely.transaction().execute(async (trx) => {
+      const out: ImportWrite[] = [];
+      for (const t of tokens) {
+        const existing = await trx.selectFrom('tokens').select(['id', 'type', 'counter']).where('serial', '=', t.serial).executeTakeFirst();
+        if (existing) {
+          if (existing.type !== t.type) throw clash(t.serial, existing.type);
+          const res = await trx.updateTable('tokens').set({ counter: t.counter }).where('id', '=', existing.id).where('counter', '<', t.counter).executeTakeFirst();
+          out.push(Number(res.numUpdatedRows) === 1 ? 'counterAdvanced' : 'kept');
+          continue;
+        }
+        const id = await insertReturningId(this.db.dialect, trx.insertInto('tokens').values({
+          serial: t.serial, type: t.type, description: t.description, key_enc: t.keyEnc, otplen: t.otplen,
+          hashlib: t.hashlib, counter: t.counter, count_window: t.countWindow, sync_window: t.syncWindow, max_fail: t.maxFail,
+          fail_count: t.failCount, active: t.active ? 1 : 0, pin_hash: t.pinHash, pin_salt: t.pinSalt, user_id: t.userId, resolver: t.resolver,
+          resolver_class: t.resolverClass, token_info: JSON.stringify(t.info), created_at: t.createdAt,
+          last_auth_success: null, last_auth_match: null, count_auth: 0, count_auth_success: 0,
+        }));
+        await this.insertRealms(id, t.realms, trx);
+        out.push('created');
+      }
+      return out;
+    });
   }
 
   async setRealms(tokenId: number, realms: string[], trx: Executor = this.db.kysely): Promise<void> {
@@ -167,6 +205,13 @@ export class TokenRepository {
     });
   }
 
+  /** Replaces a PIN hash only while it is still `from` (a parallel writer wins otherwise). True when replaced. */
+  async replacePin(id: number, from: { hash: string; salt: string }, to: { hash: string; salt: string }): Promise<boolean> {
+    const res = await this.db.kysely.updateTable('tokens').set({ pin_hash: to.hash, pin_salt: to.salt })
+      .where('id', '=', id).where('pin_hash', '=', from.hash).where('pin_salt', '=', from.salt).executeTakeFirst();
+    return Number(res.numUpdatedRows) === 1;
+  }
+
   async delete(ids: number[]): Promise<number> {
     if (ids.length === 0) return 0;
     return this.db.kysely.transaction().execute(async (trx) => {
@@ -179,23 +224,26 @@ export class TokenRepository {
 
   /**
    * The single-use write: moves the counter to `nextCounter` only if nobody moved it
-   * past `matched` meanwhile; resets the fail counter. True when this request won.
+   * past `matched` meanwhile (and, with `successMax`, only below that many successes); resets
+   * the fail counter. True when this request won.
    */
-  async consume(id: number, matched: number, nextCounter: number, now: number): Promise<boolean> {
-    const res = await this.db.kysely
+  async consume(id: number, matched: number, nextCounter: number, now: number, successMax?: number): Promise<boolean> {
+    let q = this.db.kysely
       .updateTable('tokens')
       .set({
         counter: nextCounter,
         fail_count: 0,
         last_auth_success: now,
         last_auth_match: now,
-        count_auth: sql`count_auth + 1`,
+        // the attempt was counted in count_auth when it was reserved (reserveAttempt)
         count_auth_success: sql`count_auth_success + 1`,
       })
       .where('id', '=', id)
       .where('counter', '<=', matched)
-      .where('active', '=', 1)
-      .executeTakeFirst();
+      .where('active', '=', 1);
+    // countAuthSuccessMax: parallel successes of a static value (pw) cannot pass the limit
+    if (successMax !== undefined) q = q.where('count_auth_success', '<', successMax);
+    const res = await q.executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 
@@ -214,14 +262,18 @@ export class TokenRepository {
     return Number(res.numUpdatedRows) === 1;
   }
 
-  /** Reserves one attempt: fail_count + 1 only while below max_fail. False = locked. */
-  async reserveAttempt(id: number): Promise<boolean> {
-    const res = await this.db.kysely
+  /**
+   * Reserves one attempt: fail_count + 1 only while below max_fail (and count_auth below
+   * `authMax`, the token's countAuthMax). False = locked or used up.
+   */
+  async reserveAttempt(id: number, authMax?: number): Promise<boolean> {
+    let q = this.db.kysely
       .updateTable('tokens')
       .set({ fail_count: sql`fail_count + 1`, count_auth: sql`count_auth + 1` })
       .where('id', '=', id)
-      .where(sql<boolean>`fail_count < max_fail`)
-      .executeTakeFirst();
+      .where(sql<boolean>`fail_count < max_fail`);
+    if (authMax !== undefined) q = q.where('count_auth', '<', authMax);
+    const res = await q.executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }
 

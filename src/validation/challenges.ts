@@ -14,6 +14,8 @@ export interface Challenge {
   counter: number;
   status: 'open' | 'closed';
   receivedCount: number;
+  /** Answered with the right code (spec 1.3.6 `valid_tan`). */
+  validTan: boolean;
   failCount: number;
   message: string;
   client: string;
@@ -26,7 +28,7 @@ function fromRow(r: ChallengeTable & { id: number }): Challenge {
   const data = parseJsonObject(r.data);
   return {
     id: Number(r.id), transactionId: r.transaction_id, tokenId: Number(r.token_id), serial: r.serial, subject: r.subject,
-    otpHash: r.otp_hash, counter: Number(r.counter), status: r.status as 'open' | 'closed', receivedCount: Number(r.received_count),
+    otpHash: r.otp_hash, counter: Number(r.counter), status: r.status as 'open' | 'closed', receivedCount: Number(r.received_count), validTan: Number(r.valid_tan) === 1,
     failCount: Number(r.fail_count), message: r.message, client: r.client, createdAt: Number(r.created_at), expiresAt: Number(r.expires_at), data,
   };
 }
@@ -43,7 +45,7 @@ export class ChallengeRepository {
     return randomDigits(Math.min(17, Math.max(12, length)));
   }
 
-  row(c: Omit<Challenge, 'id' | 'receivedCount' | 'failCount' | 'status'>): Omit<ChallengeTable, 'id'> {
+  row(c: Omit<Challenge, 'id' | 'receivedCount' | 'validTan' | 'failCount' | 'status'>): Omit<ChallengeTable, 'id'> {
     return {
       transaction_id: c.transactionId, token_id: c.tokenId, serial: c.serial, subject: c.subject, otp_hash: c.otpHash,
       counter: c.counter, status: 'open', received_count: 0, valid_tan: 0, fail_count: 0, message: c.message,
@@ -51,7 +53,7 @@ export class ChallengeRepository {
     };
   }
 
-  async insert(c: Omit<Challenge, 'id' | 'receivedCount' | 'failCount' | 'status'>, exec: Executor = this.db.kysely): Promise<void> {
+  async insert(c: Omit<Challenge, 'id' | 'receivedCount' | 'validTan' | 'failCount' | 'status'>, exec: Executor = this.db.kysely): Promise<void> {
     await exec.insertInto('challenges').values(this.row(c)).execute();
   }
 

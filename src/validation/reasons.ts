@@ -30,6 +30,8 @@ export const REASONS = {
   realmMismatch: 'The token is not in the realm of the user.',
   unknownTokenType: 'The token has a type this otpd does not know.',
   tokenDisabled: 'The token is disabled (inactive).',
+  tokenNotValid: 'The token is outside its validity period (validityPeriodStart / validityPeriodEnd): it neither authenticates nor gets a challenge.',
+  tokenUsageExceeded: 'The token reached its countAuthMax (attempts) or countAuthSuccessMax (successful logins): it neither authenticates nor gets a challenge.',
   tokenTypeNotAuthorized: 'Policy authorization/tokentype does not allow the token type.',
   serialNotAuthorized: 'Policy authorization/serial does not match the serial.',
   tokenLocked: 'Every token that could match has reached its fail counter limit.',
@@ -38,6 +40,8 @@ export const REASONS = {
   credentialsVerified: 'Self-service login under mfa_login: the user-store password was right; the second factor is still owed.',
   otpRequired: 'Self-service login: the password was right; the user has no out-of-band token to send a code to, so the current code of an app token is asked for.',
   noOpenChallenge: 'RADIUS: an empty answer, but the user has no open out-of-band challenge to resend.',
+  noSuchTransaction: 'check_status: the transaction has no challenge of the user or serial named (or does not exist); the same work and answer as a wrong pass.',
+  transactionStatus: 'check_status: the pass matched the first factor of the challenge\'s owner; the transaction\'s challenges are shown (no attempt is spent, nothing is reset).',
   // refused after a secret was checked
   wrongOtp: 'The first factor matched, the OTP did not (wrong, missing or already used).',
   wrongPin: 'Nothing matched: the token PIN was wrong for every token that was compared.',

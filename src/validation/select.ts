@@ -1,4 +1,5 @@
 import { tokenType } from '../tokens/registry.ts';
+import { usageRefusal } from '../tokens/usage.ts';
 import type { Token } from '../tokens/types.ts';
 import { tokenRefusal } from './policies.ts';
 import type { DirectoryUser, PolicyPort, PolicySubject } from './ports.ts';
@@ -19,8 +20,8 @@ export interface Screened {
   skipped: { reason: Reason; detail: string };
 }
 
-/** Which tokens the request may check (the last reason a token was left out wins). */
-export function screenTokens(all: Token[], user: DirectoryUser | null, policies: PolicyPort, subject: PolicySubject): Screened {
+/** Which tokens the request may check at `nowMs` (the last reason a token was left out wins). */
+export function screenTokens(all: Token[], user: DirectoryUser | null, policies: PolicyPort, subject: PolicySubject, nowMs: number): Screened {
   let skipped: Screened['skipped'] = { reason: 'noTokenFound', detail: 'no token found' };
   const candidates: Token[] = [];
   const locked: Token[] = [];
@@ -28,7 +29,7 @@ export function screenTokens(all: Token[], user: DirectoryUser | null, policies:
     if (user && t.realms.length > 0 && !t.realms.includes(user.realm)) { skipped = { reason: 'realmMismatch', detail: 'Realm mismatch for token and user' }; continue; }
     if (!tokenType(t.type)) { skipped = { reason: 'unknownTokenType', detail: `unknown token type ${t.type}` }; continue; }
     if (!t.active) { skipped = { reason: 'tokenDisabled', detail: 'Token inactive' }; continue; }
-    const refused = tokenRefusal(policies, t, subject);
+    const refused = tokenRefusal(policies, t, subject) ?? usageRefusal(t, nowMs);
     if (refused) { skipped = refused; continue; }
     if (t.failCount >= t.maxFail) { locked.push(t); continue; }
     candidates.push(t);

@@ -4,6 +4,7 @@ import { OtpdError, UserStoreUnavailableError } from '../errors.ts';
 import { canonicalType } from '../tokens/registry.ts';
 import type { TokenService } from '../enrollment/tokens.ts';
 import type { Token } from '../tokens/types.ts';
+import { usageRefusal } from '../tokens/usage.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Metrics } from '../util/metrics.ts';
 import type { AccountAttempts } from './account-attempts.ts';
@@ -17,6 +18,7 @@ import type { ChallengeHandler, DirectoryUser, ForwardPort, NoTokenHook, PolicyP
 import type { Reason } from './reasons.ts';
 import { ownedBy } from './select.ts';
 import { TokenCheck } from './token-check.ts';
+import { checkStatus, type StatusRequest, type TransactionStatus } from './status.ts';
 
 export interface ValidationDeps {
   tokens: TokenService;
@@ -66,8 +68,28 @@ export class ValidationService {
   }
 
   async check(req: CheckRequest): Promise<CheckOutcome> {
+    return this.withFailureFloor(() => this.runSafely(req));
+  }
+
+  /** spec 1.3.6 `/validate/check_status` (validation/status.ts), with the failure floor of check. */
+  async checkStatus(req: StatusRequest): Promise<{ outcome: CheckOutcome; transactions: TransactionStatus[] }> {
+    let transactions: TransactionStatus[] = [];
+    const outcome = await this.withFailureFloor(async () => {
+      try {
+        const res = await checkStatus({ ...this.deps, guard: this.guard }, req, this.deps.clock.now());
+        transactions = res.transactions;
+        return res.outcome;
+      } catch (e) {
+        if (e instanceof UserStoreUnavailableError) return fail('userStoreUnavailable', 'user store unavailable', { unavailable: true, audit: { info: e.message } });
+        throw e;
+      }
+    });
+    return { outcome, transactions };
+  }
+
+  private async withFailureFloor(run: () => Promise<CheckOutcome>): Promise<CheckOutcome> {
     const started = performance.now();
-    const outcome = this.counted(await this.runSafely(req));
+    const outcome = this.counted(await run());
     // A failure answers no sooner than a wrong OTP usually takes (B.2 #9), so its time does not
     // say whether the user exists, the token is locked or the account is throttled.
     if (!outcome.ok && outcome.challenges.length === 0 && !outcome.unavailable) {
@@ -220,7 +242,7 @@ export class ValidationService {
    */
   private async triggerWithoutPin(t: Token, user: DirectoryUser | null, subject: PolicySubject, req: CheckRequest, now: number): Promise<CheckOutcome | null> {
     const handler = this.challengeHandlers.get(t.type);
-    if (!t.active || t.failCount >= t.maxFail || tokenRefusal(this.deps.policies, t, subject) || !handler?.triggerWithoutPin?.(t, subject)) return null;
+    if (!t.active || t.failCount >= t.maxFail || tokenRefusal(this.deps.policies, t, subject) || usageRefusal(t, now) || !handler?.triggerWithoutPin?.(t, subject)) return null;
     const res = await handler.create({ token: t, user, subject, request: req, now });
     const audit = { serial: t.serial, tokenType: t.type };
     if (res.ok) return { ok: false, reason: 'challengeCreated', challenges: [res.challenge], audit: { actionDetail: 'challenge created', ...audit } };
@@ -241,7 +263,7 @@ export class ValidationService {
     let tokens = await this.deps.tokens.repository.find({ owner: { resolver: user.resolver, userId: user.userId } });
     if (serial !== undefined && serial !== '') tokens = tokens.filter((t) => t.serial === serial);
     if (tokens.length === 0) return fail(serial ? 'ownerMismatch' : 'noTokenAssigned', serial ? 'serial does not belong to the user' : 'User has no tokens assigned', { user, audit: { ...base, serial } });
-    const usable = tokens.filter((t) => t.active && t.failCount < t.maxFail && !tokenRefusal(this.deps.policies, t, subject));
+    const usable = tokens.filter((t) => t.active && t.failCount < t.maxFail && !tokenRefusal(this.deps.policies, t, subject) && !usageRefusal(t, now));
     if (usable.length === 0) return fail('tokenLocked', 'no usable token: disabled, locked or not authorized', { user, audit: { ...base, ...serialsOf(tokens) } });
     const outOfBand = usable.filter((t) => this.challengeHandlers.has(t.type));
     if (outOfBand.length === 0) return fail('otpRequired', 'enter the current code of the token', { user, audit: { ...base, ...serialsOf(usable) } });
@@ -285,7 +307,7 @@ export class ValidationService {
       for (const c of open) {
         const token = await this.deps.tokens.repository.byId(c.tokenId);
         const handler = token && this.challengeHandlers.get(token.type);
-        if (!token || !handler || !token.active || token.failCount >= token.maxFail) continue;
+        if (!token || !handler || !token.active || token.failCount >= token.maxFail || usageRefusal(token, now)) continue;
         const res = await handler.create({ token, user, subject, request: { user: req.user, client: req.client, entry: 'radius' }, now });
         if (res.ok) created.push(res.challenge);
       }

@@ -3,6 +3,7 @@ import type { TokenService } from '../enrollment/tokens.ts';
 import { requireTokenType } from '../tokens/registry.ts';
 import type { Token } from '../tokens/types.ts';
 import type { Metrics } from '../util/metrics.ts';
+import { usageLimits } from '../tokens/usage.ts';
 import type { AccountReservation } from './account-guard.ts';
 import type { ChallengeRepository } from './challenges.ts';
 import { classifyWith, type Classification, type PinCheck } from './classify.ts';
@@ -53,10 +54,10 @@ export class TokenCheck {
   async check(input: TokenCheckInput): Promise<CheckOutcome> {
     const { tokens: all, user, subject, account } = input;
     const repo = this.deps.tokens.repository;
-    const { candidates, locked, skipped } = screenTokens(all, user, this.deps.policies, subject);
+    const { candidates, locked, skipped } = screenTokens(all, user, this.deps.policies, subject, input.now);
     // The account's attempt and one attempt per token, reserved in one commit round before any
     // secret is checked.
-    const [accountOk, ...won] = await Promise.all([account ? account.reserve() : true, ...candidates.map((t) => repo.reserveAttempt(t.id))]);
+    const [accountOk, ...won] = await Promise.all([account ? account.reserve() : true, ...candidates.map((t) => repo.reserveAttempt(t.id, usageLimits(t).authMax))]);
     const reserved = candidates.filter((_, i) => won[i]);
     if (account && !accountOk) {
       await repo.releaseAttempt(reserved.map((t) => t.id));
@@ -101,7 +102,7 @@ export class TokenCheck {
           return fail('challengeAlreadyAnswered', 'wrong otp value (challenge already answered)', { notAGuess: true, audit });
         }
         if (v.challenge) this.deps.metrics?.challengeAnswered(v.token.type, 'valid');
-        if (!(await repo.consume(v.token.id, v.matched, v.next, now))) {
+        if (!(await repo.consume(v.token.id, v.matched, v.next, now, usageLimits(v.token).successMax))) {
           await repo.releaseAttempt(involved);
           return fail('replay', 'wrong otp value (already used)', { notAGuess: true, audit });
         }
@@ -165,7 +166,7 @@ export class TokenCheck {
       openChallenges: open.filter((c) => c.subject === subjectKey),
       seed: () => (seed ??= this.deps.tokens.secretOf(t)),
       matchesChallenge: handler && ((ch, otp) => handler.matches(t, ch, otp)),
-    }, (q) => (q.against === 'tokenPin' ? Promise.resolve(this.deps.tokens.checkPin(t, q.pin)) : check(q)));
+    }, (q) => (q.against === 'tokenPin' ? this.deps.tokens.checkPinUpgrading(t, q.pin) : check(q)));
   }
 
   /** The user-store password checks of one request, each asked once (spec 2.4: memoised per request). */

@@ -40,6 +40,33 @@ for (const { dialect, skip } of await availableDialects()) {
       });
     });
 
+    test('pre_context and the portal follow the selfservice policies: mfa_login, mfa_3_fields, footer_text, imprint_url, privacy_notice_url', async () => {
+      const set = await t.admin('/system/setPolicy', {
+        name: 'portal_texts', scope: 'selfservice', realm: 'staff', user: '*', client: '*',
+        action: "mfa_3_fields, footer_text='Help: call 1234', imprint_url=https://example.org/imprint, privacy_notice_url=https://example.org/privacy",
+      });
+      assert.equal(set.json.result.status, true, set.body);
+      try {
+        const v = (await post(t, '/userservice/pre_context', {})).json.result.value;
+        assert.equal(v.settings.mfa_3_fields, true);
+        assert.equal(v.settings.mfa_login, false);
+        assert.equal(v.settings.footer_text, 'Help: call 1234');
+        assert.equal(v.settings.imprint_url, 'https://example.org/imprint');
+        assert.equal(v.settings.privacy_notice_url, 'https://example.org/privacy');
+        // the portal's login form gets the OTP field; its pages the footer
+        const loginPage = await t.app.inject({ method: 'GET', url: '/selfservice/login' });
+        assert.match(loginPage.body, /<input id="otp" name="otp"/);
+        const tokensPage = await t.app.inject({ method: 'GET', url: '/selfservice/', headers: { cookie: `user_selfservice=${session}` } });
+        assert.match(tokensPage.body, /Help: call 1234/);
+        assert.match(tokensPage.body, /href="https:\/\/example\.org\/imprint">Imprint</);
+        assert.match(tokensPage.body, /href="https:\/\/example\.org\/privacy">Privacy notice</);
+      } finally {
+        await t.admin('/system/delPolicy', { name: 'portal_texts' });
+      }
+      const loginPage = await t.app.inject({ method: 'GET', url: '/selfservice/login' });
+      assert.doesNotMatch(loginPage.body, /<input id="otp"/);
+    });
+
     test('userinfo: the user-store attributes', async () => {
       const v = (await post(t, '/userservice/userinfo', { session }, session)).json.result.value;
       assert.equal(v.username, 'alice');

@@ -127,9 +127,14 @@ describe('policy API', () => {
     assert.equal(imp.json.result.value, 4);
     assert.equal((await t.admin('/system/getPolicy', { name: 'helpdesk' })).json.result.value.helpdesk.action, 'show, reset');
     const broken = await t.admin('/system/importPolicy', { file: '[p1]\nscope = authentication\naction = passthru\n[p2]\nscope = authentication\naction = otppin=9\nrealm = *\n' });
-    assert.equal(broken.json.result.error.code, 2012);
-    assert.match(broken.json.result.error.message, /policy 'p2': action 'otppin'/);
-    assert.equal((await t.admin('/system/getPolicy', { name: 'p1' })).json.result.value.p1, undefined, 'nothing of a refused file is stored');
+    assert.equal(broken.json.result.value, 1, broken.body);
+    assert.deepEqual(broken.json.detail.imported, ['p1']);
+    assert.equal(broken.json.detail.refused.length, 1);
+    assert.equal(broken.json.detail.refused[0].name, 'p2');
+    assert.match(broken.json.detail.refused[0].reason, /action 'otppin'/);
+    assert.equal((await t.admin('/system/getPolicy', { name: 'p1' })).json.result.value.p1.action, 'passthru', 'the policy that passed is stored');
+    assert.equal((await t.admin('/system/getPolicy', { name: 'p2' })).json.result.value.p2, undefined, 'the refused one is not');
+    await t.admin('/system/delPolicy', { name: 'p1' });
     assert.equal((await t.admin('/system/importPolicy', { file: '  ' })).json.result.error.code, Errors.policyFileEmpty.code);
   });
 
@@ -170,7 +175,8 @@ describe('policy API', () => {
     assert.deepEqual(defs.otppin.type, 'set');
     assert.deepEqual(defs.otppin.value, ['0', '1', '2', '3', 'token_pin', 'password', 'only_otp', 'ignore_pin']);
     assert.equal(defs.passthru.type, 'bool');
-    assert.equal(defs.forward_server, undefined);
+    assert.equal(defs.forward_server.type, 'str');
+    assert.equal(defs.voice_provider, undefined);
     const all = (await t.admin('/system/getPolicyDef', {})).json.result.value;
     assert.equal(all.enrollment.maxtokenSMS.type, 'int');
     assert.equal(all.admin.initHMAC.type, 'bool');

@@ -56,6 +56,8 @@ const typed: [Scope, string, [string, string | number | boolean][]][] = [
   ['authorization', 'setrealm=MyRealm', [['setrealm', 'myrealm']]],
   ['admin', '*, !remove', [['*', true], ['remove', false]]],
   ['admin', 'initHMAC, initTOTP, show', [['initHMAC', true], ['initTOTP', true], ['show', true]]],
+  ['admin', 'losttoken, getserial, !copytokenpin', [['losttoken', true], ['getserial', true], ['copytokenpin', false]]],
+  ['enrollment', 'lostTokenValid=1d12h, lostTokenPWContents=Ccn, lostTokenPWLen=12', [['lostTokenValid', '1d12h'], ['lostTokenPWContents', 'Ccn'], ['lostTokenPWLen', 12]]],
   ['system', 'read', [['read', true]]],
   ['audit', 'view', [['view', true]]],
 ];
@@ -72,7 +74,7 @@ const typeOnly = (scope: Scope, action: string) =>
   parseActionString(action).map((item) => [item.name, typeValue(actionSpec(scope, item.name)!, item)] as const);
 
 const typedUnsupported: [Scope, string, [string, string | number | boolean][]][] = [
-  ['enrollment', 'lostTokenValid=1d12h, lostTokenPWContents=Ccn', [['lostTokenValid', '1d12h'], ['lostTokenPWContents', 'Ccn']]],
+  ['enrollment', 'otp_pin_random=6, otp_pin_random_content=Ccn', [['otp_pin_random', 6], ['otp_pin_random_content', 'Ccn']]],
   ['notification', 'autoenrollment=email::mailer', [['autoenrollment', 'email::mailer']]],
   ['selfservice', 'enrollSMS, enrollEMAIL, edit_sms=0', [['enrollSMS', true], ['enrollEMAIL', true], ['edit_sms', 0]]],
 ];
@@ -85,7 +87,6 @@ for (const [scope, action, expected] of typedUnsupported) {
 }
 
 const wronglyTypedUnsupported: [Scope, string, RegExp][] = [
-  ['enrollment', 'lostTokenValid=2w', /lostTokenValid.*duration/],
   ['enrollment', 'otp_pin_random_content=abc', /otp_pin_random_content/],
   ['notification', 'autoenrollment=sms::x', /email::<provider>/],
   ['selfservice', 'edit_sms=2', /edit_sms.*out of range/],
@@ -99,6 +100,7 @@ for (const [scope, action, message] of wronglyTypedUnsupported) {
 }
 
 const refused: [Scope, string, RegExp][] = [
+  ['enrollment', 'lostTokenValid=2w', /lostTokenValid.*duration/],
   ['enrollment', 'autoenrollment=hmac', /action 'autoenrollment'.*lists 'hmac'/],
   ['enrollment', 'autoenrollment=sms * email', /action 'autoenrollment'.*'sms \* email'/],
   ['enrollment', 'autoenrollment=sms sms', /autoenrollment.*twice/],
@@ -125,8 +127,8 @@ const refused: [Scope, string, RegExp][] = [
   ['enrollment', 'maxtokensms=1', /did you mean 'maxtokenSMS'/],
   ['authorization', 'serial=([', /serial.*regular expression/],
   ['enrollment', 'maxtoken=2, tokenissuer=corp', /^action 'tokenissuer' \(scope enrollment\) is not supported by otpd: otpd's enrollment URLs always carry the issuer/],
-  ['admin', 'show, !setOTPPIN', /^action 'setOTPPIN' \(scope admin\) is not supported by otpd: otpd has no \/admin\/setPin/],
-  ['selfservice', '*', /action '\*' \(every action\) is only allowed in the scopes admin, system, audit; in scope 'selfservice' name the actions/],
+  ['admin', 'show, !setOTPPIN', /^action 'setOTPPIN' \(scope admin\) is not supported by otpd: \/admin\/setPin sets the user PIN of mOTP\/OCRA tokens/],
+  ['selfservice', '*', /^action '\*' \(scope selfservice\) is not supported by otpd: each selfservice right is granted by name: \* would also switch on mfa_passOnNoToken/],
   ['selfservice', 'enrollSPASS', /^action 'enrollSPASS' \(scope selfservice\) is not supported by otpd: a user-chosen static password is no second factor/],
   ['selfservice', 'edit_sms=1', /^action 'edit_sms' \(scope selfservice\) is not supported by otpd: otpd always enrolls the user-store mobile number/],
   ['notification', 'setPin=email::m', /^action 'setPin' \(scope notification\) is not supported by otpd/],

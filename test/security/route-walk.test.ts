@@ -29,6 +29,7 @@ type Form = Record<string, string>;
 // ---- the secrets this test plants (each unique, so a hit is never a coincidence) ----
 const HOTP_KEY = Buffer.from('route-walk-hotp-seed-0001', 'utf8');
 const SPARE_KEY = Buffer.from('route-walk-spare-seed-002', 'utf8');
+const LOADED_KEY = Buffer.from('route-walk-loaded-seed-03', 'utf8');
 const HOTP_PIN = 'hotpPin-k41z';
 const NEW_PIN = 'setPin-q08v';
 const SPASS_PIN = 'spassPin-m27d';
@@ -72,6 +73,7 @@ const SECRETS = new Map<string, string>();
 const plant = (label: string, ...values: string[]) => values.forEach((v, i) => SECRETS.set(v, values.length > 1 ? `${label}#${i}` : label));
 plant('HOTP seed', ...keyForms(HOTP_KEY));
 plant('spare HOTP seed', ...keyForms(SPARE_KEY));
+plant('loaded (seed file) HOTP seed', ...keyForms(LOADED_KEY));
 plant('SMS gateway Basic credentials', SMS_BASIC);
 for (const [label, v] of Object.entries({ HOTP_PIN, NEW_PIN, SPASS_PIN, PW_PASSWORD, PW_PIN, SMS_PASSWORD, SMS_APIKEY, SMS_BEARER, MAIL_PASSWORD, MANAGED_PASSWORD, BINDPW, SQL_PASSWORD, TYPED_PASSWORD, LEGACY_PASSWORD, RADIUS_SECRET, ADMIN_PASSWORD, NEW_ADMIN_PASSWORD })) plant(label, v);
 
@@ -85,8 +87,8 @@ const STACK = /\bat [\w$.<>]+ \(|\bat (file|node):|\/src\/[\w/-]+\.ts|\.ts:\d+|n
 // ---- the route classification: every route Fastify reports must be in here ----
 
 const PUBLIC = new Set([
-  '/healthz', '/readyz',
-  '/validate/check', '/validate/simplecheck', '/validate/samlcheck', '/validate/check_s', '/validate/check_t',
+  '/healthz', '/readyz', '/maintenance/check_status', '/healthcheck/status',
+  '/validate/check', '/validate/simplecheck', '/validate/samlcheck', '/validate/check_s', '/validate/check_t', '/validate/check_status',
   '/auth/index', '/auth/index3', '/auth/check', '/auth/auth.js', '/auth/auth.css', '/auth/favicon.svg',
   '/auth/challenge_response', '/auth/challenge', '/auth/challenge.js',
   '/admin/login',
@@ -182,12 +184,15 @@ let spareKeyId = 0;
 const PARAMS: Record<string, () => Form> = {
   '/healthz': () => ({}),
   '/readyz': () => ({}),
+  '/maintenance/check_status': () => ({}),
+  '/healthcheck/status': () => ({}),
   '/metrics': () => ({}),
   '/validate/check': () => ({ user: 'alice', realm: 'corp', pass: `${HOTP_PIN}${hotp(HOTP_KEY, 1)}` }),
   '/validate/simplecheck': () => ({ user: 'alice', realm: 'corp', pass: `${HOTP_PIN}${hotp(HOTP_KEY, 2)}` }),
   '/validate/samlcheck': () => ({ user: 'alice', realm: 'corp', pass: `${HOTP_PIN}${hotp(HOTP_KEY, 3)}` }),
   '/validate/check_s': () => ({ serial: 'PW1', pass: `${PW_PIN}${PW_PASSWORD}` }),
   '/validate/check_t': () => ({ transactionid: '123456789012', pass: `${SPASS_PIN}` }),
+  '/validate/check_status': () => ({ transactionid: '123456789012', pass: HOTP_PIN, user: 'alice', realm: 'corp' }),
   '/auth/index': () => ({}),
   '/auth/index3': () => ({}),
   // the login page's check: a wrong value (the walk's HOTP counters belong to /validate/*)
@@ -227,6 +232,7 @@ const PARAMS: Record<string, () => Form> = {
   '/admin/admins/delete': () => ({ name: 'nosuchadmin' }),
   '/admin/init': () => ({ type: 'hmac', serial: 'WALK1', otpkey: HOTP_KEY.toString('hex'), pin: HOTP_PIN, description: 'walk' }),
   '/admin/show': () => ({ serial: 'HOTP1' }),
+  '/admin/loadtokens': () => ({ type: 'oathcsv', file: `WALKCSV1,${LOADED_KEY.toString('hex')},hotp,6\n` }),
   '/admin/remove': () => ({ serial: 'SPARE2' }),
   '/admin/enable': () => ({ serial: 'SPARE1' }),
   '/admin/disable': () => ({ serial: 'SPARE1' }),
@@ -236,6 +242,14 @@ const PARAMS: Record<string, () => Form> = {
   '/admin/assign': () => ({ serial: 'SPARE1', user: 'bob', realm: 'corp', pin: NEW_PIN }),
   '/admin/unassign': () => ({ serial: 'SPARE1' }),
   '/admin/getTokenOwner': () => ({ serial: 'HOTP1' }),
+  '/admin/losttoken': () => ({ serial: 'LOST1' }),
+  '/admin/getSerialByOtp': () => ({ otp: hotp(SPARE_KEY, 20) }),
+  '/admin/check_serial': () => ({ serial: 'HOTP1' }),
+  '/admin/copyTokenPin': () => ({ from: 'SPARE1', to: 'LOST1' }),
+  '/admin/copyTokenUser': () => ({ from: 'LOST1', to: 'SPARE2' }),
+  '/admin/tokenrealm': () => ({ serial: 'SPARE1', realms: 'corp' }),
+  '/admin/setValidity': () => ({ serial: 'SPARE1', validityPeriodEnd: '2099-01-01T00:00:00Z', countAuthMax: '100000' }),
+  '/admin/setPin': () => ({ serial: 'SPARE1', userpin: NEW_PIN }),
   '/admin/userlist': () => ({ realm: 'corp', username: '*' }),
   '/audit/search': () => ({ rp: '1000' }),
   '/audit/verify': () => ({}),
@@ -443,6 +457,7 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
       ['/admin/init', { type: 'hmac', serial: 'SPARE2', otpkey: SPARE_KEY.toString('hex'), pin: HOTP_PIN }],
       ['/admin/init', { type: 'spass', serial: 'SPASS1', pin: SPASS_PIN }],
       ['/admin/init', { type: 'pw', serial: 'PW1', otpkey: PW_PASSWORD, pin: PW_PIN }],
+      ['/admin/init', { type: 'hmac', serial: 'LOST1', otpkey: SPARE_KEY.toString('hex'), pin: HOTP_PIN, user: 'alice', realm: 'corp' }],
       ['/system/setProvider', { type: 'sms', name: 'smsgw', class: 'HttpSMSProvider', timeout: '5', config: smsProviderConfig(), default: 'true' }],
       ['/system/setProvider', { type: 'email', name: 'mail', class: 'SMTPEmailProvider', timeout: '5', config: JSON.stringify({ SMTP_SERVER: '127.0.0.1', SMTP_PORT: 1, SMTP_USER: 'mailer', SMTP_PASSWORD: MAIL_PASSWORD, EMAIL_FROM: 'otp@example.com' }) }],
       ['/system/setProvider', { type: 'email', name: 'managedmail', class: 'SMTPEmailProvider', timeout: '5', config: JSON.stringify({ SMTP_SERVER: '127.0.0.1', SMTP_PASSWORD: MAIL_PASSWORD }), managed: MANAGED_PASSWORD }],

@@ -18,6 +18,7 @@ import { challengeCapable, otppinMode, tokenRefusal } from '../../src/validation
 import type { DirectoryUser, PolicyPort, PolicySubject } from '../../src/validation/ports.ts';
 import { REASONS } from '../../src/validation/reasons.ts';
 import { screenTokens } from '../../src/validation/select.ts';
+import { parseUsageTime, usageRefusal } from '../../src/tokens/usage.ts';
 import { splitPass, type OtpPinMode } from '../../src/validation/split.ts';
 
 const SEED = Buffer.from('12345678901234567890'); // RFC 4226 appendix D
@@ -238,7 +239,7 @@ describe('classify: every token type × otppin mode × input shape', () => {
 describe('classify: challenges', () => {
   const challenge = (id: number, code = CODE): Challenge => ({
     id, transactionId: `T${id}`, tokenId: 1, serial: 'S', subject: 'alice@staff', otpHash: '', counter: -1, status: 'open',
-    receivedCount: 0, failCount: 0, message: '', client: '', createdAt: 0, expiresAt: 1e12, data: { code },
+    receivedCount: 0, validTan: false, failCount: 0, message: '', client: '', createdAt: 0, expiresAt: 1e12, data: { code },
   });
 
   test('challenge_response: a PIN-only pass asks for a challenge (otppin 0, 1, 3; under 2 only the empty pass)', async () => {
@@ -377,13 +378,42 @@ describe('token screen', () => {
     const locked = token('totp', { failCount: 10 });
     const inactive = token('pw', { active: false });
     const otherRealm = token('spass', { realms: ['other'] });
-    const s = screenTokens([ok, locked, otherRealm, inactive], user, policiesOf({}), subject);
+    const s = screenTokens([ok, locked, otherRealm, inactive], user, policiesOf({}), subject, 0);
     assert.deepEqual(s.candidates, [ok]);
     assert.deepEqual(s.locked, [locked]);
     assert.deepEqual(s.skipped, { reason: 'tokenDisabled', detail: 'Token inactive' });
-    assert.equal(screenTokens([inactive, otherRealm], user, policiesOf({}), subject).skipped.reason, 'realmMismatch');
-    assert.equal(screenTokens([token('hmac', { type: 'motp' })], user, policiesOf({}), subject).skipped.reason, 'unknownTokenType');
-    assert.equal(screenTokens([ok], user, policiesOf({ 'authorization/tokentype': 'totp' }), subject).skipped.reason, 'tokenTypeNotAuthorized');
-    assert.deepEqual(screenTokens([], user, policiesOf({}), subject).skipped, { reason: 'noTokenFound', detail: 'no token found' });
+    assert.equal(screenTokens([inactive, otherRealm], user, policiesOf({}), subject, 0).skipped.reason, 'realmMismatch');
+    assert.equal(screenTokens([token('hmac', { type: 'motp' })], user, policiesOf({}), subject, 0).skipped.reason, 'unknownTokenType');
+    assert.equal(screenTokens([ok], user, policiesOf({ 'authorization/tokentype': 'totp' }), subject, 0).skipped.reason, 'tokenTypeNotAuthorized');
+    assert.deepEqual(screenTokens([], user, policiesOf({}), subject, 0).skipped, { reason: 'noTokenFound', detail: 'no token found' });
+  });
+});
+
+describe('token usage limits', () => {
+  const user: DirectoryUser = { login: 'alice', realm: 'staff', resolver: 'r1', resolverClass: 'passwd', userId: 'u1', info: { username: 'alice', userid: 'u1' } };
+  const subject: PolicySubject = { login: 'alice', realm: 'staff', client: '127.0.0.1' };
+  const at = Date.UTC(2026, 5, 15, 12, 0);
+  test('times: ISO 8601, LinOTP\'s DD/MM/YY HH:MM, Unix seconds; nonsense is null', () => {
+    assert.equal(parseUsageTime('2026-06-15T12:00:00Z'), at);
+    assert.equal(parseUsageTime('2026-06-15T12:00'), at);
+    assert.equal(parseUsageTime('2026-06-15T14:00+02:00'), at);
+    assert.equal(parseUsageTime('15/06/26 12:00'), at);
+    assert.equal(parseUsageTime(String(at / 1000)), at);
+    for (const bad of ['31/02/26 12:00', 'tomorrow', '2026-13-45', '15/06/26 25:00', '']) assert.equal(parseUsageTime(bad), null, bad);
+  });
+  test('outside the validity period, past the count limits, or unreadable: refused before any secret', () => {
+    const info = (i: Record<string, string>) => token('hmac', { info: i });
+    assert.equal(usageRefusal(info({ validity_period_start: '2026-06-15T12:00:01Z' }), at)?.reason, 'tokenNotValid');
+    assert.equal(usageRefusal(info({ validity_period_start: '2026-06-15T12:00:00Z' }), at), null);
+    assert.equal(usageRefusal(info({ validity_period_end: '2026-06-15T12:00:00Z' }), at)?.reason, 'tokenNotValid');
+    assert.equal(usageRefusal(info({ validity_period_end: '2026-06-15T12:00:01Z' }), at), null);
+    assert.equal(usageRefusal(info({ validity_period_end: 'garbage' }), at)?.reason, 'tokenNotValid', 'fail closed');
+    assert.equal(usageRefusal(token('hmac', { info: { count_auth_max: '3' }, countAuth: 3 }), at)?.reason, 'tokenUsageExceeded');
+    assert.equal(usageRefusal(token('hmac', { info: { count_auth_max: '3' }, countAuth: 2 }), at), null);
+    assert.equal(usageRefusal(token('hmac', { info: { count_auth_success_max: '1' }, countAuthSuccess: 1 }), at)?.reason, 'tokenUsageExceeded');
+    assert.equal(usageRefusal(token('hmac', { info: { count_auth_success_max: 'x' } }), at)?.reason, 'tokenUsageExceeded', 'fail closed');
+    const s = screenTokens([info({ validity_period_end: '2026-01-01T00:00:00Z' })], user, policiesOf({}), subject, at);
+    assert.deepEqual(s.candidates, []);
+    assert.deepEqual(s.skipped, { reason: 'tokenNotValid', detail: 'validity period expired' });
   });
 });

@@ -227,9 +227,13 @@ export function registerPolicies(kit: ManageKit): void {
   app.post('/manage/policies/import', kit.form(
     async (call, body) => {
       const file = body.file ?? '';
-      const count = await call.api('/system/importPolicy', { file });
-      const names = namesIn(file);
-      return { redirect: '/manage/policies', flash: `${String(count)} ${count === 1 ? 'policy' : 'policies'} imported${names ? `: ${names}` : ''}.` };
+      const { value: count, detail } = await call.answer('/system/importPolicy', { file });
+      const refused = (detail?.refused ?? []) as { name: string; reason: string }[];
+      const imported = (detail?.imported ?? []) as string[];
+      const names = imported.length ? imported.join(', ') : namesIn(file);
+      const done = `${String(count)} ${count === 1 ? 'policy' : 'policies'} imported${count !== 0 && names ? `: ${names}` : ''}.`;
+      const left = refused.map((r) => ` Refused ${r.name}: ${r.reason}.`).join('');
+      return { redirect: '/manage/policies', flash: `${done}${left}` };
     },
     async (_call, body, error) => importView(body.file ?? '', `${error.message[0]!.toUpperCase()}${error.message.slice(1)}`),
   ));
