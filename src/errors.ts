@@ -240,7 +240,7 @@ export const badParameter = (name: string, why: string) =>
 
 /** A user store (LDAP, SQL, file) could not be reached: never "authenticated". */
 export class UserStoreUnavailableError extends OtpdError {
-  constructor(resolver: string, reason: string) {
+  constructor(readonly resolver: string, readonly reason: string) {
     super(Errors.userStoreUnavailable.code, `user store unavailable: ${resolver}: ${reason}`, 200, 'userStoreUnavailable');
     this.name = 'UserStoreUnavailableError';
   }

@@ -8,11 +8,22 @@ import { validateStoredConfig } from './config/validate-stored.ts';
 import { applyAtStart } from './declared/apply.ts';
 import { DEMO, demoHostProblem } from './demo/mode.ts';
 import { installDemo, removeDemo } from './demo/setup.ts';
+import { reopenLogFile } from './util/logger.ts';
+import { readFileSync } from 'node:fs';
+import { createSecureContext, type Server as TlsServer } from 'node:tls';
 
 export interface Running {
   services: Services;
   app: FastifyInstance;
   url: string;
+  /** What SIGHUP does: reopens the log file (logrotate) and re-reads the TLS certificate and key. */
+  reload(): void;
+  /**
+   * Graceful stop: the HTTP and RADIUS listeners stop accepting, HTTP requests in flight get
+   * their answers (including those waiting for a provider's acceptance), the dispatcher
+   * finishes the sends in flight, then the database closes. Bounding it is the caller's
+   * (`serve`: OTPD_SHUTDOWN_SECONDS).
+   */
   stop(): Promise<void>;
 }
 
@@ -24,7 +35,9 @@ export interface Running {
 export async function startServer(settings: Settings): Promise<Running> {
   const services = await createServices({ settings, demo: true });
   const demo = services.demoDecision;
+  let https: TlsFiles | undefined;
   try {
+    https = settings.tlsCert && settings.tlsKey ? readTlsFiles(settings.tlsCert, settings.tlsKey) : undefined;
     validateStoredConfig(services.config);
     const problem = demo?.on ? demoHostProblem(settings) : undefined;
     if (problem) throw new Error(problem);
@@ -53,22 +66,45 @@ export async function startServer(settings: Settings): Promise<Running> {
     log.warn('no administrator exists yet: create one with `npx otpd admin add NAME` (or set OTPD_ADMIN_USER and OTPD_ADMIN_PASSWORD)');
   }
   if (!services.policies.anyPolicy('admin')) log.warn(ADMIN_POLICY_WARNING);
-  const app = await buildApp(services);
+  const app = await buildApp(services, { https });
   const address = await app.listen({ host: settings.host, port: settings.port });
   log.info({ address }, 'otpd listening');
-  const extraStops: (() => Promise<void>)[] = [];
-  for (const start of startHooks) extraStops.push(await start(services));
+  const hookStops: (() => Promise<void>)[] = [];
+  for (const start of startHooks) hookStops.push(await start(services));
   // demo mode: RADIUS on loopback even when OTPD_RADIUS_PORT is unset (1812, or nothing if it is taken)
   const stopRadius = await startRadius(services, demo?.on && settings.radius.port === undefined ? { defaultPort: DEMO.radiusPort, optional: true } : {});
-  if (stopRadius) extraStops.push(stopRadius);
   if (demo?.on) logDemoBanner(services, address, stopRadius ? settings.radius.port ?? DEMO.radiusPort : undefined);
   return {
     services,
     app,
     url: address,
+    reload: () => {
+      const reopened = reopenLogFile(log);
+      log.info({ logFile: reopened ? settings.logFile : undefined }, reopened ? 'SIGHUP: log file reopened' : 'SIGHUP: no log file to reopen');
+      if (!https || !settings.tlsCert || !settings.tlsKey) return;
+      try {
+        const next = readTlsFiles(settings.tlsCert, settings.tlsKey);
+        (app.server as unknown as TlsServer).setSecureContext(next);
+        https = next;
+        log.info({ cert: settings.tlsCert }, 'SIGHUP: TLS certificate and key reloaded (new connections use them)');
+      } catch (e) {
+        log.error(`SIGHUP: TLS certificate not reloaded, the previous one stays in use: ${(e as Error).message}`);
+      }
+    },
     stop: async () => {
-      for (const s of extraStops.reverse()) await s();
-      await app.close();
+      // New work stops first (RADIUS packets, HTTP connections; Fastify answers 503 on a
+      // kept-alive connection meanwhile), then what is in flight finishes: HTTP requests
+      // before the dispatcher, since a request may be waiting for a dispatch.
+      await stopRadius?.();
+      // A kept-alive connection whose request finishes during the close becomes idle only then:
+      // close those as they appear, or the listener waits for the clients to hang up.
+      const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+      try {
+        await app.close();
+      } finally {
+        clearInterval(sweep);
+      }
+      for (const s of hookStops.reverse()) await s();
       await services.close();
     },
   };
@@ -87,6 +123,32 @@ function logDemoBanner(services: Services, address: string, radiusPort: number |
     + `codes are not sent but kept at ${address}/demo/messages; ${radius}; loopback only. `
     + 'It ends when you configure a user store (then restart) or set OTPD_DEMO=0: see docs/demo.md',
   );
+}
+
+interface TlsFiles {
+  cert: Buffer;
+  key: Buffer;
+}
+
+/**
+ * Reads the PEM certificate and key and checks that they make a TLS context (parseable, key
+ * matching the certificate), so a bad pair stops start-up, or a reload, with the file named.
+ */
+export function readTlsFiles(certPath: string, keyPath: string): TlsFiles {
+  const read = (path: string, setting: string) => {
+    try {
+      return readFileSync(path);
+    } catch (e) {
+      throw new Error(`${setting} ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    }
+  };
+  const files = { cert: read(certPath, 'TLS certificate (OTPD_TLS_CERT)'), key: read(keyPath, 'TLS key (OTPD_TLS_KEY)') };
+  try {
+    createSecureContext(files);
+  } catch (e) {
+    throw new Error(`TLS certificate ${certPath} and key ${keyPath} (OTPD_TLS_CERT, OTPD_TLS_KEY) do not make a TLS context: ${(e as Error).message}`);
+  }
+  return files;
 }
 
 /** Components started with the server (RADIUS listener, delivery dispatcher); each returns its stop. */

@@ -30,7 +30,7 @@ import './tokens/all.ts';
 import { TokenRepository } from './tokens/repository.ts';
 import { TokenService } from './enrollment/tokens.ts';
 import { systemClock, type Clock } from './util/clock.ts';
-import { BASE_REDACT, createLogger as createProcessLogger, type LogFormat } from './util/logger.ts';
+import { BASE_REDACT, createLogger as createProcessLogger, type LogFormat, type LogTarget } from './util/logger.ts';
 import { Metrics } from './util/metrics.ts';
 import { AutoEnrollment } from './enrollment/autoenroll.ts';
 import { EnrollmentRepository } from './enrollment/repository.ts';
@@ -95,10 +95,11 @@ export const REDACT = [...new Set([...BASE_REDACT, ...logRedactPaths([...provide
 
 /**
  * The process logger, with the full redaction list; CLI commands log to stderr (fd 2) so their
- * stdout stays clean. @param format @default 'auto' (pretty on a terminal, else JSON)
+ * stdout stays clean, `serve` to stdout or the OTPD_LOG_FILE file.
+ * @param to @default 1 (stdout) @param format @default 'auto' (pretty on a terminal, else JSON)
  */
-export function createLogger(level: string, fd: 1 | 2 = 1, format: LogFormat = 'auto'): Logger {
-  return createProcessLogger(level, fd, format, REDACT);
+export function createLogger(level: string, to: LogTarget = 1, format: LogFormat = 'auto'): Logger {
+  return createProcessLogger(level, to, format, REDACT);
 }
 
 export interface CreateOptions {
@@ -117,7 +118,7 @@ export interface CreateOptions {
 
 export async function createServices(opts: CreateOptions): Promise<Services & { keyCreated: boolean; demoDecision?: DemoDecision }> {
   const { settings } = opts;
-  const logger = opts.logger ?? createLogger(settings.logLevel, 1, settings.logFormat);
+  const logger = opts.logger ?? createLogger(settings.logLevel, settings.logFile ? { file: settings.logFile } : 1, settings.logFormat);
   const clock = opts.clock ?? systemClock;
   const { keyring, created } = KeyRing.loadOrCreate(settings.keyFile);
   const metrics = new Metrics();

@@ -51,6 +51,8 @@ export interface BuildAppOptions {
    * @default none
    */
   onRoute?: (route: { url: string; methods: string[] }) => void;
+  /** Serve HTTPS with this PEM certificate (chain) and key. @default plain HTTP */
+  https?: { cert: Buffer; key: Buffer };
 }
 
 /**
@@ -72,7 +74,8 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
     bodyLimit: 256 * 1024,
     trustProxy: trusted.length ? trusted : false,
     clientErrorHandler: clientError(services),
-  });
+    ...(opts.https ? { https: opts.https } : {}),
+  }) as unknown as FastifyInstance;
   const { onRoute } = opts;
   if (onRoute) app.addHook('onRoute', (route) => onRoute({ url: route.url, methods: [route.method].flat().map(String) }));
   // the rest of the request runs in its context (Fastify carries it across body parsing)

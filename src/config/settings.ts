@@ -2,6 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Type, type Static } from 'typebox';
 import { Value } from 'typebox/value';
+import { SETTINGS_ENV } from './environment.ts';
 
 const RadiusClientSetting = Type.Object(
   {
@@ -36,10 +37,26 @@ export const SettingsSchema = Type.Object(
     ),
     /** `json`, `pretty` (human-readable), or `auto`: pretty when the log goes to a terminal. @default auto */
     logFormat: Type.Union([Type.Literal('json'), Type.Literal('pretty'), Type.Literal('auto')], { default: 'auto' }),
+    /**
+     * `serve` appends its log to this file (created mode 0640) instead of stdout, and reopens it
+     * on SIGHUP (logrotate). CLI commands keep logging to stderr. @default none (stdout)
+     */
+    logFile: Type.Optional(Type.String({ minLength: 1 })),
+    /**
+     * PEM certificate (chain) and private key files: with both, HTTP is served over TLS (HTTPS)
+     * on `port`; re-read on SIGHUP. One without the other is refused. @default none (plain HTTP)
+     */
+    tlsCert: Type.Optional(Type.String({ minLength: 1 })),
+    tlsKey: Type.Optional(Type.String({ minLength: 1 })),
     /** Name of this node in audit rows. @default hostname */
     nodeName: Type.Optional(Type.String({ minLength: 1 })),
     /** Proxies whose X-Forwarded-For is honoured (comma list of IPs). @default none */
     trustedProxies: Type.Optional(Type.String()),
+    /**
+     * On SIGTERM/SIGINT `serve` stops accepting and lets requests and deliveries in flight
+     * finish for at most this long, then exits (1 when the time ran out). @default 10
+     */
+    shutdownSeconds: Type.Integer({ minimum: 1, maximum: 3600, default: 10 }),
     /**
      * Demo mode on a first start with nothing configured (docs/demo.md); false never starts it
      * and removes what an earlier demo created. @default true
@@ -76,25 +93,7 @@ export type Settings = Static<typeof SettingsSchema> & {
   databaseUrlConfigured?: boolean;
 };
 
-const ENV: Record<string, string> = {
-  OTPD_HOST: 'host',
-  OTPD_PORT: 'port',
-  OTPD_DATA_DIR: 'dataDir',
-  OTPD_DATABASE_URL: 'databaseUrl',
-  OTPD_KEY_FILE: 'keyFile',
-  OTPD_ADMIN_USER: 'adminUser',
-  OTPD_ADMIN_PASSWORD: 'adminPassword',
-  OTPD_LOG_LEVEL: 'logLevel',
-  OTPD_LOG_FORMAT: 'logFormat',
-  OTPD_NODE_NAME: 'nodeName',
-  OTPD_TRUSTED_PROXIES: 'trustedProxies',
-  OTPD_SESSION_SECONDS: 'sessionSeconds',
-  OTPD_APPLY_FILE: 'applyFile',
-  OTPD_APPLY_PRUNE: 'applyPrune',
-  OTPD_DEMO: 'demo',
-  OTPD_RADIUS_PORT: 'radius.port',
-  OTPD_RADIUS_HOST: 'radius.host',
-};
+const ENV: Record<string, string> = Object.fromEntries(SETTINGS_ENV.filter((e) => e.key !== '').map((e) => [e.name, e.key]));
 
 /** Where the error names the key: `OTPD_PORT (port): must be <= 65535`. */
 export class SettingsError extends Error {
@@ -155,6 +154,12 @@ export function loadSettings(env: NodeJS.ProcessEnv = process.env, cwd = process
   s.databaseUrlConfigured = s.databaseUrl !== undefined;
   s.databaseUrl ??= `sqlite:${join(s.dataDir, 'otpd.sqlite')}`;
   s.keyFile = resolve(cwd, s.keyFile ?? join(s.dataDir, 'otpd.key'));
+  if (s.logFile !== undefined) s.logFile = resolve(cwd, s.logFile);
+  if ((s.tlsCert === undefined) !== (s.tlsKey === undefined)) {
+    throw new SettingsError(`invalid settings:\n  OTPD_TLS_CERT (tlsCert) and OTPD_TLS_KEY (tlsKey) must be set together: ${s.tlsCert === undefined ? 'a key without a certificate' : 'a certificate without its key'} would serve plain HTTP`);
+  }
+  if (s.tlsCert !== undefined) s.tlsCert = resolve(cwd, s.tlsCert);
+  if (s.tlsKey !== undefined) s.tlsKey = resolve(cwd, s.tlsKey);
   s.configFile = configFile;
   if (s.applyFile !== undefined) s.applyFile = resolve(cwd, s.applyFile);
   if ((s.adminUser === undefined) !== (s.adminPassword === undefined)) {

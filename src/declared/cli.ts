@@ -1,16 +1,18 @@
 import { writeFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { describeError, processOutput, runWith, type CliOutput } from '../cli/output.ts';
-import { applyDeclaredFile } from './apply.ts';
-import { exportState } from './export.ts';
-import { formatDeclaredFile, isJsonName } from './file.ts';
-import { PlanRefused, type DeclaredDeps } from './plan.ts';
+import type { DeclaredDeps } from './plan.ts';
 
 type Open = () => Promise<DeclaredDeps & { close(): Promise<void> }>;
 
-/** A refusal as one line; a plan's refusals carry each object's code in the message already. */
-function describe(e: unknown): string {
-  return e instanceof PlanRefused ? e.message : describeError(e);
+/**
+ * A refusal as one line; a plan's refusals carry each object's code in the message already.
+ * The plan module (with the schema and YAML libraries, ~0.8 s) loads only when a command runs,
+ * so `otpd --help` does not wait for it.
+ */
+async function describer(): Promise<(e: unknown) => string> {
+  const { PlanRefused } = await import('./plan.ts');
+  return (e) => (e instanceof PlanRefused ? e.message : describeError(e));
 }
 
 /**
@@ -27,20 +29,23 @@ export function registerConfigCommands(program: Command, open: Open, io: CliOutp
     .option('--dry-run', 'show the changes only')
     .option('--prune', 'also remove stored objects of the sections in the file that the file does not name')
     .option('--enforce', 'store policies even if no administrator may write the system configuration afterwards')
-    .action((file: string, opts: { dryRun?: boolean; prune?: boolean; enforce?: boolean }) =>
-      runWith(open, io, async (deps) => {
+    .action(async (file: string, opts: { dryRun?: boolean; prune?: boolean; enforce?: boolean }) => {
+      const { applyDeclaredFile } = await import('./apply.ts');
+      return runWith(open, io, async (deps) => {
         const { plan, diff } = await applyDeclaredFile(file, deps, opts);
         io.out(diff);
         if (plan.changes.length > 0) io.out(opts.dryRun ? 'dry run: nothing written\n' : 'applied\n');
-      }, { describe, footer: 'nothing was changed\n' }));
+      }, { describe: await describer(), footer: 'nothing was changed\n' });
+    });
 
   config
     .command('export')
     .description('write the stored configuration as a declarative file; each secret becomes an {env: OTPD_SECRET_…} reference, never its value')
     .argument('[file]', 'output file (YAML, or JSON by its .json name); standard output when omitted')
     .option('--format <format>', 'yaml or json (default: by the file name, else yaml)')
-    .action((file: string | undefined, opts: { format?: string }) =>
-      runWith(open, io, async (deps) => {
+    .action(async (file: string | undefined, opts: { format?: string }) => {
+      const [{ exportState }, { formatDeclaredFile, isJsonName }] = await Promise.all([import('./export.ts'), import('./file.ts')]);
+      return runWith(open, io, async (deps) => {
         const format = opts.format ?? (file && isJsonName(file) ? 'json' : 'yaml');
         if (format !== 'yaml' && format !== 'json') throw new Error(`--format: '${format}' is not yaml or json`);
         const { file: state, notes } = await exportState(deps);
@@ -48,5 +53,6 @@ export function registerConfigCommands(program: Command, open: Open, io: CliOutp
         for (const n of notes) io.err(`note: ${n}\n`);
         if (file) await writeFile(file, text, { mode: 0o600 });
         else io.out(text);
-      }, { describe }));
+      }, { describe: await describer() });
+    });
 }

@@ -8,7 +8,7 @@ import type { Metrics } from '../util/metrics.ts';
 import type { SendCounterRepository } from './counter-repository.ts';
 import type { ProviderHealth } from './health.ts';
 import type { OutboxRepository } from './outbox-repository.ts';
-import type { DispatchResult, Outcomes } from './outcomes.ts';
+import { channelWords, type DispatchResult, type Outcomes } from './outcomes.ts';
 import { providerKey, type ProviderCatalog } from './providers.ts';
 import { FINAL_STATUSES, type OutboxRow, type OutboxStatus } from './repository.ts';
 import { sendBounded } from './send.ts';
@@ -212,7 +212,11 @@ export class Dispatcher {
       }
       await outbox.finishAttempt(begun.attemptKey, result.kind, '', result.reason, now);
       errors.push(`${pick}: ${result.reason}`);
-      this.deps.logger.info({ id, provider: pick, kind: result.kind, reason: result.reason }, 'delivery attempt failed');
+      const next = result.kind === 'permanent' ? 'the next provider is tried, if any' : 'retried later or the next provider is tried';
+      this.deps.logger.warn(
+        { id, channel, provider: pick, to: row.destination_masked, kind: result.kind, reason: result.reason },
+        `${channelWords(channel)} provider '${pick}' ${result.kind === 'permanent' ? 'refused the message' : 'failed for now'}: ${result.reason} (${next})`,
+      );
       if (result.kind === 'permanent') {
         refused.add(pick);
         await outbox.setRefused(id, this.nodeId, [...refused], now);

@@ -1,6 +1,9 @@
 import type { Logger } from 'pino';
 import type { OutboxRow } from './repository.ts';
 
+/** `SMS`, `e-mail`: how log lines name a channel. */
+export const channelWords = (channel: string): string => (channel === 'sms' ? 'SMS' : channel === 'email' ? 'e-mail' : channel);
+
 /** What dispatchAndWait reports. `pending` = no final outcome within the bound; sending goes on. */
 export interface DispatchResult {
   status: 'accepted' | 'delivered' | 'failed' | 'pending';
@@ -94,8 +97,10 @@ export class Outcomes {
         this.deps.logger.error({ err: e }, 'outcome listener failed');
       }
     }
-    const level = status === 'accepted' || status === 'delivered' ? 'info' : 'warn';
-    this.deps.logger[level]({ id: row.id, channel: row.channel, to: row.destination_masked, provider: fields.provider, status, error: fields.error }, 'delivery outcome');
+    const ok = status === 'accepted' || status === 'delivered';
+    const words = `${channelWords(row.channel)} to ${row.destination_masked} ${status === 'expired' ? 'expired before delivery' : status}${fields.provider ? ` via provider '${fields.provider}'` : ''}${fields.error ? `: ${fields.error}` : ''}`;
+    // a failure is an error: the user gets no code (unless a resend succeeds)
+    this.deps.logger[ok ? 'info' : 'error']({ id: row.id, channel: row.channel, to: row.destination_masked, provider: fields.provider, status, error: fields.error }, `delivery outcome: ${words}`);
     void this.deps.audit
       ?.write({
         action: `delivery/${status}`,

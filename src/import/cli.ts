@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { readPassword } from '../cli/prompt.ts';
-import { importLinotp, formatLinotpReport, type ImportServices } from './linotp/apply.ts';
-import { TokenImporter } from './tokens.ts';
+import type { ImportServices } from './linotp/apply.ts';
 
 /** Runs `fn` with the services of the configured database, closing them after. */
 type WithServices = <T>(fn: (s: ImportServices) => Promise<T>) => Promise<T>;
 
 /**
  * `otpd import linotp` (a LinOTP database and its encKey) and `otpd tokens import` (a seed file).
+ * The importers (~0.5 s of modules) load when their command runs, not for every `otpd` call.
  * @param print where output goes @default process.stdout
  * @param fail what a refusal does @default `otpd: <message>` on stderr, exit code 1
  */
@@ -36,6 +36,7 @@ export function registerImportCommands(
     .option('--dry-run', 'check everything and print what would be imported; store nothing')
     .option('--json', 'print the report as JSON')
     .action(guarded(async (opts: { db: string; enckey: string; dryRun?: boolean; json?: boolean }) => {
+      const { importLinotp, formatLinotpReport } = await import('./linotp/apply.ts');
       const report = await withServices((s) => importLinotp(s, { dbUrl: opts.db, encKeyFile: opts.enckey, dryRun: opts.dryRun === true }));
       print(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatLinotpReport(report));
     }));
@@ -57,6 +58,7 @@ export function registerImportCommands(
       const text = readFileSync(file, 'utf8');
       const password = opts.password ? await readPassword('PSKC password: ') : undefined;
       const realms = (opts.realm ?? '').split(',').map((r) => r.trim().toLowerCase()).filter(Boolean);
+      const { TokenImporter } = await import('./tokens.ts');
       const result = await withServices((s) => new TokenImporter({ tokens: s.tokens, keyring: s.keyring, config: s.config, clock: s.clock })
         .importSeedFile(opts.format, text, { psk: opts.psk === undefined ? undefined : Buffer.from(opts.psk, 'hex'), password }, { realms, scope: { realms: '*' } }));
       print(`imported ${result.created.length} token(s)${result.created.length ? `: ${result.created.join(', ')}` : ''}\n`);

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { randomBytes } from 'node:crypto';
 import type { KeyRing } from '../crypto/keyring.ts';
 import type { Db } from '../store/db.ts';
-import { CENSORED, RadiusClientService, type RadiusClientView } from './clients.ts';
+import type { RadiusClientService, RadiusClientView } from './clients.ts';
 import { processOutput, type CliOutput } from '../cli/output.ts';
 
 type Open = () => Promise<{ db: Db; keyring: KeyRing; close(): Promise<void> }>;
@@ -40,7 +40,7 @@ export function registerRadiusCommands(program: Command, open: Open, io: CliOutp
       let secret = opts.secret;
       let generated = false;
       if (opts.secretStdin) secret = await readFirstLine();
-      if (secret === undefined && opts.update) secret = CENSORED; // an update without a secret keeps the stored one
+      if (secret === undefined && opts.update) secret = (await import('./clients.ts')).CENSORED; // an update without a secret keeps the stored one
       if (secret === undefined) {
         secret = randomBytes(18).toString('base64url');
         generated = true;
@@ -96,6 +96,7 @@ function guard<A extends unknown[]>(io: CliOutput, action: (...args: A) => Promi
 async function withService<T>(open: Open, fn: (service: RadiusClientService) => Promise<T>): Promise<T> {
   const handle = await open();
   try {
+    const { RadiusClientService } = await import('./clients.ts');
     return await fn(new RadiusClientService({ db: handle.db, keyring: handle.keyring }));
   } finally {
     await handle.close();

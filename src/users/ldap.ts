@@ -4,6 +4,7 @@ import { AndFilter, Client, EqualityFilter, FilterParser, InvalidCredentialsErro
 import type { Logger } from 'pino';
 import { UserStoreUnavailableError } from '../errors.ts';
 import { checkedSocket, connectChecked, createHostPolicy, type HostPolicy } from '../util/net.ts';
+import { plainError } from '../util/plain-errors.ts';
 import { CircuitBreaker } from './circuit-breaker.ts';
 import { defineResolverType } from './config.ts';
 import { checkLdapConfig, ldapConfigSchema, ldapSettings, prepareLdapConfig, type LdapConfig, type LdapSettings } from './ldap-config.ts';
@@ -40,10 +41,11 @@ function isServerFailure(e: unknown): boolean {
   return true;
 }
 
+/** A failure in words: the LDAP result code, otpd's own reason, or the network error (util/plain-errors.ts). */
 function describe(e: unknown): string {
   if (e instanceof ResultCodeError) return `LDAP result ${e.code} ${e.message.split('\n')[0]}`;
-  const err = e as NodeJS.ErrnoException;
-  return err?.code ? `${err.code} ${err.message}` : String(err?.message ?? e);
+  if (e instanceof UserStoreUnavailableError) return e.reason;
+  return plainError(e);
 }
 
 function firstValue(value: Entry[string] | undefined): string | Buffer | undefined {
@@ -116,14 +118,21 @@ class LdapStore implements UserStore {
       throw new UserStoreUnavailableError(this.name, `every LDAP server failed recently; next try in ${seconds} s`);
     }
     const failures: string[] = [];
+    // an outage the failover handles: one warning a server (its reason, no stack), then one error when none answered
+    let answered = false; // some server answered (refused StartTLS, the service bind, a search), so not "unreachable"
+    const serverFailed = (uri: string, reason: string, network = false) => {
+      answered ||= !network;
+      failures.push(`${uri}: ${reason}`);
+      const more = servers.indexOf(uri) < servers.length - 1 ? '; trying the next one' : '';
+      this.logger.warn({ server: uri, reason }, `user store '${this.name}': LDAP server ${uri} failed: ${reason}${more}`);
+    };
     for (const uri of servers) {
       const url = new URL(uri);
       const host = url.hostname.replace(/^\[|\]$/g, '');
       // the host policy (UserStore* settings) is asked before connecting: a refusal is not a server failure
       const refusal = this.hosts.refuse(host);
       if (refusal) {
-        failures.push(`${uri}: ${refusal}`);
-        this.logger.warn({ server: uri, reason: refusal }, 'LDAP server refused by the host policy');
+        serverFailed(uri, refusal, true);
         continue;
       }
       const client = new Client({
@@ -144,8 +153,7 @@ class LdapStore implements UserStore {
               ? 'the server does not support StartTLS: use ldaps:// or set EnforceTLS off'
               : `StartTLS failed: ${describe(e)}`;
             this.breaker.fail(uri);
-            failures.push(`${uri}: ${why}`);
-            this.logger.warn({ server: uri, reason: why }, 'LDAP server failed; trying the next one');
+            serverFailed(uri, why);
             continue;
           }
         }
@@ -155,13 +163,12 @@ class LdapStore implements UserStore {
       } catch (e) {
         if (!isServerFailure(e)) throw e;
         this.breaker.fail(uri);
-        failures.push(`${uri}: ${describe(e)}`);
-        // an outage the failover handles: its code and message, no stack
-        this.logger.warn({ server: uri, reason: describe(e) }, 'LDAP server failed; trying the next one');
+        serverFailed(uri, describe(e), !(e instanceof ResultCodeError || e instanceof UserStoreUnavailableError));
       } finally {
         await closeQuietly(client);
       }
     }
+    this.logger.error({ servers: failures }, `user store '${this.name}' ${answered ? 'unavailable' : 'unreachable'}: ${failures.join('; ')}`);
     throw new UserStoreUnavailableError(this.name, failures.join('; '));
   }
 

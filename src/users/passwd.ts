@@ -78,7 +78,9 @@ class PasswdStore implements UserStore {
       if (sig === this.signature) return;
       text = await readFile(this.file, 'utf8');
     } catch (e) {
-      throw new UserStoreUnavailableError(this.name, `cannot read ${this.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      const reason = `cannot read ${this.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+      this.logger.error({ file: this.file }, `user store '${this.name}' unavailable: ${reason}`);
+      throw new UserStoreUnavailableError(this.name, reason);
     }
     const entries = text.split(/\r?\n/).map(parsePasswdLine).filter((e): e is Entry => e !== undefined);
     this.entries = entries;

@@ -7,6 +7,7 @@ import { hashCostProblem, hashScheme, verifyPassword } from './passwords.ts';
 import { PasswordCheckUnavailable } from './password-pool.ts';
 import type { ConfiguredHost, StoreDeps, StoreHealth, StoreUser, StoredResolverConfig, UserInfo, UserSearch, UserStore } from './types.ts';
 import { checkedSocket, connectChecked, createHostPolicy, type HostPolicy } from '../util/net.ts';
+import { plainError } from '../util/plain-errors.ts';
 
 /**
  * SQL user store (LinOTP type `sqlresolver`, spec 7.2) on SQLite, PostgreSQL or
@@ -19,6 +20,8 @@ import { checkedSocket, connectChecked, createHostPolicy, type HostPolicy } from
 export const SQL_CLASS_PREFIX = 'useridresolver.SQLIdResolver.IdResolver';
 
 const IDENT = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Error codes that mean the database server did not answer at all. */
+const NETWORK_CODES = new Set(['ECONNREFUSED', 'ETIMEDOUT', 'ECONNRESET', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'ENOTALLOWED']);
 const TABLE = /^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?$/;
 
 /** `sqlresolver` configuration (LinOTP's keys). `Connect` or `Driver` (+ `Database`) says where the users are. */
@@ -178,7 +181,7 @@ class SqlStore implements UserStore {
         statement_timeout: this.timeoutMs,
         idleTimeoutMillis: 30_000,
       });
-      pool.on('error', (e) => this.logger.warn({ err: e }, 'SQL user store connection error'));
+      pool.on('error', (e) => this.logger.warn({ reason: plainError(e) }, `user store '${this.name}': an idle SQL connection failed: ${plainError(e)}`));
       this.db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
     } else {
       const mysql = await import('mysql2');
@@ -213,9 +216,10 @@ class SqlStore implements UserStore {
       ]);
       return result.rows;
     } catch (e) {
-      const err = e as NodeJS.ErrnoException;
-      const reason = `${err.code ? `${err.code} ` : ''}${err.message ?? String(e)}`.replace(this.config.Password || '\0', '***');
-      this.logger.warn({ reason }, 'SQL user store failed');
+      const reason = plainError(e).replace(this.config.Password || '\0', '***');
+      // the server did not answer at all, or answered with an error (a wrong column, no permission, a timeout)
+      const unreachable = NETWORK_CODES.has((e as NodeJS.ErrnoException).code ?? '');
+      this.logger.error({ reason }, `user store '${this.name}' ${unreachable ? 'unreachable' : 'failed'}: ${reason}`);
       throw new UserStoreUnavailableError(this.name, reason);
     } finally {
       if (timer) clearTimeout(timer);

@@ -54,16 +54,55 @@ export function loggerOptions(level: string, redact: readonly string[] = BASE_RE
   return { level, redact: { paths: [...redact], censor: '***' }, serializers, mixin: withRequestId };
 }
 
+/** Where the log goes: a file descriptor (1 stdout, 2 stderr) or a file, appended to. */
+export type LogTarget = 1 | 2 | { file: string };
+
+/** A new log file is created with this mode: the group (say `adm`) may read it, others not. */
+export const LOG_FILE_MODE = 0o640;
+
+/** The file streams of the loggers createLogger made, for reopenLogFile. */
+type FileStream = ReturnType<typeof pino.destination>;
+const logFiles = new WeakMap<Logger, FileStream>();
+
 /**
  * A logger shared by Fastify and every service (services.ts's createLogger passes the full
- * redaction list). CLI commands log to stderr (fd 2) so their stdout stays clean.
- * @param format @default 'auto' (pretty when `fd` is a terminal)
+ * redaction list). CLI commands log to stderr (fd 2) so their stdout stays clean; `serve` logs
+ * to stdout or, with OTPD_LOG_FILE, to that file (see reopenLogFile).
+ * @param to @default 1 (stdout)
+ * @param format @default 'auto' (pretty when `to` is a terminal; a file is not one)
  * @param redact @default BASE_REDACT
  */
-export function createLogger(level: string, fd: 1 | 2 = 1, format: LogFormat = 'auto', redact: readonly string[] = BASE_REDACT): Logger {
-  const human = format === 'pretty' || (format === 'auto' && isatty(fd));
+export function createLogger(level: string, to: LogTarget = 1, format: LogFormat = 'auto', redact: readonly string[] = BASE_REDACT): Logger {
+  const terminal = typeof to === 'number' && isatty(to);
+  const human = format === 'pretty' || (format === 'auto' && terminal);
+  const file = typeof to === 'object' ? openLogFile(to.file) : undefined;
+  const sink = file ?? (to as 1 | 2);
   const destination: DestinationStream = human
-    ? pretty({ destination: fd, sync: true, colorize: isatty(fd), translateTime: 'SYS:standard', ignore: 'pid,hostname', singleLine: true })
-    : pino.destination(fd);
-  return pino(loggerOptions(level, redact), destination);
+    ? pretty({ destination: sink, sync: true, colorize: terminal, translateTime: 'SYS:standard', ignore: 'pid,hostname', singleLine: true })
+    : file ?? pino.destination(sink as 1 | 2);
+  const logger = pino(loggerOptions(level, redact), destination);
+  if (file) logFiles.set(logger, file);
+  return logger;
+}
+
+/** Opens (creates, mode 0640) the log file for appending, synchronously: a bad path fails start-up with its name. */
+function openLogFile(path: string): FileStream {
+  try {
+    return pino.destination({ dest: path, sync: true, append: true, mode: LOG_FILE_MODE });
+  } catch (e) {
+    throw new Error(`log file ${path} (OTPD_LOG_FILE): ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Closes the log file and opens it again by its name, for logrotate: after the old file was
+ * renamed, the next lines go to a new file at the configured path (lines written before the
+ * reopen are in the renamed one, none is lost). `serve` calls it on SIGHUP.
+ * @returns false when this logger writes to no file
+ */
+export function reopenLogFile(logger: Logger): boolean {
+  const file = logFiles.get(logger);
+  if (!file) return false;
+  file.reopen();
+  return true;
 }

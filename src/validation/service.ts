@@ -107,7 +107,8 @@ export class ValidationService {
     } catch (e) {
       const who = { user: req.user, realm: req.realm };
       if (e instanceof UserStoreUnavailableError) {
-        this.deps.logger.warn({ err: e }, 'validation failed: user store unavailable');
+        // the store's own error line says why; this one ties the refused request to it
+        this.deps.logger.warn({ resolver: e.resolver, reason: e.reason }, `authentication not possible: user store '${e.resolver}' unavailable: ${e.reason}`);
         return fail('userStoreUnavailable', 'user store unavailable', { unavailable: true, audit: { info: e.message, ...who } });
       }
       if (e instanceof OtpdError) return fail('requestRefused', e.message, { error: e.message, audit: who });

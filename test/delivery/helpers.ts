@@ -1,4 +1,4 @@
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import { deliveryHostPolicy } from '../../src/delivery/providers.ts';
 import { validateConfig } from '../../src/delivery/config.ts';
 import type { OutgoingMessage, Provider, ProviderContext, ProviderModule } from '../../src/delivery/types.ts';
@@ -61,6 +61,8 @@ let keySeq = 0;
 export interface FixtureOptions {
   /** @default the fixture's PolicyService answers */
   policiesNaming?: PoliciesNaming;
+  /** @default silentLogger */
+  logger?: Logger;
 }
 
 /** A fresh database with a DeliveryService on it (fake clock: timers are real, "now" is moved by hand). */
@@ -74,7 +76,7 @@ export async function serviceFixture(dialect: DialectName = 'sqlite', settings: 
   const audit: ServiceFixture['audit'] = [];
   const policies = new PolicyService({ db: t.db, logger: silentLogger, clock });
   const svc = createDelivery({
-    db: t.db, keyring, config, logger: silentLogger, clock, audit: { write: async (e) => void audit.push(e) },
+    db: t.db, keyring, config, logger: opts.logger ?? silentLogger, clock, audit: { write: async (e) => void audit.push(e) },
     policiesNaming: opts.policiesNaming ?? ((action, name) => policies.policiesNaming(action, name)),
   });
   await svc.load();

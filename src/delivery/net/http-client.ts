@@ -4,6 +4,7 @@ import https from 'node:https';
 import type { Socket } from 'node:net';
 import tls from 'node:tls';
 import type { HostPolicy } from '../../util/net.ts';
+import { plainError } from '../../util/plain-errors.ts';
 
 /**
  * The one HTTP client of the provider modules: node:http underneath, no
@@ -163,8 +164,8 @@ function exchange(req: HttpRequest, authorization: string | undefined): Promise<
     };
     const onError = (e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOTALLOWED') return fail(new HttpError('host', e.message));
-      if (isTlsVerificationError(e)) return fail(new HttpError('tls', `TLS verification failed: ${e.code ?? e.message}`));
-      fail(new HttpError('connect', `${e.code ?? 'error'}: ${e.message}`));
+      if (isTlsVerificationError(e)) return fail(new HttpError('tls', `TLS verification failed: ${plainError(e)}`));
+      fail(new HttpError('connect', plainError(e)));
     };
     const markConnected = (socket: Socket) => {
       const set = () => {

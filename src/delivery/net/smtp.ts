@@ -5,6 +5,7 @@ import { asBool, asNumber, ConfigValidationError } from '../config.ts';
 import { readConfigFile, serverCertificate } from '../sms/common.ts';
 import type { ProbeResult, ProviderContext, SendResult } from '../types.ts';
 import { checkedSocket } from '../../util/net.ts';
+import { plainError } from '../../util/plain-errors.ts';
 
 /** Connection settings shared by SmtpSMSProvider and SMTPEmailProvider. */
 export interface SmtpSettings {
@@ -68,17 +69,30 @@ function transport(settings: SmtpSettings, ctx: ProviderContext) {
 /**
  * Maps nodemailer errors: connection trouble, timeouts and 4xx replies are
  * transient; a 5xx on the recipient is a refusal of that address; refused
- * authentication and TLS failures say the provider's config is wrong.
+ * authentication and TLS failures say the provider's config is wrong. With the
+ * settings, the reason names the server and, for the usual TLS mix-ups (USE_SSL on a
+ * plain or STARTTLS port, START_TLS against a plain relay, plain against port 465),
+ * which setting fits.
  */
-export function classifySmtpError(e: unknown): SendResult {
+export function classifySmtpError(e: unknown, settings?: Pick<SmtpSettings, 'host' | 'port' | 'useSsl' | 'startTls'>): SendResult {
   const err = e as { code?: string; responseCode?: number; message?: string; command?: string };
   const code = err.code ?? '';
   const response = err.responseCode;
   const text = (err.message ?? String(e)).replace(/\s+/g, ' ').slice(0, 200);
+  const server = settings ? ` ${settings.host}:${settings.port}` : '';
   if (code === 'ENOTALLOWED' || /is not allowed for providers/.test(text)) return { kind: 'permanent', reason: `SMTP host refused: ${text}`, providerFault: true };
   if (code === 'EAUTH' || code === 'ENOAUTH') return { kind: 'permanent', reason: `SMTP authentication failed (${response ?? code})`, providerFault: true };
+  if (err.command === 'STARTTLS' || (code === 'ETLS' && /STARTTLS/i.test(text))) {
+    return { kind: 'permanent', reason: `SMTP server${server} does not offer STARTTLS (${response ?? code}): for a plain relay set START_TLS off; for implicit TLS (port 465) set USE_SSL`, providerFault: true };
+  }
+  if (/wrong version number/i.test(text)) {
+    return { kind: 'permanent', reason: `SMTP TLS failed: the server${server} does not speak TLS on connect (wrong version number): USE_SSL is for port 465; for port 587 use START_TLS, for a plain relay neither`, providerFault: true };
+  }
+  if (code === 'ETIMEDOUT' && /greeting never received/i.test(text) && settings && !settings.useSsl && settings.port === 465) {
+    return { kind: 'permanent', reason: `SMTP server${server} sent no greeting: port 465 expects TLS on connect (set USE_SSL)`, providerFault: true };
+  }
   if (code === 'ETLS' || (code !== 'EENVELOPE' && /certificate|self[- ]signed|SSL|TLS/i.test(text))) {
-    return { kind: 'permanent', reason: `SMTP TLS failed: ${text}`, providerFault: true };
+    return { kind: 'permanent', reason: `SMTP TLS failed${server ? ` with${server}` : ''}: ${plainError(e)}`, providerFault: true };
   }
   if (typeof response === 'number') {
     if (response >= 400 && response < 500) return { kind: 'transient', reason: `SMTP server answered ${response}` };
@@ -88,7 +102,7 @@ export function classifySmtpError(e: unknown): SendResult {
     }
   }
   if (['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'EPROTOCOL'].includes(code) || /timeout|ECONNREFUSED/i.test(text)) {
-    return { kind: 'transient', reason: `SMTP ${code || 'connection'} error: ${text}` };
+    return { kind: 'transient', reason: `SMTP connection${server ? ` to${server}` : ''} failed: ${plainError(e)}` };
   }
   return { kind: 'transient', reason: `SMTP error: ${text}` };
 }
@@ -108,7 +122,7 @@ export async function smtpSend(settings: SmtpSettings, ctx: ProviderContext, mai
         if (info.rejected && info.rejected.length > 0) return { kind: 'permanent', reason: 'SMTP server refused the recipient' };
         return { kind: 'accepted', ...(info.messageId ? { providerMessageId: String(info.messageId).slice(0, 128) } : {}) };
       },
-      (e: unknown) => classifySmtpError(e),
+      (e: unknown) => classifySmtpError(e, settings),
     );
     return await Promise.race([sent, aborted]);
   } finally {
@@ -123,7 +137,7 @@ export async function smtpProbe(settings: SmtpSettings, ctx: ProviderContext, si
     const verified = tx.verify().then(
       (): ProbeResult => ({ ok: true }),
       (e: unknown): ProbeResult => {
-        const r = classifySmtpError(e);
+        const r = classifySmtpError(e, settings);
         return { ok: false, reason: r.kind === 'accepted' ? 'error' : r.reason };
       },
     );
