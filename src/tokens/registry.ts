@@ -14,7 +14,8 @@ const ALIASES: Record<string, string> = { hotp: 'hmac' };
 /** The canonical type name (`HOTP` → `hmac`), lower case. */
 export function canonicalType(type: string): string {
   const t = type.toLowerCase();
-  return ALIASES[t] ?? t;
+  // own keys only: `constructor` or `__proto__` from a request is no alias
+  return Object.hasOwn(ALIASES, t) ? ALIASES[t]! : t;
 }
 
 export function tokenType(type: string): TokenType | undefined {
