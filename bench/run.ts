@@ -126,6 +126,12 @@ class Server {
     if (this.name !== 'hello') await this.ask('reset');
   }
 
+  /** CPU seconds (user + system) the server process used so far, from /proc/PID/stat. */
+  cpuSeconds(): number {
+    const fields = readFileSync(`/proc/${this.pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  }
+
   peakRssMb(): number {
     const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${this.pid}/status`, 'utf8'));
     return m ? Number(m[1]) / 1024 : 0;
@@ -252,6 +258,10 @@ interface Case {
   max: number;
   errors: number;
   rssMb: number;
+  /** server CPU time per answered request: comparable across runs on a loaded machine */
+  cpuMsPerRequest: number;
+  /** share of the run the server's core was busy (1 = saturated) */
+  cpuBusy: number;
   loopP99?: number;
   ratioH?: number;
   note?: string;
@@ -263,7 +273,11 @@ let H = 0;
 
 async function measure(servers: Server[], name: string, run: () => Promise<Load>, note = ''): Promise<Load> {
   for (const s of servers) await s.reset();
+  const cpuBefore = servers.map((s) => s.cpuSeconds());
+  const started = performance.now();
   const load = await run();
+  const wallSeconds = (performance.now() - started) / 1000;
+  const cpu = servers.reduce((sum, s, k) => sum + s.cpuSeconds() - cpuBefore[k], 0);
   const delays = (await Promise.all(servers.map((s) => s.loopDelayP99()))).filter((d): d is number => d !== undefined);
   const rssMb = Math.max(...servers.map((s) => s.peakRssMb()));
   for (const s of servers) await s.idle();
@@ -272,6 +286,7 @@ async function measure(servers: Server[], name: string, run: () => Promise<Load>
   if (load.rejected && /success|ldap|two nodes/.test(name)) notes.push(`${load.rejected} rejected`);
   cases.push({
     name, rps: load.rps, p50: load.p50, p99: load.p99, max: load.max, errors: load.errors, rssMb,
+    cpuMsPerRequest: (1000 * cpu) / Math.max(1, load.rps * wallSeconds), cpuBusy: cpu / wallSeconds / servers.length,
     loopP99: delays.length ? Math.max(...delays) : undefined, ratioH: H ? load.rps / H : undefined, note: notes.filter(Boolean).join('; '),
   });
   console.error(`  ${name}: ${load.rps.toFixed(0)} req/s, p99 ${load.p99.toFixed(1)} ms`);
@@ -564,9 +579,9 @@ async function serverDbCases(kind: 'pg' | 'mariadb'): Promise<void> {
 // ---------------------------------------------------------------- main
 
 function table(): string {
-  const head = ['case', 'req/s', 'xH', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'RSS MB', 'loop p99 ms', 'note'];
+  const head = ['case', 'req/s', 'xH', 'p50 ms', 'p99 ms', 'max ms', 'errors', 'RSS MB', 'loop p99 ms', 'CPU ms/req', 'busy', 'note'];
   const rows = cases.map((c) => [c.name, c.rps.toFixed(0), c.ratioH?.toFixed(3) ?? '', c.p50.toFixed(1), c.p99.toFixed(1), c.max.toFixed(1),
-    String(c.errors), c.rssMb ? c.rssMb.toFixed(0) : '', c.loopP99?.toFixed(1) ?? '', c.note ?? '']);
+    String(c.errors), c.rssMb ? c.rssMb.toFixed(0) : '', c.loopP99?.toFixed(1) ?? '', c.cpuMsPerRequest.toFixed(3), c.cpuBusy.toFixed(2), c.note ?? '']);
   const widths = head.map((h, k) => Math.max(h.length, ...rows.map((r) => r[k].length)));
   const fmt = (r: string[]) => `| ${r.map((v, k) => (k === 0 || k === r.length - 1 ? v.padEnd(widths[k]) : v.padStart(widths[k]))).join(' | ')} |`;
   return [fmt(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(fmt)].join('\n');
@@ -601,6 +616,8 @@ figures.seconds_per_case = SECONDS;
 figures.total_seconds = (Date.now() - started) / 1000;
 
 console.log(table());
-const rounded = Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, typeof v === 'number' ? Math.round(v * 1000) / 1000 : v]));
-console.log(JSON.stringify(rounded));
+const round = (v: unknown) => (typeof v === 'number' ? Math.round(v * 1000) / 1000 : v);
+const rounded = Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, round(v)]));
+const perCase = cases.map((c) => Object.fromEntries(Object.entries(c).map(([k, v]) => [k, round(v)])));
+console.log(JSON.stringify({ ...rounded, cases: perCase }));
 if (!durable) process.exitCode = 1;

@@ -1,5 +1,7 @@
 import { Kysely, MysqlDialect, PostgresDialect, sql } from 'kysely';
 import { GroupCommitSqliteDialect } from './sqlite-group.ts';
+
+export { outsideUnitOfWork } from './sqlite-group.ts';
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Database } from './schema.ts';
@@ -11,6 +13,12 @@ export interface Db {
   dialect: DialectName;
   /** URL with any password removed, safe for logs. */
   safeUrl: string;
+  /**
+   * Runs one request's work and settles when every write it made is durable. On SQLite its
+   * writes then share one commit wait at the end instead of one per round of writes
+   * (store/sqlite-group.ts); PostgreSQL and MariaDB commit each statement as it runs.
+   */
+  unitOfWork<T>(work: () => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -45,8 +53,9 @@ async function openSqlite(path: string): Promise<Db> {
   database.pragma('synchronous = FULL');
   const sync = database.pragma('synchronous', { simple: true });
   if (Number(sync) !== 2) throw new Error(`SQLite synchronous is ${sync}, expected 2 (FULL)`);
-  const kysely = new Kysely<Database>({ dialect: new GroupCommitSqliteDialect(database) });
-  return { kysely, dialect: 'sqlite', safeUrl: `sqlite:${path}`, close: () => kysely.destroy() };
+  const dialect = new GroupCommitSqliteDialect(database);
+  const kysely = new Kysely<Database>({ dialect });
+  return { kysely, dialect: 'sqlite', safeUrl: `sqlite:${path}`, unitOfWork: (work) => dialect.driver.unitOfWork(work), close: () => kysely.destroy() };
 }
 
 /**
@@ -75,7 +84,7 @@ async function openPostgres(url: string): Promise<Db> {
   pool.on('error', () => undefined);
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   await sql`select 1`.execute(kysely);
-  return { kysely, dialect: 'postgres', safeUrl: redactUrl(url), close: () => kysely.destroy() };
+  return { kysely, dialect: 'postgres', safeUrl: redactUrl(url), unitOfWork: (work) => work(), close: () => kysely.destroy() };
 }
 
 async function openMysql(url: string): Promise<Db> {
@@ -90,5 +99,5 @@ async function openMysql(url: string): Promise<Db> {
   });
   const kysely = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
   await sql`select 1`.execute(kysely);
-  return { kysely, dialect: 'mysql', safeUrl: redactUrl(url), close: () => kysely.destroy() };
+  return { kysely, dialect: 'mysql', safeUrl: redactUrl(url), unitOfWork: (work) => work(), close: () => kysely.destroy() };
 }

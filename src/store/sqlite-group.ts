@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type BetterSqlite3 from 'better-sqlite3';
 import {
   CompiledQuery, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler,
@@ -17,14 +18,24 @@ import {
  * their meaning inside a group. A read on this connection sees the open group's writes a
  * moment before their COMMIT (one event-loop turn); whoever wrote them answers only after
  * it. Should a COMMIT fail, every write of the group fails with it.
+ *
+ * Inside {@link GroupCommitDriver.unitOfWork} (one request) a write resolves as soon as it ran,
+ * with its result, and the unit waits once, at its end, for the commits of all its writes:
+ * SQLite commits the groups of its one connection in order, so a request with several rounds
+ * of writes pays one commit wait instead of one per round, and is still answered only when
+ * every write it made is durable.
  */
 export class GroupCommitSqliteDialect implements Dialect {
-  constructor(private readonly database: BetterSqlite3.Database) {}
+  /** The driver, also for the store's synchronous group access (audit rows, see {@link GroupCommitDriver.atomically}). */
+  readonly driver: GroupCommitDriver;
+  constructor(database: BetterSqlite3.Database) {
+    this.driver = new GroupCommitDriver(database);
+  }
   createAdapter() {
     return new SqliteAdapter();
   }
   createDriver(): Driver {
-    return new GroupCommitDriver(this.database);
+    return this.driver;
   }
   createQueryCompiler() {
     return new SqliteQueryCompiler();
@@ -42,7 +53,24 @@ interface Group {
 
 const STATEMENT_CACHE = 500;
 
-class GroupCommitDriver implements Driver {
+/** The commits a unit of work waits for at its end; writes join it only while it is open. */
+interface UnitOfWork {
+  open: boolean;
+  commits: Set<Promise<void>>;
+}
+
+const units = new AsyncLocalStorage<UnitOfWork>();
+
+/**
+ * Runs `fn` outside any unit of work, so each of its writes waits for its own commit again:
+ * for work a request starts that must have a write durable before an effect outside the
+ * database (the dispatcher records a delivery attempt before it calls the provider).
+ */
+export function outsideUnitOfWork<T>(fn: () => T): T {
+  return units.exit(fn);
+}
+
+export class GroupCommitDriver implements Driver {
   private group: Group | undefined;
   /** Held by an explicit transaction; plain queries wait for it. */
   private exclusive: Promise<void> | undefined;
@@ -116,8 +144,27 @@ class GroupCommitDriver implements Driver {
     if (conn.owner || stmt.readonly) return run(stmt, params);
     const group = this.openGroup();
     const result = run(stmt, params);
-    await group.done;
+    const unit = units.getStore();
+    if (unit?.open) unit.commits.add(group.done);
+    else await group.done;
     return result;
+  }
+
+  /**
+   * Runs `work` with deferred durability: its writes resolve when they ran, and the returned
+   * promise settles only after every group holding one of them committed (rejecting when one
+   * failed: those writes are rolled back). Writes that outlive `work` (something it started
+   * and did not wait for) wait for their own commit as usual.
+   */
+  async unitOfWork<T>(work: () => Promise<T>): Promise<T> {
+    const unit: UnitOfWork = { open: true, commits: new Set() };
+    const outcome = await units.run(unit, work).then((value) => ({ value }), (error: unknown) => ({ error }));
+    unit.open = false;
+    const failed = (await Promise.allSettled(unit.commits)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // the work's own error wins; otherwise a failed commit fails the unit
+    if ('error' in outcome) throw outcome.error;
+    if (failed) throw failed.reason;
+    return outcome.value;
   }
 
   private openGroup(): Group {
