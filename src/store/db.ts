@@ -1,4 +1,4 @@
-import { Kysely, MysqlDialect, PostgresDialect, sql } from 'kysely';
+import { Kysely, MysqlDialect, PostgresDialect, sql, type CompiledQuery, type QueryResult } from 'kysely';
 import { GroupCommitSqliteDialect } from './sqlite-group.ts';
 
 export { outsideUnitOfWork } from './sqlite-group.ts';
@@ -19,6 +19,11 @@ export interface Db {
    * (store/sqlite-group.ts); PostgreSQL and MariaDB commit each statement as it runs.
    */
   unitOfWork<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * SQLite only: runs `work`'s statements synchronously in the open group commit, with
+   * nothing in between and without an explicit transaction (store/sqlite-group.ts). @default none
+   */
+  atomically?: <T>(work: (exec: (q: CompiledQuery) => QueryResult<any>) => T) => Promise<{ value: T; committed: Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -55,7 +60,9 @@ async function openSqlite(path: string): Promise<Db> {
   if (Number(sync) !== 2) throw new Error(`SQLite synchronous is ${sync}, expected 2 (FULL)`);
   const dialect = new GroupCommitSqliteDialect(database);
   const kysely = new Kysely<Database>({ dialect });
-  return { kysely, dialect: 'sqlite', safeUrl: `sqlite:${path}`, unitOfWork: (work) => dialect.driver.unitOfWork(work), close: () => kysely.destroy() };
+  return { kysely, dialect: 'sqlite', safeUrl: `sqlite:${path}`, unitOfWork: (work) => dialect.driver.unitOfWork(work),
+    atomically: (work) => dialect.driver.atomically(work),
+    close: () => kysely.destroy() };
 }
 
 /**

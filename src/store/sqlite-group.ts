@@ -47,6 +47,8 @@ export class GroupCommitSqliteDialect implements Dialect {
 
 interface Group {
   done: Promise<void>;
+  /** Run, in order, right before the COMMIT ({@link GroupCommitDriver.atomically}). */
+  beforeCommit: (() => void)[];
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -167,6 +169,33 @@ export class GroupCommitDriver implements Driver {
     return outcome.value;
   }
 
+  /**
+   * Runs `work` synchronously in the open group (opening one) right before its COMMIT: nothing
+   * else runs between its statements, they commit with the group's other writes, and no explicit
+   * transaction makes plain queries wait. An error inside rolls back only work's statements (a
+   * savepoint). Waits for a running explicit transaction first. Resolves, once work ran, with its
+   * value and the group's commit.
+   */
+  async atomically<T>(work: (exec: (q: CompiledQuery) => QueryResult<any>) => T): Promise<{ value: T; committed: Promise<void> }> {
+    while (this.exclusive) await this.exclusive;
+    if (this.closed) throw new Error('database is closed');
+    const group = this.openGroup();
+    return new Promise((resolve, reject) => {
+      group.beforeCommit.push(() => {
+        this.db.exec('SAVEPOINT atomically');
+        try {
+          const value = work((q) => run(this.prepare(q.sql), q.parameters as unknown[]));
+          this.db.exec('RELEASE atomically');
+          resolve({ value, committed: group.done });
+        } catch (e) {
+          this.db.exec('ROLLBACK TO atomically');
+          this.db.exec('RELEASE atomically');
+          reject(e as Error);
+        }
+      });
+    });
+  }
+
   private openGroup(): Group {
     if (this.group) return this.group;
     let resolve!: () => void;
@@ -175,8 +204,10 @@ export class GroupCommitDriver implements Driver {
       resolve = res;
       reject = rej;
     });
+    // a group whose only writer gave up (atomically's work failed) may fail unobserved
+    done.catch(() => undefined);
     this.db.exec('BEGIN IMMEDIATE');
-    this.group = { done, resolve, reject };
+    this.group = { done, resolve, reject, beforeCommit: [] };
     setImmediate(() => this.flush());
     return this.group;
   }
@@ -187,6 +218,7 @@ export class GroupCommitDriver implements Driver {
     if (!group) return;
     this.group = undefined;
     try {
+      for (const work of group.beforeCommit) work();
       this.db.exec('COMMIT');
       group.resolve();
     } catch (e) {
