@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { close, fsync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import {
   CompiledQuery, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler,
@@ -8,9 +9,11 @@ import {
 /**
  * SQLite with group commit. Writes outside an explicit transaction join one
  * transaction per event-loop turn (`BEGIN IMMEDIATE` … `COMMIT` in setImmediate), and each
- * write's promise resolves only after that COMMIT: a caller never answers before its write
- * is durable (synchronous=FULL), but concurrent requests share one fsync instead of paying
- * one each. Explicit transactions (`db.transaction()`) first commit the open group and then
+ * write's promise resolves only after that COMMIT and an fsync of the WAL file: a caller never
+ * answers before its write is durable, but concurrent requests share one fsync instead of
+ * paying one each. SQLite runs with synchronous=NORMAL (its COMMIT writes the WAL without
+ * syncing it) and this driver fsyncs the WAL itself on the thread pool, so the event loop does
+ * not stop for the disk; an explicit transaction's commit resolves after that fsync too. Explicit transactions (`db.transaction()`) first commit the open group and then
  * run alone. Prepared statements are cached by SQL text.
  *
  * SQLite has one connection here, and better-sqlite3 runs each statement synchronously, so
@@ -28,8 +31,9 @@ import {
 export class GroupCommitSqliteDialect implements Dialect {
   /** The driver, also for the store's synchronous group access (audit rows, see {@link GroupCommitDriver.atomically}). */
   readonly driver: GroupCommitDriver;
-  constructor(database: BetterSqlite3.Database) {
-    this.driver = new GroupCommitDriver(database);
+  /** @param walPath the database's `-wal` file, fsynced after each commit; @default none (in memory) */
+  constructor(database: BetterSqlite3.Database, walPath?: string) {
+    this.driver = new GroupCommitDriver(database, walPath);
   }
   createAdapter() {
     return new SqliteAdapter();
@@ -80,9 +84,34 @@ export class GroupCommitDriver implements Driver {
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
   private closed = false;
 
-  constructor(private readonly db: BetterSqlite3.Database) {}
+  private walFd: number | undefined;
+  private syncRunning: Promise<void> | undefined;
+  private syncQueued: Promise<void> | undefined;
+
+  constructor(private readonly db: BetterSqlite3.Database, private readonly walPath?: string) {}
 
   async init(): Promise<void> {}
+
+  /**
+   * Makes every commit so far durable: fsync of the WAL file on the thread pool, so the event
+   * loop serves other requests (and the next group commits) meanwhile. A commit made while an
+   * fsync runs waits for the next one, which starts when that ends (one at a time, coalesced).
+   */
+  private syncWal(): Promise<void> {
+    if (!this.walPath) return Promise.resolve();
+    if (!this.syncRunning) {
+      this.syncRunning = new Promise<void>((resolve, reject) => {
+        this.walFd ??= openSync(this.walPath!, 'r+');
+        fsync(this.walFd, (e) => (e ? reject(e) : resolve()));
+      }).finally(() => (this.syncRunning = undefined));
+      return this.syncRunning;
+    }
+    this.syncQueued ??= this.syncRunning.catch(() => undefined).then(() => {
+      this.syncQueued = undefined;
+      return this.syncWal();
+    });
+    return this.syncQueued;
+  }
 
   async acquireConnection(): Promise<DatabaseConnection> {
     return new GroupConnection(this);
@@ -102,6 +131,7 @@ export class GroupCommitDriver implements Driver {
     } finally {
       this.endExclusive(connection);
     }
+    await this.syncWal();
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
@@ -125,6 +155,8 @@ export class GroupCommitDriver implements Driver {
   async destroy(): Promise<void> {
     this.flush();
     this.closed = true;
+    while (this.syncRunning || this.syncQueued) await Promise.allSettled([this.syncRunning, this.syncQueued]);
+    if (this.walFd !== undefined) close(this.walFd, () => undefined);
     this.db.close();
   }
 
@@ -220,11 +252,12 @@ export class GroupCommitDriver implements Driver {
     try {
       for (const work of group.beforeCommit) work();
       this.db.exec('COMMIT');
-      group.resolve();
     } catch (e) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       group.reject(e as Error);
+      return;
     }
+    this.syncWal().then(group.resolve, group.reject);
   }
 }
 
