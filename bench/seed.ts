@@ -35,7 +35,8 @@ async function inChunks<T>(items: T[], size: number, fn: (item: T) => Promise<un
 }
 
 async function enroll(s: Services, r: Range, realm: string, type: string, ids: number[], extra: (i: number) => Record<string, string> = () => ({})): Promise<void> {
-  await inChunks(ids, 100, async (i) => {
+  // SQLite group-commits a chunk at once; a server database's pool (10 connections) would queue it
+  await inChunks(ids, s.db.dialect === 'sqlite' ? 100 : 8, async (i) => {
     const serial = serialOf(r, i);
     const params: Record<string, string> = { type, serial, user: login(r, i), realm, pin: PIN, ...extra(i) };
     if (type === 'hmac' || type === 'totp') params.otpkey = seedOf(serial).toString('hex');
