@@ -282,7 +282,8 @@ async function measure(servers: Server[], name: string, run: () => Promise<Load>
   const rssMb = Math.max(...servers.map((s) => s.peakRssMb()));
   for (const s of servers) await s.idle();
   const notes = [note];
-  if (load.exhausted) notes.push('bodies ran out: replays at the end');
+  // a wrong OTP, a locked token or a trigger stays what it is when its body comes round again
+  if (load.exhausted && /success|ldap|two nodes/.test(name)) notes.push('bodies ran out: replays at the end');
   if (load.rejected && /success|ldap|two nodes/.test(name)) notes.push(`${load.rejected} rejected`);
   cases.push({
     name, rps: load.rps, p50: load.p50, p99: load.p99, max: load.max, errors: load.errors, rssMb,
