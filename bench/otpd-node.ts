@@ -25,7 +25,14 @@ process.on('message', (m: { kind: string }) => {
   } else if (m.kind === 'delay') {
     process.send!({ kind: 'delay', p99Ms: delay.percentile(99) / 1e6, maxMs: delay.max / 1e6 });
   } else if (m.kind === 'idle') {
-    const poll = () => (inFlight === 0 ? void running.services.audit.settled().then(() => process.send!({ kind: 'idle' })) : setTimeout(poll, 10));
+    // quiet twice, 100 ms apart: a request still in a socket buffer when the load ended is
+    // not in flight yet at the first look
+    let quiet = 0;
+    const poll = () => {
+      quiet = inFlight === 0 ? quiet + 1 : 0;
+      if (quiet < 2) return void setTimeout(poll, quiet ? 100 : 10);
+      void running.services.audit.settled().then(() => process.send!({ kind: 'idle' }));
+    };
     poll();
   } else if (m.kind === 'stop') {
     void running.stop().then(() => process.exit(0));
