@@ -210,7 +210,8 @@ export class GroupCommitDriver implements Driver {
    */
   async atomically<T>(work: (exec: (q: CompiledQuery) => QueryResult<any>) => T): Promise<{ value: T; committed: Promise<void> }> {
     while (this.exclusive) await this.exclusive;
-    if (this.closed) throw new Error('database is closed');
+    // Kysely's own words: this call does not go through Kysely, which says so for every other query
+    if (this.closed) throw new Error('driver has already been destroyed');
     const group = this.openGroup();
     return new Promise((resolve, reject) => {
       group.beforeCommit.push(() => {
