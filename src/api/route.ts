@@ -124,7 +124,8 @@ type Outcome = { result: RouteResult; ctx: RouteContext } | { error: OtpdError; 
 
 /**
  * One call of a route: the admin policy check, parameters, the handler and the audit row;
- * the same for an HTTP request and for a web page calling the route in-process.
+ * the same for an HTTP request and for a web page calling the route in-process. One unit of
+ * work: answered only when every write of the call, its audit row included, is durable.
  */
 async function execute(
   services: Services, def: RouteDef, request: FastifyRequest, reply: FastifyReply,
@@ -132,6 +133,21 @@ async function execute(
   identifyUser?: () => Promise<UserIdentity>,
 ): Promise<Outcome> {
   const ctx: RouteContext = { params: new Params(new Map()), client: request.ip, services, request, reply, audit: {} };
+  try {
+    return await services.db.unitOfWork(() => executeWork(ctx, def, identify, source, identifyUser));
+  } catch (e) {
+    // a write of the call did not commit (rolled back): nothing it did may be answered as done
+    request.log.error({ err: e, path: def.path }, 'request failed: its writes did not commit');
+    return { error: Errors.internal(), ctx };
+  }
+}
+
+async function executeWork(
+  ctx: RouteContext, def: RouteDef,
+  identify: () => Promise<AdminIdentity | undefined>, source: { query: unknown; body: unknown; inProcess?: boolean },
+  identifyUser?: () => Promise<UserIdentity>,
+): Promise<Outcome> {
+  const { services, request } = ctx;
   let outcome: Outcome;
   try {
     // credentials first: a refused caller learns nothing from how its parameters are judged

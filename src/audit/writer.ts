@@ -1,8 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.ts';
-import type { Transaction } from 'kysely';
-import type { Database } from '../store/schema.ts';
-import { insertReturningId } from '../store/insert.ts';
+import type { CompiledQuery, QueryResult } from 'kysely';
 import type { Clock } from '../util/clock.ts';
 import { currentRequestId } from '../util/request-context.ts';
 import { AuditChainError, clip, headMac, readAnchor, rowMac, sameHex, writeAnchor, type Anchor, type AuditChainKey, type AuditRow } from './chain.ts';
@@ -28,16 +26,24 @@ export interface AuditEvent {
   requestId?: string;
 }
 
+/** One extension of the chain: yields each query it needs and is sent its result. */
+type Extension = Generator<CompiledQuery, Anchor, QueryResult<any>>;
+
 /**
- * Writes HMAC-chained audit rows. Events of one event-loop turn are written in one
- * transaction (group commit); the single `audit_head` row is locked for update,
- * so writers on several nodes extend the chain one after another. The writer checks
- * the head's MAC (and this node's anchor) before extending it: a forged, truncated or
- * rolled-back chain is never sealed by a new write.
+ * Writes HMAC-chained audit rows. The single `audit_head` row is read (locked for update on
+ * PostgreSQL and MariaDB), its MAC (and this node's anchor) checked, the rows inserted and the
+ * head moved, with nothing in between: a forged, truncated or rolled-back chain is never
+ * sealed by a new write, and writers on several nodes extend the chain one after another.
+ * The events of one event-loop turn are written together, all or none: on SQLite right before
+ * the group commit of the requests that wrote them (the same commit as their counter writes,
+ * no explicit transaction), on PostgreSQL and MariaDB in one transaction.
  */
 export class AuditWriter {
   private pending: { row: AuditRow; done: (e?: Error) => void }[] = [];
   private flushing: Promise<void> | null = null;
+  /** SQLite batches handed to a group that has not committed yet. */
+  private readonly uncommitted = new Set<Promise<void>>();
+  /** The newest committed head this node wrote. */
   private anchored: Anchor | undefined;
   /** False when the anchor file is not ours (bad MAC): it is then left for verify to report. */
   private anchorWritable = true;
@@ -64,13 +70,16 @@ export class AuditWriter {
     const row = this.row(event);
     return new Promise((resolve, reject) => {
       this.pending.push({ row, done: (e) => (e ? reject(e) : resolve()) });
-      if (!this.flushing) this.flushing = new Promise((r) => setImmediate(r)).then(() => this.flush());
+      if (this.flushing) return;
+      this.flushing = this.db.atomically ? this.flushInGroup() : new Promise((r) => setImmediate(r)).then(() => this.flush());
     });
   }
 
   /** Resolves when every queued row is committed (or failed) and the anchor file is written. */
   async settled(): Promise<void> {
-    while (this.flushing || this.anchorWriting) await (this.flushing ?? this.anchorWriting);
+    while (this.flushing || this.uncommitted.size > 0 || this.anchorWriting) {
+      await Promise.allSettled([this.flushing, ...this.uncommitted, this.anchorWriting]);
+    }
   }
 
   private row(event: AuditEvent): AuditRow {
@@ -94,42 +103,52 @@ export class AuditWriter {
     };
   }
 
+  /**
+   * SQLite: the rows queued until the open group commits are written right before its COMMIT,
+   * all or none, and settle with that commit (the same one as the requests' own writes).
+   */
+  private async flushInGroup(): Promise<void> {
+    let batch: typeof this.pending = [];
+    const done = (async () => {
+      try {
+        const { value: head, committed } = await this.db.atomically!((exec) => {
+          batch = this.pending.splice(0);
+          // rows written from here on go to the next group
+          this.flushing = null;
+          const ext = this.extend(batch.map((b) => b.row));
+          let step = ext.next();
+          while (!step.done) step = ext.next(exec(step.value));
+          return step.value;
+        });
+        await committed;
+        this.committed(head);
+        for (const p of batch) p.done();
+      } catch (e) {
+        this.logger?.error({ err: e }, 'audit write failed');
+        if (batch.length === 0) {
+          batch = this.pending.splice(0);
+          this.flushing = null;
+        }
+        for (const p of batch) p.done(e as Error);
+      }
+    })();
+    this.uncommitted.add(done);
+    await done;
+    this.uncommitted.delete(done);
+  }
+
+  /** PostgreSQL, MariaDB: the queued rows in one transaction with the head locked for update. */
   private async flush(): Promise<void> {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, 500);
       try {
-        const committed = await this.db.kysely.transaction().execute(async (trx) => {
-          let head = trx.selectFrom('audit_head').select(['last_id', 'last_hash', 'seq', 'mac']).where('id', '=', 1);
-          if (this.db.dialect !== 'sqlite') head = head.forUpdate();
-          const current = await head.executeTakeFirst();
-          if (!current) throw new AuditChainError('the audit head row is missing (deleted, possibly with the newest rows)');
-          const headSeq = Number(current.seq);
-          const headId = Number(current.last_id);
-          if (current.mac !== '' ? !sameHex(current.mac, headMac(this.chain.key, headSeq, headId, current.last_hash)) : headSeq !== 0) {
-            throw new AuditChainError('the audit head does not carry a valid MAC (forged or altered)');
-          }
-          await this.checkNotRolledBack(trx, headSeq, current.last_hash);
-          const rows = batch.map((b) => b.row);
-          if (current.mac === '' && headId !== 0) {
-            // rows from before migration 0610: the first keyed row seals their last hash
-            rows.unshift(this.row({ action: 'audit/chain-keyed', success: true, requestId: '', info: `keyed chain starts; rows up to id ${headId} use the unkeyed SHA-256 chain` }));
-          }
-          let prev = current.last_hash;
-          let seq = headSeq;
-          let lastId = headId;
-          for (const row of rows) {
-            seq++;
-            const hash = rowMac(this.chain.key, seq, prev, row);
-            lastId = await insertReturningId(this.db.dialect, trx.insertInto('audit').values({ ...row, seq, prev_hash: prev, hash }));
-            prev = hash;
-          }
-          await trx.updateTable('audit_head')
-            .set({ last_id: lastId, last_hash: prev, seq, mac: headMac(this.chain.key, seq, lastId, prev) })
-            .where('id', '=', 1).execute();
-          return { seq, id: lastId, hash: prev };
+        const head = await this.db.kysely.transaction().execute(async (trx) => {
+          const ext = this.extend(batch.map((b) => b.row));
+          let step = ext.next();
+          while (!step.done) step = ext.next(await trx.executeQuery(step.value));
+          return step.value;
         });
-        this.anchored = committed;
-        this.scheduleAnchorWrite();
+        this.committed(head);
         for (const p of batch) p.done();
       } catch (e) {
         this.logger?.error({ err: e }, 'audit write failed');
@@ -139,8 +158,49 @@ export class AuditWriter {
     this.flushing = null;
   }
 
+  private committed(head: Anchor): void {
+    if (!this.anchored || head.seq > this.anchored.seq) this.anchored = head;
+    this.scheduleAnchorWrite();
+  }
+
+  /** Checks the head and appends the rows after it; the queries in order, with nothing between them. */
+  private *extend(batch: AuditRow[]): Extension {
+    const { kysely, dialect } = this.db;
+    let head = kysely.selectFrom('audit_head').select(['last_id', 'last_hash', 'seq', 'mac']).where('id', '=', 1);
+    if (dialect !== 'sqlite') head = head.forUpdate();
+    const current = (yield head.compile()).rows[0] as { last_id: number; last_hash: string; seq: number; mac: string } | undefined;
+    if (!current) throw new AuditChainError('the audit head row is missing (deleted, possibly with the newest rows)');
+    const headSeq = Number(current.seq);
+    const headId = Number(current.last_id);
+    if (current.mac !== '' ? !sameHex(current.mac, headMac(this.chain.key, headSeq, headId, current.last_hash)) : headSeq !== 0) {
+      throw new AuditChainError('the audit head does not carry a valid MAC (forged or altered)');
+    }
+    yield* this.checkNotRolledBack(headSeq, current.last_hash);
+    const rows = [...batch];
+    if (current.mac === '' && headId !== 0) {
+      // rows from before migration 0610: the first keyed row seals their last hash
+      rows.unshift(this.row({ action: 'audit/chain-keyed', success: true, requestId: '', info: `keyed chain starts; rows up to id ${headId} use the unkeyed SHA-256 chain` }));
+    }
+    let prev = current.last_hash;
+    let seq = headSeq;
+    let lastId = headId;
+    for (const row of rows) {
+      seq++;
+      const hash = rowMac(this.chain.key, seq, prev, row);
+      const insert = kysely.insertInto('audit').values({ ...row, seq, prev_hash: prev, hash });
+      // the new id: RETURNING on SQLite/PostgreSQL, insertId on MariaDB
+      const res = yield dialect === 'mysql' ? insert.compile() : insert.returning('id').compile();
+      lastId = Number(dialect === 'mysql' ? res.insertId : (res.rows[0] as { id: number }).id);
+      prev = hash;
+    }
+    yield kysely.updateTable('audit_head')
+      .set({ last_id: lastId, last_hash: prev, seq, mac: headMac(this.chain.key, seq, lastId, prev) })
+      .where('id', '=', 1).compile();
+    return { seq, id: lastId, hash: prev };
+  }
+
   /** The head must not be behind, or beside, the newest row this node wrote (its anchor). */
-  private async checkNotRolledBack(trx: Transaction<Database>, headSeq: number, headHash: string): Promise<void> {
+  private *checkNotRolledBack(headSeq: number, headHash: string): Generator<CompiledQuery, void, QueryResult<any>> {
     const a = this.anchored;
     if (!a) return;
     if (headSeq < a.seq) throw new AuditChainError(`the audit chain was rolled back: the head is at sequence ${headSeq}, this node's anchor at ${a.seq}`);
@@ -148,7 +208,7 @@ export class AuditWriter {
       if (headHash !== a.hash) throw new AuditChainError(`the audit chain was rolled back and rewritten: the head at sequence ${headSeq} differs from this node's anchor`);
       return;
     }
-    const found = await trx.selectFrom('audit').select(['id', 'hash']).where('seq', '=', a.seq).execute();
+    const found = (yield this.db.kysely.selectFrom('audit').select(['id', 'hash']).where('seq', '=', a.seq).compile()).rows as { id: number; hash: string }[];
     if (found.length !== 1 || found[0].hash !== a.hash || Number(found[0].id) !== a.id) {
       throw new AuditChainError(`the audit chain was rolled back: the row this node anchored (sequence ${a.seq}, id ${a.id}) is gone or changed`);
     }

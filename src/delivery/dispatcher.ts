@@ -3,6 +3,7 @@ import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { randomHex } from '../crypto/random.ts';
+import { outsideUnitOfWork } from '../store/db.ts';
 import type { Clock } from '../util/clock.ts';
 import type { Metrics } from '../util/metrics.ts';
 import type { SendCounterRepository } from './counter-repository.ts';
@@ -139,11 +140,14 @@ export class Dispatcher {
     });
   }
 
-  /** Dispatches one message unless this node is at it already. */
+  /**
+   * Dispatches one message unless this node is at it already. Outside the unit of work of the
+   * request that asked for it: its lease and attempt rows are durable before the provider is called.
+   */
   dispatch(id: number): Promise<void> {
     const running = this.inflight.get(id);
     if (running) return running;
-    const p = this.runDispatch(id)
+    const p = outsideUnitOfWork(() => this.runDispatch(id))
       .catch((e) => this.deps.logger.error({ id, err: e }, 'dispatch failed'))
       .finally(() => this.inflight.delete(id));
     this.inflight.set(id, p);

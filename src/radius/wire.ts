@@ -70,7 +70,8 @@ export async function startRadius(services: Services, opts: StartRadiusOptions =
   const port = settings.radius.port ?? opts.defaultPort;
   if (port === undefined) return undefined;
   await syncConfiguredClients(settings.radius.clients, { db: services.db, keyring: services.keyring, logger, clock: services.clock });
-  const authenticate = async (r: RadiusAuthRequest): Promise<RadiusAuthResult> => {
+  // one unit of work per request: answered only when its writes, the audit row included, are durable
+  const authenticate = (r: RadiusAuthRequest): Promise<RadiusAuthResult> => services.db.unitOfWork(async () => {
     // An empty answer to a challenge asks for the code again (within the blocking rules).
     const out = r.transactionId !== undefined && r.password === ''
       ? await services.validation.resend({ user: r.user, realm: r.realm || undefined, transactionId: r.transactionId, client: r.client })
@@ -80,7 +81,7 @@ export async function startRadius(services: Services, opts: StartRadiusOptions =
       tokenType: out.audit.tokenType, actionDetail: out.audit.actionDetail, info: out.audit.info ?? `nas ${r.clientName}`, reason: out.reason, client: r.client,
     }).catch((e: unknown) => logger.error({ err: e }, 'audit row not written'));
     return toRadiusResult(out, services.config.string('RadiusReplyAttributes') || undefined);
-  };
+  });
   const server = new RadiusServer({ db: services.db, keyring: services.keyring, logger, clock: services.clock, authenticate, watcher: services.watcher });
   try {
     await server.listen({ host: settings.radius.host, port });

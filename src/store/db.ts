@@ -1,5 +1,7 @@
-import { Kysely, MysqlDialect, PostgresDialect, sql } from 'kysely';
+import { Kysely, MysqlDialect, PostgresDialect, sql, type CompiledQuery, type QueryResult } from 'kysely';
 import { GroupCommitSqliteDialect, type GroupCommitStats } from './sqlite-group.ts';
+
+export { outsideUnitOfWork } from './sqlite-group.ts';
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import type { Database } from './schema.ts';
@@ -13,6 +15,17 @@ export interface Db {
   safeUrl: string;
   /** What the connections are doing, for /metrics: the pool (PostgreSQL, MariaDB) or SQLite's group commit. */
   stats(): DbStats;
+  /**
+   * Runs one request's work and settles when every write it made is durable. On SQLite its
+   * writes then share one commit wait at the end instead of one per round of writes
+   * (store/sqlite-group.ts); PostgreSQL and MariaDB commit each statement as it runs.
+   */
+  unitOfWork<T>(work: () => Promise<T>): Promise<T>;
+  /**
+   * SQLite only: runs `work`'s statements synchronously in the open group commit, with
+   * nothing in between and without an explicit transaction (store/sqlite-group.ts). @default none
+   */
+  atomically?: <T>(work: (exec: (q: CompiledQuery) => QueryResult<any>) => T) => Promise<{ value: T; committed: Promise<void> }>;
   close(): Promise<void>;
 }
 
@@ -41,8 +54,9 @@ export function redactUrl(url: string): string {
 
 /**
  * Opens a database by URL: `sqlite:<path>` (or `sqlite::memory:`), `postgres://…`,
- * `mysql://…` / `mariadb://…`. SQLite runs in WAL mode with `synchronous=FULL`,
- * which is asserted here: a success is answered only after its write is durable.
+ * `mysql://…` / `mariadb://…`. SQLite runs in WAL mode, asserted here, and a write resolves
+ * only after the WAL is fsynced (store/sqlite-group.ts): a success is answered only after its
+ * write is durable.
  */
 export async function openDatabase(url: string): Promise<Db> {
   if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length));
@@ -62,12 +76,16 @@ async function openSqlite(path: string): Promise<Db> {
     const mode = database.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`SQLite journal_mode is ${mode}, expected wal`);
   }
-  database.pragma('synchronous = FULL');
+  // NORMAL: COMMIT writes the WAL without an fsync; the driver fsyncs the WAL file itself,
+  // off the event loop, before any write (or explicit transaction) resolves
+  database.pragma('synchronous = NORMAL');
   const sync = database.pragma('synchronous', { simple: true });
-  if (Number(sync) !== 2) throw new Error(`SQLite synchronous is ${sync}, expected 2 (FULL)`);
-  const dialect = new GroupCommitSqliteDialect(database);
+  if (Number(sync) !== 1) throw new Error(`SQLite synchronous is ${sync}, expected 1 (NORMAL, with the WAL fsynced by the driver)`);
+  const dialect = new GroupCommitSqliteDialect(database, memory ? undefined : `${path}-wal`);
   const kysely = new Kysely<Database>({ dialect });
-  return { kysely, dialect: 'sqlite', safeUrl: `sqlite:${path}`, stats: () => ({ sqlite: dialect.stats() }), close: () => kysely.destroy() };
+  return { kysely, dialect: 'sqlite', safeUrl: `sqlite:${path}`, stats: () => ({ sqlite: dialect.stats() }), unitOfWork: (work) => dialect.driver.unitOfWork(work),
+    atomically: (work) => dialect.driver.atomically(work),
+    close: () => kysely.destroy() };
 }
 
 /**
@@ -97,7 +115,7 @@ async function openPostgres(url: string): Promise<Db> {
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   await sql`select 1`.execute(kysely);
   const stats = (): DbStats => ({ pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: POOL_MAX } });
-  return { kysely, dialect: 'postgres', safeUrl: redactUrl(url), stats, close: () => kysely.destroy() };
+  return { kysely, dialect: 'postgres', safeUrl: redactUrl(url), stats, unitOfWork: (work) => work(), close: () => kysely.destroy() };
 }
 
 async function openMysql(url: string): Promise<Db> {
@@ -112,7 +130,7 @@ async function openMysql(url: string): Promise<Db> {
   });
   const kysely = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
   await sql`select 1`.execute(kysely);
-  return { kysely, dialect: 'mysql', safeUrl: redactUrl(url), stats: () => ({ pool: mysqlPoolStats(pool) }), close: () => kysely.destroy() };
+  return { kysely, dialect: 'mysql', safeUrl: redactUrl(url), stats: () => ({ pool: mysqlPoolStats(pool) }), unitOfWork: (work) => work(), close: () => kysely.destroy() };
 }
 
 /**

@@ -1,3 +1,5 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { close, fsync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import {
   CompiledQuery, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler,
@@ -7,9 +9,11 @@ import {
 /**
  * SQLite with group commit. Writes outside an explicit transaction join one
  * transaction per event-loop turn (`BEGIN IMMEDIATE` … `COMMIT` in setImmediate), and each
- * write's promise resolves only after that COMMIT: a caller never answers before its write
- * is durable (synchronous=FULL), but concurrent requests share one fsync instead of paying
- * one each. Explicit transactions (`db.transaction()`) first commit the open group and then
+ * write's promise resolves only after that COMMIT and an fsync of the WAL file: a caller never
+ * answers before its write is durable, but concurrent requests share one fsync instead of
+ * paying one each. SQLite runs with synchronous=NORMAL (its COMMIT writes the WAL without
+ * syncing it) and this driver fsyncs the WAL itself on the thread pool, so the event loop does
+ * not stop for the disk; an explicit transaction's commit resolves after that fsync too. Explicit transactions (`db.transaction()`) first commit the open group and then
  * run alone. Prepared statements are cached by SQL text.
  *
  * SQLite has one connection here, and better-sqlite3 runs each statement synchronously, so
@@ -17,19 +21,29 @@ import {
  * their meaning inside a group. A read on this connection sees the open group's writes a
  * moment before their COMMIT (one event-loop turn); whoever wrote them answers only after
  * it. Should a COMMIT fail, every write of the group fails with it.
+ *
+ * Inside {@link GroupCommitDriver.unitOfWork} (one request) a write resolves as soon as it ran,
+ * with its result, and the unit waits once, at its end, for the commits of all its writes:
+ * SQLite commits the groups of its one connection in order, so a request with several rounds
+ * of writes pays one commit wait instead of one per round, and is still answered only when
+ * every write it made is durable.
  */
 export class GroupCommitSqliteDialect implements Dialect {
-  private driver: GroupCommitDriver | undefined;
-  constructor(private readonly database: BetterSqlite3.Database) {}
+  /** The driver, also for the store's synchronous group access (audit rows, see {@link GroupCommitDriver.atomically}). */
+  readonly driver: GroupCommitDriver;
+  /** @param walPath the database's `-wal` file, fsynced after each commit; @default none (in memory) */
+  constructor(database: BetterSqlite3.Database, walPath?: string) {
+    this.driver = new GroupCommitDriver(database, walPath);
+  }
   createAdapter() {
     return new SqliteAdapter();
   }
   createDriver(): Driver {
-    return (this.driver = new GroupCommitDriver(this.database));
+    return this.driver;
   }
-  /** The group commit's counts since the database was opened (zeros before the first query). */
+  /** The group commit's counts since the database was opened. */
   stats(): GroupCommitStats {
-    return this.driver?.stats() ?? { waitingStatements: 0, commits: 0, groupedWrites: 0 };
+    return this.driver.stats();
   }
   createQueryCompiler() {
     return new SqliteQueryCompiler();
@@ -53,24 +67,47 @@ interface Group {
   done: Promise<void>;
   /** Writes that joined the group. */
   writes: number;
+  /** Run, in order, right before the COMMIT ({@link GroupCommitDriver.atomically}). */
+  beforeCommit: (() => void)[];
   resolve: () => void;
   reject: (e: Error) => void;
 }
 
 const STATEMENT_CACHE = 500;
 
-class GroupCommitDriver implements Driver {
+/** The commits a unit of work waits for at its end; writes join it only while it is open. */
+interface UnitOfWork {
+  open: boolean;
+  commits: Set<Promise<void>>;
+}
+
+const units = new AsyncLocalStorage<UnitOfWork>();
+
+/**
+ * Runs `fn` outside any unit of work, so each of its writes waits for its own commit again:
+ * for work a request starts that must have a write durable before an effect outside the
+ * database (the dispatcher records a delivery attempt before it calls the provider).
+ */
+export function outsideUnitOfWork<T>(fn: () => T): T {
+  return units.exit(fn);
+}
+
+export class GroupCommitDriver implements Driver {
   private group: Group | undefined;
   /** Held by an explicit transaction; plain queries wait for it. */
   private exclusive: Promise<void> | undefined;
   private releaseExclusive: (() => void) | undefined;
   private readonly statements = new Map<string, BetterSqlite3.Statement>();
   private closed = false;
+
   private waiting = 0;
   private commits = 0;
   private groupedWrites = 0;
+  private walFd: number | undefined;
+  private syncRunning: Promise<void> | undefined;
+  private syncQueued: Promise<void> | undefined;
 
-  constructor(private readonly db: BetterSqlite3.Database) {}
+  constructor(private readonly db: BetterSqlite3.Database, private readonly walPath?: string) {}
 
   async init(): Promise<void> {}
 
@@ -92,6 +129,27 @@ class GroupCommitDriver implements Driver {
     }
   }
 
+  /**
+   * Makes every commit so far durable: fsync of the WAL file on the thread pool, so the event
+   * loop serves other requests (and the next group commits) meanwhile. A commit made while an
+   * fsync runs waits for the next one, which starts when that ends (one at a time, coalesced).
+   */
+  private syncWal(): Promise<void> {
+    if (!this.walPath) return Promise.resolve();
+    if (!this.syncRunning) {
+      this.syncRunning = new Promise<void>((resolve, reject) => {
+        this.walFd ??= openSync(this.walPath!, 'r+');
+        fsync(this.walFd, (e) => (e ? reject(e) : resolve()));
+      }).finally(() => (this.syncRunning = undefined));
+      return this.syncRunning;
+    }
+    this.syncQueued ??= this.syncRunning.catch(() => undefined).then(() => {
+      this.syncQueued = undefined;
+      return this.syncWal();
+    });
+    return this.syncQueued;
+  }
+
   async acquireConnection(): Promise<DatabaseConnection> {
     return new GroupConnection(this);
   }
@@ -110,6 +168,7 @@ class GroupCommitDriver implements Driver {
     } finally {
       this.endExclusive(connection);
     }
+    await this.syncWal();
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
@@ -133,6 +192,8 @@ class GroupCommitDriver implements Driver {
   async destroy(): Promise<void> {
     this.flush();
     this.closed = true;
+    while (this.syncRunning || this.syncQueued) await Promise.allSettled([this.syncRunning, this.syncQueued]);
+    if (this.walFd !== undefined) close(this.walFd, () => undefined);
     this.db.close();
   }
 
@@ -155,8 +216,55 @@ class GroupCommitDriver implements Driver {
     const group = this.openGroup();
     const result = run(stmt, params);
     group.writes++;
-    await group.done;
+    const unit = units.getStore();
+    if (unit?.open) unit.commits.add(group.done);
+    else await group.done;
     return result;
+  }
+
+  /**
+   * Runs `work` with deferred durability: its writes resolve when they ran, and the returned
+   * promise settles only after every group holding one of them committed (rejecting when one
+   * failed: those writes are rolled back). Writes that outlive `work` (something it started
+   * and did not wait for) wait for their own commit as usual.
+   */
+  async unitOfWork<T>(work: () => Promise<T>): Promise<T> {
+    const unit: UnitOfWork = { open: true, commits: new Set() };
+    const outcome = await units.run(unit, work).then((value) => ({ value }), (error: unknown) => ({ error }));
+    unit.open = false;
+    const failed = (await Promise.allSettled(unit.commits)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    // the work's own error wins; otherwise a failed commit fails the unit
+    if ('error' in outcome) throw outcome.error;
+    if (failed) throw failed.reason;
+    return outcome.value;
+  }
+
+  /**
+   * Runs `work` synchronously in the open group (opening one) right before its COMMIT: nothing
+   * else runs between its statements, they commit with the group's other writes, and no explicit
+   * transaction makes plain queries wait. An error inside rolls back only work's statements (a
+   * savepoint). Waits for a running explicit transaction first. Resolves, once work ran, with its
+   * value and the group's commit.
+   */
+  async atomically<T>(work: (exec: (q: CompiledQuery) => QueryResult<any>) => T): Promise<{ value: T; committed: Promise<void> }> {
+    while (this.exclusive) await this.queued(this.exclusive);
+    // Kysely's own words: this call does not go through Kysely, which says so for every other query
+    if (this.closed) throw new Error('driver has already been destroyed');
+    const group = this.openGroup();
+    return new Promise((resolve, reject) => {
+      group.beforeCommit.push(() => {
+        this.db.exec('SAVEPOINT atomically');
+        try {
+          const value = work((q) => run(this.prepare(q.sql), q.parameters as unknown[]));
+          this.db.exec('RELEASE atomically');
+          resolve({ value, committed: group.done });
+        } catch (e) {
+          this.db.exec('ROLLBACK TO atomically');
+          this.db.exec('RELEASE atomically');
+          reject(e as Error);
+        }
+      });
+    });
   }
 
   private openGroup(): Group {
@@ -167,8 +275,10 @@ class GroupCommitDriver implements Driver {
       resolve = res;
       reject = rej;
     });
+    // a group whose only writer gave up (atomically's work failed) may fail unobserved
+    done.catch(() => undefined);
     this.db.exec('BEGIN IMMEDIATE');
-    this.group = { done, resolve, reject, writes: 0 };
+    this.group = { done, resolve, reject, beforeCommit: [], writes: 0 };
     setImmediate(() => this.flush());
     return this.group;
   }
@@ -179,14 +289,16 @@ class GroupCommitDriver implements Driver {
     if (!group) return;
     this.group = undefined;
     try {
+      for (const work of group.beforeCommit) work();
       this.db.exec('COMMIT');
       this.commits++;
       this.groupedWrites += group.writes;
-      group.resolve();
     } catch (e) {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
       group.reject(e as Error);
+      return;
     }
+    this.syncWal().then(group.resolve, group.reject);
   }
 }
 

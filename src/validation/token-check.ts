@@ -12,6 +12,7 @@ import { fail, serialsOf, type ChallengeInfo, type CheckOutcome, type CheckReque
 import { challengeCapable } from './policies.ts';
 import type { ChallengeHandler, DirectoryUser, PolicyPort, PolicySubject, UserPort } from './ports.ts';
 import { screenTokens } from './select.ts';
+import type { Reason } from './reasons.ts';
 import type { OtpPinMode } from './split.ts';
 
 export interface TokenCheckDeps {
@@ -55,6 +56,9 @@ export class TokenCheck {
     const { tokens: all, user, subject, account } = input;
     const repo = this.deps.tokens.repository;
     const { candidates, locked, skipped } = screenTokens(all, user, this.deps.policies, subject, input.now);
+    // Every token locked, disabled or refused: nothing will be checked, so no attempt is
+    // reserved (no write, no HMAC): a cheap refusal.
+    if (candidates.length === 0) return this.nothingChecked(locked, skipped, all);
     // The account's attempt and one attempt per token, reserved in one commit round before any
     // secret is checked.
     const [accountOk, ...won] = await Promise.all([account ? account.reserve() : true, ...candidates.map((t) => repo.reserveAttempt(t.id, usageLimits(t).authMax))]);
@@ -64,12 +68,9 @@ export class TokenCheck {
       return account.refused();
     }
     locked.push(...candidates.filter((_, i) => !won[i]));
-    if (reserved.length === 0) {
-      // Nothing was checked. A copy of a valid OTP can land here too, while parallel copies hold
-      // the token's attempts: counting it against the account would race the winner's reset.
-      if (locked.length > 0) return fail('tokenLocked', 'Failcounter exceeded', { notAGuess: true, audit: serialsOf(locked) });
-      return fail(skipped.reason, skipped.detail, { notAGuess: true, audit: serialsOf(all) });
-    }
+    // Nothing was checked. A copy of a valid OTP can land here too, while parallel copies hold
+    // the token's attempts: counting it against the account would race the winner's reset.
+    if (reserved.length === 0) return this.nothingChecked(locked, skipped, all);
     try {
       const out = await this.checkReserved({ ...input, tokens: reserved });
       return out.ok || out.notAGuess || out.challenges.length > 0 ? out : { ...out, fullCheck: true };
@@ -78,6 +79,12 @@ export class TokenCheck {
       await repo.releaseAttempt(reserved.map((t) => t.id)).catch(() => undefined);
       throw e;
     }
+  }
+
+  /** No token's secret was checked: no guess (the account's attempt, if reserved, is given back). */
+  private nothingChecked(locked: Token[], skipped: { reason: Reason; detail: string }, all: Token[]): CheckOutcome {
+    if (locked.length > 0) return fail('tokenLocked', 'Failcounter exceeded', { notAGuess: true, audit: serialsOf(locked) });
+    return fail(skipped.reason, skipped.detail, { notAGuess: true, audit: serialsOf(all) });
   }
 
   private async checkReserved(input: TokenCheckInput): Promise<CheckOutcome> {
