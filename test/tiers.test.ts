@@ -13,12 +13,17 @@ const onDisk = (readdirSync('test', { recursive: true }) as string[])
   .sort();
 
 test(`every test file is listed once in ${LIST}, and every listed file exists`, () => {
-  const bad = entries.filter((l) => !/^(unit|integration) test\/\S+\.test\.ts$/.test(l));
-  assert.deepEqual(bad, [], 'lines must read "unit <path>" or "integration <path>"');
+  const bad = entries.filter((l) => !/^(unit|integration|faults) test\/\S+\.test\.ts$/.test(l));
+  assert.deepEqual(bad, [], 'lines must read "unit <path>", "integration <path>" or "faults <path>"');
   const listed = entries.map((l) => l.split(' ')[1]);
   assert.deepEqual(listed.filter((f, i) => listed.indexOf(f) !== i), [], 'listed twice');
-  assert.deepEqual(onDisk.filter((f) => !listed.includes(f)), [], `not in ${LIST}: add each as unit or integration`);
+  assert.deepEqual(onDisk.filter((f) => !listed.includes(f)), [], `not in ${LIST}: add each as unit, integration or faults`);
   assert.deepEqual(listed.filter((f) => !onDisk.includes(f)), [], `in ${LIST} but not under test/ (moved or deleted?)`);
+});
+
+test('faults files live in test/faults/ and only there (npm test skips that folder, npm run test:faults runs it)', () => {
+  const misplaced = entries.filter((l) => l.startsWith('faults ') !== l.split(' ')[1].startsWith('test/faults/'));
+  assert.deepEqual(misplaced, [], 'tier faults <=> folder test/faults/');
 });
 
 test('unit files import no server, database, child process, socket or integration helper', () => {
