@@ -264,8 +264,8 @@ export interface RunOptions {
 
 /**
  * The load generator. Each valid-OTP request takes the next HOTP counter of one token (tokens
- * are used round robin by one worker at a time, so counters stay in order); a request without a
- * clear answer moves the counter on anyway (HOTP's look-ahead window covers the gap).
+ * are used round robin by one worker at a time, so counters stay in order); after an error
+ * answer the same OTP is sent again, after no answer the next one.
  */
 export class Load {
   private readonly next = new Map<string, number>();
@@ -338,11 +338,14 @@ export class Load {
     if (!serial) return { kind, at: 0, ms: 0, status: -1, error: 'no free token' };
     this.busy.add(serial);
     const counter = this.counter(serial);
-    this.next.set(serial, counter + 1);
     const i = Number(serial.slice(2));
     const otp = hotp(seedOf(i), counter);
     try {
       const a = kind === 'success' ? await this.http(kind, { serial, pass: `${PIN}${otp}` }, timeoutMs) : await this.rad(kind, `u${i}`, `${PIN}${otp}`, timeoutMs);
+      // An error answer (ERR2008 and the like) means the OTP was not used: the next request sends
+      // it again, and a refusal then shows an error that consumed it. Without an answer the
+      // outcome is unknown: the counter moves on (HOTP's look-ahead window covers the gap).
+      if (a.code === undefined) this.next.set(serial, counter + 1);
       return Object.assign(a, { serial, counter, otp });
     } finally {
       this.busy.delete(serial);
