@@ -9,6 +9,7 @@ import { authenticateAdmin } from './auth.ts';
 import type { RouteAuthConfig } from './route.ts';
 import { authenticateUser } from './user-auth.ts';
 import { registerAllRoutes } from './routes.ts';
+import { registerLoadShedding } from './load-shedding.ts';
 import { registerManage } from '../web/manage/pages.ts';
 import { registerSelfService } from '../web/selfservice/pages.ts';
 import { registerDemoPages } from '../web/demo/messages.ts';
@@ -50,6 +51,8 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
     reply.header('X-Request-Id', request.id);
     requestContext.run({ reqId: request.id }, done);
   });
+  // after the request id (a shed answer carries one too), before any body is read
+  registerLoadShedding(app, { maxInFlight: services.settings.maxInFlight ?? 64, maxQueueMs: services.settings.maxQueueMs ?? 1000 });
   await app.register(formbody);
   await app.register(cookie);
   app.addHook('onSend', async (_req, reply, payload) => {

@@ -159,8 +159,10 @@ export class OtpdNode {
   }
 
   /** Starts `otpd serve` and waits until /healthz answers. */
-  async start(extraEnv: Record<string, string> = {}): Promise<void> {
-    const child = spawn(process.execPath, [BIN, 'serve'], {
+  async start(extraEnv: Record<string, string> = {}, opts: { cpu?: number } = {}): Promise<void> {
+    // `cpu`: pinned to that core (taskset), so a load generator on the other core does not compete with it
+    const [cmd, args] = opts.cpu === undefined ? [process.execPath, [BIN, 'serve']] : ['taskset', ['-c', String(opts.cpu), process.execPath, BIN, 'serve']];
+    const child = spawn(cmd, args, {
       cwd: this.opts.dir,
       env: { ...process.env, ...this.env, OTPD_PORT: String(this.port), ...extraEnv },
       stdio: ['ignore', 'pipe', 'pipe'],
