@@ -60,6 +60,8 @@ export interface NodeOptions {
   config?: Record<string, string>;
   /** The LDAP resolver to use instead of the passwd file (its setResolver form). */
   ldapResolver?: Record<string, string>;
+  /** With `ldapResolver`: token OK<i> belongs to owners[i % n] (else the LDAP store's tokens have no owner). */
+  owners?: string[];
 }
 
 /** One otpd node: set up once, then started (and killed, restarted) as a child process. */
@@ -141,7 +143,8 @@ export class OtpdNode {
         });
       }
       for (let i = 0; i < this.tokenCount; i++) {
-        await call('/admin/init', { type: 'hmac', serial: `OK${i}`, otpkey: seedOf(i).toString('hex'), pin: PIN, ...this.owner(`u${i}`) });
+        const owner = this.opts.owners ? { user: this.opts.owners[i % this.opts.owners.length]! } : this.owner(`u${i}`);
+        await call('/admin/init', { type: 'hmac', serial: `OK${i}`, otpkey: seedOf(i).toString('hex'), pin: PIN, ...owner });
         await call('/admin/init', { type: 'hmac', serial: `BAD${i}`, otpkey: seedOf(1000 + i).toString('hex'), pin: PIN, ...this.owner(`w${i}`) });
       }
       for (let i = 0; i < this.triggerUsers; i++) {
