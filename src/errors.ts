@@ -129,6 +129,14 @@ const DEFINITIONS = {
 
   // users, resolvers, realms
   userStoreUnavailable: { code: 2004, message: 'user store unavailable', doc: 'A user store (LDAP, SQL, file) could not be asked; never "authenticated". Details are in the log.' },
+  overloaded: {
+    code: 2009, message: 'server busy, try again in {seconds} s', status: 503,
+    doc: 'The node is serving as many requests as `maxInFlight` allows and this one waited `maxQueueMs` for a slot: shed with HTTP 503 and `Retry-After` (docs/configuration.md, Overload).',
+  },
+  databaseUnavailable: {
+    code: 2008, message: 'database unavailable, try again',
+    doc: 'otpd\'s own database could not be used (server stopped or restarting, connection cut, disk full); never "authenticated", no attempt spent, nothing half-written. RADIUS stays silent instead. Details are in the log.',
+  },
   resolverInUse: { code: 2005, message: "Resolver '{name}' still in use by the realms: {realms}", doc: '`/system/delResolver` of a resolver a realm still lists.' },
   unknownRealm: { code: 2006, message: "unknown realm '{realm}'", doc: 'No realm has this name (and no default realm applies).' },
   unknownUser: { code: 2350, message: 'user {user} not found', doc: 'The user named for a token (init, assign, select by user) is in none of the realm\'s user stores.' },

@@ -13,6 +13,7 @@ import type { RouteAuthConfig } from './route.ts';
 import { instrumentHttp } from './metrics.ts';
 import { authenticateUser } from './user-auth.ts';
 import { registerAllRoutes } from './routes.ts';
+import { registerLoadShedding } from './load-shedding.ts';
 import { registerManage } from '../web/manage/pages.ts';
 import { registerSelfService } from '../web/selfservice/pages.ts';
 import { registerDemoPages } from '../web/demo/messages.ts';
@@ -84,6 +85,8 @@ export async function buildApp(services: Services, opts: BuildAppOptions = {}): 
     requestContext.run({ reqId: request.id }, done);
   });
   instrumentHttp(app, services.metrics);
+  // after the request id (a shed answer carries one too), before any body is read
+  registerLoadShedding(app, { maxInFlight: services.settings.maxInFlight ?? 64, maxQueueMs: services.settings.maxQueueMs ?? 1000 });
   await app.register(formbody);
   registerMultipart(app);
   await app.register(cookie);

@@ -1,4 +1,5 @@
 import { Errors, OtpdError } from '../errors.ts';
+import { isDatabaseUnavailable } from '../store/unavailable.ts';
 
 export const API_VERSION = '2.0802';
 export const OTPD_VERSION = '0.1.0';
@@ -31,8 +32,9 @@ export function serialise(body: unknown): string {
   return JSON.stringify(body, null, 3);
 }
 
-/** Any thrown value as an OtpdError that is safe to show (no stack, no internals). */
+/** Any thrown value as an OtpdError that is safe to show (no stack, no internals); a database outage is ERR2008. */
 export function toOtpdError(e: unknown): OtpdError {
   if (e instanceof OtpdError) return e;
+  if (isDatabaseUnavailable(e)) return Errors.databaseUnavailable();
   return Errors.internal();
 }

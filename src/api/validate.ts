@@ -52,10 +52,13 @@ function detailFor(services: Services, ctx: RouteContext, out: CheckOutcome): Re
 }
 
 /**
- * A user store that cannot be asked is an error in the envelope (code 2004), so a RADIUS
- * module or portal can tell an outage from a wrong password; the details stay in the log.
+ * A user store that cannot be asked is an error in the envelope (code 2004), and so is otpd's
+ * own database (code 2008), so a RADIUS module or portal can tell an outage from a wrong
+ * password; the details stay in the log.
  */
-const storeUnavailable = () => Errors.userStoreUnavailable();
+const unavailableError = (out: CheckOutcome): OtpdError => (out.reason === 'databaseUnavailable' ? Errors.databaseUnavailable() : Errors.userStoreUnavailable());
+/** The errors the validate routes answer as errors: outages; every other failure is "false". */
+const isOutage = (err: OtpdError) => err.code === Errors.userStoreUnavailable.code || err.code === Errors.databaseUnavailable.code;
 
 /** The validation call of /validate/check and its audit, for every face that offers it (also /auth/check). */
 export async function checkAndAudit(ctx: RouteContext, entry: CheckRequest['entry']): Promise<CheckOutcome> {
@@ -66,7 +69,7 @@ export async function checkAndAudit(ctx: RouteContext, entry: CheckRequest['entr
 
 async function validateCheck(ctx: RouteContext, entry: CheckRequest['entry']): Promise<CheckOutcome> {
   const out = await checkAndAudit(ctx, entry);
-  if (out.unavailable) throw storeUnavailable();
+  if (out.unavailable) throw unavailableError(out);
   return out;
 }
 
@@ -79,7 +82,7 @@ export function register(api: Api): void {
         return ok(out.ok, detailFor(ctx.services, ctx, out));
       },
       // spec 0: internal failures answer status true, value false; a store outage is an error
-      onError: (err) => (err.code === Errors.userStoreUnavailable.code ? errorResult(err, 0) : ok(false)),
+      onError: (err) => (isOutage(err) ? errorResult(err, 0) : ok(false)),
     },
     {
       path: '/validate/simplecheck',
@@ -99,7 +102,7 @@ export function register(api: Api): void {
         }
         return ok({ auth: out.ok, attributes }, detailFor(ctx.services, ctx, out));
       },
-      onError: (err) => (err.code === Errors.userStoreUnavailable.code ? errorResult(err, 0) : ok({ auth: false, attributes: {} })),
+      onError: (err) => (isOutage(err) ? errorResult(err, 0) : ok({ auth: false, attributes: {} })),
     },
     {
       path: '/validate/check_s',
@@ -111,11 +114,11 @@ export function register(api: Api): void {
         // answer like a wrong password (B.2 #9): status true, value false, same work.
         const out = await ctx.services.validation.check({ ...request(ctx, 'check_s'), serial, user: serial ? undefined : p.get('user') });
         recordAudit(ctx, out);
-        if (out.unavailable) throw storeUnavailable();
+        if (out.unavailable) throw unavailableError(out);
         return ok(out.ok, challengeDetail(out.challenges));
       },
       // spec 1.3.3: errors here are status false, value false; a store outage is error 2004
-      onError: (err) => (err.code === Errors.userStoreUnavailable.code ? errorResult(err, 0) : { kind: 'json', value: false, status: false }),
+      onError: (err) => (isOutage(err) ? errorResult(err, 0) : { kind: 'json', value: false, status: false }),
     },
     {
       // spec 1.3.6: polling; value true only for the owner's first factor (per otppin)
@@ -128,7 +131,7 @@ export function register(api: Api): void {
         const { outcome, transactions } = await ctx.services.validation.checkStatus({ transactionId: tid, pass, user: p.get('user') || undefined, realm: p.get('realm'), serial: p.get('serial') || undefined, client: ctx.client });
         recordAudit(ctx, outcome);
         ctx.audit.success = transactions.length > 0;
-        if (outcome.unavailable) throw storeUnavailable();
+        if (outcome.unavailable) throw unavailableError(outcome);
         if (transactions.length === 0) return ok(false);
         const out: Record<string, unknown> = {};
         for (const { challenge: c, token, status } of transactions) {

@@ -62,6 +62,14 @@ export const SettingsSchema = Type.Object(
      * and removes what an earlier demo created. @default true
      */
     demo: Type.Boolean({ default: true }),
+    /**
+     * HTTP requests served at once; more wait in a queue (oldest first) up to `maxQueueMs`, and
+     * one that waited that long is answered 503 with `Retry-After` (ERR2009) instead of joining a
+     * queue that only grows. /healthz is never held. @default 64
+     */
+    maxInFlight: Type.Integer({ minimum: 1, maximum: 100_000, default: 64 }),
+    /** Longest an HTTP request waits for a free slot before it is shed (ms). @default 1000 */
+    maxQueueMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
     /** Seconds an admin session lasts. @default 1800 */
     sessionSeconds: Type.Integer({ minimum: 60, maximum: 86400, default: 1800 }),
     /**
@@ -78,6 +86,11 @@ export const SettingsSchema = Type.Object(
         /** @default 127.0.0.1 */
         host: Type.String({ minLength: 1, default: '127.0.0.1' }),
         clients: Type.Array(RadiusClientSetting, { default: [] }),
+        /**
+         * Access-Requests handled at once; a packet beyond it is dropped unanswered (counted as
+         * `overload`), so the NAS retries or fails over instead of waiting in a growing queue. @default 64
+         */
+        maxInFlight: Type.Integer({ minimum: 1, maximum: 100_000, default: 64 }),
       },
       { additionalProperties: false, default: {} },
     ),

@@ -69,6 +69,11 @@ export interface RadiusServerDeps {
   watcher?: RevisionWatcher;
   /** How long replies are kept for retransmissions. @default 30000 */
   duplicateTtlMs?: number;
+  /**
+   * Access-Requests handled at once; a packet beyond it is dropped (reason `overload`) instead
+   * of waiting in a queue that only grows: the NAS retries or fails over. @default 64
+   */
+  maxInFlight?: number;
 }
 
 /** Longest text sent back in Reply-Message attributes. */
@@ -92,6 +97,7 @@ export class RadiusServer {
   private closed = false;
   private reloading: Promise<void> | undefined;
   private readonly counters: RadiusStats = { dropped: {}, accepted: 0, rejected: 0, challenged: 0, duplicates: 0 };
+  private inFlight = 0;
 
   constructor(private readonly deps: RadiusServerDeps) {
     this.clock = deps.clock ?? systemClock;
@@ -193,13 +199,19 @@ export class RadiusServer {
       this.counters.duplicates++;
       return seen;
     }
+    if (this.inFlight >= (this.deps.maxInFlight ?? 64)) {
+      this.duplicates.abandon(key);
+      return this.drop('overload', client.name);
+    }
     let reply: Buffer | null = null;
+    this.inFlight++;
     try {
       reply = await this.process(frame, client, formatIp(sourceIp));
     } catch (e) {
       this.deps.logger.error({ client: client.name, err: e }, 'RADIUS request failed; not answered so the NAS can retry or fail over');
       reply = this.drop('internal_error');
     } finally {
+      this.inFlight--;
       if (reply) this.duplicates.complete(key, reply);
       else this.duplicates.abandon(key);
     }

@@ -82,7 +82,9 @@ export async function startRadius(services: Services, opts: StartRadiusOptions =
     }).catch((e: unknown) => logger.error({ err: e }, 'audit row not written'));
     return toRadiusResult(out, services.config.string('RadiusReplyAttributes') || undefined);
   });
-  const server = new RadiusServer({ db: services.db, keyring: services.keyring, logger, clock: services.clock, authenticate, watcher: services.watcher });
+  const server = new RadiusServer({
+    db: services.db, keyring: services.keyring, logger, clock: services.clock, authenticate, watcher: services.watcher, maxInFlight: settings.radius.maxInFlight,
+  });
   try {
     await server.listen({ host: settings.radius.host, port });
   } catch (e) {

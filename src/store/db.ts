@@ -109,9 +109,13 @@ async function openPostgres(url: string): Promise<Db> {
   // int8 (COUNT, BIGINT timestamps) as numbers; our values stay far below 2^53.
   pg.default.types.setTypeParser(20, (v: string) => Number(v));
   const pool = new pg.default.Pool({ connectionString: url, max: POOL_MAX, connectionTimeoutMillis: 5000 });
-  // An idle connection dropped by the server (restart, failover) must not crash the process;
-  // the pool replaces it on the next query.
+  // A connection dropped by the server (restart, failover) must not crash the process: an idle
+  // one is reported on the pool, and the pool replaces it on the next query; one that is checked
+  // out (inside a transaction, between its queries) has no listener of the pool's and emitted an
+  // unhandled 'error' that killed otpd (test/faults/database-restart.test.ts). Its query fails on
+  // its own, and the pool discards the broken client when it is released.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => client.on('error', () => undefined));
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   await sql`select 1`.execute(kysely);
   const stats = (): DbStats => ({ pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: POOL_MAX } });

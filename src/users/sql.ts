@@ -182,6 +182,8 @@ class SqlStore implements UserStore {
         idleTimeoutMillis: 30_000,
       });
       pool.on('error', (e) => this.logger.warn({ reason: plainError(e) }, `user store '${this.name}': an idle SQL connection failed: ${plainError(e)}`));
+      // a checked-out connection cut by the server must not crash the process (src/store/db.ts)
+      pool.on('connect', (client) => client.on('error', () => undefined));
       this.db = new Kysely<any>({ dialect: new PostgresDialect({ pool }) });
     } else {
       const mysql = await import('mysql2');

@@ -58,6 +58,7 @@ export const REASONS = {
   passthruWrongPassword: 'The user owns no token; policy passthru checked the user-store password, which was wrong.',
   // errors
   userStoreUnavailable: 'A user store could not be asked: an error, never "authenticated"; no attempt is spent.',
+  databaseUnavailable: 'otpd\'s own database could not be used (stopped, restarting, connection cut, disk full): an error (ERR2008, RADIUS silent), never "authenticated"; no attempt is spent.',
   requestRefused: 'An otpd error ended the request (its message is the action detail).',
   internalError: 'An unexpected failure; the cause is in the log.',
 } as const;

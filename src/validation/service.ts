@@ -1,6 +1,7 @@
 import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
 import { OtpdError, UserStoreUnavailableError } from '../errors.ts';
+import { isDatabaseUnavailable } from '../store/unavailable.ts';
 import { canonicalType } from '../tokens/registry.ts';
 import type { TokenService } from '../enrollment/tokens.ts';
 import type { Token } from '../tokens/types.ts';
@@ -112,6 +113,11 @@ export class ValidationService {
         return fail('userStoreUnavailable', 'user store unavailable', { unavailable: true, audit: { info: e.message, ...who } });
       }
       if (e instanceof OtpdError) return fail('requestRefused', e.message, { error: e.message, audit: who });
+      if (isDatabaseUnavailable(e)) {
+        // an outage, never a refusal: no attempt is spent (the writes could not happen anyway)
+        this.deps.logger.warn({ err: e }, 'validation failed: database unavailable');
+        return fail('databaseUnavailable', 'database unavailable', { unavailable: true, audit: { info: (e as Error).message, ...who } });
+      }
       this.deps.logger.error({ err: e }, 'validation failed');
       return fail('internalError', 'internal error', { audit: { info: (e as Error).name, ...who } });
     }

@@ -14,7 +14,7 @@ export function orRefusal(render: (call: PageCall, request: FastifyRequest) => P
       return await render(call, request);
     } catch (e) {
       if (!(e instanceof OtpdError)) throw e;
-      const status = e.code === Errors.notAllowed.code ? 403 : e.code === Errors.userStoreUnavailable.code ? 503 : 400;
+      const status = e.code === Errors.notAllowed.code ? 403 : e.code === Errors.userStoreUnavailable.code || e.code === Errors.databaseUnavailable.code ? 503 : 400;
       return {
         template: 'manage/stores-notfound', status,
         data: { title: status === 403 ? 'Not allowed' : 'This page cannot be shown', message: `${e.message[0]!.toUpperCase()}${e.message.slice(1)}.`, back: '/manage/', backLabel: 'Dashboard' },

@@ -1,0 +1,79 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { Errors } from '../errors.ts';
+import { errorEnvelope, serialise } from './envelope.ts';
+
+export interface LoadSheddingOptions {
+  /** Requests served at once. */
+  maxInFlight: number;
+  /** Longest a request waits for a slot (ms) before it is answered 503. */
+  maxQueueMs: number;
+}
+
+/** Paths that are never held or shed: a load balancer's liveness probe must see the process. */
+const EXEMPT = new Set(['/healthz']);
+
+/**
+ * A bounded number of requests in flight, with a queue-time cutoff: a request beyond
+ * `maxInFlight` waits for a slot (oldest first); one that waited `maxQueueMs` is answered
+ * 503 with `Retry-After` and ERR2009 in the envelope. So under overload the answered requests
+ * keep a bounded latency and the excess is refused at once instead of piling up in memory.
+ * A slot is freed when the response is finished or the client goes away.
+ */
+export function registerLoadShedding(app: FastifyInstance, opts: LoadSheddingOptions): { stats(): { inFlight: number; queued: number; shed: number } } {
+  let inFlight = 0;
+  let shed = 0;
+  const queue: { admit: () => void; timer: NodeJS.Timeout }[] = [];
+  // the requests holding a slot: each gives it back once, when its response is done or its client left
+  const holding = new WeakSet<object>();
+  const release = (request: object) => {
+    if (!holding.delete(request)) return;
+    inFlight--;
+    const next = queue.shift();
+    if (next) {
+      clearTimeout(next.timer);
+      next.admit();
+    }
+  };
+  const retryAfter = Math.max(1, Math.ceil(opts.maxQueueMs / 1000));
+  const shedNow = (request: FastifyRequest, reply: FastifyReply) => {
+    shed++;
+    const answer = Errors.overloaded({ seconds: retryAfter });
+    reply.code(503).header('Retry-After', String(retryAfter)).type('application/json')
+      .send(serialise(errorEnvelope(answer, request.url.startsWith('/validate/') ? 0 : 1)));
+  };
+  app.addHook('onRequest', (request, reply, done) => {
+    if (EXEMPT.has(request.url.split('?')[0]!)) return done();
+    const admit = () => {
+      inFlight++;
+      holding.add(request);
+      done();
+    };
+    if (inFlight < opts.maxInFlight && queue.length === 0) return admit();
+    const entry = {
+      admit,
+      timer: setTimeout(() => {
+        queue.splice(queue.indexOf(entry), 1);
+        shedNow(request, reply);
+      }, opts.maxQueueMs),
+    };
+    queue.push(entry);
+    // a client that gave up while waiting needs no slot
+    request.raw.once('close', () => {
+      const i = queue.indexOf(entry);
+      if (i >= 0 && request.raw.destroyed) {
+        queue.splice(i, 1);
+        clearTimeout(entry.timer);
+      }
+    });
+  });
+  app.addHook('onResponse', (request, _reply, done) => {
+    release(request);
+    done();
+  });
+  app.addHook('onRequestAbort', (request, done) => {
+    release(request);
+    done();
+  });
+  return { stats: () => ({ inFlight, queued: queue.length, shed }) };
+}
+

@@ -1,0 +1,92 @@
+// Invariant: a database that stops and starts under load (a private PostgreSQL and a private
+// MariaDB, never the machine's shared servers) costs only the requests made while it is down,
+// and those get a clear answer: an error in the envelope over HTTP (never a 500, never a stack
+// trace), silence over RADIUS (the NAS retries or fails over; never an Access-Reject for a valid
+// OTP), each within a bound. Afterwards otpd recovers by itself (no restart), no acknowledged
+// success is lost (its counter stays moved, the OTP stays used), and no challenge is left
+// without its outbox row or the other way round.
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { after, describe, test } from 'node:test';
+import { Errors } from '../../src/errors.ts';
+import { dbInstancesMissing, startPrivateMariadb, startPrivatePostgres, type DbInstance } from '../fixtures/db-instances.ts';
+import { SmtpSink } from '../fixtures/smtp-sink.ts';
+import {
+  assertCleanAnswers, assertNoAcknowledgedSuccessLost, assertNoHalfWrittenRows, isAccept, Load, OtpdNode, summary, waitForRecovery,
+} from './harness.ts';
+
+/** The longest an answer may take while the database is down (the pools' connect timeout is 5 s). */
+const MAX_ANSWER_MS = 8000;
+
+const cases = [
+  { name: 'PostgreSQL', kind: 'postgres' as const, start: startPrivatePostgres, port: 19410 },
+  { name: 'MariaDB', kind: 'mysql' as const, start: startPrivateMariadb, port: 19411 },
+];
+
+for (const c of cases) {
+  describe(`${c.name} stopped and started under load`, { skip: dbInstancesMissing(c.kind) }, () => {
+    let db: DbInstance | undefined;
+    let node: OtpdNode | undefined;
+    let smtp: SmtpSink | undefined;
+    const dir = mkdtempSync('/dev/shm/otpd-faults-dbrestart-');
+    after(async () => {
+      if (process.env.FAULTS_KEEP_LOG && node) writeFileSync(process.env.FAULTS_KEEP_LOG, node.log);
+      await node?.stop();
+      await db?.destroy();
+      await smtp?.stop();
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    test('clear errors while down, recovery without restart, nothing acknowledged lost', async () => {
+      db = await c.start(c.port);
+      smtp = await new SmtpSink().start();
+      node = await OtpdNode.create({ dir, databaseUrl: db.url, smtpPort: smtp.port });
+      await node.start();
+      const load = new Load(node);
+      let downFrom = 0;
+      let downUntil = 0;
+      const t0 = Date.now();
+      const report = await load.run({
+        durationMs: 16_000,
+        concurrency: 6,
+        at: {
+          4000: async () => {
+            await db!.stop();
+            downFrom = Date.now() - t0;
+          },
+          9000: async () => {
+            await db!.start();
+            downUntil = Date.now() - t0;
+          },
+        },
+      });
+      const counts = summary(report);
+      const downAnswers = report.answers.filter((a) => a.at > downFrom + 200 && a.at + a.ms < downUntil - 200 && !a.kind.startsWith('radius'));
+      const none = report.answers.filter((a) => a.status === 0 && !a.kind.startsWith('radius'));
+      assert.deepEqual(none.slice(0, 5).map((a) => `${a.kind} at ${a.at} after ${a.ms} ms: ${a.error}`), [], `HTTP requests without an answer (down ${downFrom}-${downUntil} ms; ${JSON.stringify(counts)}); log: ${node.log.slice(-2000)}`);
+      const errs = report.answers.filter((a) => a.code !== undefined || a.status === 0 || a.ms > 1000).map((a) => `${a.kind}@${a.at}+${a.ms}:${a.code ?? a.value}`);
+      assert.ok(downAnswers.length > 10, `requests while down ${downFrom}-${downUntil}: ${JSON.stringify(counts)} ${errs.join(' ')}`);
+      // while down: an error in the envelope, and never "authenticated"
+      for (const a of downAnswers) {
+        assert.ok(a.code !== undefined, `${a.kind} at ${a.at} ms while the database was down: ${a.body?.slice(0, 200) ?? a.error}`);
+        assert.equal(a.code, Errors.databaseUnavailable.code, `${a.kind} at ${a.at}: ${a.body?.slice(0, 200)}`);
+      }
+      assertCleanAnswers(report, { maxMs: MAX_ANSWER_MS, codes: [Errors.databaseUnavailable.code] });
+      // RADIUS: answered while the database is up; a valid OTP is never refused because of the outage (silence instead)
+      const silentWhileUp = report.answers.filter((a) => a.kind.startsWith('radius') && a.status === 0 && (a.at + a.ms < downFrom - 500 || a.at > downUntil + 2000));
+      assert.deepEqual(silentWhileUp.map((a) => `${a.kind}@${a.at}`), [], `RADIUS silent while the database was up (down ${downFrom}-${downUntil}); log: ${node.log.split("\n").filter((l) => l.includes("RADIUS request failed")).slice(0, 1).join("\n").slice(0, 2500)}`);
+      const radiusRefusedValid = report.answers.filter((a) => a.kind === 'radius-success' && a.value === 'Access-Reject');
+      assert.deepEqual(radiusRefusedValid.map((a) => a.at), [], 'valid OTPs refused over RADIUS');
+      const httpRefusedValid = report.answers.filter((a) => a.kind === 'success' && a.value === false);
+      assert.deepEqual(httpRefusedValid.map((a) => `${a.at}: ${a.body}`), [], 'valid OTPs refused over HTTP');
+      // recovery without a restart: successes after the database came back
+      assert.ok(report.answers.some((a) => a.kind === 'success' && isAccept(a) && a.at > downUntil), `no success after the restart: ${JSON.stringify(counts)}`);
+      await waitForRecovery(load);
+      assert.ok(report.accepted.length > 20, JSON.stringify(counts));
+      await assertNoAcknowledgedSuccessLost(node, report);
+      await assertNoHalfWrittenRows(node);
+      assert.doesNotMatch(node.log, /"level":(50|60).*unhandled|uncaught/i, 'no unhandled error in the log');
+      console.log(`${c.name}: down ${downFrom}-${downUntil} ms`, counts);
+    });
+  });
+}
