@@ -205,24 +205,37 @@ async function handle(services: Services, def: RouteDef, request: FastifyRequest
   send(reply, def.onError(outcome.error, outcome.ctx), id);
 }
 
+type InProcessCall = { params: Record<string, string | string[]>; request: FastifyRequest; reply: FastifyReply };
+
+/** One in-process call of a declared route, as the identity a page vouches for; a refusal is thrown. */
+async function invokeAs(
+  app: FastifyInstance, services: Services, path: string, call: InProcessCall,
+  who: { refuse(auth: 'none' | 'admin' | 'user'): OtpdError | undefined; admin?: AdminIdentity; user?: UserIdentity },
+): Promise<RouteResult> {
+  const def = routeTable(app).get(path);
+  if (!def) throw Errors.noSuchEndpoint({ path });
+  const auth = authOf(def);
+  const refusal = who.refuse(auth);
+  if (refusal) throw refusal;
+  const user = who.user;
+  const outcome = await execute(services, def, call.request, call.reply, async () => who.admin, { query: undefined, body: call.params, inProcess: true },
+    auth === 'user' && user ? async () => user : undefined);
+  if ('error' in outcome) throw outcome.error;
+  return outcome.result;
+}
+
 /**
  * Calls a declared admin route in-process for a web page, as the given (already
  * authenticated, CSRF-checked) administrator: the same admin policy check, handler and
  * audit row as the HTTP call, so no rule is implemented twice. A refusal is thrown.
  */
-export async function invokeRoute(
-  app: FastifyInstance, services: Services, path: string,
-  call: { admin?: AdminIdentity; params: Record<string, string | string[]>; request: FastifyRequest; reply: FastifyReply },
-): Promise<RouteResult> {
-  const def = routeTable(app).get(path);
-  if (!def) throw Errors.noSuchEndpoint({ path });
+export function invokeRoute(app: FastifyInstance, services: Services, path: string, call: InProcessCall & { admin?: AdminIdentity }): Promise<RouteResult> {
   // fail closed: an admin route is never run in-process without an authenticated admin, and a
-  // user-session route never in-process at all (the pages act as administrators)
-  const auth = authOf(def);
-  if (auth === 'user' || (auth === 'admin' && !call.admin)) throw Errors.notAuthenticated();
-  const outcome = await execute(services, def, call.request, call.reply, async () => call.admin, { query: undefined, body: call.params, inProcess: true });
-  if ('error' in outcome) throw outcome.error;
-  return outcome.result;
+  // user-session route never for a management page (the pages act as administrators)
+  return invokeAs(app, services, path, call, {
+    admin: call.admin,
+    refuse: (auth) => (auth === 'user' || (auth === 'admin' && !call.admin) ? Errors.notAuthenticated() : undefined),
+  });
 }
 
 /**
@@ -231,19 +244,11 @@ export async function invokeRoute(
  * rights, handler and audit row as the HTTP call. Only `auth: 'user'` routes and the public
  * ones (login) run so; an admin route never does. A refusal is thrown.
  */
-export async function invokeUserRoute(
-  app: FastifyInstance, services: Services, path: string,
-  call: { user?: UserIdentity; params: Record<string, string | string[]>; request: FastifyRequest; reply: FastifyReply },
-): Promise<RouteResult> {
-  const def = routeTable(app).get(path);
-  if (!def) throw Errors.noSuchEndpoint({ path });
-  const auth = authOf(def);
-  if (auth === 'admin' || (auth === 'user' && !call.user)) throw Errors.noUserSession();
-  const user = call.user;
-  const outcome = await execute(services, def, call.request, call.reply, async () => undefined, { query: undefined, body: call.params, inProcess: true },
-    auth === 'user' && user ? async () => user : undefined);
-  if ('error' in outcome) throw outcome.error;
-  return outcome.result;
+export function invokeUserRoute(app: FastifyInstance, services: Services, path: string, call: InProcessCall & { user?: UserIdentity }): Promise<RouteResult> {
+  return invokeAs(app, services, path, call, {
+    user: call.user,
+    refuse: (auth) => (auth === 'admin' || (auth === 'user' && !call.user) ? Errors.noUserSession() : undefined),
+  });
 }
 
 function send(reply: FastifyReply, result: RouteResult, id: number): void {
