@@ -9,6 +9,7 @@
  * sent over TCP, and printed when it fails.
  */
 import { hotp } from '../../src/otp/hotp.ts';
+import { base32 } from '../../src/tokens/seed.ts';
 
 // ---- secrets: each unique, so a hit in a log or an answer is never a coincidence ----
 
@@ -25,22 +26,6 @@ export const BINDPW = 'fuzzBindPw-s14v';
 export const SMS_PASSWORD = 'fuzzGwPass-l90r';
 export const RADIUS_SECRET = 'fuzzRadius-e55x';
 
-const BASE32 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-export function base32(b: Buffer): string {
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of b) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += BASE32[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += BASE32[(value << (5 - bits)) & 31];
-  return out;
-}
 const keyForms = (k: Buffer) => [k.toString('hex'), k.toString('hex').toUpperCase(), base32(k), k.toString('base64'), k.toString('utf8')];
 
 /**

@@ -22,6 +22,8 @@ import pino from 'pino';
 import { hotp } from '../../src/otp/hotp.ts';
 import { FakeClock } from '../../src/util/clock.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
+import { base32 } from '../../src/tokens/seed.ts';
+import { base32Decode } from '../helpers/base32.ts';
 
 type Method = 'GET' | 'POST' | 'HEAD';
 type Form = Record<string, string>;
@@ -50,22 +52,6 @@ const SMS_BASIC = Buffer.from(`otpd:${SMS_PASSWORD}`).toString('base64');
 const ADMIN_PASSWORD = 'admin-password-1';
 const NEW_ADMIN_PASSWORD = 'walkAdminPw-t58k';
 
-const base32 = (b: Buffer) => {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  let out = '';
-  for (const byte of b) {
-    value = (value << 8) | byte;
-    bits += 8;
-    while (bits >= 5) {
-      out += alphabet[(value >>> (bits - 5)) & 31];
-      bits -= 5;
-    }
-  }
-  if (bits > 0) out += alphabet[(value << (5 - bits)) & 31];
-  return out;
-};
 const keyForms = (k: Buffer) => [k.toString('hex'), k.toString('hex').toUpperCase(), base32(k), k.toString('base64'), k.toString('base64url'), k.toString('utf8')];
 
 /** Every secret and every form of it that must never be seen; grows as secrets are made. */
@@ -789,21 +775,6 @@ describe('route walk: authentication, CSRF, secrets, malformed input', () => {
   });
 });
 
-function base32Decode(s: string): Buffer {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  const out: number[] = [];
-  for (const c of s.replace(/=+$/, '')) {
-    value = (value << 5) | alphabet.indexOf(c);
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 255);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-}
 
 test('fault injection: with the database gone, admin routes fail closed (never served), without a stack in the answer; the log holds the error, no query-string secret', async () => {
   const lines: string[] = [];

@@ -16,6 +16,7 @@ import { hotp, totpStep } from '../../src/otp/hotp.ts';
 import { haveBinary } from '../helpers/require.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { initToken, mailBody, REALM, settle, startOobEnv, type OobApp, type OobEnv } from '../oob/harness.ts';
+import { base32Decode } from '../helpers/base32.ts';
 
 const skip = haveBinary('/usr/sbin/slapd', 'slapd');
 const KEY = '3132333435363738393031323334353637383930';
@@ -273,7 +274,7 @@ describe('self-service token calls (attack tests)', { skip }, () => {
     const serial = e.json.detail.serial;
     const url = new URL(e.json.detail.googleurl.value);
     const secret = url.searchParams.get('secret')!;
-    const seed = base32(secret);
+    const seed = base32Decode(secret);
     const t = (await app.services.tokens.repository.bySerial(serial))!;
     assert.equal(t.active, false);
     // not usable for a login, and enable does not skip the first code
@@ -293,12 +294,3 @@ describe('self-service token calls (attack tests)', { skip }, () => {
 
 const totpAt = (seed: Buffer, nowMs: number, period: number, digits: number) => hotp(seed, totpStep(nowMs, period), digits);
 
-/** RFC 4648 base32 (otpauth `secret`). */
-function base32(s: string): Buffer {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const ch of s.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
-  const bytes = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(bytes);
-}

@@ -22,6 +22,7 @@ import { hotp } from '../../src/otp/hotp.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { haveBinary } from '../helpers/require.ts';
 import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage, logInToManage } from './browser.ts';
+import { base32Decode } from '../helpers/base32.ts';
 
 const skip = haveBinary(CHROMIUM, 'chromium');
 let t: TestApp;
@@ -31,23 +32,6 @@ let tmp: string;
 
 const HELPDESK_PASSWORD = 'helpdesk-password-1';
 
-function base32Decode(text: string): Buffer {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = 0;
-  let value = 0;
-  const out: number[] = [];
-  for (const ch of text.replace(/=+$/, '').toUpperCase()) {
-    const i = alphabet.indexOf(ch);
-    assert.ok(i >= 0, `not base32: ${ch}`);
-    value = (value << 5) | i;
-    bits += 5;
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 0xff);
-      bits -= 8;
-    }
-  }
-  return Buffer.from(out);
-}
 
 before(async () => {
   if (skip) return;

@@ -18,6 +18,7 @@ import { hotp, totpStep } from '../../src/otp/hotp.ts';
 import { haveBinary } from '../helpers/require.ts';
 import { initToken, settle, startOobEnv, type OobApp, type OobEnv } from '../oob/harness.ts';
 import { assertAccessible, CHROMIUM, launchBrowser, screenshot, watchPage } from './browser.ts';
+import { base32Decode } from '../helpers/base32.ts';
 
 const skip = haveBinary('/usr/sbin/slapd', 'slapd') || haveBinary(CHROMIUM, 'chromium');
 const KEY = '3132333435363738393031323334353637383930';
@@ -43,14 +44,6 @@ after(async () => {
   await env?.close();
 });
 
-function base32(s: string): Buffer {
-  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZ234567';
-  let bits = '';
-  for (const ch of s.replace(/=+$/, '').toUpperCase()) bits += alphabet.indexOf(ch).toString(2).padStart(5, '0');
-  const bytes: number[] = [];
-  for (let i = 0; i + 8 <= bits.length; i += 8) bytes.push(parseInt(bits.slice(i, i + 8), 2));
-  return Buffer.from(bytes);
-}
 
 /** The portal's pages must never carry the session cookie's value. */
 async function assertNoCookieInPage(context: BrowserContext, page: Page, where: string): Promise<void> {
@@ -124,7 +117,7 @@ describe('/selfservice/ in Chromium', { skip }, () => {
     const otpauth = await page.locator('#otpauth').innerText();
     const url = new URL(otpauth);
     assert.equal(url.protocol, 'otpauth:');
-    const seed = base32(url.searchParams.get('secret')!);
+    const seed = base32Decode(url.searchParams.get('secret')!);
     assert.equal(await page.locator('img[alt^="QR code"]').count(), 1);
     await assertAccessible(page, 'QR page');
     await screenshot(page, 'selfservice-enrolled-qr');
