@@ -74,6 +74,11 @@ export interface RadiusServerDeps {
    * of waiting in a queue that only grows: the NAS retries or fails over. @default 64
    */
   maxInFlight?: number;
+  /**
+   * Asked before a Status-Server is answered: a node whose database is unreachable (or not
+   * migrated) stays silent, so a UDP load balancer's health check takes it out. @default always ready
+   */
+  ready?: () => Promise<boolean>;
 }
 
 /** Longest text sent back in Reply-Message attributes. */
@@ -227,7 +232,10 @@ export class RadiusServer {
       return reply(Code.AccessReject, message ? this.replyMessage(message) : []);
     };
 
-    if (frame.code === Code.StatusServer) return reply(Code.AccessAccept, []); // RFC 5997
+    if (frame.code === Code.StatusServer) {
+      // RFC 5997; silent while this node cannot serve Access-Requests
+      return !this.deps.ready || (await this.deps.ready()) ? reply(Code.AccessAccept, []) : this.drop('not_ready', client.name);
+    }
 
     try {
       decodeWithDictionary(frame);

@@ -99,6 +99,7 @@ export async function startHarness(opts: {
   clock?: Clock;
   ipv6?: boolean;
   authenticate?: (r: RadiusAuthRequest) => Promise<RadiusAuthResult>;
+  ready?: () => Promise<boolean>;
 } = {}): Promise<Harness & { port6?: number }> {
   const testDb = await createTestDb('sqlite');
   const keyring = KeyRing.fromBytes();
@@ -116,6 +117,7 @@ export async function startHarness(opts: {
     clock,
     authenticate: opts.authenticate ?? validator.authenticate,
     watcher,
+    ready: opts.ready,
   });
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
   const port6 = opts.ipv6 ? (await server.listen({ host: '::1', port: 0 })).port : undefined;
