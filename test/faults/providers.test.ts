@@ -25,7 +25,7 @@ import { assertCleanAnswers, Load, OtpdNode, summary, TRIGGER_PIN } from './harn
 const TIMEOUT_S = 2;
 /** DeliveryWaitMs (its default): the longest a trigger waits for a provider's acceptance. */
 const WAIT_MS = 3000;
-/** Every answer of the run: the wait bound plus a margin for a loaded 2-core machine. */
+/** Every answer of the load run (valid and wrong OTPs, RADIUS, healthy e-mail triggers): the wait bound plus a margin for a loaded 2-core machine. */
 const MAX_MS = WAIT_MS + 3000;
 const RUN_MS = 20_000;
 const PHONE = '+4915123456789';
@@ -160,8 +160,9 @@ const LANES: Lane[] = [
   smppLane('smscsilent', /^SMPP submit aborted \(timeout\)$|did not answer/, 'transient', { password: SMPP_PASSWORD, silent: true }),
   smtpLane('smtp451', /^SMTP server answered 451$/, 'transient', { deferRecipient: /.*/ }),
   smtpLane('smtp550', /^SMTP server refused the recipient \(550\)$/, 'permanent', { rejectRecipient: /.*/ }),
+  smtpLane('smtp554', /^SMTP server refused the message \(554\)$/, 'permanent', { refuseData: 554 }),
   {
-    name: 'smtphang', channel: 'email', reason: /^SMTP connection to 127\.0\.0\.1:\d+ failed: Greeting never received \(ETIMEDOUT\)$/, status: 'transient',
+    name: 'smtphang', channel: 'email', reason: /^SMTP server 127\.0\.0\.1:\d+ did not answer in time \((greeting never received|timeout)\)$/, status: 'transient',
     async bad() {
       const raw = await new RawServer(() => undefined).start(); // accepts, never greets
       return { className: 'SMTPEmailProvider', config: smtpConfig(raw.port), stop: () => raw.stop() };
@@ -294,8 +295,12 @@ test('providers misbehaving under load: bounded trigger answers, failover, exact
   const load = new Load(node);
   const [report] = await Promise.all([load.run({ durationMs: RUN_MS, concurrency: 4 }), ...LANES.map(laneWorker)]);
   console.log('load', summary(report));
+  // A trigger through a misbehaving provider may take the wait bound longer than one through a
+  // healthy chain at the same time (the load's e-mail triggers), never the 30 s of a hang.
   const base = report.answers.filter((a) => a.kind === 'trigger').map((a) => a.ms).sort((a, b) => a - b);
-  console.log(`healthy e-mail triggers of the load: median ${base[base.length >> 1]} ms, slowest ${base.at(-1)} ms`);
+  assert.ok(base.length >= 5, `${base.length} healthy triggers in the load`);
+  const triggerBound = Math.max(MAX_MS, base.at(-1)! + WAIT_MS + 500);
+  console.log(`healthy e-mail triggers of the load: median ${base[base.length >> 1]} ms, slowest ${base.at(-1)} ms; bound on a lane's trigger ${triggerBound} ms`);
 
   // every message of a lane reaches a final state (nothing left queued, sending or to retry)
   const serials = LANES.map(serialOf);
@@ -315,11 +320,11 @@ test('providers misbehaving under load: bounded trigger answers, failover, exact
       const where = (s: string) => problems.push(`${lane.name}: ${s}`);
       // the trigger answers: in time, an envelope with a challenge, never a 500
       for (const t of rec.triggers) {
-        if (t.ms > MAX_MS) where(`trigger at ${t.at} ms answered after ${t.ms} ms`);
+        if (t.ms > triggerBound) where(`trigger at ${t.at} ms answered after ${t.ms} ms > ${triggerBound} ms`);
         if (t.status !== 200) where(`trigger at ${t.at} ms: HTTP ${t.status} ${t.body.slice(0, 200)}`);
         else if (!t.tid) where(`trigger at ${t.at} ms: no challenge: ${t.body.slice(0, 300)}`);
       }
-      for (const a of rec.answers) if (a.value !== true || a.ms > MAX_MS) where(`the delivered code of ${a.tid} answered ${String(a.value)} after ${a.ms} ms: ${a.body.slice(0, 200)}`);
+      for (const a of rec.answers) if (a.value !== true || a.ms > triggerBound) where(`the delivered code of ${a.tid} answered ${String(a.value)} after ${a.ms} ms: ${a.body.slice(0, 200)}`);
       if (rec.lost.length) where(`no code arrived at the healthy provider for ${rec.lost.join(', ')}`);
       const tids = rec.triggers.flatMap((t) => (t.tid ? [t.tid] : []));
       if (tids.length < 3) where(`only ${tids.length} challenges in ${RUN_MS} ms`);
