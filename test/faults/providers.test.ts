@@ -28,6 +28,8 @@ const WAIT_MS = 3000;
 /** Every answer of the load run (valid and wrong OTPs, RADIUS, healthy e-mail triggers): the wait bound plus a margin for a loaded 2-core machine. */
 const MAX_MS = WAIT_MS + 3000;
 const RUN_MS = 20_000;
+/** The timeout of the one hanging provider whose failover comes after the wait bound. */
+const PENDING_TIMEOUT_S = 5;
 const PHONE = '+4915123456789';
 const HTTP_PASSWORD = 'gw-Secret-7Qm2x9';
 const SMPP_PASSWORD = 'smpp-Secret-4Kd8';
@@ -81,6 +83,8 @@ interface Lane {
   status: 'transient' | 'permanent';
   /** The misbehaving first provider; none in the control lanes (the healthy provider alone, for the baseline). */
   bad?(): Promise<Bad>;
+  /** Its timeout (seconds). @default TIMEOUT_S */
+  timeoutS?: number;
 }
 
 let cert: TestCert;
@@ -130,6 +134,8 @@ const smtpLane = (name: string, reason: RegExp, status: Lane['status'], options:
 
 const LANES: Lane[] = [
   gatewayLane('hang', new RegExp(`^no complete answer within ${TIMEOUT_S * 1000} ms$`), 'transient', { respond: () => ({ delayMs: 30_000 }) }),
+  // a timeout longer than the wait bound: the trigger answers at the bound (the code is "pending"), the code follows through the next provider
+  { ...gatewayLane('hangpending', new RegExp(`^no complete answer within ${PENDING_TIMEOUT_S * 1000} ms$`), 'transient', { respond: () => ({ delayMs: 30_000 }) }), timeoutS: PENDING_TIMEOUT_S },
   gatewayLane('garbage', /^answer does not start with RETURN_SUCCESS$/, 'permanent', { respond: () => ({ body: '<html><body>Service temporarily unavailable</body></html>' }) }),
   gatewayLane('http500', /^gateway answered HTTP 500$/, 'transient', { respond: () => ({ status: 500, body: 'Internal Server Error' }) }),
   // an SSH server where the gateway should be: the answer is not HTTP at all
@@ -237,7 +243,7 @@ test('providers misbehaving under load: bounded trigger answers, failover, exact
   await admin('/system/setPolicy', { name: 'texts', scope: 'authentication', action: 'smstext=<otp> tid <transactionid>, emailtext=code <otp> end', realm: '*', user: '*', client: '' });
   for (const lane of LANES) {
     const bad = bads.get(lane.name);
-    if (bad) await admin('/system/setProvider', { type: lane.channel, name: `${lane.name}Bad`, class: bad.className, timeout: String(TIMEOUT_S), config: JSON.stringify(bad.config) });
+    if (bad) await admin('/system/setProvider', { type: lane.channel, name: `${lane.name}Bad`, class: bad.className, timeout: String(lane.timeoutS ?? TIMEOUT_S), config: JSON.stringify(bad.config) });
     const goodConfig = lane.channel === 'sms'
       ? { URL: `${good.url}/${lane.name}`, RETURN_SUCCESS: 'OK' }
       : { SMTP_SERVER: '127.0.0.1', SMTP_PORT: goodMail.port, EMAIL_FROM: 'otpd@example.org' };
@@ -290,7 +296,7 @@ test('providers misbehaving under load: bounded trigger answers, failover, exact
       const n = rec.triggers.filter((t) => t.tid).length - 1;
       // the healthy provider has it within the wait bound, or soon after when the answer said "pending"
       let code: string | undefined;
-      const deadline = Date.now() + MAX_MS + 4000;
+      const deadline = Date.now() + MAX_MS + PENDING_TIMEOUT_S * 1000;
       while (!(code = findCode(lane, tid, n)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       if (!code) {
         rec.lost.push(tid);
