@@ -85,6 +85,8 @@ interface Lane {
   bad?(): Promise<Bad>;
   /** Its timeout (seconds). @default TIMEOUT_S */
   timeoutS?: number;
+  /** Its health probe cannot succeed (bind, EHLO): after the run it is still unhealthy, with a reason. @default false */
+  probeFails?: boolean;
 }
 
 let cert: TestCert;
@@ -168,14 +170,32 @@ const LANES: Lane[] = [
     const g = await new HttpGateway().start();
     return { url: `https://127.0.0.1:${g.port}/send`, stop: () => g.stop(), accepted: () => g.requests.length }; // a ClientHello is no request
   }),
-  smppLane('bindfail', /^SMPP bind refused: ESME_RBINDFAIL/, 'permanent', { password: 'another-password' }),
+  { ...smppLane('bindfail', /^SMPP bind refused: ESME_RBINDFAIL/, 'permanent', { password: 'another-password' }), probeFails: true },
   smppLane('bindclose', /^SMPP connection (closed|error: connection (reset|closed) by the server \((ECONNRESET|EPIPE)\))$/, 'transient', { password: SMPP_PASSWORD, closeAfterBind: true }),
   smppLane('smscsilent', /^SMPP submit aborted \(timeout\)$|did not answer/, 'transient', { password: SMPP_PASSWORD, silent: true }),
+  {
+    name: 'bindhang', channel: 'sms', probeFails: true, reason: new RegExp(`^SMPP connect/bind timeout after ${TIMEOUT_S * 1000} ms$`), status: 'transient',
+    async bad() {
+      const raw = await new RawServer(() => undefined).start(); // accepts the connection, never answers the bind
+      return { className: 'SMPPSMSProvider', config: { server: '127.0.0.1', port: raw.port, system_id: 'otpd', password: SMPP_PASSWORD, source_addr: 'OTPD' }, stop: () => raw.stop() };
+    },
+  },
   smtpLane('smtp451', /^SMTP server answered 451$/, 'transient', { deferRecipient: /.*/ }),
   smtpLane('smtp550', /^SMTP server refused the recipient \(550\)$/, 'permanent', { rejectRecipient: /.*/ }),
   smtpLane('smtp554', /^SMTP server refused the message \(554\)$/, 'permanent', { refuseData: 554 }),
   {
-    name: 'smtphang', channel: 'email', reason: /^SMTP server 127\.0\.0\.1:\d+ did not answer in time \((greeting never received|timeout)\)$/, status: 'transient',
+    name: 'smtpclose', channel: 'email', probeFails: true, reason: /^SMTP connection to 127\.0\.0\.1:\d+ failed: Connection closed unexpectedly \(ECONNECTION\)$/, status: 'transient',
+    async bad() {
+      // greets, then closes the connection at the client's first command
+      const raw = await new RawServer((s) => {
+        s.write('220 mail.example.org ESMTP\r\n');
+        s.once('data', () => s.destroy());
+      }).start();
+      return { className: 'SMTPEmailProvider', config: smtpConfig(raw.port), stop: () => raw.stop() };
+    },
+  },
+  {
+    name: 'smtphang', channel: 'email', probeFails: true, reason: /^SMTP server 127\.0\.0\.1:\d+ did not answer in time \((greeting never received|timeout)\)$/, status: 'transient',
     async bad() {
       const raw = await new RawServer(() => undefined).start(); // accepts, never greets
       return { className: 'SMTPEmailProvider', config: smtpConfig(raw.port), stop: () => raw.stop() };
@@ -393,10 +413,18 @@ test('providers misbehaving under load: bounded trigger answers, failover, exact
       apiText.push(JSON.stringify(logged));
       const entries = logged.result.value.entries as { status: string; provider: string; attempts: { provider: string; status: string; error: string }[] }[];
       if (entries.length !== rows.length || entries.some((e) => e.status !== 'accepted' || e.attempts.at(-1)?.status !== 'accepted')) where(`deliveryLog: ${JSON.stringify(entries.slice(0, 2))}`);
+      // provider health (getProvider's detail): a provider whose probe cannot succeed stays down, with a plain reason
+      let health = '';
+      if (bad) {
+        const h = (await node.admin('/system/getProvider', { type: lane.channel, name: `${lane.name}Bad` })).detail?.health?.[`${lane.name}Bad`];
+        apiText.push(JSON.stringify(h));
+        health = `, health ${h?.status} (${h?.failures} failures, '${h?.last_error}')`;
+        if (lane.probeFails && !(h && h.failures > 0 && (h.status === 'backing-off' || h.status === 'probing') && /^probe: |^\w/.test(h.last_error) && !/\bat [\w.<>]+ \(/.test(h.last_error))) where(`health after the run: ${JSON.stringify(h)}`);
+      }
       const reasons = [...new Set(entries.flatMap((e) => e.attempts.filter((a) => a.status !== 'accepted').map((a) => a.error)))];
       const ms = rec.triggers.map((t) => t.ms).sort((a, b) => a - b);
       const slow = rec.triggers.filter((t) => t.ms > WAIT_MS).map((t) => `${t.ms} ms at ${t.at}`);
-      figures[lane.name] = `${tids.length} challenges, ${failed} failed attempts, trigger median ${ms[ms.length >> 1]} ms, slowest ${ms.at(-1)} ms, reasons ${JSON.stringify(reasons)}${slow.length ? `, over the wait bound: ${slow.join(', ')}` : ''}`;
+      figures[lane.name] = `${tids.length} challenges, ${failed} failed attempts, trigger median ${ms[ms.length >> 1]} ms, slowest ${ms.at(-1)} ms, reasons ${JSON.stringify(reasons)}${health}${slow.length ? `, over the wait bound: ${slow.join(', ')}` : ''}`;
     }
     console.log(figures);
     assert.deepEqual(problems, [], problems.slice(0, 30).join('\n'));
