@@ -87,6 +87,8 @@ interface Lane {
   timeoutS?: number;
   /** Its health probe cannot succeed (bind, EHLO): after the run it is still unhealthy, with a reason. @default false */
   probeFails?: boolean;
+  /** Its refusal says nothing about the provider (a refused recipient): its health stays as it was. @default false */
+  notProviderFault?: boolean;
 }
 
 let cert: TestCert;
@@ -181,7 +183,7 @@ const LANES: Lane[] = [
     },
   },
   smtpLane('smtp451', /^SMTP server answered 451$/, 'transient', { deferRecipient: /.*/ }),
-  smtpLane('smtp550', /^SMTP server refused the recipient \(550\)$/, 'permanent', { rejectRecipient: /.*/ }),
+  { ...smtpLane('smtp550', /^SMTP server refused the recipient \(550\)$/, 'permanent', { rejectRecipient: /.*/ }), notProviderFault: true },
   smtpLane('smtp554', /^SMTP server refused the message \(554\)$/, 'permanent', { refuseData: 554 }),
   {
     name: 'smtpclose', channel: 'email', probeFails: true, reason: /^SMTP connection to 127\.0\.0\.1:\d+ failed: Connection closed unexpectedly \(ECONNECTION\)$/, status: 'transient',
@@ -419,6 +421,9 @@ test('providers misbehaving under load: bounded trigger answers, failover, exact
         const h = (await node.admin('/system/getProvider', { type: lane.channel, name: `${lane.name}Bad` })).detail?.health?.[`${lane.name}Bad`];
         apiText.push(JSON.stringify(h));
         health = `, health ${h?.status} (${h?.failures} failures, '${h?.last_error}')`;
+        // no send through it ever succeeded: every failed attempt (and failed probe) is one more failure in a row, never reset by a probe that answered
+        if (!lane.notProviderFault && !(h && h.failures >= failed)) where(`health after ${failed} failed attempts: ${JSON.stringify(h)}`);
+        if (lane.notProviderFault && !(h && h.failures === 0)) where(`a refused recipient changed the provider's health: ${JSON.stringify(h)}`);
         if (lane.probeFails && !(h && h.failures > 0 && (h.status === 'backing-off' || h.status === 'probing') && /^probe: |^\w/.test(h.last_error) && !/\bat [\w.<>]+ \(/.test(h.last_error))) where(`health after the run: ${JSON.stringify(h)}`);
       }
       const reasons = [...new Set(entries.flatMap((e) => e.attempts.filter((a) => a.status !== 'accepted').map((a) => a.error)))];
