@@ -18,14 +18,16 @@ export interface TransactionOptions {
 }
 
 /**
- * A deadlock or a serialisation failure: the database rolled the transaction back and it may
- * simply run again (PostgreSQL 40P01, 40001; MariaDB 1213, 1205 lock wait timeout; SQLite busy).
+ * A deadlock or a serialisation failure: the database rolled the transaction back at once and
+ * it may simply run again (PostgreSQL 40P01, 40001; MariaDB 1213). Not a lock wait timeout
+ * (MariaDB 1205, SQLite busy): that one has waited its bound already (innodb_lock_wait_timeout,
+ * busy_timeout), and a rerun would hold the request that long again; it is answered as the
+ * database being unavailable (store/unavailable.ts).
  */
 export function isRetryableConflict(e: unknown): boolean {
   const err = e as { code?: string; errno?: number } | undefined;
   if (!err) return false;
-  return err.code === '40P01' || err.code === '40001' || err.code === 'ER_LOCK_DEADLOCK' || err.code === 'ER_LOCK_WAIT_TIMEOUT'
-    || err.errno === 1213 || err.errno === 1205 || err.code === 'SQLITE_BUSY';
+  return err.code === '40P01' || err.code === '40001' || err.code === 'ER_LOCK_DEADLOCK' || err.errno === 1213;
 }
 
 /**

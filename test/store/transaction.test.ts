@@ -31,7 +31,9 @@ test('deadlocks and serialisation failures are retryable, other errors are not',
   assert.ok(isRetryableConflict({ code: '40P01' }));
   assert.ok(isRetryableConflict({ code: '40001' }));
   assert.ok(isRetryableConflict({ code: 'ER_LOCK_DEADLOCK', errno: 1213 }));
-  assert.ok(isRetryableConflict({ code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205 }));
+  // a lock wait timeout waited its bound already: answered as an outage, not run again
+  assert.ok(!isRetryableConflict({ code: 'ER_LOCK_WAIT_TIMEOUT', errno: 1205 }));
+  assert.ok(!isRetryableConflict({ code: 'SQLITE_BUSY' }));
   assert.ok(!isRetryableConflict({ code: '23505' }));
   assert.ok(!isRetryableConflict({ code: 'ER_DUP_ENTRY', errno: 1062 }));
   assert.ok(!isRetryableConflict(new Error('boom')));
