@@ -7,6 +7,7 @@ import type { DeliveryService } from '../../delivery/service.ts';
 import type { OutgoingMessage } from '../../delivery/types.ts';
 import type { Db } from '../../store/db.ts';
 import type { Database } from '../../store/schema.ts';
+import { transaction } from '../../store/transaction.ts';
 import { destinationChanged } from '../../tokens/destination.ts';
 import type { TokenRepository } from '../../tokens/repository.ts';
 import type { Token } from '../../tokens/types.ts';
@@ -278,7 +279,9 @@ export class OutOfBand {
       return { ok: false, reason: 'send limit reached' };
     }
     type Tx = { kind: 'sent'; outbox: { id: number } } | { kind: 'busy' };
-    const tx: Tx = await this.deps.db.kysely.transaction().execute(async (trx): Promise<Tx> => {
+    // READ COMMITTED: on MariaDB the supersede and the insert of parallel triggers of neighbouring
+    // tokens deadlocked on the gap locks of REPEATABLE READ (test/faults/cluster.test.ts)
+    const tx: Tx = await transaction(this.deps.db, async (trx): Promise<Tx> => {
       const raw = await this.deps.tokens.rawInfo(token.id, trx);
       if (raw === undefined) return { kind: 'busy' };
       // The destination changed since the message was prepared: its code would go to the old one.
@@ -288,7 +291,7 @@ export class OutOfBand {
       const info = { ...stored, last_challenge: new Date(now).toISOString(), last_challenge_tid: p.transactionId };
       if (!(await this.deps.tokens.replaceInfo(token.id, raw, info, trx))) return { kind: 'busy' };
       return { kind: 'sent', outbox: await this.persist(trx, p) };
-    });
+    }, { readCommitted: true });
     if (tx.kind === 'busy') {
       const other = await this.recentOpen(channel, token.id, subjectId, now);
       return other ? { ok: true, challenge: this.resent(channel, token, other, to()) } : { ok: false, reason: 'challenge could not be created (concurrent request)' };
