@@ -13,7 +13,7 @@
 // accepted a second time.
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { after, describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import { Errors } from '../../src/errors.ts';
 import { dbInstancesMissing, startPostgresReplica, startPrivatePostgres, type PgInstance, type PgReplica } from '../fixtures/db-instances.ts';
 import { SmtpSink } from '../fixtures/smtp-sink.ts';
@@ -28,11 +28,12 @@ import {
 const MAX_ANSWER_MS = 8000;
 /**
  * From the kill to the promoted standby taking the address: what a failover manager needs to
- * decide (seconds in practice). Long enough for every load worker to come back from a silent
- * RADIUS request (2 s) and send HTTP requests while no primary answers.
+ * decide (seconds in practice). Long enough for the load workers to come back twice from a
+ * silent RADIUS request (2 s each) and send HTTP requests while no primary answers.
  */
-const DETECTION_MS = 3500;
+const DETECTION_MS = 4500;
 const STANDBY = 'replica1';
+const SYNC_WAIT_UNBOUNDED = 'open: with the synchronous standby unreachable, a validation waits for it without bound (no ERR2008)';
 
 /** The standby as the primary sees it in pg_stat_replication (undefined until it connects). */
 async function standbyState(primary: PgInstance, name: string): Promise<{ state: string; sync_state: string } | undefined> {
@@ -44,7 +45,7 @@ async function standbyState(primary: PgInstance, name: string): Promise<{ state:
 async function startPair(port: number, mode: 'sync' | 'async') {
   const primary = await startPrivatePostgres(port, { synchronous_commit: 'on' });
   const link = await TcpProxy.start(port);
-  const replica = await startPostgresReplica(link.port, port + 1, STANDBY);
+  const replica = await startPostgresReplica(link.port, port + 1, STANDBY, { wal_retrieve_retry_interval: '200ms' });
   if (mode === 'sync') {
     // set only now: with the standby named before it exists, every commit (create database, the copy's checkpoint) would wait for it
     await primary.query(`alter system set synchronous_standby_names = 'FIRST 1 (${STANDBY})'`);
@@ -63,47 +64,67 @@ async function startPair(port: number, mode: 'sync' | 'async') {
 const sameOtp = (a: Answer, b: Answer) => a.serial === b.serial && a.counter === b.counter;
 
 describe('PostgreSQL failover to a synchronous standby under load', { skip: dbInstancesMissing('postgres') }, () => {
-  let primary: PgInstance | undefined;
-  let replica: PgReplica | undefined;
-  let proxies: TcpProxy[] = [];
-  let node: OtpdNode | undefined;
+  let pair: Awaited<ReturnType<typeof startPair>>;
+  let node: OtpdNode;
+  let load: Load;
   let smtp: SmtpSink | undefined;
   const dir = mkdtempSync('/dev/shm/otpd-faults-replica-');
+  before(async () => {
+    pair = await startPair(19430, 'sync');
+    smtp = await new SmtpSink().start();
+    node = await OtpdNode.create({ dir, databaseUrl: pair.url, smtpPort: smtp.port });
+    await node.start();
+    load = new Load(node);
+  });
   after(async () => {
     if (process.env.FAULTS_KEEP_LOG && node) writeFileSync(process.env.FAULTS_KEEP_LOG, node.log);
     await node?.stop();
-    for (const p of proxies) await p.close();
-    await primary?.destroy();
-    await replica?.destroy();
+    for (const p of [pair?.link, pair?.db]) await p?.close();
+    await pair?.primary.destroy();
+    await pair?.replica.destroy();
     await smtp?.stop();
     rmSync(dir, { recursive: true, force: true });
   });
 
+  // Open problem, found here: a commit waits for the synchronous standby without a bound (no
+  // statement or client timeout on otpd's side; PostgreSQL itself waits as long as it takes), and
+  // /readyz stays 200 (it only reads). The request should get ERR2008 within the bound instead.
+  test('the synchronous standby unreachable: a validation is answered within the bound', { todo: SYNC_WAIT_UNBOUNDED }, async () => {
+    assert.ok(isAccept(await load.one('success', 5000)), 'a success before the link goes quiet');
+    pair.link.hold();
+    let held: Answer;
+    try {
+      held = await load.one('success', MAX_ANSWER_MS + 1000);
+    } finally {
+      // the standby reconnects and catches up; the waiting commit then returns
+      pair.link.cut();
+      await waitFor(async () => {
+        const s = await standbyState(pair.primary, STANDBY);
+        return s?.state === 'streaming' && s.sync_state === 'sync';
+      }, { what: 'the standby to stream (sync) again', timeoutMs: 30_000, intervalMs: 100 });
+    }
+    assert.ok(held.status === 200 && held.code === Errors.databaseUnavailable.code, `answer while the standby was unreachable: after ${held.ms} ms ${held.status} ${held.error ?? held.body}`);
+  });
+
   test('kill -9 of the primary, standby promoted: nothing acknowledged lost, ERR2008 meanwhile, recovery without restart', async () => {
-    const pair = await startPair(19430, 'sync');
-    ({ primary, replica } = pair);
-    proxies = [pair.link, pair.db];
-    smtp = await new SmtpSink().start();
-    node = await OtpdNode.create({ dir, databaseUrl: pair.url, smtpPort: smtp.port });
-    await node.start();
-    const load = new Load(node);
+    const { primary, replica } = pair;
     let killSentAt = 0;
     let killedAt = 0;
     let switchedAt = 0;
     let syncBeforeKill: unknown;
     const t0 = Date.now();
     const report = await load.run({
-      durationMs: 15_000,
+      durationMs: 16_000,
       concurrency: 6,
       at: {
         4000: async () => {
-          syncBeforeKill = await standbyState(primary!, STANDBY);
+          syncBeforeKill = await standbyState(primary, STANDBY);
           killSentAt = Date.now() - t0;
-          await primary!.kill9();
+          await primary.kill9();
           killedAt = Date.now() - t0;
           await new Promise((r) => setTimeout(r, DETECTION_MS));
-          await replica!.promote();
-          pair.db.retarget(replica!.port);
+          await replica.promote();
+          pair.db.retarget(replica.port);
           switchedAt = Date.now() - t0;
         },
       },
@@ -122,7 +143,7 @@ describe('PostgreSQL failover to a synchronous standby under load', { skip: dbIn
     assertCleanAnswers(report, { maxMs: MAX_ANSWER_MS, codes: [Errors.databaseUnavailable.code] });
 
     const acknowledgedBefore = report.accepted.filter((acc) => report.answers.some((a) => a.serial === acc.serial && a.counter === acc.counter && isAccept(a) && a.at + a.ms < killSentAt));
-    assert.ok(acknowledgedBefore.length > 20, `successes acknowledged before the kill: ${acknowledgedBefore.length} (${where})`);
+    assert.ok(acknowledgedBefore.length >= 10, `successes acknowledged before the kill: ${acknowledgedBefore.length} (${where})`);
     // A valid OTP refused after the failover is acceptable only as the retry of a request that was
     // in flight when the primary died and got ERR2008: its commit had reached the standby (so it
     // was kept, as it must be) but the answer had not reached otpd. Anything else is a lost OTP.
@@ -140,7 +161,7 @@ describe('PostgreSQL failover to a synchronous standby under load', { skip: dbIn
     // on the promoted standby (otpd's URL now leads there): every acknowledged OTP is still used
     await assertNoAcknowledgedSuccessLost(node, report);
     const replayed = await Promise.all(acknowledgedBefore.slice(-20).map(async (a) => {
-      const res = await fetch(`${node!.url}/validate/check`, { method: 'POST', body: new URLSearchParams({ serial: a.serial, pass: `${PIN}${a.otp}` }) });
+      const res = await fetch(`${node.url}/validate/check`, { method: 'POST', body: new URLSearchParams({ serial: a.serial, pass: `${PIN}${a.otp}` }) });
       return { ...a, value: ((await res.json()) as { result: { value: unknown } }).result.value };
     }));
     assert.deepEqual(replayed.filter((r) => r.value !== false), [], 'OTPs acknowledged before the failover, sent again after it');
