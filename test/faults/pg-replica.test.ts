@@ -112,6 +112,7 @@ describe('PostgreSQL failover to a synchronous standby under load', { skip: dbIn
     let killedAt = 0;
     let switchedAt = 0;
     let syncBeforeKill: unknown;
+    let probe: Answer | undefined;
     const t0 = Date.now();
     const report = await load.run({
       durationMs: 16_000,
@@ -126,6 +127,9 @@ describe('PostgreSQL failover to a synchronous standby under load', { skip: dbIn
           await replica.promote();
           pair.db.retarget(replica.port);
           switchedAt = Date.now() - t0;
+          // how soon otpd answers from the promoted standby (the load's own workers may be
+          // waiting out a silent RADIUS request just then)
+          probe = await load.one('success', MAX_ANSWER_MS);
         },
       },
     });
@@ -155,10 +159,12 @@ describe('PostgreSQL failover to a synchronous standby under load', { skip: dbIn
     assert.ok(report.answers.some((a) => a.kind === 'radius-success' && a.value === 'Access-Accept' && a.at > switchedAt), `no RADIUS accept after the switch (${where})`);
     // recovery without a restart of otpd
     assert.ok(http.some((a) => a.kind === 'success' && isAccept(a) && a.at > switchedAt), `no success after the switch (${where})`);
+    assert.ok(probe && (isAccept(probe) || (probe.value === false && inFlightAtKill.some((f) => sameOtp(f, probe!)))), `the first request after the switch: ${probe?.ms} ms ${probe?.error ?? probe?.body}`);
     assert.equal(node.child?.exitCode, null, 'otpd kept running');
     const recoveryMs = await waitForRecovery(load);
 
     // on the promoted standby (otpd's URL now leads there): every acknowledged OTP is still used
+    if (isAccept(probe)) report.accepted.push({ serial: probe.serial!, counter: probe.counter!, otp: (probe as Answer & { otp: string }).otp });
     await assertNoAcknowledgedSuccessLost(node, report);
     const replayed = await Promise.all(acknowledgedBefore.slice(-20).map(async (a) => {
       const res = await fetch(`${node.url}/validate/check`, { method: 'POST', body: new URLSearchParams({ serial: a.serial, pass: `${PIN}${a.otp}` }) });
@@ -168,7 +174,7 @@ describe('PostgreSQL failover to a synchronous standby under load', { skip: dbIn
     assert.equal((await replica.query('select pg_is_in_recovery() as r'))[0]!.r, false, 'otpd wrote to the promoted standby');
     await assertNoHalfWrittenRows(node);
     assert.doesNotMatch(node.log, /"level":(50|60).*unhandled|uncaught/i, 'no unhandled error in the log');
-    console.log(`failover: ${where}; ${acknowledgedBefore.length} successes acknowledged before the kill, ${inFlightAtKill.length} in flight at it (${refused.length} of those kept), recovered ${recoveryMs} ms after the run`);
+    console.log(`failover: ${where}; ${acknowledgedBefore.length} successes acknowledged before the kill, ${inFlightAtKill.length} in flight at it (${refused.length} of those kept), the first request after the switch answered in ${probe.ms} ms (${probe.value}), recovered ${recoveryMs} ms after the run`);
     // the old primary's log shows that it died without a shutdown (a crash, not a stop)
     assert.doesNotMatch(readFileSync(primary.logFile, 'utf8'), /database system is shut down/);
   });
