@@ -46,23 +46,30 @@ async function standbyState(primary: PgInstance, name: string): Promise<{ state:
   return rows[0] as { state: string; sync_state: string } | undefined;
 }
 
-/** A primary on `port`, its standby on `port + 1` (copied and streaming through `link`), otpd on `db` (a proxy to the primary). */
-async function startPair(port: number, mode: 'sync' | 'async') {
+/**
+ * A primary on `port` and its standby on `port + 1`, copied and streaming (asynchronously)
+ * through `link`; otpd's URL leads to the primary through `db`. `synchronous()` makes the
+ * standby synchronous.
+ */
+async function startPair(port: number) {
   const primary = await startPrivatePostgres(port, { synchronous_commit: 'on' });
   const link = await TcpProxy.start(port);
   const replica = await startPostgresReplica(link.port, port + 1, STANDBY, { wal_retrieve_retry_interval: '200ms' });
-  if (mode === 'sync') {
-    // set only now: with the standby named before it exists, every commit (create database, the copy's checkpoint) would wait for it
-    await primary.query(`alter system set synchronous_standby_names = 'FIRST 1 (${STANDBY})'`);
-    await primary.query('select pg_reload_conf()');
-  }
-  const want = mode === 'sync' ? 'sync' : 'async';
-  await waitFor(async () => {
+  const streaming = (want: 'sync' | 'async') => waitFor(async () => {
     const s = await standbyState(primary, STANDBY);
     return s?.state === 'streaming' && s.sync_state === want;
   }, { what: `the standby to stream (${want})`, timeoutMs: 30_000, intervalMs: 100 });
+  await streaming('async');
   const db = await TcpProxy.start(port);
-  return { primary, replica, link, db, url: `postgres://postgres@127.0.0.1:${db.port}/otp` };
+  return {
+    primary, replica, link, db, url: `postgres://postgres@127.0.0.1:${db.port}/otp`,
+    /** Names the standby in synchronous_standby_names (set after the copy, so the standby does not inherit it), waits for `sync`. */
+    synchronous: async () => {
+      await primary.query(`alter system set synchronous_standby_names = 'FIRST 1 (${STANDBY})'`);
+      await primary.query('select pg_reload_conf()');
+      await streaming('sync');
+    },
+  };
 }
 
 /** The same serial and counter: a retry of one OTP. */
@@ -75,9 +82,11 @@ describe('PostgreSQL failover to a synchronous standby under load', { skip: dbIn
   let smtp: SmtpSink | undefined;
   const dir = mkdtempSync('/dev/shm/otpd-faults-replica-');
   before(async () => {
-    pair = await startPair(19430, 'sync');
+    pair = await startPair(19430);
     smtp = await new SmtpSink().start();
     node = await OtpdNode.create({ dir, databaseUrl: pair.url, smtpPort: smtp.port });
+    // synchronous from here on (the set-up's many small commits need not wait for the standby)
+    await pair.synchronous();
     await node.start();
     load = new Load(node);
   });
@@ -205,7 +214,7 @@ describe('PostgreSQL failover to an asynchronous standby (the guarantee is not g
   });
 
   test('OTPs acknowledged while the standby lagged are accepted again after the failover', async () => {
-    const pair = await startPair(19432, 'async');
+    const pair = await startPair(19432);
     ({ primary, replica } = pair);
     proxies = [pair.link, pair.db];
     node = await OtpdNode.create({ dir, databaseUrl: pair.url, tokens: 2 });
