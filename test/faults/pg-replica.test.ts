@@ -193,7 +193,7 @@ describe('PostgreSQL failover to a synchronous standby under load', { skip: dbIn
     assert.equal((await replica.query('select pg_is_in_recovery() as r'))[0]!.r, false, 'otpd wrote to the promoted standby');
     await assertNoHalfWrittenRows(node);
     assert.doesNotMatch(node.log, /"level":(50|60).*unhandled|uncaught/i, 'no unhandled error in the log');
-    console.log(`failover: ${where}; ${acknowledgedBefore.length} successes acknowledged before the kill, ${inFlightAtKill.length} in flight at it (${refused.length} of those kept), the first request after the switch answered in ${probe.ms} ms (${probe.value}), recovered ${recoveryMs} ms after the run`);
+    console.log(`failover: ${where}; ${acknowledgedBefore.length} successes acknowledged before the kill, ${whileDown.length} HTTP answers while no primary answered (all ERR2008), ${inFlightAtKill.length} in flight at it (${refused.length} of those kept), the first request after the switch answered in ${probe.ms} ms (${probe.value}), recovered ${recoveryMs} ms after the run`);
     // the old primary's log shows that it died without a shutdown (a crash, not a stop)
     assert.doesNotMatch(readFileSync(primary.logFile, 'utf8'), /database system is shut down/);
   });
