@@ -29,10 +29,17 @@ import {
 const MAX_ANSWER_MS = 8000;
 /**
  * From the kill to the promoted standby taking the address: what a failover manager needs to
- * decide (seconds in practice). Long enough for the load workers to come back twice from a
- * silent RADIUS request (2 s each) and send HTTP requests while no primary answers.
+ * decide (seconds in practice). Long enough for the load workers to come back several times
+ * from a silent RADIUS request (RADIUS_TIMEOUT_MS each) and send HTTP requests while no
+ * primary answers.
  */
 const DETECTION_MS = 4500;
+/**
+ * The load's RADIUS timeout (a NAS's): while no primary answers, every RADIUS request holds a
+ * worker this long, so a shorter one leaves more HTTP requests to look at (with the harness's
+ * 2 s a run had only 19 inside the outage).
+ */
+const RADIUS_TIMEOUT_MS = 1000;
 /** Successes (HTTP and RADIUS) acknowledged before the primary is killed. */
 const SUCCESSES_BEFORE_KILL = 40;
 /** How long the load goes on after the standby has the address. */
@@ -89,6 +96,7 @@ describe('PostgreSQL failover to a synchronous standby under load', { skip: dbIn
     await pair.synchronous();
     await node.start();
     load = new Load(node);
+    load.radiusTimeoutMs = RADIUS_TIMEOUT_MS;
   });
   after(async () => {
     if (process.env.FAULTS_KEEP_LOG && node) writeFileSync(process.env.FAULTS_KEEP_LOG, node.log);
