@@ -122,7 +122,7 @@ export async function createServices(opts: CreateOptions): Promise<Services & { 
   const clock = opts.clock ?? systemClock;
   const { keyring, created } = KeyRing.loadOrCreate(settings.keyFile);
   const metrics = new Metrics();
-  const db = await openDatabase(settings.databaseUrl);
+  const db = await openDatabase(settings.databaseUrl, { queryTimeoutMs: settings.dbQueryTimeoutMs });
   if (opts.migrate !== false) await migrateToLatest(db);
   const demoDecision = opts.demo ? await decideDemo(settings, db) : undefined;
   const demoMessages = demoDecision?.on ? new CapturedMessages({ db, keyring, clock }) : undefined;

@@ -24,7 +24,7 @@ export interface Store {
 /** Opens (and on first use creates) the key file and the database, and applies pending migrations. */
 export async function openStore(settings: Settings): Promise<Store> {
   const { keyring, created } = KeyRing.loadOrCreate(settings.keyFile);
-  const db = await openDatabase(settings.databaseUrl);
+  const db = await openDatabase(settings.databaseUrl, { queryTimeoutMs: settings.dbQueryTimeoutMs });
   try {
     await migrateToLatest(db);
   } catch (e) {

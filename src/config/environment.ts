@@ -26,6 +26,7 @@ export const SETTINGS_ENV: readonly { name: string; key: string; help: string }[
   { name: 'OTPD_SHUTDOWN_SECONDS', key: 'shutdownSeconds', help: 'on SIGTERM: longest wait for work in flight (default 10)' },
   { name: 'OTPD_MAX_IN_FLIGHT', key: 'maxInFlight', help: 'HTTP requests served at once; more wait (default 64)' },
   { name: 'OTPD_MAX_QUEUE_MS', key: 'maxQueueMs', help: 'how long a request waits for a slot before 503 + Retry-After (default 1000)' },
+  { name: 'OTPD_DB_QUERY_TIMEOUT_MS', key: 'dbQueryTimeoutMs', help: 'PostgreSQL/MariaDB: a query unanswered this long is an outage, its connection closed (default 3000, 0 = none)' },
   { name: 'OTPD_RADIUS_MAX_IN_FLIGHT', key: 'radius.maxInFlight', help: 'Access-Requests handled at once; more are dropped' },
   { name: 'OTPD_RADIUS_PORT', key: 'radius.port', help: 'RADIUS UDP port (unset: RADIUS off)' },
   { name: 'OTPD_RADIUS_HOST', key: 'radius.host', help: 'RADIUS listen address (default 127.0.0.1)' },

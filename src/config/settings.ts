@@ -70,6 +70,12 @@ export const SettingsSchema = Type.Object(
     maxInFlight: Type.Integer({ minimum: 1, maximum: 100_000, default: 64 }),
     /** Longest an HTTP request waits for a free slot before it is shed (ms). @default 1000 */
     maxQueueMs: Type.Integer({ minimum: 0, maximum: 60_000, default: 1000 }),
+    /**
+     * PostgreSQL and MariaDB: a query without an answer after this long fails as an outage
+     * (ERR2008) and its connection is closed (a vanished database host, a commit waiting for an
+     * unreachable synchronous standby); migrations run without it. 0 = no limit (ms). @default 3000
+     */
+    dbQueryTimeoutMs: Type.Integer({ minimum: 0, maximum: 600_000, default: 3000 }),
     /** Seconds an admin session lasts. @default 1800 */
     sessionSeconds: Type.Integer({ minimum: 60, maximum: 86400, default: 1800 }),
     /**

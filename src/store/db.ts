@@ -26,7 +26,47 @@ export interface Db {
    * nothing in between and without an explicit transaction (store/sqlite-group.ts). @default none
    */
   atomically?: <T>(work: (exec: (q: CompiledQuery) => QueryResult<any>) => T) => Promise<{ value: T; committed: Promise<void> }>;
+  /**
+   * PostgreSQL and MariaDB: runs `work` with no query time limit (migrations, which may rewrite
+   * a large table). Everything else runs under `queryTimeoutMs` (openDatabase). @default none
+   */
+  withoutQueryTimeout?: <T>(work: () => Promise<T>) => Promise<T>;
   close(): Promise<void>;
+}
+
+export interface OpenOptions {
+  /**
+   * PostgreSQL and MariaDB: a query that has not answered after this long fails as an outage
+   * (ERR2008) and its connection is closed, never reused: a database host that vanished without
+   * closing its sockets, or a commit waiting for an unreachable synchronous standby, holds a
+   * request this long per query at most. 0 = no limit. @default 3000
+   */
+  queryTimeoutMs?: number;
+}
+
+/** What a query past its time limit fails with: an outage to isDatabaseUnavailable (ETIMEDOUT). */
+export class QueryTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(ms: number) {
+    super(`the database did not answer within ${ms} ms; the connection was closed`);
+  }
+}
+
+/** The time limit a pool's queries run under, switched off around `withoutQueryTimeout`. */
+class QueryLimit {
+  private unbounded = 0;
+  constructor(private readonly ms: number) {}
+  get current(): number {
+    return this.unbounded > 0 ? 0 : this.ms;
+  }
+  async without<T>(work: () => Promise<T>): Promise<T> {
+    this.unbounded++;
+    try {
+      return await work();
+    } finally {
+      this.unbounded--;
+    }
+  }
 }
 
 export interface PoolStats {
@@ -58,10 +98,11 @@ export function redactUrl(url: string): string {
  * only after the WAL is fsynced (store/sqlite-group.ts): a success is answered only after its
  * write is durable.
  */
-export async function openDatabase(url: string): Promise<Db> {
+export async function openDatabase(url: string, opts: OpenOptions = {}): Promise<Db> {
+  const limit = new QueryLimit(opts.queryTimeoutMs ?? 3000);
   if (url.startsWith('sqlite:')) return openSqlite(url.slice('sqlite:'.length));
-  if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url);
-  if (/^(mysql|mariadb):\/\//.test(url)) return openMysql(url);
+  if (/^postgres(ql)?:\/\//.test(url)) return openPostgres(url, limit);
+  if (/^(mysql|mariadb):\/\//.test(url)) return openMysql(url, limit);
   throw new Error(`unsupported database URL scheme: ${redactUrl(url)} (use sqlite:, postgres:// or mysql://)`);
 }
 
@@ -104,7 +145,7 @@ function createPrivateFile(path: string): void {
   }
 }
 
-async function openPostgres(url: string): Promise<Db> {
+async function openPostgres(url: string, limit: QueryLimit): Promise<Db> {
   const pg = await import('pg');
   // int8 (COUNT, BIGINT timestamps) as numbers; our values stay far below 2^53.
   pg.default.types.setTypeParser(20, (v: string) => Number(v));
@@ -115,14 +156,39 @@ async function openPostgres(url: string): Promise<Db> {
   // unhandled 'error' that killed otpd (test/faults/database-restart.test.ts). Its query fails on
   // its own, and the pool discards the broken client when it is released.
   pool.on('error', () => undefined);
-  pool.on('connect', (client) => client.on('error', () => undefined));
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+    limitPgQueries(client, limit);
+  });
   const kysely = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
   await sql`select 1`.execute(kysely);
   const stats = (): DbStats => ({ pool: { total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount, max: POOL_MAX } });
-  return { kysely, dialect: 'postgres', safeUrl: redactUrl(url), stats, unitOfWork: (work) => work(), close: () => kysely.destroy() };
+  return {
+    kysely, dialect: 'postgres', safeUrl: redactUrl(url), stats, unitOfWork: (work) => work(), withoutQueryTimeout: (work) => limit.without(work), close: () => kysely.destroy(),
+  };
 }
 
-async function openMysql(url: string): Promise<Db> {
+/**
+ * A query of this client that has not answered within the limit ends its socket: the query (and
+ * any queued behind it) fails with QueryTimeoutError, the client is no longer queryable, and the
+ * pool discards it on release. No cancel is sent: cancelling a commit that waits for a
+ * synchronous standby would leave it committed on the primary alone.
+ */
+function limitPgQueries(client: import('pg').PoolClient, limit: QueryLimit): void {
+  const query = client.query.bind(client) as (...args: unknown[]) => unknown;
+  (client as unknown as { query: (...args: unknown[]) => unknown }).query = (...args: unknown[]) => {
+    const result = query(...args);
+    const ms = limit.current;
+    if (ms <= 0 || !(result instanceof Promise)) return result;
+    const timer = setTimeout(() => {
+      const stream = (client as unknown as { connection?: { stream?: { destroy(e: Error): void } } }).connection?.stream;
+      stream?.destroy(new QueryTimeoutError(ms));
+    }, ms);
+    return result.finally(() => clearTimeout(timer));
+  };
+}
+
+async function openMysql(url: string, limit: QueryLimit): Promise<Db> {
   const mysql = await import('mysql2');
   const pool = mysql.createPool({
     uri: url.replace(/^mariadb:/, 'mysql:'),
@@ -132,9 +198,41 @@ async function openMysql(url: string): Promise<Db> {
     bigNumberStrings: false,
     timezone: 'Z',
   });
+  pool.on('connection', (connection) => limitMysqlQueries(connection, limit));
   const kysely = new Kysely<Database>({ dialect: new MysqlDialect({ pool }) });
   await sql`select 1`.execute(kysely);
-  return { kysely, dialect: 'mysql', safeUrl: redactUrl(url), stats: () => ({ pool: mysqlPoolStats(pool) }), unitOfWork: (work) => work(), close: () => kysely.destroy() };
+  return {
+    kysely, dialect: 'mysql', safeUrl: redactUrl(url), stats: () => ({ pool: mysqlPoolStats(pool) }), unitOfWork: (work) => work(),
+    withoutQueryTimeout: (work) => limit.without(work), close: () => kysely.destroy(),
+  };
+}
+
+/**
+ * As limitPgQueries for mysql2's callback API (what Kysely's MysqlDialect calls): past the limit
+ * the connection is destroyed (out of the pool, never reused) and the query's callback gets
+ * QueryTimeoutError; the driver's own later callback is dropped.
+ */
+function limitMysqlQueries(connection: { query: (...args: any[]) => unknown; destroy(): void }, limit: QueryLimit): void {
+  const query = connection.query.bind(connection);
+  connection.query = (...args: any[]) => {
+    const ms = limit.current;
+    const last = args.length - 1;
+    if (ms <= 0 || typeof args[last] !== 'function') return query(...args);
+    const callback = args[last] as (err: unknown, ...rest: unknown[]) => void;
+    let done = false;
+    const timer = setTimeout(() => {
+      done = true;
+      connection.destroy();
+      callback(new QueryTimeoutError(ms));
+    }, ms);
+    args[last] = (err: unknown, ...rest: unknown[]) => {
+      clearTimeout(timer);
+      if (done) return;
+      done = true;
+      callback(err, ...rest);
+    };
+    return query(...args);
+  };
 }
 
 /**

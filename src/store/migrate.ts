@@ -5,7 +5,8 @@ import { migrationProvider, migrations } from './migrations/index.ts';
 /** Applies all pending migrations; throws with the failing migration's name. */
 export async function migrateToLatest(db: Db): Promise<string[]> {
   const migrator = new Migrator({ db: db.kysely, provider: migrationProvider, allowUnorderedMigrations: true });
-  const { error, results } = await migrator.migrateToLatest();
+  const run = () => migrator.migrateToLatest();
+  const { error, results } = await (db.withoutQueryTimeout ? db.withoutQueryTimeout(run) : run());
   const failed = results?.find((r) => r.status === 'Error');
   if (error) {
     const name = failed ? ` (${failed.migrationName})` : '';
