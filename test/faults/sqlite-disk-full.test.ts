@@ -5,7 +5,7 @@
 // no acknowledged success lost.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -21,6 +21,7 @@ let node: OtpdNode | undefined;
 let smtp: SmtpSink | undefined;
 
 after(async () => {
+  if (process.env.FAULTS_KEEP_LOG && node) writeFileSync(process.env.FAULTS_KEEP_LOG, node.log);
   await node?.stop();
   await smtp?.stop();
   if (mounted) execFileSync('umount', ['-l', mnt]);
