@@ -276,7 +276,8 @@ export class Load {
   private readonly next = new Map<string, number>();
   private readonly busy = new Set<string>();
   private radiusId = 0;
-  private socket: dgram.Socket | undefined;
+  /** The RADIUS socket of the current run, created by its first RADIUS request (one for all workers). */
+  private socket: Promise<dgram.Socket> | undefined;
   private readonly pending = new Map<number, (msg: Buffer) => void>();
 
   /** How long a RADIUS request waits for its answer (a NAS's timeout). @default 2000 */
@@ -315,8 +316,9 @@ export class Load {
       }
     };
     await Promise.all([...Array.from({ length: opts.concurrency ?? 6 }, (_, w) => worker(w)), ...faults]);
-    this.socket?.close();
+    const socket = this.socket;
     this.socket = undefined;
+    (await socket)?.close();
     return { answers, accepted, durationMs: Date.now() - start };
   }
 
@@ -382,15 +384,17 @@ export class Load {
   }
 
   private async udp(kind: OpKind, attributes: [string, string][], timeoutMs: number): Promise<Answer> {
-    if (!this.socket) {
+    // one socket however many workers start at once: a second one, overwritten, stayed open and
+    // kept the test process alive after its last test (the file never ended)
+    this.socket ??= new Promise<dgram.Socket>((resolve) => {
       const s = dgram.createSocket('udp4');
       s.on('message', (msg) => {
         const cb = this.pending.get(msg[1]!);
         if (cb) cb(msg);
       });
-      await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-      this.socket = s;
-    }
+      s.bind(0, '127.0.0.1', () => resolve(s));
+    });
+    const socket = await this.socket;
     let id = this.radiusId % 256;
     for (let k = 0; k < 256 && this.pending.has(id); k++) id = (id + 1) % 256;
     const packet = radius.encode({ code: 'Access-Request', secret: RADIUS_SECRET, identifier: id, attributes, add_message_authenticator: true });
@@ -405,7 +409,7 @@ export class Load {
         this.pending.delete(id);
         resolve(msg);
       });
-      this.socket!.send(packet, this.node.radiusPort, '127.0.0.1');
+      socket.send(packet, this.node.radiusPort, '127.0.0.1');
     });
     if (!reply) return { kind, at: 0, ms: Date.now() - t0, status: 0, error: 'no RADIUS answer' };
     const decoded = radius.decode({ packet: reply, secret: RADIUS_SECRET });
