@@ -265,6 +265,13 @@ export interface RunOptions {
   requestTimeoutMs?: number;
   /** Requests per second at most (open loop) instead of a closed loop. @default none */
   ratePerSecond?: number;
+  /**
+   * Workers that send only the mix's RADIUS kinds, besides the `concurrency` workers, which then
+   * send only its HTTP kinds. A RADIUS request left unanswered (an outage) holds its worker for
+   * `radiusTimeoutMs`: sharing workers, the whole mix then ends up waiting on RADIUS silence and
+   * hardly any HTTP request is sent while the fault lasts. @default 0 (every worker sends the whole mix)
+   */
+  radiusWorkers?: number;
 }
 
 /**
@@ -295,13 +302,16 @@ export class Load {
     const answers: Answer[] = [];
     const accepted: LoadReport['accepted'] = [];
     const mix = { success: 4, wrong: 3, trigger: this.node.triggerUsers ? 1 : 0, 'radius-success': 1, 'radius-wrong': 1, ...opts.mix };
-    const kinds = Object.entries(mix).flatMap(([k, w]) => Array.from({ length: w ?? 0 }, () => k as OpKind));
+    const all = Object.entries(mix).flatMap(([k, w]) => Array.from({ length: w ?? 0 }, () => k as OpKind));
+    const radiusWorkers = opts.radiusWorkers ?? 0;
+    const httpKinds = radiusWorkers ? all.filter((k) => !k.startsWith('radius')) : all;
+    const radiusKinds = all.filter((k) => k.startsWith('radius'));
     const faults = Object.entries(opts.at ?? {}).map(([ms, fn]) => new Promise<void>((resolve, reject) => {
       setTimeout(() => fn().then(resolve, reject), Number(ms));
     }));
     let n = 0;
     const perWorkerGap = opts.ratePerSecond ? (1000 * (opts.concurrency ?? 6)) / opts.ratePerSecond : 0;
-    const worker = async (w: number) => {
+    const worker = async (w: number, kinds: OpKind[]) => {
       while (Date.now() - start < opts.durationMs) {
         const began = Date.now();
         const kind = kinds[(n++ + w) % kinds.length]!;
@@ -315,7 +325,11 @@ export class Load {
         }
       }
     };
-    await Promise.all([...Array.from({ length: opts.concurrency ?? 6 }, (_, w) => worker(w)), ...faults]);
+    await Promise.all([
+      ...Array.from({ length: opts.concurrency ?? 6 }, (_, w) => worker(w, httpKinds)),
+      ...(radiusKinds.length ? Array.from({ length: radiusWorkers }, (_, w) => worker(w, radiusKinds)) : []),
+      ...faults,
+    ]);
     const socket = this.socket;
     this.socket = undefined;
     (await socket)?.close();
