@@ -103,7 +103,9 @@ for (const c of cases) {
       const radiusRefusedValid = report.answers.filter((a) => a.kind === 'radius-success' && a.value === 'Access-Reject');
       assert.deepEqual(radiusRefusedValid.map((a) => a.at), [], 'valid OTPs refused over RADIUS');
       const httpRefusedValid = report.answers.filter((a) => a.kind === 'success' && a.value === false);
-      assert.deepEqual(httpRefusedValid.map((a) => `${a.at}: ${a.body}`), [], 'valid OTPs refused over HTTP');
+      const history = (r: typeof httpRefusedValid[number]) => report.answers.filter((a) => a.serial === r.serial && Math.abs(a.counter! - r.counter!) <= 1)
+        .map((a) => `${a.kind}@${a.at}+${a.ms}#${a.counter}=${a.code ?? a.value ?? a.error}`).join(' ');
+      assert.deepEqual(httpRefusedValid.map((a) => `${a.at} ${a.serial}#${a.counter}: ${history(a)}`), [], `valid OTPs refused over HTTP (${timeline})`);
       assert.ok(report.answers.some((a) => a.kind === 'radius-success' && a.value === 'Access-Accept' && a.at > downUntil), `no RADIUS accept after the restart: ${JSON.stringify(counts)}`);
       // recovery without a restart: successes after the database came back
       assert.ok(report.answers.some((a) => a.kind === 'success' && isAccept(a) && a.at > downUntil), `no success after the restart: ${JSON.stringify(counts)}`);
