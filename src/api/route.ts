@@ -136,9 +136,14 @@ async function execute(
   try {
     return await services.db.unitOfWork(() => executeWork(ctx, def, identify, source, identifyUser));
   } catch (e) {
-    // a write of the call did not commit (rolled back): nothing it did may be answered as done
-    request.log.error({ err: e, path: def.path }, 'request failed: its writes did not commit');
-    return { error: Errors.internal(), ctx };
+    // A write of the call did not commit (rolled back): nothing it did may be answered as done.
+    // A database that cannot take writes (SQLite's disk full, an I/O error) is an outage,
+    // ERR2008, never an internal error: /validate/check answers an internal error as a plain
+    // refusal, which refused valid OTPs (test/faults/sqlite-disk-full.test.ts).
+    const err = toOtpdError(e);
+    if (err.code === Errors.databaseUnavailable.code) request.log.warn({ err: e, path: def.path }, 'request failed: its writes did not commit (database unavailable)');
+    else request.log.error({ err: e, path: def.path }, 'request failed: its writes did not commit');
+    return { error: err, ctx };
   }
 }
 

@@ -142,7 +142,7 @@ export function register(api: Api): void {
         }
         return ok(true, { transactions: out });
       },
-      onError: (err) => (err.code === Errors.userStoreUnavailable.code ? errorResult(err, 0) : ok(false)),
+      onError: (err) => (isOutage(err) ? errorResult(err, 0) : ok(false)),
     },
     {
       path: '/validate/check_t',

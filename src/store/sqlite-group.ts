@@ -20,7 +20,11 @@ import {
  * statements never interleave; conditional writes (`UPDATE … WHERE counter <= ?`) keep
  * their meaning inside a group. A read on this connection sees the open group's writes a
  * moment before their COMMIT (one event-loop turn); whoever wrote them answers only after
- * it. Should a COMMIT fail, every write of the group fails with it.
+ * it. Should a COMMIT fail, every write of the group fails with it. So does every write of the
+ * group when one of its statements fails in a way that makes SQLite roll the whole transaction
+ * back by itself (SQLITE_FULL, SQLITE_IOERR, SQLITE_NOMEM, SQLITE_BUSY): the group ends there,
+ * and the statements after it start a new one instead of running outside any transaction (each
+ * committed on its own while its caller was told the group failed).
  *
  * Inside {@link GroupCommitDriver.unitOfWork} (one request) a write resolves as soon as it ran,
  * with its result, and the unit waits once, at its end, for the commits of all its writes:
@@ -67,8 +71,8 @@ interface Group {
   done: Promise<void>;
   /** Writes that joined the group. */
   writes: number;
-  /** Run, in order, right before the COMMIT ({@link GroupCommitDriver.atomically}). */
-  beforeCommit: (() => void)[];
+  /** Run, in order, right before the COMMIT ({@link GroupCommitDriver.atomically}); `fail` settles one that will not run. */
+  beforeCommit: { run: () => void; fail: (e: Error) => void }[];
   resolve: () => void;
   reject: (e: Error) => void;
 }
@@ -159,12 +163,25 @@ export class GroupCommitDriver implements Driver {
     this.exclusive = new Promise((r) => (this.releaseExclusive = r));
     (connection as GroupConnection).owner = true;
     this.flush();
-    this.db.exec('BEGIN IMMEDIATE');
+    try {
+      this.db.exec('BEGIN IMMEDIATE');
+    } catch (e) {
+      // Kysely calls rollbackTransaction only for a transaction that began: release the hold here,
+      // or every later statement would wait for it
+      this.endExclusive(connection);
+      throw e;
+    }
   }
 
   async commitTransaction(connection: DatabaseConnection): Promise<void> {
     try {
       this.db.exec('COMMIT');
+    } catch (e) {
+      // A failed COMMIT leaves the transaction rolled back by SQLite (SQLITE_FULL) or still open
+      // (SQLITE_BUSY): end it here, while this connection still holds it. Kysely's
+      // rollbackTransaction comes later, when the open transaction may already be a group's.
+      if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      throw e;
     } finally {
       this.endExclusive(connection);
     }
@@ -172,6 +189,8 @@ export class GroupCommitDriver implements Driver {
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    // not after a failed COMMIT: that ended the transaction, and what is open now is not this one's
+    if (!(connection as GroupConnection).owner) return;
     try {
       if (this.db.inTransaction) this.db.exec('ROLLBACK');
     } finally {
@@ -212,14 +231,36 @@ export class GroupCommitDriver implements Driver {
     if (this.closed) throw new Error('database is closed');
     const stmt = this.prepare(compiled.sql);
     const params = compiled.parameters as unknown[];
-    if (conn.owner || stmt.readonly) return run(stmt, params);
+    if (conn.owner) return run(stmt, params);
+    if (stmt.readonly) return this.runInGroup(stmt, params);
     const group = this.openGroup();
-    const result = run(stmt, params);
+    const result = this.runInGroup(stmt, params);
     group.writes++;
     const unit = units.getStore();
     if (unit?.open) unit.commits.add(group.done);
     else await group.done;
     return result;
+  }
+
+  /**
+   * Runs a statement on the connection, in the open group's transaction when there is one. When
+   * the statement failed and took that transaction with it (SQLite rolled it back), the group
+   * ends: its writers fail, and the next write opens a new group.
+   */
+  private runInGroup(stmt: BetterSqlite3.Statement, params: unknown[]): QueryResult<any> {
+    try {
+      return run(stmt, params);
+    } catch (e) {
+      if (this.group && !this.db.inTransaction) this.abandon(this.group, e as Error);
+      throw e;
+    }
+  }
+
+  /** Fails a group whose transaction is gone: its writers, and the atomically work not yet run. */
+  private abandon(group: Group, e: Error): void {
+    if (this.group === group) this.group = undefined;
+    for (const work of group.beforeCommit.splice(0)) work.fail(e);
+    group.reject(e);
   }
 
   /**
@@ -252,17 +293,22 @@ export class GroupCommitDriver implements Driver {
     if (this.closed) throw new Error('driver has already been destroyed');
     const group = this.openGroup();
     return new Promise((resolve, reject) => {
-      group.beforeCommit.push(() => {
-        this.db.exec('SAVEPOINT atomically');
-        try {
-          const value = work((q) => run(this.prepare(q.sql), q.parameters as unknown[]));
-          this.db.exec('RELEASE atomically');
-          resolve({ value, committed: group.done });
-        } catch (e) {
-          this.db.exec('ROLLBACK TO atomically');
-          this.db.exec('RELEASE atomically');
-          reject(e as Error);
-        }
+      group.beforeCommit.push({
+        run: () => {
+          this.db.exec('SAVEPOINT atomically');
+          try {
+            const value = work((q) => run(this.prepare(q.sql), q.parameters as unknown[]));
+            this.db.exec('RELEASE atomically');
+            resolve({ value, committed: group.done });
+          } catch (e) {
+            reject(e as Error);
+            // SQLite rolled the whole transaction back (disk full): the group is lost, flush fails it
+            if (!this.db.inTransaction) throw e;
+            this.db.exec('ROLLBACK TO atomically');
+            this.db.exec('RELEASE atomically');
+          }
+        },
+        fail: reject,
       });
     });
   }
@@ -289,13 +335,18 @@ export class GroupCommitDriver implements Driver {
     if (!group) return;
     this.group = undefined;
     try {
-      for (const work of group.beforeCommit) work();
+      for (const work of group.beforeCommit) work.run();
       this.db.exec('COMMIT');
       this.commits++;
       this.groupedWrites += group.writes;
     } catch (e) {
-      if (this.db.inTransaction) this.db.exec('ROLLBACK');
-      group.reject(e as Error);
+      try {
+        if (this.db.inTransaction) this.db.exec('ROLLBACK');
+      } catch {
+        // flush runs in setImmediate: a throw here would end the process; the writers fail below
+      }
+      // the work that ran settled already (fail is then a no-op); the rest never will otherwise
+      this.abandon(group, e as Error);
       return;
     }
     this.syncWal().then(group.resolve, group.reject);

@@ -3,6 +3,7 @@ import type { TokenService } from '../enrollment/tokens.ts';
 import { accountOf, type AccountAttempts, type AccountRefusal, type AttemptPolicy } from './account-attempts.ts';
 import { fail, type CheckOutcome } from './outcome.ts';
 import type { DirectoryUser } from './ports.ts';
+import type { Logger } from 'pino';
 
 /** The attempt of one account, reserved by the step that checks a secret (see {@link AccountGuard.guarded}). */
 export interface AccountReservation {
@@ -39,6 +40,8 @@ export class AccountGuard {
     private readonly attempts: AccountAttempts,
     private readonly tokens: TokenService,
     private readonly config: ConfigService,
+    /** Where a failed reset after a success goes (the success stands). @default undefined */
+    private readonly logger?: Pick<Logger, 'warn'>,
   ) {}
 
   /**
@@ -65,8 +68,11 @@ export class AccountGuard {
       throw e;
     }
     if (!reserved) return out;
-    if (out.ok) await this.attempts.succeeded(key);
-    else if (out.challenges.length > 0 || out.unavailable || out.notAGuess) await this.attempts.release(key);
+    if (out.ok) {
+      // the code is used already (committed on PostgreSQL and MariaDB): a failed reset of the
+      // account's failures leaves them counted, and the success stands rather than ERR2008
+      await this.attempts.succeeded(key).catch((e: unknown) => this.logger?.warn({ err: e }, 'login accepted; the account\'s failures not reset'));
+    } else if (out.challenges.length > 0 || out.unavailable || out.notAGuess) await this.attempts.release(key);
     else await this.attempts.failed(key, now, policy);
     return out;
   }

@@ -64,7 +64,7 @@ export class ValidationService {
 
   constructor(private readonly deps: ValidationDeps) {
     this.challengeHandlers = deps.challengeHandlers ?? new Map();
-    this.guard = new AccountGuard(deps.attempts, deps.tokens, deps.config);
+    this.guard = new AccountGuard(deps.attempts, deps.tokens, deps.config, deps.logger);
     this.tokenCheck = new TokenCheck({ ...deps, challengeHandlers: this.challengeHandlers });
   }
 

@@ -3,6 +3,7 @@ import type { TokenService } from '../enrollment/tokens.ts';
 import { requireTokenType } from '../tokens/registry.ts';
 import type { Token } from '../tokens/types.ts';
 import type { Metrics } from '../util/metrics.ts';
+import type { Logger } from 'pino';
 import { usageLimits } from '../tokens/usage.ts';
 import type { AccountReservation } from './account-guard.ts';
 import type { ChallengeRepository } from './challenges.ts';
@@ -25,6 +26,8 @@ export interface TokenCheckDeps {
   challengeHandlers: ReadonlyMap<string, ChallengeHandler>;
   /** Challenges created here and answers to open challenges are counted. @default undefined */
   metrics?: Metrics;
+  /** Where a failed write after a success goes (the success stands). @default undefined */
+  logger?: Pick<Logger, 'warn'>;
 }
 
 /** One request's tokens and what it knows about them by the time secrets are checked. */
@@ -113,11 +116,20 @@ export class TokenCheck {
           await repo.releaseAttempt(involved);
           return fail('replay', 'wrong otp value (already used)', { notAGuess: true, audit });
         }
-        // locked tokens were skipped, not involved: a success on another token does not unlock them
-        await repo.resetFail(involved.filter((id) => id !== v.token.id));
-        await this.deps.challenges.deleteExpired(involved, now);
-        const handler = v.challenge ? this.deps.challengeHandlers.get(v.token.type) : undefined;
-        if (handler?.succeeded) await handler.succeeded({ token: v.token, user, subject, request, now });
+        // The code is used from here on: on PostgreSQL and MariaDB the write above is committed
+        // (on SQLite the request's unit of work fails as a whole when its group does). What
+        // follows is housekeeping; its failure (the database going away mid-request) must not
+        // answer the accepted code as ERR2008, whose retry is then refused as a replay
+        // (test/faults/database-restart.test.ts).
+        try {
+          // locked tokens were skipped, not involved: a success on another token does not unlock them
+          await repo.resetFail(involved.filter((id) => id !== v.token.id));
+          await this.deps.challenges.deleteExpired(involved, now);
+          const handler = v.challenge ? this.deps.challengeHandlers.get(v.token.type) : undefined;
+          if (handler?.succeeded) await handler.succeeded({ token: v.token, user, subject, request, now });
+        } catch (e) {
+          this.deps.logger?.warn({ err: e, serial: v.token.serial }, 'code accepted; a write after it failed (fail counters of other tokens, expired challenges)');
+        }
         const who = user ? `user '${user.login}'@'${user.realm}' successfully authenticated.` : `token ${v.token.serial} successfully authenticated.`;
         return { ok: true, reason: 'authenticated', challenges: [], audit: { actionDetail: who, ...audit } };
       }

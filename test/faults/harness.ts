@@ -266,6 +266,13 @@ export interface RunOptions {
   requestTimeoutMs?: number;
   /** Requests per second at most (open loop) instead of a closed loop. @default none */
   ratePerSecond?: number;
+  /**
+   * Workers that send only the mix's RADIUS kinds, besides the `concurrency` workers, which then
+   * send only its HTTP kinds. A RADIUS request left unanswered (an outage) holds its worker for
+   * `radiusTimeoutMs`: sharing workers, the whole mix then ends up waiting on RADIUS silence and
+   * hardly any HTTP request is sent while the fault lasts. @default 0 (every worker sends the whole mix)
+   */
+  radiusWorkers?: number;
 }
 
 /**
@@ -277,7 +284,8 @@ export class Load {
   private readonly next = new Map<string, number>();
   private readonly busy = new Set<string>();
   private radiusId = 0;
-  private socket: dgram.Socket | undefined;
+  /** The RADIUS socket of the current run, created by its first RADIUS request (one for all workers). */
+  private socket: Promise<dgram.Socket> | undefined;
   private readonly pending = new Map<number, (msg: Buffer) => void>();
 
   /** How long a RADIUS request waits for its answer (a NAS's timeout). @default 2000 */
@@ -295,13 +303,16 @@ export class Load {
     const answers: Answer[] = [];
     const accepted: LoadReport['accepted'] = [];
     const mix = { success: 4, wrong: 3, trigger: this.node.triggerUsers ? 1 : 0, 'radius-success': 1, 'radius-wrong': 1, ...opts.mix };
-    const kinds = Object.entries(mix).flatMap(([k, w]) => Array.from({ length: w ?? 0 }, () => k as OpKind));
+    const all = Object.entries(mix).flatMap(([k, w]) => Array.from({ length: w ?? 0 }, () => k as OpKind));
+    const radiusWorkers = opts.radiusWorkers ?? 0;
+    const httpKinds = radiusWorkers ? all.filter((k) => !k.startsWith('radius')) : all;
+    const radiusKinds = all.filter((k) => k.startsWith('radius'));
     const faults = Object.entries(opts.at ?? {}).map(([ms, fn]) => new Promise<void>((resolve, reject) => {
       setTimeout(() => fn().then(resolve, reject), Number(ms));
     }));
     let n = 0;
     const perWorkerGap = opts.ratePerSecond ? (1000 * (opts.concurrency ?? 6)) / opts.ratePerSecond : 0;
-    const worker = async (w: number) => {
+    const worker = async (w: number, kinds: OpKind[]) => {
       while (Date.now() - start < opts.durationMs) {
         const began = Date.now();
         const kind = kinds[(n++ + w) % kinds.length]!;
@@ -315,9 +326,14 @@ export class Load {
         }
       }
     };
-    await Promise.all([...Array.from({ length: opts.concurrency ?? 6 }, (_, w) => worker(w)), ...faults]);
-    this.socket?.close();
+    await Promise.all([
+      ...Array.from({ length: opts.concurrency ?? 6 }, (_, w) => worker(w, httpKinds)),
+      ...(radiusKinds.length ? Array.from({ length: radiusWorkers }, (_, w) => worker(w, radiusKinds)) : []),
+      ...faults,
+    ]);
+    const socket = this.socket;
     this.socket = undefined;
+    (await socket)?.close();
     return { answers, accepted, durationMs: Date.now() - start };
   }
 
@@ -383,15 +399,17 @@ export class Load {
   }
 
   private async udp(kind: OpKind, attributes: [string, string][], timeoutMs: number): Promise<Answer> {
-    if (!this.socket) {
+    // one socket however many workers start at once: a second one, overwritten, stayed open and
+    // kept the test process alive after its last test (the file never ended)
+    this.socket ??= new Promise<dgram.Socket>((resolve) => {
       const s = dgram.createSocket('udp4');
       s.on('message', (msg) => {
         const cb = this.pending.get(msg[1]!);
         if (cb) cb(msg);
       });
-      await new Promise<void>((r) => s.bind(0, '127.0.0.1', () => r()));
-      this.socket = s;
-    }
+      s.bind(0, '127.0.0.1', () => resolve(s));
+    });
+    const socket = await this.socket;
     let id = this.radiusId % 256;
     for (let k = 0; k < 256 && this.pending.has(id); k++) id = (id + 1) % 256;
     const packet = radius.encode({ code: 'Access-Request', secret: RADIUS_SECRET, identifier: id, attributes, add_message_authenticator: true });
@@ -406,7 +424,7 @@ export class Load {
         this.pending.delete(id);
         resolve(msg);
       });
-      this.socket!.send(packet, this.node.radiusPort, '127.0.0.1');
+      socket.send(packet, this.node.radiusPort, '127.0.0.1');
     });
     if (!reply) return { kind, at: 0, ms: Date.now() - t0, status: 0, error: 'no RADIUS answer' };
     const decoded = radius.decode({ packet: reply, secret: RADIUS_SECRET });
