@@ -205,6 +205,12 @@ const summary = Object.fromEntries(CASES.map((c) => {
 }));
 for (const [c, s] of Object.entries(summary)) console.error(`${c}: A ${s.A_ms} ms, B ${s.B_ms} ms, B/A ${s.B_over_A}`);
 console.log(JSON.stringify(summary));
-for (const node of [a, b]) node.child.send({ kind: 'stop' });
-await new Promise((r) => setTimeout(r, 500));
+// a clean stop, so that --cpu-prof writes its file (at most 20 s)
+await Promise.race([
+  Promise.all([a, b].map((node) => new Promise((r) => {
+    node.child.once('exit', r);
+    node.child.send({ kind: 'stop' });
+  }))),
+  new Promise((r) => setTimeout(r, 20_000)),
+]);
 process.exit(0);

@@ -39,6 +39,11 @@ export class PreparedQuery<P extends Record<string, unknown>, R = unknown> {
    * @param dialect the database's dialect name: the compiled SQL is cached per dialect
    */
   async run(executor: Kysely<any>, dialect: string, values: P): Promise<QueryResult<R>> {
+    return executor.executeQuery<R>(this.bind(executor, dialect, values));
+  }
+
+  /** The compiled query with `values` in it, for a caller that executes it itself (see run). */
+  bind(executor: Kysely<any>, dialect: string, values: P): CompiledQuery<R> {
     let compiled = this.byDialect.get(dialect);
     if (!compiled) {
       compiled = this.compile(executor);
@@ -50,7 +55,7 @@ export class PreparedQuery<P extends Record<string, unknown>, R = unknown> {
       if (v === undefined) throw new Error(`prepared query: no value for ${s.name}`);
       return v;
     });
-    return executor.executeQuery<R>({ sql: compiled.sql, parameters, query: compiled.query, queryId: compiled.queryId });
+    return { sql: compiled.sql, parameters, query: compiled.query, queryId: compiled.queryId };
   }
 
   private compile(executor: Kysely<any>): Compiled {
