@@ -2,7 +2,7 @@
  * `npm run bench [-- --quick] [-- --only=success,totp,fail,locked,trigger,ldap,radius,pg,twonode,mariadb]
  * [-- --profile[=DIR]]`: otpd measured from outside, against baselines measured in the same run (issue 15).
  *
- * Every figure comes from separate processes: otpd nodes (bench/otpd-node.ts), the Fastify
+ * Every figure comes from separate processes: otpd nodes (bench/otpd-node.mjs, the compiled dist/), the Fastify
  * hello-world (H, bench/hello.ts), the commit baseline (F, bench/fsync.ts), the HTTP load
  * (Debian's wrk with bench/bodies.lua; paced runs with autocannon in bench/paced.ts) and the
  * RADIUS load (bench/radius-load.ts). With two or more cores, servers run on core 0 and load
@@ -84,13 +84,15 @@ function runToEnd(core: string, cmd: string, argv: string[], env: Record<string,
 }
 
 const tsNode = (script: string, extra: string[] = []) => ['--import', 'tsx', ...extra, join(HERE, script)];
+/** A bench script in plain JavaScript (.mjs) runs without the TypeScript loader. */
+const nodeArgv = (script: string, extra: string[] = []) => (script.endsWith('.mjs') ? [...extra, join(HERE, script)] : tsNode(script, extra));
 
 /** A server child (otpd node or hello-world) that reports over IPC. */
 class Server {
   constructor(readonly child: ChildProcess, readonly url: string, readonly name: string) {}
 
   static async start(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Server> {
-    const [c, a] = command(SERVER_CORE, process.execPath, tsNode(script, nodeArgs));
+    const [c, a] = command(SERVER_CORE, process.execPath, nodeArgv(script, nodeArgs));
     const child = track(spawn(c, a, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     const url = await new Promise<string>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`${name} exited ${code} before it was ready`)));
@@ -375,7 +377,7 @@ async function sqliteCases(): Promise<void> {
   writeFileSync(join(dir, 'otpd.json'), JSON.stringify({ radius: { port: RADIUS_PORT, clients: [{ name: 'bench', address: '127.0.0.1', secret: RADIUS_SECRET }] } }));
   console.error('otpd on SQLite: seeding 10,000 users');
   await seed(dir, { hotp: HOTP_OK.to, full: true, smsUrl: gateway.url, smtpPort: smtp.port, ldapUrl: slapd?.url });
-  const node = await Server.start('otpd', 'otpd-node.ts', nodeEnv(dir), profileArg ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
+  const node = await Server.start('otpd', 'otpd-node.mjs', nodeEnv(dir), profileArg ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
   const db = await openDatabase(`sqlite:${join(dir, 'otpd.sqlite')}`);
   const ledger = new Ledger();
   const okIds = indices(HOTP_OK);
@@ -536,7 +538,7 @@ async function serverDbCases(kind: 'pg' | 'mariadb'): Promise<void> {
     const ledger = new Ledger();
     const ids = indices(HOTP_OK, users);
     const bodies = async (of: number[], rps: number, seconds: number) => bodyFile(await hotpLines(db, HOTP_OK, of, roundsFor(of.length, rps, seconds), form('bench')));
-    const node = await Server.start('otpd', 'otpd-node.ts', nodeEnv(dir, url));
+    const node = await Server.start('otpd', 'otpd-node.mjs', nodeEnv(dir, url));
     let second: Server | undefined;
     try {
       ledger.add(await wrk(node.url, await bodies(ids, 3000, WARM), WARM, DB_CONNECTIONS));
@@ -547,7 +549,7 @@ async function serverDbCases(kind: 'pg' | 'mariadb'): Promise<void> {
       figures[`${kind}_ratio_H`] = one.rps / H;
       figures[`${kind}_p99_ms`] = one.p99;
       if (kind === 'pg' && want('twonode')) {
-        second = await Server.start('otpd', 'otpd-node.ts', nodeEnv(dir, url, 'bench-2'));
+        second = await Server.start('otpd', 'otpd-node.mjs', nodeEnv(dir, url, 'bench-2'));
         const a = ids.filter((i) => i % 2 === 0);
         const b = ids.filter((i) => i % 2 === 1);
         ledger.add(await wrk(second.url, await bodies(b, 3000, WARM), WARM, DB_CONNECTIONS));

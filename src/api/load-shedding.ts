@@ -17,7 +17,8 @@ const EXEMPT = new Set(['/healthz']);
  * `maxInFlight` waits for a slot (oldest first); one that waited `maxQueueMs` is answered
  * 503 with `Retry-After` and ERR2009 in the envelope. So under overload the answered requests
  * keep a bounded latency and the excess is refused at once instead of piling up in memory.
- * A slot is freed when the response is finished or the client goes away.
+ * A slot is freed when the response is finished or the client goes away (before or after it
+ * sent the whole request).
  */
 export function registerLoadShedding(app: FastifyInstance, opts: LoadSheddingOptions): { stats(): { inFlight: number; queued: number; shed: number } } {
   let inFlight = 0;
@@ -46,6 +47,9 @@ export function registerLoadShedding(app: FastifyInstance, opts: LoadSheddingOpt
     const admit = () => {
       inFlight++;
       holding.add(request);
+      // the response's 'close' comes however it ends: sent, failed, or the client gone after
+      // sending the whole request (neither onResponse nor onRequestAbort runs then)
+      reply.raw.once('close', () => release(request));
       done();
     };
     if (inFlight < opts.maxInFlight && queue.length === 0) return admit();

@@ -3,6 +3,7 @@ import type { Db } from '../store/db.ts';
 import type { CompiledQuery, QueryResult } from 'kysely';
 import type { Clock } from '../util/clock.ts';
 import { currentRequestId } from '../util/request-context.ts';
+import { PreparedQuery } from '../store/prepared.ts';
 import { AuditChainError, clip, headMac, readAnchor, rowMac, sameHex, writeAnchor, type Anchor, type AuditChainKey, type AuditRow } from './chain.ts';
 
 export { auditChainKey, AuditChainError, type AuditChainKey, type AuditRow } from './chain.ts';
@@ -28,6 +29,32 @@ export interface AuditEvent {
 
 /** One extension of the chain: yields each query it needs and is sent its result. */
 type Extension = Generator<CompiledQuery, Anchor, QueryResult<any>>;
+
+// The statements of every audit batch, compiled once (store/prepared.ts)
+const headRead = (locked: boolean) => new PreparedQuery<{ id: number }>((k, p) => {
+  const q = k.selectFrom('audit_head').select(['last_id', 'last_hash', 'seq', 'mac']).where('id', '=', p.id);
+  return locked ? q.forUpdate() : q;
+});
+const headOfSqlite = headRead(false);
+const headLocked = headRead(true);
+const headWrite = new PreparedQuery<{ lastId: number; lastHash: string; seq: number; mac: string }>((k, p) =>
+  k.updateTable('audit_head').set({ last_id: p.lastId, last_hash: p.lastHash, seq: p.seq, mac: p.mac }).where('id', '=', 1));
+type AuditInsert = AuditRow & { seq: number; prev_hash: string; hash: string };
+/** One insert per set of columns (the rows of row() all have the same) and per kind of id: RETURNING or insertId. */
+const inserts = new Map<string, PreparedQuery<AuditInsert>>();
+function auditInsert(values: AuditInsert, returning: boolean): PreparedQuery<AuditInsert> {
+  const columns = Object.keys(values) as (keyof AuditInsert)[];
+  const shape = `${returning}:${columns.join(',')}`;
+  let q = inserts.get(shape);
+  if (!q) {
+    q = new PreparedQuery<AuditInsert>((k, p) => {
+      const insert = k.insertInto('audit').values(Object.fromEntries(columns.map((c) => [c, p[c]])) as AuditInsert);
+      return returning ? insert.returning('id') : insert;
+    });
+    inserts.set(shape, q);
+  }
+  return q;
+}
 
 /**
  * Writes HMAC-chained audit rows. The single `audit_head` row is read (locked for update on
@@ -166,9 +193,8 @@ export class AuditWriter {
   /** Checks the head and appends the rows after it; the queries in order, with nothing between them. */
   private *extend(batch: AuditRow[]): Extension {
     const { kysely, dialect } = this.db;
-    let head = kysely.selectFrom('audit_head').select(['last_id', 'last_hash', 'seq', 'mac']).where('id', '=', 1);
-    if (dialect !== 'sqlite') head = head.forUpdate();
-    const current = (yield head.compile()).rows[0] as { last_id: number; last_hash: string; seq: number; mac: string } | undefined;
+    const head = (dialect === 'sqlite' ? headOfSqlite : headLocked).bind(kysely, dialect, { id: 1 });
+    const current = (yield head).rows[0] as { last_id: number; last_hash: string; seq: number; mac: string } | undefined;
     if (!current) throw new AuditChainError('the audit head row is missing (deleted, possibly with the newest rows)');
     const headSeq = Number(current.seq);
     const headId = Number(current.last_id);
@@ -187,15 +213,13 @@ export class AuditWriter {
     for (const row of rows) {
       seq++;
       const hash = rowMac(this.chain.key, seq, prev, row);
-      const insert = kysely.insertInto('audit').values({ ...row, seq, prev_hash: prev, hash });
+      const values = { ...row, seq, prev_hash: prev, hash };
       // the new id: RETURNING on SQLite/PostgreSQL, insertId on MariaDB
-      const res = yield dialect === 'mysql' ? insert.compile() : insert.returning('id').compile();
+      const res = yield auditInsert(values, dialect !== 'mysql').bind(kysely, dialect, values);
       lastId = Number(dialect === 'mysql' ? res.insertId : (res.rows[0] as { id: number }).id);
       prev = hash;
     }
-    yield kysely.updateTable('audit_head')
-      .set({ last_id: lastId, last_hash: prev, seq, mac: headMac(this.chain.key, seq, lastId, prev) })
-      .where('id', '=', 1).compile();
+    yield headWrite.bind(kysely, dialect, { lastId, lastHash: prev, seq, mac: headMac(this.chain.key, seq, lastId, prev) });
     return { seq, id: lastId, hash: prev };
   }
 

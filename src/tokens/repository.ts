@@ -2,6 +2,7 @@ import { sql, type Transaction } from 'kysely';
 import type { Db } from '../store/db.ts';
 import type { Database, TokenTable } from '../store/schema.ts';
 import { insertReturningId } from '../store/insert.ts';
+import { PreparedQuery } from '../store/prepared.ts';
 import type { HashName } from '../otp/hotp.ts';
 import type { Token } from './types.ts';
 import { parseJsonObject } from '../util/json.ts';
@@ -62,6 +63,40 @@ export interface TokenFilter {
 }
 
 type Executor = Db['kysely'] | Transaction<Database>;
+
+// The statements of every /validate/check, compiled once (store/prepared.ts)
+const byOwner = new PreparedQuery<{ resolver: string; userId: string }>((k, p) =>
+  k.selectFrom('tokens').selectAll('tokens').where('resolver', '=', p.resolver).where('user_id', '=', p.userId).orderBy('id', 'asc'));
+const realmsOfOne = new PreparedQuery<{ id: number }>((k, p) => k.selectFrom('token_realms').select(['token_id', 'realm']).where('token_id', 'in', [p.id]));
+const consumeQuery = (limited: boolean) => new PreparedQuery<{ id: number; matched: number; next: number; now: number; max: number }>((k, p) => {
+  let q = k.updateTable('tokens')
+    .set({
+      counter: p.next,
+      fail_count: 0,
+      last_auth_success: p.now,
+      last_auth_match: p.now,
+      // the attempt was counted in count_auth when it was reserved (reserveAttempt)
+      count_auth_success: sql`count_auth_success + 1`,
+    })
+    .where('id', '=', p.id)
+    .where('counter', '<=', p.matched)
+    .where('active', '=', 1);
+  // countAuthSuccessMax: parallel successes of a static value (pw) cannot pass the limit
+  if (limited) q = q.where('count_auth_success', '<', p.max);
+  return q;
+});
+const consumeAny = consumeQuery(false);
+const consumeBelowMax = consumeQuery(true);
+const reserveQuery = (limited: boolean) => new PreparedQuery<{ id: number; max: number }>((k, p) => {
+  let q = k.updateTable('tokens')
+    .set({ fail_count: sql`fail_count + 1`, count_auth: sql`count_auth + 1` })
+    .where('id', '=', p.id)
+    .where(sql<boolean>`fail_count < max_fail`);
+  if (limited) q = q.where('count_auth', '<', p.max);
+  return q;
+});
+const reserveAny = reserveQuery(false);
+const reserveBelowMax = reserveQuery(true);
 
 /**
  * Token rows. Single-use state changes are conditional writes whose affected-row
@@ -126,6 +161,11 @@ export class TokenRepository {
   }
 
   async find(filter: TokenFilter, page?: { offset: number; limit: number; sortBy?: keyof TokenTable; desc?: boolean }): Promise<Token[]> {
+    if (!page && filter.owner && Object.keys(filter).length === 1) {
+      // a user's tokens (every validation): the same query as below, compiled once
+      const res = await byOwner.run(this.db.kysely, this.db.dialect, filter.owner);
+      return this.withRealms(res.rows as Row[]);
+    }
     let q = this.filtered(filter).selectAll('tokens');
     q = q.orderBy(page?.sortBy ?? 'id', page?.desc ? 'desc' : 'asc');
     if (page) q = q.limit(page.limit).offset(page.offset);
@@ -168,7 +208,9 @@ export class TokenRepository {
   private async withRealms(rows: Row[]): Promise<Token[]> {
     if (rows.length === 0) return [];
     const ids = rows.map((r) => Number(r.id));
-    const realms = await this.db.kysely.selectFrom('token_realms').select(['token_id', 'realm']).where('token_id', 'in', ids).execute();
+    const realms = ids.length === 1
+      ? (await realmsOfOne.run(this.db.kysely, this.db.dialect, { id: ids[0] })).rows as { token_id: number; realm: string }[]
+      : await this.db.kysely.selectFrom('token_realms').select(['token_id', 'realm']).where('token_id', 'in', ids).execute();
     return rows.map((r) => fromRow(r, realms.filter((x) => Number(x.token_id) === Number(r.id)).map((x) => x.realm).sort()));
   }
 
@@ -228,23 +270,9 @@ export class TokenRepository {
    * the fail counter. True when this request won.
    */
   async consume(id: number, matched: number, nextCounter: number, now: number, successMax?: number): Promise<boolean> {
-    let q = this.db.kysely
-      .updateTable('tokens')
-      .set({
-        counter: nextCounter,
-        fail_count: 0,
-        last_auth_success: now,
-        last_auth_match: now,
-        // the attempt was counted in count_auth when it was reserved (reserveAttempt)
-        count_auth_success: sql`count_auth_success + 1`,
-      })
-      .where('id', '=', id)
-      .where('counter', '<=', matched)
-      .where('active', '=', 1);
-    // countAuthSuccessMax: parallel successes of a static value (pw) cannot pass the limit
-    if (successMax !== undefined) q = q.where('count_auth_success', '<', successMax);
-    const res = await q.executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
+    const values = { id, matched, next: nextCounter, now, max: successMax ?? 0 };
+    const res = await (successMax !== undefined ? consumeBelowMax : consumeAny).run(this.db.kysely, this.db.dialect, values);
+    return Number(res.numAffectedRows ?? 0) === 1;
   }
 
   /**
@@ -267,14 +295,8 @@ export class TokenRepository {
    * `authMax`, the token's countAuthMax). False = locked or used up.
    */
   async reserveAttempt(id: number, authMax?: number): Promise<boolean> {
-    let q = this.db.kysely
-      .updateTable('tokens')
-      .set({ fail_count: sql`fail_count + 1`, count_auth: sql`count_auth + 1` })
-      .where('id', '=', id)
-      .where(sql<boolean>`fail_count < max_fail`);
-    if (authMax !== undefined) q = q.where('count_auth', '<', authMax);
-    const res = await q.executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
+    const res = await (authMax !== undefined ? reserveBelowMax : reserveAny).run(this.db.kysely, this.db.dialect, { id, max: authMax ?? 0 });
+    return Number(res.numAffectedRows ?? 0) === 1;
   }
 
   /** Gives a reserved attempt back (challenge triggered, or another token matched the PIN). */

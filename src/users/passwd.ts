@@ -61,6 +61,8 @@ class PasswdStore implements UserStore {
   private byLogin = new Map<string, Entry>();
   private byUid = new Map<string, Entry>();
   private signature = '';
+  /** The read and parse of the file as it was at `sig`, while it runs. */
+  private reading: { sig: string; done: Promise<void> } | undefined;
   private readonly file: string;
   private readonly logger: Logger;
 
@@ -70,17 +72,31 @@ class PasswdStore implements UserStore {
   }
 
   private async load(): Promise<void> {
-    let text: string;
     let sig: string;
     try {
       const st = await stat(this.file);
       sig = `${st.mtimeMs}:${st.size}:${st.ino}`;
-      if (sig === this.signature) return;
+    } catch (e) {
+      throw this.unreadable(e);
+    }
+    if (sig === this.signature) return;
+    // lookups that find the same new file share one read and parse (a burst of 50 after a
+    // start or an edit parsed it 50 times); each still looked at the file itself
+    if (this.reading?.sig !== sig) {
+      const done = this.read(sig).finally(() => {
+        if (this.reading?.done === done) this.reading = undefined;
+      });
+      this.reading = { sig, done };
+    }
+    return this.reading.done;
+  }
+
+  private async read(sig: string): Promise<void> {
+    let text: string;
+    try {
       text = await readFile(this.file, 'utf8');
     } catch (e) {
-      const reason = `cannot read ${this.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
-      this.logger.error({ file: this.file }, `user store '${this.name}' unavailable: ${reason}`);
-      throw new UserStoreUnavailableError(this.name, reason);
+      throw this.unreadable(e);
     }
     const entries = text.split(/\r?\n/).map(parsePasswdLine).filter((e): e is Entry => e !== undefined);
     this.entries = entries;
@@ -92,6 +108,12 @@ class PasswdStore implements UserStore {
     }
     this.signature = sig;
     this.logger.debug({ users: entries.length }, 'passwd file loaded');
+  }
+
+  private unreadable(e: unknown): UserStoreUnavailableError {
+    const reason = `cannot read ${this.file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+    this.logger.error({ file: this.file }, `user store '${this.name}' unavailable: ${reason}`);
+    return new UserStoreUnavailableError(this.name, reason);
   }
 
   private copy(e: Entry | undefined): StoreUser | null {

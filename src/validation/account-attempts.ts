@@ -1,5 +1,7 @@
 import { sql } from 'kysely';
 import type { Db } from '../store/db.ts';
+import type { AccountAttemptTable } from '../store/schema.ts';
+import { PreparedQuery } from '../store/prepared.ts';
 
 /** One account: a directory user in a realm. `userKey` is `<resolver>/<user id>`. */
 export interface AccountKey {
@@ -34,6 +36,53 @@ const UNKNOWN: AccountKey = { realm: '', userKey: '', login: '' };
 
 /** A reservation older than this is taken as lost (a crashed node) and no longer holds a slot. */
 const STALE_MS = 120_000;
+
+type Key = { realm: string; userKey: string };
+const freeSlot = sql`case when pending > 0 then pending - 1 else 0 end`;
+
+// The statements of every attempt, compiled once (store/prepared.ts); the same queries as before
+const rowQuery = new PreparedQuery<Key>((k, p) => k.selectFrom('account_attempts').selectAll()
+  .where('realm', '=', p.realm).where('user_key', '=', p.userKey));
+const reserveQuery = new PreparedQuery<Key & { login: string; now: number; stale: number; maxFail: number; delayAfter: number; maxParallel: number; belowBound: number }>((k, p) => {
+  const inFlight = sql<number>`(case when pending_at < ${p.stale} then 0 else pending end)`;
+  return k.updateTable('account_attempts')
+    .set({ pending: sql`${inFlight} + 1`, pending_at: p.now, last_attempt: p.now, login: p.login })
+    .where('realm', '=', p.realm)
+    .where('user_key', '=', p.userKey)
+    .where(sql<boolean>`window_start + delay_ms <= ${p.now}`)
+    .where(sql<boolean>`fail_count + ${inFlight} < ${p.maxFail}`)
+    .where(sql<boolean>`${inFlight} < (case when fail_count < ${p.delayAfter} then ${p.maxParallel} else 1 end)`)
+    // Below the threshold, failures and attempts in flight together stay below the larger of
+    // the two limits: a slot freed by a failure is not taken again while the earlier attempts
+    // still count, so a burst spread over time (several nodes, a slow user store) checks no
+    // more secrets than one arriving at once.
+    .where(sql<boolean>`fail_count + ${inFlight} < (case when fail_count < ${p.delayAfter} then ${p.belowBound} else fail_count + 1 end)`);
+});
+const succeededQuery = new PreparedQuery<Key>((k, p) => k.updateTable('account_attempts')
+  .set({ fail_count: 0, delay_ms: 0, window_start: 0, pending: freeSlot })
+  .where('realm', '=', p.realm).where('user_key', '=', p.userKey));
+const releaseQuery = new PreparedQuery<Key>((k, p) => k.updateTable('account_attempts')
+  .set({ pending: freeSlot })
+  .where('realm', '=', p.realm).where('user_key', '=', p.userKey));
+/** The failure write holds the policy's figures as literals: one compiled query per policy. */
+const failedQueries = new Map<string, PreparedQuery<Key & { now: number }>>();
+function failedQuery(p: AttemptPolicy): PreparedQuery<Key & { now: number }> {
+  const shape = `${p.delayAfter}/${p.baseMs}/${p.maxDelayMs}`;
+  let q = failedQueries.get(shape);
+  if (!q) {
+    if (failedQueries.size >= 64) failedQueries.clear();
+    const after = sql.lit(p.delayAfter);
+    const nextDelay = sql<number>`(case when fail_count + 1 < ${after} then 0 when delay_ms = 0 then ${sql.lit(p.baseMs)} when delay_ms * 2 > ${sql.lit(p.maxDelayMs)} then ${sql.lit(p.maxDelayMs)} else delay_ms * 2 end)`;
+    q = new PreparedQuery((k, v) => k.updateTable('account_attempts')
+      // MySQL evaluates SET left to right with the new values: delay_ms reads the old fail_count
+      // and delay_ms, so it comes first and fail_count last.
+      .set({ delay_ms: nextDelay, window_start: v.now, pending: freeSlot, fail_count: sql`fail_count + 1` })
+      .where('realm', '=', v.realm)
+      .where('user_key', '=', v.userKey));
+    failedQueries.set(shape, q);
+  }
+  return q;
+}
 
 /**
  * Consecutive failed authentications per account, in the database (shared by
@@ -74,36 +123,17 @@ export class AccountAttempts {
 
   /** A failed attempt: counts it and, from the threshold on, opens the next refusal window. */
   async failed(key: AccountKey, now: number, p: AttemptPolicy): Promise<void> {
-    const after = sql.lit(p.delayAfter);
-    const nextDelay = sql<number>`(case when fail_count + 1 < ${after} then 0 when delay_ms = 0 then ${sql.lit(p.baseMs)} when delay_ms * 2 > ${sql.lit(p.maxDelayMs)} then ${sql.lit(p.maxDelayMs)} else delay_ms * 2 end)`;
-    await this.db.kysely
-      .updateTable('account_attempts')
-      // MySQL evaluates SET left to right with the new values: delay_ms reads the old fail_count
-      // and delay_ms, so it comes first and fail_count last.
-      .set({ delay_ms: nextDelay, window_start: now, pending: sql`case when pending > 0 then pending - 1 else 0 end`, fail_count: sql`fail_count + 1` })
-      .where('realm', '=', key.realm)
-      .where('user_key', '=', key.userKey)
-      .execute();
+    await failedQuery(p).run(this.db.kysely, this.db.dialect, { realm: key.realm, userKey: key.userKey, now });
   }
 
   /** A success: the account's failures are cleared (an admin reset does the same, see `reset`). */
   async succeeded(key: AccountKey): Promise<void> {
-    await this.db.kysely
-      .updateTable('account_attempts')
-      .set({ fail_count: 0, delay_ms: 0, window_start: 0, pending: sql`case when pending > 0 then pending - 1 else 0 end` })
-      .where('realm', '=', key.realm)
-      .where('user_key', '=', key.userKey)
-      .execute();
+    await succeededQuery.run(this.db.kysely, this.db.dialect, key);
   }
 
   /** The attempt was no guess: only its slot is freed. */
   async release(key: AccountKey): Promise<void> {
-    await this.db.kysely
-      .updateTable('account_attempts')
-      .set({ pending: sql`case when pending > 0 then pending - 1 else 0 end` })
-      .where('realm', '=', key.realm)
-      .where('user_key', '=', key.userKey)
-      .execute();
+    await releaseQuery.run(this.db.kysely, this.db.dialect, key);
   }
 
   /** Admin reset: clears the failures of a user in every realm (or in one). */
@@ -136,28 +166,15 @@ export class AccountAttempts {
   }
 
   private async tryReserve(key: AccountKey, now: number, p: AttemptPolicy): Promise<boolean> {
-    const stale = now - STALE_MS;
-    const inFlight = sql<number>`(case when pending_at < ${stale} then 0 else pending end)`;
-    const res = await this.db.kysely
-      .updateTable('account_attempts')
-      .set({ pending: sql`${inFlight} + 1`, pending_at: now, last_attempt: now, login: key.login })
-      .where('realm', '=', key.realm)
-      .where('user_key', '=', key.userKey)
-      .where(sql<boolean>`window_start + delay_ms <= ${now}`)
-      .where(sql<boolean>`fail_count + ${inFlight} < ${p.maxFail}`)
-      .where(sql<boolean>`${inFlight} < (case when fail_count < ${p.delayAfter} then ${p.maxParallel} else 1 end)`)
-      // Below the threshold, failures and attempts in flight together stay below the larger of
-      // the two limits: a slot freed by a failure is not taken again while the earlier attempts
-      // still count, so a burst spread over time (several nodes, a slow user store) checks no
-      // more secrets than one arriving at once.
-      .where(sql<boolean>`fail_count + ${inFlight} < (case when fail_count < ${p.delayAfter} then ${Math.max(p.delayAfter, p.maxParallel)} else fail_count + 1 end)`)
-      .executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
+    const res = await reserveQuery.run(this.db.kysely, this.db.dialect, {
+      realm: key.realm, userKey: key.userKey, login: key.login, now, stale: now - STALE_MS, maxFail: p.maxFail, delayAfter: p.delayAfter, maxParallel: p.maxParallel,
+      belowBound: Math.max(p.delayAfter, p.maxParallel),
+    });
+    return Number(res.numAffectedRows ?? 0) === 1;
   }
 
   private async row(key: AccountKey) {
-    return this.db.kysely.selectFrom('account_attempts').selectAll()
-      .where('realm', '=', key.realm).where('user_key', '=', key.userKey).executeTakeFirst();
+    return (await rowQuery.run(this.db.kysely, this.db.dialect, key)).rows[0] as AccountAttemptTable | undefined;
   }
 
   private async insertIgnore(key: AccountKey, now: number): Promise<void> {

@@ -13,6 +13,7 @@ import { pino } from 'pino';
 import { UserStoreUnavailableError } from '../../src/errors.ts';
 import { parsePasswdLine, passwdResolverType } from '../../src/users/passwd.ts';
 import { systemClock } from '../../src/util/clock.ts';
+import { captureLogs } from '../helpers/logs.ts';
 
 const logger = pino({ level: 'silent' });
 const crypt = (alg: string, pw: string) => execFileSync('openssl', ['passwd', alg, pw]).toString().trim();
@@ -103,6 +104,20 @@ describe('passwd resolver', () => {
     const n = await s.lookup('newcomer');
     assert.equal(n?.userId, '2000');
     assert.equal(await s.checkPassword(n!, 'hello'), true);
+  });
+
+  test('parallel lookups of a new file read and parse it once, and an edit is still seen by the next lookup', async () => {
+    const logs = captureLogs('debug');
+    const s = passwdResolverType.create('files', passwdResolverType.normalize({ fileName: file }), { logger: logs.logger, clock: systemClock });
+    const loaded = () => logs.lines().filter((l) => l.msg === 'passwd file loaded').length;
+    const found = await Promise.all(Array.from({ length: 50 }, () => s.lookup('email_only')));
+    assert.ok(found.every((u) => u?.userId === '1001'));
+    assert.equal(loaded(), 1, 'one parse for 50 lookups at once');
+    writeFileSync(file, [...lines(), `second:x:2001:2001:Second:/:/bin/sh`].join('\n'));
+    utimesSync(file, new Date(), new Date(Date.now() + 10_000));
+    const after = await Promise.all(Array.from({ length: 20 }, () => s.lookup('second')));
+    assert.ok(after.every((u) => u?.userId === '2001'));
+    assert.equal(loaded(), 2);
   });
 
   test('a missing file is "user store unavailable"', async () => {
