@@ -18,7 +18,7 @@ import { captureLogs } from '../helpers/logs.ts';
 import { HttpGateway } from '../fixtures/http-gateway.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { HOTP_KEY, HOTP_PIN, SPASS_PIN, prng, type Answer, type FuzzRequest } from './fuzz-kit.ts';
-import { ADMIN_PASSWORD, HotpCounter, Secrets, credentialsVia, discoverVia, setupCalls, targetsOf, walk, writeUsers, type Credentials } from './fuzz-setup.ts';
+import { ADMIN_PASSWORD, HotpCounter, Secrets, credentialsVia, discoverVia, setupCalls, standingCalls, targetsOf, walk, writeUsers, type Credentials } from './fuzz-setup.ts';
 
 const SEED = Number(process.env.OTPD_FUZZ_SEED ?? (Date.now() % 2 ** 31));
 const PER_ROUTE = Number(process.env.OTPD_FUZZ_PER_ROUTE ?? 4);
@@ -54,12 +54,12 @@ describe('HTTP parameter fuzz (in-process)', () => {
     // the helper's admin gets this run's own password (keeping the API key the helper made)
     await t.services.admins.setPassword('admin', ADMIN_PASSWORD, { keepApiKeys: true });
     secrets.add('API key', t.apiKey);
-    const usersFile = writeUsers(t.dataDir);
-    for (const [path, f] of setupCalls(usersFile, gateway.url)) {
+    const calls = setupCalls(writeUsers(t.dataDir), gateway.url);
+    for (const [path, f] of calls) {
       const res = await form(path, f, { authorization: `Bearer ${t.apiKey}` });
       assert.equal(JSON.parse(res.body).result.status, true, `${path}: ${res.body}`);
     }
-    credentials = credentialsVia(send, t.apiKey, () => t.services.admins.createApiKey('admin', 'fuzz'));
+    credentials = credentialsVia(send, t.apiKey, () => t.services.admins.createApiKey('admin', 'fuzz'), standingCalls(calls));
     const creds = await credentials(true);
     assert.ok(creds.user.session && creds.user.csrf && creds.admin.csrf, 'an admin session, a user session with its portal CSRF token');
   });
