@@ -27,7 +27,7 @@ import { testTmpDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
 import { loadDictionaries } from '../../src/radius/codec.ts';
 import { ALICE_PASSWORD, HOTP_KEY, HOTP_PIN, RADIUS_SECRET, STACK, prng, type Answer, type FuzzRequest } from '../security/fuzz-kit.ts';
-import { ADMIN_PASSWORD, HotpCounter, Secrets, credentialsVia, discoverVia, setupCalls, standingCalls, targetsOf, walk, writeUsers } from '../security/fuzz-setup.ts';
+import { ADMIN_PASSWORD, HotpCounter, Secrets, MAY_END_CREDENTIALS, credentialsVia, discoverVia, setupCalls, standingCalls, targetsOf, walk, writeUsers } from '../security/fuzz-setup.ts';
 
 const SEED = Number(process.env.OTPD_FUZZ_SEED ?? (Date.now() % 2 ** 31));
 const PER_ROUTE = Number(process.env.OTPD_FUZZ_PER_ROUTE ?? 6);
@@ -174,8 +174,11 @@ test('a real process under the HTTP fuzz, malformed HTTP and RADIUS fuzz: no 5xx
     const [a, b] = [mem[i], mem[i + 1]];
     process.stdout.write(`# walk ${i + 1} (seed ${seed}): ${result.requests} requests to ${targets.length} route methods in ${ms} ms; statuses ${JSON.stringify(Object.fromEntries(result.statuses))}; slowest ${result.slowestMs.toFixed(0)} ms; `
       + `after GC: heap used ${a.heapMb.toFixed(1)} -> ${b.heapMb.toFixed(1)} MB (V8 holds ${b.heapTotalMb.toFixed(0)}), RSS ${a.rssMb.toFixed(0)} -> ${b.rssMb.toFixed(0)} MB (anonymous ${b.rssAnonMb.toFixed(0)})\n`);
+    process.stdout.write(`#   refused at the credential check: ${JSON.stringify(Object.fromEntries(result.refusedAtCheck))}\n`);
     process.stdout.write(`#   slowest routes (ms per walk): ${[...result.msByRoute].sort((x, y) => y[1] - x[1]).slice(0, 8).map(([r, t]) => `${r} ${t.toFixed(0)}`).join(', ')}\n`);
     assert.deepEqual(result.problems, [], `seed ${seed}`);
+    // every route got past its credential and CSRF check, but one that may end the walk's own credentials (a logout ends them for the rest of its burst)
+    assert.deepEqual([...result.refusedAtCheck.keys()].filter((r) => !MAY_END_CREDENTIALS.test(r)), [], 'routes refused at their credential check');
   }
   memory = mem;
   assert.ok(result);

@@ -155,6 +155,8 @@ export interface WalkResult {
   slowestMs: number;
   /** Time spent per route, for the report. */
   msByRoute: Map<string, number>;
+  /** Requests to a route behind a credential check refused there (401, or a redirect to a login page), by route. */
+  refusedAtCheck: Map<string, number>;
 }
 
 /**
@@ -175,7 +177,7 @@ export async function walk(opts: {
   between?: () => Promise<void>;
   maxProblems?: number;
 }): Promise<WalkResult> {
-  const result: WalkResult = { requests: 0, problems: [], statuses: new Map(), slowestMs: 0, msByRoute: new Map() };
+  const result: WalkResult = { requests: 0, problems: [], statuses: new Map(), slowestMs: 0, msByRoute: new Map(), refusedAtCheck: new Map() };
   let suspect = true;
   let bursts = 0;
   for (const target of walkOrder(opts.targets)) {
@@ -204,7 +206,10 @@ export async function walk(opts: {
         result.statuses.set(cls, (result.statuses.get(cls) ?? 0) + 1);
         const problem = problemWith(req, a, opts.secrets);
         if (problem) result.problems.push(`${req.method} ${target.route} (${req.what}) [${req.url.slice(0, 160)}]: ${problem}`);
-        if (a.status === 401 || (a.status === 303 && /\/login/.test(String(a.headers.location)))) suspect = true;
+        if (a.status === 401 || (a.status === 303 && /\/login/.test(String(a.headers.location)))) {
+          suspect = true;
+          if (kind !== 'public') result.refusedAtCheck.set(target.route, (result.refusedAtCheck.get(target.route) ?? 0) + 1);
+        }
       });
       if (result.problems.length >= (opts.maxProblems ?? 30)) return result;
       if (++bursts % 10 === 0) await opts.between?.();
