@@ -157,6 +157,13 @@ export interface WalkResult {
   msByRoute: Map<string, number>;
   /** Requests to a route behind a credential check refused there (401, or a redirect to a login page), by route. */
   refusedAtCheck: Map<string, number>;
+  /**
+   * Routes behind a credential check whose every request was refused there: the walk did not
+   * get past the check to the parameters. A single refusal is no sign of that (a mutation may
+   * drop, repeat or overwrite the `session` or `csrf_token` field; a logout ends the session for
+   * the rest of its burst).
+   */
+  walledOff: string[];
 }
 
 /**
@@ -177,7 +184,8 @@ export async function walk(opts: {
   between?: () => Promise<void>;
   maxProblems?: number;
 }): Promise<WalkResult> {
-  const result: WalkResult = { requests: 0, problems: [], statuses: new Map(), slowestMs: 0, msByRoute: new Map(), refusedAtCheck: new Map() };
+  const result: WalkResult = { requests: 0, problems: [], statuses: new Map(), slowestMs: 0, msByRoute: new Map(), refusedAtCheck: new Map(), walledOff: [] };
+  const sentTo = new Map<string, number>();
   let suspect = true;
   let bursts = 0;
   for (const target of walkOrder(opts.targets)) {
@@ -201,6 +209,7 @@ export async function walk(opts: {
       answers.forEach((a, i) => {
         const req = reqs[i];
         result.requests++;
+        if (kind !== 'public') sentTo.set(target.route, (sentTo.get(target.route) ?? 0) + 1);
         result.slowestMs = Math.max(result.slowestMs, a.ms);
         const cls = Math.floor(a.status / 100) * 100;
         result.statuses.set(cls, (result.statuses.get(cls) ?? 0) + 1);
@@ -215,6 +224,7 @@ export async function walk(opts: {
       if (++bursts % 10 === 0) await opts.between?.();
     }
   }
+  result.walledOff = [...sentTo].filter(([route, n]) => result.refusedAtCheck.get(route) === n).map(([route]) => route);
   return result;
 }
 
