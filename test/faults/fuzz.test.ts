@@ -93,7 +93,8 @@ async function memoryAfterGc(): Promise<{ heapMb: number; heapTotalMb: number; r
   const before = lines().length;
   child.kill('SIGUSR2');
   const line = await waitFor(() => lines()[before], { what: 'the heap probe to answer', timeoutMs: 120_000, intervalMs: 50 });
-  const m = JSON.parse(line) as NodeJS.MemoryUsage;
+  const m = JSON.parse(line) as NodeJS.MemoryUsage & { error?: string };
+  assert.equal(m.error, undefined, 'the heap probe');
   const anonKb = Number(/RssAnon:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
   return { heapMb: m.heapUsed / 2 ** 20, heapTotalMb: m.heapTotal / 2 ** 20, rssMb: rssMb(), rssAnonMb: anonKb / 1024 };
 }

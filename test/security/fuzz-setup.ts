@@ -161,7 +161,7 @@ export interface WalkResult {
    * Routes behind a credential check whose every request was refused there: the walk did not
    * get past the check to the parameters. A single refusal is no sign of that (a mutation may
    * drop, repeat or overwrite the `session` or `csrf_token` field; a logout ends the session for
-   * the rest of its burst).
+   * the rest of its burst). Logouts are left out: their success is a redirect to the login page.
    */
   walledOff: string[];
 }
@@ -224,7 +224,8 @@ export async function walk(opts: {
       if (++bursts % 10 === 0) await opts.between?.();
     }
   }
-  result.walledOff = [...sentTo].filter(([route, n]) => result.refusedAtCheck.get(route) === n).map(([route]) => route);
+  // a logout's success is itself a redirect to the login page: it cannot be told from a refusal
+  result.walledOff = [...sentTo].filter(([route, n]) => !/logout/.test(route) && result.refusedAtCheck.get(route) === n).map(([route]) => route);
   return result;
 }
 
