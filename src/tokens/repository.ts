@@ -1,7 +1,7 @@
 import { sql, type Transaction } from 'kysely';
 import type { Db } from '../store/db.ts';
 import type { Database, TokenTable } from '../store/schema.ts';
-import { insertReturningId } from '../store/insert.ts';
+import { insertIgnore, insertReturningId } from '../store/insert.ts';
 import { PreparedQuery } from '../store/prepared.ts';
 import type { HashName } from '../otp/hotp.ts';
 import type { Token } from './types.ts';
@@ -150,9 +150,25 @@ export class TokenRepository {
     });
   }
 
-  async setRealms(tokenId: number, realms: string[], trx: Executor = this.db.kysely): Promise<void> {
-    await trx.deleteFrom('token_realms').where('token_id', '=', tokenId).execute();
-    await this.insertRealms(tokenId, realms, trx);
+  /**
+   * Replaces a token's realms in one transaction that locks the token's row first (PostgreSQL,
+   * MariaDB; SQLite runs explicit transactions one at a time), so parallel calls for one token
+   * apply one after the other and the last one's realms stand: a DELETE and INSERT of two calls
+   * interleaved before (UNIQUE token_realms, an internal error, found by the HTTP fuzz). Only the
+   * difference is written, each row by its key: no DELETE over a range, whose gap lock
+   * deadlocks parallel writers on MariaDB.
+   */
+  async setRealms(tokenId: number, realms: string[], trx?: Executor): Promise<void> {
+    const wanted = [...new Set(realms.map((r) => r.toLowerCase()).filter(Boolean))];
+    const apply = async (t: Executor) => {
+      if (this.db.dialect !== 'sqlite') await t.selectFrom('tokens').select('id').where('id', '=', tokenId).forUpdate().execute();
+      const current = (await t.selectFrom('token_realms').select('realm').where('token_id', '=', tokenId).execute()).map((r) => r.realm.toLowerCase());
+      const gone = current.filter((r) => !wanted.includes(r));
+      if (gone.length) await t.deleteFrom('token_realms').where('token_id', '=', tokenId).where('realm', 'in', gone).execute();
+      const added = wanted.filter((r) => !current.includes(r));
+      if (added.length) await insertIgnore(this.db.dialect, t, 'token_realms', added.map((realm) => ({ token_id: tokenId, realm }))).execute();
+    };
+    await (trx ? apply(trx) : this.db.kysely.transaction().execute(apply));
   }
 
   private async insertRealms(tokenId: number, realms: string[], trx: Executor): Promise<void> {

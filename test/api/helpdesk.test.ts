@@ -197,6 +197,17 @@ describe('lost token', () => {
     assert.deepEqual((await t.services.tokens.repository.bySerial('FREE1'))!.realms, ['lab', 'staff']);
   });
 
+  test('tokenrealm: parallel realm changes of one token all succeed and the last one stands (found by the fuzz: UNIQUE token_realms, an internal error)', async () => {
+    const repo = t.services.tokens.repository;
+    const { id } = (await repo.bySerial('FREE1'))!;
+    const sets = Array.from({ length: 40 }, (_, i) => (i % 2 ? ['staff'] : ['Staff', 'lab']));
+    const results = await Promise.allSettled(sets.map((realms) => repo.setRealms(id, realms)));
+    assert.deepEqual(results.filter((r) => r.status === 'rejected').map((r) => String((r as PromiseRejectedResult).reason)).slice(0, 2), []);
+    assert.deepEqual((await repo.bySerial('FREE1'))!.realms, ['staff']);
+    assert.equal(value(await t.admin('/admin/tokenrealm', { serial: 'FREE1', realms: 'staff,lab' })), 1);
+    assert.deepEqual((await repo.bySerial('FREE1'))!.realms, ['lab', 'staff']);
+  });
+
   test('setPin: otpd tokens have no user PIN, and it says where the OTP PIN is set', async () => {
     const r = await t.admin('/admin/setPin', { serial: 'FREE1', userpin: '1234' });
     assert.equal(code(r), 2205);

@@ -369,10 +369,14 @@ export function problemWith(req: FuzzRequest, a: Answer, secrets: Secrets): stri
   if (STACK.test(a.body)) return `a stack trace or source path in the answer: ${a.body.slice(0, 300)}`;
   // a redirect to the login page carries the client's own URL back (to return there after the
   // login): what the client put in it is no secret the server gave away
-  const { location, ...rest } = a.headers;
-  const headerText = JSON.stringify(typeof location === 'string' && location.includes(encodeURIComponent(req.url)) ? rest : a.headers);
+  const { location, 'content-length': length, ...rest } = a.headers;
+  const headerText = JSON.stringify(typeof location === 'string' && location.includes(encodeURIComponent(req.url)) ? rest : { ...rest, location });
   if (STACK.test(headerText)) return `a stack trace in the headers: ${headerText.slice(0, 300)}`;
-  const leaked = secrets.find(a.body) ?? secrets.find(headerText);
+  // Content-Length is the body's size, and the sample values of Prometheus' text format are
+  // measurements (byte counts, durations): a 6-digit one may equal one of the run's thousands of
+  // OTPs by chance. Input can leak there only through a label value, which stays in the scan.
+  const scanned = /^text\/plain; version=0\.0\.4/.test(String(a.headers['content-type'] ?? '')) ? a.body.replace(/ [-+]?(\d[\d.e+-]*|NaN|Inf)( \d+)?$/gm, '') : a.body;
+  const leaked = secrets.find(scanned) ?? secrets.find(headerText);
   if (leaked) return `the answer holds the secret ${leaked}`;
   const type = String(a.headers['content-type'] ?? '');
   if (req.method === 'HEAD' || a.body === '') return undefined;

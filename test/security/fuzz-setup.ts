@@ -47,6 +47,14 @@ export function setupCalls(usersFile: string, gatewayUrl: string): [string, Form
   ];
 }
 
+/**
+ * The setup calls the walk's logins stand on (admin policies, the user stores, realm corp as
+ * the default): the fuzz's own plausible values delete them (`/system/delRealm realm=corp`
+ * in discovery already), so they are sent again when a login is refused. Each is idempotent.
+ */
+export const standingCalls = (calls: [string, Form][]): [string, Form][] =>
+  calls.filter(([path]) => ['/system/setPolicy', '/system/setResolver', '/system/setRealm', '/system/setDefaultRealm'].includes(path));
+
 /** Parameters whose values are secrets: a refusal of a bad value must not quote it. */
 export const SECRET_NAMES: ReadonlySet<string> = new Set(['pass', 'password', 'pin', 'userpin', 'otpkey', 'BINDPW', 'secret', 'otp', 'otp1', 'otp2']);
 
@@ -147,6 +155,15 @@ export interface WalkResult {
   slowestMs: number;
   /** Time spent per route, for the report. */
   msByRoute: Map<string, number>;
+  /** Requests to a route behind a credential check refused there (401, or a redirect to a login page), by route. */
+  refusedAtCheck: Map<string, number>;
+  /**
+   * Routes behind a credential check whose every request was refused there: the walk did not
+   * get past the check to the parameters. A single refusal is no sign of that (a mutation may
+   * drop, repeat or overwrite the `session` or `csrf_token` field; a logout ends the session for
+   * the rest of its burst). Logouts are left out: their success is a redirect to the login page.
+   */
+  walledOff: string[];
 }
 
 /**
@@ -167,14 +184,17 @@ export async function walk(opts: {
   between?: () => Promise<void>;
   maxProblems?: number;
 }): Promise<WalkResult> {
-  const result: WalkResult = { requests: 0, problems: [], statuses: new Map(), slowestMs: 0, msByRoute: new Map() };
+  const result: WalkResult = { requests: 0, problems: [], statuses: new Map(), slowestMs: 0, msByRoute: new Map(), refusedAtCheck: new Map(), walledOff: [] };
+  const sentTo = new Map<string, number>();
   let suspect = true;
   let bursts = 0;
   for (const target of walkOrder(opts.targets)) {
-    const creds = await opts.credentials(suspect || MAY_END_CREDENTIALS.test(target.route));
-    suspect = MAY_END_CREDENTIALS.test(target.route);
     const kind = kindOf(target.route);
-    const auth = authFor(kind, creds);
+    // a public route needs no credentials: none are checked or made for it (the login routes
+    // come last, and a fresh login after their fuzz would meet the login throttle they tripped)
+    const creds = kind === 'public' ? undefined : await opts.credentials(suspect || MAY_END_CREDENTIALS.test(target.route));
+    suspect = (kind === 'public' && suspect) || MAY_END_CREDENTIALS.test(target.route);
+    const auth = creds ? authFor(kind, creds) : { headers: {}, fields: [] };
     const names = opts.names.get(target.route) ?? [];
     // a route's requests go out in parallel bursts: a refusal's failure floor is waited once per
     // burst, and concurrent bad input is an attack of its own
@@ -189,17 +209,23 @@ export async function walk(opts: {
       answers.forEach((a, i) => {
         const req = reqs[i];
         result.requests++;
+        if (kind !== 'public') sentTo.set(target.route, (sentTo.get(target.route) ?? 0) + 1);
         result.slowestMs = Math.max(result.slowestMs, a.ms);
         const cls = Math.floor(a.status / 100) * 100;
         result.statuses.set(cls, (result.statuses.get(cls) ?? 0) + 1);
         const problem = problemWith(req, a, opts.secrets);
         if (problem) result.problems.push(`${req.method} ${target.route} (${req.what}) [${req.url.slice(0, 160)}]: ${problem}`);
-        if (a.status === 401 || (a.status === 303 && /\/login/.test(String(a.headers.location)))) suspect = true;
+        if (a.status === 401 || (a.status === 303 && /\/login/.test(String(a.headers.location)))) {
+          suspect = true;
+          if (kind !== 'public') result.refusedAtCheck.set(target.route, (result.refusedAtCheck.get(target.route) ?? 0) + 1);
+        }
       });
       if (result.problems.length >= (opts.maxProblems ?? 30)) return result;
       if (++bursts % 10 === 0) await opts.between?.();
     }
   }
+  // a logout's success is itself a redirect to the login page: it cannot be told from a refusal
+  result.walledOff = [...sentTo].filter(([route, n]) => !/logout/.test(route) && result.refusedAtCheck.get(route) === n).map(([route]) => route);
   return result;
 }
 
@@ -210,33 +236,76 @@ export function cookiesOf(headers: Record<string, unknown>): Record<string, stri
   return Object.fromEntries(list.map((c: string) => c.split(';')[0].split('=')).map(([k, ...v]) => [k.trim(), v.join('=')]));
 }
 
+/** How long a credential login may wait out the login throttle or an account's refusal window. */
+const LOGIN_WAIT_MS = 90_000;
+
 /**
  * The walk's credentials over any transport: the API key (a new one when the walk revoked it),
  * an admin session, alice's self-service session and its portal CSRF token (new ones when
  * the walk ended them). `check` false answers the last ones without a request.
+ *
+ * A login the walk needs must work: the fuzz of /admin/login and the self-service logins
+ * comes from the same address and names, so a fresh login may meet the throttle those
+ * failures opened. It is waited out (Retry-After, else 1 s doubling, up to LOGIN_WAIT_MS);
+ * a login still refused after that fails the run with the answer, never a walk without its
+ * credentials (a session header of `undefined`, or every route refused at its check).
  */
-export function credentialsVia(send: (r: FuzzRequest) => Promise<Answer>, apiKey: string, newApiKey: () => Promise<string>): (check: boolean) => Promise<Credentials> {
+export function credentialsVia(send: (r: FuzzRequest) => Promise<Answer>, apiKey: string, newApiKey: () => Promise<string>, standing: [string, Form][]): (check: boolean) => Promise<Credentials> {
   let creds: Credentials | undefined;
   const form = (url: string, f: Record<string, string>, headers: Record<string, string> = {}) =>
     send({ method: 'POST', url, headers: { 'content-type': 'application/x-www-form-urlencoded', ...headers }, body: new URLSearchParams(f).toString(), what: 'credentials' });
   const get = (url: string, cookie: string) => send({ method: 'GET', url, headers: { cookie }, what: 'credentials' });
+  /** Sends the standing setup calls again (the walk may have deleted the realm its logins need). */
+  const restore = async (why: string) => {
+    process.stdout.write(`# ${why} refused: the fuzz's standing setup sent again\n`);
+    for (const [path, f] of standing) {
+      const answer = await form(path, f, { authorization: `Bearer ${creds?.apiKey ?? apiKey}` });
+      const result = answer.status === 200 ? JSON.parse(answer.body).result : undefined;
+      // a user store that is still there is refused as existing (ERR2353): it stands
+      if (result?.status !== true && result?.error?.code !== 2353) throw new Error(`restoring the fuzz's setup: ${path} answered ${answer.status}: ${answer.body.slice(0, 300)}`);
+    }
+  };
+  async function loginUntil<T>(what: string, attempt: () => Promise<{ got?: T; answer: Answer }>): Promise<T> {
+    const deadline = Date.now() + LOGIN_WAIT_MS;
+    let restored = false;
+    for (let waitMs = 1000; ; waitMs = Math.min(waitMs * 2, 16_000)) {
+      const { got, answer } = await attempt();
+      if (got !== undefined) return got;
+      if (!restored) {
+        restored = true;
+        await restore(what);
+        continue;
+      }
+      const retryAfterMs = Number(answer.headers['retry-after']) * 1000 || waitMs;
+      if (Date.now() + retryAfterMs > deadline) throw new Error(`${what} for the fuzz's credentials refused (HTTP ${answer.status}, still after ${LOGIN_WAIT_MS / 1000} s): ${answer.body.slice(0, 300)}`);
+      await new Promise((r) => setTimeout(r, retryAfterMs));
+    }
+  }
+  const adminSession = () => loginUntil('the admin login', async () => {
+    const answer = await form('/admin/login', { username: 'admin', password: ADMIN_PASSWORD });
+    const c = cookiesOf(answer.headers);
+    const got = c.access_token_cookie && c.csrf_access_token ? { cookie: `access_token_cookie=${c.access_token_cookie}; csrf_access_token=${c.csrf_access_token}`, csrf: c.csrf_access_token } : undefined;
+    return { got, answer };
+  });
+  const userSession = () => loginUntil("alice's self-service login", async () => {
+    const answer = await form('/userservice/login', { login: 'alice', password: ALICE_PASSWORD, realm: 'corp' });
+    const session = cookiesOf(answer.headers).user_selfservice;
+    if (!session) return { answer };
+    const portal = await get('/selfservice/', `user_selfservice=${session}`);
+    const csrf = /name="csrf_token" value="([^"]+)"/.exec(portal.body)?.[1];
+    return { got: csrf ? { session, csrf } : undefined, answer: csrf ? answer : portal };
+  });
   return async (check) => {
     if (creds && !check) return creds;
     if (creds) {
       if ((await form('/admin/show', { serial: 'HOTP1' }, { authorization: `Bearer ${creds.apiKey}` })).status === 401) creds.apiKey = await newApiKey();
       const page = await get('/manage/', creds.admin.cookie);
       const portal = await get('/selfservice/', `user_selfservice=${creds.user.session}`);
-      if (page.status === 200 && portal.status === 200) return creds;
+      if (page.status !== 200) creds.admin = await adminSession();
+      if (portal.status !== 200) creds.user = await userSession();
+      return creds;
     }
-    const c = cookiesOf((await form('/admin/login', { username: 'admin', password: ADMIN_PASSWORD })).headers);
-    const session = cookiesOf((await form('/userservice/login', { login: 'alice', password: ALICE_PASSWORD, realm: 'corp' })).headers).user_selfservice ?? '';
-    const portal = await get('/selfservice/', `user_selfservice=${session}`);
-    const csrf = /name="csrf_token" value="([^"]+)"/.exec(portal.body)?.[1] ?? '';
-    creds = {
-      apiKey: creds?.apiKey ?? apiKey,
-      admin: { cookie: `access_token_cookie=${c.access_token_cookie}; csrf_access_token=${c.csrf_access_token}`, csrf: c.csrf_access_token },
-      user: { session, csrf },
-    };
+    creds = { apiKey, admin: await adminSession(), user: await userSession() };
     return creds;
   };
 }
@@ -256,7 +325,11 @@ export function targetsOf(routes: { url: string; methods: string[] }[]): Target[
 
 /** `discoverNames` through a transport: each round as a form (POST) or query (GET, HEAD) with the route's credentials. */
 export function discoverVia(targets: Target[], send: (r: FuzzRequest) => Promise<Answer>, credentials: (check: boolean) => Promise<Credentials>, otp: () => string): Promise<Map<string, string[]>> {
-  return discoverNames(targets, async (t) => authFor(kindOf(t.route), await credentials(MAY_END_CREDENTIALS.test(t.route))), async (t, f, auth) => {
+  const prepare = async (t: Target) => {
+    const kind = kindOf(t.route);
+    return kind === 'public' ? { headers: {}, fields: [] } : authFor(kind, await credentials(MAY_END_CREDENTIALS.test(t.route)));
+  };
+  return discoverNames(targets, prepare, async (t, f, auth) => {
     const body = formEncode([...Object.entries(f), ...auth.fields]);
     await send(t.method === 'POST'
       ? { method: 'POST', url: t.url, headers: { ...auth.headers, 'content-type': 'application/x-www-form-urlencoded' }, body, what: 'discovery' }

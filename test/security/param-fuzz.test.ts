@@ -18,7 +18,7 @@ import { captureLogs } from '../helpers/logs.ts';
 import { HttpGateway } from '../fixtures/http-gateway.ts';
 import { startTestApp, type TestApp } from '../helpers/app.ts';
 import { HOTP_KEY, HOTP_PIN, SPASS_PIN, prng, type Answer, type FuzzRequest } from './fuzz-kit.ts';
-import { ADMIN_PASSWORD, HotpCounter, Secrets, credentialsVia, discoverVia, setupCalls, targetsOf, walk, writeUsers, type Credentials } from './fuzz-setup.ts';
+import { ADMIN_PASSWORD, HotpCounter, Secrets, credentialsVia, discoverVia, setupCalls, standingCalls, targetsOf, walk, writeUsers, type Credentials } from './fuzz-setup.ts';
 
 const SEED = Number(process.env.OTPD_FUZZ_SEED ?? (Date.now() % 2 ** 31));
 const PER_ROUTE = Number(process.env.OTPD_FUZZ_PER_ROUTE ?? 4);
@@ -54,12 +54,12 @@ describe('HTTP parameter fuzz (in-process)', () => {
     // the helper's admin gets this run's own password (keeping the API key the helper made)
     await t.services.admins.setPassword('admin', ADMIN_PASSWORD, { keepApiKeys: true });
     secrets.add('API key', t.apiKey);
-    const usersFile = writeUsers(t.dataDir);
-    for (const [path, f] of setupCalls(usersFile, gateway.url)) {
+    const calls = setupCalls(writeUsers(t.dataDir), gateway.url);
+    for (const [path, f] of calls) {
       const res = await form(path, f, { authorization: `Bearer ${t.apiKey}` });
       assert.equal(JSON.parse(res.body).result.status, true, `${path}: ${res.body}`);
     }
-    credentials = credentialsVia(send, t.apiKey, () => t.services.admins.createApiKey('admin', 'fuzz'));
+    credentials = credentialsVia(send, t.apiKey, () => t.services.admins.createApiKey('admin', 'fuzz'), standingCalls(calls));
     const creds = await credentials(true);
     assert.ok(creds.user.session && creds.user.csrf && creds.admin.csrf, 'an admin session, a user session with its portal CSRF token');
   });
@@ -94,8 +94,11 @@ describe('HTTP parameter fuzz (in-process)', () => {
     const heapGrowthMb = (process.memoryUsage().heapUsed - heapBefore) / 2 ** 20;
     process.stdout.write(`# ${result.requests} requests to ${targets.length} route methods (${withNames} with several parameters) in ${Date.now() - started} ms; `
       + `statuses ${JSON.stringify(Object.fromEntries(result.statuses))}; slowest ${result.slowestMs.toFixed(0)} ms; heap +${heapGrowthMb.toFixed(1)} MB; ${logs.raw.length} log lines\n`);
+    process.stdout.write(`# refused at the credential check: ${JSON.stringify(Object.fromEntries(result.refusedAtCheck))}\n`);
     process.stdout.write(`# slowest routes: ${[...result.msByRoute].sort((a, b) => b[1] - a[1]).slice(0, 12).map(([r, ms]) => `${r} ${ms.toFixed(0)}`).join(', ')}\n`);
     assert.deepEqual(result.problems, [], `seed ${SEED}`);
+    // the walk got past every route's credential and CSRF check to its parameters
+    assert.deepEqual(result.walledOff, [], 'routes whose every request was refused at the credential check');
     assert.ok((result.statuses.get(200) ?? 0) > result.requests / 10, 'a tenth of the requests or more were served: the walk reaches the handlers');
     assert.ok((result.statuses.get(400) ?? 0) > result.requests / 10, 'and many were refused as bad input');
 
