@@ -27,6 +27,7 @@ import { DuplicateCache } from './dedupe.ts';
 import { RadiusStateStore } from './states.ts';
 import { randomUUID } from 'node:crypto';
 import { requestContext } from '../util/request-context.ts';
+import { loopLag, type LoopLag } from '../util/loop-lag.ts';
 
 /** One PAP Access-Request, as the validation service sees it. */
 export interface RadiusAuthRequest {
@@ -74,6 +75,15 @@ export interface RadiusServerDeps {
    * of waiting in a queue that only grows: the NAS retries or fails over. @default 64
    */
   maxInFlight?: number;
+  /**
+   * A packet that waited this long before otpd could read it (the event loop running late
+   * under overload, `lag`) is dropped too (reason `overload`): its NAS is about to give up or
+   * has resent it, and an answer after that only takes time from the packets still wanted.
+   * `serve` passes the HTTP setting `maxQueueMs`. @default none (no such drop)
+   */
+  maxQueueMs?: number;
+  /** @default loopLag() */
+  lag?: LoopLag;
 }
 
 /** Longest text sent back in Reply-Message attributes. */
@@ -98,9 +108,11 @@ export class RadiusServer {
   private reloading: Promise<void> | undefined;
   private readonly counters: RadiusStats = { dropped: {}, accepted: 0, rejected: 0, challenged: 0, duplicates: 0 };
   private inFlight = 0;
+  private readonly lag: LoopLag | undefined;
 
   constructor(private readonly deps: RadiusServerDeps) {
     this.clock = deps.clock ?? systemClock;
+    this.lag = deps.maxQueueMs === undefined ? undefined : deps.lag ?? loopLag();
     this.clientsService = new RadiusClientService({ db: deps.db, keyring: deps.keyring, clock: this.clock });
     this.states = new RadiusStateStore(deps.db, deps.keyring, this.clock);
     this.duplicates = new DuplicateCache(this.clock, deps.duplicateTtlMs);
@@ -199,7 +211,7 @@ export class RadiusServer {
       this.counters.duplicates++;
       return seen;
     }
-    if (this.inFlight >= (this.deps.maxInFlight ?? 64)) {
+    if (this.inFlight >= (this.deps.maxInFlight ?? 64) || (this.lag !== undefined && this.lag.ms() >= this.deps.maxQueueMs!)) {
       this.duplicates.abandon(key);
       return this.drop('overload', client.name);
     }
