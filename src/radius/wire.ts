@@ -84,7 +84,7 @@ export async function startRadius(services: Services, opts: StartRadiusOptions =
   });
   const server = new RadiusServer({
     db: services.db, keyring: services.keyring, logger, clock: services.clock, authenticate, watcher: services.watcher, maxInFlight: settings.radius.maxInFlight,
-    maxQueueMs: settings.maxQueueMs,
+    maxQueueMs: settings.maxQueueMs, receiveBufferBytes: settings.radius.maxInFlight * 1024,
   });
   try {
     await server.listen({ host: settings.radius.host, port });
