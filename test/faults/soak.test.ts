@@ -23,7 +23,7 @@ import { waitFor } from '../helpers/wait.ts';
 import { hotp } from '../../src/otp/hotp.ts';
 
 const SOAK_SECONDS = Number(process.env.OTPD_SOAK_SECONDS ?? 300);
-const CAPACITY_SECONDS = Number(process.env.OTPD_SOAK_CAPACITY_SECONDS ?? 8);
+const CAPACITY_SECONDS = Number(process.env.OTPD_SOAK_CAPACITY_SECONDS ?? 5);
 const SAMPLE_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const BIN = join(process.cwd(), 'bin/otpd.mjs');
@@ -226,7 +226,7 @@ test(`soak: ${SOAK_SECONDS} s at half capacity with slapd restarts and a hanging
 
   const pid = child.pid!;
   // where the fds stand without load (the measurement's connections closed)
-  await new Promise((r) => setTimeout(r, 6000));
+  await new Promise((r) => setTimeout(r, 3000));
   const baselineFds = fds(pid).all;
   const started = Date.now();
   const faults: { from: number; to: number; what: string }[] = [];
@@ -320,8 +320,15 @@ test(`soak: ${SOAK_SECONDS} s at half capacity with slapd restarts and a hanging
   const first = samples.slice(1, 1 + third);
   const last = samples.slice(-third);
   const max = (xs: number[]) => Math.max(...xs);
-  const quietP99 = (xs: Sample[]) => max(xs.filter((s) => !s.fault).map((s) => s.p99).concat(0));
-  assert.ok(quietP99(last) <= quietP99(first) * 2 + 50, `p99 without faults: ${quietP99(first).toFixed(0)} ms early, ${quietP99(last).toFixed(0)} ms late`);
+  // p99 of the windows without a fault: the last third's median against the median before it
+  // (medians, since on a shared machine one window can be slow for another process's sake; a
+  // queue that grows shows in every window). A short run has few quiet windows early: then
+  // the first sample counts too.
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  const quiet99 = (xs: Sample[]) => xs.filter((s) => !s.fault && s.requests > 0).map((s) => s.p99);
+  const early99 = median(quiet99(samples.slice(0, samples.length - third)));
+  const late99 = median(quiet99(last));
+  assert.ok(late99 <= early99 * 2 + 100, `p99 without faults (median of the windows): ${early99.toFixed(0)} ms early, ${late99.toFixed(0)} ms late`);
   assert.ok(max(last.map((s) => s.rss)) <= max(first.map((s) => s.rss)) * 1.25 + 20, `RSS ${max(first.map((s) => s.rss)).toFixed(0)} MB early, ${max(last.map((s) => s.rss)).toFixed(0)} MB late`);
   assert.ok(max(last.map((s) => s.fileFds)) <= max(first.map((s) => s.fileFds)) + 10, `fds other than sockets: ${max(first.map((s) => s.fileFds))} early, ${max(last.map((s) => s.fileFds))} late`);
   // the sockets are the load's connections: once it stops (its agent closed) they close, back to where the run began
