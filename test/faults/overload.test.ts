@@ -102,6 +102,19 @@ function resources(pid: number): { rssKb: number; fds: number } {
   return { rssKb: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0), fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
+/** The main thread's time on a CPU and waiting for one (ns, /proc/PID/schedstat). */
+function sched(pid: number): { runNs: number; waitNs: number } {
+  const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+  return { runNs: run!, waitNs: wait! };
+}
+/**
+ * How much longer otpd took than it would have with its core to itself: (run + wait) / run over
+ * the interval. Other processes on the shared core make otpd wait for it while it has work;
+ * every latency stretches by that much for the machine's sake, not otpd's.
+ */
+const slowdown = (a: { runNs: number; waitNs: number }, b: { runNs: number; waitNs: number }) =>
+  Math.max(1, (b.runNs - a.runNs + b.waitNs - a.waitNs) / Math.max(1, b.runNs - a.runNs));
+
 const STACK = /\bat [\w.<>]+ \(|node:internal|\.ts:\d+/;
 
 test('2x capacity for 30 s: bounded latency, 503 + Retry-After, RADIUS drops, memory and fds flat; without shedding the bound breaks', { timeout: 600_000 }, async () => {
@@ -131,18 +144,23 @@ test('2x capacity for 30 s: bounded latency, 503 + Retry-After, RADIUS drops, me
   const baseline = resources(pid);
   const samples: { rssKb: number; fds: number }[] = [];
   const sampler = setInterval(() => samples.push(resources(pid)), 1000);
+  const sched0 = sched(pid);
   const [http, rad] = await Promise.all([
     flood(node, { mode: 'open', rate: 2 * capacity, durationMs: OVERLOAD_MS, timeoutMs: 10_000, preconnect: pool }),
     radiusLoad(node, OVERLOAD_MS / 1000, 0, Math.round(2 * radiusCapacity.rps)),
   ]);
   clearInterval(sampler);
+  const stretch = slowdown(sched0, sched(pid));
+  // the latency bounds, stretched by what the machine's other work took from otpd's core
+  const answerBound = Math.round(ANSWER_BOUND_MS * stretch);
+  const shedBound = Math.round((MAX_QUEUE_MS + 1000) * stretch);
   // the generators closed their connections: the server sees it at once
   await new Promise((r) => setTimeout(r, 1000));
   const end = resources(pid);
   const third = Math.max(1, Math.floor(samples.length / 3));
   const avgMb = (xs: { rssKb: number }[]) => Math.round(xs.reduce((a, x) => a + x.rssKb, 0) / xs.length / 1024);
   const report = {
-    capacity, capacityP99: closed.ok.p99, radiusCapacity: Math.round(radiusCapacity.rps),
+    capacity, capacityP99: closed.ok.p99, radiusCapacity: Math.round(radiusCapacity.rps), slowdown: Math.round(stretch * 100) / 100, answerBound, shedBound,
     http: { offered: http.sent, ok: http.ok, shed: http.shed, other: http.other, hung: http.hung, errors: http.errors, stacks: http.stacks,
       okPerSecond: Math.round(http.ok.count / (http.elapsedMs / 1000)), peakConnections: http.peakConnections, connectMs: http.connectMs, fromWriteMs: http.fromWriteMs, generatorCpu: http.cpuShare, pacerLagP99: http.pacerLagP99,
       okP99BySecond: http.perSecond.map((s) => s.okP99) },
@@ -157,18 +175,21 @@ test('2x capacity for 30 s: bounded latency, 503 + Retry-After, RADIUS drops, me
   // it sent, when the machine's other work held it up, counts in the latencies: due time to answer)
   assert.ok(http.cpuShare < 0.5 && http.sent >= 2 * capacity * (OVERLOAD_MS / 1000) * 0.95, `the load generator fell behind: ${JSON.stringify(report)}`);
   // every request answered, as an envelope, 200 or 503, no stack trace
-  assert.deepEqual({ other: http.other, hung: http.hung, errors: http.errors, stacks: http.stacks }, { other: { count: 0, samples: [] }, hung: 0, errors: { count: 0, samples: [] }, stacks: 0 }, JSON.stringify(report));
+  assert.deepEqual({ other: http.other, errors: http.errors, stacks: http.stacks }, { other: { count: 0, samples: [] }, errors: { count: 0, samples: [] }, stacks: 0 }, JSON.stringify(report));
+  // none without an answer within 10 s, unless the machine stretched the bound past that
+  if (answerBound < 10_000) assert.equal(http.hung, 0, `requests without an answer in 10 s: ${JSON.stringify(report)}`);
   // the excess was shed, each with Retry-After and ERR2009, right after the queue cutoff
   // (at least some: on a shared machine otpd may get more of its core back during the run than
   // while its capacity was measured, and then serve more of the 2x)
   assert.ok(http.shed.count > http.sent * 0.05, `load was shed: ${JSON.stringify(report)}`);
   assert.equal(http.shed.withRetryAfter, http.shed.count, 'every 503 has Retry-After: 1');
   assert.equal(http.shed.withErr2009, http.shed.count, 'every 503 is the ERR2009 envelope');
-  assert.ok(http.shed.p99 <= MAX_QUEUE_MS + 1000, `p99 of shed requests ${http.shed.p99} ms: ${JSON.stringify(report)}`);
+  assert.ok(http.shed.p99 <= shedBound, `p99 of shed requests ${http.shed.p99} ms > ${shedBound}: ${JSON.stringify(report)}`);
   // what is answered waits at most the queue cutoff plus the work, from the first second to the last
-  assert.ok(http.ok.p99 <= ANSWER_BOUND_MS, `p99 of answered requests ${http.ok.p99} ms > ${ANSWER_BOUND_MS}: ${JSON.stringify(report)}`);
+  assert.ok(http.ok.p99 <= answerBound, `p99 of answered requests ${http.ok.p99} ms > ${answerBound}: ${JSON.stringify(report)}`);
   // and otpd kept serving: shedding costs little, so the answered rate stays near the capacity
-  assert.ok(report.http.okPerSecond >= capacity * 0.4, `answered ${report.http.okPerSecond}/s under overload, capacity ${capacity}/s: ${JSON.stringify(report)}`);
+  // (the capacity's share of the core it got, when the machine took some of it)
+  assert.ok(report.http.okPerSecond >= (capacity * 0.4) / stretch, `answered ${report.http.okPerSecond}/s under overload, capacity ${capacity}/s: ${JSON.stringify(report)}`);
   // RADIUS: the excess dropped (the client's timeouts), nothing answered after the client gave up
   assert.ok(rad.timeouts > 0 && rad.answered > 0, `RADIUS shed some and answered some: ${JSON.stringify(report)}`);
   // (a few may be: a packet admitted just before the machine's other work takes the core from
@@ -186,10 +207,12 @@ test('2x capacity for 30 s: bounded latency, 503 + Retry-After, RADIUS drops, me
   // the same overload with shedding off: everything is admitted, the queue grows, the bound breaks
   await node.stop();
   await node.start({ ...env, OTPD_MAX_IN_FLIGHT: '100000' }, { cpu: 0 });
+  const sched1 = sched(node.child!.pid!);
   const unshed = await flood(node, { mode: 'open', rate: 2 * capacity, durationMs: 12_000, timeoutMs: 10_000, preconnect: pool });
-  const unshedReport = { offered: unshed.sent, ok: unshed.ok, shed: unshed.shed, hung: unshed.hung, errors: unshed.errors.count, okP99BySecond: unshed.perSecond.map((s) => s.okP99), generatorCpu: unshed.cpuShare };
+  const unshedBound = Math.round(ANSWER_BOUND_MS * slowdown(sched1, sched(node.child!.pid!)));
+  const unshedReport = { bound: unshedBound, offered: unshed.sent, ok: unshed.ok, shed: unshed.shed, hung: unshed.hung, errors: unshed.errors.count, okP99BySecond: unshed.perSecond.map((s) => s.okP99), generatorCpu: unshed.cpuShare };
   console.log('# without shedding', JSON.stringify(unshedReport));
   assert.equal(unshed.shed.count, 0, 'nothing shed with a huge maxInFlight');
-  assert.ok(unshed.ok.p99 > ANSWER_BOUND_MS * 2 || unshed.hung > unshed.sent * 0.05, `without shedding the latency bound breaks: ${JSON.stringify(unshedReport)}`);
+  assert.ok(unshed.ok.p99 > unshedBound * 2 || unshed.hung > unshed.sent * 0.05, `without shedding the latency bound breaks: ${JSON.stringify(unshedReport)}`);
   for (const body of unshed.other.samples) assert.doesNotMatch(body, STACK);
 });
