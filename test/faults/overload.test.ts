@@ -165,7 +165,8 @@ test('2x capacity for 30 s: bounded latency, 503 + Retry-After, RADIUS drops, me
       okPerSecond: Math.round(http.ok.count / (http.elapsedMs / 1000)), peakConnections: http.peakConnections, connectMs: http.connectMs, fromWriteMs: http.fromWriteMs, generatorCpu: http.cpuShare, pacerLagP99: http.pacerLagP99,
       okP99BySecond: http.perSecond.map((s) => s.okP99) },
     radius: rad,
-    rssMb: { baseline: baseline.rssKb >> 10, firstThird: avgMb(samples.slice(0, third)), lastThird: avgMb(samples.slice(-third)), end: end.rssKb >> 10 },
+    rssMb: { baseline: baseline.rssKb >> 10, firstThird: avgMb(samples.slice(0, third)), middleThird: avgMb(samples.slice(third, -third)), lastThird: avgMb(samples.slice(-third)), end: end.rssKb >> 10,
+      bySecond: samples.map((x) => x.rssKb >> 10) },
     fds: { baseline: baseline.fds, max: Math.max(...samples.map((s) => s.fds)), end: end.fds },
   };
   console.log('# overload', JSON.stringify({ ...report, radius: undefined }));
