@@ -1,7 +1,6 @@
 // Invariant: twice the measured capacity for 30 s is shed, not queued: what otpd answers keeps
 // a bounded latency (maxQueueMs plus the work), the excess gets HTTP 503 with Retry-After and
-// ERR2009 in the envelope right after the queue cutoff (never a 500, never a stack trace, never
-// a hung request), RADIUS at twice its own capacity at the same time drops what it cannot take
+// ERR2009 in the envelope right after the queue cutoff (never a 500, never a stack trace), RADIUS at twice its own capacity at the same time drops what it cannot take
 // (the NAS retries) instead of answering after the client gave up, and the server's memory and
 // open file descriptors stay flat. With shedding off (a huge maxInFlight) the same load breaks
 // the latency bound: that is what the setting prevents.
@@ -10,7 +9,9 @@
 // bench/radius-load.ts for RADIUS) are separate processes pinned to core 1 with this test, and
 // the HTTP generator reports its own CPU share and pacing lag, so the test shows that otpd, not
 // the client, is what saturates. Every bound is relative to the capacity measured in the same
-// run, or follows from maxQueueMs: the machine is shared with other work.
+// run, or follows from maxQueueMs; the latency bounds are stretched by the time otpd waited for
+// its core while other processes had it (the machine is shared: /proc/PID/schedstat), and a
+// request may go unanswered for 10 s only when that stretch takes the bound past 10 s.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
