@@ -95,6 +95,11 @@ const DEFINITIONS = {
   invalidPolicy: { code: 2012, message: '{problem}', doc: 'A policy definition was refused (unknown action, wrong value type, bad user/client/time); the message names the policy and field.' },
   invalidPolicyName: { code: 8888, message: 'policy name may only contain the characters a-zA-Z0-9_', doc: '`/system/delPolicy` with a name no policy can have.' },
   policyLockout: { code: 2400, message: 'potential lock-out: after this change no administrator may write the system configuration (no active system policy grants write to a user); repeat with enforce=true to store it anyway', doc: 'A policy change would leave no administrator with `system` `write`; `enforce=true` stores it anyway.' },
+  storedPolicyInvalid: {
+    code: 2402,
+    message: 'invalid policies in the database, refusing to start: {problems} (fix each with /system/setPolicy on a running node, or delete its row from the policies table)',
+    doc: '`otpd serve` found stored policies that setPolicy would refuse (start-up only, never an API answer); a running node keeps the version it loaded before.',
+  },
   policyFileEmpty: { code: 2401, message: 'Error loading policy. File is empty!', doc: '`/system/importPolicy` with an empty `file`.' },
 
   // tokens and enrollment

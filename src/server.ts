@@ -5,6 +5,7 @@ import type { Settings } from './config/settings.ts';
 import { createServices, type Services } from './services.ts';
 import { startRadius } from './radius/wire.ts';
 import { validateStoredConfig } from './config/validate-stored.ts';
+import { validateStoredPolicies } from './policy/service.ts';
 import { applyAtStart } from './declared/apply.ts';
 import { DEMO, demoHostProblem } from './demo/mode.ts';
 import { installDemo, removeDemo } from './demo/setup.ts';
@@ -39,6 +40,7 @@ export async function startServer(settings: Settings): Promise<Running> {
   try {
     https = settings.tlsCert && settings.tlsKey ? readTlsFiles(settings.tlsCert, settings.tlsKey) : undefined;
     validateStoredConfig(services.config);
+    validateStoredPolicies(services.policies);
     const problem = demo?.on ? demoHostProblem(settings) : undefined;
     if (problem) throw new Error(problem);
     if (settings.applyFile) await applyAtStart(settings.applyFile, services, { prune: settings.applyPrune, logger: services.logger });

@@ -127,6 +127,7 @@ export function renderChallengeResponse(opts: { realms?: string[]; defaultRealm?
     </form>
     <p id="result" role="status" aria-live="polite"></p>
   </main>
+  <script src="/auth/auth.js"></script>
   <script src="/auth/challenge.js"></script>
 </body>
 </html>

@@ -47,7 +47,7 @@ function timeParam(ctx: RouteContext, name: string): number | undefined {
 
 /** A provider's health in getProvider's `detail.health` (see docs/delivery.md, "Failover chain"). */
 interface ProviderHealthAnswer {
-  /** `healthy`; `backing-off` (skipped until `down_until`); `probing` (back-off over, the next probe or send decides); `unusable` (see `error`). */
+  /** `healthy`; `backing-off` (skipped until `down_until`); `probing` (back-off over or its probe answered: used again, the next send decides); `unusable` (see `error`). */
   status: 'healthy' | 'backing-off' | 'probing' | 'unusable';
   failures: number;
   /** Epoch ms the back-off ends; 0 when healthy. */

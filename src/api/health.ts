@@ -1,17 +1,11 @@
-import { sql } from 'kysely';
-import { migrationsCurrent } from '../store/migrate.ts';
+import { readiness as probe } from '../store/readiness.ts';
 import { raw, defineRoutes, type Api, type RouteResult } from './route.ts';
 import type { Services } from '../services.ts';
 
 /** Ready: the database answers and its migrations are current; else HTTP 503 with the reason. */
 async function readiness({ services }: { services: Services }): Promise<RouteResult> {
-  try {
-    await sql`select 1`.execute(services.db.kysely);
-    const current = await migrationsCurrent(services.db);
-    return current ? raw({ status: 'ready' }) : { ...raw({ status: 'not ready', reason: 'migrations pending' }), httpStatus: 503 };
-  } catch {
-    return { ...raw({ status: 'not ready', reason: 'database unreachable' }), httpStatus: 503 };
-  }
+  const state = await probe(services.db);
+  return state === 'ready' ? raw({ status: 'ready' }) : { ...raw({ status: 'not ready', reason: state }), httpStatus: 503 };
 }
 
 /**

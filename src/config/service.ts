@@ -4,13 +4,13 @@ import { bumpRevision, type RevisionWatcher } from '../store/revisions.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { Errors } from '../errors.ts';
 import {
-  exact, lookup, specDecode, type BoolKey, type ConfigKey, type ConfigSpec, type ConfigValue, type ListKey, type NumberKey, type StringKey,
+  exact, lookup, specDecode, specProblem, type BoolKey, type ConfigKey, type ConfigSpec, type ConfigValue, type ListKey, type NumberKey, type StringKey,
 } from './catalogue.ts';
 import {
   CENSORED, LEGACY_PROVIDER_CONFIG, PlaceholderWithoutSecretError, censorLegacyJson, isCensoredWhole, isEncryptedEntry, restoreLegacyJson,
 } from './secrets.ts';
 import { screenStoredConfig, type StoredConfigProblem } from './validate-stored.ts';
-import { isNumeric } from './values.ts';
+import { isNumeric, isSecretSchema } from './values.ts';
 
 export interface ConfigEntry {
   key: string;
@@ -195,7 +195,15 @@ export class ConfigService {
     return { value, type: effectiveType };
   }
 
+  /**
+   * Stores one entry. A value its catalogue entry refuses (type, bounds, choices) is refused here
+   * too, whoever calls (Errors.invalidConfigValue), so no write path can store what would make
+   * the next start fail (Errors.storedConfigInvalid) or be ignored.
+   */
   async set(key: string, value: string, type = '', description = ''): Promise<void> {
+    const spec = lookup(key);
+    const problem = spec && !isSecretSchema(spec.type) ? specProblem(spec, value) : null;
+    if (problem) throw Errors.invalidConfigValue({ key, problem });
     const stored = isEncryptedEntry(key, type) ? this.keyring.encrypt('config', value) : value;
     const row = { key, value: stored, type, description };
     await this.db.kysely.transaction().execute(async (trx) => {

@@ -1,5 +1,6 @@
 import { sql, type Kysely, type Transaction } from 'kysely';
 import type { Db } from '../store/db.ts';
+import { transaction } from '../store/transaction.ts';
 import type { Database } from '../store/schema.ts';
 import { n } from './repository.ts';
 
@@ -26,20 +27,15 @@ export class SendCounterRepository {
    * bucket at its limit rolls everything back and is returned.
    */
   async consume(buckets: CounterBucket[]): Promise<{ ok: true } | { ok: false; bucket: CounterBucket }> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.k.transaction().execute(async (trx) => {
-          for (const b of buckets) if (!(await this.countOne(trx, b))) throw new OverLimit(b);
-          return { ok: true as const };
-        });
-      } catch (e) {
-        if (e instanceof OverLimit) return { ok: false, bucket: e.bucket };
-        if (attempt < 8 && isRetryableConflict(e)) {
-          await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * (attempt + 1)));
-          continue;
-        }
-        throw e;
-      }
+    try {
+      // a deadlock or serialisation failure runs the whole transaction again (store/transaction.ts)
+      return await transaction(this.db, async (trx) => {
+        for (const b of buckets) if (!(await this.countOne(trx, b))) throw new OverLimit(b);
+        return { ok: true as const };
+      }, { readCommitted: true, attempts: 9 });
+    } catch (e) {
+      if (e instanceof OverLimit) return { ok: false, bucket: e.bucket };
+      throw e;
     }
   }
 
@@ -91,10 +87,4 @@ class OverLimit extends Error {
   constructor(readonly bucket: CounterBucket) {
     super('over limit');
   }
-}
-
-/** Deadlocks and serialisation failures: the transaction may simply run again. */
-function isRetryableConflict(e: unknown): boolean {
-  const err = e as { code?: string; errno?: number };
-  return err?.code === '40P01' || err?.code === '40001' || err?.code === 'ER_LOCK_DEADLOCK' || err?.errno === 1213 || err?.code === 'SQLITE_BUSY';
 }

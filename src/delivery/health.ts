@@ -16,7 +16,9 @@ export interface ProviderHealthDeps {
  * Provider health, shared by all nodes through the database: a failure puts a
  * provider into a back-off that doubles from `DeliveryBackoffMs` up to
  * `DeliveryBackoffMaxMs`; once it has ended, a probe (where the provider has one)
- * or the next real send decides whether it is back.
+ * that fails extends it, one that answers lets the next real send decide. Only a
+ * successful send ends the failures in a row: a probe is a cheap reachability check
+ * (a TCP connect for HTTP) that a hanging or misconfigured gateway still answers.
  */
 export class ProviderHealth {
   constructor(private readonly deps: ProviderHealthDeps) {}
@@ -31,14 +33,16 @@ export class ProviderHealth {
     await this.deps.providers.markUnhealthy(key, reason, now, config.number('DeliveryBackoffMs'), config.number('DeliveryBackoffMaxMs'));
   }
 
-  markHealthy(key: string, now: number): Promise<void> {
-    return this.deps.providers.markHealthy(key, now);
+  /** A send succeeded. */
+  async markHealthy(key: string, now: number): Promise<void> {
+    if (await this.deps.providers.markHealthy(key, now)) this.deps.logger.info({ provider: key }, 'provider healthy again: a message went through');
   }
 
-  /** Probes up to five providers whose back-off has ended. */
+  /** Probes up to five providers whose back-off has ended (once per back-off). */
   async probeUnhealthy(now: number): Promise<void> {
     const { catalog, clock, logger } = this.deps;
-    const due = (await this.deps.providers.allHealth()).filter((h) => h.failures > 0 && h.downUntil <= now).slice(0, 5);
+    // down_until 0 with failures: probed already, waiting for the next send to decide
+    const due = (await this.deps.providers.allHealth()).filter((h) => h.failures > 0 && h.downUntil > 0 && h.downUntil <= now).slice(0, 5);
     for (const h of due) {
       const sep = h.key.indexOf(':');
       const entry = catalog.get(h.key.slice(0, sep), h.key.slice(sep + 1));
@@ -47,8 +51,8 @@ export class ProviderHealth {
       if (typeof instance === 'string' || !instance.probe) continue; // half-open: the next real send decides
       const result = await instance.probe(AbortSignal.timeout(entry.connectTimeoutMs + 1000)).catch((e: Error) => ({ ok: false as const, reason: e.message }));
       if (result.ok) {
-        await this.markHealthy(h.key, clock.now());
-        logger.info({ provider: h.key }, 'provider healthy again');
+        await this.deps.providers.markProbeAnswered(h.key, clock.now());
+        logger.info({ provider: h.key }, 'provider answers its health probe again: the next send decides');
       } else await this.markDown(h.key, `probe: ${result.reason}`, clock.now());
     }
   }

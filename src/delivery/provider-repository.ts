@@ -96,7 +96,18 @@ export class ProviderRepository {
     return downUntil;
   }
 
-  async markHealthy(key: string, now: number): Promise<void> {
-    await this.k.updateTable('delivery_health').set({ failures: 0, down_until: 0, updated_at: now }).where('provider_key', '=', key).where('failures', '>', 0).execute();
+  /** A send succeeded: the failures in a row end. True when the provider had failed before. */
+  async markHealthy(key: string, now: number): Promise<boolean> {
+    const res = await this.k.updateTable('delivery_health').set({ failures: 0, down_until: 0, updated_at: now }).where('provider_key', '=', key).where('failures', '>', 0).executeTakeFirst();
+    return n(res.numUpdatedRows) > 0;
+  }
+
+  /**
+   * Its health probe answered after the back-off: usable again (`down_until` 0), but the failures
+   * in a row stay until a send succeeds, so a provider that answers probes and still fails its
+   * sends (a gateway that accepts connections and hangs) backs off longer each time.
+   */
+  async markProbeAnswered(key: string, now: number): Promise<void> {
+    await this.k.updateTable('delivery_health').set({ down_until: 0, updated_at: now }).where('provider_key', '=', key).where('failures', '>', 0).execute();
   }
 }

@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import type { Db } from '../store/db.ts';
+import { transaction } from '../store/transaction.ts';
 import type { EnrollmentRepository } from './repository.ts';
 import { requireTokenType } from '../tokens/registry.ts';
 import type { NewToken, TokenRepository } from '../tokens/repository.ts';
@@ -168,12 +169,13 @@ export class AutoEnrollment {
     await this.beforeClaim?.();
     let outbox: { id: number };
     try {
-      outbox = await this.deps.db.kysely.transaction().execute(async (trx) => {
+      // READ COMMITTED and a rerun after a deadlock, as a trigger's transaction (validation/oob/flow.ts)
+      outbox = await transaction(this.deps.db, async (trx) => {
         const id = await this.repo.insert(newToken, trx);
         p.token = { ...token, id };
         if (!(await this.deps.enrollments.claim(trx, user, id, now))) throw new LostClaim();
         return this.deps.oob.persist(trx, p);
-      });
+      }, { readCommitted: true });
     } catch (e) {
       if (!(e instanceof LostClaim)) throw e;
       const claim = await this.claimOf(user);

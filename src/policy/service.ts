@@ -83,9 +83,14 @@ export class PolicyService {
     this.clock = deps.clock ?? systemClock;
   }
 
+  /** Stored policies that do not validate (see load): the server refuses to start on any. */
+  rejected: { policy: string; problem: string }[] = [];
+
   /**
    * (Re)reads every policy. A stored policy that no longer validates is
-   * logged and left out. A stored policy with actions otpd does not support
+   * logged and listed in `rejected`; a running node keeps the version it had
+   * compiled before (a write around the API cannot switch a policy off), and
+   * the server refuses to start on it (validateStoredPolicies). A stored policy with actions otpd does not support
    * (stored before otpd refused them) is loaded without those actions, and a
    * warning names the policy and each action, once per process: the rest of
    * the policy stays in force, the unsupported action is not.
@@ -93,6 +98,8 @@ export class PolicyService {
   async load(): Promise<void> {
     const rows = await this.db.kysely.selectFrom('policies').selectAll().execute();
     const compiled: CompiledPolicy[] = [];
+    const rejected: { policy: string; problem: string }[] = [];
+    const previous = new Map(this.index.all.map((p) => [p.name, p]));
     for (const row of rows) {
       const input = { ...row, active: Number(row.active) === 1 };
       try {
@@ -116,9 +123,13 @@ export class PolicyService {
             // invalid for another reason too
           }
         }
-        this.logger.error({ policy: row.name, err: e }, 'stored policy is invalid and is ignored');
+        const kept = previous.get(row.name);
+        if (kept) compiled.push(kept);
+        rejected.push({ policy: row.name, problem: (e as Error).message });
+        this.logger.error({ policy: row.name, err: e }, kept ? 'stored policy is invalid; the version loaded before stays in force' : 'stored policy is invalid and is not in force');
       }
     }
+    this.rejected = rejected;
     this.index = new PolicyIndex(compiled);
     this.reported.clear();
   }
@@ -424,4 +435,9 @@ function toRow(p: CompiledPolicy) {
 
 function publicPolicy(p: CompiledPolicy): Policy {
   return { name: p.name, scope: p.scope, action: p.action, realm: p.realm, user: p.user, client: p.client, time: p.time, active: p.active };
+}
+
+/** Throws `Errors.storedPolicyInvalid` naming every stored policy that does not validate; called once at server start. */
+export function validateStoredPolicies(policies: { rejected: readonly { policy: string; problem: string }[] }): void {
+  if (policies.rejected.length > 0) throw Errors.storedPolicyInvalid({ problems: policies.rejected.map((p) => `${p.policy}: ${p.problem}`).join('; ') });
 }

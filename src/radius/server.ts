@@ -94,6 +94,11 @@ export interface RadiusServerDeps {
    * @default the system's (net.core.rmem_default)
    */
   receiveBufferBytes?: number;
+  /**
+   * Asked before a Status-Server is answered: a node whose database is unreachable (or not
+   * migrated) stays silent, so a UDP load balancer's health check takes it out. @default always ready
+   */
+  ready?: () => Promise<boolean>;
 }
 
 /** Longest text sent back in Reply-Message attributes. */
@@ -264,7 +269,10 @@ export class RadiusServer {
       return reply(Code.AccessReject, message ? this.replyMessage(message) : []);
     };
 
-    if (frame.code === Code.StatusServer) return reply(Code.AccessAccept, []); // RFC 5997
+    if (frame.code === Code.StatusServer) {
+      // RFC 5997; silent while this node cannot serve Access-Requests
+      return !this.deps.ready || (await this.deps.ready()) ? reply(Code.AccessAccept, []) : this.drop('not_ready', client.name);
+    }
 
     try {
       decodeWithDictionary(frame);

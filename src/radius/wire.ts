@@ -1,4 +1,5 @@
 import type { Services } from '../services.ts';
+import { cachedReadiness } from '../store/readiness.ts';
 import { answer } from '../validation/answer.ts';
 import type { CheckOutcome } from '../validation/outcome.ts';
 import { syncConfiguredClients } from './clients.ts';
@@ -82,9 +83,11 @@ export async function startRadius(services: Services, opts: StartRadiusOptions =
     }).catch((e: unknown) => logger.error({ err: e }, 'audit row not written'));
     return toRadiusResult(out, services.config.string('RadiusReplyAttributes') || undefined);
   });
+  const ready = cachedReadiness(services.db);
   const server = new RadiusServer({
     db: services.db, keyring: services.keyring, logger, clock: services.clock, authenticate, watcher: services.watcher, maxInFlight: settings.radius.maxInFlight,
     maxQueueMs: settings.maxQueueMs, receiveBufferBytes: settings.radius.maxInFlight * 1024,
+    ready: async () => (await ready()) === 'ready',
   });
   try {
     await server.listen({ host: settings.radius.host, port });

@@ -40,6 +40,8 @@ function words(code: string, message: string, at: string, host: string): string 
     case 'CERT_HAS_EXPIRED': return 'TLS certificate expired';
     case 'ERR_TLS_CERT_ALTNAME_INVALID': return `TLS certificate is for another host name${host ? ` than ${host}` : ''}`;
   }
+  // Node's HTTP parser (llhttp): the bytes that came back are not an HTTP answer
+  if (code.startsWith('HPE_')) return 'the server\'s answer is not HTTP';
   if (/wrong version number/i.test(message)) return 'TLS handshake failed: the server does not speak TLS on this port (wrong version number)';
   return message;
 }

@@ -146,6 +146,11 @@ export class AccountAttempts {
       .where(sql<boolean>`window_start + delay_ms <= ${now}`)
       .where(sql<boolean>`fail_count + ${inFlight} < ${p.maxFail}`)
       .where(sql<boolean>`${inFlight} < (case when fail_count < ${p.delayAfter} then ${p.maxParallel} else 1 end)`)
+      // Below the threshold, failures and attempts in flight together stay below the larger of
+      // the two limits: a slot freed by a failure is not taken again while the earlier attempts
+      // still count, so a burst spread over time (several nodes, a slow user store) checks no
+      // more secrets than one arriving at once.
+      .where(sql<boolean>`fail_count + ${inFlight} < (case when fail_count < ${p.delayAfter} then ${Math.max(p.delayAfter, p.maxParallel)} else fail_count + 1 end)`)
       .executeTakeFirst();
     return Number(res.numUpdatedRows) === 1;
   }

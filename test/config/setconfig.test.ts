@@ -91,14 +91,17 @@ test('getConfig shows the default of every key that has one; setConfig and delCo
   assert.equal(t.services.config.number('DeliveryWaitMs'), 3000);
 });
 
+const writeAround = (key: string, value: string, type = '') => t.services.db.kysely.insertInto('config').values({ key, value, type, description: '' }).execute();
+
 test('a value written around the API that does not fit its entry reads as the default', async () => {
-  await t.services.config.set('DefaultCountWindow', '100000');
-  assert.equal(t.services.config.get('DefaultCountWindow'), '100000', 'the stored text is what it is');
+  await writeAround('DefaultCountWindow', '100000');
+  await writeAround('DeliveryAllowedHosts', 'http://x/');
+  await t.services.config.load();
   assert.equal(t.services.config.number('DefaultCountWindow'), 10, 'the typed value is the default');
-  await t.services.config.set('DeliveryAllowedHosts', 'http://x/');
   assert.deepEqual(t.services.config.list('DeliveryAllowedHosts'), []);
   await t.services.config.delete('DefaultCountWindow');
   await t.services.config.delete('DeliveryAllowedHosts');
+  await t.services.config.load();
   // a reload refuses the bad row and keeps the default in force
   await t.services.db.kysely.insertInto('config').values({ key: 'SMSBlockingTimeout', value: 'soon', type: '', description: '' }).execute();
   await t.services.config.load();
@@ -110,7 +113,7 @@ test('a value written around the API that does not fit its entry reads as the de
 });
 
 test('a known key stored as type=password is screened on load like any other (decrypted first)', async () => {
-  await t.services.config.set('DefaultOtpLen', '12', 'password');
+  await writeAround('DefaultOtpLen', t.services.keyring.encrypt('config', '12'), 'password');
   const row = await stored('DefaultOtpLen');
   assert.match(row!.value, /^g1:/);
   await t.services.config.load();
@@ -120,4 +123,14 @@ test('a known key stored as type=password is screened on load like any other (de
   await t.services.config.delete('DefaultOtpLen');
   await t.services.config.load();
   assert.deepEqual(t.services.config.rejected, []);
+});
+
+test('ConfigService.set itself refuses a value its entry does not allow (every write path: realms, import, config apply), nothing stored', async () => {
+  const before = await stored('DefaultMaxFailCount');
+  for (const value of ['0', '-1', 'ten', '1e9']) {
+    await assert.rejects(t.services.config.set('DefaultMaxFailCount', value), (e: { code?: number }) => e.code === Errors.invalidConfigValue.code, value);
+  }
+  assert.deepEqual(await stored('DefaultMaxFailCount'), before);
+  await t.services.config.set('DefaultMaxFailCount', '7');
+  assert.equal((await stored('DefaultMaxFailCount'))?.value, '7');
 });

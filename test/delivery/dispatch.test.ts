@@ -229,12 +229,39 @@ describe('dispatcher: failover, retries, idempotency (SQLite)', () => {
     assert.equal(h.failures, 2);
     assert.equal(h.downUntil, f.clock.now() + 120_000);
     assert.match(h.lastError, /^probe: /);
-    // Point "dead" at the live gateway: the next probe finds it reachable.
+    // Point "dead" at the live gateway: the next probe finds it reachable, and it is used again;
+    // the failures in a row end with the first message that goes through.
     await f.svc.setProvider(httpProvider('dead', `${live.url}/send`));
     f.clock.advance(120_000);
     await f.svc.tick();
     h = (await f.svc.listProviders('sms', 'dead'))[0]!.health;
+    assert.deepEqual(h, { failures: 2, downUntil: 0, lastError: h.lastError });
+    const id2 = await f.enqueue(sms('+4915112345678', OTP_TEXT), { providers: ['dead', 'live'] });
+    assert.deepEqual(await f.svc.dispatchAndWait(id2, 3000), { status: 'accepted', provider: 'dead' });
+    h = (await f.svc.listProviders('sms', 'dead'))[0]!.health;
     assert.deepEqual(h, { failures: 0, downUntil: 0, lastError: h.lastError });
+  });
+
+  test('a provider that answers its probe but fails every send backs off twice as long each time', async () => {
+    // the TCP probe of an HTTP gateway succeeds; its sends answer 503 (as a hanging or misconfigured one fails them)
+    behaviour = '503';
+    await f.svc.setProvider(httpProvider('flaky', `${live.url}/send`, { RETURN_SUCCESS: 'OK' }));
+    const backoffs: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      // expiring before its first retry, so the later passes send nothing more
+      const id = await f.enqueue(sms('+4915112345678', OTP_TEXT), { providers: ['flaky'], expiresInMs: 1000 });
+      await f.svc.dispatchAndWait(id, 3000);
+      await f.svc.idle();
+      const h = (await f.svc.listProviders('sms', 'flaky'))[0]!.health;
+      assert.equal(h.failures, i + 1);
+      assert.equal(h.lastError, 'gateway answered HTTP 503');
+      backoffs.push(h.downUntil - f.clock.now());
+      // the back-off ends, the probe answers: usable again, the failures stay
+      f.clock.advance(h.downUntil - f.clock.now() + 1);
+      await f.svc.tick();
+      assert.deepEqual((await f.svc.listProviders('sms', 'flaky'))[0]!.health, { failures: i + 1, downUntil: 0, lastError: 'gateway answered HTTP 503' });
+    }
+    assert.deepEqual(backoffs, [60_000, 120_000, 240_000]);
   });
 });
 

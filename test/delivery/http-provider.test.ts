@@ -171,6 +171,40 @@ describe('HttpSMSProvider against a real HTTP gateway', () => {
     assert.equal(probe.ok, false);
   });
 
+  test('an answer that is not HTTP, or that stops mid-body, is transient with a plain reason; a plain server behind https:// is a refusal', async () => {
+    const sockets = new Set<import('node:net').Socket>();
+    const raw = (onData: (s: import('node:net').Socket) => void) => {
+      const server = createServer((s) => {
+        sockets.add(s);
+        s.on('error', () => undefined);
+        s.once('data', () => onData(s));
+      });
+      return new Promise<{ port: number; close: () => Promise<void> }>((r) => server.listen(0, '127.0.0.1', () => r({
+        port: (server.address() as AddressInfo).port,
+        close: () => new Promise<void>((c) => server.close(() => c())),
+      })));
+    };
+    const notHttp = await raw((s) => s.write('SSH-2.0-OpenSSH_9.6\r\n'));
+    const cut = await raw((s) => {
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 40\r\n\r\nOK');
+      setTimeout(() => s.destroy(), 20);
+    });
+    try {
+      const r1 = await build(httpSmsProvider, { URL: `http://127.0.0.1:${notHttp.port}/send` }).send(sms('+4915112345678', 'x'), never());
+      assert.deepEqual(r1, { kind: 'transient', reason: "the server's answer is not HTTP (HPE_INVALID_CONSTANT)" });
+      const r2 = await build(httpSmsProvider, { URL: `http://127.0.0.1:${cut.port}/send` }).send(sms('+4915112345678', 'x'), never());
+      assert.deepEqual(r2, { kind: 'transient', reason: 'the connection closed in the middle of the answer (HTTP 200, 2 of 40 body bytes)' });
+      const r3 = await build(httpSmsProvider, { URL: `https://127.0.0.1:${gw.port}/send` }).send(sms('+4915112345678', 'x'), never());
+      assert.equal(r3.kind, 'permanent');
+      assert.equal(r3.kind === 'permanent' && r3.providerFault, true);
+      assert.match(r3.kind === 'permanent' ? r3.reason : '', /^TLS handshake failed: the server does not speak TLS on this port \(wrong version number\) \(\w+\): is the URL's scheme right/);
+    } finally {
+      for (const s of sockets) s.destroy();
+      await notHttp.close();
+      await cut.close();
+    }
+  });
+
   test('PROXY: the request goes to the proxy in absolute form', async () => {
     gw.requests.length = 0;
     const p = build(httpSmsProvider, { URL: 'http://sms-gateway.example.net/api/send', PROXY: gw.url, HTTP_Method: 'GET' });

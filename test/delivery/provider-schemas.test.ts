@@ -65,6 +65,21 @@ describe('provider schemas', () => {
     assert.deepEqual(providerModules.filter((m) => m.demoOnly).map((m) => m.className).sort(), [...DEMO_ONLY].sort());
   });
 
+  test('HEADERS.Authorization next to USERNAME or URL credentials is refused (it would be overwritten on every request)', () => {
+    const http = findProviderModule('HttpSMSProvider')!;
+    const rest = findProviderModule('RestSMSProvider')!;
+    const restBase = { PAYLOAD: { to: '<phone>', text: '' }, SMS_TEXT_KEY: 'text', SMS_PHONENUMBER_KEY: 'to' };
+    assert.deepEqual(problems(() => http.create({ URL: 'https://sms.example.com/send', USERNAME: 'otpd', PASSWORD: 'x', HEADERS: { Authorization: 'Bearer t' } }, ctx)),
+      ['config.HEADERS: Authorization and USERNAME both set the credentials; keep one']);
+    assert.deepEqual(problems(() => http.create({ URL: 'https://u:p@sms.example.com/send', HEADERS: { authorization: 'Bearer t' } }, ctx)),
+      ['config.HEADERS: Authorization and user:pw@ in the URL both set the credentials; keep one']);
+    assert.deepEqual(problems(() => rest.create({ ...restBase, URL: 'https://sms.example.com/v1', USERNAME: 'otpd', HEADERS: { AUTHORIZATION: 'Bearer t' } }, ctx)),
+      ['config.HEADERS: Authorization and USERNAME both set the credentials; keep one']);
+    // either alone is fine
+    http.create({ URL: 'https://sms.example.com/send', HEADERS: { Authorization: 'Bearer t' } }, ctx);
+    rest.create({ ...restBase, URL: 'https://sms.example.com/v1', HEADERS: { Authorization: 'Bearer t' } }, ctx);
+  });
+
   test('the capture classes build only with the demo capture sink, and keep what they are given', async () => {
     for (const className of DEMO_ONLY) {
       assert.deepEqual(problems(() => findProviderModule(className)!.create({}, ctx)), [`config: ${className} keeps messages for /demo/messages and exists only in demo mode (docs/demo.md)`]);

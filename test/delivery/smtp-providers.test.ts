@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createServer, type AddressInfo, type Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { renderPlain, smtpEmailProvider, substituteVars } from '../../src/delivery/email/smtp.ts';
 import { smtpSmsProvider } from '../../src/delivery/sms/smtp.ts';
@@ -56,6 +57,28 @@ describe('SmtpSMSProvider (e-mail to SMS gateway) against a real SMTP server', (
   test('a closed port is transient', async () => {
     const r = await build(smtpSmsProvider, { mailserver: '127.0.0.1:1', mailto: 'x@y' }).send(sms('1', 'x'), never());
     assert.equal(r.kind, 'transient');
+  });
+
+  test('a server that accepts and never greets: transient within the timeout, a plain reason; a 554 after DATA refuses the message', async () => {
+    const held: Socket[] = [];
+    const silent = createServer((s) => void held.push(s));
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', () => r()));
+    const refusing = await new SmtpSink({ refuseData: 554 }).start();
+    try {
+      const port = (silent.address() as AddressInfo).port;
+      const t0 = Date.now();
+      const r = await build(smtpEmailProvider, { SMTP_SERVER: '127.0.0.1', SMTP_PORT: port }, { timeoutMs: 500, connectTimeoutMs: 500 }).send(mail('a@example.org', 'x'), never());
+      assert.equal(r.kind, 'transient');
+      assert.match(r.kind === 'transient' ? r.reason : '', new RegExp(`^SMTP server 127\\.0\\.0\\.1:${port} did not answer in time \\((greeting never received|timeout)\\)$`));
+      assert.ok(Date.now() - t0 < 2000, `${Date.now() - t0} ms`);
+      const refused = await build(smtpEmailProvider, { SMTP_SERVER: '127.0.0.1', SMTP_PORT: refusing.port }).send(mail('a@example.org', 'x'), never());
+      assert.deepEqual(refused, { kind: 'permanent', reason: 'SMTP server refused the message (554)', providerFault: true });
+      assert.equal(refusing.mails.length, 0);
+    } finally {
+      for (const s of held) s.destroy();
+      await new Promise((r) => silent.close(r));
+      await refusing.stop();
+    }
   });
 });
 

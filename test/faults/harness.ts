@@ -254,6 +254,7 @@ export interface LoadReport {
 }
 
 export interface RunOptions {
+  /** How long the workers send, from the start; read before every request, so a fault may change it. */
   durationMs: number;
   /** Requests in flight at once. @default 6 */
   concurrency?: number;

@@ -29,7 +29,8 @@ test('GET /auth/index, auth.js, auth.css: strict CSP, no inline script or style'
       assert.match(res.headers['content-type'] as string, new RegExp(`^${type.replace('+', '\\+')}`));
     }
     const js = await t.app.inject({ method: 'GET', url: '/auth/auth.js' });
-    assert.match(js.body, /fetch\('\/auth\/check'/);
+    assert.match(js.body, /fetch\(url, /, 'one JSON post, shared with the challenge page');
+    assert.match(js.body, /\.post\('\/auth\/check', body\)/, 'the login form posts to /auth/check');
     for (const text of ['Wrong password or code.', 'A code was sent', 'Your code is on its way', 'The code could not be sent — try again or contact support.', 'The user directory is not reachable']) assert.ok(js.body.includes(text), text);
     assert.ok(!js.body.includes('User failed to authenticate!'), 'no single failure text for every reason');
     await t.services.config.set('realmbox', 'True');

@@ -81,7 +81,7 @@ describe('sms and email tokens', { skip }, () => {
     assert.equal((await app.check({ user: 'alice', pass: codeB, transactionid: b })).json.result.value, true);
   }));
 
-  test('expiry: SMSProviderTimeout; EmailChallengeValidityTime is capped at 10 minutes', () => withApp(async (app) => {
+  test('expiry: SMSProviderTimeout; EmailChallengeValidityTime is at most 10 minutes (3600 refused)', () => withApp(async (app) => {
     await smsFor(app, 'alice');
     await mailFor(app, 'bob');
     let tid = (await app.check({ user: 'alice', pass: '1234' })).json.detail.transactionid;
@@ -93,7 +93,8 @@ describe('sms and email tokens', { skip }, () => {
     app.clock.advance(299_000);
     assert.equal((await app.check({ user: 'alice', pass: code, transactionid: tid })).json.result.value, true, 'after 299 s');
 
-    await app.config({ EmailChallengeValidityTime: '3600' });
+    await assert.rejects(app.config({ EmailChallengeValidityTime: '3600' }), (e: { code?: number }) => e.code === 2703, 'more than 10 minutes is refused');
+    await app.config({ EmailChallengeValidityTime: '600' });
     tid = (await app.check({ user: 'bob', pass: '1234' })).json.detail.transactionid;
     code = await app.mailCode(1);
     const row = await app.services.db.kysely.selectFrom('challenges').select(['created_at', 'expires_at']).where('transaction_id', '=', tid).executeTakeFirstOrThrow();
@@ -186,6 +187,33 @@ describe('sms and email tokens', { skip }, () => {
     assert.ok(!log.includes(code), 'code in the log');
     assert.ok(!log.includes('bob@example.org'), 'address unmasked in the log');
     assert.ok(/b\*\*\*@example\.org/.test(log), 'masked address in the log');
+  }));
+
+  test('a newer challenge withdraws the older one\'s message not sent yet: its stale code is never sent later', () => withApp(async (app) => {
+    await smsFor(app, 'alice');
+    await app.config({ DeliveryRetryMs: '100000', DeliveryRetryMaxMs: '100000', DeliveryWaitMs: '500' });
+    env.gatewayAnswer = () => ({ status: 503 }); // transient: the message waits for its retry
+    const first = (await app.check({ user: 'alice', pass: '1234' })).json.detail;
+    assert.ok(first.transactionid);
+    await settle(app);
+    const db = app.services.db.kysely;
+    const outboxOf = (tid: string) => db.selectFrom('delivery_outbox').selectAll().where('idempotency_key', '=', `challenge:${tid}`).executeTakeFirstOrThrow();
+    assert.equal((await outboxOf(first.transactionid)).status, 'retry');
+    const triedBefore = app.sms().length;
+
+    env.gatewayAnswer = () => ({});
+    app.clock.advance(31_000); // past SMSBlockingTimeout: a new challenge, not the open one
+    const second = (await app.check({ user: 'alice', pass: '1234' })).json.detail;
+    assert.notEqual(second.transactionid, first.transactionid);
+    const code = await app.smsCode(triedBefore + 1);
+    const old = await outboxOf(first.transactionid);
+    assert.deepEqual({ status: old.status, payload: old.payload_enc, error: old.error }, { status: 'expired', payload: '', error: 'superseded by a newer challenge before it was sent' });
+
+    app.clock.advance(200_000); // the first message's retry would be due now
+    await app.services.delivery.tick();
+    await settle(app);
+    assert.equal(app.sms().length, triedBefore + 1, 'only the newer challenge\'s message was sent after the gateway recovered');
+    assert.equal((await app.check({ user: 'alice', pass: code, transactionid: second.transactionid })).json.result.value, true);
   }));
 
   test('a slow provider does not hold the answer; a message that fails later takes its challenge with it', () => withApp(async (app) => {

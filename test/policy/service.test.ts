@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import pino from 'pino';
 import { Errors, OtpdError } from '../../src/errors.ts';
-import { PolicyService } from '../../src/policy/service.ts';
+import { PolicyService, validateStoredPolicies } from '../../src/policy/service.ts';
 import { type Db, openDatabase } from '../../src/store/db.ts';
 import { RevisionWatcher } from '../../src/store/revisions.ts';
 import { FakeClock } from '../../src/util/clock.ts';
@@ -171,7 +171,7 @@ for (const { dialect, skip } of await availableDialects()) {
       assert.equal(a.has('authentication', 'passOnNoToken', alice), false);
     });
 
-    test('conflicts are logged once; a stored policy that no longer validates is logged and ignored', async () => {
+    test('conflicts are logged once; a stored policy that no longer validates is logged, refuses the start, and never replaces the version in force', async () => {
       await t.db.kysely.deleteFrom('policies').execute();
       const { logger, lines } = capturingLogger();
       const svc = new PolicyService({ db: t.db, logger });
@@ -192,6 +192,20 @@ for (const { dialect, skip } of await availableDialects()) {
       await svc.load();
       assert.deepEqual(svc.list().map((p) => p.name), ['a1', 'a2']);
       assert.ok(lines.some((l) => l.level === 50 && l.policy === 'legacy'));
+      assert.deepEqual(svc.rejected.map((r) => r.policy), ['legacy']);
+      // the server refuses to start on it (ERR2402, naming the policy)
+      assert.throws(() => validateStoredPolicies(svc), (e: unknown) => e instanceof OtpdError && e.code === Errors.storedPolicyInvalid.code && /legacy: /.test(e.message));
+
+      // a policy in force spoilt around the API: the running node keeps the version it had
+      await t.db.kysely.updateTable('policies').set({ action: 'otppin=7' }).where('name', '=', 'a1').execute();
+      await svc.load();
+      assert.deepEqual(svc.list().map((p) => p.name), ['a1', 'a2']);
+      assert.equal(svc.value('authentication', 'otppin', alice), 'password', 'a1 as loaded before stays in force');
+      assert.deepEqual(svc.rejected.map((r) => r.policy).sort(), ['a1', 'legacy']);
+      await t.db.kysely.deleteFrom('policies').where('name', 'in', ['a1', 'legacy']).execute();
+      await svc.load();
+      assert.deepEqual(svc.rejected, []);
+      validateStoredPolicies(svc);
     });
 
     test('simulate through the service uses the injected clock', async () => {

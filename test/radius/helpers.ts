@@ -99,6 +99,7 @@ export async function startHarness(opts: {
   clock?: Clock;
   ipv6?: boolean;
   authenticate?: (r: RadiusAuthRequest) => Promise<RadiusAuthResult>;
+  ready?: () => Promise<boolean>;
   /** More of the server's settings (maxInFlight, maxQueueMs, lag, …). */
   deps?: Partial<RadiusServerDeps>;
 } = {}): Promise<Harness & { port6?: number }> {
@@ -118,6 +119,7 @@ export async function startHarness(opts: {
     clock,
     authenticate: opts.authenticate ?? validator.authenticate,
     watcher,
+    ready: opts.ready,
     ...opts.deps,
   });
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });

@@ -111,6 +111,20 @@ describe('RADIUS server with Debian radclient', { skip }, () => {
     assert.equal(r.reply, 'Access-Accept', r.output);
   });
 
+  it('Status-Server while the node is not ready (database unreachable) → silence, counted as not_ready; answered again once ready', async () => {
+    let ready = false;
+    const g = await startHarness({ ready: async () => ready });
+    try {
+      const status = () => radclient({ target: `127.0.0.1:${g.port}`, secret: SECRET, input: 'Message-Authenticator=0x00', command: 'status', timeoutSeconds: 1 });
+      assert.equal((await status()).reply, undefined);
+      assert.equal(g.server.stats().dropped.not_ready, 1);
+      ready = true;
+      assert.equal((await status()).reply, 'Access-Accept');
+    } finally {
+      await g.close();
+    }
+  });
+
   it('client changes apply without restart (revision watcher): new secret, removal, re-add', async () => {
     const input = 'User-Name=alice,User-Password=nope,Message-Authenticator=0x00';
     await h.clients.set({ name: 'loopback', address: '127.0.0.1', secret: 'rotated-secret', realm: 'corp' });

@@ -57,6 +57,30 @@ test('the server refuses to start on invalid stored config, naming each key and 
   }
 });
 
+test('the server refuses to start on an invalid stored policy (ERR2402, naming it), and starts once it is fixed', async () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'otpd-pol-'));
+  try {
+    const settings = loadSettings({ OTPD_DATA_DIR: dataDir, OTPD_LOG_LEVEL: 'silent', OTPD_PORT: '0' }, dataDir);
+    const first = await createServices({ settings });
+    await first.db.kysely.insertInto('policies')
+      .values({ name: 'by_hand', scope: 'authentication', action: 'otppin=9', realm: '*', user: '*', client: '*', time: '', active: 1 }).execute();
+    await first.close();
+    const attempt = await startServer(settings).catch((e: Error) => e);
+    if (!(attempt instanceof Error)) {
+      await attempt.stop();
+      assert.fail('the server started with an invalid stored policy');
+    }
+    assert.match(attempt.message, /^invalid policies in the database, refusing to start: by_hand: action /);
+    const fix = await createServices({ settings });
+    await fix.db.kysely.updateTable('policies').set({ action: 'otppin=1' }).where('name', '=', 'by_hand').execute();
+    await fix.close();
+    const running = await startServer(settings);
+    await running.stop();
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+});
+
 for (const { dialect, skip } of await availableDialects()) {
   test(`a bad value arriving at runtime keeps the last valid one in force (${dialect})`, { skip }, async () => {
     const t = await createTestDb(dialect);

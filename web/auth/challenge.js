@@ -2,7 +2,8 @@
 // (the same check and audit as /validate/check), which triggers the challenge; the page shows
 // its message and the masked destination and keeps the transaction id in a hidden field.
 // Step 2 posts the OTP with that id to /auth/check and shows the reason class. Served from
-// 'self' so the page can keep a strict CSP.
+// 'self' so the page can keep a strict CSP. Loaded after auth.js, whose window.otpdAuth holds the
+// texts of the reason classes, the result line and the post both pages share.
 'use strict';
 (function () {
   var trigger = document.getElementById('trigger');
@@ -16,29 +17,9 @@
   var otp = document.getElementById('otp');
   var submit = document.getElementById('submit');
   var restart = document.getElementById('restart');
-  var result = document.getElementById('result');
-
-  var FAILED = 'Wrong password or code.';
-  var TEXTS = {
-    ok: ['You are logged in: password and code were right.', 'success'],
-    wrongCredentials: [FAILED, 'failure'],
-    deliveryFailed: ['The code could not be sent — try again or contact support.', 'failure'],
-    directoryUnavailable: ['The user directory is not reachable — try again later or contact support.', 'failure'],
-  };
-
-  function show(text, kind) {
-    result.textContent = text;
-    result.className = kind;
-  }
-
-  function post(url, body) {
-    return fetch(url, {
-      method: 'POST',
-      headers: { 'Content-Type': 'application/x-www-form-urlencoded', Accept: 'application/json' },
-      body: body.toString(),
-      credentials: 'omit',
-    }).then(function (res) { return res.json(); });
-  }
+  var auth = window.otpdAuth;
+  var show = auth.show;
+  var post = auth.post;
 
   function who() {
     var body = new URLSearchParams();
@@ -49,7 +30,6 @@
 
   /** Step 2: the challenge's message and destination shown, the transaction id kept hidden. */
   function askForCode(data) {
-    var where = typeof data.destination === 'string' && data.destination ? ' to ' + data.destination : '';
     challenge.textContent = typeof data.message === 'string' ? data.message : '';
     transactionid.value = data.transactionid;
     user.readOnly = true;
@@ -57,7 +37,7 @@
     pass.value = '';
     send.disabled = true;
     answer.hidden = false;
-    show((data.result === 'codeSent' ? 'A code was sent' + where + '.' : 'Your code is on its way' + where + '.') + ' Enter it below.', 'challenge');
+    show(auth.sent(data) + ' Enter it below.', 'challenge');
     otp.focus();
   }
 
@@ -82,14 +62,14 @@
       .then(function (data) {
         var r = data && data.result;
         if ((r === 'codeSent' || r === 'codePending') && typeof data.transactionid === 'string') return askForCode(data);
-        var d = TEXTS[r] || [FAILED, 'failure'];
+        var d = auth.outcome(r);
         show(d[0], d[1]);
         pass.value = '';
         send.disabled = false;
         pass.focus();
       })
       .catch(function () {
-        show('The check could not be done — try again.', 'failure');
+        show(auth.failedCheck, 'failure');
         send.disabled = false;
       });
   });
@@ -104,14 +84,14 @@
     post('/auth/check', body)
       .then(function (data) {
         var r = data && data.result;
-        var d = TEXTS[r] || [FAILED, 'failure'];
+        var d = auth.outcome(r);
         show(d[0], d[1]);
         if (r === 'ok') {
           startOver();
           user.focus();
         }
       })
-      .catch(function () { show('The check could not be done — try again.', 'failure'); })
+      .catch(function () { show(auth.failedCheck, 'failure'); })
       .then(function () {
         otp.value = '';
         submit.disabled = false;

@@ -160,11 +160,17 @@ function exchange(req: HttpRequest, authorization: string | undefined): Promise<
         if (size <= max) chunks.push(c);
       });
       res.on('end', () => done({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', (e) => fail(new HttpError('connect', `response error: ${e.message}`)));
+      // the server closed the connection after the headers, before the whole body (Node: "aborted")
+      res.on('error', () => {
+        const length = res.headers['content-length'];
+        fail(new HttpError('connect', `the connection closed in the middle of the answer (HTTP ${res.statusCode}, ${size}${length ? ` of ${length}` : ''} body bytes)`));
+      });
     };
     const onError = (e: NodeJS.ErrnoException) => {
       if (e.code === 'ENOTALLOWED') return fail(new HttpError('host', e.message));
       if (isTlsVerificationError(e)) return fail(new HttpError('tls', `TLS verification failed: ${plainError(e)}`));
+      // a plain-HTTP server behind an https:// URL: a configuration error, not an outage
+      if (isHttps && /wrong version number/i.test(e.message ?? '')) return fail(new HttpError('tls', `${plainError(e)}: is the URL's scheme right (http:// or https://)?`));
       fail(new HttpError('connect', plainError(e)));
     };
     const markConnected = (socket: Socket) => {

@@ -101,6 +101,10 @@ export function classifySmtpError(e: unknown, settings?: Pick<SmtpSettings, 'hos
       return { kind: 'permanent', reason: `SMTP server refused ${recipient ? 'the recipient' : 'the message'} (${response})`, providerFault: !recipient };
     }
   }
+  // nodemailer's greeting and inactivity timeouts ("Greeting never received", "Timeout"): a server that accepts and hangs
+  if (code === 'ETIMEDOUT' && /^(greeting never received|timeout)$/i.test(text.trim())) {
+    return { kind: 'transient', reason: `SMTP server${server} did not answer in time (${text.trim().toLowerCase()})` };
+  }
   if (['ECONNECTION', 'ETIMEDOUT', 'ESOCKET', 'EDNS', 'ECONNREFUSED', 'ECONNRESET', 'EPROTOCOL'].includes(code) || /timeout|ECONNREFUSED/i.test(text)) {
     return { kind: 'transient', reason: `SMTP connection${server ? ` to${server}` : ''} failed: ${plainError(e)}` };
   }

@@ -102,6 +102,16 @@ export function gatewayUrl(raw: string, ctx: ProviderContext): URL {
  * A LinOTP key kept so LinOTP configurations import, with only the value that says what otpd
  * does anyway: the other value would be stored and ignored, so it is refused with the reason.
  */
+/**
+ * HEADERS.Authorization next to USERNAME (or user:pw@ in the URL) would be overwritten by the
+ * credentials on every request: refused, so the configuration says what is sent.
+ */
+export function oneCredential(headers: Record<string, string>, username: string | undefined, url: URL): void {
+  if (!Object.keys(headers).some((k) => k.toLowerCase() === 'authorization')) return;
+  if (username) throw new ConfigValidationError(['config.HEADERS: Authorization and USERNAME both set the credentials; keep one']);
+  if (url.username) throw new ConfigValidationError(['config.HEADERS: Authorization and user:pw@ in the URL both set the credentials; keep one']);
+}
+
 export function onlyTrue(key: string, value: unknown, why: string): void {
   if (value !== undefined && value !== '' && !asBool(value, true)) throw new ConfigValidationError([`config.${key}: false is not supported: ${why}`]);
 }

@@ -3,7 +3,7 @@ import { Type, type Static } from 'typebox';
 import { asStringMap, BoolLike, defineProvider, StringMap } from '../config.ts';
 import { classifyHttpError, httpRequest, type HttpResponse } from '../net/http-client.ts';
 import type { Provider, ProviderContext, ProbeResult, SendResult } from '../types.ts';
-import { authScheme, checkProxy, onlyTrue, commonSmsKeys, compileRegex, gatewayUrl, messageText, preparePhone, proxySchema, serverCertificate } from './common.ts';
+import { authScheme, checkProxy, oneCredential, onlyTrue, commonSmsKeys, compileRegex, gatewayUrl, messageText, preparePhone, proxySchema, serverCertificate } from './common.ts';
 
 /** HttpSMSProvider config (spec 6.3): LinOTP's keys, unchanged. */
 export const httpSmsSchema = Type.Object(
@@ -62,6 +62,7 @@ function create(config: HttpSmsConfig, ctx: ProviderContext): Provider {
   const textKey = config.SMS_TEXT_KEY ?? 'sms';
   const extra = asStringMap(config.PARAMETER);
   const headers = asStringMap(config.HEADERS);
+  oneCredential(headers, config.USERNAME, parsedUrl);
   const tlsOpts = serverCertificate(config.SERVER_CERTIFICATE);
   const rules = {
     successRegex: compileRegex(config.RETURN_SUCCESS_REGEX, 'RETURN_SUCCESS_REGEX'),

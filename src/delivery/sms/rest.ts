@@ -2,7 +2,7 @@ import { Type, type Static } from 'typebox';
 import { asStringMap, ConfigValidationError, defineProvider, NumberLike, StringMap } from '../config.ts';
 import { classifyHttpError, httpRequest } from '../net/http-client.ts';
 import type { Provider, ProviderContext, SendResult } from '../types.ts';
-import { authScheme, checkProxy, commonSmsKeys, gatewayUrl, messageText, preparePhone, proxySchema, readConfigFile, serverCertificate } from './common.ts';
+import { authScheme, checkProxy, commonSmsKeys, oneCredential, gatewayUrl, messageText, preparePhone, proxySchema, readConfigFile, serverCertificate } from './common.ts';
 import { isTransientStatus, tcpProbe } from './http.ts';
 
 /** RestSMSProvider config (spec 6.4). */
@@ -102,6 +102,7 @@ function create(config: RestSmsConfig, ctx: ProviderContext): Provider {
     throw new ConfigValidationError([`config.SMS_TEXT_KEY/SMS_PHONENUMBER_KEY: ${(e as Error).message}`]);
   }
   const headers = { accept: 'application/json', 'content-type': 'application/json', ...lower(asStringMap(config.HEADERS)) };
+  oneCredential(headers, config.USERNAME, parsedUrl);
   const tlsOpts = serverCertificate(config.SERVER_CERTIFICATE);
   let clientCert: { cert: Buffer; key?: Buffer } | undefined;
   if (config.CLIENT_CERTIFICATE_FILE) {

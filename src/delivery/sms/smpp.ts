@@ -2,6 +2,7 @@ import smpp, { type PDU, type Session } from 'smpp';
 import { Type, type Static } from 'typebox';
 import { asNumber, ConfigValidationError, defineProvider, NumberLike } from '../config.ts';
 import type { DeliveryReceipt, ProbeResult, Provider, ProviderContext, SendResult } from '../types.ts';
+import { plainError } from '../../util/plain-errors.ts';
 import { commonSmsKeys, messageText, preparePhone } from './common.ts';
 
 /** SMPPSMSProvider config (spec 6.6). */
@@ -160,8 +161,8 @@ function create(config: SmppSmsConfig, ctx: ProviderContext): Provider {
         } else resolve(s);
       };
       s.on('error', (e: NodeJS.ErrnoException) => {
-        if (!done) finish(new SmppError(e.code === 'ENOTALLOWED' ? { kind: 'permanent', reason: e.message, providerFault: true } : { kind: 'transient', reason: `SMPP connection error: ${e.code ?? e.message}` }));
-        else if (session === s) drop(`SMPP connection error: ${e.code ?? e.message}`);
+        if (!done) finish(new SmppError(e.code === 'ENOTALLOWED' ? { kind: 'permanent', reason: e.message, providerFault: true } : { kind: 'transient', reason: `SMPP connection error: ${plainError(e)}` }));
+        else if (session === s) drop(`SMPP connection error: ${plainError(e)}`);
       });
       s.on('close', () => {
         if (!done) finish(new SmppError({ kind: 'transient', reason: 'SMPP connection closed during bind' }));

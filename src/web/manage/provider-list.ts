@@ -30,7 +30,7 @@ function healthView(h: Record<string, unknown>): HealthView {
     case 'backing-off':
       return { word: 'backing off', tone: 'bad', until: Number(h.down_until), text: `${failures} ${failures === 1 ? 'failure' : 'failures'} in a row; skipped until the back-off ends. Last error: ${lastError}` };
     case 'probing':
-      return { word: 'recovering', tone: 'warn', text: `The back-off is over: the next health probe or message decides. Last error: ${lastError}` };
+      return { word: 'recovering', tone: 'warn', text: `The back-off is over (or its health probe answered): the next message decides. Last error: ${lastError}` };
     case 'unusable':
       return { word: 'unusable', tone: 'bad', text: String(h.error ?? lastError) };
     default:

@@ -1,0 +1,53 @@
+import type { Transaction } from 'kysely';
+import type { Db } from './db.ts';
+import type { Database } from './schema.ts';
+
+export interface TransactionOptions {
+  /**
+   * READ COMMITTED instead of the server's default. On MariaDB (default REPEATABLE READ) a
+   * read or update of a range takes next-key locks: two transactions that look for rows of
+   * neighbouring keys (a token's open challenges, a send-limit window not yet counted) lock the
+   * same gap and then deadlock on each other's insert into it (InnoDB 1213). Under READ
+   * COMMITTED only the rows found are locked. For transactions whose correctness rests on
+   * conditional writes (affected rows checked), not on a snapshot. PostgreSQL's default is READ
+   * COMMITTED already; SQLite runs one writer at a time and ignores it. @default false
+   */
+  readCommitted?: boolean;
+  /** Runs in all, the first one included, while the database breaks the transaction off for a conflict. @default 5 */
+  attempts?: number;
+}
+
+/**
+ * A deadlock or a serialisation failure: the database rolled the transaction back at once and
+ * it may simply run again (PostgreSQL 40P01, 40001; MariaDB 1213). Not a lock wait timeout
+ * (MariaDB 1205, SQLite busy): that one has waited its bound already (innodb_lock_wait_timeout,
+ * busy_timeout), and a rerun would hold the request that long again; it is answered as the
+ * database being unavailable (store/unavailable.ts).
+ */
+export function isRetryableConflict(e: unknown): boolean {
+  const err = e as { code?: string; errno?: number } | undefined;
+  if (!err) return false;
+  return err.code === '40P01' || err.code === '40001' || err.code === 'ER_LOCK_DEADLOCK' || err.errno === 1213;
+}
+
+/**
+ * Runs `work` in one transaction and, when the database breaks it off for a deadlock or a
+ * serialisation failure, runs it again after a short random pause, up to `attempts` times.
+ * `work` may therefore run more than once: it must write only through `trx` and keep no
+ * effect of a failed run (everything it wrote was rolled back). Any other error, and the
+ * conflict of the last run, is thrown.
+ */
+export async function transaction<T>(db: Db, work: (trx: Transaction<Database>) => Promise<T>, opts: TransactionOptions = {}): Promise<T> {
+  const attempts = Math.max(1, opts.attempts ?? 5);
+  for (let run = 1; ; run++) {
+    try {
+      let tx = db.kysely.transaction();
+      if (opts.readCommitted && db.dialect === 'mysql') tx = tx.setIsolationLevel('read committed');
+      return await tx.execute(work);
+    } catch (e) {
+      if (run >= attempts || !isRetryableConflict(e)) throw e;
+      // apart at random, so the transactions that collided do not collide again
+      await new Promise((r) => setTimeout(r, 5 + Math.random() * 20 * run));
+    }
+  }
+}
