@@ -23,7 +23,8 @@ const lines = readFileSync(file, 'utf8').split('\n').filter(Boolean).map((l) => 
 interface Slot { sentAt: number; timer?: NodeJS.Timeout; gaveUp: boolean }
 interface Sock { socket: dgram.Socket; slots: (Slot | undefined)[]; free: number[] }
 
-const socketCount = rate > 0 ? Math.max(4, Math.ceil((rate * timeoutMs) / 1000 / 200)) : Math.max(1, Math.ceil(concurrency / 200));
+// an identifier stays taken for the timeout and 5 s after it (to recognise a late answer)
+const socketCount = rate > 0 ? Math.max(4, Math.ceil((rate * (timeoutMs + 5000)) / 1000 / 200)) : Math.max(1, Math.ceil(concurrency / 200));
 const sockets: Sock[] = [];
 const latencies: number[] = [];
 const counts = { sent: 0, accept: 0, reject: 0, challenge: 0, other: 0, timeouts: 0, late: 0, noIdentifier: 0 };

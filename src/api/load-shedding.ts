@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Errors } from '../errors.ts';
+import { loopLag, type LoopLag } from '../util/loop-lag.ts';
 import { errorEnvelope, serialise } from './envelope.ts';
 
 export interface LoadSheddingOptions {
@@ -7,6 +8,8 @@ export interface LoadSheddingOptions {
   maxInFlight: number;
   /** Longest a request waits for a slot (ms) before it is answered 503. */
   maxQueueMs: number;
+  /** How late the event loop runs: the time a request waited before otpd saw it. @default loopLag() */
+  lag?: LoopLag;
 }
 
 /** Paths that are never held or shed: a load balancer's liveness probe must see the process. */
@@ -19,8 +22,14 @@ const EXEMPT = new Set(['/healthz']);
  * keep a bounded latency and the excess is refused at once instead of piling up in memory.
  * A slot is freed when the response is finished or the client goes away (before or after it
  * sent the whole request).
+ *
+ * The wait counts from when the request reached the socket, not from when otpd parsed it:
+ * under overload the event loop runs late and a request sits in the socket's buffer for
+ * about as long as the loop's last turn took (`lag`). That time is taken off its queue
+ * budget, and one that has already waited `maxQueueMs` unseen is shed at once.
  */
 export function registerLoadShedding(app: FastifyInstance, opts: LoadSheddingOptions): { stats(): { inFlight: number; queued: number; shed: number } } {
+  const lag = opts.lag ?? loopLag();
   let inFlight = 0;
   let shed = 0;
   const queue: { admit: () => void; timer: NodeJS.Timeout }[] = [];
@@ -53,12 +62,15 @@ export function registerLoadShedding(app: FastifyInstance, opts: LoadSheddingOpt
       done();
     };
     if (inFlight < opts.maxInFlight && queue.length === 0) return admit();
+    // the time it waited before otpd could read it counts against its budget
+    const budgetMs = opts.maxQueueMs - lag.ms();
+    if (budgetMs <= 0) return shedNow(request, reply);
     const entry = {
       admit,
       timer: setTimeout(() => {
         queue.splice(queue.indexOf(entry), 1);
         shedNow(request, reply);
-      }, opts.maxQueueMs),
+      }, budgetMs),
     };
     queue.push(entry);
     // a client that gave up while waiting needs no slot

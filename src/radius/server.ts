@@ -27,6 +27,7 @@ import { DuplicateCache } from './dedupe.ts';
 import { RadiusStateStore } from './states.ts';
 import { randomUUID } from 'node:crypto';
 import { requestContext } from '../util/request-context.ts';
+import { loopLag, type LoopLag } from '../util/loop-lag.ts';
 
 /** One PAP Access-Request, as the validation service sees it. */
 export interface RadiusAuthRequest {
@@ -75,6 +76,25 @@ export interface RadiusServerDeps {
    */
   maxInFlight?: number;
   /**
+   * A packet that would be answered later than this is dropped too (reason `overload`): the
+   * time it waited before otpd could read it (the event loop running late under overload,
+   * `lag`) plus the time recent Access-Requests took to handle. Its NAS would have given up or
+   * resent it by then, and the work only delays the packets still wanted. `serve` passes the
+   * HTTP setting `maxQueueMs`. @default none (only `maxInFlight` drops)
+   */
+  maxQueueMs?: number;
+  /** @default loopLag() */
+  lag?: LoopLag;
+  /**
+   * The UDP socket's receive buffer (SO_RCVBUF; Linux doubles it). Node reads at most 32
+   * datagrams a turn of the event loop, so under overload packets wait in this buffer, unseen
+   * by `lag` and `maxInFlight`, for as many turns as it holds 32 packets: a small buffer lets the
+   * kernel drop the excess instead of otpd answering it after the NAS gave up. `serve` sizes it
+   * from `radius.maxInFlight` (1 KiB each, so about three times that many small packets).
+   * @default the system's (net.core.rmem_default)
+   */
+  receiveBufferBytes?: number;
+  /**
    * Asked before a Status-Server is answered: a node whose database is unreachable (or not
    * migrated) stays silent, so a UDP load balancer's health check takes it out. @default always ready
    */
@@ -103,9 +123,13 @@ export class RadiusServer {
   private reloading: Promise<void> | undefined;
   private readonly counters: RadiusStats = { dropped: {}, accepted: 0, rejected: 0, challenged: 0, duplicates: 0 };
   private inFlight = 0;
+  private readonly lag: LoopLag | undefined;
+  /** Moving average of how long an admitted Access-Request took to handle (ms). */
+  private handlingMs = 0;
 
   constructor(private readonly deps: RadiusServerDeps) {
     this.clock = deps.clock ?? systemClock;
+    this.lag = deps.maxQueueMs === undefined ? undefined : deps.lag ?? loopLag();
     this.clientsService = new RadiusClientService({ db: deps.db, keyring: deps.keyring, clock: this.clock });
     this.states = new RadiusStateStore(deps.db, deps.keyring, this.clock);
     this.duplicates = new DuplicateCache(this.clock, deps.duplicateTtlMs);
@@ -159,6 +183,7 @@ export class RadiusServer {
       socket.once('error', reject);
       socket.bind(opts.port, opts.host, () => {
         socket.off('error', reject);
+        if (this.deps.receiveBufferBytes !== undefined) socket.setRecvBufferSize(this.deps.receiveBufferBytes);
         resolve();
       });
     });
@@ -204,12 +229,13 @@ export class RadiusServer {
       this.counters.duplicates++;
       return seen;
     }
-    if (this.inFlight >= (this.deps.maxInFlight ?? 64)) {
+    if (this.inFlight >= (this.deps.maxInFlight ?? 64) || this.tooLate()) {
       this.duplicates.abandon(key);
       return this.drop('overload', client.name);
     }
     let reply: Buffer | null = null;
     this.inFlight++;
+    const admitted = performance.now();
     try {
       reply = await this.process(frame, client, formatIp(sourceIp));
     } catch (e) {
@@ -217,10 +243,21 @@ export class RadiusServer {
       reply = this.drop('internal_error');
     } finally {
       this.inFlight--;
+      this.handlingMs += (performance.now() - admitted - this.handlingMs) * 0.1;
       if (reply) this.duplicates.complete(key, reply);
       else this.duplicates.abandon(key);
     }
     return reply;
+  }
+
+  /**
+   * With `maxQueueMs`: the packet would be answered after it, counting the time it waited
+   * unseen (the loop's lag) and the time recent packets took to handle (a moving average).
+   * Nothing in flight admits it whatever the average says, so the estimate recovers.
+   */
+  private tooLate(): boolean {
+    if (this.lag === undefined || this.inFlight === 0) return false;
+    return this.lag.ms() + this.handlingMs >= this.deps.maxQueueMs!;
   }
 
   private async process(frame: Frame, client: RadiusClientRecord, sourceAddress: string): Promise<Buffer | null> {

@@ -86,6 +86,7 @@ export async function startRadius(services: Services, opts: StartRadiusOptions =
   const ready = cachedReadiness(services.db);
   const server = new RadiusServer({
     db: services.db, keyring: services.keyring, logger, clock: services.clock, authenticate, watcher: services.watcher, maxInFlight: settings.radius.maxInFlight,
+    maxQueueMs: settings.maxQueueMs, receiveBufferBytes: settings.radius.maxInFlight * 1024,
     ready: async () => (await ready()) === 'ready',
   });
   try {

@@ -38,3 +38,31 @@ test('in-flight limit, queue-time cutoff, 503 with Retry-After, oldest waiter ad
   assert.deepEqual(shedding.stats(), { inFlight: 0, queued: 0, shed: 1 });
   await app.close();
 });
+
+test('the time a request waited before otpd saw it (the event loop\'s lag) counts against its queue budget', async () => {
+  let lagMs = 0;
+  const app = Fastify();
+  registerLoadShedding(app, { maxInFlight: 1, maxQueueMs: 1000, lag: { ms: () => lagMs } });
+  const gates: (() => void)[] = [];
+  app.get('/slow', () => new Promise((resolve) => gates.push(() => resolve({ ok: true }))));
+  await app.ready();
+  const holder = app.inject('/slow');
+  while (gates.length < 1) await new Promise((r) => setImmediate(r));
+  // the loop ran 1.2 s late: this one has waited longer than maxQueueMs already, shed at once
+  lagMs = 1200;
+  let t0 = performance.now();
+  const late = await app.inject('/slow');
+  assert.equal(late.statusCode, 503);
+  assert.equal(JSON.parse(late.body).result.error.code, Errors.overloaded.code);
+  assert.ok(performance.now() - t0 < 500, `shed at once, not after maxQueueMs (${performance.now() - t0} ms)`);
+  // 900 ms late: 100 ms of its budget left
+  lagMs = 900;
+  t0 = performance.now();
+  const rest = await app.inject('/slow');
+  assert.equal(rest.statusCode, 503);
+  const waited = performance.now() - t0;
+  assert.ok(waited >= 90 && waited < 700, `shed after the rest of its budget (${waited} ms)`);
+  gates[0]!();
+  assert.equal((await holder).statusCode, 200);
+  await app.close();
+});

@@ -1,18 +1,24 @@
 // Invariant: twice the measured capacity for 30 s is shed, not queued: what otpd answers keeps
 // a bounded latency (maxQueueMs plus the work), the excess gets HTTP 503 with Retry-After and
-// ERR2009 in the envelope at once (never a 500, never a stack trace, never a hung request), RADIUS
-// drops what it cannot take (the NAS retries) instead of answering ever later, and the server's
-// memory and open file descriptors stay flat. With shedding off (a huge maxInFlight) the same
-// run fails on latency: that is what the setting prevents.
+// ERR2009 in the envelope right after the queue cutoff (never a 500, never a stack trace), RADIUS at twice its own capacity at the same time drops what it cannot take
+// (the NAS retries) instead of answering after the client gave up, and the server's open file
+// descriptors stay flat (its memory too: a todo subtest while RSS growth under the flood is open). With shedding off (a huge maxInFlight) the same load breaks
+// the latency bound: that is what the setting prevents.
+//
+// otpd is pinned to core 0; the load generators (test/faults/http-flood.ts for HTTP,
+// bench/radius-load.ts for RADIUS) are separate processes pinned to core 1 with this test, and
+// the HTTP generator reports its own CPU share and pacing lag, so the test shows that otpd, not
+// the client, is what saturates. Every bound is relative to the capacity measured in the same
+// run, or follows from maxQueueMs; the latency bounds are stretched by the time otpd waited for
+// its core while other processes had it (the machine is shared: /proc/PID/schedstat), and a
+// request may go unanswered for 10 s only when that stretch takes the bound past 10 s.
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import dgram from 'node:dgram';
-import http from 'node:http';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { after, test } from 'node:test';
-import radius from 'radius';
-import { Errors } from '../../src/errors.ts';
 import { hotp } from '../../src/otp/hotp.ts';
+import type { FloodConfig, FloodResult } from './http-flood.ts';
 import { Load, OtpdNode, PIN, RADIUS_SECRET, seedOf } from './harness.ts';
 
 const dir = mkdtempSync('/dev/shm/otpd-faults-overload-');
@@ -23,174 +29,201 @@ after(async () => {
 });
 
 const MAX_QUEUE_MS = 500;
+const MAX_IN_FLIGHT = 32;
+const RADIUS_MAX_IN_FLIGHT = 16;
 const OVERLOAD_MS = Number(process.env.FAULTS_OVERLOAD_MS ?? 30_000);
+/** The NAS's timeout: an answer after it is one the client no longer waits for. */
+const RADIUS_TIMEOUT_MS = 1000;
+/** HTTP tokens OK0..OK127 (valid OTPs round robin), RADIUS users u128..u191 (their OK tokens). */
+const HTTP_TOKENS = 128;
+const RADIUS_TOKENS = 64;
+/**
+ * What an answered request may take: the queue cutoff plus the work. The work is at most
+ * maxInFlight requests sharing the core (a few ms each, so tens of ms) plus the event loop's
+ * turn; 1.5 s leaves room for a shared machine's stalls and is still far below what the same
+ * load does without shedding (seconds, growing for as long as the overload lasts).
+ */
+const ANSWER_BOUND_MS = MAX_QUEUE_MS + 1500;
+const GENERATOR = join(import.meta.dirname, 'http-flood.ts');
+const RADIUS_GENERATOR = join(import.meta.dirname, '../../bench/radius-load.ts');
+
+const tokenCounters = new Map<string, number>();
+const radiusCounters = Array.from({ length: RADIUS_TOKENS }, () => 0);
+
+/** A process on core 1 (the load's core); its last stdout line as JSON. */
+function onLoadCore<T>(args: string[], timeoutMs: number): Promise<T> {
+  return new Promise((resolve, reject) => {
+    execFile('taskset', ['-c', '1', process.execPath, '--import', 'tsx', ...args], { maxBuffer: 64 << 20, timeout: timeoutMs }, (err, stdout, stderr) => {
+      if (err) return reject(new Error(`${args[0]}: ${err.message}\n${stderr.slice(-2000)}`));
+      try {
+        resolve(JSON.parse(stdout.trim().split('\n').at(-1)!) as T);
+      } catch {
+        reject(new Error(`${args[0]} printed no figures: ${stdout.slice(-500)} ${stderr.slice(-2000)}`));
+      }
+    });
+  });
+}
+
+/** One HTTP load run (closed or open loop) over the HTTP tokens; their counters carry on to the next run. */
+async function flood(target: OtpdNode, opts: Omit<FloodConfig, 'port' | 'tokens'>): Promise<FloodResult> {
+  const cfg: FloodConfig = {
+    port: target.port,
+    tokens: Array.from({ length: HTTP_TOKENS }, (_, i) => ({ serial: `OK${i}`, seedHex: seedOf(i).toString('hex'), pin: PIN, counter: tokenCounters.get(`OK${i}`) ?? 0 })),
+    ...opts,
+  };
+  const file = join(dir, `flood-${Date.now()}.json`);
+  writeFileSync(file, JSON.stringify(cfg));
+  const result = await onLoadCore<FloodResult>([GENERATOR, file], opts.durationMs + opts.timeoutMs + 30_000);
+  for (const [serial, counter] of Object.entries(result.counters)) tokenCounters.set(serial, counter);
+  return result;
+}
+
+interface RadiusResult { sent: number; accept: number; reject: number; timeouts: number; late: number; answered: number; rps: number; p99_ms: number; max_ms: number }
+
+/** RADIUS Access-Requests with the next valid OTPs of the RADIUS users (closed loop at rate 0). */
+async function radiusLoad(target: OtpdNode, seconds: number, concurrency: number, rate: number): Promise<RadiusResult> {
+  // enough OTPs for the run in order, round robin over the users; the next run starts after the last one sent
+  const count = Math.ceil((rate || 20_000) * seconds * 1.2);
+  const lines: string[] = [];
+  const start = [...radiusCounters];
+  for (let k = 0; k < count; k++) {
+    const t = k % RADIUS_TOKENS;
+    lines.push(`u${HTTP_TOKENS + t}\t${PIN}${hotp(seedOf(HTTP_TOKENS + t), start[t]! + Math.floor(k / RADIUS_TOKENS))}`);
+  }
+  const file = join(dir, `radius-${Date.now()}.txt`);
+  writeFileSync(file, `${lines.join('\n')}\n`);
+  const result = await onLoadCore<RadiusResult>([RADIUS_GENERATOR, String(target.radiusPort), RADIUS_SECRET, file, String(seconds), String(concurrency), String(rate), String(RADIUS_TIMEOUT_MS)],
+    seconds * 1000 + 30_000);
+  for (let t = 0; t < RADIUS_TOKENS; t++) radiusCounters[t] = start[t]! + Math.ceil((result.sent - t) / RADIUS_TOKENS);
+  return result;
+}
 
 function resources(pid: number): { rssKb: number; fds: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return { rssKb: Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? 0), fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-};
-
-interface Shot { status: number; ms: number; code?: number; retryAfter: string | null; body: string; error?: string }
-
-/** One /validate/check over node:http (the load's own keep-alive agent). */
-function post(node: OtpdNode, agent: http.Agent, form: Record<string, string>): Promise<Shot> {
-  return new Promise<Shot>((resolve) => {
-    const t0 = Date.now();
-    const body = new URLSearchParams(form).toString();
-    const req = http.request({ host: '127.0.0.1', port: node.port, path: '/validate/check', method: 'POST', agent, timeout: 20_000,
-      headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(body) } }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
-      res.on('end', () => {
-        let code: number | undefined;
-        try {
-          code = JSON.parse(text).result?.error?.code;
-        } catch { /* reported by the caller */ }
-        resolve({ status: res.statusCode ?? 0, ms: Date.now() - t0, code, retryAfter: (res.headers['retry-after'] as string | undefined) ?? null, body: text });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error('client timeout')));
-    req.on('error', (e) => resolve({ status: 0, ms: Date.now() - t0, retryAfter: null, body: '', error: e.message }));
-    req.end(body);
-  });
+/** The main thread's time on a CPU and waiting for one (ns, /proc/PID/schedstat). */
+function sched(pid: number): { runNs: number; waitNs: number } {
+  const [run, wait] = readFileSync(`/proc/${pid}/schedstat`, 'utf8').trim().split(/\s+/).map(Number);
+  return { runNs: run!, waitNs: wait! };
 }
-
-/** The node's capacity: requests a second a closed loop of `concurrency` clients gets answered (valid OTPs, no failure floor). */
-async function capacityOf(node: OtpdNode, durationMs: number): Promise<{ rate: number; nextCounter: number }> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: node.tokenCount });
-  const start = Date.now();
-  let answered = 0;
-  let nextCounter = 0;
-  // one client per token, each sending its token's OTPs in order
-  await Promise.all(Array.from({ length: node.tokenCount }, async (_, i) => {
-    let k = 0;
-    for (; Date.now() - start < durationMs; k++) {
-      const shot = await post(node, agent, { serial: `OK${i}`, pass: `${PIN}${hotp(seedOf(i), k)}` });
-      assert.ok(shot.status === 200 && shot.body.includes('"value": true'), shot.body);
-      answered++;
-    }
-    nextCounter = Math.max(nextCounter, k);
-  }));
-  agent.destroy();
-  return { rate: Math.round(answered / ((Date.now() - start) / 1000)), nextCounter };
-}
-
 /**
- * Open loop: `rate` requests a second whatever the answers, each the next valid OTP of one of the
- * node's tokens (round robin; a few arrive out of order and are refused, which is fine here).
- * Over node:http with its own keep-alive agent, destroyed at the end so the server's socket
- * count can come back to its baseline.
+ * How much longer otpd took than it would have with its core to itself: (run + wait) / run over
+ * the interval. Other processes on the shared core make otpd wait for it while it has work;
+ * every latency stretches by that much for the machine's sake, not otpd's.
  */
-async function openLoop(node: OtpdNode, rate: number, durationMs: number, firstCounter: number, sample: () => void): Promise<Shot[]> {
-  const agent = new http.Agent({ keepAlive: true, maxSockets: 512 });
-  const shots: Promise<Shot>[] = [];
-  const start = Date.now();
-  let sent = 0;
-  const sampler = setInterval(sample, 1000);
-  while (Date.now() - start < durationMs) {
-    const due = Math.floor(((Date.now() - start) / 1000) * rate);
-    for (; sent < due; sent++) {
-      const i = sent % node.tokenCount;
-      const counter = firstCounter + Math.floor(sent / node.tokenCount);
-      shots.push(post(node, agent, { serial: `OK${i}`, pass: `${PIN}${hotp(seedOf(i), counter)}` }));
-    }
-    await new Promise((r) => setTimeout(r, 5));
-  }
-  clearInterval(sampler);
-  const all = await Promise.all(shots);
-  agent.destroy();
-  return all;
-}
+const slowdown = (a: { runNs: number; waitNs: number }, b: { runNs: number; waitNs: number }) =>
+  Math.max(1, (b.runNs - a.runNs + b.waitNs - a.waitNs) / Math.max(1, b.runNs - a.runNs));
 
-/** RADIUS at `rate` packets a second; the answers' latencies and how many got none. */
-async function radiusFlood(port: number, rate: number, durationMs: number): Promise<{ answered: number[]; silent: number }> {
-  const socket = dgram.createSocket('udp4');
-  await new Promise<void>((r) => socket.bind(0, '127.0.0.1', () => r()));
-  const sentAt = new Map<number, number>();
-  const answered: number[] = [];
-  socket.on('message', (msg) => {
-    const t = sentAt.get(msg[1]!);
-    if (t !== undefined) {
-      answered.push(Date.now() - t);
-      sentAt.delete(msg[1]!);
-    }
-  });
-  let silent = 0;
-  let id = 0;
-  const start = Date.now();
-  while (Date.now() - start < durationMs) {
-    const i = id++ % 256;
-    if (sentAt.has(i)) silent++; // no answer in the 256 packets since: dropped
-    sentAt.set(i, Date.now());
-    socket.send(radius.encode({ code: 'Access-Request', secret: RADIUS_SECRET, identifier: i, attributes: [['User-Name', `w${i % 8}`], ['User-Password', `${PIN}000000`]], add_message_authenticator: true }), port, '127.0.0.1');
-    await new Promise((r) => setTimeout(r, 1000 / rate));
-  }
-  await new Promise((r) => setTimeout(r, 2000));
-  silent += sentAt.size;
-  socket.close();
-  return { answered, silent };
-}
+const STACK = /\bat [\w.<>]+ \(|node:internal|\.ts:\d+/;
 
-// TODO: the node:http load generator saturates its own core before otpd does: in runs at 2x the
-// closed-loop capacity (~1,100-1,400 req/s here) RADIUS on the same otpd answered within 74-463 ms
-// while HTTP latencies measured by the client reached 5-10 s, most of it in the client. Needs a
-// cheaper generator (autocannon with a setupRequest per OTP) before it can fail for otpd's sake.
-test('2x capacity for 30 s: bounded latency, 503 + Retry-After, RADIUS drops, memory and fds flat', {
-  todo: 'the load generator, not otpd, is the bottleneck on 2 cores (see the comment above)',
-}, async () => {
-  node = await OtpdNode.create({ dir, tokens: 32 });
-  await node.start({ OTPD_MAX_QUEUE_MS: String(MAX_QUEUE_MS), OTPD_MAX_IN_FLIGHT: process.env.FAULTS_MAX_IN_FLIGHT ?? '32', OTPD_RADIUS_MAX_IN_FLIGHT: '16', OTPD_LOG_LEVEL: 'error' }, { cpu: 0 });
-  // the load generator on the other core: what is measured is otpd's capacity, not the client's
+test('2x capacity for 30 s: bounded latency, 503 + Retry-After, RADIUS drops, memory and fds flat; without shedding the bound breaks', { timeout: 600_000 }, async (t) => {
+  node = await OtpdNode.create({ dir, tokens: HTTP_TOKENS + RADIUS_TOKENS, config: { DefaultCountWindow: '100' } });
+  const env = { OTPD_MAX_QUEUE_MS: String(MAX_QUEUE_MS), OTPD_MAX_IN_FLIGHT: String(MAX_IN_FLIGHT), OTPD_RADIUS_MAX_IN_FLIGHT: String(RADIUS_MAX_IN_FLIGHT), OTPD_LOG_LEVEL: 'error' };
+  await node.start(env, { cpu: 0 });
+  // this process (sampling only) on the load's core too
   execFileSync('taskset', ['-cp', '1', String(process.pid)], { stdio: 'ignore' });
   const pid = node.child!.pid!;
-  // capacity: a closed loop of 32 clients (one per token) for 5 s, enough to keep both cores busy
-  const { rate: capacity, nextCounter } = await capacityOf(node, 5000);
-  assert.ok(capacity > 20, `capacity ${capacity}/s`);
-  if (process.env.FAULTS_DEBUG) console.error('capacity', capacity);
+
+  // capacity, closed loop: as many clients as requests otpd serves at once
+  const radiusCapacity = await radiusLoad(node, 3, RADIUS_MAX_IN_FLIGHT, 0);
+  await flood(node, { mode: 'closed', concurrency: MAX_IN_FLIGHT, durationMs: 2000, timeoutMs: 10_000 }); // warm-up
+  const closed = await flood(node, { mode: 'closed', concurrency: MAX_IN_FLIGHT, durationMs: 5000, timeoutMs: 10_000 });
+  // the best whole second of the run: the machine is shared, and an estimate from a slow
+  // stretch would not overload otpd once it gets its core back
+  const capacity = Math.max(closed.answeredPerSecond, ...closed.perSecond.slice(1, -1).map((s) => s.ok));
+  assert.ok(capacity > 50 && closed.ok.accepted > closed.ok.count * 0.95, `capacity run: ${JSON.stringify({ ...closed, perSecond: undefined, counters: undefined })}`);
+  assert.ok(radiusCapacity.rps > 20 && radiusCapacity.late === 0, `RADIUS capacity run: ${JSON.stringify(radiusCapacity)}`);
+
+  // 2x for 30 s, HTTP and RADIUS each at twice its own capacity. The HTTP clients keep a pool of
+  // connections open (a proxy's or a load balancer's keep-alive pool) big enough for 2x at the
+  // bound: a storm of new connections would wait in the kernel's accept queue (511) and its SYN
+  // retries (1 s, 3 s, ...) before otpd sees a byte, where no shedding of otpd's can act.
+  const pool = Math.min(3000, Math.ceil((2 * capacity * ANSWER_BOUND_MS) / 1000));
+  await new Promise((r) => setTimeout(r, 1000));
   const baseline = resources(pid);
   const samples: { rssKb: number; fds: number }[] = [];
-  const [shots, rad] = await Promise.all([
-    openLoop(node, 2 * capacity, OVERLOAD_MS, nextCounter, () => samples.push(resources(pid))),
-    radiusFlood(node.radiusPort, 100, OVERLOAD_MS),
+  const floodStart = Date.now();
+  // RSS and fds once a second while the flood lasts (not the drain after it)
+  const sampler = setInterval(() => Date.now() - floodStart <= OVERLOAD_MS && samples.push(resources(pid)), 1000);
+  const sched0 = sched(pid);
+  const [http, rad] = await Promise.all([
+    flood(node, { mode: 'open', rate: 2 * capacity, durationMs: OVERLOAD_MS, timeoutMs: 10_000, preconnect: pool }),
+    radiusLoad(node, OVERLOAD_MS / 1000, 0, Math.round(2 * radiusCapacity.rps)),
   ]);
-  const answered = shots.filter((s) => s.status === 200);
-  const shed = shots.filter((s) => s.status === 503);
-  const other = shots.filter((s) => s.status !== 200 && s.status !== 503);
-  const p99 = percentile(answered.map((s) => s.ms), 99);
-  const shedP99 = percentile(shed.map((s) => s.ms), 99);
-  // the load's sockets are closed (agent.destroy()); the server sees it at once
+  clearInterval(sampler);
+  const stretch = slowdown(sched0, sched(pid));
+  // the latency bounds, stretched by what the machine's other work took from otpd's core
+  const answerBound = Math.round(ANSWER_BOUND_MS * stretch);
+  const shedBound = Math.round((MAX_QUEUE_MS + 1000) * stretch);
+  // the generators closed their connections: the server sees it at once
   await new Promise((r) => setTimeout(r, 1000));
   const end = resources(pid);
   const third = Math.max(1, Math.floor(samples.length / 3));
-  const avg = (xs: { rssKb: number }[]) => xs.reduce((a, x) => a + x.rssKb, 0) / xs.length;
+  const avgMb = (xs: { rssKb: number }[]) => Math.round(xs.reduce((a, x) => a + x.rssKb, 0) / xs.length / 1024);
   const report = {
-    capacity, offered: shots.length, answered: answered.length, shed: shed.length, other: other.length, p99, shedP99,
-    radius: { answered: rad.answered.length, silent: rad.silent, p99: percentile(rad.answered, 99) },
-    rssMb: { baseline: baseline.rssKb >> 10, firstThird: avg(samples.slice(0, third)) / 1024 | 0, lastThird: avg(samples.slice(-third)) / 1024 | 0, end: end.rssKb >> 10 },
+    capacity, capacityP99: closed.ok.p99, radiusCapacity: Math.round(radiusCapacity.rps), slowdown: Math.round(stretch * 100) / 100, answerBound, shedBound,
+    http: { offered: http.sent, ok: http.ok, shed: http.shed, other: http.other, hung: http.hung, errors: http.errors, stacks: http.stacks,
+      okPerSecond: Math.round(http.ok.count / (http.elapsedMs / 1000)), peakConnections: http.peakConnections, connectMs: http.connectMs, fromWriteMs: http.fromWriteMs, generatorCpu: http.cpuShare, pacerLagP99: http.pacerLagP99,
+      okP99BySecond: http.perSecond.map((s) => s.okP99) },
+    radius: rad,
+    rssMb: { baseline: baseline.rssKb >> 10, firstThird: avgMb(samples.slice(0, third)), middleThird: avgMb(samples.slice(third, -third)), lastThird: avgMb(samples.slice(-third)), end: end.rssKb >> 10,
+      bySecond: samples.map((x) => x.rssKb >> 10) },
     fds: { baseline: baseline.fds, max: Math.max(...samples.map((s) => s.fds)), end: end.fds },
   };
-  console.log('overload', report);
-  assert.deepEqual(other.slice(0, 3).map((s) => `${s.status} ${s.error ?? s.body.slice(0, 200)}`), [], `neither answered nor shed: ${JSON.stringify(report)}`);
-  assert.ok(shed.length > shots.length * 0.1, `load was shed: ${JSON.stringify(report)}`);
-  for (const s of shed) {
-    assert.equal(s.code, Errors.overloaded.code, s.body);
-    assert.equal(s.retryAfter, '1');
-  }
-  for (const s of [...answered, ...shed]) assert.doesNotMatch(s.body, /\bat [\w.<>]+ \(|node:internal|\.ts:\d+/);
-  // what is answered waits at most the queue cutoff plus the work; a shed answer comes right after the cutoff
-  assert.ok(p99 <= MAX_QUEUE_MS + 2000, `p99 of answered requests ${p99} ms: ${JSON.stringify(report)}`);
-  assert.ok(shedP99 <= MAX_QUEUE_MS + 1500, `p99 of shed requests ${shedP99} ms: ${JSON.stringify(report)}`);
-  // RADIUS: answered ones within a NAS's timeout; the excess dropped, not queued
-  assert.ok(percentile(rad.answered, 99) <= 3000, `RADIUS p99: ${JSON.stringify(report)}`);
-  // flat: no growth from the first third of the run to the last, back to the baseline after it
-  assert.ok(report.rssMb.lastThird <= report.rssMb.firstThird + 48, `RSS grew: ${JSON.stringify(report)}`);
+  console.log('# overload', JSON.stringify({ ...report, radius: undefined }));
+  console.log('# overload radius', JSON.stringify(rad));
+
+  // the generator had CPU to spare and sent what was due, so what saturated is otpd (how late
+  // it sent, when the machine's other work held it up, counts in the latencies: due time to answer)
+  assert.ok(http.cpuShare < 0.5 && http.sent >= 2 * capacity * (OVERLOAD_MS / 1000) * 0.95, `the load generator fell behind: ${JSON.stringify(report)}`);
+  // every request answered, as an envelope, 200 or 503, no stack trace
+  assert.deepEqual({ other: http.other, errors: http.errors, stacks: http.stacks }, { other: { count: 0, samples: [] }, errors: { count: 0, samples: [] }, stacks: 0 }, JSON.stringify(report));
+  // none without an answer within 10 s, unless the machine stretched the bound past that
+  if (answerBound < 10_000) assert.equal(http.hung, 0, `requests without an answer in 10 s: ${JSON.stringify(report)}`);
+  // the excess was shed, each with Retry-After and ERR2009, right after the queue cutoff
+  // (at least some: on a shared machine otpd may get more of its core back during the run than
+  // while its capacity was measured, and then serve more of the 2x)
+  assert.ok(http.shed.count > http.sent * 0.05, `load was shed: ${JSON.stringify(report)}`);
+  assert.equal(http.shed.withRetryAfter, http.shed.count, 'every 503 has Retry-After: 1');
+  assert.equal(http.shed.withErr2009, http.shed.count, 'every 503 is the ERR2009 envelope');
+  assert.ok(http.shed.p99 <= shedBound, `p99 of shed requests ${http.shed.p99} ms > ${shedBound}: ${JSON.stringify(report)}`);
+  // what is answered waits at most the queue cutoff plus the work, from the first second to the last
+  assert.ok(http.ok.p99 <= answerBound, `p99 of answered requests ${http.ok.p99} ms > ${answerBound}: ${JSON.stringify(report)}`);
+  // and otpd kept serving: shedding costs little, so the answered rate stays near the capacity
+  // (the capacity's share of the core it got, when the machine took some of it)
+  assert.ok(report.http.okPerSecond >= (capacity * 0.4) / stretch, `answered ${report.http.okPerSecond}/s under overload, capacity ${capacity}/s: ${JSON.stringify(report)}`);
+  // RADIUS: the excess dropped (the client's timeouts), nothing answered after the client gave up
+  assert.ok(rad.timeouts > 0 && rad.answered > 0, `RADIUS shed some and answered some: ${JSON.stringify(report)}`);
+  // (a few may be: a packet admitted just before the machine's other work takes the core from
+  // otpd for a second; nothing otpd decides can prevent that. Before the lag-aware drop 8-26 %
+  // of the answers here came late, with it 0-1 %.)
+  assert.ok(rad.late <= rad.sent * 0.02, `RADIUS answers after the client's ${RADIUS_TIMEOUT_MS} ms: ${JSON.stringify(report)}`);
+  // flat: no growth from the first third of the run to the last; the sockets are the load's
+  // connections (at most one per request in flight), closed again after it
+  assert.ok(report.fds.max <= baseline.fds + http.peakConnections + 64, `fds beyond the load's connections: ${JSON.stringify(report)}`);
   assert.ok(end.fds <= baseline.fds + 16, `fds after the run: ${JSON.stringify(report)}`);
-  // recovery: a valid OTP right after the flood
+  // recovery: answered at once right after the flood
   assert.equal((await new Load(node).one('wrong', 5000)).value, false, 'answered again right after the flood');
+
+  // RSS: no growth from the first third of the flood to the last. Kept as a todo while its
+  // cause is open: RSS rose linearly over the flood (27-71 MB in 30 s, more with more requests
+  // answered) and levelled off when it ended; V8's heap growing under the allocation rate, or
+  // something kept per request under overload (docs/reliability.md, Overload).
+  await t.test('RSS flat over the flood', { todo: 'RSS rises 27-71 MB over a 30 s flood; not yet known whether it levels off (docs/reliability.md)' }, () => {
+    assert.ok(report.rssMb.lastThird <= report.rssMb.firstThird + 48, `RSS grew: ${JSON.stringify(report.rssMb)}`);
+  });
+
+  // the same overload with shedding off: everything is admitted, the queue grows, the bound breaks
+  await node.stop();
+  await node.start({ ...env, OTPD_MAX_IN_FLIGHT: '100000' }, { cpu: 0 });
+  const sched1 = sched(node.child!.pid!);
+  const unshed = await flood(node, { mode: 'open', rate: 2 * capacity, durationMs: 12_000, timeoutMs: 10_000, preconnect: pool });
+  const unshedBound = Math.round(ANSWER_BOUND_MS * slowdown(sched1, sched(node.child!.pid!)));
+  const unshedReport = { bound: unshedBound, offered: unshed.sent, ok: unshed.ok, shed: unshed.shed, hung: unshed.hung, errors: unshed.errors.count, okP99BySecond: unshed.perSecond.map((s) => s.okP99), generatorCpu: unshed.cpuShare };
+  console.log('# without shedding', JSON.stringify(unshedReport));
+  assert.equal(unshed.shed.count, 0, 'nothing shed with a huge maxInFlight');
+  assert.ok(unshed.ok.p99 > unshedBound * 2 || unshed.hung > unshed.sent * 0.05, `without shedding the latency bound breaks: ${JSON.stringify(unshedReport)}`);
+  for (const body of unshed.other.samples) assert.doesNotMatch(body, STACK);
 });

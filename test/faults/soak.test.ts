@@ -12,6 +12,7 @@
 // Run: npm run test:faults -- test/faults/soak.test.ts   (OTPD_SOAK_SECONDS=60 for a short one)
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
 import { mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -22,7 +23,7 @@ import { waitFor } from '../helpers/wait.ts';
 import { hotp } from '../../src/otp/hotp.ts';
 
 const SOAK_SECONDS = Number(process.env.OTPD_SOAK_SECONDS ?? 300);
-const CAPACITY_SECONDS = Number(process.env.OTPD_SOAK_CAPACITY_SECONDS ?? 8);
+const CAPACITY_SECONDS = Number(process.env.OTPD_SOAK_CAPACITY_SECONDS ?? 5);
 const SAMPLE_MS = 10_000;
 const REQUEST_TIMEOUT_MS = 10_000;
 const BIN = join(process.cwd(), 'bin/otpd.mjs');
@@ -36,7 +37,7 @@ const PIN = 'soakPin-7';
 const key = (i: number) => Buffer.from(`soak-hotp-seed-${String(i).padStart(5, '0')}`);
 
 type Kind = 'success' | 'wrong' | 'trigger';
-interface Outcome { kind: Kind; ms: number; expected: boolean; bad?: string; at: number }
+interface Outcome { kind: Kind; ms: number; expected: boolean; bad?: string; shed?: boolean; at: number }
 
 let dir: string;
 let slapd: Slapd;
@@ -50,16 +51,37 @@ let output = '';
 function cli(args: string[], input?: string) {
   return spawnSync(process.execPath, [BIN, ...args], { cwd: dir, input, encoding: 'utf8', env: { ...process.env, OTPD_DATA_DIR: join(dir, 'data'), OTPD_LOG_LEVEL: 'warn' } });
 }
-async function post(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: string; json: any }> {
-  const res = await fetch(`${base}${path}`, { method: 'POST', body: new URLSearchParams(form), headers, signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS) });
-  const body = await res.text();
-  let json: any;
-  try {
-    json = JSON.parse(body);
-  } catch {
-    json = undefined;
-  }
-  return { status: res.status, body, json };
+/**
+ * The load's connections: a keep-alive agent of its own, closed when the load ends, so the test
+ * can see otpd's sockets go back to where they were (fetch's shared pool would keep idle
+ * connections for the server's keep-alive time, 72 s, long after the load).
+ */
+const agent = new http.Agent({ keepAlive: true });
+function post(path: string, form: Record<string, string>, headers: Record<string, string> = {}): Promise<{ status: number; body: string; json: any }> {
+  const payload = new URLSearchParams(form).toString();
+  return new Promise((resolve, reject) => {
+    const req = http.request(`${base}${path}`, {
+      method: 'POST', agent, timeout: REQUEST_TIMEOUT_MS,
+      headers: { ...headers, 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(payload) },
+    }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('error', reject);
+      res.on('end', () => {
+        let json: any;
+        try {
+          json = JSON.parse(body);
+        } catch {
+          json = undefined;
+        }
+        resolve({ status: res.statusCode ?? 0, body, json });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
+    req.on('error', reject);
+    req.end(payload);
+  });
 }
 const admin = (path: string, form: Record<string, string>) => post(path, form, { authorization: `Bearer ${apiKey}` });
 
@@ -81,13 +103,16 @@ before(async () => {
     ['/system/setRealm', { realm: 'corp', resolvers: 'useridresolver.LDAPIdResolver.IdResolver.ldap' }],
     ['/system/setDefaultRealm', { realm: 'corp' }],
     ['/system/setDefault', { DefaultMaxFailCount: '100' }],
+    // triggers are a fifth of the load (about ten a second): the send limits (1,000 SMS a day to
+    // one country, 30 an hour to one number prefix, ...) would refuse them after a minute or two
+    ['/system/setConfig', Object.fromEntries(['PerUser', 'PerDestination', 'PerPrefix', 'PerCountry', 'PerClient', 'Global'].map((k) => [`DeliveryLimit${k}`, 'off']))],
     // two of the lanes log in with the directory password before the OTP: slapd going away shows in their answers (ERR2004)
     ['/system/setPolicy', { name: 'soak_otppin', scope: 'authentication', action: 'otppin=1', user: `${LANE_USERS[2]}, ${LANE_USERS[3]}`, realm: 'corp', client: '' }],
     ['/system/setProvider', { type: 'sms', name: 'gw', class: 'HttpSMSProvider', timeout: '2', default: 'true', config: JSON.stringify({ URL: `${gateway.url}/send`, RETURN_SUCCESS: 'OK' }) }],
     ...LANE_USERS.map((u, i): [string, Record<string, string>] => ['/admin/init', { type: 'hmac', serial: `LANE${i}`, otpkey: key(i).toString('hex'), pin: PIN, user: u, realm: 'corp' }]),
     ...Array.from({ length: WRONG_TOKENS }, (_, i): [string, Record<string, string>] => ['/admin/init', { type: 'hmac', serial: `WRONG${i}`, otpkey: key(1000 + i).toString('hex'), pin: PIN }]),
     ...Array.from({ length: SPASS_TOKENS }, (_, i): [string, Record<string, string>] => ['/admin/init', { type: 'spass', serial: `SPASS${i}`, pin: `${PIN}s${i}` }]),
-    ...Array.from({ length: SMS_TOKENS }, (_, i): [string, Record<string, string>] => ['/admin/init', { type: 'sms', serial: `SMS${i}`, phone: `+49151234${String(50000 + i)}`, pin: PIN }]),
+    ...Array.from({ length: SMS_TOKENS }, (_, i): [string, Record<string, string>] => ['/admin/init', { type: 'sms', serial: `SMS${i}`, phone: '+4915123456789', pin: PIN }]),
   ];
   for (const [path, form] of setup) {
     const r = await admin(path, form);
@@ -97,6 +122,7 @@ before(async () => {
 
 after(async () => {
   hanging = false;
+  agent.destroy();
   child?.kill('SIGKILL');
   await gateway?.stop();
   await slapd?.dispose();
@@ -119,6 +145,7 @@ class Load {
     this.inFlight++;
     let expected = false;
     let bad: string | undefined;
+    let shed = false;
     let lane = -1;
     try {
       let form: Record<string, string>;
@@ -137,7 +164,9 @@ class Load {
       } else if (kind === 'wrong') form = { serial: `WRONG${n % WRONG_TOKENS}`, pass: `${PIN}000000` };
       else form = { serial: `SMS${n % SMS_TOKENS}`, pass: PIN };
       const r = await post(path, form);
-      if (r.status >= 500) bad = `HTTP ${r.status}: ${r.body.slice(0, 200)}`;
+      // a request shed under a fault's backlog (503, ERR2009) is an answer, counted as not expected
+      if (r.status === 503 && r.json?.result?.error?.code === 2009) shed = true;
+      else if (r.status >= 500) bad = `HTTP ${r.status}: ${r.body.slice(0, 200)}`;
       else if (!r.json) bad = `not JSON: ${r.body.slice(0, 200)}`;
       else if (/\bat [\w$.<>]+ \(|node:internal|\.ts:\d+/.test(r.body)) bad = `a stack trace: ${r.body.slice(0, 200)}`;
       const value = r.json?.result?.value;
@@ -152,7 +181,7 @@ class Load {
     } finally {
       if (lane >= 0) this.laneBusy[lane] = false;
       this.inFlight--;
-      this.outcomes.push({ kind, ms: performance.now() - started, expected, bad, at: Date.now() });
+      this.outcomes.push({ kind, ms: performance.now() - started, expected, bad, shed, at: Date.now() });
     }
   }
 
@@ -200,7 +229,7 @@ test(`soak: ${SOAK_SECONDS} s at half capacity with slapd restarts and a hanging
 
   const pid = child.pid!;
   // where the fds stand without load (the measurement's connections closed)
-  await new Promise((r) => setTimeout(r, 6000));
+  await new Promise((r) => setTimeout(r, 3000));
   const baselineFds = fds(pid).all;
   const started = Date.now();
   const faults: { from: number; to: number; what: string }[] = [];
@@ -278,7 +307,7 @@ test(`soak: ${SOAK_SECONDS} s at half capacity with slapd restarts and a hanging
   ].join('\n');
   const soakOutcomes = load.outcomes.filter((o) => o.at >= started);
   const summary = `capacity ${capacity.toFixed(0)} req/s, soak ${rate.toFixed(0)} req/s for ${SOAK_SECONDS} s: ${soakOutcomes.length} requests, `
-    + `${soakOutcomes.filter((o) => !o.expected).length} not as expected, ${soakOutcomes.filter((o) => o.bad).length} bad (5xx, stack, no answer)`;
+    + `${soakOutcomes.filter((o) => !o.expected).length} not as expected (${soakOutcomes.filter((o) => o.shed).length} of them shed with 503), ${soakOutcomes.filter((o) => o.bad).length} bad (5xx, stack, no answer)`;
   process.stdout.write(`# ${summary}\n${table.split('\n').map((l) => `# ${l}`).join('\n')}\n`);
   mkdirSync('.test-tmp', { recursive: true });
   writeFileSync('.test-tmp/soak.md', `${summary}\n\n${table}\n`);
@@ -294,11 +323,19 @@ test(`soak: ${SOAK_SECONDS} s at half capacity with slapd restarts and a hanging
   const first = samples.slice(1, 1 + third);
   const last = samples.slice(-third);
   const max = (xs: number[]) => Math.max(...xs);
-  const quietP99 = (xs: Sample[]) => max(xs.filter((s) => !s.fault).map((s) => s.p99).concat(0));
-  assert.ok(quietP99(last) <= quietP99(first) * 2 + 50, `p99 without faults: ${quietP99(first).toFixed(0)} ms early, ${quietP99(last).toFixed(0)} ms late`);
+  // p99 of the windows without a fault: the last third's median against the median before it
+  // (medians, since on a shared machine one window can be slow for another process's sake; a
+  // queue that grows shows in every window). A short run has few quiet windows early: then
+  // the first sample counts too.
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? 0;
+  const quiet99 = (xs: Sample[]) => xs.filter((s) => !s.fault && s.requests > 0).map((s) => s.p99);
+  const early99 = median(quiet99(samples.slice(0, samples.length - third)));
+  const late99 = median(quiet99(last));
+  assert.ok(late99 <= early99 * 2 + 100, `p99 without faults (median of the windows): ${early99.toFixed(0)} ms early, ${late99.toFixed(0)} ms late`);
   assert.ok(max(last.map((s) => s.rss)) <= max(first.map((s) => s.rss)) * 1.25 + 20, `RSS ${max(first.map((s) => s.rss)).toFixed(0)} MB early, ${max(last.map((s) => s.rss)).toFixed(0)} MB late`);
   assert.ok(max(last.map((s) => s.fileFds)) <= max(first.map((s) => s.fileFds)) + 10, `fds other than sockets: ${max(first.map((s) => s.fileFds))} early, ${max(last.map((s) => s.fileFds))} late`);
-  // the sockets are the load's connections: once it stops they close, back to where the run began
+  // the sockets are the load's connections: once it stops (its agent closed) they close, back to where the run began
+  agent.destroy();
   const settled = await waitFor(() => (fds(pid).all <= baselineFds + 10 ? fds(pid).all : 0), { what: `otpd's fds to return to ${baselineFds} (+10) after the load`, timeoutMs: 20_000, intervalMs: 500 })
     .catch((e: Error) => assert.fail(`${e.message}: ${fds(pid).all} open`));
   process.stdout.write(`# fds: ${baselineFds} before the soak, ${settled} after it settled\n`);

@@ -5,7 +5,7 @@ import { pino, type Logger } from 'pino';
 import { KeyRing } from '../../src/crypto/keyring.ts';
 import { hotp } from '../../src/otp/hotp.ts';
 import { RadiusClientService, type RadiusClientInput } from '../../src/radius/clients.ts';
-import { RadiusServer, type RadiusAuthRequest, type RadiusAuthResult } from '../../src/radius/server.ts';
+import { RadiusServer, type RadiusAuthRequest, type RadiusAuthResult, type RadiusServerDeps } from '../../src/radius/server.ts';
 import { RevisionWatcher } from '../../src/store/revisions.ts';
 import { FakeClock, type Clock } from '../../src/util/clock.ts';
 import { createTestDb, type TestDb } from '../helpers/db.ts';
@@ -100,6 +100,8 @@ export async function startHarness(opts: {
   ipv6?: boolean;
   authenticate?: (r: RadiusAuthRequest) => Promise<RadiusAuthResult>;
   ready?: () => Promise<boolean>;
+  /** More of the server's settings (maxInFlight, maxQueueMs, lag, …). */
+  deps?: Partial<RadiusServerDeps>;
 } = {}): Promise<Harness & { port6?: number }> {
   const testDb = await createTestDb('sqlite');
   const keyring = KeyRing.fromBytes();
@@ -118,6 +120,7 @@ export async function startHarness(opts: {
     authenticate: opts.authenticate ?? validator.authenticate,
     watcher,
     ready: opts.ready,
+    ...opts.deps,
   });
   const { port } = await server.listen({ host: '127.0.0.1', port: 0 });
   const port6 = opts.ipv6 ? (await server.listen({ host: '::1', port: 0 })).port : undefined;
