@@ -27,19 +27,6 @@ export class OutboxRepository {
     return n(after.id);
   }
 
-  /**
-   * Ends the not yet sent messages of these keys without sending them (a newer challenge
-   * superseded theirs): status expired, payload wiped, `reason` as the error. A message a
-   * dispatcher holds (`sending`) is left to it. Inside the caller's transaction.
-   */
-  async withdraw(exec: Executor, keys: string[], reason: string, now: number): Promise<void> {
-    if (keys.length === 0) return;
-    await exec.updateTable('delivery_outbox')
-      .set({ status: 'expired', payload_enc: '', lease_owner: '', lease_until: 0, updated_at: now, finished_at: now, error: reason.slice(0, 512) })
-      .where('idempotency_key', 'in', keys).where('status', 'in', OPEN_STATUSES)
-      .execute();
-  }
-
   async insertLogOnly(row: Omit<OutboxRow, 'id'>): Promise<number> {
     return this.enqueue(this.k, row);
   }

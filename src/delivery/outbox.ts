@@ -50,11 +50,6 @@ export class Outbox {
     }));
     return { id };
   }
-
-  /** Inside the caller's transaction: the queued messages of these keys are not sent (see OutboxRepository.withdraw). */
-  withdraw(trx: Transaction<Database>, idempotencyKeys: string[], reason: string): Promise<void> {
-    return this.deps.outbox.withdraw(trx, idempotencyKeys, reason, this.deps.clock.now());
-  }
 }
 
 /** A new outbox/delivery-log row for `msg`: the columns every new row shares, then `fields`. */

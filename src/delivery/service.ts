@@ -48,11 +48,6 @@ export class DeliveryService {
     return this.parts.outbox.enqueue(trx, msg, opts);
   }
 
-  /** Inside the caller's transaction: queued messages of these keys are not sent (a newer challenge superseded them). */
-  withdraw(trx: Transaction<Database>, idempotencyKeys: string[], reason: string): Promise<void> {
-    return this.parts.outbox.withdraw(trx, idempotencyKeys, reason);
-  }
-
   /** After commit: dispatch now, wait at most the bound; see Dispatcher.dispatchAndWait. */
   dispatchAndWait(id: number, boundMs?: number): Promise<DispatchResult> {
     return this.parts.dispatcher.dispatchAndWait(id, boundMs);

@@ -62,14 +62,10 @@ export class ChallengeRepository {
     await exec.insertInto('challenges').values(this.row(c)).execute();
   }
 
-  /** Closes the open challenges of a token for one subject (a new challenge supersedes them); returns their transaction ids. */
-  async supersede(tokenId: number, subject: string, exec: Executor = this.db.kysely): Promise<string[]> {
-    const open = await exec.selectFrom('challenges').select('transaction_id')
-      .where('token_id', '=', tokenId).where('subject', '=', subject).where('status', '=', 'open').execute();
-    if (open.length === 0) return [];
+  /** Closes the open challenges of a token for one subject (a new challenge supersedes them). */
+  async supersede(tokenId: number, subject: string, exec: Executor = this.db.kysely): Promise<void> {
     await exec.updateTable('challenges').set({ status: 'closed' })
       .where('token_id', '=', tokenId).where('subject', '=', subject).where('status', '=', 'open').execute();
-    return open.map((r) => r.transaction_id);
   }
 
   /** Transaction id of the newest open, unexpired challenge of the token for this subject created after `since`. */

@@ -189,33 +189,6 @@ describe('sms and email tokens', { skip }, () => {
     assert.ok(/b\*\*\*@example\.org/.test(log), 'masked address in the log');
   }));
 
-  test('a newer challenge withdraws the older one\'s message not sent yet: its stale code is never sent later', () => withApp(async (app) => {
-    await smsFor(app, 'alice');
-    await app.config({ DeliveryRetryMs: '100000', DeliveryRetryMaxMs: '100000', DeliveryWaitMs: '500' });
-    env.gatewayAnswer = () => ({ status: 503 }); // transient: the message waits for its retry
-    const first = (await app.check({ user: 'alice', pass: '1234' })).json.detail;
-    assert.ok(first.transactionid);
-    await settle(app);
-    const db = app.services.db.kysely;
-    const outboxOf = (tid: string) => db.selectFrom('delivery_outbox').selectAll().where('idempotency_key', '=', `challenge:${tid}`).executeTakeFirstOrThrow();
-    assert.equal((await outboxOf(first.transactionid)).status, 'retry');
-    const triedBefore = app.sms().length;
-
-    env.gatewayAnswer = () => ({});
-    app.clock.advance(31_000); // past SMSBlockingTimeout: a new challenge, not the open one
-    const second = (await app.check({ user: 'alice', pass: '1234' })).json.detail;
-    assert.notEqual(second.transactionid, first.transactionid);
-    const code = await app.smsCode(triedBefore + 1);
-    const old = await outboxOf(first.transactionid);
-    assert.deepEqual({ status: old.status, payload: old.payload_enc, error: old.error }, { status: 'expired', payload: '', error: 'superseded by a newer challenge before it was sent' });
-
-    app.clock.advance(200_000); // the first message's retry would be due now
-    await app.services.delivery.tick();
-    await settle(app);
-    assert.equal(app.sms().length, triedBefore + 1, 'only the newer challenge\'s message was sent after the gateway recovered');
-    assert.equal((await app.check({ user: 'alice', pass: code, transactionid: second.transactionid })).json.result.value, true);
-  }));
-
   test('a slow provider does not hold the answer; a message that fails later takes its challenge with it', () => withApp(async (app) => {
     await smsFor(app, 'alice');
     await app.config({ DeliveryWaitMs: '200' });

@@ -46,7 +46,7 @@ import { parseJsonObject } from '../../util/json.ts';
  * dispatch with a bounded wait (config `DeliveryWaitMs`), outcomes that come
  * after that wait.
  */
-export type DeliveryPort = Pick<DeliveryService, 'checkLimits' | 'enqueue' | 'withdraw' | 'dispatchAndWait' | 'onOutcome'>;
+export type DeliveryPort = Pick<DeliveryService, 'checkLimits' | 'enqueue' | 'dispatchAndWait' | 'onOutcome'>;
 
 export type DeliveryVerdict = 'sent' | 'pending' | 'failed';
 
@@ -172,9 +172,7 @@ export class OutOfBand {
   async persist(trx: Transaction<Database>, p: PreparedChallenge): Promise<{ id: number }> {
     const { delivery } = this.deps;
     this.watchOutcomes(delivery);
-    const superseded = await this.deps.challenges.supersede(p.token.id, p.subject, trx);
-    // their codes are no longer accepted: a message not sent yet (a trigger cut off after its commit) is not sent now
-    await delivery.withdraw(trx, superseded.map((t) => `challenge:${t}`), 'superseded by a newer challenge before it was sent');
+    await this.deps.challenges.supersede(p.token.id, p.subject, trx);
     const outbox = await delivery.enqueue(trx, p.message, { providers: p.providers, idempotencyKey: `challenge:${p.transactionId}`, expiresAt: p.expiresAt });
     await this.deps.challenges.insert({
       transactionId: p.transactionId, tokenId: p.token.id, serial: p.token.serial, subject: p.subject, otpHash: p.codeHash, counter: -1,
