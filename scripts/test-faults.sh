@@ -2,7 +2,7 @@
 # Runs the fault suite: the files under test/faults/ (tier `faults` in scripts/test-tiers.txt),
 # each a bounded load run while something breaks (databases stopped and started, SQLite's disk
 # full, kill -9, the directory or a provider misbehaving, overload). Kept out of `npm test`;
-# Run by hand for now (not in .ci/run while some runs fail: docs/reliability.md). All files together stay under 15 minutes on 2 cores.
+# .ci/run calls it after `npm test`. All files together stay under 15 minutes on 2 cores.
 # They need root (tmpfs mounts, private PostgreSQL/MariaDB run as their service users).
 # Arguments replace the file list.
 set -euo pipefail

@@ -500,11 +500,12 @@ export async function assertNoHalfWrittenRows(node: OtpdNode): Promise<void> {
   const db = await node.openDb();
   try {
     const challenges = await db.kysely.selectFrom('challenges').select(['transaction_id', 'serial']).where('serial', 'like', 'MAIL%').execute();
-    const outbox = await db.kysely.selectFrom('delivery_outbox').select(['idempotency_key', 'status']).where('idempotency_key', 'like', 'challenge:%').execute();
+    const outbox = await db.kysely.selectFrom('delivery_outbox').select(['idempotency_key', 'status', 'error', 'attempts', 'serial']).where('idempotency_key', 'like', 'challenge:%').execute();
     const keys = new Set(outbox.map((o) => o.idempotency_key));
     const tids = new Set(challenges.map((c) => `challenge:${c.transaction_id}`));
     assert.deepEqual(challenges.filter((c) => !keys.has(`challenge:${c.transaction_id}`)).map((c) => c.transaction_id), [], 'challenges without an outbox row');
-    assert.deepEqual(outbox.filter((o) => !tids.has(o.idempotency_key)).map((o) => o.idempotency_key), [], 'outbox rows without a challenge');
+    const orphans = outbox.filter((o) => !tids.has(o.idempotency_key));
+    assert.deepEqual(orphans.map((o) => o.idempotency_key), [], `outbox rows without a challenge: ${JSON.stringify(orphans)}; log: ${node.log.split('\n').filter((l) => /challenge removed|provider|failed|expired/.test(l)).slice(-10).join('\n')}`);
   } finally {
     await db.close();
   }
