@@ -13,11 +13,10 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import { connect } from 'node:net';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import radius from 'radius';
 import { HttpGateway } from '../fixtures/http-gateway.ts';
@@ -25,6 +24,7 @@ import { freePort } from '../fixtures/slapd.ts';
 import { startTestApp } from '../helpers/app.ts';
 import { testTmpDir } from '../helpers/tmp.ts';
 import { waitFor } from '../helpers/wait.ts';
+import { HEAP_PROBE_ARGS, memoryAfterGc as heapAfterGc } from './heap.ts';
 import { loadDictionaries } from '../../src/radius/codec.ts';
 import { ALICE_PASSWORD, HOTP_KEY, HOTP_PIN, RADIUS_SECRET, STACK, prng, type Answer, type FuzzRequest } from '../security/fuzz-kit.ts';
 import { ADMIN_PASSWORD, HotpCounter, Secrets, credentialsVia, discoverVia, setupCalls, standingCalls, targetsOf, walk, writeUsers } from '../security/fuzz-setup.ts';
@@ -33,7 +33,6 @@ const SEED = Number(process.env.OTPD_FUZZ_SEED ?? (Date.now() % 2 ** 31));
 const PER_ROUTE = Number(process.env.OTPD_FUZZ_PER_ROUTE ?? 6);
 const DATAGRAMS = 30_000;
 const BIN = join(process.cwd(), 'bin/otpd.mjs');
-const PROBE = join(import.meta.dirname, 'heap-probe.mjs');
 /** A folder for heap snapshots after each walk (for a diff by constructor), or none. */
 const SNAPSHOTS = process.env.OTPD_FUZZ_HEAP_SNAPSHOTS;
 
@@ -84,20 +83,9 @@ function send(r: FuzzRequest): Promise<Answer> {
   });
 }
 
-const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
 const fdCount = () => readdirSync(`/proc/${child.pid}/fd`).length;
 /** otpd's memory after a full garbage collection (the heap probe's answer to SIGUSR2), in MB. */
-async function memoryAfterGc(): Promise<{ heapMb: number; heapTotalMb: number; rssMb: number; rssAnonMb: number }> {
-  const file = join(dir, 'heap.jsonl');
-  const lines = () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
-  const before = lines().length;
-  child.kill('SIGUSR2');
-  const line = await waitFor(() => lines()[before], { what: 'the heap probe to answer', timeoutMs: 120_000, intervalMs: 50 });
-  const m = JSON.parse(line) as NodeJS.MemoryUsage & { error?: string };
-  assert.equal(m.error, undefined, 'the heap probe');
-  const anonKb = Number(/RssAnon:\s+(\d+)/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1] ?? 0);
-  return { heapMb: m.heapUsed / 2 ** 20, heapTotalMb: m.heapTotal / 2 ** 20, rssMb: rssMb(), rssAnonMb: anonKb / 1024 };
-}
+const memoryAfterGc = () => heapAfterGc(child.pid!, join(dir, 'heap.jsonl'));
 
 before(async () => {
   process.stdout.write(`# fuzz seed ${SEED}\n`);
@@ -111,7 +99,7 @@ before(async () => {
   apiKey = cli(['admin', 'apikey', 'admin']).stdout.trim();
   secrets.add('API key', apiKey);
   // the heap probe (a test-only preload) answers SIGUSR2 with the heap left after a full GC
-  child = spawn(process.execPath, ['--expose-gc', '--import', pathToFileURL(PROBE).href, BIN, 'serve'], {
+  child = spawn(process.execPath, [...HEAP_PROBE_ARGS, BIN, 'serve'], {
     cwd: dir,
     env: { ...process.env, OTPD_DATA_DIR: join(dir, 'data'), OTPD_PORT: String(port), OTPD_LOG_LEVEL: 'trace', OTPD_TEST_HEAP_FILE: join(dir, 'heap.jsonl'), ...(SNAPSHOTS ? { OTPD_TEST_HEAP_SNAPSHOTS: SNAPSHOTS } : {}) },
   });

@@ -162,9 +162,11 @@ export class OtpdNode {
   }
 
   /** Starts `otpd serve` and waits until /healthz answers. */
-  async start(extraEnv: Record<string, string> = {}, opts: { cpu?: number } = {}): Promise<void> {
-    // `cpu`: pinned to that core (taskset), so a load generator on the other core does not compete with it
-    const [cmd, args] = opts.cpu === undefined ? [process.execPath, [BIN, 'serve']] : ['taskset', ['-c', String(opts.cpu), process.execPath, BIN, 'serve']];
+  async start(extraEnv: Record<string, string> = {}, opts: { cpu?: number; nodeArgs?: string[] } = {}): Promise<void> {
+    // `cpu`: pinned to that core (taskset), so a load generator on the other core does not compete with it;
+    // `nodeArgs`: before the script (the heap probe of test/faults/heap.ts)
+    const node = [process.execPath, ...(opts.nodeArgs ?? []), BIN, 'serve'];
+    const [cmd, args] = opts.cpu === undefined ? [node[0]!, node.slice(1)] : ['taskset', ['-c', String(opts.cpu), ...node]];
     const child = spawn(cmd, args, {
       cwd: this.opts.dir,
       env: { ...process.env, ...this.env, OTPD_PORT: String(this.port), ...extraEnv },
