@@ -26,3 +26,19 @@ export async function memoryAfterGc(pid: number, file: string): Promise<MemoryAf
   const kb = (name: string) => Number(new RegExp(`${name}:\\s+(\\d+)`).exec(status)?.[1] ?? 0);
   return { heapMb: m.heapUsed / 2 ** 20, heapTotalMb: m.heapTotal / 2 ** 20, rssMb: kb('VmRSS') / 1024, rssAnonMb: kb('RssAnon') / 1024 };
 }
+
+export interface MemoryPeak { rssMb: number; heapTotalMb: number; outsideHeapMb: number }
+
+/**
+ * The peaks of the probe's trace (OTPD_TEST_HEAP_TRACE: memoryUsage() every 500 ms, no
+ * collection) between two times: RSS, V8's heap as sized (heapTotal), and RSS minus heapTotal
+ * (what malloc, buffers and code hold outside V8's heap), each its own maximum, in MB.
+ */
+export function memoryPeak(file: string, fromMs: number, toMs: number): MemoryPeak {
+  const rows = (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [])
+    .map((l) => JSON.parse(l) as NodeJS.MemoryUsage & { t: number })
+    .filter((r) => r.t >= fromMs && r.t <= toMs);
+  assert.ok(rows.length > 0, `the heap trace has no line between ${fromMs} and ${toMs}`);
+  const max = (f: (r: NodeJS.MemoryUsage) => number) => Math.round(Math.max(...rows.map(f)) / 2 ** 20);
+  return { rssMb: max((r) => r.rss), heapTotalMb: max((r) => r.heapTotal), outsideHeapMb: max((r) => r.rss - r.heapTotal) };
+}
