@@ -12,7 +12,8 @@
  * to B (the order alternates between rounds), and reads each node's CPU time over the slice
  * from /proc/PID/task/* /schedstat (nanoseconds, every thread). Prints each round and the
  * median ms per request of each build with B/A. AB_PROFILE=DIR runs B under `node --cpu-prof`
- * (its CPU figures then include the profiler's cost). AB_SEED_DIR keeps the seeded directory between
+ * (its CPU figures then include the profiler's cost). AB_NODE_ARGS_A / AB_NODE_ARGS_B add node or V8
+ * flags to one side (the same build on both sides then compares the flags). AB_SEED_DIR keeps the seeded directory between
  * runs. Figures, not a test.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -57,7 +58,9 @@ class Node {
 
   static async start(name: string, root: string, dir: string): Promise<Node> {
     const profile = name === 'B' && process.env.AB_PROFILE ? ['--cpu-prof', `--cpu-prof-dir=${process.env.AB_PROFILE}`] : [];
-    const argv = [...profile, join(HERE, 'otpd-node.mjs')];
+    // AB_NODE_ARGS_A / AB_NODE_ARGS_B: node or V8 flags for one side (e.g. a GC setting against the default)
+    const flags = (process.env[`AB_NODE_ARGS_${name}`] ?? '').split(' ').filter(Boolean);
+    const argv = [...flags, ...profile, join(HERE, 'otpd-node.mjs')];
     const env = {
       ...process.env, BENCH_DIST: join(root, 'dist'), BENCH_DIR: dir, OTPD_DATA_DIR: dir, OTPD_PORT: '0', OTPD_LOG_LEVEL: 'warn',
       OTPD_NODE_NAME: name, OTPD_CONFIG: join(dir, 'otpd.json'),
