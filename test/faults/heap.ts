@@ -14,12 +14,14 @@ export const HEAP_PROBE_ARGS = ['--expose-gc', '--import', pathToFileURL(join(im
 
 export interface MemoryAfterGc { heapMb: number; heapTotalMb: number; rssMb: number; rssAnonMb: number }
 
+/** The lines the heap probe wrote to `file` so far (none before its first). */
+const probeLines = (file: string): string[] => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
+
 /** Signals `pid`, waits for the probe's next line in `file`, returns the figures in MB. */
 export async function memoryAfterGc(pid: number, file: string): Promise<MemoryAfterGc> {
-  const lines = () => (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : []);
-  const before = lines().length;
+  const before = probeLines(file).length;
   process.kill(pid, 'SIGUSR2');
-  const line = await waitFor(() => lines()[before], { what: 'the heap probe to answer', timeoutMs: 120_000, intervalMs: 50 });
+  const line = await waitFor(() => probeLines(file)[before], { what: 'the heap probe to answer', timeoutMs: 120_000, intervalMs: 50 });
   const m = JSON.parse(line) as NodeJS.MemoryUsage & { error?: string };
   assert.equal(m.error, undefined, 'the heap probe');
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -35,7 +37,7 @@ export interface MemoryPeak { rssMb: number; heapTotalMb: number; outsideHeapMb:
  * (what malloc, buffers and code hold outside V8's heap), each its own maximum, in MB.
  */
 export function memoryPeak(file: string, fromMs: number, toMs: number): MemoryPeak {
-  const rows = (existsSync(file) ? readFileSync(file, 'utf8').split('\n').filter(Boolean) : [])
+  const rows = probeLines(file)
     .map((l) => JSON.parse(l) as NodeJS.MemoryUsage & { t: number })
     .filter((r) => r.t >= fromMs && r.t <= toMs);
   assert.ok(rows.length > 0, `the heap trace has no line between ${fromMs} and ${toMs}`);

@@ -249,7 +249,7 @@ test('2x capacity for 30 s, then again: bounded latency, 503 + Retry-After, RADI
   assert.ok(http2.shed.count > 0 && http2.ok.count > 0, `second flood served and shed: ${JSON.stringify(memory)}`);
   // the heap still reachable after a full GC: where the first flood left it (both hold the
   // last 30 s of RADIUS replies), not that again on top. Measured without a leak it moved
-  // -4.4 to +0.1 MB; the bound is 2 MB plus 256 bytes per request answered in the second flood,
+  // -4.4 to +1.5 MB (+1.5 with FAULTS_OVERLOAD_MS=10000: the 30 s RADIUS reply cache not yet full after a 10 s flood); the bound is 2 MB plus 256 bytes per request answered in the second flood,
   // so a leak of 1 KB per answered /validate/check (tried: injected into the handler) fails it
   const answered2 = http2.ok.count + rad2.answered;
   const heapBound2 = heapAfter.heapMb + 2 + (answered2 * 256) / 2 ** 20;
