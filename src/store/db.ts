@@ -1,5 +1,6 @@
 import { Kysely, MysqlDialect, PostgresDialect, sql, type CompiledQuery, type QueryResult } from 'kysely';
 import { GroupCommitSqliteDialect, type GroupCommitStats } from './sqlite-group.ts';
+import { runDirectly } from './prepared.ts';
 
 export { outsideUnitOfWork } from './sqlite-group.ts';
 import { closeSync, mkdirSync, openSync, statSync } from 'node:fs';
@@ -117,13 +118,16 @@ async function openSqlite(path: string): Promise<Db> {
     const mode = database.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`SQLite journal_mode is ${mode}, expected wal`);
   }
-  // NORMAL: COMMIT writes the WAL without an fsync; the driver fsyncs the WAL file itself,
-  // off the event loop, before any write (or explicit transaction) resolves
-  database.pragma('synchronous = NORMAL');
+  // OFF: SQLite syncs nothing itself (NORMAL would still sync the WAL's header on the event loop
+  // each time the WAL starts afresh). The driver syncs instead, off the event loop: the WAL after
+  // every commit, before any write (or explicit transaction) resolves, and the database file after
+  // each of its checkpoints, before the WAL may start afresh (store/sqlite-group.ts).
+  database.pragma('synchronous = OFF');
   const sync = database.pragma('synchronous', { simple: true });
-  if (Number(sync) !== 1) throw new Error(`SQLite synchronous is ${sync}, expected 1 (NORMAL, with the WAL fsynced by the driver)`);
-  const dialect = new GroupCommitSqliteDialect(database, memory ? undefined : `${path}-wal`);
+  if (Number(sync) !== 0) throw new Error(`SQLite synchronous is ${sync}, expected 0 (OFF, with the WAL and the checkpoints synced by the driver)`);
+  const dialect = new GroupCommitSqliteDialect(database, memory ? undefined : { path, walPath: `${path}-wal`, openCheckpointer: () => new SQLite(path) });
   const kysely = new Kysely<Database>({ dialect });
+  runDirectly(kysely, (q) => dialect.driver.executeDirect(q));
   return { kysely, dialect: 'sqlite', safeUrl: `sqlite:${path}`, stats: () => ({ sqlite: dialect.stats() }), unitOfWork: (work) => dialect.driver.unitOfWork(work),
     atomically: (work) => dialect.driver.atomically(work),
     close: () => kysely.destroy() };

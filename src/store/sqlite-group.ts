@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { close, fsync, openSync } from 'node:fs';
+import { close, fdatasync, openSync } from 'node:fs';
 import type BetterSqlite3 from 'better-sqlite3';
 import {
   CompiledQuery, SqliteAdapter, SqliteIntrospector, SqliteQueryCompiler,
@@ -11,9 +11,8 @@ import {
  * transaction per event-loop turn (`BEGIN IMMEDIATE` … `COMMIT` in setImmediate), and each
  * write's promise resolves only after that COMMIT and an fsync of the WAL file: a caller never
  * answers before its write is durable, but concurrent requests share one fsync instead of
- * paying one each. SQLite runs with synchronous=NORMAL (its COMMIT writes the WAL without
- * syncing it) and this driver fsyncs the WAL itself on the thread pool, so the event loop does
- * not stop for the disk; an explicit transaction's commit resolves after that fsync too. Explicit transactions (`db.transaction()`) first commit the open group and then
+ * paying one each. SQLite runs with synchronous=OFF (it syncs nothing itself) and this driver
+ * fsyncs (fdatasync) the WAL on the thread pool, so the event loop does not stop for the disk; an explicit transaction's commit resolves after that fsync too. Explicit transactions (`db.transaction()`) first commit the open group and then
  * run alone. Prepared statements are cached by SQL text.
  *
  * SQLite has one connection here, and better-sqlite3 runs each statement synchronously, so
@@ -26,6 +25,16 @@ import {
  * and the statements after it start a new one instead of running outside any transaction (each
  * committed on its own while its caller was told the group failed).
  *
+ * Checkpoints (copying the WAL's pages into the database file) are this driver's too, so that
+ * no fsync runs on the event loop: SQLite's automatic checkpoint is off, and every
+ * {@link CHECKPOINT_COMMITS} commits the driver holds new writes (reads go on), fsyncs the WAL on
+ * the thread pool, copies it into the database file on a second connection that never syncs
+ * (`synchronous=OFF`), fsyncs the database file on the thread pool, and lets writes go on. The
+ * first write after that starts the WAL afresh; it could not while the copied pages were not yet
+ * durable in the database file, so a crash at any point finds every commit in the WAL or in the
+ * synced file. Should that fsync fail, the file's state is unknown: every later write fails
+ * (SQLITE_IOERR_FSYNC, an outage for the callers) and the WAL is never restarted.
+ *
  * Inside {@link GroupCommitDriver.unitOfWork} (one request) a write resolves as soon as it ran,
  * with its result, and the unit waits once, at its end, for the commits of all its writes:
  * SQLite commits the groups of its one connection in order, so a request with several rounds
@@ -35,9 +44,12 @@ import {
 export class GroupCommitSqliteDialect implements Dialect {
   /** The driver, also for the store's synchronous group access (audit rows, see {@link GroupCommitDriver.atomically}). */
   readonly driver: GroupCommitDriver;
-  /** @param walPath the database's `-wal` file, fsynced after each commit; @default none (in memory) */
-  constructor(database: BetterSqlite3.Database, walPath?: string) {
-    this.driver = new GroupCommitDriver(database, walPath);
+  /**
+   * @param files the database file and its `-wal` file (fsynced after each commit), with a second
+   *   connection to the same file for checkpoints; @default none (in memory: nothing is synced)
+   */
+  constructor(database: BetterSqlite3.Database, files?: DurableFiles) {
+    this.driver = new GroupCommitDriver(database, files);
   }
   createAdapter() {
     return new SqliteAdapter();
@@ -57,6 +69,17 @@ export class GroupCommitSqliteDialect implements Dialect {
   }
 }
 
+/** A file database: its paths and a connection of its own for the driver's checkpoints. */
+export interface DurableFiles {
+  path: string;
+  walPath: string;
+  /** Opens another connection to `path` (it gets synchronous=OFF and runs only checkpoints). */
+  openCheckpointer: () => BetterSqlite3.Database;
+}
+
+/** Commits between two checkpoints: a few hundred WAL frames, copied in well under a millisecond. */
+export const CHECKPOINT_COMMITS = 32;
+
 /** For /metrics: the queue behind explicit transactions and the commits of grouped writes. */
 export interface GroupCommitStats {
   /** Statements waiting for an explicit transaction to end. */
@@ -65,6 +88,8 @@ export interface GroupCommitStats {
   commits: number;
   /** Writes those commits made durable. */
   groupedWrites: number;
+  /** Checkpoints that copied WAL frames into the database file and synced it. */
+  checkpoints: number;
 }
 
 interface Group {
@@ -110,13 +135,83 @@ export class GroupCommitDriver implements Driver {
   private walFd: number | undefined;
   private syncRunning: Promise<void> | undefined;
   private syncQueued: Promise<void> | undefined;
+  private readonly walPath: string | undefined;
 
-  constructor(private readonly db: BetterSqlite3.Database, private readonly walPath?: string) {}
+  /** Held while a checkpoint runs: writes (not reads) wait for it. */
+  private writeHold: Promise<void> | undefined;
+  private checkpointer: BetterSqlite3.Database | undefined;
+  private checkpointing: Promise<void> | undefined;
+  private commitsSinceCheckpoint = 0;
+  private checkpoints = 0;
+  private dbFd: number | undefined;
+  /** Set when the database file's fsync after a checkpoint failed: every later write fails with it. */
+  private broken: Error | undefined;
+
+  constructor(private readonly db: BetterSqlite3.Database, private readonly files?: DurableFiles) {
+    this.walPath = files?.walPath;
+    if (files) {
+      // the driver checkpoints; SQLite's own checkpoint would fsync on the event loop
+      db.pragma('wal_autocheckpoint = 0');
+      this.checkpointer = files.openCheckpointer();
+      this.checkpointer.pragma('wal_autocheckpoint = 0');
+      // its copies are synced by the driver (the WAL before, the database file after)
+      this.checkpointer.pragma('synchronous = OFF');
+    }
+  }
 
   async init(): Promise<void> {}
 
   stats(): GroupCommitStats {
-    return { waitingStatements: this.waiting, commits: this.commits, groupedWrites: this.groupedWrites };
+    return { waitingStatements: this.waiting, commits: this.commits, groupedWrites: this.groupedWrites, checkpoints: this.checkpoints };
+  }
+
+  /**
+   * What a write must wait for: an explicit transaction or a checkpoint. Callers loop on it
+   * themselves (`for (let b = this.blocker(); b; b = this.blocker()) await this.queued(b)`) and
+   * act in the same synchronous step as the last look, so that nothing takes the connection in
+   * between (an async helper that waited would add a turn between the look and the action).
+   */
+  private blocker(): Promise<void> | undefined {
+    return this.exclusive ?? this.writeHold;
+  }
+
+  /**
+   * One checkpoint (see the class comment): writes wait from the start to the end, reads do not.
+   * The WAL's frames are durable before any is copied, so a crash mid-copy never leaves the
+   * database file with part of a commit the WAL lost.
+   */
+  private async checkpoint(): Promise<void> {
+    if (this.writeHold) return;
+    // held from here, so that a stream of explicit transactions cannot keep it waiting for ever
+    let release!: () => void;
+    this.writeHold = new Promise((r) => (release = r));
+    try {
+      while (this.exclusive) await this.queued(this.exclusive);
+      if (this.closed) return;
+      // the open group commits now; its writers resolve after the WAL fsync below
+      this.flush();
+      await this.syncWal();
+      if (this.closed) return;
+      const [result] = this.checkpointer!.pragma('wal_checkpoint(PASSIVE)') as { busy: number; log: number; checkpointed: number }[];
+      this.commitsSinceCheckpoint = 0;
+      if (!result || result.checkpointed <= 0) return;
+      await new Promise<void>((resolve, reject) => {
+        this.dbFd ??= openSync(this.files!.path, 'r+');
+        fdatasync(this.dbFd, (e) => {
+          if (!e) return resolve();
+          // the copied pages may be lost: the WAL must keep them, so no write may restart it
+          this.broken = Object.assign(new Error(`fsync of the SQLite database file failed after a checkpoint (${e.code}); restart otpd`), { code: 'SQLITE_IOERR_FSYNC', cause: e });
+          reject(this.broken);
+        });
+      });
+      this.checkpoints++;
+    } catch {
+      // WAL fsync failed (its group's writers fail with it) or the copy could not run (disk
+      // full, another process's checkpoint): the WAL keeps everything; the next one tries again
+    } finally {
+      this.writeHold = undefined;
+      release();
+    }
   }
 
   /**
@@ -143,7 +238,7 @@ export class GroupCommitDriver implements Driver {
     if (!this.syncRunning) {
       this.syncRunning = new Promise<void>((resolve, reject) => {
         this.walFd ??= openSync(this.walPath!, 'r+');
-        fsync(this.walFd, (e) => (e ? reject(e) : resolve()));
+        fdatasync(this.walFd, (e) => (e ? reject(e) : resolve()));
       }).finally(() => (this.syncRunning = undefined));
       return this.syncRunning;
     }
@@ -154,12 +249,22 @@ export class GroupCommitDriver implements Driver {
     return this.syncQueued;
   }
 
+  /** A plain (non-transaction) connection for queries that come past Kysely's executor (store/prepared.ts). */
+  private readonly shared = new GroupConnection(this);
+
+  /** Runs a compiled query outside any explicit transaction, as Kysely would through a fresh connection. */
+  executeDirect(compiled: CompiledQuery): Promise<QueryResult<any>> {
+    if (this.closed) return Promise.reject(new Error('driver has already been destroyed'));
+    return this.execute(this.shared, compiled);
+  }
+
   async acquireConnection(): Promise<DatabaseConnection> {
     return new GroupConnection(this);
   }
 
   async beginTransaction(connection: DatabaseConnection): Promise<void> {
-    while (this.exclusive) await this.queued(this.exclusive);
+    for (let b = this.blocker(); b; b = this.blocker()) await this.queued(b);
+    if (this.broken) throw this.broken;
     this.exclusive = new Promise((r) => (this.releaseExclusive = r));
     (connection as GroupConnection).owner = true;
     this.flush();
@@ -185,7 +290,9 @@ export class GroupCommitDriver implements Driver {
     } finally {
       this.endExclusive(connection);
     }
-    await this.syncWal();
+    const synced = this.syncWal();
+    this.committed();
+    await synced;
   }
 
   async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
@@ -211,8 +318,14 @@ export class GroupCommitDriver implements Driver {
   async destroy(): Promise<void> {
     this.flush();
     this.closed = true;
-    while (this.syncRunning || this.syncQueued) await Promise.allSettled([this.syncRunning, this.syncQueued]);
+    while (this.checkpointing || this.syncRunning || this.syncQueued) await Promise.allSettled([this.checkpointing, this.syncRunning, this.syncQueued]);
     if (this.walFd !== undefined) close(this.walFd, () => undefined);
+    if (this.dbFd !== undefined) close(this.dbFd, () => undefined);
+    this.checkpointer?.close();
+    // the last connection's close checkpoints the WAL into the file and removes it: synced by
+    // SQLite itself (NORMAL), unless a failed fsync left the file's state unknown
+    if (this.broken) return;
+    if (this.files) this.db.pragma('synchronous = NORMAL');
     this.db.close();
   }
 
@@ -233,6 +346,11 @@ export class GroupCommitDriver implements Driver {
     const params = compiled.parameters as unknown[];
     if (conn.owner) return run(stmt, params);
     if (stmt.readonly) return this.runInGroup(stmt, params);
+    if (this.writeHold || this.broken) {
+      for (let b = this.blocker(); b; b = this.blocker()) await this.queued(b);
+      if (this.broken) throw this.broken;
+      if (this.closed) throw new Error('database is closed');
+    }
     const group = this.openGroup();
     const result = this.runInGroup(stmt, params);
     group.writes++;
@@ -288,7 +406,8 @@ export class GroupCommitDriver implements Driver {
    * value and the group's commit.
    */
   async atomically<T>(work: (exec: (q: CompiledQuery) => QueryResult<any>) => T): Promise<{ value: T; committed: Promise<void> }> {
-    while (this.exclusive) await this.queued(this.exclusive);
+    for (let b = this.blocker(); b; b = this.blocker()) await this.queued(b);
+    if (this.broken) throw this.broken;
     // Kysely's own words: this call does not go through Kysely, which says so for every other query
     if (this.closed) throw new Error('driver has already been destroyed');
     const group = this.openGroup();
@@ -350,6 +469,14 @@ export class GroupCommitDriver implements Driver {
       return;
     }
     this.syncWal().then(group.resolve, group.reject);
+    this.committed();
+  }
+
+  /** Counts a commit (a group's or an explicit transaction's) and starts a checkpoint every {@link CHECKPOINT_COMMITS}. */
+  private committed(): void {
+    if (this.checkpointer && ++this.commitsSinceCheckpoint >= CHECKPOINT_COMMITS && !this.checkpointing && !this.closed) {
+      this.checkpointing = this.checkpoint().finally(() => (this.checkpointing = undefined));
+    }
   }
 }
 

@@ -1,5 +1,5 @@
-// Invariant of the SQLite driver's durability: SQLite runs synchronous=NORMAL (COMMIT does not
-// sync the WAL) and the driver fsyncs the WAL file itself, off the event loop; no write, unit
+// Invariant of the SQLite driver's durability: SQLite runs synchronous=OFF (COMMIT does not
+// sync the WAL) and the driver fsyncs (fdatasync) the WAL file itself, off the event loop; no write, unit
 // of work or explicit transaction resolves before that fsync of its commit has finished.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,33 +13,33 @@ import { openDatabase, type Db } from '../../src/store/db.ts';
 
 let dir: string;
 let db: Db;
-const realFsync = fs.fsync;
+const realFsync = fs.fdatasync;
 /** When each fsync of the driver finished (performance.now), held back by `holdMs`. */
 const synced: number[] = [];
 let holdMs = 0;
 
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'otpd-walsync-'));
-  (fs as { fsync: typeof fs.fsync }).fsync = ((fd: number, cb: (e: NodeJS.ErrnoException | null) => void) => {
+  (fs as { fdatasync: typeof fs.fdatasync }).fdatasync = ((fd: number, cb: (e: NodeJS.ErrnoException | null) => void) => {
     realFsync(fd, (e) => setTimeout(() => {
       synced.push(performance.now());
       cb(e);
     }, holdMs));
-  }) as typeof fs.fsync;
+  }) as typeof fs.fdatasync;
   syncBuiltinESMExports();
   db = await openDatabase(`sqlite:${join(dir, 'w.sqlite')}`);
   await sql`create table t (id integer primary key, n integer not null)`.execute(db.kysely);
 });
 after(async () => {
   await db.close();
-  (fs as { fsync: typeof fs.fsync }).fsync = realFsync;
+  (fs as { fdatasync: typeof fs.fdatasync }).fdatasync = realFsync;
   syncBuiltinESMExports();
   rmSync(dir, { recursive: true, force: true });
 });
 
 const k = () => db.kysely as any;
 
-test('the database runs in WAL mode (synchronous=NORMAL is asserted by openDatabase on its own connection)', () => {
+test('the database runs in WAL mode (synchronous=OFF is asserted by openDatabase on its own connection)', () => {
   const raw = new Database(join(dir, 'w.sqlite'), { readonly: true });
   try {
     assert.equal(String(raw.pragma('journal_mode', { simple: true })).toLowerCase(), 'wal');
