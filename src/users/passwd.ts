@@ -71,11 +71,17 @@ class PasswdStore implements UserStore {
     this.logger = deps.logger.child({ resolver: name });
   }
 
+  /** The look at the file that is running: lookups that start meanwhile take its answer. */
+  private statting: Promise<string> | undefined;
+
   private async load(): Promise<void> {
     let sig: string;
     try {
-      const st = await stat(this.file);
-      sig = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      // one stat for every lookup that starts while it runs (a thread-pool round trip each, under
+      // 50 parallel logins, was 3-4 % of a success): a lookup may take the answer of a stat that
+      // began a fraction of a millisecond before it did, never an older one
+      this.statting ??= stat(this.file).then((st) => `${st.mtimeMs}:${st.size}:${st.ino}`).finally(() => (this.statting = undefined));
+      sig = await this.statting;
     } catch (e) {
       throw this.unreadable(e);
     }
