@@ -49,6 +49,18 @@ async function open(name: string): Promise<{ db: Db; k: any; path: string }> {
   return { db, k: db.kysely as any, path };
 }
 
+/** Writes a child process's script: otpd's database at `path` with table t open as `db` and `k`, then `body`. */
+function childScript(name: string, path: string, body: string): string {
+  const script = join(dir, name);
+  writeFileSync(script, `
+    import { openDatabase } from ${JSON.stringify(join(ROOT, 'src/store/db.ts'))};
+    const db = await openDatabase(${JSON.stringify(`sqlite:${path}`)});
+    await db.kysely.schema.createTable('t').ifNotExists().addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('pad', 'blob', (c) => c.notNull()).execute();
+    const k = db.kysely;
+${body}`);
+  return script;
+}
+
 /** One commit a call: a group of `rows` inserts of 1 KB each. */
 async function commitRows(k: any, from: number, rows: number): Promise<void> {
   await Promise.all(Array.from({ length: rows }, (_, i) => k.insertInto('t').values({ id: from + i, pad: Buffer.alloc(1024, i) }).execute()));
@@ -56,13 +68,8 @@ async function commitRows(k: any, from: number, rows: number): Promise<void> {
 
 test('SQLite fsyncs nothing on the event loop: every fsync of a write-heavy run is on the thread pool', { timeout: 120_000 }, () => {
   // a child process under strace: which thread called fsync/fdatasync (the main thread's id is the pid)
-  const script = join(dir, 'writer.mts');
   const path = join(dir, 'strace.sqlite');
-  writeFileSync(script, `
-    import { openDatabase } from ${JSON.stringify(join(ROOT, 'src/store/db.ts'))};
-    const db = await openDatabase('sqlite:${path}');
-    await db.kysely.schema.createTable('t').ifNotExists().addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('pad', 'blob', (c) => c.notNull()).execute();
-    const k = db.kysely;
+  const script = childScript('writer.mts', path, `
     // a marker in the trace: what SQLite did while opening the file (switching it to WAL) is not the point
     try { (await import('node:fs')).accessSync('/otpd-strace-marker'); } catch {}
     // 400 commits of 8 rows of 1 KB: 3 MB, past SQLite's own checkpoint threshold of 1000 pages
@@ -170,12 +177,7 @@ test('a failed fsync of the database file fails every later write (an outage), a
 
 test('kill -9 in the middle of checkpoints: every acknowledged write is there, the file is intact', { timeout: 120_000 }, async () => {
   const path = join(dir, 'kill.sqlite');
-  const script = join(dir, 'killed.mts');
-  writeFileSync(script, `
-    import { openDatabase } from ${JSON.stringify(join(ROOT, 'src/store/db.ts'))};
-    const db = await openDatabase('sqlite:${path}');
-    await db.kysely.schema.createTable('t').ifNotExists().addColumn('id', 'integer', (c) => c.primaryKey()).addColumn('pad', 'blob', (c) => c.notNull()).execute();
-    const k = db.kysely;
+  const script = childScript('killed.mts', path, `
     for (let c = 0; ; c++) {
       await Promise.all(Array.from({ length: 8 }, (_, i) => k.insertInto('t').values({ id: c * 8 + i, pad: Buffer.alloc(1024, c) }).execute()));
       process.stdout.write(c + '\\n');
