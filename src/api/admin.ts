@@ -7,6 +7,7 @@ import { canonicalType } from '../tokens/registry.ts';
 import type { Token } from '../tokens/types.ts';
 import { SESSION_COOKIE, clearSessionCookies, newSessionSecrets, setSessionCookies } from './auth.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
+import { ownEntry } from '../util/json.ts';
 
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
@@ -187,7 +188,7 @@ export function register(api: Api): void {
         const sortable: Record<string, 'id' | 'serial' | 'type' | 'description' | 'user_id' | 'created_at' | 'fail_count'> = {
           TokenId: 'id', TokenSerialnumber: 'serial', TokenType: 'type', TokenDesc: 'description', Userid: 'user_id', CreationDate: 'created_at', FailCount: 'fail_count',
         };
-        const sortBy = sortable[(p.get('sortby') ?? '').replace(/^LinOtp\./, '')] ?? 'id';
+        const sortBy = ownEntry(sortable, (p.get('sortby') ?? '').replace(/^LinOtp\./, '')) ?? 'id';
         const total = await repo.count(filter);
         const tokens = await repo.find(filter, { offset: (page - 1) * pagesize, limit: pagesize, sortBy, desc: p.get('sortdir') === 'desc' });
         const data = [];

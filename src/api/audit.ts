@@ -5,6 +5,7 @@ import { Errors } from '../errors.ts';
 import type { AuditTable } from '../store/schema.ts';
 import type { Params } from './params.ts';
 import { defineRoutes, ok, raw, text, type Api } from './route.ts';
+import { ownEntry } from '../util/json.ts';
 
 /** Search filters: LinOTP's columns, and otpd's `request_id` (the `reqId` of a log line). */
 const COLUMNS = ['serial', 'user', 'realm', 'action', 'action_detail', 'success', 'tokentype', 'administrator', 'info', 'linotp_server', 'client', 'log_level', 'date', 'number', 'request_id'] as const;
@@ -77,9 +78,10 @@ export function register(api: Api): void {
           if (p.get('qtype') === 'extsearch') {
             for (const part of p.get('query')!.split(';')) {
               const [k, v] = part.split('=');
-              if (k && v !== undefined && DB_COLUMN[k.trim()]) filters.push([DB_COLUMN[k.trim()], v.trim()]);
+              const col = k ? ownEntry(DB_COLUMN, k.trim()) : undefined;
+              if (col && v !== undefined) filters.push([col, v.trim()]);
             }
-          } else if (DB_COLUMN[p.get('qtype')!]) filters.push([DB_COLUMN[p.get('qtype')!], p.get('query')!]);
+          } else if (ownEntry(DB_COLUMN, p.get('qtype')!)) filters.push([ownEntry(DB_COLUMN, p.get('qtype')!)!, p.get('query')!]);
         }
         const useOr = p.bool('or');
         const like = (v: string) => (v.includes('*') ? v.replace(/[\\%_]/g, (c) => `\\${c}`).replaceAll('*', '%') : v);
@@ -97,7 +99,7 @@ export function register(api: Api): void {
         const total = Number((await q.select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirst())?.n ?? 0);
         const rp = p.int('rp', 15, 1, 1000);
         const page = p.int('page', 1, 1, 1_000_000);
-        const sortCol = DB_COLUMN[p.get('sortname') ?? 'number'] ?? 'id';
+        const sortCol = ownEntry(DB_COLUMN, p.get('sortname') ?? 'number') ?? 'id';
         const rows = await q.selectAll().orderBy(sortCol, p.get('sortorder') === 'asc' ? 'asc' : 'desc').limit(rp).offset((page - 1) * rp).execute();
         const cells = rows.map(auditCells);
         if (p.get('outform') === 'csv') {

@@ -8,6 +8,7 @@ import { copyTokenPin, copyTokenUser, issueLostToken, serialByOtp } from '../enr
 import type { Token } from '../tokens/types.ts';
 import { maskForOwner } from '../util/phone.ts';
 import { defineRoutes, ok, type Api, type RouteContext } from './route.ts';
+import { ownEntry } from '../util/json.ts';
 
 const scopeOf = (ctx: RouteContext) => ({ realms: ctx.admin?.realms ?? ('*' as const) });
 
@@ -31,7 +32,7 @@ export function register(api: Api): void {
       handler: async (ctx) => {
         const original = await visibleToken(ctx, 'serial');
         const kindParam = (ctx.params.get('type') || 'password').toLowerCase();
-        const kind = LOST_KINDS[kindParam];
+        const kind = ownEntry(LOST_KINDS, kindParam);
         if (!kind) throw Errors.invalidParameter({ name: 'type', why: 'use password, email or sms' });
         ctx.audit.serial = original.serial;
         ctx.audit.tokenType = original.type;

@@ -158,7 +158,7 @@ export class ConfigService {
 
   private censor(entry: ConfigEntry): string {
     if (isCensoredWhole(entry.key, entry.type)) return CENSORED;
-    if (entry.key in LEGACY_PROVIDER_CONFIG) {
+    if (Object.hasOwn(LEGACY_PROVIDER_CONFIG, entry.key)) {
       const classKey = LEGACY_PROVIDER_CONFIG[entry.key];
       let plain: string;
       try {

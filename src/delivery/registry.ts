@@ -8,6 +8,7 @@ import { smppSmsProvider } from './sms/smpp.ts';
 import { smtpSmsProvider } from './sms/smtp.ts';
 import type { ChannelType, ProviderModule } from './types.ts';
 import { CENSORED, censorWithSchema, restoreNode, type Json } from '../config/secret-fields.ts';
+import { ownEntry } from '../util/json.ts';
 
 /** Every provider class otpd knows, by its short LinOTP name. */
 export const providerModules: readonly ProviderModule[] = [
@@ -45,7 +46,7 @@ export function refuseClass(className: string, type?: ChannelType): string | nul
   const m = findProviderModule(className);
   if (!m) {
     const short = className.trim().split('.').at(-1)!.toLowerCase();
-    return UNSUPPORTED[short] ?? `unknown provider class '${className}'`;
+    return ownEntry(UNSUPPORTED, short) ?? `unknown provider class '${className}'`;
   }
   if (type && m.type !== type) return `provider class '${className}' is of type ${m.type}, not ${type}`;
   return null;

@@ -7,3 +7,12 @@ export function parseJsonObject<V = unknown>(text: string): Record<string, V> {
     return {};
   }
 }
+
+/**
+ * `table[key]` for a key from a request: only the table's own entries, so that a parameter
+ * naming a property of Object.prototype (`constructor`, `__proto__`, `toString`) is unknown
+ * like any other name instead of handing that property (a function) to the caller.
+ */
+export function ownEntry<V>(table: Readonly<Record<string, V>>, key: string): V | undefined {
+  return Object.hasOwn(table, key) ? table[key] : undefined;
+}
