@@ -4,7 +4,7 @@
  *
  * Every figure comes from separate processes: otpd nodes (bench/otpd-node.mjs, the compiled dist/), the Fastify
  * hello-world (H, bench/hello.ts), the commit baseline (F, bench/fsync.ts), the HTTP load
- * (Debian's wrk with bench/bodies.lua; paced runs with autocannon in bench/paced.ts) and the
+ * (Debian's wrk with bench/bodies.lua; paced runs with the open loop of bench/paced.ts) and the
  * RADIUS load (bench/radius-load.ts). With two or more cores, servers run on core 0 and load
  * generators on core 1 (taskset). Per case: throughput, p50/p99/max latency, errors, the
  * server's peak RSS (VmHWM, reset per case through /proc/PID/clear_refs), its event-loop delay
@@ -543,7 +543,7 @@ async function serverDbCases(kind: 'pg' | 'mariadb'): Promise<void> {
     const ledger = new Ledger();
     const ids = indices(HOTP_OK, users);
     const bodies = async (of: number[], rps: number, seconds: number) => bodyFile(await hotpLines(db, HOTP_OK, of, roundsFor(of.length, rps, seconds), form('bench')));
-    const node = await Server.start('otpd', 'otpd-node.mjs', nodeEnv(dir, url));
+    const node = await Server.start('otpd', 'otpd-node.mjs', nodeEnv(dir, url), profileArg ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []);
     let second: Server | undefined;
     try {
       ledger.add(await wrk(node.url, await bodies(ids, 3000, WARM), WARM, DB_CONNECTIONS));
