@@ -36,7 +36,7 @@ export function isEncryptedEntry(key: string, type: string): boolean {
 
 /** Whether the whole value is shown as the placeholder (the legacy JSON shows its non-secret fields). */
 export function isCensoredWhole(key: string, type: string): boolean {
-  return type === 'password' || (isSecretKey(key) && !(key in LEGACY_PROVIDER_CONFIG));
+  return type === 'password' || (isSecretKey(key) && !Object.hasOwn(LEGACY_PROVIDER_CONFIG, key));
 }
 
 /**

@@ -187,7 +187,7 @@ export class ConfigService {
       if (isEncryptedEntry(key, effectiveType)) throw new PlaceholderWithoutSecretError(key);
       return { value, type: effectiveType };
     }
-    if (key in LEGACY_PROVIDER_CONFIG) {
+    if (Object.hasOwn(LEGACY_PROVIDER_CONFIG, key)) {
       const restored = restoreLegacyJson(key, value, existing ? this.plain(existing) : undefined);
       if (restored.unchanged && existing && existing.type === effectiveType) return null;
       return { value: restored.value, type: effectiveType };

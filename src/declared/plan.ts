@@ -88,7 +88,7 @@ const OWNED_KEYS: Record<string, string> = {
 
 /** Whether `otpd config export` writes a stored config key (and `--prune` may remove it). */
 export function exportableConfigKey(key: string): boolean {
-  return !(key in OWNED_KEYS) && lookup(key) !== undefined && !lookup(key)!.refused;
+  return !Object.hasOwn(OWNED_KEYS, key) && lookup(key) !== undefined && !lookup(key)!.refused;
 }
 
 /** Runs one object's checks; a catalogue error is recorded with the object's path. */
@@ -181,7 +181,7 @@ export async function planFile(file: DeclaredFile, source: RefSource, deps: Decl
   const configValues = new Map<string, string>();
   for (const [key, raw] of Object.entries(file.config ?? {})) {
     const path = `config.${key}`;
-    if (key in OWNED_KEYS) problems.add(path, OWNED_KEYS[key]!);
+    if (Object.hasOwn(OWNED_KEYS, key)) problems.add(path, OWNED_KEYS[key]!);
     if (isSecretKey(key) && !isRef(raw) && raw !== '') problems.add(path, literalSecret);
     configValues.set(key, scalarText(raw, path, source, problems));
   }

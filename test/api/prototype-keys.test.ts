@@ -49,3 +49,9 @@ test('a provider class named like an inherited property is an unknown class, wit
   const { refuseClass } = await import('../../src/delivery/registry.ts');
   for (const name of ['constructor', 'toString', 'x.__proto__']) assert.match(String(refuseClass(name)), /^unknown provider class /, name);
 });
+
+test('the management pages take such a name as an unknown store type', async () => {
+  const { isStoreType } = await import('../../src/web/manage/store-forms.ts');
+  for (const name of ['constructor', 'toString', '__proto__']) assert.equal(isStoreType(name), false, name);
+  assert.equal(isStoreType('ldapresolver'), true);
+});

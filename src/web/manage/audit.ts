@@ -61,7 +61,7 @@ const rowOf = (cell: unknown[]): AuditRow => ({
 
 async function searchView(call: PageCall, query: unknown): Promise<View> {
   const filters = filtersOf(query);
-  const sort = queryText(query, 'sort') in SORTS ? queryText(query, 'sort') : 'number';
+  const sort = Object.hasOwn(SORTS, queryText(query, 'sort')) ? queryText(query, 'sort') : 'number';
   const asc = queryText(query, 'dir') === 'asc';
   const requested = Math.max(1, Number.parseInt(queryText(query, 'page'), 10) || 1);
   const keep = { ...filters, sort: sort === 'number' ? '' : sort, dir: asc ? 'asc' : '' };

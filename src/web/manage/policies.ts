@@ -109,7 +109,7 @@ function problemOf(error: OtpdError, fields: ActionField[], fromText: boolean): 
     const f = fields.find((x) => x.name === action);
     if (f) return fromText ? [{ field: `a.${f.name}`, text }, { field: 'action', text }] : [{ field: `a.${f.name}`, text }];
   }
-  return [{ ...(field && field in FIELD_LABELS ? { field } : {}), text }];
+  return [{ ...(field && Object.hasOwn(FIELD_LABELS, field) ? { field } : {}), text }];
 }
 
 /** The policy a posted form describes. */

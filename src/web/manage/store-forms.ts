@@ -18,7 +18,7 @@ export const STORE_TYPES: Record<StoreType, { label: string; short: string }> = 
   passwdresolver: { label: 'Flat file (passwd format)', short: 'Flat file' },
 };
 
-export const isStoreType = (t: string): t is StoreType => t in STORE_TYPES;
+export const isStoreType = (t: string): t is StoreType => Object.hasOwn(STORE_TYPES, t);
 
 export interface FormField {
   /** The LinOTP key, also the input's name. */

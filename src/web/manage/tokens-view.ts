@@ -105,7 +105,7 @@ export interface ListQuery {
 export function listQuery(query: unknown): ListQuery {
   const q = (query ?? {}) as Record<string, unknown>;
   const one = (k: string) => (typeof q[k] === 'string' ? (q[k] as string) : '');
-  const sort = one('sort') in SORT_COLUMNS ? (one('sort') as SortColumn) : 'serial';
+  const sort = Object.hasOwn(SORT_COLUMNS, one('sort')) ? (one('sort') as SortColumn) : 'serial';
   const page = /^\d{1,6}$/.test(one('page')) ? Math.max(1, Number(one('page'))) : 1;
   return { q: one('q').trim().slice(0, 100), realm: one('realm').trim().slice(0, 100), sort, dir: one('dir') === 'desc' ? 'desc' : 'asc', page };
 }
