@@ -81,7 +81,10 @@ export function register(api: Api): void {
               const col = k ? ownEntry(DB_COLUMN, k.trim()) : undefined;
               if (col && v !== undefined) filters.push([col, v.trim()]);
             }
-          } else if (ownEntry(DB_COLUMN, p.get('qtype')!)) filters.push([ownEntry(DB_COLUMN, p.get('qtype')!)!, p.get('query')!]);
+          } else {
+            const col = ownEntry(DB_COLUMN, p.get('qtype')!);
+            if (col) filters.push([col, p.get('query')!]);
+          }
         }
         const useOr = p.bool('or');
         const like = (v: string) => (v.includes('*') ? v.replace(/[\\%_]/g, (c) => `\\${c}`).replaceAll('*', '%') : v);

@@ -30,10 +30,10 @@ export interface AuditEvent {
 /** One extension of the chain: yields each query it needs and is sent its result. */
 type Extension = Generator<CompiledQuery, Anchor, QueryResult<any>>;
 
-// The statements of every audit batch, compiled once (store/prepared.ts)
 /** The anchor file is written at most this often; a crash can leave it this far behind the chain (it is not fsynced either). */
 export const ANCHOR_INTERVAL_MS = 100;
 
+// The statements of every audit batch, compiled once (store/prepared.ts)
 const headRead = (locked: boolean) => new PreparedQuery<{ id: number }>((k, p) => {
   const q = k.selectFrom('audit_head').select(['last_id', 'last_hash', 'seq', 'mac']).where('id', '=', p.id);
   return locked ? q.forUpdate() : q;
