@@ -22,7 +22,6 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import mysql from 'mysql2/promise';
-import { SMTPServer } from 'smtp-server';
 import { hotp, totpStep } from '../src/otp/hotp.ts';
 import { openDatabase, type Db } from '../src/store/db.ts';
 import {
@@ -30,6 +29,7 @@ import {
   indices, login, seedOf, serialOf, type Range, type SeedPlan,
 } from './layout.ts';
 import { startBenchSlapd } from './slapd.ts';
+import { startSmtpSink } from './smtp-sink.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -339,24 +339,6 @@ function startGateway(): Promise<{ url: string; count: () => number; close: () =
   }));
 }
 
-function startSmtp(): Promise<{ port: number; count: () => number; close: () => void }> {
-  let n = 0;
-  const srv = new SMTPServer({
-    authOptional: true, disabledCommands: ['STARTTLS'], logger: false,
-    onData(stream, _s, cb) {
-      stream.resume();
-      stream.on('end', () => {
-        n++;
-        cb();
-      });
-    },
-  });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => {
-    const { port } = srv.server.address() as { port: number };
-    resolve({ port, count: () => n, close: () => srv.close() });
-  }));
-}
-
 // ---------------------------------------------------------------- otpd on a database
 
 async function seed(dir: string, plan: SeedPlan, databaseUrl?: string): Promise<void> {
@@ -371,7 +353,7 @@ function nodeEnv(dir: string, databaseUrl?: string, name = 'bench-1'): Record<st
 
 async function sqliteCases(): Promise<void> {
   const dir = join(work, 'sqlite');
-  const [gateway, smtp] = await Promise.all([startGateway(), startSmtp()]);
+  const [gateway, smtp] = await Promise.all([startGateway(), startSmtpSink()]);
   const slapd = want('ldap') ? await startBenchSlapd(SLAPD_PORT) : undefined;
   mkdirSync(dir, { recursive: true });
   writeFileSync(join(dir, 'otpd.json'), JSON.stringify({ radius: { port: RADIUS_PORT, clients: [{ name: 'bench', address: '127.0.0.1', secret: RADIUS_SECRET }] } }));

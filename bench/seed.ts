@@ -48,13 +48,14 @@ const settings = loadSettings({ OTPD_DATA_DIR: dir, OTPD_LOG_LEVEL: 'warn', ...(
 const s = await createServices({ settings });
 const started = Date.now();
 // Failure limits high enough that the wrong-OTP case measures the fail-counter write, not
-// the account's refusal windows (those are case 3); no send limit, no blocking window, so
-// every trigger of case 4 sends a message.
+// the account's refusal windows (those are case 3); no blocking window, and every send limit
+// counted as by default (six buckets a message) but with a cap no run reaches, so every
+// trigger of case 4 sends a message.
 const config: Record<string, string> = {
   AccountFailDelayAfter: '100', DefaultMaxFailCount: '100', 'totp.timeWindow': '2',
   DeliveryAllowedCountryCodes: '*', SMSBlockingTimeout: '0', EmailBlockingTimeout: '0',
 };
-for (const k of ['DeliveryLimitPerUser', 'DeliveryLimitPerDestination', 'DeliveryLimitPerPrefix', 'DeliveryLimitPerCountry', 'DeliveryLimitPerClient', 'DeliveryLimitGlobal']) config[k] = 'off';
+for (const k of ['DeliveryLimitPerUser', 'DeliveryLimitPerDestination', 'DeliveryLimitPerPrefix', 'DeliveryLimitPerCountry', 'DeliveryLimitPerClient', 'DeliveryLimitGlobal']) config[k] = '100000000/86400';
 for (const [k, v] of Object.entries(config)) await s.config.set(k, v);
 
 await s.users.setResolver('benchusers', 'passwdresolver', { fileName: passwdFile('bench.passwd', { ...HOTP_OK, to: USERS }, USERS) });

@@ -1,6 +1,6 @@
-import { sql, type Kysely, type Transaction } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import type { Db } from '../store/db.ts';
-import { transaction } from '../store/transaction.ts';
+import { affected, atomicSteps, type Steps } from '../store/transaction.ts';
 import type { Database } from '../store/schema.ts';
 import { n } from './repository.ts';
 
@@ -23,37 +23,42 @@ export class SendCounterRepository {
 
   /**
    * Counts one send in every bucket, all or nothing: each bucket is a
-   * conditional increment (`count < max`) in one transaction; the first
-   * bucket at its limit rolls everything back and is returned.
+   * conditional increment (`count < max`) in one atomic step (store/transaction.ts
+   * atomicSteps: inside the group commit on SQLite, a transaction elsewhere); the
+   * first bucket at its limit rolls everything back and is returned. No bucket
+   * (every limit off) writes nothing.
    */
   async consume(buckets: CounterBucket[]): Promise<{ ok: true } | { ok: false; bucket: CounterBucket }> {
+    if (buckets.length === 0) return { ok: true };
     try {
-      // a deadlock or serialisation failure runs the whole transaction again (store/transaction.ts)
-      return await transaction(this.db, async (trx) => {
-        for (const b of buckets) if (!(await this.countOne(trx, b))) throw new OverLimit(b);
-        return { ok: true as const };
-      }, { readCommitted: true, attempts: 9 });
+      // a deadlock or serialisation failure runs the whole step again (store/transaction.ts)
+      return await atomicSteps(this.db, (k) => this.countAll(k, buckets), { readCommitted: true, attempts: 9 });
     } catch (e) {
       if (e instanceof OverLimit) return { ok: false, bucket: e.bucket };
       throw e;
     }
   }
 
+  private *countAll(k: Kysely<Database>, buckets: CounterBucket[]): Steps<{ ok: true }> {
+    for (const b of buckets) if (!(yield* this.countOne(k, b))) throw new OverLimit(b);
+    return { ok: true };
+  }
+
   /** One conditional increment; false when the bucket is at its limit. */
-  private async countOne(trx: Transaction<Database>, b: CounterBucket): Promise<boolean> {
+  private *countOne(k: Kysely<Database>, b: CounterBucket): Steps<boolean> {
     const row = { scope: b.scope, bucket: b.bucket, window_start: b.windowStart, count: 1, expires_at: b.expiresAt };
     const increment = () =>
-      trx
+      k
         .updateTable('delivery_counters')
         .set({ count: sql`${sql.ref('count')} + 1` })
         .where('scope', '=', b.scope)
         .where('bucket', '=', b.bucket)
         .where('window_start', '=', b.windowStart)
         .where('count', '<', b.max)
-        .executeTakeFirst();
+        .compile();
     if (this.db.dialect !== 'mysql') {
       // One atomic statement: insert the window's row, or count up while below the limit.
-      const res = await trx
+      const res = yield k
         .insertInto('delivery_counters')
         .values(row)
         .onConflict((oc) =>
@@ -62,15 +67,14 @@ export class SendCounterRepository {
             .doUpdateSet({ count: sql`${sql.ref('delivery_counters.count')} + 1` })
             .where('delivery_counters.count', '<', b.max),
         )
-        .executeTakeFirst();
-      return n(res.numInsertedOrUpdatedRows) === 1;
+        .compile();
+      return affected(res) === 1;
     }
     // MySQL: update first (row locks in a fixed order), create the row only when missing;
     // INSERT IGNORE before UPDATE would take shared locks and deadlock under bursts.
-    if (n((await increment()).numUpdatedRows) === 1) return true;
-    const inserted = await trx.insertInto('delivery_counters').values(row).ignore().executeTakeFirst();
-    if (n(inserted.numInsertedOrUpdatedRows) === 1) return true;
-    return n((await increment()).numUpdatedRows) === 1;
+    if (affected(yield increment()) === 1) return true;
+    if (affected(yield k.insertInto('delivery_counters').values(row).ignore().compile()) === 1) return true;
+    return affected(yield increment()) === 1;
   }
 
   async counterValue(scope: string, bucket: string, windowStart: number): Promise<number> {

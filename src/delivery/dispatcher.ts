@@ -210,9 +210,11 @@ export class Dispatcher {
       now = clock.now();
       const key = providerKey(channel, pick);
       if (result.kind === 'accepted') {
-        await outbox.finishAttempt(begun.attemptKey, 'accepted', result.providerMessageId ?? '', '', now);
-        await health.markHealthy(key, now);
-        return this.finish(row, 'accepted', { provider: pick, providerMessageId: result.providerMessageId ?? '', error: '' });
+        const providerMessageId = result.providerMessageId ?? '';
+        const { finalized, healed } = await outbox.recordAccepted(id, this.nodeId, begun.attemptKey, pick, providerMessageId, key, now);
+        if (healed) health.announceHealthy(key);
+        if (finalized) this.deps.outcomes.emit(row, 'accepted', { provider: pick });
+        return;
       }
       await outbox.finishAttempt(begun.attemptKey, result.kind, '', result.reason, now);
       errors.push(`${pick}: ${result.reason}`);

@@ -33,9 +33,9 @@ export class ProviderHealth {
     await this.deps.providers.markUnhealthy(key, reason, now, config.number('DeliveryBackoffMs'), config.number('DeliveryBackoffMaxMs'));
   }
 
-  /** A send succeeded. */
-  async markHealthy(key: string, now: number): Promise<void> {
-    if (await this.deps.providers.markHealthy(key, now)) this.deps.logger.info({ provider: key }, 'provider healthy again: a message went through');
+  /** Logs that a provider with failures took a message again (its health row was reset with the send's record). */
+  announceHealthy(key: string): void {
+    this.deps.logger.info({ provider: key }, 'provider healthy again: a message went through');
   }
 
   /** Probes up to five providers whose back-off has ended (once per back-off). */

@@ -1,6 +1,8 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
+import { atomicSteps, affected } from '../store/transaction.ts';
+import { healthyQuery } from './provider-repository.ts';
 import { FINAL_STATUSES, OPEN_STATUSES, insertIgnore, n, type AttemptRow, type Executor, type OutboxRow, type OutboxStatus } from './repository.ts';
 
 /**
@@ -76,23 +78,25 @@ export class OutboxRepository {
 
   /**
    * Starts one attempt under the lease: bumps `attempts` from the value this
-   * owner saw and inserts the attempt row with its unique key. Undefined =
-   * the lease was lost or the attempt exists already; then nothing is sent.
+   * owner saw and inserts the attempt row with its unique key, in one atomic step
+   * that is durable when this resolves (the provider is called only after it).
+   * Undefined = the lease was lost or the attempt exists already; then nothing is sent.
    */
   async beginAttempt(id: number, owner: string, seenAttempts: number, provider: string, now: number, leaseMs: number): Promise<{ attemptNo: number; attemptKey: string } | undefined> {
     const attemptNo = seenAttempts + 1;
     const attemptKey = `${id}:${attemptNo}`;
-    return this.k.transaction().execute(async (trx) => {
-      const res = await trx
+    const dialect = this.db.dialect;
+    return atomicSteps(this.db, function* (k) {
+      const bumped = yield k
         .updateTable('delivery_outbox')
         .set({ attempts: attemptNo, provider, lease_until: now + leaseMs, updated_at: now })
         .where('id', '=', id)
         .where('lease_owner', '=', owner)
         .where('status', '=', 'sending')
         .where('attempts', '=', seenAttempts)
-        .executeTakeFirst();
-      if (n(res.numUpdatedRows) !== 1) return undefined;
-      const inserted = await insertIgnore(this.db.dialect, trx, 'delivery_attempts', {
+        .compile();
+      if (affected(bumped) !== 1) return undefined;
+      const inserted = yield insertIgnore(dialect, k, 'delivery_attempts', {
         outbox_id: id,
         attempt_no: attemptNo,
         attempt_key: attemptKey,
@@ -102,21 +106,34 @@ export class OutboxRepository {
         error: '',
         started_at: now,
         finished_at: null,
-      }).executeTakeFirst();
-      if (n(inserted.numInsertedOrUpdatedRows) !== 1) throw new AttemptExists();
+      }).compile();
+      // the bump above is undone with it
+      if (affected(inserted) !== 1) throw new AttemptExists();
       return { attemptNo, attemptKey };
-    }).catch((e) => {
+    }).catch((e: unknown) => {
       if (e instanceof AttemptExists) return undefined;
       throw e;
     });
   }
 
   async finishAttempt(attemptKey: string, status: string, providerMessageId: string, error: string, now: number): Promise<void> {
-    await this.k
-      .updateTable('delivery_attempts')
-      .set({ status, provider_message_id: providerMessageId.slice(0, 255), error: error.slice(0, 512), finished_at: now })
-      .where('attempt_key', '=', attemptKey)
-      .execute();
+    await this.k.executeQuery(finishAttemptQuery(this.k, attemptKey, status, providerMessageId, error, now));
+  }
+
+  /**
+   * A provider accepted the message: its attempt, the provider's health (failures in a row
+   * end) and the message's final state, in one atomic step (one commit instead of three; a
+   * crash can no longer leave an accepted attempt under a message still "sending", which a
+   * dispatcher taking over the lease would send again). `finalized` false: the lease was lost.
+   * `healed`: the provider had failures before.
+   */
+  async recordAccepted(id: number, owner: string, attemptKey: string, provider: string, providerMessageId: string, healthKey: string, now: number): Promise<{ finalized: boolean; healed: boolean }> {
+    return atomicSteps(this.db, function* (k) {
+      yield finishAttemptQuery(k, attemptKey, 'accepted', providerMessageId, '', now);
+      const healed = affected(yield healthyQuery(k, healthKey, now)) > 0;
+      const finalized = affected(yield finalizeQuery(k, id, owner, 'accepted', { provider, providerMessageId, error: '' }, now)) === 1;
+      return { finalized, healed };
+    });
   }
 
   /** Records providers that refused this message for good (still under the lease). */
@@ -128,28 +145,11 @@ export class OutboxRepository {
   async finalize(
     id: number,
     owner: string,
-    status: Exclude<OutboxStatus, 'queued' | 'sending' | 'retry'>,
+    status: FinalStatus,
     fields: { provider?: string; providerMessageId?: string; error?: string },
     now: number,
   ): Promise<boolean> {
-    const res = await this.k
-      .updateTable('delivery_outbox')
-      .set({
-        status,
-        payload_enc: '',
-        lease_owner: '',
-        lease_until: 0,
-        updated_at: now,
-        finished_at: now,
-        ...(fields.provider !== undefined ? { provider: fields.provider } : {}),
-        ...(fields.providerMessageId !== undefined ? { provider_message_id: fields.providerMessageId.slice(0, 255) } : {}),
-        ...(fields.error !== undefined ? { error: fields.error.slice(0, 512) } : {}),
-      })
-      .where('id', '=', id)
-      .where('lease_owner', '=', owner)
-      .where('status', '=', 'sending')
-      .executeTakeFirst();
-    return n(res.numUpdatedRows) === 1;
+    return affected(await this.k.executeQuery(finalizeQuery(this.k, id, owner, status, fields, now))) === 1;
   }
 
   /** Puts a message back for a later pass and releases the lease. */
@@ -242,3 +242,33 @@ export class OutboxRepository {
 }
 
 class AttemptExists extends Error {}
+
+type FinalStatus = Exclude<OutboxStatus, 'queued' | 'sending' | 'retry'>;
+
+function finishAttemptQuery(k: Kysely<Database>, attemptKey: string, status: string, providerMessageId: string, error: string, now: number) {
+  return k
+    .updateTable('delivery_attempts')
+    .set({ status, provider_message_id: providerMessageId.slice(0, 255), error: error.slice(0, 512), finished_at: now })
+    .where('attempt_key', '=', attemptKey)
+    .compile();
+}
+
+function finalizeQuery(k: Kysely<Database>, id: number, owner: string, status: FinalStatus, fields: { provider?: string; providerMessageId?: string; error?: string }, now: number) {
+  return k
+    .updateTable('delivery_outbox')
+    .set({
+      status,
+      payload_enc: '',
+      lease_owner: '',
+      lease_until: 0,
+      updated_at: now,
+      finished_at: now,
+      ...(fields.provider !== undefined ? { provider: fields.provider } : {}),
+      ...(fields.providerMessageId !== undefined ? { provider_message_id: fields.providerMessageId.slice(0, 255) } : {}),
+      ...(fields.error !== undefined ? { error: fields.error.slice(0, 512) } : {}),
+    })
+    .where('id', '=', id)
+    .where('lease_owner', '=', owner)
+    .where('status', '=', 'sending')
+    .compile();
+}

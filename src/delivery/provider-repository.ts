@@ -96,12 +96,6 @@ export class ProviderRepository {
     return downUntil;
   }
 
-  /** A send succeeded: the failures in a row end. True when the provider had failed before. */
-  async markHealthy(key: string, now: number): Promise<boolean> {
-    const res = await this.k.updateTable('delivery_health').set({ failures: 0, down_until: 0, updated_at: now }).where('provider_key', '=', key).where('failures', '>', 0).executeTakeFirst();
-    return n(res.numUpdatedRows) > 0;
-  }
-
   /**
    * Its health probe answered after the back-off: usable again (`down_until` 0), but the failures
    * in a row stay until a send succeeds, so a provider that answers probes and still fails its
@@ -110,4 +104,9 @@ export class ProviderRepository {
   async markProbeAnswered(key: string, now: number): Promise<void> {
     await this.k.updateTable('delivery_health').set({ down_until: 0, updated_at: now }).where('provider_key', '=', key).where('failures', '>', 0).execute();
   }
+}
+
+/** A send through the provider with this key went through: its failures in a row end (a write only when it had some). */
+export function healthyQuery(k: Kysely<Database>, key: string, now: number) {
+  return k.updateTable('delivery_health').set({ failures: 0, down_until: 0, updated_at: now }).where('provider_key', '=', key).where('failures', '>', 0).compile();
 }

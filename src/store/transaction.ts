@@ -1,4 +1,4 @@
-import type { Transaction } from 'kysely';
+import type { CompiledQuery, Kysely, QueryResult, Transaction } from 'kysely';
 import type { Db } from './db.ts';
 import type { Database } from './schema.ts';
 
@@ -51,3 +51,42 @@ export async function transaction<T>(db: Db, work: (trx: Transaction<Database>) 
     }
   }
 }
+
+/**
+ * The statements of one atomic step, in order: the generator yields each compiled query and
+ * receives its result, and may stop early (return) or undo everything (throw).
+ */
+export type Steps<T> = Generator<CompiledQuery, T, QueryResult<any>>;
+
+/**
+ * Runs `steps` all or nothing and resolves with its value once that is durable.
+ *
+ * SQLite: synchronously inside the open group commit (`Db.atomically`), with nothing between its
+ * statements, committed with the group's other writes; no explicit transaction, which would make
+ * every other query wait for it and force a commit of its own. An error thrown by `steps` rolls
+ * back only its statements. PostgreSQL, MariaDB: one transaction (see {@link transaction}: rerun
+ * on a deadlock, so `steps` may run more than once).
+ *
+ * `steps` builds its queries on the Kysely it is given and compiles them (`.compile()`).
+ */
+export async function atomicSteps<T>(db: Db, steps: (k: Kysely<Database>) => Steps<T>, opts: TransactionOptions = {}): Promise<T> {
+  if (db.atomically) {
+    const { value, committed } = await db.atomically((exec) => {
+      const it = steps(db.kysely);
+      let step = it.next();
+      while (!step.done) step = it.next(exec(step.value));
+      return step.value;
+    });
+    await committed;
+    return value;
+  }
+  return transaction(db, async (trx) => {
+    const it = steps(trx);
+    let step = it.next();
+    while (!step.done) step = it.next(await trx.executeQuery(step.value));
+    return step.value;
+  }, opts);
+}
+
+/** Rows a write of {@link Steps} changed (inserted, updated or deleted), as a number. */
+export const affected = (r: QueryResult<unknown>): number => Number(r.numAffectedRows ?? 0);
