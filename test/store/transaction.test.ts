@@ -3,10 +3,13 @@
 // writes; and under `readCommitted` the pattern of a challenge trigger (close the token's open
 // challenges, then insert one) does not deadlock on MariaDB when parallel triggers of
 // neighbouring tokens find the same gap of the challenges_token index (REPEATABLE READ's gap
-// locks did: test/faults/cluster.test.ts).
+// locks did: test/faults/cluster.test.ts). atomicSteps writes all of its statements or none, on
+// every database, and on SQLite inside the group commit (no explicit transaction of its own).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { isRetryableConflict, transaction } from '../../src/store/transaction.ts';
+import { affected, atomicSteps, isRetryableConflict, transaction, type Steps } from '../../src/store/transaction.ts';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../src/store/schema.ts';
 import { ChallengeRepository } from '../../src/validation/challenges.ts';
 import { availableDialects, createTestDb, type TestDb } from '../helpers/db.ts';
 
@@ -129,5 +132,61 @@ for (const { dialect, skip } of await availableDialects()) {
         assert.deepEqual(retried.settled.map((s) => s.status), ['fulfilled', 'fulfilled'], JSON.stringify(retried.settled));
       }
     });
+  });
+}
+
+for (const { dialect, skip } of await availableDialects()) {
+  describe(`atomicSteps() on ${dialect}`, { skip }, () => {
+    let t: TestDb;
+    before(async () => {
+      t = await createTestDb(dialect);
+    });
+    after(async () => {
+      await t?.drop();
+    });
+    const row = (key: string, value: string) => ({ key, value, type: '', description: '' });
+    const valueOf = async (key: string) => (await t.db.kysely.selectFrom('config').select('value').where('key', '=', key).executeTakeFirst())?.value;
+
+    /** Inserts `a`, counts it up when it is below `max`, then inserts `b`; throws between the two when told. */
+    function* steps(k: Kysely<Database>, a: string, b: string, max: number, fail: boolean): Steps<string> {
+      yield k.insertInto('config').values(row(a, '1')).compile();
+      const bumped = affected(yield k.updateTable('config').set({ value: '2' }).where('key', '=', a).where('value', '<', String(max)).compile());
+      if (fail) throw new Error('undo');
+      if (bumped === 0) return 'stopped';
+      yield k.insertInto('config').values(row(b, 'x')).compile();
+      const read = yield k.selectFrom('config').select('value').where('key', '=', a).compile();
+      return String((read.rows[0] as { value: string }).value);
+    }
+
+    test('all or nothing: a throw undoes every statement; a return keeps what ran; reads see the step\'s own writes', async () => {
+      assert.equal(await atomicSteps(t.db, (k) => steps(k, 'as.a1', 'as.b1', 5, false)), '2');
+      assert.deepEqual([await valueOf('as.a1'), await valueOf('as.b1')], ['2', 'x']);
+      await assert.rejects(atomicSteps(t.db, (k) => steps(k, 'as.a2', 'as.b2', 5, true)), /undo/);
+      assert.deepEqual([await valueOf('as.a2'), await valueOf('as.b2')], [undefined, undefined]);
+      assert.equal(await atomicSteps(t.db, (k) => steps(k, 'as.a3', 'as.b3', 1, false)), 'stopped');
+      assert.deepEqual([await valueOf('as.a3'), await valueOf('as.b3')], ['1', undefined]);
+    });
+
+    test('a failing step next to others at once: only its own writes are undone', async () => {
+      const plain = t.db.kysely.insertInto('config').values(row('as.plain', 'p')).execute();
+      const results = await Promise.allSettled([
+        atomicSteps(t.db, (k) => steps(k, 'as.c1', 'as.d1', 5, false)),
+        atomicSteps(t.db, (k) => steps(k, 'as.c2', 'as.d2', 5, true)),
+        atomicSteps(t.db, (k) => steps(k, 'as.c3', 'as.d3', 5, false)),
+        plain,
+      ]);
+      assert.deepEqual(results.map((r) => r.status), ['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      assert.deepEqual(await Promise.all(['as.c1', 'as.d1', 'as.c2', 'as.d2', 'as.c3', 'as.d3', 'as.plain'].map(valueOf)), ['2', 'x', undefined, undefined, '2', 'x', 'p']);
+    });
+
+    if (dialect === 'sqlite') {
+      test('SQLite: steps at once share the group commit instead of a transaction each', async () => {
+        const before = t.db.stats().sqlite!.commits;
+        await Promise.all(Array.from({ length: 10 }, (_, i) => atomicSteps(t.db, (k) => steps(k, `as.g${i}`, `as.h${i}`, 5, false))));
+        const commits = t.db.stats().sqlite!.commits - before;
+        // an explicit transaction each would add no group commit at all (and ten COMMITs of their own)
+        assert.ok(commits >= 1 && commits <= 2, `group commits for ten steps: ${commits}`);
+      });
+    }
   });
 }
