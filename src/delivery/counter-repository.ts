@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db } from '../store/db.ts';
+import { PreparedQuery } from '../store/prepared.ts';
 import { affected, atomicSteps, type Steps } from '../store/transaction.ts';
 import type { Database } from '../store/schema.ts';
 import { n } from './repository.ts';
@@ -46,35 +47,15 @@ export class SendCounterRepository {
 
   /** One conditional increment; false when the bucket is at its limit. */
   private *countOne(k: Kysely<Database>, b: CounterBucket): Steps<boolean> {
-    const row = { scope: b.scope, bucket: b.bucket, window_start: b.windowStart, count: 1, expires_at: b.expiresAt };
-    const increment = () =>
-      k
-        .updateTable('delivery_counters')
-        .set({ count: sql`${sql.ref('count')} + 1` })
-        .where('scope', '=', b.scope)
-        .where('bucket', '=', b.bucket)
-        .where('window_start', '=', b.windowStart)
-        .where('count', '<', b.max)
-        .compile();
-    if (this.db.dialect !== 'mysql') {
-      // One atomic statement: insert the window's row, or count up while below the limit.
-      const res = yield k
-        .insertInto('delivery_counters')
-        .values(row)
-        .onConflict((oc) =>
-          oc
-            .columns(['scope', 'bucket', 'window_start'])
-            .doUpdateSet({ count: sql`${sql.ref('delivery_counters.count')} + 1` })
-            .where('delivery_counters.count', '<', b.max),
-        )
-        .compile();
-      return affected(res) === 1;
-    }
+    const { dialect } = this.db;
+    const v = { scope: b.scope, bucket: b.bucket, windowStart: b.windowStart, max: b.max, expiresAt: b.expiresAt };
+    // One atomic statement: insert the window's row, or count up while below the limit.
+    if (dialect !== 'mysql') return affected(yield upsertQuery.bind(k, dialect, v)) === 1;
     // MySQL: update first (row locks in a fixed order), create the row only when missing;
     // INSERT IGNORE before UPDATE would take shared locks and deadlock under bursts.
-    if (affected(yield increment()) === 1) return true;
-    if (affected(yield k.insertInto('delivery_counters').values(row).ignore().compile()) === 1) return true;
-    return affected(yield increment()) === 1;
+    if (affected(yield incrementQuery.bind(k, dialect, v)) === 1) return true;
+    if (affected(yield insertIgnoreQuery.bind(k, dialect, v)) === 1) return true;
+    return affected(yield incrementQuery.bind(k, dialect, v)) === 1;
   }
 
   async counterValue(scope: string, bucket: string, windowStart: number): Promise<number> {
@@ -86,6 +67,29 @@ export class SendCounterRepository {
     await this.k.deleteFrom('delivery_counters').where('expires_at', '<', now).execute();
   }
 }
+
+type CounterValues = { scope: string; bucket: string; windowStart: number; max: number; expiresAt: number };
+
+// compiled once (store/prepared.ts): six of them a message with the default limits
+const upsertQuery = new PreparedQuery<CounterValues>((k, p) => k
+  .insertInto('delivery_counters')
+  .values({ scope: p.scope, bucket: p.bucket, window_start: p.windowStart, count: 1, expires_at: p.expiresAt })
+  .onConflict((oc) =>
+    oc
+      .columns(['scope', 'bucket', 'window_start'])
+      .doUpdateSet({ count: sql`${sql.ref('delivery_counters.count')} + 1` })
+      .where('delivery_counters.count', '<', p.max)));
+const incrementQuery = new PreparedQuery<CounterValues>((k, p) => k
+  .updateTable('delivery_counters')
+  .set({ count: sql`${sql.ref('count')} + 1` })
+  .where('scope', '=', p.scope)
+  .where('bucket', '=', p.bucket)
+  .where('window_start', '=', p.windowStart)
+  .where('count', '<', p.max));
+const insertIgnoreQuery = new PreparedQuery<CounterValues>((k, p) => k
+  .insertInto('delivery_counters')
+  .values({ scope: p.scope, bucket: p.bucket, window_start: p.windowStart, count: 1, expires_at: p.expiresAt })
+  .ignore());
 
 class OverLimit extends Error {
   constructor(readonly bucket: CounterBucket) {

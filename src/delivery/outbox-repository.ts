@@ -2,6 +2,8 @@ import { sql, type Kysely } from 'kysely';
 import type { Db } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
 import { atomicSteps, affected } from '../store/transaction.ts';
+import type { DialectName } from '../store/db.ts';
+import { PreparedQuery } from '../store/prepared.ts';
 import { healthyQuery } from './provider-repository.ts';
 import { FINAL_STATUSES, OPEN_STATUSES, insertIgnore, n, type AttemptRow, type Executor, type OutboxRow, type OutboxStatus } from './repository.ts';
 
@@ -33,8 +35,8 @@ export class OutboxRepository {
     return this.enqueue(this.k, row);
   }
 
-  getOutbox(id: number): Promise<OutboxRow | undefined> {
-    return this.k.selectFrom('delivery_outbox').selectAll().where('id', '=', id).executeTakeFirst();
+  async getOutbox(id: number): Promise<OutboxRow | undefined> {
+    return (await rowQuery.run(this.k, this.db.dialect, { id })).rows[0];
   }
 
   /**
@@ -43,18 +45,8 @@ export class OutboxRepository {
    * owner got it.
    */
   async claim(id: number, owner: string, now: number, leaseMs: number): Promise<OutboxRow | undefined> {
-    const res = await this.k
-      .updateTable('delivery_outbox')
-      .set({ status: 'sending', lease_owner: owner, lease_until: now + leaseMs, updated_at: now })
-      .where('id', '=', id)
-      .where((eb) =>
-        eb.or([
-          eb.and([eb('status', 'in', OPEN_STATUSES), eb('next_attempt_at', '<=', now)]),
-          eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', now)]),
-        ]),
-      )
-      .executeTakeFirst();
-    if (n(res.numUpdatedRows) !== 1) return undefined;
+    const res = await claimQuery.run(this.k, this.db.dialect, { id, owner, now, leaseUntil: now + leaseMs });
+    if (affected(res) !== 1) return undefined;
     const row = await this.getOutbox(id);
     return row && row.lease_owner === owner && row.status === 'sending' ? row : undefined;
   }
@@ -87,26 +79,9 @@ export class OutboxRepository {
     const attemptKey = `${id}:${attemptNo}`;
     const dialect = this.db.dialect;
     return atomicSteps(this.db, function* (k) {
-      const bumped = yield k
-        .updateTable('delivery_outbox')
-        .set({ attempts: attemptNo, provider, lease_until: now + leaseMs, updated_at: now })
-        .where('id', '=', id)
-        .where('lease_owner', '=', owner)
-        .where('status', '=', 'sending')
-        .where('attempts', '=', seenAttempts)
-        .compile();
+      const bumped = yield attemptBumpQuery.bind(k, dialect, { id, owner, seenAttempts, attemptNo, provider, leaseUntil: now + leaseMs, now });
       if (affected(bumped) !== 1) return undefined;
-      const inserted = yield insertIgnore(dialect, k, 'delivery_attempts', {
-        outbox_id: id,
-        attempt_no: attemptNo,
-        attempt_key: attemptKey,
-        provider,
-        status: 'sending',
-        provider_message_id: '',
-        error: '',
-        started_at: now,
-        finished_at: null,
-      }).compile();
+      const inserted = yield attemptInsertQuery(dialect).bind(k, dialect, { id, attemptNo, attemptKey, provider, now });
       // the bump above is undone with it
       if (affected(inserted) !== 1) throw new AttemptExists();
       return { attemptNo, attemptKey };
@@ -128,10 +103,12 @@ export class OutboxRepository {
    * `healed`: the provider had failures before.
    */
   async recordAccepted(id: number, owner: string, attemptKey: string, provider: string, providerMessageId: string, healthKey: string, now: number): Promise<{ finalized: boolean; healed: boolean }> {
+    const dialect = this.db.dialect;
+    const messageId = providerMessageId.slice(0, 255);
     return atomicSteps(this.db, function* (k) {
-      yield finishAttemptQuery(k, attemptKey, 'accepted', providerMessageId, '', now);
-      const healed = affected(yield healthyQuery(k, healthKey, now)) > 0;
-      const finalized = affected(yield finalizeQuery(k, id, owner, 'accepted', { provider, providerMessageId, error: '' }, now)) === 1;
+      yield acceptedAttemptQuery.bind(k, dialect, { attemptKey, providerMessageId: messageId, now });
+      const healed = affected(yield healthyQuery.bind(k, dialect, { key: healthKey, now })) > 0;
+      const finalized = affected(yield acceptedQuery.bind(k, dialect, { id, owner, provider, providerMessageId: messageId, now })) === 1;
       return { finalized, healed };
     });
   }
@@ -242,6 +219,43 @@ export class OutboxRepository {
 }
 
 class AttemptExists extends Error {}
+
+// The statements of every message's dispatch, compiled once (store/prepared.ts)
+const rowQuery = new PreparedQuery<{ id: number }, OutboxRow>((k, p) => k.selectFrom('delivery_outbox').selectAll().where('id', '=', p.id));
+const claimQuery = new PreparedQuery<{ id: number; owner: string; now: number; leaseUntil: number }>((k, p) => k
+  .updateTable('delivery_outbox')
+  .set({ status: 'sending', lease_owner: p.owner, lease_until: p.leaseUntil, updated_at: p.now })
+  .where('id', '=', p.id)
+  .where((eb) =>
+    eb.or([
+      eb.and([eb('status', 'in', OPEN_STATUSES), eb('next_attempt_at', '<=', p.now)]),
+      eb.and([eb('status', '=', 'sending'), eb('lease_until', '<', p.now)]),
+    ]),
+  ));
+const attemptBumpQuery = new PreparedQuery<{ id: number; owner: string; seenAttempts: number; attemptNo: number; provider: string; leaseUntil: number; now: number }>((k, p) => k
+  .updateTable('delivery_outbox')
+  .set({ attempts: p.attemptNo, provider: p.provider, lease_until: p.leaseUntil, updated_at: p.now })
+  .where('id', '=', p.id)
+  .where('lease_owner', '=', p.owner)
+  .where('status', '=', 'sending')
+  .where('attempts', '=', p.seenAttempts));
+type AttemptInsert = { id: number; attemptNo: number; attemptKey: string; provider: string; now: number };
+const attemptInsert = (dialect: DialectName) => new PreparedQuery<AttemptInsert>((k, p) => insertIgnore(dialect, k, 'delivery_attempts', {
+  outbox_id: p.id, attempt_no: p.attemptNo, attempt_key: p.attemptKey, provider: p.provider, status: 'sending',
+  provider_message_id: '', error: '', started_at: p.now, finished_at: null,
+}));
+const attemptInserts = { mysql: attemptInsert('mysql'), other: attemptInsert('postgres') };
+const attemptInsertQuery = (dialect: DialectName) => (dialect === 'mysql' ? attemptInserts.mysql : attemptInserts.other);
+const acceptedAttemptQuery = new PreparedQuery<{ attemptKey: string; providerMessageId: string; now: number }>((k, p) => k
+  .updateTable('delivery_attempts')
+  .set({ status: 'accepted', provider_message_id: p.providerMessageId, error: '', finished_at: p.now })
+  .where('attempt_key', '=', p.attemptKey));
+const acceptedQuery = new PreparedQuery<{ id: number; owner: string; provider: string; providerMessageId: string; now: number }>((k, p) => k
+  .updateTable('delivery_outbox')
+  .set({ status: 'accepted', payload_enc: '', lease_owner: '', lease_until: 0, updated_at: p.now, finished_at: p.now, provider: p.provider, provider_message_id: p.providerMessageId, error: '' })
+  .where('id', '=', p.id)
+  .where('lease_owner', '=', p.owner)
+  .where('status', '=', 'sending'));
 
 type FinalStatus = Exclude<OutboxStatus, 'queued' | 'sending' | 'retry'>;
 

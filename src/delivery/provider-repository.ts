@@ -1,5 +1,6 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db } from '../store/db.ts';
+import { PreparedQuery } from '../store/prepared.ts';
 import { bumpRevision } from '../store/revisions.ts';
 import type { Database } from '../store/schema.ts';
 import { insertIgnore, n, type ProviderRow } from './repository.ts';
@@ -107,6 +108,5 @@ export class ProviderRepository {
 }
 
 /** A send through the provider with this key went through: its failures in a row end (a write only when it had some). */
-export function healthyQuery(k: Kysely<Database>, key: string, now: number) {
-  return k.updateTable('delivery_health').set({ failures: 0, down_until: 0, updated_at: now }).where('provider_key', '=', key).where('failures', '>', 0).compile();
-}
+export const healthyQuery = new PreparedQuery<{ key: string; now: number }>((k, p) => k
+  .updateTable('delivery_health').set({ failures: 0, down_until: 0, updated_at: p.now }).where('provider_key', '=', p.key).where('failures', '>', 0));
