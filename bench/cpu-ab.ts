@@ -8,7 +8,8 @@
  * web/, docs/, node_modules and package.json beside it or linked). Both nodes get a copy of one
  * seeded data directory (bench/seed.ts, 10,000 users) and run pinned to core 0, the load (this
  * process, 50 keep-alive clients) on core 1. Each round sends REQUESTS requests of each case
- * (success: HOTP PIN+OTP; fail: wrong OTP; locked: locked token / over-limit user) to A, then
+ * (success: HOTP PIN+OTP; fail: wrong OTP; locked: locked token / over-limit user; trigger: a PIN
+ * alone, an SMS or e-mail code sent through the gateway and relay of bench/providers.ts) to A, then
  * to B (the order alternates between rounds), and reads each node's CPU time over the slice
  * from /proc/PID/task/* /schedstat (nanoseconds, every thread). Prints each round and the
  * median ms per request of each build with B/A. AB_PROFILE=DIR runs B under `node --cpu-prof`
@@ -24,7 +25,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { hotp } from '../src/otp/hotp.ts';
-import { ACCOUNT_LOCKED, HOTP_LOCKED, HOTP_OK, PIN, indices, login, seedOf, serialOf } from './layout.ts';
+import { ACCOUNT_LOCKED, EMAIL, HOTP_LOCKED, HOTP_OK, PIN, SMS, indices, login, seedOf, serialOf } from './layout.ts';
+import { startGateway, startSmtpSink } from './providers.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -142,6 +144,7 @@ const form = (user: string, pass: string) => `user=${user}&realm=bench&pass=${pa
 const okIds = indices(HOTP_OK);
 let successAt = 0;
 let failAt = 0;
+let triggerAt = 0;
 
 function bodiesFor(kind: string, node: Node, offset: number, count = REQUESTS): string[] {
   const out: string[] = [];
@@ -156,6 +159,9 @@ function bodiesFor(kind: string, node: Node, offset: number, count = REQUESTS): 
       const c = node.counter(serial);
       const window = new Set(Array.from({ length: 12 }, (_, n) => hotp(seedOf(serial), c + n)));
       out.push(form(login(HOTP_OK, i), `${PIN}${window.has('000000') ? '000001' : '000000'}`));
+    } else if (kind === 'trigger') {
+      const r = k % 2 ? EMAIL : SMS;
+      out.push(form(login(r, r.from + ((offset + k) >> 1) % (r.to - r.from)), PIN));
     } else {
       const r = k % 2 ? HOTP_LOCKED : ACCOUNT_LOCKED;
       out.push(form(login(r, r.from + ((k >> 1) % (r.to - r.from))), `${PIN}000000`));
@@ -167,8 +173,10 @@ function bodiesFor(kind: string, node: Node, offset: number, count = REQUESTS): 
 console.error(`cpu-ab: A = ${BASE}, B = ${ROOT}; ${ROUNDS} rounds of ${REQUESTS} requests a case (${CASES.join(', ')}), ${CONNECTIONS} clients`);
 // AB_SEED_DIR: a seeded directory kept between runs (seeding takes 15-30 s); made when missing
 const seedDir = process.env.AB_SEED_DIR ?? join(work, 'seed');
+// the providers of the trigger case, on fixed ports so that a kept seed directory finds them again
+const [gateway, relay] = await Promise.all([startGateway(19111), startSmtpSink(19112)]);
 if (!existsSync(join(seedDir, 'otpd.sqlite'))) await run(process.execPath, ['--import', 'tsx', join(HERE, 'seed.ts')], {
-  BENCH_DIR: seedDir, BENCH_PLAN: JSON.stringify({ hotp: HOTP_OK.to, full: true, smsUrl: 'http://127.0.0.1:9/send', smtpPort: 9 }),
+  BENCH_DIR: seedDir, BENCH_PLAN: JSON.stringify({ hotp: HOTP_OK.to, full: true, smsUrl: gateway.url, smtpPort: relay.port }),
 });
 for (const n of ['a', 'b']) {
   cpSync(seedDir, join(work, n), { recursive: true });
@@ -177,13 +185,13 @@ for (const n of ['a', 'b']) {
 const a = await Node.start('A', BASE, join(work, 'a'));
 const b = await Node.start('B', ROOT, join(work, 'b'));
 // warm-up: JIT, statement cache, and every user once (user cache, account rows)
-for (const node of [a, b]) for (const kind of CASES) await load(node.url, bodiesFor(kind, node, 0, kind === 'locked' ? REQUESTS : okIds.length));
+for (const node of [a, b]) for (const kind of CASES) await load(node.url, bodiesFor(kind, node, 0, kind === 'locked' || kind === 'trigger' ? REQUESTS : okIds.length));
 
 const per: Record<string, { A: number[]; B: number[] }> = Object.fromEntries(CASES.map((c) => [c, { A: [], B: [] }]));
 for (let r = 0; r < ROUNDS; r++) {
   const line: string[] = [];
   for (const kind of CASES) {
-    const offset = kind === 'success' ? successAt : failAt;
+    const offset = kind === 'success' ? successAt : kind === 'trigger' ? triggerAt : failAt;
     for (const node of r % 2 ? [b, a] : [a, b]) {
       const bodies = bodiesFor(kind, node, offset);
       await node.idle();
@@ -196,6 +204,7 @@ for (let r = 0; r < ROUNDS; r++) {
     }
     if (kind === 'success') successAt += REQUESTS;
     if (kind === 'fail') failAt += REQUESTS;
+    if (kind === 'trigger') triggerAt += REQUESTS;
     line.push(`${kind} A ${per[kind].A.at(-1)!.toFixed(3)} B ${per[kind].B.at(-1)!.toFixed(3)}`);
   }
   console.error(`  round ${r + 1}: ${line.join(' | ')} (ms CPU a request)`);
@@ -216,4 +225,6 @@ await Promise.race([
   }))),
   new Promise((r) => setTimeout(r, 20_000)),
 ]);
+gateway.close();
+relay.close();
 process.exit(0);

@@ -16,7 +16,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import http from 'node:http';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -29,7 +28,7 @@ import {
   indices, login, seedOf, serialOf, type Range, type SeedPlan,
 } from './layout.ts';
 import { startBenchSlapd } from './slapd.ts';
-import { startSmtpSink } from './smtp-sink.ts';
+import { startGateway, startSmtpSink } from './providers.ts';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..');
@@ -323,21 +322,6 @@ const radiusAsLoad = (r: RadiusJson, accepted = r.accept): Load => ({
 });
 
 // ---------------------------------------------------------------- sinks
-
-function startGateway(): Promise<{ url: string; count: () => number; close: () => void }> {
-  let n = 0;
-  const srv = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      n++;
-      res.end('OK');
-    });
-  });
-  return new Promise((resolve) => srv.listen(0, '127.0.0.1', () => {
-    const { port } = srv.address() as { port: number };
-    resolve({ url: `http://127.0.0.1:${port}/send`, count: () => n, close: () => srv.close() });
-  }));
-}
 
 // ---------------------------------------------------------------- otpd on a database
 

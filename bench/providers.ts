@@ -1,5 +1,8 @@
 /**
- * The bench's mail relay on loopback: a plain SMTP server (RFC 5321 greeting, EHLO/HELO, MAIL,
+ * The bench's providers on loopback (bench/run.ts, bench/cpu-ab.ts): an HTTP SMS gateway that
+ * answers `OK`, and a mail relay.
+ *
+ * The mail relay is a plain SMTP server (RFC 5321 greeting, EHLO/HELO, MAIL,
  * RCPT, DATA with dot-stuffed content, RSET, NOOP, QUIT) that accepts every message and counts it.
  *
  * Not the `smtp-server` package the tests use: that one holds every new connection's greeting
@@ -7,7 +10,24 @@
  * so each e-mail trigger of case (4) measured that pause and not otpd. A relay on the same LAN
  * greets at once.
  */
+import http from 'node:http';
 import net from 'node:net';
+
+/** An HTTP SMS gateway on loopback that answers every request `OK` (port 0: any free one). */
+export function startGateway(port = 0): Promise<{ url: string; count: () => number; close: () => void }> {
+  let n = 0;
+  const srv = http.createServer((req, res) => {
+    req.resume();
+    req.on('end', () => {
+      n++;
+      res.end('OK');
+    });
+  });
+  return new Promise((resolve) => srv.listen(port, '127.0.0.1', () => {
+    const { port: bound } = srv.address() as net.AddressInfo;
+    resolve({ url: `http://127.0.0.1:${bound}/send`, count: () => n, close: () => srv.close() });
+  }));
+}
 
 export interface SmtpSink {
   port: number;
@@ -16,7 +36,8 @@ export interface SmtpSink {
   close(): void;
 }
 
-export function startSmtpSink(): Promise<SmtpSink> {
+/** The mail relay (port 0: any free one). */
+export function startSmtpSink(port = 0): Promise<SmtpSink> {
   let accepted = 0;
   const sockets = new Set<net.Socket>();
   const server = net.createServer((socket) => {
@@ -58,10 +79,9 @@ export function startSmtpSink(): Promise<SmtpSink> {
     });
     reply('220 bench.example.org ESMTP');
   });
-  return new Promise((resolve) => server.listen(0, '127.0.0.1', () => {
-    const { port } = server.address() as net.AddressInfo;
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => {
     resolve({
-      port,
+      port: (server.address() as net.AddressInfo).port,
       count: () => accepted,
       close: () => {
         server.close();
