@@ -1,7 +1,11 @@
 // Invariant: /readyz and RADIUS Status-Server report "ready" only while the database answers;
-// a flood of probes costs the database one query per interval, not one per probe.
+// a flood of probes costs the database one query per interval, not one per probe. A PostgreSQL on
+// the same host is reached over its Unix socket with the socket directory as the URL's host
+// (docs/configuration.md), and the URL logged says so without anything else.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { sql } from 'kysely';
+import { openDatabase } from '../../src/store/db.ts';
 import { cachedReadiness, readiness } from '../../src/store/readiness.ts';
 import { availableDialects, createTestDb } from '../helpers/db.ts';
 
@@ -36,3 +40,25 @@ for (const { dialect, skip } of await availableDialects()) {
     });
   });
 }
+
+const PG_SOCKET_DIR = '/var/run/postgresql';
+const pg = (await availableDialects()).find((d) => d.dialect === 'postgres')!;
+test('PostgreSQL over its Unix socket: postgres://user@%2Fvar%2Frun%2Fpostgresql/db', { skip: pg.skip }, async () => {
+  const t = await createTestDb('postgres');
+  const name = t.url.slice(t.url.lastIndexOf('/') + 1);
+  const url = `postgres://postgres@${encodeURIComponent(PG_SOCKET_DIR)}/${name}`;
+  const db = await openDatabase(url);
+  try {
+    assert.equal(await readiness(db), 'ready');
+    await db.kysely.insertInto('config').values({ key: 'socket.check', value: 'v', type: '', description: '' }).execute();
+    // the row is in the database the TCP connection sees: the same server, not another one
+    const row = await t.db.kysely.selectFrom('config').select('value').where('key', '=', 'socket.check').executeTakeFirst();
+    assert.equal(row?.value, 'v');
+    assert.equal(db.safeUrl, url);
+    const [{ addr }] = (await sql<{ addr: string | null }>`select inet_client_addr()::text as addr`.execute(db.kysely)).rows;
+    assert.equal(addr, null, 'a Unix-socket connection has no client address');
+  } finally {
+    await db.close();
+    await t.drop();
+  }
+});
