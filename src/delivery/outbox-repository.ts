@@ -1,7 +1,7 @@
 import { sql, type Kysely } from 'kysely';
 import type { Db } from '../store/db.ts';
 import type { Database } from '../store/schema.ts';
-import { atomicSteps, affected } from '../store/transaction.ts';
+import { atomicSteps, affected, drive, type Steps } from '../store/transaction.ts';
 import type { DialectName } from '../store/db.ts';
 import { PreparedQuery } from '../store/prepared.ts';
 import { healthyQuery } from './provider-repository.ts';
@@ -21,13 +21,20 @@ export class OutboxRepository {
 
   /** Writes the row in the caller's transaction; an existing idempotency key returns the first row's id. */
   async enqueue(exec: Executor, row: Omit<OutboxRow, 'id'>): Promise<number> {
-    const found = await exec.selectFrom('delivery_outbox').select('id').where('idempotency_key', '=', row.idempotency_key).executeTakeFirst();
+    return drive(exec, this.enqueueSteps(exec, row));
+  }
+
+  /** {@link enqueue} as a step (store/transaction.ts atomicSteps). */
+  *enqueueSteps(k: Executor, row: Omit<OutboxRow, 'id'>): Steps<number> {
+    const byKey = () => k.selectFrom('delivery_outbox').select('id').where('idempotency_key', '=', row.idempotency_key);
+    const found = (yield byKey().compile()).rows[0] as { id: unknown } | undefined;
     if (found) return n(found.id);
-    await insertIgnore(this.db.dialect, exec, 'delivery_outbox', row).execute();
-    let q = exec.selectFrom('delivery_outbox').select('id').where('idempotency_key', '=', row.idempotency_key);
+    yield insertIgnore(this.db.dialect, k, 'delivery_outbox', row).compile();
+    let q = byKey();
     // MySQL's repeatable read would show the snapshot without a concurrent winner's row; a locking read sees it.
     if (this.db.dialect === 'mysql') q = q.modifyEnd(sql`lock in share mode`); // MariaDB has no FOR SHARE; FOR UPDATE would deadlock with INSERT IGNORE's shared lock
-    const after = await q.executeTakeFirstOrThrow();
+    const after = (yield q.compile()).rows[0] as { id: unknown } | undefined;
+    if (!after) throw new Error('outbox row not found after its insert');
     return n(after.id);
   }
 

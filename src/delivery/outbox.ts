@@ -1,4 +1,5 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
+import { drive, type Steps } from '../store/transaction.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
 import { Errors } from '../errors.ts';
 import type { Database } from '../store/schema.ts';
@@ -36,10 +37,15 @@ export class Outbox {
    * same idempotency key returns the first row and sends nothing more.
    */
   async enqueue(trx: Transaction<Database>, msg: OutgoingMessage, opts: EnqueueOptions): Promise<{ id: number }> {
+    return drive(trx, this.enqueueSteps(trx, msg, opts));
+  }
+
+  /** {@link enqueue} as a step of the caller's atomic step (store/transaction.ts atomicSteps). */
+  *enqueueSteps(k: Kysely<Database>, msg: OutgoingMessage, opts: EnqueueOptions): Steps<{ id: number }> {
     if (!opts.idempotencyKey || opts.idempotencyKey.length > 255) throw Errors.invalidIdempotencyKey();
     const { keyring } = this.deps;
     const providers = opts.providers.map((p) => p.trim()).filter(Boolean);
-    const id = await this.deps.outbox.enqueue(trx, newOutboxRow(msg, this.deps.clock.now(), {
+    const id = yield* this.deps.outbox.enqueueSteps(k, newOutboxRow(msg, this.deps.clock.now(), {
       idempotency_key: opts.idempotencyKey,
       destination_masked: maskDestination(msg.channel, msg.to),
       destination_hash: keyring.hash('delivery-destination', msg.to.trim().toLowerCase()).slice(0, 64),

@@ -1,4 +1,5 @@
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
+import type { Steps } from '../store/transaction.ts';
 import type { RevisionWatcher } from '../store/revisions.ts';
 import type { Database } from '../store/schema.ts';
 import type { Dispatcher } from './dispatcher.ts';
@@ -46,6 +47,11 @@ export class DeliveryService {
   /** The outbox row in the caller's transaction; see Outbox.enqueue. */
   enqueue(trx: Transaction<Database>, msg: OutgoingMessage, opts: EnqueueOptions): Promise<{ id: number }> {
     return this.parts.outbox.enqueue(trx, msg, opts);
+  }
+
+  /** The same as a step of the caller's atomic step (store/transaction.ts atomicSteps). */
+  enqueueSteps(k: Kysely<Database>, msg: OutgoingMessage, opts: EnqueueOptions): Steps<{ id: number }> {
+    return this.parts.outbox.enqueueSteps(k, msg, opts);
   }
 
   /** After commit: dispatch now, wait at most the bound; see Dispatcher.dispatchAndWait. */

@@ -80,12 +80,14 @@ export async function atomicSteps<T>(db: Db, steps: (k: Kysely<Database>) => Ste
     await committed;
     return value;
   }
-  return transaction(db, async (trx) => {
-    const it = steps(trx);
-    let step = it.next();
-    while (!step.done) step = it.next(await trx.executeQuery(step.value));
-    return step.value;
-  }, opts);
+  return transaction(db, (trx) => drive(trx, steps(trx)), opts);
+}
+
+/** Runs `steps` on `exec` (the database or an open transaction), one query after the other. */
+export async function drive<T>(exec: Kysely<Database>, steps: Steps<T>): Promise<T> {
+  let step = steps.next();
+  while (!step.done) step = steps.next(await exec.executeQuery(step.value));
+  return step.value;
 }
 
 /** Rows a write of {@link Steps} changed (inserted, updated or deleted), as a number. */

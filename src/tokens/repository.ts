@@ -3,6 +3,7 @@ import type { Db } from '../store/db.ts';
 import type { Database, TokenTable } from '../store/schema.ts';
 import { insertIgnore, insertReturningId } from '../store/insert.ts';
 import { PreparedQuery } from '../store/prepared.ts';
+import { affected, drive, type Steps } from '../store/transaction.ts';
 import type { HashName } from '../otp/hotp.ts';
 import type { Token } from './types.ts';
 import { parseJsonObject } from '../util/json.ts';
@@ -232,15 +233,25 @@ export class TokenRepository {
 
   /** The stored `token_info` text as it is (for a compare-and-set with replaceInfo). */
   async rawInfo(id: number, trx: Executor = this.db.kysely): Promise<string | undefined> {
-    const row = await trx.selectFrom('tokens').select(['token_info']).where('id', '=', id).executeTakeFirst();
-    return row?.token_info;
+    return drive(trx, this.rawInfoSteps(trx, id));
+  }
+
+  /** {@link rawInfo} as a step (store/transaction.ts atomicSteps). */
+  *rawInfoSteps(k: Executor, id: number): Steps<string | undefined> {
+    const res = yield k.selectFrom('tokens').select(['token_info']).where('id', '=', id).compile();
+    return (res.rows[0] as { token_info: string } | undefined)?.token_info;
   }
 
   /** Compare-and-set of `token_info`: true only if it still was `before`. */
   async replaceInfo(id: number, before: string, info: Record<string, string>, trx: Executor = this.db.kysely): Promise<boolean> {
-    const res = await trx.updateTable('tokens').set({ token_info: JSON.stringify(info) })
-      .where('id', '=', id).where('token_info', '=', before).executeTakeFirst();
-    return Number(res.numUpdatedRows) === 1;
+    return drive(trx, this.replaceInfoSteps(trx, id, before, info));
+  }
+
+  /** {@link replaceInfo} as a step. */
+  *replaceInfoSteps(k: Executor, id: number, before: string, info: Record<string, string>): Steps<boolean> {
+    const res = yield k.updateTable('tokens').set({ token_info: JSON.stringify(info) })
+      .where('id', '=', id).where('token_info', '=', before).compile();
+    return affected(res) === 1;
   }
 
   async update(id: number, set: Partial<Omit<TokenTable, 'id'>>, trx: Executor = this.db.kysely): Promise<number> {

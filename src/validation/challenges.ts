@@ -4,6 +4,7 @@ import type { ChallengeTable, Database } from '../store/schema.ts';
 import { randomDigits } from '../crypto/random.ts';
 import { parseJsonObject } from '../util/json.ts';
 import { PreparedQuery } from '../store/prepared.ts';
+import { drive, type Steps } from '../store/transaction.ts';
 
 /** The clean-up of every OTP check, compiled once (store/prepared.ts). */
 const expiredOfOne = new PreparedQuery<{ id: number; now: number }>((k, p) =>
@@ -59,22 +60,37 @@ export class ChallengeRepository {
   }
 
   async insert(c: Omit<Challenge, 'id' | 'receivedCount' | 'validTan' | 'failCount' | 'status'>, exec: Executor = this.db.kysely): Promise<void> {
-    await exec.insertInto('challenges').values(this.row(c)).execute();
+    await drive(exec, this.insertSteps(exec, c));
+  }
+
+  /** {@link insert} as a step (store/transaction.ts atomicSteps). */
+  *insertSteps(k: Executor, c: Omit<Challenge, 'id' | 'receivedCount' | 'validTan' | 'failCount' | 'status'>): Steps<void> {
+    yield k.insertInto('challenges').values(this.row(c)).compile();
   }
 
   /** Closes the open challenges of a token for one subject (a new challenge supersedes them). */
   async supersede(tokenId: number, subject: string, exec: Executor = this.db.kysely): Promise<void> {
-    await exec.updateTable('challenges').set({ status: 'closed' })
-      .where('token_id', '=', tokenId).where('subject', '=', subject).where('status', '=', 'open').execute();
+    await drive(exec, this.supersedeSteps(exec, tokenId, subject));
+  }
+
+  /** {@link supersede} as a step. */
+  *supersedeSteps(k: Executor, tokenId: number, subject: string): Steps<void> {
+    yield k.updateTable('challenges').set({ status: 'closed' })
+      .where('token_id', '=', tokenId).where('subject', '=', subject).where('status', '=', 'open').compile();
   }
 
   /** Transaction id of the newest open, unexpired challenge of the token for this subject created after `since`. */
   async newestOpenSince(tokenId: number, subject: string, now: number, since: number, exec: Executor = this.db.kysely): Promise<string | undefined> {
-    const row = await exec.selectFrom('challenges').select('transaction_id')
+    return drive(exec, this.newestOpenSinceSteps(exec, tokenId, subject, now, since));
+  }
+
+  /** {@link newestOpenSince} as a step. */
+  *newestOpenSinceSteps(k: Executor, tokenId: number, subject: string, now: number, since: number): Steps<string | undefined> {
+    const res = yield k.selectFrom('challenges').select('transaction_id')
       .where('token_id', '=', tokenId).where('subject', '=', subject).where('status', '=', 'open')
       .where('expires_at', '>', now).where('created_at', '>', since)
-      .orderBy('id', 'desc').limit(1).executeTakeFirst();
-    return row?.transaction_id;
+      .orderBy('id', 'desc').limit(1).compile();
+    return (res.rows[0] as { transaction_id: string } | undefined)?.transaction_id;
   }
 
   /** Open challenges of a token serial (any age), with their data. */

@@ -1,5 +1,5 @@
 import { randomInt } from 'node:crypto';
-import type { Transaction } from 'kysely';
+import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { ConfigService } from '../../config/service.ts';
 import type { KeyRing } from '../../crypto/keyring.ts';
@@ -7,7 +7,7 @@ import type { DeliveryService } from '../../delivery/service.ts';
 import type { OutgoingMessage } from '../../delivery/types.ts';
 import type { Db } from '../../store/db.ts';
 import type { Database } from '../../store/schema.ts';
-import { transaction } from '../../store/transaction.ts';
+import { atomicSteps, drive, type Steps } from '../../store/transaction.ts';
 import { destinationChanged } from '../../tokens/destination.ts';
 import type { TokenRepository } from '../../tokens/repository.ts';
 import type { Token } from '../../tokens/types.ts';
@@ -34,7 +34,8 @@ import { parseJsonObject } from '../../util/json.ts';
  * supersedes (closes) the older open ones of the same token and user; it never
  * touches the token's fail counter.
  *
- * Sending: the challenge row and the outbox row commit in one transaction; then
+ * Sending: the challenge row and the outbox row are written in one atomic step (store/
+ * transaction.ts atomicSteps: one transaction, on SQLite inside the group commit); then
  * the dispatcher is given up to `DeliveryWaitMs` to get the provider's answer. A
  * final failure removes the challenge (no challenge remains), a slow provider
  * leaves it open (the outbox delivers it later).
@@ -46,7 +47,7 @@ import { parseJsonObject } from '../../util/json.ts';
  * dispatch with a bounded wait (config `DeliveryWaitMs`), outcomes that come
  * after that wait.
  */
-export type DeliveryPort = Pick<DeliveryService, 'checkLimits' | 'enqueue' | 'dispatchAndWait' | 'onOutcome'>;
+export type DeliveryPort = Pick<DeliveryService, 'checkLimits' | 'enqueue' | 'enqueueSteps' | 'dispatchAndWait' | 'onOutcome'>;
 
 export type DeliveryVerdict = 'sent' | 'pending' | 'failed';
 
@@ -170,14 +171,19 @@ export class OutOfBand {
 
   /** Inside the caller's transaction: supersede older challenges, enqueue the message, insert the challenge. */
   async persist(trx: Transaction<Database>, p: PreparedChallenge): Promise<{ id: number }> {
-    const { delivery } = this.deps;
+    return drive(trx, this.persistSteps(trx, p));
+  }
+
+  /** {@link persist} as a step of the caller's atomic step (store/transaction.ts atomicSteps). */
+  private *persistSteps(k: Kysely<Database>, p: PreparedChallenge): Steps<{ id: number }> {
+    const { delivery, challenges } = this.deps;
     this.watchOutcomes(delivery);
-    await this.deps.challenges.supersede(p.token.id, p.subject, trx);
-    const outbox = await delivery.enqueue(trx, p.message, { providers: p.providers, idempotencyKey: `challenge:${p.transactionId}`, expiresAt: p.expiresAt });
-    await this.deps.challenges.insert({
+    yield* challenges.supersedeSteps(k, p.token.id, p.subject);
+    const outbox = yield* delivery.enqueueSteps(k, p.message, { providers: p.providers, idempotencyKey: `challenge:${p.transactionId}`, expiresAt: p.expiresAt });
+    yield* challenges.insertSteps(k, {
       transactionId: p.transactionId, tokenId: p.token.id, serial: p.token.serial, subject: p.subject, otpHash: p.codeHash, counter: -1,
       message: p.prompt, client: p.client, createdAt: p.createdAt, expiresAt: p.expiresAt, data: { channel: p.channel.type, outbox: outbox.id },
-    }, trx);
+    });
     return outbox;
   }
 
@@ -251,10 +257,13 @@ export class OutOfBand {
     return tid === undefined ? undefined : (await this.deps.challenges.open(tokenId, now, tid))[0];
   }
 
-  /** Transaction id of that challenge; usable inside a transaction (`exec`). */
-  private async recentOpenId(channel: Channel, tokenId: number, subject: string, now: number, exec?: Transaction<Database>): Promise<string | undefined> {
-    const since = now - this.blockingSeconds(channel) * 1000;
-    return this.deps.challenges.newestOpenSince(tokenId, subject, now, since, exec);
+  /** Transaction id of that challenge. */
+  private recentOpenId(channel: Channel, tokenId: number, subject: string, now: number): Promise<string | undefined> {
+    return this.deps.challenges.newestOpenSince(tokenId, subject, now, this.blockingSince(channel, now));
+  }
+
+  private blockingSince(channel: Channel, now: number): number {
+    return now - this.blockingSeconds(channel) * 1000;
   }
 
   /**
@@ -278,20 +287,10 @@ export class OutOfBand {
       this.deps.logger.info({ serial: token.serial, reason: limits.reason }, 'one-time code not sent: send limit');
       return { ok: false, reason: 'send limit reached' };
     }
-    type Tx = { kind: 'sent'; outbox: { id: number } } | { kind: 'busy' };
     // READ COMMITTED: on MariaDB the supersede and the insert of parallel triggers of neighbouring
-    // tokens deadlocked on the gap locks of REPEATABLE READ (test/faults/cluster.test.ts)
-    const tx: Tx = await transaction(this.deps.db, async (trx): Promise<Tx> => {
-      const raw = await this.deps.tokens.rawInfo(token.id, trx);
-      if (raw === undefined) return { kind: 'busy' };
-      // The destination changed since the message was prepared: its code would go to the old one.
-      const stored = parseJsonObject<string>(raw);
-      if (destinationChanged(token.info, stored)) return { kind: 'busy' };
-      if ((await this.recentOpenId(channel, token.id, subjectId, now, trx)) !== undefined) return { kind: 'busy' };
-      const info = { ...stored, last_challenge: new Date(now).toISOString(), last_challenge_tid: p.transactionId };
-      if (!(await this.deps.tokens.replaceInfo(token.id, raw, info, trx))) return { kind: 'busy' };
-      return { kind: 'sent', outbox: await this.persist(trx, p) };
-    }, { readCommitted: true });
+    // tokens deadlocked on the gap locks of REPEATABLE READ (test/faults/cluster.test.ts). On
+    // SQLite the step runs inside the group commit, with no explicit transaction of its own.
+    const tx = await atomicSteps(this.deps.db, (k) => this.sendSteps(k, channel, p, subjectId, now), { readCommitted: true });
     if (tx.kind === 'busy') {
       const other = await this.recentOpen(channel, token.id, subjectId, now);
       return other ? { ok: true, challenge: this.resent(channel, token, other, to()) } : { ok: false, reason: 'challenge could not be created (concurrent request)' };
@@ -302,6 +301,24 @@ export class OutOfBand {
       return { ok: false, reason: `the one-time code could not be sent (${channel.type})` };
     }
     return { ok: true, challenge: this.info(p, p.prompt, undefined, verdict) };
+  }
+
+  /**
+   * The send of {@link create}, all or nothing: the compare-and-set on the token row that lets
+   * one trigger of the blocking window through, then the challenge and its outbox row.
+   */
+  private *sendSteps(k: Kysely<Database>, channel: Channel, p: PreparedChallenge, subjectId: string, now: number): Steps<{ kind: 'sent'; outbox: { id: number } } | { kind: 'busy' }> {
+    const { tokens, challenges } = this.deps;
+    const { token } = p;
+    const raw = yield* tokens.rawInfoSteps(k, token.id);
+    if (raw === undefined) return { kind: 'busy' };
+    // The destination changed since the message was prepared: its code would go to the old one.
+    const stored = parseJsonObject<string>(raw);
+    if (destinationChanged(token.info, stored)) return { kind: 'busy' };
+    if ((yield* challenges.newestOpenSinceSteps(k, token.id, subjectId, now, this.blockingSince(channel, now))) !== undefined) return { kind: 'busy' };
+    const info = { ...stored, last_challenge: new Date(now).toISOString(), last_challenge_tid: p.transactionId };
+    if (!(yield* tokens.replaceInfoSteps(k, token.id, raw, info))) return { kind: 'busy' };
+    return { kind: 'sent', outbox: yield* this.persistSteps(k, p) };
   }
 
   /** `autosms`: after a successful SMS answer, send the next code at once. */
