@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.ts';
-import type { CompiledQuery, QueryResult } from 'kysely';
 import type { Clock } from '../util/clock.ts';
 import { currentRequestId } from '../util/request-context.ts';
 import { PreparedQuery } from '../store/prepared.ts';
+import { drive, driveSync, type Steps } from '../store/transaction.ts';
 import { AuditChainError, clip, headMac, readAnchor, rowMac, sameHex, writeAnchor, type Anchor, type AuditChainKey, type AuditRow } from './chain.ts';
 
 export { auditChainKey, AuditChainError, type AuditChainKey, type AuditRow } from './chain.ts';
@@ -28,7 +28,7 @@ export interface AuditEvent {
 }
 
 /** One extension of the chain: yields each query it needs and is sent its result. */
-type Extension = Generator<CompiledQuery, Anchor, QueryResult<any>>;
+type Extension = Steps<Anchor>;
 
 /** The anchor file is written at most this often; a crash can leave it this far behind the chain (it is not fsynced either). */
 export const ANCHOR_INTERVAL_MS = 100;
@@ -146,10 +146,7 @@ export class AuditWriter {
           batch = this.pending.splice(0);
           // rows written from here on go to the next group
           this.flushing = null;
-          const ext = this.extend(batch.map((b) => b.row));
-          let step = ext.next();
-          while (!step.done) step = ext.next(exec(step.value));
-          return step.value;
+          return driveSync(exec, this.extend(batch.map((b) => b.row)));
         });
         await committed;
         this.committed(head);
@@ -173,12 +170,7 @@ export class AuditWriter {
     while (this.pending.length > 0) {
       const batch = this.pending.splice(0, 500);
       try {
-        const head = await this.db.kysely.transaction().execute(async (trx) => {
-          const ext = this.extend(batch.map((b) => b.row));
-          let step = ext.next();
-          while (!step.done) step = ext.next(await trx.executeQuery(step.value));
-          return step.value;
-        });
+        const head = await this.db.kysely.transaction().execute((trx) => drive(trx, this.extend(batch.map((b) => b.row))));
         this.committed(head);
         for (const p of batch) p.done();
       } catch (e) {
@@ -228,7 +220,7 @@ export class AuditWriter {
   }
 
   /** The head must not be behind, or beside, the newest row this node wrote (its anchor). */
-  private *checkNotRolledBack(headSeq: number, headHash: string): Generator<CompiledQuery, void, QueryResult<any>> {
+  private *checkNotRolledBack(headSeq: number, headHash: string): Steps<void> {
     const a = this.anchored;
     if (!a) return;
     if (headSeq < a.seq) throw new AuditChainError(`the audit chain was rolled back: the head is at sequence ${headSeq}, this node's anchor at ${a.seq}`);

@@ -99,7 +99,11 @@ export class OutboxRepository {
   }
 
   async finishAttempt(attemptKey: string, status: string, providerMessageId: string, error: string, now: number): Promise<void> {
-    await this.k.executeQuery(finishAttemptQuery(this.k, attemptKey, status, providerMessageId, error, now));
+    await this.k
+      .updateTable('delivery_attempts')
+      .set({ status, provider_message_id: providerMessageId.slice(0, 255), error: error.slice(0, 512), finished_at: now })
+      .where('attempt_key', '=', attemptKey)
+      .execute();
   }
 
   /**
@@ -129,11 +133,28 @@ export class OutboxRepository {
   async finalize(
     id: number,
     owner: string,
-    status: FinalStatus,
+    status: Exclude<OutboxStatus, 'queued' | 'sending' | 'retry'>,
     fields: { provider?: string; providerMessageId?: string; error?: string },
     now: number,
   ): Promise<boolean> {
-    return affected(await this.k.executeQuery(finalizeQuery(this.k, id, owner, status, fields, now))) === 1;
+    const res = await this.k
+      .updateTable('delivery_outbox')
+      .set({
+        status,
+        payload_enc: '',
+        lease_owner: '',
+        lease_until: 0,
+        updated_at: now,
+        finished_at: now,
+        ...(fields.provider !== undefined ? { provider: fields.provider } : {}),
+        ...(fields.providerMessageId !== undefined ? { provider_message_id: fields.providerMessageId.slice(0, 255) } : {}),
+        ...(fields.error !== undefined ? { error: fields.error.slice(0, 512) } : {}),
+      })
+      .where('id', '=', id)
+      .where('lease_owner', '=', owner)
+      .where('status', '=', 'sending')
+      .executeTakeFirst();
+    return n(res.numUpdatedRows) === 1;
   }
 
   /** Puts a message back for a later pass and releases the lease. */
@@ -263,33 +284,3 @@ const acceptedQuery = new PreparedQuery<{ id: number; owner: string; provider: s
   .where('id', '=', p.id)
   .where('lease_owner', '=', p.owner)
   .where('status', '=', 'sending'));
-
-type FinalStatus = Exclude<OutboxStatus, 'queued' | 'sending' | 'retry'>;
-
-function finishAttemptQuery(k: Kysely<Database>, attemptKey: string, status: string, providerMessageId: string, error: string, now: number) {
-  return k
-    .updateTable('delivery_attempts')
-    .set({ status, provider_message_id: providerMessageId.slice(0, 255), error: error.slice(0, 512), finished_at: now })
-    .where('attempt_key', '=', attemptKey)
-    .compile();
-}
-
-function finalizeQuery(k: Kysely<Database>, id: number, owner: string, status: FinalStatus, fields: { provider?: string; providerMessageId?: string; error?: string }, now: number) {
-  return k
-    .updateTable('delivery_outbox')
-    .set({
-      status,
-      payload_enc: '',
-      lease_owner: '',
-      lease_until: 0,
-      updated_at: now,
-      finished_at: now,
-      ...(fields.provider !== undefined ? { provider: fields.provider } : {}),
-      ...(fields.providerMessageId !== undefined ? { provider_message_id: fields.providerMessageId.slice(0, 255) } : {}),
-      ...(fields.error !== undefined ? { error: fields.error.slice(0, 512) } : {}),
-    })
-    .where('id', '=', id)
-    .where('lease_owner', '=', owner)
-    .where('status', '=', 'sending')
-    .compile();
-}

@@ -71,12 +71,7 @@ export type Steps<T> = Generator<CompiledQuery, T, QueryResult<any>>;
  */
 export async function atomicSteps<T>(db: Db, steps: (k: Kysely<Database>) => Steps<T>, opts: TransactionOptions = {}): Promise<T> {
   if (db.atomically) {
-    const { value, committed } = await db.atomically((exec) => {
-      const it = steps(db.kysely);
-      let step = it.next();
-      while (!step.done) step = it.next(exec(step.value));
-      return step.value;
-    });
+    const { value, committed } = await db.atomically((exec) => driveSync(exec, steps(db.kysely)));
     await committed;
     return value;
   }
@@ -87,6 +82,13 @@ export async function atomicSteps<T>(db: Db, steps: (k: Kysely<Database>) => Ste
 export async function drive<T>(exec: Kysely<Database>, steps: Steps<T>): Promise<T> {
   let step = steps.next();
   while (!step.done) step = steps.next(await exec.executeQuery(step.value));
+  return step.value;
+}
+
+/** Runs `steps` with a synchronous executor (`Db.atomically`'s), one query after the other. */
+export function driveSync<T>(exec: (q: CompiledQuery) => QueryResult<any>, steps: Steps<T>): T {
+  let step = steps.next();
+  while (!step.done) step = steps.next(exec(step.value));
   return step.value;
 }
 
