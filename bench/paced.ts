@@ -66,7 +66,7 @@ agent.destroy();
 latencies.sort((a, b) => a - b);
 const pct = (p: number) => (latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] : 0);
 process.stdout.write(`${JSON.stringify({
-  responses: answeredInWindow, duration_us: seconds * 1e6,
+  responses: answeredInWindow, served: latencies.length, duration_us: seconds * 1e6,
   p50_us: pct(0.5) * 1000, p99_us: pct(0.99) * 1000, max_us: (latencies.at(-1) ?? 0) * 1000,
   ...counts, sent: next, bodies: bodies.length,
 })}\n`);

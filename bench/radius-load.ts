@@ -124,6 +124,6 @@ latencies.sort((a, b) => a - b);
 const pct = (p: number) => latencies.length ? latencies[Math.min(latencies.length - 1, Math.floor(latencies.length * p))] : 0;
 const answered = counts.accept + counts.reject + counts.challenge + counts.other;
 process.stdout.write(`${JSON.stringify({
-  ...counts, answered, outstanding, rps: answeredInWindow / elapsed, p50_ms: pct(0.5), p99_ms: pct(0.99), max_ms: latencies.at(-1) ?? 0,
+  ...counts, answered, outstanding, seconds: elapsed, rps: answeredInWindow / elapsed, p50_ms: pct(0.5), p99_ms: pct(0.99), max_ms: latencies.at(-1) ?? 0,
 })}\n`);
 process.exit(0);

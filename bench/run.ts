@@ -170,15 +170,24 @@ interface Load {
   /** requests sent whose answer the client did not see (in flight at the end, timed out) */
   unanswered: number;
   exhausted: boolean;
+  /**
+   * Requests the server answered over the whole run, including those answered after the load's
+   * window (the denominator of CPU a request: the server's CPU counts them too).
+   */
+  served: number;
+  /** How long the generator sent load (s): the denominator of the busy share, not the child's whole life. */
+  seconds: number;
 }
 
-interface LoadJson { responses: number; duration_us: number; p50_us: number; p99_us: number; max_us: number; accepted: number; rejected: number; non200: number; errors: number; sent: number; bodies: number }
+interface LoadJson { responses: number; duration_us: number; p50_us: number; p99_us: number; max_us: number; accepted: number; rejected: number; non200: number; errors: number; sent: number; bodies: number; served?: number }
 
 function toLoad(j: LoadJson): Load {
   return {
     rps: j.responses / (j.duration_us / 1e6), p50: j.p50_us / 1000, p99: j.p99_us / 1000, max: j.max_us / 1000,
     accepted: j.accepted, rejected: j.rejected, errors: j.non200 + j.errors, unanswered: Math.max(0, j.sent - j.responses),
     exhausted: j.bodies > 0 && j.sent > j.bodies,
+    // wrk stops reading at its end: what it had in flight is still answered by the server
+    served: j.served ?? Math.max(j.responses, j.sent), seconds: j.duration_us / 1e6,
   };
 }
 
@@ -195,7 +204,7 @@ async function paced(url: string, bodies: string, rate: number, seconds: number,
   return toLoad(JSON.parse(out.trim().split('\n').at(-1)!) as LoadJson);
 }
 
-interface RadiusJson { sent: number; accept: number; reject: number; challenge: number; other: number; timeouts: number; late: number; outstanding: number; answered: number; rps: number; p50_ms: number; p99_ms: number; max_ms: number; noIdentifier: number }
+interface RadiusJson { sent: number; accept: number; reject: number; challenge: number; other: number; timeouts: number; late: number; outstanding: number; answered: number; seconds: number; rps: number; p50_ms: number; p99_ms: number; max_ms: number; noIdentifier: number }
 
 async function radiusLoad(file: string, seconds: number, opts: { concurrency?: number; rate?: number; timeoutMs?: number }): Promise<RadiusJson> {
   const out = await runToEnd(LOAD_CORE, process.execPath, [...tsNode('radius-load.ts'), String(RADIUS_PORT), RADIUS_SECRET, file, String(seconds),
@@ -275,9 +284,7 @@ let H = 0;
 async function measure(servers: Server[], name: string, run: () => Promise<Load>, note = ''): Promise<Load> {
   for (const s of servers) await s.reset();
   const cpuBefore = servers.map((s) => s.cpuSeconds());
-  const started = performance.now();
   const load = await run();
-  const wallSeconds = (performance.now() - started) / 1000;
   const cpu = servers.reduce((sum, s, k) => sum + s.cpuSeconds() - cpuBefore[k], 0);
   const delays = (await Promise.all(servers.map((s) => s.loopDelayP99()))).filter((d): d is number => d !== undefined);
   const rssMb = Math.max(...servers.map((s) => s.peakRssMb()));
@@ -288,7 +295,7 @@ async function measure(servers: Server[], name: string, run: () => Promise<Load>
   if (load.rejected && /success|ldap|two nodes/.test(name)) notes.push(`${load.rejected} rejected`);
   cases.push({
     name, rps: load.rps, p50: load.p50, p99: load.p99, max: load.max, errors: load.errors, rssMb,
-    cpuMsPerRequest: (1000 * cpu) / Math.max(1, load.rps * wallSeconds), cpuBusy: cpu / wallSeconds / servers.length,
+    cpuMsPerRequest: (1000 * cpu) / Math.max(1, load.served), cpuBusy: cpu / load.seconds / servers.length,
     loopP99: delays.length ? Math.max(...delays) : undefined, ratioH: H ? load.rps / H : undefined, note: notes.filter(Boolean).join('; '),
   });
   console.error(`  ${name}: ${load.rps.toFixed(0)} req/s, p99 ${load.p99.toFixed(1)} ms`);
@@ -319,6 +326,7 @@ class Ledger {
 const radiusAsLoad = (r: RadiusJson, accepted = r.accept): Load => ({
   rps: r.rps, p50: r.p50_ms, p99: r.p99_ms, max: r.max_ms, accepted, rejected: r.reject,
   errors: r.timeouts + r.other + r.noIdentifier, unanswered: r.timeouts + r.outstanding, exhausted: false,
+  served: r.answered, seconds: r.seconds,
 });
 
 // ---------------------------------------------------------------- sinks
@@ -533,6 +541,7 @@ async function serverDbCases(kind: 'pg' | 'mariadb'): Promise<void> {
             ...both[0], rps: both[0].rps + both[1].rps, p50: Math.max(both[0].p50, both[1].p50), p99: Math.max(both[0].p99, both[1].p99),
             max: Math.max(both[0].max, both[1].max), accepted: both[0].accepted + both[1].accepted, rejected: both[0].rejected + both[1].rejected,
             errors: both[0].errors + both[1].errors, unanswered: both[0].unanswered + both[1].unanswered, exhausted: both[0].exhausted || both[1].exhausted,
+            served: both[0].served + both[1].served, seconds: Math.max(both[0].seconds, both[1].seconds),
           };
         }, 'both nodes on the server core');
         ledger.add(two);
