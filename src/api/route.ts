@@ -32,6 +32,11 @@ export interface RouteContext {
   request: FastifyRequest;
   reply: FastifyReply;
   audit: AuditFields;
+  /**
+   * Holds the answer until `until` resolved, after the call's writes and its audit row are
+   * durable (a validation failure's floor, validation/service.ts `AnswerHold`).
+   */
+  hold(until: Promise<void>): void;
 }
 
 export type RouteResult =
@@ -132,10 +137,14 @@ async function execute(
   identify: () => Promise<AdminIdentity | undefined>, source: { query: unknown; body: unknown; inProcess?: boolean },
   identifyUser?: () => Promise<UserIdentity>,
 ): Promise<Outcome> {
-  const ctx: RouteContext = { params: new Params(new Map()), client: request.ip, services, request, reply, audit: {} };
+  const holds: Promise<void>[] = [];
+  const ctx: RouteContext = { params: new Params(new Map()), client: request.ip, services, request, reply, audit: {}, hold: (until) => void holds.push(until) };
   try {
-    return await services.db.unitOfWork(() => executeWork(ctx, def, identify, source, identifyUser));
+    const outcome = await services.db.unitOfWork(() => executeWork(ctx, def, identify, source, identifyUser));
+    await Promise.all(holds);
+    return outcome;
   } catch (e) {
+    await Promise.all(holds);
     // A write of the call did not commit (rolled back): nothing it did may be answered as done.
     // A database that cannot take writes (SQLite's disk full, an I/O error) is an outage,
     // ERR2008, never an internal error: /validate/check answers an internal error as a plain

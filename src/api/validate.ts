@@ -62,7 +62,8 @@ const isOutage = (err: OtpdError) => err.code === Errors.userStoreUnavailable.co
 
 /** The validation call of /validate/check and its audit, for every face that offers it (also /auth/check). */
 export async function checkAndAudit(ctx: RouteContext, entry: CheckRequest['entry']): Promise<CheckOutcome> {
-  const out = await ctx.services.validation.check(request(ctx, entry));
+  // a failure's floor holds the answer, not the audit row: the row commits with the failure's writes
+  const out = await ctx.services.validation.check(request(ctx, entry), ctx.hold);
   recordAudit(ctx, out);
   return out;
 }
@@ -112,7 +113,7 @@ export function register(api: Api): void {
         if (!serial && !p.get('user')) throw Errors.missingParameter({ name: 'serial' });
         // with a user and no serial: that user's single token. Unknown user, no token or several
         // answer like a wrong password (B.2 #9): status true, value false, same work.
-        const out = await ctx.services.validation.check({ ...request(ctx, 'check_s'), serial, user: serial ? undefined : p.get('user') });
+        const out = await ctx.services.validation.check({ ...request(ctx, 'check_s'), serial, user: serial ? undefined : p.get('user') }, ctx.hold);
         recordAudit(ctx, out);
         if (out.unavailable) throw unavailableError(out);
         return ok(out.ok, challengeDetail(out.challenges));
@@ -128,7 +129,7 @@ export function register(api: Api): void {
         const tid = p.get('transactionid') ?? p.get('state');
         if (!tid) throw Errors.missingParameter({ name: 'transactionid' });
         const pass = p.require('pass');
-        const { outcome, transactions } = await ctx.services.validation.checkStatus({ transactionId: tid, pass, user: p.get('user') || undefined, realm: p.get('realm'), serial: p.get('serial') || undefined, client: ctx.client });
+        const { outcome, transactions } = await ctx.services.validation.checkStatus({ transactionId: tid, pass, user: p.get('user') || undefined, realm: p.get('realm'), serial: p.get('serial') || undefined, client: ctx.client }, ctx.hold);
         recordAudit(ctx, outcome);
         ctx.audit.success = transactions.length > 0;
         if (outcome.unavailable) throw unavailableError(outcome);
@@ -157,7 +158,7 @@ export function register(api: Api): void {
         if (open.length === 0) return ok({ value: false, failcount: 0 }, { value: false, failure: `No challenge for transaction '${tid}' found` });
         const serial = open[0].serial;
         const [login, realm] = open[0].subject ? splitSubject(open[0].subject) : [undefined, undefined];
-        const out = await ctx.services.validation.check({ user: login, realm, pass, serial, transactionId: tid, client: ctx.client, entry: 'check' });
+        const out = await ctx.services.validation.check({ user: login, realm, pass, serial, transactionId: tid, client: ctx.client, entry: 'check' }, ctx.hold);
         recordAudit(ctx, out);
         const token = await ctx.services.tokens.repository.bySerial(serial);
         const failcount = token?.failCount ?? 0;

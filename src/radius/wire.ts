@@ -2,6 +2,7 @@ import type { Services } from '../services.ts';
 import { cachedReadiness } from '../store/readiness.ts';
 import { answer } from '../validation/answer.ts';
 import type { CheckOutcome } from '../validation/outcome.ts';
+import type { AnswerHold } from '../validation/service.ts';
 import { syncConfiguredClients } from './clients.ts';
 import { RadiusServer, type RadiusAuthRequest, type RadiusAuthResult } from './server.ts';
 
@@ -71,12 +72,22 @@ export async function startRadius(services: Services, opts: StartRadiusOptions =
   const port = settings.radius.port ?? opts.defaultPort;
   if (port === undefined) return undefined;
   await syncConfiguredClients(settings.radius.clients, { db: services.db, keyring: services.keyring, logger, clock: services.clock });
-  // one unit of work per request: answered only when its writes, the audit row included, are durable
-  const authenticate = (r: RadiusAuthRequest): Promise<RadiusAuthResult> => services.db.unitOfWork(async () => {
+  // one unit of work per request: answered only when its writes, the audit row included, are
+  // durable, and a failure no sooner than its floor (held here, so its audit row commits with
+  // the failure's writes)
+  const authenticate = async (r: RadiusAuthRequest): Promise<RadiusAuthResult> => {
+    const holds: Promise<void>[] = [];
+    try {
+      return await authenticateWork(r, (until) => void holds.push(until));
+    } finally {
+      await Promise.all(holds);
+    }
+  };
+  const authenticateWork = (r: RadiusAuthRequest, hold: AnswerHold): Promise<RadiusAuthResult> => services.db.unitOfWork(async () => {
     // An empty answer to a challenge asks for the code again (within the blocking rules).
     const out = r.transactionId !== undefined && r.password === ''
       ? await services.validation.resend({ user: r.user, realm: r.realm || undefined, transactionId: r.transactionId, client: r.client })
-      : await services.validation.check({ user: r.user, realm: r.realm || undefined, pass: r.password, transactionId: r.transactionId, client: r.client, entry: 'radius' });
+      : await services.validation.check({ user: r.user, realm: r.realm || undefined, pass: r.password, transactionId: r.transactionId, client: r.client, entry: 'radius' }, hold);
     await services.audit.write({
       action: 'radius/access-request', success: out.ok, user: out.audit.user, realm: out.audit.realm, serial: out.audit.serial,
       tokenType: out.audit.tokenType, actionDetail: out.audit.actionDetail, info: out.audit.info ?? `nas ${r.clientName}`, reason: out.reason, client: r.client,

@@ -17,7 +17,8 @@ export class FailureTimes {
   floor(): number {
     if (this.dirty) {
       const n = Math.min(this.count, this.samples.length);
-      const sorted = Array.from(this.samples.subarray(0, n)).sort((a, b) => a - b);
+      // a typed array sorts numerically, without a comparator call per pair
+      const sorted = this.samples.slice(0, n).sort();
       this.cached = Math.min(50, sorted[Math.floor(n * 0.9)] ?? 0);
       this.dirty = false;
     }

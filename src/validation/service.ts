@@ -40,6 +40,13 @@ export interface ValidationDeps {
   metrics?: Metrics;
 }
 
+/**
+ * Takes over a failure's hold (the failure floor, B.2 #9): the caller answers only once `until`
+ * resolved, and may finish its own durable work meanwhile (the audit row, in the same commit as
+ * the failure's writes instead of one after the hold). Without one, check waits itself.
+ */
+export type AnswerHold = (until: Promise<void>) => void;
+
 /** The tokens a request names, or why none may be checked. */
 interface Selection {
   tokens: Token[];
@@ -68,12 +75,12 @@ export class ValidationService {
     this.tokenCheck = new TokenCheck({ ...deps, challengeHandlers: this.challengeHandlers });
   }
 
-  async check(req: CheckRequest): Promise<CheckOutcome> {
-    return this.withFailureFloor(() => this.runSafely(req));
+  async check(req: CheckRequest, hold?: AnswerHold): Promise<CheckOutcome> {
+    return this.withFailureFloor(() => this.runSafely(req), hold);
   }
 
   /** spec 1.3.6 `/validate/check_status` (validation/status.ts), with the failure floor of check. */
-  async checkStatus(req: StatusRequest): Promise<{ outcome: CheckOutcome; transactions: TransactionStatus[] }> {
+  async checkStatus(req: StatusRequest, hold?: AnswerHold): Promise<{ outcome: CheckOutcome; transactions: TransactionStatus[] }> {
     let transactions: TransactionStatus[] = [];
     const outcome = await this.withFailureFloor(async () => {
       try {
@@ -84,11 +91,11 @@ export class ValidationService {
         if (e instanceof UserStoreUnavailableError) return fail('userStoreUnavailable', 'user store unavailable', { unavailable: true, audit: { info: e.message } });
         throw e;
       }
-    });
+    }, hold);
     return { outcome, transactions };
   }
 
-  private async withFailureFloor(run: () => Promise<CheckOutcome>): Promise<CheckOutcome> {
+  private async withFailureFloor(run: () => Promise<CheckOutcome>, hold?: AnswerHold): Promise<CheckOutcome> {
     const started = performance.now();
     const outcome = this.counted(await run());
     // A failure answers no sooner than a wrong OTP usually takes (B.2 #9), so its time does not
@@ -97,7 +104,11 @@ export class ValidationService {
       const elapsed = performance.now() - started;
       if (outcome.fullCheck) this.failureTimes.record(elapsed);
       const wait = this.failureTimes.floor() - elapsed;
-      if (wait >= 0.5) await new Promise((resolve) => setTimeout(resolve, Math.round(wait)));
+      if (wait >= 0.5) {
+        const until = new Promise<void>((resolve) => setTimeout(resolve, Math.round(wait)));
+        if (hold) hold(until);
+        else await until;
+      }
     }
     return outcome;
   }

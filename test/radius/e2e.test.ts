@@ -92,6 +92,19 @@ describe('RADIUS end to end with the validation service', { skip: haveBinary('ra
     assert.ok(!JSON.stringify(audit).includes('pin000000'));
   });
 
+  test('a wrong OTP over RADIUS is one commit: its fail counter and its audit row, then the floor holds the answer', async () => {
+    const commits = () => (running.services.db.stats() as { sqlite: { commits: number } }).sqlite.commits;
+    for (let i = 0; i < 3; i++) await rad('User-Name=erin,User-Password=pin000000');
+    const counts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const before = commits();
+      assert.equal((await rad('User-Name=erin,User-Password=pin000000')).reply, 'Access-Reject');
+      counts.push(commits() - before);
+    }
+    assert.deepEqual(counts, [1, 1, 1]);
+    await admin('/admin/reset', { serial: 'ERIN1' });
+  });
+
   test('/metrics counts RADIUS answers and silent drops (admin key required)', async () => {
     await radclient({ target: `127.0.0.1:${otpd.radiusPort}`, secret: 'wrong-secret', input: 'User-Name=erin,User-Password=x,Message-Authenticator=0x00', timeoutSeconds: 1, retries: 1 });
     assert.equal((await fetch(`${running.url}/metrics`)).status, 401);

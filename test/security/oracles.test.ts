@@ -81,6 +81,27 @@ describe('no oracle in failure answers', () => {
     assert.equal(await t.failCount('B1'), 3, 'the count stays at MaxFail');
   });
 
+  test('a wrong OTP is one commit: its fail counters and its audit row, then the floor holds the answer', async () => {
+    const commits = () => (t.services.db.stats() as { sqlite: { commits: number } }).sqlite.commits;
+    // recent full checks set the floor; every failure is held to it
+    for (let i = 0; i < 5; i++) await t.check(kinds['wrong OTP']);
+    const counts: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const before = commits();
+      const started = performance.now();
+      const r = await t.check(kinds['wrong OTP']);
+      const took = performance.now() - started;
+      assert.equal(r.json.result.value, false);
+      assert.ok(took >= 0.5, `answered after ${took.toFixed(2)} ms`);
+      counts.push(commits() - before);
+    }
+    // before: the audit row waited out the floor and committed on its own (two commits a failure)
+    assert.deepEqual(counts, [1, 1, 1, 1, 1]);
+    const row = await t.lastAudit('validate/check');
+    assert.equal(row.success, '0');
+    assert.equal(row.user, 'alice');
+  });
+
   test('answer times of the four failures differ by no more than noise', async () => {
     // Paired rounds: the four kinds back to back, in rotating order; each kind's median
     // difference to the unknown user, so machine load that drifts over the run cancels out.
