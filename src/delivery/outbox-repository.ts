@@ -26,14 +26,13 @@ export class OutboxRepository {
 
   /** {@link enqueue} as a step (store/transaction.ts atomicSteps). */
   *enqueueSteps(k: Executor, row: Omit<OutboxRow, 'id'>): Steps<number> {
-    const byKey = () => k.selectFrom('delivery_outbox').select('id').where('idempotency_key', '=', row.idempotency_key);
-    const found = (yield byKey().compile()).rows[0] as { id: unknown } | undefined;
+    const { dialect } = this.db;
+    const key = { key: row.idempotency_key };
+    const found = (yield byKeyQuery.bind(k, dialect, key)).rows[0] as { id: unknown } | undefined;
     if (found) return n(found.id);
-    yield insertIgnore(this.db.dialect, k, 'delivery_outbox', row).compile();
-    let q = byKey();
+    yield outboxInsertQuery(dialect).bind(k, dialect, row);
     // MySQL's repeatable read would show the snapshot without a concurrent winner's row; a locking read sees it.
-    if (this.db.dialect === 'mysql') q = q.modifyEnd(sql`lock in share mode`); // MariaDB has no FOR SHARE; FOR UPDATE would deadlock with INSERT IGNORE's shared lock
-    const after = (yield q.compile()).rows[0] as { id: unknown } | undefined;
+    const after = (yield (dialect === 'mysql' ? byKeySharedQuery : byKeyQuery).bind(k, dialect, key)).rows[0] as { id: unknown } | undefined;
     if (!after) throw new Error('outbox row not found after its insert');
     return n(after.id);
   }
@@ -248,7 +247,19 @@ export class OutboxRepository {
 
 class AttemptExists extends Error {}
 
-// The statements of every message's dispatch, compiled once (store/prepared.ts)
+// The statements of every message's enqueue and dispatch, compiled once (store/prepared.ts)
+const byKeyQuery = new PreparedQuery<{ key: string }>((k, p) => k.selectFrom('delivery_outbox').select('id').where('idempotency_key', '=', p.key));
+// MariaDB has no FOR SHARE; FOR UPDATE would deadlock with INSERT IGNORE's shared lock
+const byKeySharedQuery = new PreparedQuery<{ key: string }>((k, p) => k.selectFrom('delivery_outbox').select('id').where('idempotency_key', '=', p.key).modifyEnd(sql`lock in share mode`));
+const outboxInsert = (dialect: DialectName) => new PreparedQuery<Omit<OutboxRow, 'id'>>((k, p) => insertIgnore(dialect, k, 'delivery_outbox', {
+  idempotency_key: p.idempotency_key, channel: p.channel, destination_masked: p.destination_masked, destination_hash: p.destination_hash,
+  payload_enc: p.payload_enc, providers: p.providers, refused: p.refused, status: p.status, attempts: p.attempts, next_attempt_at: p.next_attempt_at,
+  lease_owner: p.lease_owner, lease_until: p.lease_until, provider: p.provider, provider_message_id: p.provider_message_id, error: p.error,
+  user_name: p.user_name, realm: p.realm, serial: p.serial, client: p.client, created_at: p.created_at, updated_at: p.updated_at,
+  expires_at: p.expires_at, finished_at: p.finished_at,
+} satisfies Record<keyof Omit<OutboxRow, 'id'>, unknown>));
+const outboxInserts = { mysql: outboxInsert('mysql'), other: outboxInsert('postgres') };
+const outboxInsertQuery = (dialect: DialectName) => (dialect === 'mysql' ? outboxInserts.mysql : outboxInserts.other);
 const rowQuery = new PreparedQuery<{ id: number }, OutboxRow>((k, p) => k.selectFrom('delivery_outbox').selectAll().where('id', '=', p.id));
 const claimQuery = new PreparedQuery<{ id: number; owner: string; now: number; leaseUntil: number }>((k, p) => k
   .updateTable('delivery_outbox')

@@ -74,7 +74,9 @@ export class ProviderRepository {
 
   async health(keys: string[]): Promise<Map<string, HealthState>> {
     if (keys.length === 0) return new Map();
-    const rows = await this.k.selectFrom('delivery_health').selectAll().where('provider_key', 'in', keys).execute();
+    const rows = keys.length === 1
+      ? (await healthOfOne.run(this.k, this.db.dialect, { key: keys[0] })).rows as { provider_key: string; failures: unknown; down_until: unknown; last_error: string }[]
+      : await this.k.selectFrom('delivery_health').selectAll().where('provider_key', 'in', keys).execute();
     return new Map(rows.map((r) => [r.provider_key, { failures: n(r.failures), downUntil: n(r.down_until), lastError: r.last_error }]));
   }
 
@@ -108,5 +110,7 @@ export class ProviderRepository {
 }
 
 /** A send through the provider with this key went through: its failures in a row end (a write only when it had some). */
+/** The health of a message's one provider (every dispatch asks it), compiled once. */
+const healthOfOne = new PreparedQuery<{ key: string }>((k, p) => k.selectFrom('delivery_health').selectAll().where('provider_key', 'in', [p.key]));
 export const healthyQuery = new PreparedQuery<{ key: string; now: number }>((k, p) => k
   .updateTable('delivery_health').set({ failures: 0, down_until: 0, updated_at: p.now }).where('provider_key', '=', p.key).where('failures', '>', 0));

@@ -69,6 +69,12 @@ type Executor = Db['kysely'] | Transaction<Database>;
 const byOwner = new PreparedQuery<{ resolver: string; userId: string }>((k, p) =>
   k.selectFrom('tokens').selectAll('tokens').where('resolver', '=', p.resolver).where('user_id', '=', p.userId).orderBy('id', 'asc'));
 const realmsOfOne = new PreparedQuery<{ id: number }>((k, p) => k.selectFrom('token_realms').select(['token_id', 'realm']).where('token_id', 'in', [p.id]));
+// a trigger's compare-and-set on token_info and an attempt given back (one token), compiled once
+const infoQuery = new PreparedQuery<{ id: number }>((k, p) => k.selectFrom('tokens').select(['token_info']).where('id', '=', p.id));
+const replaceInfoQuery = new PreparedQuery<{ id: number; before: string; info: string }>((k, p) =>
+  k.updateTable('tokens').set({ token_info: p.info }).where('id', '=', p.id).where('token_info', '=', p.before));
+const releaseOne = new PreparedQuery<{ id: number }>((k, p) =>
+  k.updateTable('tokens').set({ fail_count: sql`fail_count - 1` }).where('id', 'in', [p.id]).where('fail_count', '>', 0));
 const consumeQuery = (limited: boolean) => new PreparedQuery<{ id: number; matched: number; next: number; now: number; max: number }>((k, p) => {
   let q = k.updateTable('tokens')
     .set({
@@ -238,7 +244,7 @@ export class TokenRepository {
 
   /** {@link rawInfo} as a step (store/transaction.ts atomicSteps). */
   *rawInfoSteps(k: Executor, id: number): Steps<string | undefined> {
-    const res = yield k.selectFrom('tokens').select(['token_info']).where('id', '=', id).compile();
+    const res = yield infoQuery.bind(k, this.db.dialect, { id });
     return (res.rows[0] as { token_info: string } | undefined)?.token_info;
   }
 
@@ -249,8 +255,7 @@ export class TokenRepository {
 
   /** {@link replaceInfo} as a step. */
   *replaceInfoSteps(k: Executor, id: number, before: string, info: Record<string, string>): Steps<boolean> {
-    const res = yield k.updateTable('tokens').set({ token_info: JSON.stringify(info) })
-      .where('id', '=', id).where('token_info', '=', before).compile();
+    const res = yield replaceInfoQuery.bind(k, this.db.dialect, { id, before, info: JSON.stringify(info) });
     return affected(res) === 1;
   }
 
@@ -328,7 +333,8 @@ export class TokenRepository {
 
   /** Gives a reserved attempt back (challenge triggered, or another token matched the PIN). */
   async releaseAttempt(ids: number[]): Promise<void> {
-    if (ids.length) await this.db.kysely.updateTable('tokens').set({ fail_count: sql`fail_count - 1` }).where('id', 'in', ids).where('fail_count', '>', 0).execute();
+    if (ids.length === 1) await releaseOne.run(this.db.kysely, this.db.dialect, { id: ids[0] });
+    else if (ids.length) await this.db.kysely.updateTable('tokens').set({ fail_count: sql`fail_count - 1` }).where('id', 'in', ids).where('fail_count', '>', 0).execute();
   }
 
   async resetFail(ids: number[]): Promise<void> {

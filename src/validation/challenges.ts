@@ -10,6 +10,24 @@ import { drive, type Steps } from '../store/transaction.ts';
 const expiredOfOne = new PreparedQuery<{ id: number; now: number }>((k, p) =>
   k.deleteFrom('challenges').where('token_id', 'in', [p.id]).where('expires_at', '<=', p.now));
 
+// a trigger's statements, compiled once
+type ChallengeValues = Omit<ChallengeTable, 'id' | 'status' | 'received_count' | 'valid_tan' | 'fail_count'>;
+const insertQuery = new PreparedQuery<ChallengeValues>((k, p) => k.insertInto('challenges').values({
+  transaction_id: p.transaction_id, token_id: p.token_id, serial: p.serial, subject: p.subject, otp_hash: p.otp_hash,
+  counter: p.counter, status: 'open', received_count: 0, valid_tan: 0, fail_count: 0, message: p.message,
+  client: p.client, created_at: p.created_at, expires_at: p.expires_at, data: p.data,
+}));
+const supersedeQuery = new PreparedQuery<{ tokenId: number; subject: string }>((k, p) => k.updateTable('challenges').set({ status: 'closed' })
+  .where('token_id', '=', p.tokenId).where('subject', '=', p.subject).where('status', '=', 'open'));
+const newestOpenSinceQuery = new PreparedQuery<{ tokenId: number; subject: string; now: number; since: number }>((k, p) => k.selectFrom('challenges').select('transaction_id')
+  .where('token_id', '=', p.tokenId).where('subject', '=', p.subject).where('status', '=', 'open')
+  .where('expires_at', '>', p.now).where('created_at', '>', p.since)
+  .orderBy('id', 'desc').limit(1));
+const openQuery = new PreparedQuery<{ tokenId: number; now: number }>((k, p) => k.selectFrom('challenges').selectAll()
+  .where('token_id', '=', p.tokenId).where('status', '=', 'open').where('expires_at', '>', p.now).orderBy('id'));
+const openOfTransactionQuery = new PreparedQuery<{ tokenId: number; now: number; transactionId: string }>((k, p) => k.selectFrom('challenges').selectAll()
+  .where('token_id', '=', p.tokenId).where('status', '=', 'open').where('expires_at', '>', p.now).where('transaction_id', '=', p.transactionId).orderBy('id'));
+
 export interface Challenge {
   id: number;
   transactionId: string;
@@ -65,7 +83,8 @@ export class ChallengeRepository {
 
   /** {@link insert} as a step (store/transaction.ts atomicSteps). */
   *insertSteps(k: Executor, c: Omit<Challenge, 'id' | 'receivedCount' | 'validTan' | 'failCount' | 'status'>): Steps<void> {
-    yield k.insertInto('challenges').values(this.row(c)).compile();
+    const { status: _s, received_count: _r, valid_tan: _v, fail_count: _f, ...values } = this.row(c);
+    yield insertQuery.bind(k, this.db.dialect, values);
   }
 
   /** Closes the open challenges of a token for one subject (a new challenge supersedes them). */
@@ -75,8 +94,7 @@ export class ChallengeRepository {
 
   /** {@link supersede} as a step. */
   *supersedeSteps(k: Executor, tokenId: number, subject: string): Steps<void> {
-    yield k.updateTable('challenges').set({ status: 'closed' })
-      .where('token_id', '=', tokenId).where('subject', '=', subject).where('status', '=', 'open').compile();
+    yield supersedeQuery.bind(k, this.db.dialect, { tokenId, subject });
   }
 
   /** Transaction id of the newest open, unexpired challenge of the token for this subject created after `since`. */
@@ -86,10 +104,7 @@ export class ChallengeRepository {
 
   /** {@link newestOpenSince} as a step. */
   *newestOpenSinceSteps(k: Executor, tokenId: number, subject: string, now: number, since: number): Steps<string | undefined> {
-    const res = yield k.selectFrom('challenges').select('transaction_id')
-      .where('token_id', '=', tokenId).where('subject', '=', subject).where('status', '=', 'open')
-      .where('expires_at', '>', now).where('created_at', '>', since)
-      .orderBy('id', 'desc').limit(1).compile();
+    const res = yield newestOpenSinceQuery.bind(k, this.db.dialect, { tokenId, subject, now, since });
     return (res.rows[0] as { transaction_id: string } | undefined)?.transaction_id;
   }
 
@@ -109,9 +124,11 @@ export class ChallengeRepository {
 
   /** Open, unexpired challenges of a token (optionally of one transaction). */
   async open(tokenId: number, now: number, transactionId?: string): Promise<Challenge[]> {
-    let q = this.db.kysely.selectFrom('challenges').selectAll().where('token_id', '=', tokenId).where('status', '=', 'open').where('expires_at', '>', now);
-    if (transactionId !== undefined) q = q.where('transaction_id', '=', transactionId);
-    return (await q.orderBy('id').execute()).map((r) => fromRow(r as ChallengeTable & { id: number }));
+    const { kysely, dialect } = this.db;
+    const res = transactionId === undefined
+      ? await openQuery.run(kysely, dialect, { tokenId, now })
+      : await openOfTransactionQuery.run(kysely, dialect, { tokenId, now, transactionId });
+    return res.rows.map((r) => fromRow(r as ChallengeTable & { id: number }));
   }
 
   async byTransaction(transactionId: string): Promise<Challenge[]> {
