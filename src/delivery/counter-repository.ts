@@ -33,16 +33,20 @@ export class SendCounterRepository {
     if (buckets.length === 0) return { ok: true };
     try {
       // a deadlock or serialisation failure runs the whole step again (store/transaction.ts)
-      return await atomicSteps(this.db, (k) => this.countAll(k, buckets), { readCommitted: true, attempts: 9 });
+      await atomicSteps(this.db, (k) => this.countSteps(k, buckets), { readCommitted: true, attempts: COUNT_ATTEMPTS });
+      return { ok: true };
     } catch (e) {
       if (e instanceof OverLimit) return { ok: false, bucket: e.bucket };
       throw e;
     }
   }
 
-  private *countAll(k: Kysely<Database>, buckets: CounterBucket[]): Steps<{ ok: true }> {
+  /**
+   * {@link consume} as a step of the caller's atomic step: the first bucket at its limit throws
+   * {@link OverLimit}, which rolls the caller's whole step back (run it with COUNT_ATTEMPTS).
+   */
+  *countSteps(k: Kysely<Database>, buckets: CounterBucket[]): Steps<void> {
     for (const b of buckets) if (!(yield* this.countOne(k, b))) throw new OverLimit(b);
-    return { ok: true };
   }
 
   /** One conditional increment; false when the bucket is at its limit. */
@@ -91,7 +95,11 @@ const insertIgnoreQuery = new PreparedQuery<CounterValues>((k, p) => k
   .values({ scope: p.scope, bucket: p.bucket, window_start: p.windowStart, count: 1, expires_at: p.expiresAt })
   .ignore());
 
-class OverLimit extends Error {
+/** Tries of an atomic step that counts sends: bursts on PostgreSQL and MariaDB deadlock now and then. */
+export const COUNT_ATTEMPTS = 9;
+
+/** A bucket at its limit: thrown inside {@link SendCounterRepository.countSteps}, so nothing of the step stays. */
+export class OverLimit extends Error {
   constructor(readonly bucket: CounterBucket) {
     super('over limit');
   }

@@ -1,16 +1,30 @@
+import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { ConfigService } from '../config/service.ts';
 import type { KeyRing } from '../crypto/keyring.ts';
+import type { Database } from '../store/schema.ts';
+import type { Steps } from '../store/transaction.ts';
 import type { Clock } from '../util/clock.ts';
 import { checkEmail, checkPhone, maskDestination, phonePrefix } from '../util/phone.ts';
-import type { CounterBucket, SendCounterRepository } from './counter-repository.ts';
+import { OverLimit, type CounterBucket, type SendCounterRepository } from './counter-repository.ts';
 import type { DeliveryLog } from './log.ts';
 import type { DeliveryAudit } from './outcomes.ts';
 import { allowedCallingCodes, defaultCountry, parseLimit } from './settings.ts';
 import type { OutgoingMessage } from './types.ts';
 
+export { COUNT_ATTEMPTS } from './counter-repository.ts';
+
 /** The answer of the send limits: the normalised destination, or why the message may not go. */
 export type LimitVerdict = { ok: true; normalizedTo: string } | { ok: false; reason: string };
+
+/** A bucket of one limit scope with its window, as {@link SendLimits.plan} builds it. */
+export type LimitBucket = CounterBucket & { label: LimitScope; windowMs: number };
+
+/**
+ * What the send limits ask of a message before it is counted: the normalised destination and
+ * the buckets to count it in, or why it may not go (that refusal is recorded already).
+ */
+export type LimitPlan = { ok: true; normalizedTo: string; buckets: LimitBucket[] } | { ok: false; reason: string };
 
 const LIMIT_SCOPES = [
   ['user', 'DeliveryLimitPerUser'],
@@ -51,6 +65,18 @@ export class SendLimits {
    * caller shows the user the same answer as for any other failure).
    */
   async check(msg: OutgoingMessage): Promise<LimitVerdict> {
+    const plan = await this.plan(msg);
+    if (!plan.ok) return plan;
+    const res = await this.deps.counters.consume(plan.buckets);
+    if (!res.ok) return this.overLimit(msg, plan, res.bucket);
+    return { ok: true, normalizedTo: plan.normalizedTo };
+  }
+
+  /**
+   * The checks of {@link check} before anything is counted: the destination (normalised) and the
+   * buckets of the limits that are set. A refusal is recorded and returned.
+   */
+  async plan(msg: OutgoingMessage): Promise<LimitPlan> {
     const { config, keyring } = this.deps;
     const now = this.deps.clock.now();
     let normalizedTo: string;
@@ -82,7 +108,7 @@ export class SendLimits {
       client: msg.client ? `${msg.channel}:${msg.client}` : undefined,
       global: msg.channel,
     };
-    const buckets: (CounterBucket & { label: LimitScope; windowMs: number })[] = [];
+    const buckets: LimitBucket[] = [];
     for (const [scope, configKey] of LIMIT_SCOPES) {
       const bucket = keys[scope];
       const spec = parseLimit(config.string(configKey));
@@ -90,12 +116,27 @@ export class SendLimits {
       const windowStart = Math.floor(now / spec.windowMs) * spec.windowMs;
       buckets.push({ scope, label: scope, bucket: bucket.slice(0, 255), windowStart, max: spec.max, expiresAt: windowStart + spec.windowMs, windowMs: spec.windowMs });
     }
-    const res = await this.deps.counters.consume(buckets);
-    if (!res.ok) {
-      const b = buckets.find((x) => x.scope === res.bucket.scope)!;
-      return this.refuse(msg, `limit:${b.label}`, `send limit per ${b.label} reached (${b.max} per ${b.windowMs / 1000} s)`);
-    }
-    return { ok: true, normalizedTo };
+    return { ok: true, normalizedTo, buckets };
+  }
+
+  /**
+   * The count of a planned message as a step of the caller's atomic step (store/transaction.ts
+   * atomicSteps, run with COUNT_ATTEMPTS): a bucket at its limit throws OverLimit and rolls the
+   * whole step back; {@link overLimit} then records the refusal.
+   */
+  countSteps(k: Kysely<Database>, plan: Extract<LimitPlan, { ok: true }>): Steps<void> {
+    return this.deps.counters.countSteps(k, plan.buckets);
+  }
+
+  /** A reached limit thrown by {@link countSteps}, recorded as a refusal; undefined for any other error. */
+  async refusalOf(e: unknown, msg: OutgoingMessage, plan: Extract<LimitPlan, { ok: true }>): Promise<{ ok: false; reason: string } | undefined> {
+    return e instanceof OverLimit ? this.overLimit(msg, plan, e.bucket) : undefined;
+  }
+
+  /** Records the refusal of a message whose count found `bucket` at its limit. */
+  private overLimit(msg: OutgoingMessage, plan: Extract<LimitPlan, { ok: true }>, bucket: CounterBucket): Promise<{ ok: false; reason: string }> {
+    const b = plan.buckets.find((x) => x.scope === bucket.scope)!;
+    return this.refuse(msg, `limit:${b.label}`, `send limit per ${b.label} reached (${b.max} per ${b.windowMs / 1000} s)`);
   }
 
   /** Refusals by kind (`number`, `country`, `address`, `limit:<scope>`), for /metrics. */

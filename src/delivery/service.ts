@@ -3,7 +3,7 @@ import type { Steps } from '../store/transaction.ts';
 import type { RevisionWatcher } from '../store/revisions.ts';
 import type { Database } from '../store/schema.ts';
 import type { Dispatcher } from './dispatcher.ts';
-import type { LimitVerdict, SendLimits } from './limits.ts';
+import type { LimitPlan, LimitVerdict, SendLimits } from './limits.ts';
 import type { DeliveryLog, DeliveryLogEntry, DeliveryLogFilter } from './log.ts';
 import type { EnqueueOptions, Outbox } from './outbox.ts';
 import type { DeliveryOutcome, DispatchResult, OutcomeCounts, Outcomes } from './outcomes.ts';
@@ -42,6 +42,24 @@ export class DeliveryService {
   /** Send limits and number normalisation; see SendLimits.check. */
   checkLimits(msg: OutgoingMessage): Promise<LimitVerdict> {
     return this.parts.limits.check(msg);
+  }
+
+  /** The checks of checkLimits before the count, for a caller that counts in its own atomic step; see SendLimits.plan. */
+  planLimits(msg: OutgoingMessage): Promise<LimitPlan> {
+    return this.parts.limits.plan(msg);
+  }
+
+  /** The count of a planned message as a step: throws when a limit is reached (see {@link limitRefusal}). */
+  limitSteps(k: Kysely<Database>, plan: Extract<LimitPlan, { ok: true }>): Steps<void> {
+    return this.parts.limits.countSteps(k, plan);
+  }
+
+  /**
+   * What an error of a step that ran {@link limitSteps} means: a reached limit is recorded and
+   * answered as a refusal; anything else is not the limits' (undefined).
+   */
+  async limitRefusal(e: unknown, msg: OutgoingMessage, plan: Extract<LimitPlan, { ok: true }>): Promise<{ ok: false; reason: string } | undefined> {
+    return this.parts.limits.refusalOf(e, msg, plan);
   }
 
   /** The outbox row in the caller's transaction; see Outbox.enqueue. */

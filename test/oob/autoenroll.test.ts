@@ -190,6 +190,12 @@ describe('refusals leave nothing behind', { skip }, () => {
     assert.equal(over.json.detail.error, 'send limit reached', over.body);
     await settle(app);
     assert.equal(app.sms().length, 1);
+    // the count, the challenge and its outbox row are one atomic step: the limit reached left none of them
+    const db = app.services.db.kysely;
+    assert.equal((await db.selectFrom('challenges').selectAll().execute()).length, 1);
+    assert.equal((await db.selectFrom('delivery_outbox').selectAll().where('status', '!=', 'refused').execute()).length, 1);
+    const user = await db.selectFrom('delivery_counters').selectAll().where('scope', '=', 'user').execute();
+    assert.deepEqual(user.map((r) => Number(r.count)), [1]);
   }));
 
   test('SMS gateway refuses: the token is removed, no challenge or claim remains', () => withApp(async (app) => {

@@ -3,6 +3,7 @@ import type { Kysely, Transaction } from 'kysely';
 import type { Logger } from 'pino';
 import type { ConfigService } from '../../config/service.ts';
 import type { KeyRing } from '../../crypto/keyring.ts';
+import { COUNT_ATTEMPTS, type LimitPlan } from '../../delivery/limits.ts';
 import type { DeliveryService } from '../../delivery/service.ts';
 import type { OutgoingMessage } from '../../delivery/types.ts';
 import type { Db } from '../../store/db.ts';
@@ -47,7 +48,7 @@ import { parseJsonObject } from '../../util/json.ts';
  * dispatch with a bounded wait (config `DeliveryWaitMs`), outcomes that come
  * after that wait.
  */
-export type DeliveryPort = Pick<DeliveryService, 'checkLimits' | 'enqueue' | 'enqueueSteps' | 'dispatchAndWait' | 'onOutcome'>;
+export type DeliveryPort = Pick<DeliveryService, 'checkLimits' | 'planLimits' | 'limitSteps' | 'limitRefusal' | 'enqueue' | 'enqueueSteps' | 'dispatchAndWait' | 'onOutcome'>;
 
 export type DeliveryVerdict = 'sent' | 'pending' | 'failed';
 
@@ -282,15 +283,27 @@ export class OutOfBand {
     const prep = this.prepare(channel, token, user, subject, request, now);
     if (!prep.ok) return prep;
     const p = prep.prepared;
-    const limits = await this.checkLimits(p);
-    if (!limits.ok) {
-      this.deps.logger.info({ serial: token.serial, reason: limits.reason }, 'one-time code not sent: send limit');
-      return { ok: false, reason: 'send limit reached' };
+    const { delivery } = this.deps;
+    const refused = (reason: string) => {
+      this.deps.logger.info({ serial: token.serial, reason }, 'one-time code not sent: send limit');
+      return { ok: false as const, reason: 'send limit reached' };
+    };
+    const plan = await delivery.planLimits(p.message);
+    if (!plan.ok) return refused(plan.reason);
+    p.message = { ...p.message, to: plan.normalizedTo };
+    // One atomic step: the send counted in every limit, the compare-and-set, the challenge and its
+    // outbox row (a limit reached rolls it all back). READ COMMITTED: on MariaDB the supersede and
+    // the insert of parallel triggers of neighbouring tokens deadlocked on the gap locks of
+    // REPEATABLE READ (test/faults/cluster.test.ts). On SQLite the step runs inside the group
+    // commit, with no explicit transaction of its own.
+    let tx: { kind: 'sent'; outbox: { id: number } } | { kind: 'busy' };
+    try {
+      tx = await atomicSteps(this.deps.db, (k) => this.countedSendSteps(k, channel, p, subjectId, now, plan), { readCommitted: true, attempts: COUNT_ATTEMPTS });
+    } catch (e) {
+      const refusal = await delivery.limitRefusal(e, p.message, plan);
+      if (refusal) return refused(refusal.reason);
+      throw e;
     }
-    // READ COMMITTED: on MariaDB the supersede and the insert of parallel triggers of neighbouring
-    // tokens deadlocked on the gap locks of REPEATABLE READ (test/faults/cluster.test.ts). On
-    // SQLite the step runs inside the group commit, with no explicit transaction of its own.
-    const tx = await atomicSteps(this.deps.db, (k) => this.sendSteps(k, channel, p, subjectId, now), { readCommitted: true });
     if (tx.kind === 'busy') {
       const other = await this.recentOpen(channel, token.id, subjectId, now);
       return other ? { ok: true, challenge: this.resent(channel, token, other, to()) } : { ok: false, reason: 'challenge could not be created (concurrent request)' };
@@ -301,6 +314,12 @@ export class OutOfBand {
       return { ok: false, reason: `the one-time code could not be sent (${channel.type})` };
     }
     return { ok: true, challenge: this.info(p, p.prompt, undefined, verdict) };
+  }
+
+  /** {@link sendSteps} after the send is counted in every limit (which throws when one is reached). */
+  private *countedSendSteps(k: Kysely<Database>, channel: Channel, p: PreparedChallenge, subjectId: string, now: number, plan: Extract<LimitPlan, { ok: true }>): Steps<{ kind: 'sent'; outbox: { id: number } } | { kind: 'busy' }> {
+    yield* this.deps.delivery.limitSteps(k, plan);
+    return yield* this.sendSteps(k, channel, p, subjectId, now);
   }
 
   /**
