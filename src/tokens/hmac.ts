@@ -16,9 +16,9 @@ export const hmacToken: TokenType = {
       enrollmentUrl: (serial, label) => otpauthUri('hotp', label || serial, secret, { digits: otplen, hashlib, counter: 0 }),
     };
   },
-  verify(token, secret, otp, _nowMs, stopAtMatch) {
+  verify(token, secret, otp) {
     if (!/^\d+$/.test(otp) || otp.length !== token.otplen) return null;
-    const c = findCounter(secret, otp, token.counter, token.countWindow, token.otplen, token.hashlib, stopAtMatch);
+    const c = findCounter(secret, otp, token.counter, token.countWindow, token.otplen, token.hashlib);
     return c < 0 ? null : { nextCounter: c + 1 };
   },
 };
