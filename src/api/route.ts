@@ -140,11 +140,8 @@ async function execute(
   const holds: Promise<void>[] = [];
   const ctx: RouteContext = { params: new Params(new Map()), client: request.ip, services, request, reply, audit: {}, hold: (until) => void holds.push(until) };
   try {
-    const outcome = await services.db.unitOfWork(() => executeWork(ctx, def, identify, source, identifyUser));
-    await Promise.all(holds);
-    return outcome;
+    return await services.db.unitOfWork(() => executeWork(ctx, def, identify, source, identifyUser));
   } catch (e) {
-    await Promise.all(holds);
     // A write of the call did not commit (rolled back): nothing it did may be answered as done.
     // A database that cannot take writes (SQLite's disk full, an I/O error) is an outage,
     // ERR2008, never an internal error: /validate/check answers an internal error as a plain
@@ -153,6 +150,9 @@ async function execute(
     if (err.code === Errors.databaseUnavailable.code) request.log.warn({ err: e, path: def.path }, 'request failed: its writes did not commit (database unavailable)');
     else request.log.error({ err: e, path: def.path }, 'request failed: its writes did not commit');
     return { error: err, ctx };
+  } finally {
+    // a failure's floor, after its writes and audit row are durable
+    await Promise.all(holds);
   }
 }
 

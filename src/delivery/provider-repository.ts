@@ -109,8 +109,8 @@ export class ProviderRepository {
   }
 }
 
-/** A send through the provider with this key went through: its failures in a row end (a write only when it had some). */
 /** The health of a message's one provider (every dispatch asks it), compiled once. */
 const healthOfOne = new PreparedQuery<{ key: string }>((k, p) => k.selectFrom('delivery_health').selectAll().where('provider_key', 'in', [p.key]));
+/** A send through the provider with this key went through: its failures in a row end (a write only when it had some). */
 export const healthyQuery = new PreparedQuery<{ key: string; now: number }>((k, p) => k
   .updateTable('delivery_health').set({ failures: 0, down_until: 0, updated_at: p.now }).where('provider_key', '=', p.key).where('failures', '>', 0));

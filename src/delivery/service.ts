@@ -58,7 +58,7 @@ export class DeliveryService {
    * What an error of a step that ran {@link limitSteps} means: a reached limit is recorded and
    * answered as a refusal; anything else is not the limits' (undefined).
    */
-  async limitRefusal(e: unknown, msg: OutgoingMessage, plan: Extract<LimitPlan, { ok: true }>): Promise<{ ok: false; reason: string } | undefined> {
+  limitRefusal(e: unknown, msg: OutgoingMessage, plan: Extract<LimitPlan, { ok: true }>): Promise<{ ok: false; reason: string } | undefined> {
     return this.parts.limits.refusalOf(e, msg, plan);
   }
 

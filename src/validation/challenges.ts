@@ -11,10 +11,9 @@ const expiredOfOne = new PreparedQuery<{ id: number; now: number }>((k, p) =>
   k.deleteFrom('challenges').where('token_id', 'in', [p.id]).where('expires_at', '<=', p.now));
 
 // a trigger's statements, compiled once
-type ChallengeValues = Omit<ChallengeTable, 'id' | 'status' | 'received_count' | 'valid_tan' | 'fail_count'>;
-const insertQuery = new PreparedQuery<ChallengeValues>((k, p) => k.insertInto('challenges').values({
+const insertQuery = new PreparedQuery<Omit<ChallengeTable, 'id'>>((k, p) => k.insertInto('challenges').values({
   transaction_id: p.transaction_id, token_id: p.token_id, serial: p.serial, subject: p.subject, otp_hash: p.otp_hash,
-  counter: p.counter, status: 'open', received_count: 0, valid_tan: 0, fail_count: 0, message: p.message,
+  counter: p.counter, status: p.status, received_count: p.received_count, valid_tan: p.valid_tan, fail_count: p.fail_count, message: p.message,
   client: p.client, created_at: p.created_at, expires_at: p.expires_at, data: p.data,
 }));
 const supersedeQuery = new PreparedQuery<{ tokenId: number; subject: string }>((k, p) => k.updateTable('challenges').set({ status: 'closed' })
@@ -83,8 +82,7 @@ export class ChallengeRepository {
 
   /** {@link insert} as a step (store/transaction.ts atomicSteps). */
   *insertSteps(k: Executor, c: Omit<Challenge, 'id' | 'receivedCount' | 'validTan' | 'failCount' | 'status'>): Steps<void> {
-    const { status: _s, received_count: _r, valid_tan: _v, fail_count: _f, ...values } = this.row(c);
-    yield insertQuery.bind(k, this.db.dialect, values);
+    yield insertQuery.bind(k, this.db.dialect, this.row(c));
   }
 
   /** Closes the open challenges of a token for one subject (a new challenge supersedes them). */
