@@ -136,7 +136,7 @@ const DEFINITIONS = {
   userStoreUnavailable: { code: 2004, message: 'user store unavailable', doc: 'A user store (LDAP, SQL, file) could not be asked; never "authenticated". Details are in the log.' },
   overloaded: {
     code: 2009, message: 'server busy, try again in {seconds} s', status: 503,
-    doc: 'The node is serving as many requests as `maxInFlight` allows and this one waited `maxQueueMs` for a slot (counting the time it sat unread while the event loop ran late): shed with HTTP 503 and `Retry-After` (docs/configuration.md, Overload).',
+    doc: 'The node is serving as many requests as `maxInFlight` allows and this one waited `maxQueueMs` for a slot, or would have at the rate slots free up (counting the time it sat unread while the event loop ran late): shed with HTTP 503 and `Retry-After` (docs/configuration.md, Overload).',
   },
   databaseUnavailable: {
     code: 2008, message: 'database unavailable, try again',

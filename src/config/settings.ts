@@ -64,8 +64,9 @@ export const SettingsSchema = Type.Object(
     demo: Type.Boolean({ default: true }),
     /**
      * HTTP requests served at once; more wait in a queue (oldest first) up to `maxQueueMs`, and
-     * one that waited that long is answered 503 with `Retry-After` (ERR2009) instead of joining a
-     * queue that only grows. /healthz is never held. @default 64
+     * one that waited that long, or would at the rate slots free up, is answered 503 with
+     * `Retry-After` (ERR2009) instead of joining a queue that only grows. /healthz is never
+     * held. @default 64
      */
     maxInFlight: Type.Integer({ minimum: 1, maximum: 100_000, default: 64 }),
     /** Longest an HTTP request waits for a free slot before it is shed (ms). @default 1000 */
