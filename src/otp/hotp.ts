@@ -29,14 +29,19 @@ export function equalOtp(a: string, b: string): boolean {
 /**
  * Looks for `otp` among counters `[from, from + window)`; returns the matching
  * counter or -1. Every candidate is computed so that the work does not depend
- * on where (or whether) the value matches. At most `window` HMACs.
+ * on where (or whether) the value matches, unless `stopAtMatch`: then the search
+ * ends at the first match (for a caller to whom a match is no secret any more).
+ * At most `window` HMACs.
  */
 export function findCounter(
-  key: Uint8Array, otp: string, from: number, window: number, digits: number, hash: HashName,
+  key: Uint8Array, otp: string, from: number, window: number, digits: number, hash: HashName, stopAtMatch = false,
 ): number {
   let found = -1;
   for (let c = from; c < from + window; c++) {
-    if (equalOtp(hotp(key, c, digits, hash), otp) && found === -1) found = c;
+    if (equalOtp(hotp(key, c, digits, hash), otp) && found === -1) {
+      found = c;
+      if (stopAtMatch) break;
+    }
   }
   return found;
 }

@@ -16,9 +16,9 @@ export const hmacToken: TokenType = {
       enrollmentUrl: (serial, label) => otpauthUri('hotp', label || serial, secret, { digits: otplen, hashlib, counter: 0 }),
     };
   },
-  verify(token, secret, otp) {
+  verify(token, secret, otp, _nowMs, stopAtMatch) {
     if (!/^\d+$/.test(otp) || otp.length !== token.otplen) return null;
-    const c = findCounter(secret, otp, token.counter, token.countWindow, token.otplen, token.hashlib);
+    const c = findCounter(secret, otp, token.counter, token.countWindow, token.otplen, token.hashlib, stopAtMatch);
     return c < 0 ? null : { nextCounter: c + 1 };
   },
 };

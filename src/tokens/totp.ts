@@ -28,7 +28,7 @@ export const totpToken: TokenType = {
       enrollmentUrl: (serial, label) => otpauthUri('totp', label || serial, secret, { digits: otplen, hashlib, period: step }),
     };
   },
-  verify(token, secret, otp, nowMs) {
+  verify(token, secret, otp, nowMs, stopAtMatch) {
     if (!/^\d+$/.test(otp) || otp.length !== token.otplen) return null;
     const period = Number(token.info.timeStep ?? 30);
     const window = Math.min(Number(token.info.timeWindow ?? 1), LIMITS.maxTotpWindowSteps);
@@ -37,7 +37,10 @@ export const totpToken: TokenType = {
     let found = -1;
     for (let s = now - window; s <= now + window; s++) {
       if (s < token.counter) continue;
-      if (equalOtp(hotp(secret, s, token.otplen, token.hashlib), otp) && found === -1) found = s;
+      if (equalOtp(hotp(secret, s, token.otplen, token.hashlib), otp) && found === -1) {
+        found = s;
+        if (stopAtMatch) break;
+      }
     }
     return found < 0 ? null : { nextCounter: found + 1 };
   },

@@ -66,6 +66,11 @@ export interface TokenType {
   /** Does the type have an OTP part after the PIN? spass has none. */
   readonly hasOtp: boolean;
   init(params: ParamReader, defaults: InitDefaults, genkey: boolean): TokenDraft;
-  /** Checks `otp` against the token; returns the counter value to store after success. */
-  verify(token: Token, secret: Buffer, otp: string, nowMs: number): { nextCounter: number } | null;
+  /**
+   * Checks `otp` against the token; returns the counter value to store after success. Every
+   * candidate of the window is computed, so the work does not say whether or where the value
+   * matched; `stopAtMatch` (the first factor already matched, so a match is the success the
+   * answer says anyway) ends the search at the match.
+   */
+  verify(token: Token, secret: Buffer, otp: string, nowMs: number, stopAtMatch?: boolean): { nextCounter: number } | null;
 }

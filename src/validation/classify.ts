@@ -108,8 +108,10 @@ export function* classify(f: ClassifyInput): Generator<PinCheck, Classification,
     return (yield* firstFactor(f, pin)) ? pinMatched(f, otp) : invalid([]);
   }
   const pinMatches = yield* firstFactor(f, pin);
-  // the OTP is checked whether or not the PIN matched: no timing difference tells which was wrong
-  const match = matchOtp(f, otp);
+  // the OTP is checked whether or not the PIN matched, over the whole window: no timing
+  // difference tells which was wrong. After a matched PIN a match is the success the answer
+  // says anyway, so the search may end there (a success costs one HMAC, not the window's ten).
+  const match = matchOtp(f, otp, pinMatches);
   if (pinMatches && match) return { kind: 'valid', token: t, ...match };
   if (f.challengeCapable && (yield* firstFactor(f, mode === 2 ? '' : pass)) && (mode !== 2 || pass === '')) return { kind: 'challenge', token: t };
   if (pinMatches) return pinMatched(f, otp);
@@ -164,10 +166,10 @@ function* firstFactor(f: ClassifyInput, pin: string): Generator<PinCheck, boolea
  * their counter, so the single-use write always holds for them; a static value (pw) keeps
  * the counter too; an OTP moves it past the matched value.
  */
-export function matchOtp(f: Pick<ClassifyInput, 'token' | 'type' | 'now' | 'seed'>, otp: string): OtpMatch | null {
+export function matchOtp(f: Pick<ClassifyInput, 'token' | 'type' | 'now' | 'seed'>, otp: string, stopAtMatch = false): OtpMatch | null {
   const { token: t, type } = f;
   if (!type.hasOtp) return otp === '' ? { matched: t.counter, next: t.counter } : null;
-  const m = type.verify(t, f.seed(), otp, f.now);
+  const m = type.verify(t, f.seed(), otp, f.now, stopAtMatch);
   if (!m) return null;
   return m.nextCounter > t.counter ? { matched: m.nextCounter - 1, next: m.nextCounter } : { matched: t.counter, next: t.counter };
 }

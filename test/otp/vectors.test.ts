@@ -46,4 +46,9 @@ test('findCounter searches exactly the window', () => {
   assert.equal(findCounter(seed20, '969429', 4, 10, 6, 'sha1'), -1);
   assert.equal(findCounter(seed20, '520489', 0, 9, 6, 'sha1'), -1);
   assert.equal(findCounter(seed20, '520489', 0, 10, 6, 'sha1'), 9);
+  // stopping at the match finds the same counter, and nothing outside the window
+  assert.equal(findCounter(seed20, '969429', 0, 10, 6, 'sha1', true), 3);
+  assert.equal(findCounter(seed20, '969429', 4, 10, 6, 'sha1', true), -1);
+  assert.equal(findCounter(seed20, '520489', 0, 9, 6, 'sha1', true), -1);
+  assert.equal(findCounter(seed20, '520489', 0, 10, 6, 'sha1', true), 9);
 });

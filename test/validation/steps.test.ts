@@ -226,6 +226,27 @@ describe('classify: every token type × otppin mode × input shape', () => {
     assert.deepEqual(asked, [S(DIR)]);
   });
 
+  test('the OTP window is searched whole unless the first factor matched (then a match ends it)', async () => {
+    const real = requireTokenType('hmac');
+    const searches: string[] = [];
+    const counted = { ...real, verify: (...a: Parameters<typeof real.verify>) => (searches.push(a[4] ? 'until a match' : 'whole window'), real.verify(...a)) };
+    const kinds = async (mode: OtpPinMode, pass: string) => {
+      searches.length = 0;
+      const { c } = await run(input('hmac', mode, pass, { type: counted }));
+      return `${summary(c)}: ${searches.join(', ')}`;
+    };
+    // a wrong PIN with the right OTP costs what a wrong PIN with a wrong OTP costs: no oracle for the OTP
+    assert.equal(await kinds(0, '9999755224'), 'invalid: whole window');
+    assert.equal(await kinds(0, '9999000000'), 'invalid: whole window');
+    // the PIN matched: the search may end at a match (a wrong OTP finds none, so it is the whole
+    // window all the same: findCounter in test/otp/vectors.test.ts)
+    assert.equal(await kinds(0, `${PIN}000000`), 'pin: until a match');
+    assert.equal(await kinds(0, `${PIN}755224`), 'valid 0->1: until a match');
+    // otppin=1 checks the OTP before the directory password: always the whole window
+    assert.equal(await kinds(1, `${DIR}755224`), 'valid 0->1: whole window');
+    assert.equal(await kinds(1, 'nope755224'), 'invalid: whole window');
+  });
+
   test('the seed is opened only when an OTP is checked against it', async () => {
     let opened = 0;
     const seed = () => (opened++, SEED);
