@@ -12,6 +12,8 @@
  * counter advance in the database (and no more advances than requests left unanswered).
  * The last line of output is one JSON object with every figure. --profile runs the SQLite node
  * under `node --cpu-prof` (profiles in DIR, default $TMPDIR/otpd-bench-profiles).
+ * BENCH_NODE_ARGS="--flag ..." adds node or V8 flags to the otpd nodes (not H), to measure a flag's effect
+ * on the same figures.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -91,7 +93,9 @@ class Server {
   constructor(readonly child: ChildProcess, readonly url: string, readonly name: string) {}
 
   static async start(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Promise<Server> {
-    const [c, a] = command(SERVER_CORE, process.execPath, nodeArgv(script, nodeArgs));
+    // BENCH_NODE_ARGS: node or V8 flags for the otpd nodes (not hello-world), to measure a flag's effect
+    const extra = name === 'otpd' ? (process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean) : [];
+    const [c, a] = command(SERVER_CORE, process.execPath, nodeArgv(script, [...extra, ...nodeArgs]));
     const child = track(spawn(c, a, { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }));
     const url = await new Promise<string>((resolve, reject) => {
       child.once('exit', (code) => reject(new Error(`${name} exited ${code} before it was ready`)));
