@@ -1,6 +1,6 @@
 import { LIMITS } from './limits.ts';
 import { Errors } from '../errors.ts';
-import { equalOtp, hotp, totpStep } from '../otp/hotp.ts';
+import { findCounter, totpStep } from '../otp/hotp.ts';
 import { oathBasics, otpauthUri } from './seed.ts';
 import { registerTokenType } from './registry.ts';
 import type { TokenType } from './types.ts';
@@ -34,14 +34,9 @@ export const totpToken: TokenType = {
     const window = Math.min(Number(token.info.timeWindow ?? 1), LIMITS.maxTotpWindowSteps);
     const shift = Number(token.info.timeShift ?? 0);
     const now = totpStep(nowMs, period, shift);
-    let found = -1;
-    for (let s = now - window; s <= now + window; s++) {
-      if (s < token.counter) continue;
-      if (equalOtp(hotp(secret, s, token.otplen, token.hashlib), otp) && found === -1) {
-        found = s;
-        if (stopAtMatch) break;
-      }
-    }
+    // the steps now ± window, none before the stored counter (those were used or skipped)
+    const from = Math.max(now - window, token.counter);
+    const found = findCounter(secret, otp, from, now + window + 1 - from, token.otplen, token.hashlib, stopAtMatch);
     return found < 0 ? null : { nextCounter: found + 1 };
   },
 };
